@@ -1,0 +1,1 @@
+"""The ``synod`` command: one sub-command group per system."""

@@ -1,0 +1,289 @@
+"""The node contract (DESIGN.md section 2) and the host that drives a node.
+
+A node is an object with three handlers; they run one at a time and never
+block::
+
+    on_start(ctx)                 after (re)start; durable state is readable
+    on_message(ctx, src, msg)     msg is a registered message
+    on_timer(ctx, name)           a timer set earlier fired
+
+``ctx`` (a :class:`Context`) is the node's only door to the world. Effects are
+queued during a handler and applied after it returns, in this order: disk
+writes made durable (if the handler called ``ctx.disk.sync()``), then messages
+sent, then timers armed or cancelled, then an exit. This is etcd-raft's Ready
+rule made general: nothing a node says gets ahead of what it has persisted.
+
+A handler may instead be a coroutine (``async def``) that awaits
+``ctx.call(dst, request, timeout_ms)`` (the reply, or ``None`` on timeout) and
+``ctx.sleep(ms)``. The :class:`Host` drives these coroutines itself, with
+plain ``send``/``throw`` and no asyncio, so the simulator and the real runtime
+resume them identically and deterministically.
+
+:class:`Host` holds everything both environments share (dispatch, reply
+matching, coroutine resumption); a subclass in ``sim`` or ``runtime`` says how
+effects reach the world by implementing :meth:`Host._apply`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+from synod.core.errors import LocalProtocolError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import random
+
+    import fsspec
+
+__all__ = ["Node", "Context", "Host", "Disk", "TimerName", "Send"]
+
+TimerName = str | tuple  # user timers are str; tuples are reserved for the host
+
+# An outgoing message: (destination, message, correlation). Correlation is 0
+# for a plain send, +k for the k-th call's request, -k for the reply to it.
+Send = tuple[str, Any, int]
+
+
+class Disk(Protocol):
+    """``ctx.disk``: a node's durable storage (DESIGN.md section 4).
+
+    Paths are relative, '/'-separated. Writes are visible to later reads at
+    once but durable only after a ``sync()`` whose effect the host applies
+    after the handler. A whole-file ``write`` is atomic: after a crash the
+    file holds either the old or the new bytes.
+    """
+
+    def read(self, path: str) -> bytes | None: ...
+    def write(self, path: str, data: bytes) -> None: ...
+    def append(self, path: str, data: bytes) -> None: ...
+    def rename(self, src: str, dst: str) -> None: ...
+    def delete(self, path: str) -> None: ...
+    def list(self, prefix: str = "") -> list[str]: ...
+    def sync(self) -> None: ...
+
+    # True after sync() until the host has made the writes durable.
+    sync_requested: bool
+
+
+class Node:
+    """Base class of a node state machine; override the handlers you need.
+
+    A handler returns ``None``, or is an ``async def`` whose coroutine the host
+    drives (see the module docstring).
+    """
+
+    def on_start(self, ctx: Context) -> Coroutine[Any, Any, None] | None:
+        return None
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> Coroutine[Any, Any, None] | None:
+        return None
+
+    def on_timer(self, ctx: Context, name: str) -> Coroutine[Any, Any, None] | None:
+        return None
+
+
+class _Call:
+    __slots__ = ("dst", "request", "timeout_ms")
+
+    def __init__(self, dst: str, request: Any, timeout_ms: float) -> None:
+        self.dst = dst
+        self.request = request
+        self.timeout_ms = timeout_ms
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return (yield self)
+
+
+class _Sleep:
+    __slots__ = ("delay_ms",)
+
+    def __init__(self, delay_ms: float) -> None:
+        self.delay_ms = delay_ms
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return (yield self)
+
+
+class Context:
+    """A node's door to the world. Built by a :class:`Host`; see DESIGN.md
+    section 2 for the table of calls.
+
+    Attributes:
+        node_id: this node's id (str).
+        peers: every configured node id, this one included (tuple of str).
+        rng: a ``random.Random`` seeded from the run seed and the node id.
+        disk: this node's :class:`Disk`.
+        fs: an fsspec filesystem for shared external storage, or None.
+    """
+
+    __slots__ = (
+        "node_id", "peers", "rng", "disk", "fs", "_host",
+        "_sends", "_timer_ops", "_exit_code", "_reply_src", "_reply_corr",
+    )
+
+    def __init__(self, host: Host, node_id: str, peers: tuple[str, ...], rng: random.Random,
+                 disk: Disk, fs: fsspec.AbstractFileSystem | None) -> None:
+        self._host = host
+        self.node_id = node_id
+        self.peers = peers
+        self.rng = rng
+        self.disk = disk
+        self.fs = fs
+        self._sends: list[Send] = []
+        self._timer_ops: list[tuple[TimerName, float | None]] = []
+        self._exit_code: int | None = None
+        self._reply_src: str | None = None
+        self._reply_corr = 0
+
+    @property
+    def now_ms(self) -> float:
+        """This node's clock in ms (skewed and drifting in the simulator)."""
+        return self._host.clock_ms()
+
+    def send(self, dst: str, msg: Any) -> None:
+        """Queue ``msg`` (a registered message) for ``dst``."""
+        self._sends.append((dst, msg, 0))
+
+    def reply(self, msg: Any) -> None:
+        """Answer the request being handled (one that came from ``ctx.call``).
+        A plain message (not a call) gets the reply as an ordinary send.
+
+        Raises:
+            LocalProtocolError: called outside ``on_message``'s synchronous part.
+        """
+        if self._reply_src is None:
+            raise LocalProtocolError("ctx.reply outside on_message")
+        self._sends.append((self._reply_src, msg, -self._reply_corr))
+
+    def set_timer(self, name: str, delay_ms: float) -> None:
+        """Arm timer ``name`` to fire after ``delay_ms`` of this node's clock;
+        re-arming replaces the earlier deadline (one timer per name)."""
+        if delay_ms < 0:
+            raise LocalProtocolError(f"timer {name!r}: negative delay {delay_ms}")
+        self._timer_ops.append((name, delay_ms))
+
+    def cancel_timer(self, name: str) -> None:
+        """Disarm timer ``name`` if armed."""
+        self._timer_ops.append((name, None))
+
+    def call(self, dst: str, request: Any, timeout_ms: float) -> _Call:
+        """Awaitable: send ``request`` to ``dst`` and resume with its reply, or
+        with ``None`` if none arrives within ``timeout_ms``."""
+        return _Call(dst, request, timeout_ms)
+
+    def sleep(self, delay_ms: float) -> _Sleep:
+        """Awaitable: resume after ``delay_ms`` of this node's clock."""
+        return _Sleep(delay_ms)
+
+    def exit(self, code: int = 0) -> None:
+        """Stop this node after the current handler's effects (a process exit
+        in the real runtime; a stopped node in the simulator)."""
+        self._exit_code = code
+
+    def trace(self, event: str, **fields: Any) -> None:
+        """Record a structured trace event (a no-op when tracing is off)."""
+        self._host.trace(event, fields)
+
+
+class Host:
+    """Runs one node: dispatches inputs, matches replies to calls, resumes
+    coroutine handlers and hands the queued effects to :meth:`_apply`.
+
+    Subclasses implement ``clock_ms``, ``trace`` and ``_apply``.
+    """
+
+    def __init__(self) -> None:
+        self.node: Node | None = None
+        self.ctx: Context | None = None
+        self._waiting: dict[int, Any] = {}  # call or sleep id -> suspended coroutine
+        self._next_wait_id = 1
+        self.stopped = False
+
+    # -- environment hooks -------------------------------------------------
+    def clock_ms(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def trace(self, event: str, fields: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _apply(self, ctx: Context) -> None:  # pragma: no cover - abstract
+        """Apply ctx's queued effects (sync, sends, timers, exit) and clear them."""
+        raise NotImplementedError
+
+    # -- inputs ------------------------------------------------------------
+    def boot(self, node: Node, ctx: Context) -> None:
+        """Install a fresh node object and run its ``on_start``."""
+        for coro in self._waiting.values():
+            coro.close()
+        self._waiting.clear()
+        self.node = node
+        self.ctx = ctx
+        self.stopped = False
+        self._after(node.on_start(ctx))
+
+    def deliver(self, src: str, msg: Any, corr: int) -> None:
+        """A message arrived. ``corr`` > 0: a call's request; < 0: a reply."""
+        ctx = self.ctx
+        if corr < 0:
+            coro = self._waiting.pop(-corr, None)
+            if coro is None:
+                self.trace("ignore_reply", {"src": src, "reason": "call already timed out"})
+                return
+            ctx._timer_ops.append((("call", -corr), None))
+            self._resume(coro, msg)
+            self._apply(ctx)
+            return
+        ctx._reply_src = src
+        ctx._reply_corr = corr
+        result = self.node.on_message(ctx, src, msg)
+        ctx._reply_src = None
+        if result is not None:
+            self._resume(result, None)
+        if ctx._sends or ctx._timer_ops or ctx._exit_code is not None or ctx.disk.sync_requested:
+            self._apply(ctx)
+
+    def fire_timer(self, name: TimerName) -> None:
+        """Timer ``name`` fired (user timers and the host's own)."""
+        ctx = self.ctx
+        if type(name) is tuple:
+            coro = self._waiting.pop(name[1], None)
+            if coro is not None:
+                self._resume(coro, None)
+        else:
+            self._after(self.node.on_timer(ctx, name))
+            return
+        self._apply(ctx)
+
+    def _after(self, result: Any) -> None:
+        if result is not None:
+            self._resume(result, None)
+        self._apply(self.ctx)
+
+    def _resume(self, coro: Any, value: Any) -> None:
+        ctx = self.ctx
+        try:
+            awaited = coro.send(value)
+        except StopIteration:
+            return
+        wait_id = self._next_wait_id
+        self._next_wait_id += 1
+        self._waiting[wait_id] = coro
+        if type(awaited) is _Call:
+            ctx._sends.append((awaited.dst, awaited.request, wait_id))
+            ctx._timer_ops.append((("call", wait_id), awaited.timeout_ms))
+        elif type(awaited) is _Sleep:
+            ctx._timer_ops.append((("sleep", wait_id), awaited.delay_ms))
+        else:
+            coro.close()
+            del self._waiting[wait_id]
+            raise LocalProtocolError(
+                f"node {ctx.node_id} awaited {awaited!r}; only ctx.call and ctx.sleep may be awaited"
+            )
+
+    def shutdown(self) -> None:
+        """Drop the node's volatile state: suspended coroutines are closed."""
+        for coro in self._waiting.values():
+            coro.close()
+        self._waiting.clear()
+        self.stopped = True

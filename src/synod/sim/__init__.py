@@ -1,0 +1,19 @@
+"""The deterministic simulator: scheduler, network, disk, clocks, faults, traces."""
+
+from synod.sim.disk import DiskFaults, SimDisk
+from synod.sim.network import (
+    Constant,
+    Exponential,
+    Latency,
+    LinkModel,
+    LongTail,
+    Network,
+    Uniform,
+)
+from synod.sim.simulator import SimHost, Simulator, new_memory_fs
+from synod.sim.trace import Tracer
+
+__all__ = [
+    "DiskFaults", "SimDisk", "Constant", "Exponential", "Latency", "LinkModel", "LongTail",
+    "Network", "Uniform", "SimHost", "Simulator", "new_memory_fs", "Tracer",
+]
