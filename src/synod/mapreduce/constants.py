@@ -1,0 +1,26 @@
+"""Limits and default timings of synod's MapReduce, in one place.
+
+Defaults follow MIT 6.5840 lab 1 where the paper leaves room (a task not
+reported within 10 s is given to another worker).
+"""
+
+# Coordinator
+TASK_TIMEOUT_MS = 10_000          # reassign a task not reported within this
+TICK_INTERVAL_MS = 500            # coordinator's housekeeping period
+HEARTBEAT_INTERVAL_MS = 1_000     # coordinator pings each known worker (paper section 3.3)
+WORKER_DEAD_AFTER_MS = 10_000     # no word from a worker for this long: it is dead
+DONE_GRACE_MS = 3_000             # after the job, the coordinator waits this long for workers to hear "exit"
+WAIT_DELAY_MS = 200               # a worker with nothing to do asks again after this
+BACKUP_TASKS_MAX = 64             # backup executions scheduled at most (paper section 3.6)
+
+# Worker
+RPC_TIMEOUT_MS = 2_000            # one call to the coordinator
+COORDINATOR_UNREACHABLE_MAX = 10  # consecutive failed calls before a worker gives up and exits
+FETCH_TIMEOUT_MS = 10_000         # one region chunk fetched from a map worker
+FETCH_CHUNK_BYTES_MAX = 4 * 1024 * 1024
+READ_AHEAD_BYTES = 64 * 1024      # how far past a split's end a map reads to finish its last line
+
+# Job
+SPLIT_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024  # the paper's typical split (section 3.1)
+REDUCES_MAX = 10_000
+MAP_TASKS_MAX = 100_000

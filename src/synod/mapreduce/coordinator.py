@@ -1,0 +1,310 @@
+"""The MapReduce coordinator, the paper's master (Dean & Ghemawat, section 3.2).
+
+For each task the coordinator keeps its state (idle, in-progress,
+completed), the workers running it and, for a completed map task, the worker
+whose local disk holds its R regions.
+
+Rules, with the paper's sections:
+
+- Workers pull tasks. Reduce tasks are handed out only once every map task is
+  completed (a reduce needs region r of every map task).
+- Failure detection (3.3): the coordinator pings every known worker; one not
+  heard from for ``WORKER_DEAD_AFTER_MS``, or seen again with a new
+  incarnation, is dead. Its in-progress tasks go back to idle, and so do its
+  *completed map tasks*, because their output lived on its disk; reducers
+  that then fail to fetch are told where the new output is by the re-issued
+  reduce task.
+- A task not reported within ``task_timeout_ms`` (lab default 10 s) is
+  reassigned. The first completion wins; later duplicates are ignored
+  (map output of a dead incarnation is refused).
+- Backup tasks (3.6), when switched on: once no idle task is left in the
+  current phase, idle workers get a second execution of the in-progress tasks
+  that have run longest.
+- Done: when every reduce task is committed. Workers asking for work then
+  get ``ExitTask``; the coordinator exits after ``DONE_GRACE_MS``.
+
+Simplification: the coordinator's own state is volatile, as in the paper
+("the current implementation aborts the MapReduce computation if the master
+fails"); the nemesis targets workers only.
+
+Invariant: a map task is completed iff it has a holder; a reduce task is
+assigned only while every map task is completed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from synod.core import Context, Node
+from synod.mapreduce import constants as C
+from synod.mapreduce._splits import plan_splits
+from synod.mapreduce.app import load_app
+from synod.mapreduce.messages import (
+    Ack,
+    ExitTask,
+    FetchFailed,
+    GetStatus,
+    JobSpec,
+    JobStatus,
+    MapDone,
+    MapTask,
+    Pong,
+    Ping,
+    ReduceDone,
+    ReduceTask,
+    RequestTask,
+    WaitTask,
+)
+
+__all__ = ["Coordinator"]
+
+IDLE, IN_PROGRESS, COMPLETED = "idle", "in-progress", "completed"
+
+
+@dataclass(slots=True)
+class _Task:
+    kind: str  # "map" or "reduce"
+    task_id: int
+    status: str = IDLE
+    next_attempt: int = 0
+    # attempt -> (worker id, incarnation, start time ms)
+    running: dict[int, tuple[str, int, float]] = field(default_factory=dict)
+    holder: str | None = None          # map: the worker whose disk holds the output
+    holder_incarnation: int = 0
+    executions: int = 0
+
+
+@dataclass(slots=True)
+class _Worker:
+    incarnation: int
+    last_heard_ms: float
+    told_exit: bool = False
+
+
+class Coordinator(Node):
+    """Coordinates one job (a :class:`JobSpec`)."""
+
+    def __init__(self, job: JobSpec) -> None:
+        self.job = job
+        self.maps: list[_Task] = []
+        self.reduces: list[_Task] = []
+        self.splits: list[tuple[str, int, int]] = []
+        self.partition_plan: Any = None
+        self.workers: dict[str, _Worker] = {}
+        self.dead_incarnations: set[int] = set()
+        self.input_bytes = 0
+        self.reexecutions = 0
+        self.backups = 0
+        self.done = False
+        self.done_ms = 0.0
+        self.last_ping_ms = 0.0
+
+    # -- start -------------------------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        job = self.job
+        assert job.nreduce >= 1, "nreduce must be validated before the job starts"
+        sizes = [(path, int(ctx.fs.size(path))) for path in job.inputs]
+        self.input_bytes = sum(size for _, size in sizes)
+        self.splits = plan_splits(sizes, job.split_size_bytes)
+        assert 0 < len(self.splits) <= C.MAP_TASKS_MAX, f"{len(self.splits)} map tasks"
+        self.maps = [_Task("map", i) for i in range(len(self.splits))]
+        self.reduces = [_Task("reduce", r) for r in range(job.nreduce)]
+        app = load_app(job.app, job.app_args)
+        if app.partition_plan is not None:
+            self.partition_plan = app.partition_plan(ctx.fs, list(job.inputs), job.nreduce)
+        ctx.trace("job_start", maps=len(self.maps), reduces=len(self.reduces), input_bytes=self.input_bytes)
+        ctx.set_timer("tick", C.TICK_INTERVAL_MS)
+
+    # -- messages ----------------------------------------------------------------------
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        match msg:
+            case RequestTask():
+                if self._heard(ctx, msg.worker_id, msg.incarnation):
+                    ctx.reply(self._assign(ctx, msg.worker_id, msg.incarnation))
+            case MapDone():
+                if self._heard(ctx, msg.worker_id, msg.incarnation):
+                    self._map_done(ctx, msg)
+                ctx.reply(Ack(accepted=True))
+            case ReduceDone():
+                if self._heard(ctx, msg.worker_id, msg.incarnation):
+                    self._reduce_done(ctx, msg)
+                ctx.reply(Ack(accepted=True))
+            case FetchFailed():
+                if self._heard(ctx, msg.worker_id, msg.incarnation):
+                    self._fetch_failed(ctx, msg)
+                ctx.reply(Ack(accepted=True))
+            case Pong():
+                self._heard(ctx, msg.worker_id, msg.incarnation)
+            case GetStatus():
+                ctx.reply(self.status())
+            case _:
+                ctx.trace("ignore_message", src=src, reason=f"unexpected {type(msg).__name__}")
+
+    def _heard(self, ctx: Context, worker_id: str, incarnation: int) -> bool:
+        """Note that ``worker_id`` is alive. A new incarnation means the old one
+        died (a restart). Returns False for messages of a dead incarnation."""
+        if incarnation in self.dead_incarnations:
+            ctx.trace("ignore_worker", worker=worker_id, reason="message from a dead incarnation")
+            return False
+        w = self.workers.get(worker_id)
+        if w is not None and w.incarnation != incarnation:
+            self.dead_incarnations.add(w.incarnation)
+            self._worker_died(ctx, worker_id, "restarted")
+            w = None
+        if w is None:
+            self.workers[worker_id] = _Worker(incarnation, ctx.now_ms)
+            ctx.trace("worker_joined", worker=worker_id)
+        else:
+            w.last_heard_ms = ctx.now_ms
+        return True
+
+    # -- assignment ------------------------------------------------------------------------
+    def _assign(self, ctx: Context, worker_id: str, incarnation: int) -> Any:
+        if self.done:
+            self.workers[worker_id].told_exit = True
+            return ExitTask()
+        maps_done = all(t.status == COMPLETED for t in self.maps)
+        phase = self.reduces if maps_done else self.maps
+        task = next((t for t in phase if t.status == IDLE), None)
+        if task is None and self.job.backup_tasks and self.backups < C.BACKUP_TASKS_MAX:
+            task = self._backup_candidate(phase, worker_id)
+            if task is not None:
+                self.backups += 1
+                ctx.trace("backup_task", phase=task.kind, task=task.task_id, worker=worker_id)
+        if task is None:
+            return WaitTask(delay_ms=C.WAIT_DELAY_MS)
+        attempt = task.next_attempt
+        task.next_attempt += 1
+        task.executions += 1
+        task.status = IN_PROGRESS
+        task.running[attempt] = (worker_id, incarnation, ctx.now_ms)
+        ctx.trace("assign", phase=task.kind, task=task.task_id, attempt=attempt, worker=worker_id)
+        if task.kind == "map":
+            path, offset, length = self.splits[task.task_id]
+            return MapTask(task_id=task.task_id, attempt=attempt, input_path=path, offset=offset,
+                           length=length, job=self.job, partition_plan=self.partition_plan)
+        locations = tuple((m.task_id, m.holder) for m in self.maps)
+        return ReduceTask(task_id=task.task_id, attempt=attempt, locations=locations, job=self.job)
+
+    @staticmethod
+    def _backup_candidate(phase: list[_Task], worker_id: str) -> _Task | None:
+        best, best_start = None, None
+        for t in phase:
+            if t.status != IN_PROGRESS or len(t.running) != 1:
+                continue
+            (w, _, started), = t.running.values()
+            if w != worker_id and (best_start is None or started < best_start):
+                best, best_start = t, started
+        return best
+
+    # -- completions -----------------------------------------------------------------------
+    def _map_done(self, ctx: Context, msg: MapDone) -> None:
+        task = self.maps[msg.task_id]
+        task.running.pop(msg.attempt, None)
+        if task.status == COMPLETED:
+            ctx.trace("ignore_map_done", task=msg.task_id, attempt=msg.attempt, reason="already completed")
+            return
+        task.status = COMPLETED
+        task.holder = msg.worker_id
+        task.holder_incarnation = msg.incarnation
+        task.running.clear()
+        ctx.trace("map_done", task=msg.task_id, attempt=msg.attempt, worker=msg.worker_id)
+
+    def _reduce_done(self, ctx: Context, msg: ReduceDone) -> None:
+        task = self.reduces[msg.task_id]
+        task.running.pop(msg.attempt, None)
+        if task.status == COMPLETED:
+            ctx.trace("ignore_reduce_done", task=msg.task_id, attempt=msg.attempt, reason="already committed")
+            return
+        task.status = COMPLETED
+        task.running.clear()
+        ctx.trace("reduce_done", task=msg.task_id, attempt=msg.attempt, worker=msg.worker_id)
+        if all(t.status == COMPLETED for t in self.reduces):
+            self._finish(ctx)
+
+    def _fetch_failed(self, ctx: Context, msg: FetchFailed) -> None:
+        reduce = self.reduces[msg.reduce_task_id]
+        if reduce.running.pop(msg.attempt, None) is not None and not reduce.running and reduce.status != COMPLETED:
+            reduce.status = IDLE
+        task = self.maps[msg.map_task_id]
+        if task.status == COMPLETED and task.holder == msg.holder:
+            self._reexecute(ctx, task, f"fetch failed: {msg.reason}")
+
+    def _reexecute(self, ctx: Context, task: _Task, reason: str) -> None:
+        """Completed map task whose output is gone: run it again (section 3.3)."""
+        assert task.kind == "map"
+        assert task.status == COMPLETED
+        task.status = IDLE
+        task.holder = None
+        self.reexecutions += 1
+        ctx.trace("reexecute", task=task.task_id, reason=reason)
+
+    def _worker_died(self, ctx: Context, worker_id: str, reason: str) -> None:
+        ctx.trace("worker_dead", worker=worker_id, reason=reason)
+        for task in self.maps + self.reduces:
+            for attempt, (w, _, _) in list(task.running.items()):
+                if w == worker_id:
+                    del task.running[attempt]
+            if task.status == IN_PROGRESS and not task.running:
+                task.status = IDLE
+        if not self.done and any(t.status != COMPLETED for t in self.reduces):
+            for task in self.maps:
+                if task.status == COMPLETED and task.holder == worker_id:
+                    self._reexecute(ctx, task, f"worker {worker_id} {reason}")
+
+    def _finish(self, ctx: Context) -> None:
+        self.done = True
+        self.done_ms = ctx.now_ms
+        fs = self.job.out_dir
+        for path in ctx.fs.ls(fs, detail=False):
+            if path.rsplit("/", 1)[-1].startswith(".mr-tmp-"):
+                ctx.fs.rm_file(path)  # leftovers of crashed or slow duplicates
+        ctx.trace("job_done", map_executions=sum(t.executions for t in self.maps),
+                  reduce_executions=sum(t.executions for t in self.reduces), reexecutions=self.reexecutions)
+
+    # -- housekeeping ------------------------------------------------------------------------
+    def on_timer(self, ctx: Context, name: str) -> None:
+        assert name == "tick", name
+        now = ctx.now_ms
+        if self.done:
+            live = [w for w in self.workers.values() if now - w.last_heard_ms < C.WORKER_DEAD_AFTER_MS]
+            if now - self.done_ms >= C.DONE_GRACE_MS or all(w.told_exit for w in live):
+                ctx.trace("coordinator_exit")
+                ctx.exit(0)
+                return
+        else:
+            self._check_timeouts(ctx, now)
+            if now - self.last_ping_ms >= C.HEARTBEAT_INTERVAL_MS:
+                self.last_ping_ms = now
+                for worker_id in sorted(self.workers):
+                    ctx.send(worker_id, Ping())
+        ctx.set_timer("tick", C.TICK_INTERVAL_MS)
+
+    def _check_timeouts(self, ctx: Context, now: float) -> None:
+        for worker_id in sorted(self.workers):
+            if now - self.workers[worker_id].last_heard_ms > C.WORKER_DEAD_AFTER_MS:
+                self._worker_died(ctx, worker_id, "silent")
+                # If it speaks again (a healed partition) it joins afresh; its
+                # map output, still on its disk, is then as good as any.
+                del self.workers[worker_id]
+        for task in self.maps + self.reduces:
+            for attempt, (w, _, started) in list(task.running.items()):
+                if now - started > self.job.task_timeout_ms:
+                    del task.running[attempt]
+                    ctx.trace("task_timeout", phase=task.kind, task=task.task_id, attempt=attempt, worker=w)
+            if task.status == IN_PROGRESS and not task.running:
+                task.status = IDLE
+
+    def status(self) -> JobStatus:
+        return JobStatus(
+            maps_total=len(self.maps),
+            maps_done=sum(t.status == COMPLETED for t in self.maps),
+            reduces_total=len(self.reduces),
+            reduces_done=sum(t.status == COMPLETED for t in self.reduces),
+            map_executions=sum(t.executions for t in self.maps),
+            reduce_executions=sum(t.executions for t in self.reduces),
+            reexecutions=self.reexecutions,
+            input_bytes=self.input_bytes,
+            done=self.done,
+        )

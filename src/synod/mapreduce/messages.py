@@ -1,0 +1,162 @@
+"""Messages between MapReduce workers and the coordinator (the paper's master).
+
+Workers pull work (``RequestTask`` -> ``MapTask`` | ``ReduceTask`` | ``WaitTask``
+| ``ExitTask``), report completions, and fetch intermediate regions from each
+other (paper section 3.1, step 5: "reduce workers ... use remote procedure
+calls to read the buffered data from the local disks of the map workers").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synod.core import message
+
+
+@message("mr.JobSpec")
+class JobSpec:
+    """What a job computes. ``app``: a module path (``synod.mapreduce.apps.wc``)
+    or a ``.py`` file; ``app_args``: string options for the app;
+    ``inputs``: input file paths on ``ctx.fs``; ``out_dir``: where
+    ``mr-out-<r>`` files are committed; ``nreduce``: R;
+    ``split_size_bytes``: at most this many bytes per map task (0: one task
+    per file); ``backup_tasks``: schedule backups of the last in-progress tasks
+    (section 3.6); ``use_combiner``: apply the app's ``combine`` if it has one;
+    ``task_timeout_ms``: reassign a task not reported within this;
+    ``sim_compute_ms_per_mb``: virtual compute time charged per MB of input in
+    the simulator (0 in real runs)."""
+
+    app: str
+    app_args: dict[str, str]
+    inputs: tuple[str, ...]
+    out_dir: str
+    nreduce: int
+    split_size_bytes: int = 0
+    backup_tasks: bool = False
+    use_combiner: bool = True
+    task_timeout_ms: int = 10_000
+    sim_compute_ms_per_mb: float = 0.0
+
+
+@message("mr.RequestTask")
+class RequestTask:
+    """Worker -> coordinator: give me work. ``incarnation`` changes on every
+    worker start, so the coordinator sees a restart as a death."""
+
+    worker_id: str
+    incarnation: int
+
+
+@message("mr.MapTask")
+class MapTask:
+    task_id: int
+    attempt: int
+    input_path: str
+    offset: int
+    length: int            # bytes of the split; -1: to the end of the file
+    job: JobSpec
+    partition_plan: Any    # the app's partition plan (sort: range boundaries), or None
+
+
+@message("mr.ReduceTask")
+class ReduceTask:
+    task_id: int
+    attempt: int
+    # (map task id, worker holding its output) for every map task, in order
+    locations: tuple[tuple[int, str], ...]
+    job: JobSpec
+
+
+@message("mr.WaitTask")
+class WaitTask:
+    delay_ms: int
+
+
+@message("mr.ExitTask")
+class ExitTask:
+    pass
+
+
+@message("mr.MapDone")
+class MapDone:
+    worker_id: str
+    incarnation: int
+    task_id: int
+    attempt: int
+    region_bytes: tuple[int, ...]  # encoded size of each of the R regions
+
+
+@message("mr.ReduceDone")
+class ReduceDone:
+    worker_id: str
+    incarnation: int
+    task_id: int
+    attempt: int
+    output_path: str
+
+
+@message("mr.FetchFailed")
+class FetchFailed:
+    """Reducer -> coordinator: the output of ``map_task_id`` could not be read
+    from ``holder``; the coordinator re-executes that map task (section 3.3)."""
+
+    worker_id: str
+    incarnation: int
+    reduce_task_id: int
+    attempt: int
+    map_task_id: int
+    holder: str
+    reason: str
+
+
+@message("mr.Ack")
+class Ack:
+    accepted: bool
+
+
+@message("mr.FetchRegion")
+class FetchRegion:
+    map_task_id: int
+    reduce_task_id: int
+    offset: int
+
+
+@message("mr.RegionChunk")
+class RegionChunk:
+    """One piece of a region file (checksummed records); ``found`` is False
+    when the map output is not on this worker (lost in a crash, or corrupt)."""
+
+    found: bool
+    data: bytes
+    total_bytes: int
+
+
+@message("mr.Ping")
+class Ping:
+    pass
+
+
+@message("mr.Pong")
+class Pong:
+    worker_id: str
+    incarnation: int
+
+
+@message("mr.GetStatus")
+class GetStatus:
+    pass
+
+
+@message("mr.JobStatus")
+class JobStatus:
+    """Progress, for the CLI's progress bar and summary."""
+
+    maps_total: int
+    maps_done: int
+    reduces_total: int
+    reduces_done: int
+    map_executions: int
+    reduce_executions: int
+    reexecutions: int
+    input_bytes: int
+    done: bool

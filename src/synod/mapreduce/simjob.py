@@ -1,0 +1,105 @@
+"""Run a MapReduce job in the simulator: one coordinator, N workers, an
+in-memory shared file system holding the inputs, optional faults.
+
+Workers that exit with a non-zero status (the lab's crash app) are started
+again after ``respawn_delay_ms``, as the lab's test script restarts them in a
+shell loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from synod.mapreduce.coordinator import Coordinator
+from synod.mapreduce.messages import JobSpec, JobStatus
+from synod.mapreduce.worker import Worker
+from synod.sim import Simulator, Tracer
+
+__all__ = ["SimJobResult", "run_sim_job", "COORDINATOR_ID", "worker_ids"]
+
+COORDINATOR_ID = "coordinator"
+RESPAWN_CHECK_MS = 200
+
+
+def worker_ids(n: int) -> list[str]:
+    return [f"worker-{i}" for i in range(1, n + 1)]
+
+
+@dataclass(slots=True, kw_only=True)
+class SimJobResult:
+    """What a simulated job did. ``outputs``: out-dir file name -> bytes, for
+    the committed ``mr-out-*`` files; ``exit_ms``: virtual time each node
+    exited; ``commit_ms``: time of the last output commit."""
+
+    seed: int
+    done: bool
+    status: JobStatus
+    outputs: dict[str, bytes]
+    virtual_ms: float
+    exit_ms: dict[str, float] = field(default_factory=dict)
+    commit_ms: float = 0.0
+    respawns: int = 0
+    sim: Simulator | None = None
+
+
+def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: int,
+                nemesis: Any = None, tracer: Tracer | None = None, respawn_delay_ms: float = 200.0,
+                time_limit_ms: float = 3_600_000.0) -> SimJobResult:
+    """Run ``job`` over ``inputs`` (path -> bytes, placed in the simulator's
+    file system at those paths) with ``workers`` workers.
+
+    ``nemesis``: an object with ``install(sim, targets)`` that schedules faults
+    (see ``synod.sim.nemesis``), given the worker ids as targets.
+    """
+    sim = Simulator(seed, tracer=tracer)
+    for path, data in inputs.items():
+        sim.fs.pipe_file(path, data)
+    sim.fs.makedirs(job.out_dir, exist_ok=True)
+    ids = worker_ids(workers)
+    peers = (COORDINATOR_ID, *ids)
+    coordinator = Coordinator(job)
+    sim.add_node(COORDINATOR_ID, lambda: coordinator, peers=peers)
+    for wid in ids:
+        sim.add_node(wid, lambda: Worker(COORDINATOR_ID), peers=peers)
+    if nemesis is not None:
+        nemesis.install(sim, ids)
+
+    exit_ms: dict[str, float] = {}
+    commit = {"ms": 0.0, "respawns": 0}
+
+    def watch() -> None:
+        for wid in ids:
+            host = sim.hosts[wid]
+            if not host.up and host.exit_code not in (None, 0) and not coordinator.done:
+                host.exit_code = None
+                commit["respawns"] += 1
+                sim.call_after(respawn_delay_ms, sim.restart, wid)
+        sim.call_after(RESPAWN_CHECK_MS, watch)
+
+    sim.call_after(RESPAWN_CHECK_MS, watch)
+    was_done = False
+
+    def finished() -> bool:
+        nonlocal was_done
+        if coordinator.done and not was_done:
+            was_done = True
+            commit["ms"] = sim.now_ms
+        for node_id, host in sim.hosts.items():
+            if not host.up and host.exit_code == 0 and node_id not in exit_ms:
+                exit_ms[node_id] = sim.now_ms
+        return not sim.hosts[COORDINATOR_ID].up and all(
+            not sim.hosts[w].up and sim.hosts[w].exit_code == 0 for w in ids
+        ) or sim.now_ms >= time_limit_ms
+
+    sim.run(until=finished)
+    outputs = {}
+    for path in sorted(sim.fs.ls(job.out_dir, detail=False)):
+        name = path.rsplit("/", 1)[-1]
+        if name.startswith("mr-out-"):
+            outputs[name] = sim.fs.cat_file(path)
+    return SimJobResult(
+        seed=seed, done=coordinator.done, status=coordinator.status(), outputs=outputs,
+        virtual_ms=sim.now_ms, exit_ms=exit_ms, commit_ms=commit["ms"], respawns=commit["respawns"],
+        sim=sim,
+    )

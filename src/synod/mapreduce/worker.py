@@ -1,0 +1,252 @@
+"""The MapReduce worker (Dean & Ghemawat, OSDI 2004, section 3.1).
+
+A worker pulls tasks from the coordinator and runs them one at a time:
+
+- **map**: read the split through ``ctx.fs``, apply the app's map (and the
+  combiner, section 4.3), partition the pairs into R regions by
+  ``ihash(key) % R`` (or the app's partitioner), write each region to the
+  worker's *local* disk (``ctx.disk``) as one checksummed record, sync, and
+  report ``MapDone``. Thanks to the effect order, the report leaves only
+  after the regions are durable.
+- **reduce**: fetch region r of every map task from the worker holding it
+  (``FetchRegion`` RPCs, in chunks), merge, sort by key, apply reduce, write
+  ``mr-out-<r>`` through ``ctx.fs`` to a temp name and rename it into place
+  (section 3.3: the atomic rename makes the first committed execution the
+  output), then report ``ReduceDone``.
+
+While a task's coroutine waits, the worker keeps answering ``FetchRegion``
+and ``Ping``. A fetch that fails (holder dead, output gone, checksum
+mismatch) is reported as ``FetchFailed`` and the reduce attempt is dropped;
+the coordinator re-executes the lost map task.
+
+States: a worker has no durable state. Each start draws a fresh
+``incarnation`` and wipes any map output of an earlier life, so the
+coordinator can treat a restart exactly as the death it follows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synod.core import Context, Node, RemoteProtocolError, decode, encode, pack_record, scan_records
+from synod.mapreduce import constants as C
+from synod.mapreduce._splits import read_split
+from synod.mapreduce.app import App, TaskAborted, TaskEnv, ihash, load_app
+from synod.mapreduce.messages import (
+    Ack,
+    ExitTask,
+    FetchFailed,
+    FetchRegion,
+    MapDone,
+    MapTask,
+    Ping,
+    Pong,
+    ReduceDone,
+    ReduceTask,
+    RegionChunk,
+    RequestTask,
+    WaitTask,
+)
+
+__all__ = ["Worker", "partition_pairs", "region_path"]
+
+
+def region_path(map_task_id: int, reduce_task_id: int) -> str:
+    """Where map task m keeps region r on its worker's local disk."""
+    return f"mr/map-{map_task_id}/region-{reduce_task_id}"
+
+
+def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner: bool) -> list[dict[str, list[str]]]:
+    """Group map output by key and split it into R regions (section 4.1).
+
+    The hash of a key is computed once per distinct key in the task, not once
+    per pair. Returns R dicts of key -> values.
+    """
+    groups: dict[str, list[str]] = {}
+    for key, value in pairs:
+        values = groups.get(key)
+        if values is None:
+            groups[key] = [value]
+        else:
+            values.append(value)
+    regions: list[dict[str, list[str]]] = [{} for _ in range(nreduce)]
+    partition = app.partition
+    combine = app.combine if use_combiner else None
+    for key, values in groups.items():
+        r = partition(key, nreduce, plan) if partition is not None else ihash(key) % nreduce
+        if not 0 <= r < nreduce:
+            raise ValueError(f"app {app.name} partitioned {key!r} to {r}, outside 0..{nreduce - 1}")
+        if combine is not None and len(values) > 1:
+            values = [combine(key, values)]
+        regions[r][key] = values
+    return regions
+
+
+class Worker(Node):
+    """A MapReduce worker; ``coordinator`` is the coordinator's node id."""
+
+    def __init__(self, coordinator: str) -> None:
+        self.coordinator = coordinator
+        self.incarnation = 0
+        self.tasks_run = 0
+
+    # -- handlers ----------------------------------------------------------------
+    def on_start(self, ctx: Context) -> Any:
+        self.incarnation = ctx.rng.getrandbits(62)
+        for path in ctx.disk.list("mr/"):
+            ctx.disk.delete(path)  # map output of an earlier life is void
+        return self._work_loop(ctx)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        match msg:
+            case FetchRegion():
+                ctx.reply(self._region_chunk(ctx, msg))
+            case Ping():
+                ctx.reply(Pong(worker_id=ctx.node_id, incarnation=self.incarnation))
+            case _:
+                ctx.trace("ignore_message", src=src, reason=f"unexpected {type(msg).__name__}")
+
+    # -- the task loop -------------------------------------------------------------
+    async def _work_loop(self, ctx: Context) -> None:
+        failures = 0
+        while True:
+            reply = await ctx.call(
+                self.coordinator, RequestTask(worker_id=ctx.node_id, incarnation=self.incarnation),
+                C.RPC_TIMEOUT_MS,
+            )
+            try:
+                match reply:
+                    case None:
+                        failures += 1
+                        if failures >= C.COORDINATOR_UNREACHABLE_MAX:
+                            ctx.trace("coordinator_unreachable", calls=failures)
+                            ctx.exit(0)
+                            return
+                        await ctx.sleep(C.WAIT_DELAY_MS)
+                        continue
+                    case MapTask():
+                        await self._run_map(ctx, reply)
+                    case ReduceTask():
+                        await self._run_reduce(ctx, reply)
+                    case WaitTask():
+                        await ctx.sleep(reply.delay_ms)
+                    case ExitTask():
+                        ctx.trace("worker_exit", tasks_run=self.tasks_run)
+                        ctx.exit(0)
+                        return
+                    case _:
+                        ctx.trace("ignore_reply", reason=f"unexpected {type(reply).__name__}")
+            except TaskAborted:
+                return
+            failures = 0
+
+    async def _run_map(self, ctx: Context, task: MapTask) -> None:
+        job = task.job
+        app = load_app(job.app, job.app_args)
+        data = read_split(ctx.fs, task.input_path, task.offset, task.length)
+        ctx.trace("map_start", task=task.task_id, attempt=task.attempt, bytes=len(data))
+        if job.sim_compute_ms_per_mb:
+            await ctx.sleep(job.sim_compute_ms_per_mb * len(data) / 1e6)
+        contents = data.decode("utf-8", errors="replace")
+        if app.map_is_async:
+            env = TaskEnv(ctx, task_id=task.task_id, attempt=task.attempt, phase="map", out_dir=job.out_dir)
+            pairs = await app.map(task.input_path, contents, env)
+        elif job.use_combiner and app.map_combined is not None:
+            pairs = app.map_combined(task.input_path, contents)
+        else:
+            pairs = app.map(task.input_path, contents)
+        regions = partition_pairs(pairs, job.nreduce, app, task.partition_plan, job.use_combiner)
+        sizes = []
+        for r, region in enumerate(regions):
+            record = pack_record(encode(region))
+            ctx.disk.write(region_path(task.task_id, r), record)
+            sizes.append(len(record))
+        ctx.disk.sync()  # the MapDone below leaves only once the regions are durable
+        self.tasks_run += 1
+        await ctx.call(self.coordinator, MapDone(
+            worker_id=ctx.node_id, incarnation=self.incarnation, task_id=task.task_id,
+            attempt=task.attempt, region_bytes=tuple(sizes),
+        ), C.RPC_TIMEOUT_MS)
+
+    async def _run_reduce(self, ctx: Context, task: ReduceTask) -> None:
+        job = task.job
+        app = load_app(job.app, job.app_args)
+        ctx.trace("reduce_start", task=task.task_id, attempt=task.attempt)
+        merged: dict[str, list[str]] = {}
+        for map_task_id, holder in task.locations:
+            region, reason = await self._fetch(ctx, map_task_id, task.task_id, holder)
+            if region is None:
+                ctx.trace("fetch_failed", map_task=map_task_id, holder=holder, reason=reason)
+                await ctx.call(self.coordinator, FetchFailed(
+                    worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
+                    attempt=task.attempt, map_task_id=map_task_id, holder=holder, reason=reason,
+                ), C.RPC_TIMEOUT_MS)
+                return
+            for key, values in region.items():
+                have = merged.get(key)
+                if have is None:
+                    merged[key] = values
+                else:
+                    have.extend(values)
+        if job.sim_compute_ms_per_mb:
+            await ctx.sleep(job.sim_compute_ms_per_mb * sum(len(v) for v in merged.values()) * 8 / 1e6)
+        env = TaskEnv(ctx, task_id=task.task_id, attempt=task.attempt, phase="reduce", out_dir=job.out_dir)
+        lines = []
+        for key in sorted(merged):
+            if app.reduce_is_async:
+                value = await app.reduce(key, merged[key], env)
+            else:
+                value = app.reduce(key, merged[key])
+            lines.append(f"{key} {value}\n")
+        final = f"{job.out_dir}/mr-out-{task.task_id}"
+        temp = f"{job.out_dir}/.mr-tmp-{task.task_id}-{ctx.node_id}-{task.attempt}"
+        ctx.fs.pipe_file(temp, "".join(lines).encode("utf-8"))
+        ctx.fs.mv(temp, final)  # atomic commit: readers see all of one execution or nothing
+        self.tasks_run += 1
+        await ctx.call(self.coordinator, ReduceDone(
+            worker_id=ctx.node_id, incarnation=self.incarnation, task_id=task.task_id,
+            attempt=task.attempt, output_path=final,
+        ), C.RPC_TIMEOUT_MS)
+
+    # -- intermediate data --------------------------------------------------------------
+    async def _fetch(self, ctx: Context, map_task_id: int, reduce_task_id: int,
+                     holder: str) -> tuple[dict[str, list[str]] | None, str]:
+        """Region ``reduce_task_id`` of map task ``map_task_id``, or (None, why)."""
+        if holder == ctx.node_id:
+            raw = ctx.disk.read(region_path(map_task_id, reduce_task_id))
+            if raw is None:
+                return None, "map output missing"
+        else:
+            parts: list[bytes] = []
+            got, total = 0, None
+            while total is None or got < total:
+                chunk = await ctx.call(holder, FetchRegion(
+                    map_task_id=map_task_id, reduce_task_id=reduce_task_id, offset=got,
+                ), C.FETCH_TIMEOUT_MS)
+                if chunk is None:
+                    return None, "holder did not answer"
+                if type(chunk) is not RegionChunk or not chunk.found:
+                    return None, "map output missing"
+                if not chunk.data and chunk.total_bytes > got:
+                    return None, "holder sent an empty chunk"
+                parts.append(chunk.data)
+                got += len(chunk.data)
+                total = chunk.total_bytes
+            raw = b"".join(parts)
+        scan = scan_records(raw)
+        if scan.error is not None or len(scan.records) != 1:
+            return None, f"corrupt map output: {scan.error or 'record count'}"
+        try:
+            region = decode(scan.records[0])
+        except RemoteProtocolError as e:
+            return None, f"undecodable map output: {e}"
+        if type(region) is not dict:
+            return None, "map output is not a region"
+        return region, ""
+
+    def _region_chunk(self, ctx: Context, msg: FetchRegion) -> RegionChunk:
+        raw = ctx.disk.read(region_path(msg.map_task_id, msg.reduce_task_id))
+        if raw is None or msg.offset < 0 or msg.offset > len(raw):
+            return RegionChunk(found=False, data=b"", total_bytes=0)
+        data = raw[msg.offset : msg.offset + C.FETCH_CHUNK_BYTES_MAX]
+        return RegionChunk(found=True, data=bytes(data), total_bytes=len(raw))
