@@ -8,7 +8,6 @@ reported within 10 s is given to another worker).
 TASK_TIMEOUT_MS = 10_000          # reassign a task not reported within this
 TICK_INTERVAL_MS = 500            # coordinator's housekeeping period
 HEARTBEAT_INTERVAL_MS = 1_000     # coordinator pings each known worker (paper section 3.3)
-WORKER_DEAD_AFTER_MS = 10_000     # no word from a worker for this long: it is dead
 DONE_GRACE_MS = 3_000             # after the job, the coordinator waits this long for workers to hear "exit"
 WAIT_DELAY_MS = 200               # a worker with nothing to do asks again after this
 BACKUP_TASKS_MAX = 64             # backup executions scheduled at most (paper section 3.6)

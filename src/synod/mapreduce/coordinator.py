@@ -9,7 +9,7 @@ Rules, with the paper's sections:
 - Workers pull tasks. Reduce tasks are handed out only once every map task is
   completed (a reduce needs region r of every map task).
 - Failure detection (3.3): the coordinator pings every known worker; one not
-  heard from for ``WORKER_DEAD_AFTER_MS``, or seen again with a new
+  heard from for ``task_timeout_ms``, or seen again with a new
   incarnation, is dead. Its in-progress tasks go back to idle, and so do its
   *completed map tasks*, because their output lived on its disk; reducers
   that then fail to fetch are told where the new output is by the re-issued
@@ -268,7 +268,7 @@ class Coordinator(Node):
         assert name == "tick", name
         now = ctx.now_ms
         if self.done:
-            live = [w for w in self.workers.values() if now - w.last_heard_ms < C.WORKER_DEAD_AFTER_MS]
+            live = [w for w in self.workers.values() if now - w.last_heard_ms < self.job.task_timeout_ms]
             if now - self.done_ms >= C.DONE_GRACE_MS or all(w.told_exit for w in live):
                 ctx.trace("coordinator_exit")
                 ctx.exit(0)
@@ -283,7 +283,7 @@ class Coordinator(Node):
 
     def _check_timeouts(self, ctx: Context, now: float) -> None:
         for worker_id in sorted(self.workers):
-            if now - self.workers[worker_id].last_heard_ms > C.WORKER_DEAD_AFTER_MS:
+            if now - self.workers[worker_id].last_heard_ms > self.job.task_timeout_ms:
                 self._worker_died(ctx, worker_id, "silent")
                 # If it speaks again (a healed partition) it joins afresh; its
                 # map output, still on its disk, is then as good as any.

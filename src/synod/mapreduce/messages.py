@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from synod.core import message
+from synod.mapreduce.constants import TASK_TIMEOUT_MS
 
 
 @message("mr.JobSpec")
@@ -22,7 +23,8 @@ class JobSpec:
     ``split_size_bytes``: at most this many bytes per map task (0: one task
     per file); ``backup_tasks``: schedule backups of the last in-progress tasks
     (section 3.6); ``use_combiner``: apply the app's ``combine`` if it has one;
-    ``task_timeout_ms``: reassign a task not reported within this;
+    ``task_timeout_ms``: reassign a task not reported within this, and
+    declare a worker dead after this long without a word from it;
     ``sim_compute_ms_per_mb``: virtual compute time charged per MB of input in
     the simulator (0 in real runs)."""
 
@@ -34,7 +36,7 @@ class JobSpec:
     split_size_bytes: int = 0
     backup_tasks: bool = False
     use_combiner: bool = True
-    task_timeout_ms: int = 10_000
+    task_timeout_ms: int = TASK_TIMEOUT_MS
     sim_compute_ms_per_mb: float = 0.0
 
 

@@ -26,14 +26,15 @@ coordinator can treat a restart exactly as the death it follows.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from synod.core import Context, Node, RemoteProtocolError, decode, encode, pack_record, scan_records
+from synod.core.records import RECORD_HEADER_BYTES
 from synod.mapreduce import constants as C
 from synod.mapreduce._splits import read_split
 from synod.mapreduce.app import App, TaskAborted, TaskEnv, ihash, load_app
 from synod.mapreduce.messages import (
-    Ack,
     ExitTask,
     FetchFailed,
     FetchRegion,
@@ -48,12 +49,43 @@ from synod.mapreduce.messages import (
     WaitTask,
 )
 
-__all__ = ["Worker", "partition_pairs", "region_path"]
+__all__ = ["Worker", "partition_pairs", "map_output_path", "pack_map_output", "region_slice"]
 
 
-def region_path(map_task_id: int, reduce_task_id: int) -> str:
-    """Where map task m keeps region r on its worker's local disk."""
-    return f"mr/map-{map_task_id}/region-{reduce_task_id}"
+def map_output_path(map_task_id: int) -> str:
+    """Where map task m keeps its R regions on its worker's local disk: one
+    file of checksummed records, an index of (offset, length) per region,
+    then the regions (one file and one fsync per task instead of R)."""
+    return f"mr/map-{map_task_id}"
+
+
+def pack_map_output(regions: list[bytes]) -> bytes:
+    """One map output file: an index record of (offset, length) per region as
+    big-endian u64 pairs, then one checksummed record per region."""
+    records = [pack_record(r) for r in regions]
+    pos = RECORD_HEADER_BYTES + 16 * len(records)
+    index = []
+    for rec in records:
+        index += (pos, len(rec))
+        pos += len(rec)
+    return pack_record(struct.pack(f">{len(index)}Q", *index)) + b"".join(records)
+
+
+def region_slice(output: bytes, reduce_task_id: int) -> bytes | None:
+    """The record of region r inside a map output file, or None if the index
+    is torn or corrupt or has no such region."""
+    if len(output) < RECORD_HEADER_BYTES:
+        return None
+    length = int.from_bytes(output[:4], "big")
+    scan = scan_records(output[: RECORD_HEADER_BYTES + length])
+    if scan.error is not None or len(scan.records) != 1 or length % 16:
+        return None
+    if not 0 <= reduce_task_id < length // 16:
+        return None
+    offset, size = struct.unpack_from(">QQ", scan.records[0], 16 * reduce_task_id)
+    if offset + size > len(output):
+        return None
+    return output[offset : offset + size]
 
 
 def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner: bool) -> list[dict[str, list[str]]]:
@@ -156,11 +188,9 @@ class Worker(Node):
         else:
             pairs = app.map(task.input_path, contents)
         regions = partition_pairs(pairs, job.nreduce, app, task.partition_plan, job.use_combiner)
-        sizes = []
-        for r, region in enumerate(regions):
-            record = pack_record(encode(region))
-            ctx.disk.write(region_path(task.task_id, r), record)
-            sizes.append(len(record))
+        encoded = [encode(region) for region in regions]
+        ctx.disk.write(map_output_path(task.task_id), pack_map_output(encoded))
+        sizes = [len(e) for e in encoded]
         ctx.disk.sync()  # the MapDone below leaves only once the regions are durable
         self.tasks_run += 1
         await ctx.call(self.coordinator, MapDone(
@@ -213,9 +243,10 @@ class Worker(Node):
                      holder: str) -> tuple[dict[str, list[str]] | None, str]:
         """Region ``reduce_task_id`` of map task ``map_task_id``, or (None, why)."""
         if holder == ctx.node_id:
-            raw = ctx.disk.read(region_path(map_task_id, reduce_task_id))
+            output = ctx.disk.read(map_output_path(map_task_id))
+            raw = None if output is None else region_slice(output, reduce_task_id)
             if raw is None:
-                return None, "map output missing"
+                return None, "map output missing or its index corrupt"
         else:
             parts: list[bytes] = []
             got, total = 0, None
@@ -245,7 +276,8 @@ class Worker(Node):
         return region, ""
 
     def _region_chunk(self, ctx: Context, msg: FetchRegion) -> RegionChunk:
-        raw = ctx.disk.read(region_path(msg.map_task_id, msg.reduce_task_id))
+        output = ctx.disk.read(map_output_path(msg.map_task_id))
+        raw = None if output is None else region_slice(output, msg.reduce_task_id)
         if raw is None or msg.offset < 0 or msg.offset > len(raw):
             return RegionChunk(found=False, data=b"", total_bytes=0)
         data = raw[msg.offset : msg.offset + C.FETCH_CHUNK_BYTES_MAX]
