@@ -241,13 +241,15 @@ class Coordinator(Node):
         ctx.trace("reexecute", task=task.task_id, reason=reason)
 
     def _worker_died(self, ctx: Context, worker_id: str, reason: str) -> None:
-        ctx.trace("worker_dead", worker=worker_id, reason=reason)
+        lost = 0
         for task in self.maps + self.reduces:
             for attempt, (w, _, _) in list(task.running.items()):
                 if w == worker_id:
                     del task.running[attempt]
+                    lost += 1
             if task.status == IN_PROGRESS and not task.running:
                 task.status = IDLE
+        ctx.trace("worker_dead", worker=worker_id, reason=reason, in_progress_lost=lost)
         if not self.done and any(t.status != COMPLETED for t in self.reduces):
             for task in self.maps:
                 if task.status == COMPLETED and task.holder == worker_id:

@@ -8,13 +8,14 @@ shell loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from synod.mapreduce.coordinator import Coordinator
 from synod.mapreduce.messages import JobSpec, JobStatus
 from synod.mapreduce.worker import Worker
-from synod.sim import Simulator, Tracer
+from synod.sim import DiskFaults, Simulator, Tracer
 
 __all__ = ["SimJobResult", "run_sim_job", "COORDINATOR_ID", "worker_ids"]
 
@@ -45,12 +46,15 @@ class SimJobResult:
 
 def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: int,
                 nemesis: Any = None, tracer: Tracer | None = None, respawn_delay_ms: float = 200.0,
-                time_limit_ms: float = 3_600_000.0) -> SimJobResult:
+                time_limit_ms: float = 3_600_000.0, disk_faults: DiskFaults | None = None,
+                setup: Callable[[Simulator], None] | None = None) -> SimJobResult:
     """Run ``job`` over ``inputs`` (path -> bytes, placed in the simulator's
     file system at those paths) with ``workers`` workers.
 
     ``nemesis``: an object with ``install(sim, targets)`` that schedules faults
     (see ``synod.sim.nemesis``), given the worker ids as targets.
+    ``disk_faults``: faults of every worker's disk. ``setup(sim)``: called
+    before the run, to schedule scripted faults with ``sim.call_at``.
     """
     sim = Simulator(seed, tracer=tracer)
     for path, data in inputs.items():
@@ -61,9 +65,11 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
     coordinator = Coordinator(job)
     sim.add_node(COORDINATOR_ID, lambda: coordinator, peers=peers)
     for wid in ids:
-        sim.add_node(wid, lambda: Worker(COORDINATOR_ID), peers=peers)
+        sim.add_node(wid, lambda: Worker(COORDINATOR_ID), peers=peers, disk_faults=disk_faults)
     if nemesis is not None:
         nemesis.install(sim, ids)
+    if setup is not None:
+        setup(sim)
 
     exit_ms: dict[str, float] = {}
     commit = {"ms": 0.0, "respawns": 0}

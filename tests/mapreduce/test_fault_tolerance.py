@@ -1,0 +1,103 @@
+"""MapReduce fault tolerance in the simulator (paper section 3.3 and 3.6),
+with scripted faults at known times."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synod.mapreduce.simjob import run_sim_job
+from synod.sim import DiskFaults, Tracer
+from tests.mapreduce._jobs import lines_of, load_books, reference, spec
+
+
+@pytest.fixture
+def books(gutenberg_files):
+    return load_books(gutenberg_files)
+
+
+def _events(tracer: Tracer, kind: str) -> list[dict]:
+    return [e for e in map(json.loads, tracer.lines) if e["kind"] == kind]
+
+
+def test_completed_map_tasks_of_a_dead_worker_are_reexecuted(books) -> None:
+    """Section 3.3: "completed map tasks are re-executed on a failure because
+    their output is stored on the local disk(s) of the failed machine"."""
+    tracer = Tracer(keep=True)
+    job = spec("wc", books, sim_compute_ms_per_mb=2000.0)
+    # By 1.5 s every worker has finished at least one map (each takes <= 1.2 s).
+    result = run_sim_job(job, books, seed=21, workers=3, tracer=tracer,
+                         setup=lambda sim: sim.call_at(1500.0, sim.crash, "worker-1"))
+    assert result.done
+    assert lines_of(result.outputs) == reference("wc", books)
+    reexecuted = _events(tracer, "reexecute")
+    assert reexecuted, "no map task was re-executed after worker-1 died"
+    assert all("worker-1" in e["reason"] for e in reexecuted)
+    assert result.status.reexecutions == len(reexecuted)
+    dead = _events(tracer, "worker_dead")
+    assert [e["worker"] for e in dead] == ["worker-1"]
+    # every execution is accounted for: one per task, one per re-execution,
+    # one per task that was running on worker-1 when it died
+    assert result.status.map_executions + result.status.reduce_executions == (
+        8 + 10 + len(reexecuted) + dead[0]["in_progress_lost"])
+
+
+def test_restarted_worker_counts_as_dead_at_once(books) -> None:
+    """A restart draws a new incarnation; the coordinator need not wait for
+    the timeout to re-execute its map output."""
+    tracer = Tracer(keep=True)
+    job = spec("wc", books, sim_compute_ms_per_mb=2000.0)
+
+    def setup(sim):
+        sim.call_at(1500.0, sim.crash, "worker-2")
+        sim.call_at(1600.0, sim.restart, "worker-2")
+
+    result = run_sim_job(job, books, seed=22, workers=3, tracer=tracer, setup=setup)
+    assert lines_of(result.outputs) == reference("wc", books)
+    dead = _events(tracer, "worker_dead")
+    assert [e["reason"] for e in dead] == ["restarted"]
+    assert dead[0]["t_ms"] < 1500.0 + job.task_timeout_ms
+
+
+def test_corrupt_map_output_is_caught_by_checksums(books) -> None:
+    """A bit flipped on a read of map output is detected, never used: the
+    reducer reports it and the map task runs again."""
+    tracer = Tracer(keep=True)
+    result = run_sim_job(spec("wc", books), books, seed=23, workers=3, tracer=tracer,
+                         disk_faults=DiskFaults(read_corruption_probability=0.3))
+    assert lines_of(result.outputs) == reference("wc", books)
+    failures = _events(tracer, "fetch_failed")
+    assert failures, "no corrupt read was noticed at p=0.3"
+    assert all("corrupt" in e["reason"] or "missing" in e["reason"] for e in failures)
+    assert result.status.reexecutions >= 1
+
+
+def test_backup_tasks_finish_a_job_with_a_straggler(books) -> None:
+    """Section 3.6: with backup tasks on, a paused worker's task is run again
+    elsewhere and the job ends long before the task timeout; the straggler's
+    late completion is ignored (first completion wins)."""
+    job = spec("wc", books, sim_compute_ms_per_mb=200.0, backup_tasks=True, task_timeout_ms=60_000)
+    tracer = Tracer(keep=True)
+
+    def setup(sim):
+        sim.call_at(1.0, sim.pause, "worker-3")       # holds its first map task
+        sim.call_at(30_000.0, sim.resume, "worker-3")
+
+    result = run_sim_job(job, books, seed=24, workers=3, tracer=tracer, setup=setup)
+    assert lines_of(result.outputs) == reference("wc", books)
+    assert _events(tracer, "backup_task"), "no backup task was scheduled"
+    assert result.commit_ms < 30_000.0
+    assert not _events(tracer, "task_timeout")
+
+
+def test_without_backup_tasks_a_straggler_waits_for_the_timeout(books) -> None:
+    """The same straggler without backups: the task is reassigned only when
+    the task timeout expires."""
+    job = spec("wc", books, sim_compute_ms_per_mb=200.0, task_timeout_ms=20_000)
+    tracer = Tracer(keep=True)
+    result = run_sim_job(job, books, seed=24, workers=3, tracer=tracer,
+                         setup=lambda sim: sim.call_at(1.0, sim.pause, "worker-3"))
+    assert lines_of(result.outputs) == reference("wc", books)
+    assert result.commit_ms > 20_000.0
+    assert _events(tracer, "worker_dead") or _events(tracer, "task_timeout")
