@@ -48,6 +48,7 @@ from synod.mapreduce.messages import (
     JobSpec,
     JobStatus,
     MapDone,
+    MapLocation,
     MapTask,
     Pong,
     Ping,
@@ -55,6 +56,7 @@ from synod.mapreduce.messages import (
     ReduceTask,
     RequestTask,
     WaitTask,
+    WhereIs,
 )
 
 __all__ = ["Coordinator"]
@@ -71,7 +73,7 @@ class _Task:
     # attempt -> (worker id, incarnation, start time ms)
     running: dict[int, tuple[str, int, float]] = field(default_factory=dict)
     holder: str | None = None          # map: the worker whose disk holds the output
-    holder_incarnation: int = 0
+    holder_attempt: int = -1           # map: the attempt that wrote it
     executions: int = 0
 
 
@@ -134,6 +136,9 @@ class Coordinator(Node):
                 if self._heard(ctx, msg.worker_id, msg.incarnation):
                     self._fetch_failed(ctx, msg)
                 ctx.reply(Ack(accepted=True))
+            case WhereIs():
+                if self._heard(ctx, msg.worker_id, msg.incarnation):
+                    ctx.reply(self._where_is(ctx, msg))
             case Pong():
                 self._heard(ctx, msg.worker_id, msg.incarnation)
             case GetStatus():
@@ -184,7 +189,7 @@ class Coordinator(Node):
             path, offset, length = self.splits[task.task_id]
             return MapTask(task_id=task.task_id, attempt=attempt, input_path=path, offset=offset,
                            length=length, job=self.job, partition_plan=self.partition_plan)
-        locations = tuple((m.task_id, m.holder) for m in self.maps)
+        locations = tuple((m.task_id, m.holder, m.holder_attempt) for m in self.maps)
         return ReduceTask(task_id=task.task_id, attempt=attempt, locations=locations, job=self.job)
 
     @staticmethod
@@ -207,7 +212,7 @@ class Coordinator(Node):
             return
         task.status = COMPLETED
         task.holder = msg.worker_id
-        task.holder_incarnation = msg.incarnation
+        task.holder_attempt = msg.attempt
         task.running.clear()
         ctx.trace("map_done", task=msg.task_id, attempt=msg.attempt, worker=msg.worker_id)
 
@@ -224,12 +229,27 @@ class Coordinator(Node):
             self._finish(ctx)
 
     def _fetch_failed(self, ctx: Context, msg: FetchFailed) -> None:
-        reduce = self.reduces[msg.reduce_task_id]
-        if reduce.running.pop(msg.attempt, None) is not None and not reduce.running and reduce.status != COMPLETED:
-            reduce.status = IDLE
+        """A reducer could not read a map output: re-execute that map task
+        unless it already was. The reduce attempt keeps what it fetched and
+        asks ``WhereIs`` until the new output exists (section 3.3: reducers
+        "that have not already read the data from worker A will read the data
+        from worker B")."""
         task = self.maps[msg.map_task_id]
         if task.status == COMPLETED and task.holder == msg.holder:
             self._reexecute(ctx, task, f"fetch failed: {msg.reason}")
+
+    def _where_is(self, ctx: Context, msg: WhereIs) -> MapLocation:
+        reduce = self.reduces[msg.reduce_task_id]
+        if reduce.status == COMPLETED:
+            return MapLocation(holder=None, map_attempt=-1, abandon=True)
+        running = reduce.running.get(msg.attempt)
+        if running is not None:
+            # a reducer waiting for re-executed input is making progress
+            reduce.running[msg.attempt] = (running[0], running[1], ctx.now_ms)
+        task = self.maps[msg.map_task_id]
+        if task.status != COMPLETED:
+            return MapLocation(holder=None, map_attempt=-1, abandon=False)
+        return MapLocation(holder=task.holder, map_attempt=task.holder_attempt, abandon=False)
 
     def _reexecute(self, ctx: Context, task: _Task, reason: str) -> None:
         """Completed map task whose output is gone: run it again (section 3.3)."""

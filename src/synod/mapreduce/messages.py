@@ -64,8 +64,8 @@ class MapTask:
 class ReduceTask:
     task_id: int
     attempt: int
-    # (map task id, worker holding its output) for every map task, in order
-    locations: tuple[tuple[int, str], ...]
+    # (map task id, worker holding its output, attempt that made it), every map task in order
+    locations: tuple[tuple[int, str, int], ...]
     job: JobSpec
 
 
@@ -109,6 +109,28 @@ class FetchFailed:
     map_task_id: int
     holder: str
     reason: str
+
+
+@message("mr.WhereIs")
+class WhereIs:
+    """Reducer -> coordinator: where is the output of ``map_task_id`` now?
+    Also tells the coordinator the reduce attempt is alive and waiting."""
+
+    worker_id: str
+    incarnation: int
+    reduce_task_id: int
+    attempt: int
+    map_task_id: int
+
+
+@message("mr.MapLocation")
+class MapLocation:
+    """Coordinator -> reducer. ``holder`` is None while the map task is being
+    re-executed; ``abandon`` tells the reducer its task is already committed."""
+
+    holder: str | None
+    map_attempt: int
+    abandon: bool
 
 
 @message("mr.Ack")

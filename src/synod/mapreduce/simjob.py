@@ -8,6 +8,7 @@ shell loop.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +17,22 @@ from synod.mapreduce.coordinator import Coordinator
 from synod.mapreduce.messages import JobSpec, JobStatus
 from synod.mapreduce.worker import Worker
 from synod.sim import DiskFaults, Simulator, Tracer
+from synod.sim.nemesis import Nemesis
 
-__all__ = ["SimJobResult", "run_sim_job", "COORDINATOR_ID", "worker_ids"]
+__all__ = ["SimJobResult", "run_sim_job", "COORDINATOR_ID", "worker_ids", "worker_nemesis"]
 
 COORDINATOR_ID = "coordinator"
 RESPAWN_CHECK_MS = 200
+
+
+def worker_nemesis(kill_probability: float, partition_probability: float = 0.0) -> Nemesis:
+    """The fault schedule of ``synod mr run --sim --kill-workers P --partitions Q``:
+    every second (jittered) one worker is killed with probability P and
+    restarted 1.5 s later, and with probability Q a partition (isolate-one,
+    one-way, majority/minority or bridge) cuts workers apart for 3 s."""
+    return Nemesis(interval_ms=1000.0, crash_probability=kill_probability, restart_delay_ms=1500.0,
+                   partition_probability=partition_probability, partition_duration_ms=3000.0,
+                   partition_kinds=("isolate", "one_way", "majority_minority", "bridge"))
 
 
 def worker_ids(n: int) -> list[str]:
@@ -45,14 +57,14 @@ class SimJobResult:
 
 
 def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: int,
-                nemesis: Any = None, tracer: Tracer | None = None, respawn_delay_ms: float = 200.0,
+                nemesis: Nemesis | None = None, tracer: Tracer | None = None, respawn_delay_ms: float = 200.0,
                 time_limit_ms: float = 3_600_000.0, disk_faults: DiskFaults | None = None,
                 setup: Callable[[Simulator], None] | None = None) -> SimJobResult:
     """Run ``job`` over ``inputs`` (path -> bytes, placed in the simulator's
     file system at those paths) with ``workers`` workers.
 
-    ``nemesis``: an object with ``install(sim, targets)`` that schedules faults
-    (see ``synod.sim.nemesis``), given the worker ids as targets.
+    ``nemesis``: a :class:`synod.sim.Nemesis`; without targets of its own it
+    hits the workers (the coordinator's failure aborts a job, section 3.3).
     ``disk_faults``: faults of every worker's disk. ``setup(sim)``: called
     before the run, to schedule scripted faults with ``sim.call_at``.
     """
@@ -67,7 +79,9 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
     for wid in ids:
         sim.add_node(wid, lambda: Worker(COORDINATOR_ID), peers=peers, disk_faults=disk_faults)
     if nemesis is not None:
-        nemesis.install(sim, ids)
+        if not nemesis.targets:
+            nemesis = dataclasses.replace(nemesis, targets=tuple(ids))
+        nemesis.install(sim)
     if setup is not None:
         setup(sim)
 

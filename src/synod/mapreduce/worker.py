@@ -16,8 +16,9 @@ A worker pulls tasks from the coordinator and runs them one at a time:
 
 While a task's coroutine waits, the worker keeps answering ``FetchRegion``
 and ``Ping``. A fetch that fails (holder dead, output gone, checksum
-mismatch) is reported as ``FetchFailed`` and the reduce attempt is dropped;
-the coordinator re-executes the lost map task.
+mismatch) is reported as ``FetchFailed``; the coordinator re-executes the
+lost map task, and the reducer, keeping what it already fetched, asks
+``WhereIs`` until the new output exists (section 3.3).
 
 States: a worker has no durable state. Each start draws a fresh
 ``incarnation`` and wipes any map output of an earlier life, so the
@@ -39,6 +40,7 @@ from synod.mapreduce.messages import (
     FetchFailed,
     FetchRegion,
     MapDone,
+    MapLocation,
     MapTask,
     Ping,
     Pong,
@@ -47,6 +49,7 @@ from synod.mapreduce.messages import (
     RegionChunk,
     RequestTask,
     WaitTask,
+    WhereIs,
 )
 
 __all__ = ["Worker", "partition_pairs", "map_output_path", "pack_map_output", "region_slice"]
@@ -203,15 +206,10 @@ class Worker(Node):
         app = load_app(job.app, job.app_args)
         ctx.trace("reduce_start", task=task.task_id, attempt=task.attempt)
         merged: dict[str, list[str]] = {}
-        for map_task_id, holder in task.locations:
-            region, reason = await self._fetch(ctx, map_task_id, task.task_id, holder)
+        for map_task_id, holder, map_attempt in task.locations:
+            region = await self._fetch_with_retry(ctx, task, map_task_id, holder, map_attempt)
             if region is None:
-                ctx.trace("fetch_failed", map_task=map_task_id, holder=holder, reason=reason)
-                await ctx.call(self.coordinator, FetchFailed(
-                    worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
-                    attempt=task.attempt, map_task_id=map_task_id, holder=holder, reason=reason,
-                ), C.RPC_TIMEOUT_MS)
-                return
+                return  # the task was committed by another attempt
             for key, values in region.items():
                 have = merged.get(key)
                 if have is None:
@@ -239,6 +237,33 @@ class Worker(Node):
         ), C.RPC_TIMEOUT_MS)
 
     # -- intermediate data --------------------------------------------------------------
+    async def _fetch_with_retry(self, ctx: Context, task: ReduceTask, map_task_id: int, holder: str,
+                                map_attempt: int) -> dict[str, list[str]] | None:
+        """Region ``task.task_id`` of a map task, waiting through its
+        re-execution if its holder fails; None if the reduce task was
+        committed meanwhile by another attempt."""
+        while True:
+            region, reason = await self._fetch(ctx, map_task_id, task.task_id, holder)
+            if region is not None:
+                return region
+            ctx.trace("fetch_failed", map_task=map_task_id, holder=holder, reason=reason)
+            await ctx.call(self.coordinator, FetchFailed(
+                worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
+                attempt=task.attempt, map_task_id=map_task_id, holder=holder, reason=reason,
+            ), C.RPC_TIMEOUT_MS)
+            while True:
+                where = await ctx.call(self.coordinator, WhereIs(
+                    worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
+                    attempt=task.attempt, map_task_id=map_task_id,
+                ), C.RPC_TIMEOUT_MS)
+                if type(where) is MapLocation:
+                    if where.abandon:
+                        return None
+                    if where.holder is not None and where.map_attempt != map_attempt:
+                        holder, map_attempt = where.holder, where.map_attempt
+                        break
+                await ctx.sleep(C.WAIT_DELAY_MS)
+
     async def _fetch(self, ctx: Context, map_task_id: int, reduce_task_id: int,
                      holder: str) -> tuple[dict[str, list[str]] | None, str]:
         """Region ``reduce_task_id`` of map task ``map_task_id``, or (None, why)."""
