@@ -31,7 +31,7 @@ def test_fifty_workers_two_hundred_maps_under_crashes_and_partitions(gutenberg_f
     assert result.status.maps_total == 200, replay
     assert result.done, replay
     assert lines_of(result.outputs) == _reference(books), replay
-    assert result.status.map_executions > 200, f"{replay}: no fault forced a re-execution"
+    assert result.crashes > 0, f"{replay}: the nemesis killed no worker during the job"
 
 
 _cache: dict[int, list[str]] = {}

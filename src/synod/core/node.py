@@ -237,9 +237,11 @@ class Host:
         ctx._reply_src = src
         ctx._reply_corr = corr
         result = self.node.on_message(ctx, src, msg)
-        ctx._reply_src = None
         if result is not None:
+            # A coroutine handler's first step (up to its first await) is
+            # still the synchronous part of on_message: it may ctx.reply.
             self._resume(result, None)
+        ctx._reply_src = None
         if ctx._sends or ctx._timer_ops or ctx._exit_code is not None or ctx.disk.sync_requested:
             self._apply(ctx)
 

@@ -27,10 +27,10 @@ RESPAWN_CHECK_MS = 200
 
 def worker_nemesis(kill_probability: float, partition_probability: float = 0.0) -> Nemesis:
     """The fault schedule of ``synod mr run --sim --kill-workers P --partitions Q``:
-    every second (jittered) one worker is killed with probability P and
+    every half second (jittered) one worker is killed with probability P and
     restarted 1.5 s later, and with probability Q a partition (isolate-one,
     one-way, majority/minority or bridge) cuts workers apart for 3 s."""
-    return Nemesis(interval_ms=1000.0, crash_probability=kill_probability, restart_delay_ms=1500.0,
+    return Nemesis(interval_ms=500.0, crash_probability=kill_probability, restart_delay_ms=1500.0,
                    partition_probability=partition_probability, partition_duration_ms=3000.0,
                    partition_kinds=("isolate", "one_way", "majority_minority", "bridge"))
 
@@ -43,7 +43,8 @@ def worker_ids(n: int) -> list[str]:
 class SimJobResult:
     """What a simulated job did. ``outputs``: out-dir file name -> bytes, for
     the committed ``mr-out-*`` files; ``exit_ms``: virtual time each node
-    exited; ``commit_ms``: time of the last output commit."""
+    last exited by itself; ``commit_ms``: time of the last output commit;
+    ``crashes``: worker crashes and non-zero exits."""
 
     seed: int
     done: bool
@@ -53,6 +54,7 @@ class SimJobResult:
     exit_ms: dict[str, float] = field(default_factory=dict)
     commit_ms: float = 0.0
     respawns: int = 0
+    crashes: int = 0
     sim: Simulator | None = None
 
 
@@ -121,5 +123,6 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
     return SimJobResult(
         seed=seed, done=coordinator.done, status=coordinator.status(), outputs=outputs,
         virtual_ms=sim.now_ms, exit_ms=exit_ms, commit_ms=commit["ms"], respawns=commit["respawns"],
+        crashes=sum(sim.hosts[w].incarnation for w in ids) - sum(1 for w in ids if w in exit_ms),
         sim=sim,
     )

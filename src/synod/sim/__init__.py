@@ -1,6 +1,8 @@
 """The deterministic simulator: scheduler, network, disk, clocks, faults, traces."""
 
+from synod.sim.determinism import Divergence, check_determinism, first_divergence, replay_command
 from synod.sim.disk import DiskFaults, SimDisk
+from synod.sim.nemesis import NEMESIS_NODE, PARTITION_KINDS, Nemesis
 from synod.sim.network import (
     Constant,
     Exponential,
@@ -16,4 +18,6 @@ from synod.sim.trace import Tracer
 __all__ = [
     "DiskFaults", "SimDisk", "Constant", "Exponential", "Latency", "LinkModel", "LongTail",
     "Network", "Uniform", "SimHost", "Simulator", "new_memory_fs", "Tracer",
+    "Nemesis", "PARTITION_KINDS", "NEMESIS_NODE",
+    "Divergence", "check_determinism", "first_divergence", "replay_command",
 ]

@@ -6,7 +6,8 @@ Writes are visible at once and durable only once the host applies a
 sync. Optional faults, each drawn from the simulator's seeded rng:
 
 - ``torn_append_probability``: at a crash, a file whose unsynced changes are
-  only appends keeps a random prefix of them (a torn last append);
+  only appends (at least two bytes of them) keeps a random non-empty strict
+  prefix of them (a torn last append) instead of losing them all;
 - ``read_corruption_probability``: a read returns the bytes with one bit
   flipped (checksums must catch it);
 - ``sync_latency_ms``: a sync takes this long, and the node's sends and timers
@@ -118,8 +119,9 @@ class SimDisk:
             for path in sorted(self._append_only_since):
                 base = self._append_only_since[path]
                 data = self._files.get(path, b"")
-                if len(data) > base and self._rng.random() < p:
-                    torn[path] = data[: base + self._rng.randrange(1, len(data) - base + 1)]
+                unsynced = len(data) - base
+                if unsynced >= 2 and self._rng.random() < p:
+                    torn[path] = data[: base + self._rng.randrange(1, unsynced)]
         self._files = dict(self._durable)
         self._files.update(torn)
         self._durable.update(torn)

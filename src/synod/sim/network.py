@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,9 +86,13 @@ class LongTail(Latency):
         return d
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LinkModel:
-    """Behaviour of one directed link (or the default for all links)."""
+    """Behaviour of one directed link (or the default for all links).
+
+    Frozen: change a link with ``Network.set_default`` / ``set_link`` and
+    ``dataclasses.replace``, so the network sees every change.
+    """
 
     latency: Latency = field(default_factory=Uniform)
     loss_probability: float = 0.0
@@ -127,11 +131,31 @@ class Network:
     def __init__(self, default: LinkModel | None = None) -> None:
         self.default = default or LinkModel()
         self._links: dict[tuple[str, str], LinkModel] = {}
-        self.blocked: set[tuple[str, str]] = set()
+        self._blocked: set[tuple[str, str]] = set()
         self._clogged_until: dict[tuple[str, str], float] = {}
         self._busy_until: dict[tuple[str, str], float] = {}
         self.fast_latency: Latency | None = None
+        # Called after every change of fast_latency's inputs (the simulator
+        # keeps its inlined fast path in step this way).
+        self._listeners: list[Callable[[], None]] = []
         self._refresh()
+
+    def add_listener(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` after every configuration change."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[], None]) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    @property
+    def blocked(self) -> frozenset[tuple[str, str]]:
+        """The directed links (src, dst) a partition cuts (a snapshot; change
+        it through the partition methods so the simulator sees the change)."""
+        return frozenset(self._blocked)
+
+    def is_blocked(self, src: str, dst: str) -> bool:
+        return (src, dst) in self._blocked
 
     # -- configuration -------------------------------------------------------
     def set_default(self, link: LinkModel) -> None:
@@ -154,13 +178,18 @@ class Network:
     # -- partitions ----------------------------------------------------------
     def heal(self) -> None:
         """Remove every partition and clog."""
-        self.blocked.clear()
+        self._blocked.clear()
         self._clogged_until.clear()
         self._refresh()
 
     def block(self, src: str, dst: str) -> None:
         """Drop messages on the directed link src->dst (a one-way cut)."""
-        self.blocked.add((src, dst))
+        self._blocked.add((src, dst))
+        self._refresh()
+
+    def unblock(self, src: str, dst: str) -> None:
+        """Undo :meth:`block` for the directed link src->dst."""
+        self._blocked.discard((src, dst))
         self._refresh()
 
     def partition(self, groups: Sequence[Iterable[str]]) -> None:
@@ -171,7 +200,7 @@ class Network:
                 if i != j:
                     for x in a:
                         for y in b:
-                            self.blocked.add((x, y))
+                            self._blocked.add((x, y))
         self._refresh()
 
     def one_way(self, srcs: Iterable[str], dsts: Iterable[str]) -> None:
@@ -180,7 +209,7 @@ class Network:
         for x in srcs:
             for y in dst_list:
                 if x != y:
-                    self.blocked.add((x, y))
+                    self._blocked.add((x, y))
         self._refresh()
 
     def isolate(self, node: str, nodes: Iterable[str]) -> None:
@@ -206,23 +235,28 @@ class Network:
         left, right = sorted(shuffled[:mid]), sorted(shuffled[mid + 1 :])
         for x in left:
             for y in right:
-                self.blocked.add((x, y))
-                self.blocked.add((y, x))
+                self._blocked.add((x, y))
+                self._blocked.add((y, x))
         self._refresh()
         return left, bridge, right
 
     # -- per send --------------------------------------------------------------
     def arrivals(self, now_ms: float, src: str, dst: str, msg: Any, rng: random.Random) -> list[float]:
         """Virtual arrival times of one send: [] if dropped, two if duplicated."""
-        if (src, dst) in self.blocked:
+        if (src, dst) in self._blocked:
             return []
         link = self._links.get((src, dst), self.default)
         if link.loss_probability and rng.random() < link.loss_probability:
             return []
         start = now_ms
         clog = self._clogged_until.get((src, dst))
-        if clog is not None and clog > start:
-            start = clog
+        if clog is not None:
+            if clog > start:
+                start = clog
+            else:
+                # An expired clog: forget it so the fast path can come back.
+                del self._clogged_until[(src, dst)]
+                self._refresh()
         if link.bandwidth_bytes_per_ms != math.inf:
             key = (src, dst)
             start = max(start, self._busy_until.get(key, 0.0))
@@ -237,5 +271,7 @@ class Network:
         return out
 
     def _refresh(self) -> None:
-        simple = not self.blocked and not self._links and not self._clogged_until and self.default.plain
+        simple = not self._blocked and not self._links and not self._clogged_until and self.default.plain
         self.fast_latency = self.default.latency if simple else None
+        for fn in self._listeners:
+            fn()

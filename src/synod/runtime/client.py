@@ -1,0 +1,195 @@
+"""Talking to a node from outside the cluster: tests, CLIs, workloads.
+
+A client opens a TCP connection to a node's port and speaks the node wire
+protocol (:mod:`synod.runtime.framing`) under its own id, which is not a
+configured node id. The node sees a client's request like any message;
+``ctx.reply`` (and any ``ctx.send`` to the client's id) goes back on the
+client's connection.
+
+- :func:`call`: one request, one reply, blocking.
+- :class:`Client`: a connection kept open for many calls; it also receives
+  plain messages a node sends to the client's id (:meth:`Client.recv`).
+- :func:`call_async`: :func:`call` for asyncio code.
+
+Like ``ctx.call``, a call returns the reply, or ``None`` when none arrives
+within the timeout (a paused or partitioned node). A node that is down makes
+the call raise ``ConnectionError`` (an ``OSError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import time
+from collections import deque
+from typing import Any
+
+from synod.runtime.constants import CLIENT_INBOX_MESSAGES_MAX, FRAME_SIZE_BYTES_MAX
+from synod.runtime.framing import FrameSplitter, open_envelope, pack_frame
+
+__all__ = ["Client", "call", "call_async", "new_client_id"]
+
+Addr = tuple[str, int]
+
+
+def new_client_id(prefix: str = "client") -> str:
+    """A fresh client id, unlikely to collide with any other."""
+    return f"{prefix}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+class Client:
+    """A blocking connection to one node.
+
+    Args:
+        addr: the node's (host, port).
+        client_id: this client's ``src`` (default: a fresh unique id).
+        connect_timeout_s: bound on connecting.
+
+    Raises (from the calls):
+        ConnectionError: the node refused or closed the connection.
+        RemoteProtocolError: the node sent bytes that are not a frame.
+    """
+
+    def __init__(self, addr: Addr, *, client_id: str | None = None, connect_timeout_s: float = 2.0,
+                 frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX) -> None:
+        self.addr = (addr[0], int(addr[1]))
+        self.client_id = client_id or new_client_id()
+        self.connect_timeout_s = connect_timeout_s
+        self.frame_size_bytes_max = frame_size_bytes_max
+        self.inbox: deque[tuple[str, int, Any]] = deque(maxlen=CLIENT_INBOX_MESSAGES_MAX)
+        self._sock: socket.socket | None = None
+        self._splitter = FrameSplitter(frame_size_bytes_max)
+        self._ready: deque[bytes] = deque()
+        self._next_corr = 1
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        """Connect now (calls connect on first use anyway)."""
+        if self._sock is None:
+            sock = socket.create_connection(self.addr, timeout=self.connect_timeout_s)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock = sock
+            self._splitter = FrameSplitter(self.frame_size_bytes_max)
+            self._ready.clear()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def send(self, msg: Any) -> None:
+        """Send a plain message (no reply expected)."""
+        self._send(0, msg)
+
+    def call(self, request: Any, timeout_s: float) -> Any | None:
+        """Send ``request`` and wait for its reply; ``None`` after ``timeout_s``.
+        Other messages that arrive meanwhile go to :attr:`inbox`."""
+        deadline = time.monotonic() + timeout_s
+        corr = self._next_corr
+        self._next_corr += 1
+        try:
+            self._send(corr, request)
+        except socket.timeout:
+            return None
+        while True:
+            item = self._read(deadline)
+            if item is None:
+                return None
+            src, c, msg = item
+            if c == -corr:
+                return msg
+            if c >= 0:  # a plain message or a request to us; late replies are dropped
+                self.inbox.append(item)
+
+    def recv(self, timeout_s: float, kind: type | None = None) -> tuple[str, Any] | None:
+        """The next message a node sent to this client (of type ``kind`` if
+        given), as ``(src, msg)``; ``None`` after ``timeout_s``."""
+        for i, (src, _c, msg) in enumerate(self.inbox):
+            if kind is None or type(msg) is kind:
+                del self.inbox[i]
+                return src, msg
+        deadline = time.monotonic() + timeout_s
+        while True:
+            item = self._read(deadline)
+            if item is None:
+                return None
+            src, c, msg = item
+            if c < 0:
+                continue
+            if kind is None or type(msg) is kind:
+                return src, msg
+            self.inbox.append(item)
+
+    def _send(self, corr: int, msg: Any) -> None:
+        self.connect()
+        assert self._sock is not None
+        self._sock.settimeout(self.connect_timeout_s)
+        self._sock.sendall(pack_frame(self.client_id, corr, msg, self.frame_size_bytes_max))
+
+    def _read(self, deadline: float) -> tuple[str, int, Any] | None:
+        sock = self._sock
+        assert sock is not None
+        while not self._ready:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            sock.settimeout(remaining)
+            try:
+                data = sock.recv(1 << 16)
+            except socket.timeout:
+                return None
+            if not data:
+                self.close()
+                raise ConnectionError(f"node at {self.addr[0]}:{self.addr[1]} closed the connection")
+            self._ready.extend(self._splitter.feed(data))
+        return open_envelope(self._ready.popleft(), self.frame_size_bytes_max)
+
+
+def call(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = None) -> Any | None:
+    """One request to the node at ``addr``; its reply, or ``None`` if none
+    arrives within ``timeout_s`` (connecting included).
+
+    Raises:
+        ConnectionError: the node is not listening or closed the connection.
+    """
+    with Client(addr, client_id=client_id, connect_timeout_s=timeout_s) as client:
+        try:
+            client.connect()
+        except socket.timeout:
+            return None
+        return client.call(request, timeout_s)
+
+
+async def call_async(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = None,
+                     frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX) -> Any | None:
+    """:func:`call` for asyncio code."""
+    src = client_id or new_client_id()
+
+    async def exchange() -> Any:
+        reader, writer = await asyncio.open_connection(addr[0], addr[1])
+        try:
+            writer.write(pack_frame(src, 1, request, frame_size_bytes_max))
+            await writer.drain()
+            splitter = FrameSplitter(frame_size_bytes_max)
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    raise ConnectionError(f"node at {addr[0]}:{addr[1]} closed the connection")
+                for payload in splitter.feed(data):
+                    _src, corr, msg = open_envelope(payload, frame_size_bytes_max)
+                    if corr == -1:
+                        return msg
+        finally:
+            writer.close()
+
+    try:
+        return await asyncio.wait_for(exchange(), timeout_s)
+    except asyncio.TimeoutError:
+        return None

@@ -1,0 +1,357 @@
+"""Cluster configuration for the real runtime (DESIGN.md section 6).
+
+A cluster is one JSON file::
+
+    {
+      "run_dir": "runs/demo",            # relative paths: to the file's folder
+      "seed": 7,
+      "fs_root": null,                   # or a folder for shared files (ctx.fs)
+      "frame_size_bytes_max": 67108864,  # optional
+      "trace": true,                     # optional: ctx.trace -> <id>/trace.jsonl
+      "trace_messages": false,           # optional: also trace every send/recv
+      "nodes": {
+        "n1": {"host": "127.0.0.1", "port": 7001,
+               "factory": "synod.runtime.testing:make_node", "params": {}}
+      }
+    }
+
+A node is built by importing ``factory`` ("package.module:function") and
+calling ``factory(node_id, params) -> synod.core.Node``. Each node's files
+live under ``run_dir/<id>/``: ``data/`` (``ctx.disk``), ``node.log`` (the
+process's output), ``trace.jsonl`` and ``faults.json`` (the fault state the
+supervisor set, read at start).
+
+:func:`write_config` turns a :class:`ClusterSpec` (ports may be 0) into a
+config file with free ports; :func:`local_spec` builds the spec of N alike
+nodes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synod.core.errors import ConfigError
+from synod.core.node import Node
+from synod.runtime.constants import FRAME_HEADER_BYTES, FRAME_SIZE_BYTES_MAX
+
+__all__ = [
+    "NodeConfig",
+    "ClusterConfig",
+    "NodeSpec",
+    "ClusterSpec",
+    "load_config",
+    "parse_config",
+    "write_config",
+    "local_spec",
+    "free_ports",
+    "import_factory",
+    "build_node",
+    "CONFIG_FILE_NAME",
+]
+
+CONFIG_FILE_NAME = "cluster-config.json"
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_TOP_KEYS = {"run_dir", "seed", "fs_root", "frame_size_bytes_max", "trace", "trace_messages", "nodes"}
+_NODE_KEYS = {"host", "port", "factory", "params"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeConfig:
+    """One node: where it listens and how it is built."""
+
+    host: str
+    port: int
+    factory: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterConfig:
+    """A validated cluster config; build with :func:`load_config` or
+    :func:`parse_config`. ``nodes`` keeps the file's order, which is the order
+    of ``ctx.peers``."""
+
+    run_dir: Path
+    seed: int
+    fs_root: Path | None
+    nodes: dict[str, NodeConfig]
+    frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX
+    trace: bool = True
+    trace_messages: bool = False
+
+    def node_dir(self, node_id: str) -> Path:
+        return self.run_dir / node_id
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "seed": self.seed,
+            "fs_root": None if self.fs_root is None else str(self.fs_root),
+            "frame_size_bytes_max": self.frame_size_bytes_max,
+            "trace": self.trace,
+            "trace_messages": self.trace_messages,
+            "nodes": {
+                nid: {"host": n.host, "port": n.port, "factory": n.factory, "params": n.params}
+                for nid, n in self.nodes.items()
+            },
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write this config as JSON (atomically: temp file + rename).
+
+        Raises:
+            ConfigError: a node's params are not plain JSON.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            text = json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"cluster config: node params must be plain JSON: {e}") from None
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        return path
+
+
+def load_config(path: str | os.PathLike[str]) -> ClusterConfig:
+    """Read and validate a cluster config file.
+
+    Raises:
+        ConfigError: the file is missing, not JSON, or fails validation.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"cluster config {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"cluster config {path}: cannot read JSON: {e}") from None
+    return parse_config(raw, base_dir=path.resolve().parent, source=str(path))
+
+
+def parse_config(raw: Any, *, base_dir: str | os.PathLike[str] | None = None,
+                 source: str = "cluster config") -> ClusterConfig:
+    """Validate a config given as a JSON-shaped dict. Relative ``run_dir`` and
+    ``fs_root`` are taken relative to ``base_dir`` (default: the cwd).
+
+    Raises:
+        ConfigError: a missing, unknown or ill-typed key, a bad node id,
+            factory or port, or two nodes on one address.
+    """
+    where = source
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_TOP_KEYS)}")
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    run_dir = _path(_need(raw, "run_dir", str, where), base, f"{where}: run_dir")
+    seed = _need(raw, "seed", int, where)
+    fs_root_raw = raw.get("fs_root")
+    if fs_root_raw is not None and not isinstance(fs_root_raw, str):
+        raise ConfigError(f"{where}: fs_root must be a string or null, got {type(fs_root_raw).__name__}")
+    fs_root = None if fs_root_raw is None else _path(fs_root_raw, base, f"{where}: fs_root")
+    frame_max = raw.get("frame_size_bytes_max", FRAME_SIZE_BYTES_MAX)
+    if type(frame_max) is not int or not 16 <= frame_max <= FRAME_SIZE_BYTES_MAX:
+        raise ConfigError(
+            f"{where}: frame_size_bytes_max must be an int in [16, {FRAME_SIZE_BYTES_MAX}], got {frame_max!r}"
+        )
+    assert frame_max < 2 ** (8 * FRAME_HEADER_BYTES)
+    flags = {}
+    for key, default in (("trace", True), ("trace_messages", False)):
+        value = raw.get(key, default)
+        if type(value) is not bool:
+            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+        flags[key] = value
+    nodes_raw = _need(raw, "nodes", dict, where)
+    if not nodes_raw:
+        raise ConfigError(f"{where}: nodes is empty; a cluster needs at least one node")
+    nodes = {nid: _parse_node(nid, spec, f"{where}: node {nid!r}") for nid, spec in nodes_raw.items()}
+    seen: dict[tuple[str, int], str] = {}
+    for nid, n in nodes.items():
+        other = seen.setdefault(n.addr, nid)
+        if other != nid:
+            raise ConfigError(f"{where}: nodes {other!r} and {nid!r} both use {n.host}:{n.port}")
+    return ClusterConfig(run_dir=run_dir, seed=seed, fs_root=fs_root, nodes=nodes,
+                         frame_size_bytes_max=frame_max, **flags)
+
+
+def _parse_node(nid: Any, spec: Any, where: str) -> NodeConfig:
+    if not isinstance(nid, str) or not _ID_RE.match(nid):
+        raise ConfigError(f"{where}: a node id is 1-64 of [A-Za-z0-9_.-], starting alphanumeric")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected an object, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - _NODE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_NODE_KEYS)}")
+    host = spec.get("host", "127.0.0.1")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"{where}: host must be a non-empty string, got {host!r}")
+    port = _need(spec, "port", int, where)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: port must be in [1, 65535], got {port}")
+    factory = _need(spec, "factory", str, where)
+    if not _FACTORY_RE.match(factory):
+        raise ConfigError(f"{where}: factory must look like 'package.module:function', got {factory!r}")
+    params = spec.get("params", {})
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}: params must be an object, got {type(params).__name__}")
+    return NodeConfig(host=host, port=port, factory=factory, params=params)
+
+
+def _need(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in raw:
+        raise ConfigError(f"{where}: missing key {key!r}")
+    value = raw[key]
+    if type(value) is not kind:  # exact: a bool is not an int here
+        raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _path(value: str, base: Path, where: str) -> Path:
+    if not value:
+        raise ConfigError(f"{where} must not be empty")
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+# -- building nodes --------------------------------------------------------------
+
+def import_factory(spec: str) -> Callable[[str, dict[str, Any]], Node]:
+    """Import ``"package.module:function"``.
+
+    Raises:
+        ConfigError: the module or the attribute cannot be imported.
+    """
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"factory {spec!r}: cannot import {module_name!r}: {e}") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ConfigError(f"factory {spec!r}: {module_name} has no callable {attr!r}")
+    return fn
+
+
+def build_node(config: ClusterConfig, node_id: str) -> Node:
+    """Build node ``node_id`` from its factory.
+
+    Raises:
+        ConfigError: unknown id, the factory fails to import or raises, or it returns
+            something that is not a :class:`synod.core.Node`.
+    """
+    node_cfg = config.nodes.get(node_id)
+    if node_cfg is None:
+        raise ConfigError(f"node {node_id!r} is not in the config (nodes: {', '.join(config.nodes)})")
+    factory = import_factory(node_cfg.factory)
+    try:
+        node = factory(node_id, dict(node_cfg.params))
+    except Exception as e:  # a factory rejecting its params is a config problem
+        raise ConfigError(
+            f"factory {node_cfg.factory!r} failed for node {node_id!r}: {type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(node, Node):
+        raise ConfigError(
+            f"factory {node_cfg.factory!r} returned {type(node).__name__}, not a synod.core.Node"
+        )
+    return node
+
+
+# -- writing configs -------------------------------------------------------------
+
+@dataclass(slots=True, kw_only=True)
+class NodeSpec:
+    """A node to put in a config; ``port=0`` means "pick a free port"."""
+
+    factory: str
+    params: dict[str, Any] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class ClusterSpec:
+    """A cluster to write with :func:`write_config`."""
+
+    run_dir: str | os.PathLike[str]
+    nodes: dict[str, NodeSpec]
+    seed: int = 0
+    fs_root: str | os.PathLike[str] | None = None
+    frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX
+    trace: bool = True
+    trace_messages: bool = False
+
+
+def local_spec(n: int, factory: str, run_dir: str | os.PathLike[str], *,
+               params: Mapping[str, Any] | None = None, seed: int = 0, prefix: str = "n",
+               **options: Any) -> ClusterSpec:
+    """The spec of ``n`` alike nodes ``<prefix>1..<prefix>n`` on 127.0.0.1."""
+    if n < 1:
+        raise ConfigError(f"a cluster needs at least one node, got {n}")
+    nodes = {f"{prefix}{i}": NodeSpec(factory=factory, params=dict(params or {})) for i in range(1, n + 1)}
+    return ClusterSpec(run_dir=run_dir, nodes=nodes, seed=seed, **options)
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct ports that were free a moment ago (bound to port 0 and
+    released together, so they differ from each other)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def write_config(spec: ClusterSpec, path: str | os.PathLike[str] | None = None) -> tuple[ClusterConfig, Path]:
+    """Give every port-0 node a free port, validate, and write the config to
+    ``path`` (default ``run_dir/cluster-config.json``). Returns the config and
+    the file's path.
+
+    Raises:
+        ConfigError: the spec does not validate.
+    """
+    run_dir = Path(spec.run_dir).expanduser().resolve()
+    wanted = [nid for nid, n in spec.nodes.items() if n.port == 0]
+    by_host: dict[str, list[str]] = {}
+    for nid in wanted:
+        by_host.setdefault(spec.nodes[nid].host, []).append(nid)
+    ports: dict[str, int] = {}
+    for host, ids in by_host.items():
+        ports.update(zip(ids, free_ports(len(ids), host)))
+    raw = {
+        "run_dir": str(run_dir),
+        "seed": spec.seed,
+        "fs_root": None if spec.fs_root is None else str(Path(spec.fs_root).expanduser().resolve()),
+        "frame_size_bytes_max": spec.frame_size_bytes_max,
+        "trace": spec.trace,
+        "trace_messages": spec.trace_messages,
+        "nodes": {
+            nid: {"host": n.host, "port": ports.get(nid, n.port), "factory": n.factory, "params": n.params}
+            for nid, n in spec.nodes.items()
+        },
+    }
+    config = parse_config(raw, source="cluster spec")
+    out = Path(path) if path is not None else run_dir / CONFIG_FILE_NAME
+    config.save(out)
+    return config, out.resolve()

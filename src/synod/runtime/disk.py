@@ -1,0 +1,234 @@
+"""``ctx.disk`` on a real file system (DESIGN.md section 4).
+
+Files live under the node's data directory (``run_dir/<id>/data``), addressed
+by relative '/'-separated paths, exactly as on :class:`synod.sim.SimDisk`.
+
+Durability follows the node contract. A handler's writes reach the OS at once
+(later reads see them); they are durable only after a ``sync()`` that the
+host applies after the handler and before its sends:
+
+- ``write`` of a whole file is atomic: the bytes go to a temp file beside the
+  target, which is fsynced and renamed over it. After a crash the file holds
+  either the old or the new bytes; the rename itself is made durable by the
+  directory fsync of the next sync.
+- ``append``, ``rename``, ``delete`` and new directories mark the files and
+  directories they touch; :meth:`FileDisk.make_durable` fsyncs the touched
+  files, then the touched directories.
+
+Temp files (``*.synod-tmp``) left by a crash mid-write are removed at start
+and never listed. Checksums are the caller's job: logs are records from
+:mod:`synod.core.records`, which catch torn and corrupt data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+from synod.core.errors import LocalProtocolError
+from synod.runtime.constants import OPEN_APPEND_FILES_MAX
+
+__all__ = ["FileDisk", "TMP_SUFFIX"]
+
+TMP_SUFFIX = ".synod-tmp"
+
+
+class FileDisk:
+    """One node's durable storage in a directory (implements ``core.Disk``).
+
+    Args:
+        root: the data directory; created if missing.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._root_str = str(self.root)
+        self.sync_requested = False
+        self.bytes_written = 0
+        self.syncs = 0
+        # Paths (absolute str) whose contents or entries changed since the last sync.
+        self._dirty_files: set[str] = set()
+        self._dirty_dirs: set[str] = set()
+        # Open O_APPEND descriptors, least recently used first.
+        self._append_fds: OrderedDict[str, int] = OrderedDict()
+        self._remove_temp_files()
+
+    # -- the Disk API -------------------------------------------------------
+    def read(self, path: str) -> bytes | None:
+        """The file's bytes, or None if it does not exist."""
+        full = self._full(path)
+        try:
+            with open(full, "rb") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def write(self, path: str, data: bytes) -> None:
+        """Replace the file's contents atomically (temp file, fsync, rename)."""
+        full = self._full(path)
+        self._close_fd(full)
+        parent = self._ensure_parent(full)
+        tmp = full + TMP_SUFFIX
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, full)
+        self._dirty_files.discard(full)  # its bytes are already on disk
+        self._dirty_dirs.add(parent)
+        self.bytes_written += len(data)
+
+    def append(self, path: str, data: bytes) -> None:
+        """Append bytes to the file, creating it if missing."""
+        full = self._full(path)
+        fd = self._append_fds.get(full)
+        if fd is None:
+            parent = self._ensure_parent(full)
+            if not os.path.exists(full):
+                self._dirty_dirs.add(parent)
+            fd = os.open(full, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._append_fds[full] = fd
+            if len(self._append_fds) > OPEN_APPEND_FILES_MAX:
+                old_path, old_fd = self._append_fds.popitem(last=False)
+                if old_path in self._dirty_files:
+                    os.fsync(old_fd)  # cheaper than reopening at sync time
+                    self._dirty_files.discard(old_path)
+                os.close(old_fd)
+        else:
+            self._append_fds.move_to_end(full)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        self._dirty_files.add(full)
+        self.bytes_written += len(data)
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst``, replacing ``dst`` if it exists.
+
+        Raises:
+            LocalProtocolError: ``src`` does not exist.
+        """
+        full_src = self._full(src)
+        full_dst = self._full(dst)
+        if not os.path.isfile(full_src):
+            raise LocalProtocolError(f"rename: no such file {src!r}")
+        self._close_fd(full_src)
+        self._close_fd(full_dst)
+        parent = self._ensure_parent(full_dst)
+        os.replace(full_src, full_dst)
+        if full_src in self._dirty_files:
+            self._dirty_files.discard(full_src)
+            self._dirty_files.add(full_dst)
+        self._dirty_dirs.add(os.path.dirname(full_src))
+        self._dirty_dirs.add(parent)
+
+    def delete(self, path: str) -> None:
+        """Delete the file if it exists."""
+        full = self._full(path)
+        self._close_fd(full)
+        try:
+            os.unlink(full)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return
+        self._dirty_files.discard(full)
+        self._dirty_dirs.add(os.path.dirname(full))
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Sorted relative paths of the files whose path starts with ``prefix``."""
+        out = []
+        start = self.root
+        head = prefix.rpartition("/")[0]
+        if head:
+            start = self.root / head
+        for dirpath, _dirnames, filenames in os.walk(start):
+            rel_dir = os.path.relpath(dirpath, self._root_str)
+            for name in filenames:
+                if name.endswith(TMP_SUFFIX):
+                    continue
+                rel = name if rel_dir == "." else f"{rel_dir.replace(os.sep, '/')}/{name}"
+                if rel.startswith(prefix):
+                    out.append(rel)
+        out.sort()
+        return out
+
+    def sync(self) -> None:
+        """Ask the host to make every change so far durable after this handler."""
+        self.sync_requested = True
+
+    # -- used by the host ---------------------------------------------------
+    def make_durable(self) -> None:
+        """Apply a requested sync: fsync the touched files, then the touched
+        directories (so new names and renames survive a power cut)."""
+        for full in sorted(self._dirty_files):
+            fd = self._append_fds.get(full)
+            if fd is not None:
+                os.fsync(fd)
+                continue
+            try:
+                fd = os.open(full, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for full in sorted(self._dirty_dirs):
+            try:
+                fd = os.open(full, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._dirty_files.clear()
+        self._dirty_dirs.clear()
+        self.sync_requested = False
+        self.syncs += 1
+
+    def close(self) -> None:
+        """Close open append handles (the data is already written to the OS)."""
+        for fd in self._append_fds.values():
+            os.close(fd)
+        self._append_fds.clear()
+
+    # -- helpers ------------------------------------------------------------------
+    def _full(self, path: str) -> str:
+        if (not isinstance(path, str) or not path or path.startswith("/")
+                or ".." in path.split("/") or "\\" in path or "\x00" in path):
+            raise LocalProtocolError(f"disk path must be relative without '..': {path!r}")
+        if path.endswith(TMP_SUFFIX):
+            raise LocalProtocolError(f"disk path must not end with {TMP_SUFFIX!r}: {path!r}")
+        return os.path.join(self._root_str, *[p for p in path.split("/") if p and p != "."])
+
+    def _ensure_parent(self, full: str) -> str:
+        """Create missing parent directories, marking each new one's parent."""
+        parent = os.path.dirname(full)
+        missing = []
+        d = parent
+        while d != self._root_str and not os.path.isdir(d):
+            missing.append(d)
+            d = os.path.dirname(d)
+        for d in reversed(missing):
+            os.mkdir(d)
+            self._dirty_dirs.add(os.path.dirname(d))
+        return parent
+
+    def _close_fd(self, full: str) -> None:
+        fd = self._append_fds.pop(full, None)
+        if fd is not None:
+            os.close(fd)  # dirty data stays marked; make_durable reopens it
+
+    def _remove_temp_files(self) -> None:
+        for dirpath, _dirnames, filenames in os.walk(self._root_str):
+            for name in filenames:
+                if name.endswith(TMP_SUFFIX):
+                    os.unlink(os.path.join(dirpath, name))

@@ -1,0 +1,299 @@
+"""One node in one OS process (DESIGN.md sections 2 and 6).
+
+:class:`RealHost` is the real-world twin of :class:`synod.sim.SimHost`: it
+subclasses :class:`synod.core.Host` and says how a handler's effects reach
+the world, in the contract's order:
+
+1. disk: if the handler called ``ctx.disk.sync()``, the touched files and
+   directories are fsynced (:meth:`FileDisk.make_durable`) *before* anything
+   is sent: nothing a node says gets ahead of what it has persisted;
+2. sends: each message is framed and handed to the :class:`Transport`;
+3. timers: ``loop.call_later``, one per name (re-arming replaces), the host's
+   own tuple-named timers (``ctx.call`` timeouts, ``ctx.sleep``) included;
+4. exit: ``ctx.exit(code)`` stops the node; the process flushes its sends
+   for at most ``EXIT_FLUSH_MS_MAX`` and exits with ``code``.
+
+Handlers run one at a time on one asyncio loop. A handler that raises is a
+crash: the traceback goes to the log and the process exits with
+``EXIT_CODE_HANDLER_ERROR``; effects queued by that handler are not applied.
+
+The world of a node: ``ctx.now_ms`` is ``time.monotonic()`` in ms;
+``ctx.rng`` is ``random.Random(f"{seed}:{node_id}:{nonce}")`` with a fresh
+nonce per start (logged in the ``start`` trace event), so a restarted node
+does not replay its earlier random choices; ``ctx.disk`` is a
+:class:`FileDisk` in ``run_dir/<id>/data``; ``ctx.fs`` is fsspec's local file
+system (absolute paths; ``fs_root``, when configured, is created at start and
+is where shared files belong by convention). ``ctx.trace`` writes JSON lines
+``{"t_ms", "unix_ms", "node", "kind", ...}`` to ``run_dir/<id>/trace.jsonl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import random
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+
+from synod.core.codec import to_jsonable
+from synod.core.errors import ConfigError
+from synod.core.node import Context, Host, TimerName
+from synod.runtime.config import ClusterConfig, build_node
+from synod.runtime.constants import (
+    EXIT_CODE_CONFIG_ERROR,
+    EXIT_CODE_HANDLER_ERROR,
+    EXIT_FLUSH_MS_MAX,
+    PARENT_CHECK_INTERVAL_MS,
+)
+from synod.runtime.disk import FileDisk
+from synod.runtime.messages import Faults
+from synod.runtime.transport import Transport
+
+__all__ = ["RealHost", "run_node", "FAULTS_FILE_NAME", "TRACE_FILE_NAME", "LOG_FILE_NAME"]
+
+log = logging.getLogger("synod.runtime")
+
+FAULTS_FILE_NAME = "faults.json"
+TRACE_FILE_NAME = "trace.jsonl"
+LOG_FILE_NAME = "node.log"
+
+
+class RealHost(Host):
+    """Hosts one node in this process on the running asyncio loop.
+
+    Args:
+        config: the cluster config.
+        node_id: which node of it this process runs.
+    """
+
+    def __init__(self, config: ClusterConfig, node_id: str) -> None:
+        super().__init__()
+        if node_id not in config.nodes:
+            raise ConfigError(f"node {node_id!r} is not in the config (nodes: {', '.join(config.nodes)})")
+        self.config = config
+        self.node_id = node_id
+        self.node_dir = config.node_dir(node_id)
+        self.node_dir.mkdir(parents=True, exist_ok=True)
+        self.nonce = secrets.token_hex(4)
+        self.disk = FileDisk(self.node_dir / "data")
+        self.exit_code: int | None = None
+        self._timers: dict[TimerName, asyncio.TimerHandle] = {}
+        self._exited: asyncio.Event | None = None
+        self._trace_file: IO[str] | None = None
+        if config.trace:
+            self._trace_file = open(self.node_dir / TRACE_FILE_NAME, "a", buffering=1, encoding="utf-8")
+        self._trace_messages = config.trace_messages
+        self.transport = Transport(
+            node_id,
+            {nid: n.addr for nid, n in config.nodes.items()},
+            frame_size_bytes_max=config.frame_size_bytes_max,
+            deliver=self._on_deliver,
+            trace=self.trace,
+            rng=random.Random(f"transport:{config.seed}:{node_id}:{self.nonce}"),
+        )
+
+    # -- Host hooks ----------------------------------------------------------------
+    def clock_ms(self) -> float:
+        return time.monotonic() * 1000.0
+
+    def trace(self, event: str, fields: dict[str, Any]) -> None:
+        out = self._trace_file
+        if out is None:
+            return
+        record: dict[str, Any] = {"t_ms": round(self.clock_ms(), 3), "unix_ms": round(time.time() * 1000.0, 3),
+                                  "node": self.node_id, "kind": event}
+        for k, v in fields.items():
+            record[k] = to_jsonable(v)
+        out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=repr) + "\n")
+
+    def _apply(self, ctx: Context) -> None:
+        disk = ctx.disk
+        if disk.sync_requested:
+            disk.make_durable()  # type: ignore[attr-defined]
+        sends = ctx._sends
+        if sends:
+            ctx._sends = []
+            send = self.transport.send
+            for dst, msg, corr in sends:
+                if self._trace_messages:
+                    self.trace("send", {"dst": dst, "corr": corr, "msg": msg})
+                send(dst, msg, corr)
+        timer_ops = ctx._timer_ops
+        if timer_ops:
+            ctx._timer_ops = []
+            self._arm(timer_ops)
+        if ctx._exit_code is not None:
+            code, ctx._exit_code = ctx._exit_code, None
+            self.stop(code, reason="ctx.exit")
+
+    def _arm(self, timer_ops: list[tuple[TimerName, float | None]]) -> None:
+        loop = asyncio.get_running_loop()
+        timers = self._timers
+        for name, delay_ms in timer_ops:
+            old = timers.pop(name, None)
+            if old is not None:
+                old.cancel()
+            if delay_ms is not None:
+                timers[name] = loop.call_later(delay_ms / 1000.0, self._on_timer, name)
+
+    # -- inputs from the loop ----------------------------------------------------------
+    def _on_deliver(self, src: str, msg: Any, corr: int) -> None:
+        if self.stopped:
+            return
+        if self._trace_messages:
+            self.trace("recv", {"src": src, "corr": corr, "msg": msg})
+        self._guard(self.deliver, src, msg, corr)
+
+    def _on_timer(self, name: TimerName) -> None:
+        self._timers.pop(name, None)
+        if self.stopped:
+            return
+        if self._trace_messages and type(name) is str:
+            self.trace("timer", {"name": name})
+        self._guard(self.fire_timer, name)
+
+    def _guard(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as e:  # a handler bug is a crash of this node, not of the loop
+            log.exception("node %s crashed in a handler", self.node_id)
+            self.trace("crash", {"error": f"{type(e).__name__}: {e}"})
+            self.stop(EXIT_CODE_HANDLER_ERROR, reason="handler raised")
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bind the port, load the fault state, build and boot the node, then
+        accept connections.
+
+        Raises:
+            ConfigError: the factory fails, or the port cannot be bound.
+        """
+        if self._exited is None:
+            self._exited = asyncio.Event()
+        node_cfg = self.config.nodes[self.node_id]
+        if self.config.fs_root is not None:
+            self.config.fs_root.mkdir(parents=True, exist_ok=True)
+        node = build_node(self.config, self.node_id)
+        try:
+            await self.transport.listen(node_cfg.host, node_cfg.port)
+        except OSError as e:
+            raise ConfigError(f"node {self.node_id}: cannot listen on {node_cfg.host}:{node_cfg.port}: {e}") from None
+        faults = load_faults(self.node_dir)
+        if faults is not None:
+            self.transport.set_faults(faults)
+        rng = random.Random(f"{self.config.seed}:{self.node_id}:{self.nonce}")
+        ctx = Context(self, self.node_id, tuple(self.config.nodes), rng, self.disk, fsspec.filesystem("file"))
+        if self.exit_code is not None:
+            return  # stopped (a signal) before the node was booted
+        self.trace("start", {"pid": os.getpid(), "nonce": self.nonce, "port": node_cfg.port})
+        log.info("node %s starting on %s:%d (pid %d)", self.node_id, node_cfg.host, node_cfg.port, os.getpid())
+        self._guard(self.boot, node, ctx)
+        if self.exit_code is None:  # on_start may have crashed or exited
+            await self.transport.start_serving()
+
+    def stop(self, code: int, *, reason: str) -> None:
+        """Stop the node: no handler runs after this; the process exits with
+        ``code`` once :meth:`serve` has flushed the sends."""
+        if self.exit_code is not None:
+            return
+        self.exit_code = code
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self.shutdown()
+        self.transport.stop_receiving()
+        self.trace("exit", {"code": code, "reason": reason})
+        log.info("node %s stopping (%s), exit code %d", self.node_id, reason, code)
+        if self._exited is not None:
+            self._exited.set()
+
+    async def serve(self, *, parent_pid: int | None = None) -> int:
+        """Run until the node stops; returns the process exit code."""
+        loop = asyncio.get_running_loop()
+        self._exited = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, functools.partial(self.stop, 0, reason=f"signal {sig.name}"))
+        if parent_pid is not None:
+            self._watch_parent(parent_pid)
+        await self.start()
+        assert self._exited is not None
+        await self._exited.wait()
+        await self.transport.flush(EXIT_FLUSH_MS_MAX)
+        self.transport.close()
+        await asyncio.sleep(0)  # let the closes reach the sockets
+        self.disk.close()
+        if self._trace_file is not None:
+            self._trace_file.close()
+            self._trace_file = None
+        assert self.exit_code is not None
+        return self.exit_code
+
+    def _watch_parent(self, parent_pid: int) -> None:
+        loop = asyncio.get_running_loop()
+
+        def check() -> None:
+            if self.exit_code is not None:
+                return
+            if os.getppid() != parent_pid:
+                self.stop(0, reason=f"supervisor {parent_pid} is gone")
+                return
+            loop.call_later(PARENT_CHECK_INTERVAL_MS / 1000.0, check)
+
+        check()
+
+
+def load_faults(node_dir: Path) -> Faults | None:
+    """The fault state the supervisor left in ``node_dir/faults.json``, if any."""
+    path = node_dir / FAULTS_FILE_NAME
+    try:
+        raw = json.loads(path.read_text())
+        return Faults.from_json(raw)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        log.warning("ignoring unreadable %s: %s", path, e)
+        return None
+
+
+def _setup_logging(node_id: str, stream: IO[str]) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(
+        f"%(asctime)s.%(msecs)03d %(levelname)s {node_id} %(message)s", datefmt="%Y-%m-%dT%H:%M:%S"))
+    root = logging.getLogger("synod")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def run_node(config: ClusterConfig, node_id: str, *, parent_pid: int | None = None,
+             log_stream: IO[str] | None = None) -> int:
+    """Run node ``node_id`` in this process until it exits; returns the exit
+    code (0 after SIGTERM/SIGINT, the node's ``ctx.exit`` code,
+    ``EXIT_CODE_HANDLER_ERROR`` after a handler raised,
+    ``EXIT_CODE_CONFIG_ERROR`` if it could not start).
+
+    ``parent_pid``: exit when that process (the supervisor) is gone.
+    Log lines go to ``log_stream`` (default stderr).
+    """
+    _setup_logging(node_id, log_stream or sys.stderr)
+
+    async def main() -> int:
+        host = RealHost(config, node_id)
+        return await host.serve(parent_pid=parent_pid)
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as e:
+        log.error("cannot start: %s", e)
+        return EXIT_CODE_CONFIG_ERROR
+    finally:
+        logging.getLogger("synod").handlers[0].flush()

@@ -1,0 +1,203 @@
+"""A tiny node system for testing the runtime: echo, a durable counter,
+heartbeats and relayed calls.
+
+Roles: every node is alike. State: ``value`` (the counter) and ``boots``
+(how many times this node has started) are durable, in one checksummed
+record (:mod:`synod.core.records`) written atomically to ``state`` and synced
+before any reply that reports them. ``pings_from`` (heartbeats received per
+peer) is volatile.
+
+Inputs:
+
+- ``Echo(text)`` -> ``EchoReply``;
+- ``Incr(amount)`` -> ``Counter`` once the new value is durable;
+- ``GetStats`` -> ``Stats``;
+- ``Ping`` from peers every ``ping_interval_ms`` (param, default 50);
+- ``Relay(dst, text, timeout_ms)`` -> ``Ack`` at once, then the node calls
+  ``dst`` with ``Echo`` (``ctx.call``) and sends ``RelayResult`` (the reply,
+  or None on timeout) to the requester as a plain message;
+- ``Exit(code)`` -> ``Ack``, then ``ctx.exit(code)``;
+- ``Boom`` -> the handler raises (a crashing node).
+
+Invariant: a ``Counter`` reply is never sent before its value is on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from synod.core.codec import decode, encode, message
+from synod.core.node import Context, Node
+from synod.core.records import pack_record, scan_records
+
+__all__ = [
+    "Echo", "EchoReply", "Incr", "Counter", "GetStats", "Stats", "Ping", "Relay", "RelayResult",
+    "Exit", "Boom", "Ack", "EchoNode", "make_node", "FACTORY", "wait_until",
+]
+
+_T = TypeVar("_T")
+
+FACTORY = "synod.runtime.testing:make_node"
+STATE_FILE = "state"
+
+
+@message("runtime.test.Echo")
+class Echo:
+    text: str
+
+
+@message("runtime.test.EchoReply")
+class EchoReply:
+    node_id: str
+    text: str
+
+
+@message("runtime.test.Incr")
+class Incr:
+    amount: int
+
+
+@message("runtime.test.Counter")
+class Counter:
+    node_id: str
+    value: int
+
+
+@message("runtime.test.GetStats")
+class GetStats:
+    pass
+
+
+@message("runtime.test.Stats")
+class Stats:
+    node_id: str
+    value: int
+    boots: int
+    pings_from: dict[str, int]
+
+
+@message("runtime.test.Ping")
+class Ping:
+    seq: int
+
+
+@message("runtime.test.Relay")
+class Relay:
+    dst: str
+    text: str
+    timeout_ms: float
+
+
+@message("runtime.test.RelayResult")
+class RelayResult:
+    text: str
+    reply: EchoReply | None
+    elapsed_ms: float
+
+
+@message("runtime.test.Exit")
+class Exit:
+    code: int
+
+
+@message("runtime.test.Boom")
+class Boom:
+    pass
+
+
+@message("runtime.test.Ack")
+class Ack:
+    pass
+
+
+class EchoNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, node_id: str, ping_interval_ms: float) -> None:
+        self.node_id = node_id
+        self.ping_interval_ms = ping_interval_ms
+        self.value = 0
+        self.boots = 0
+        self.ping_seq = 0
+        self.pings_from: dict[str, int] = {}
+
+    def on_start(self, ctx: Context) -> None:
+        raw = ctx.disk.read(STATE_FILE)
+        if raw is not None:
+            scan = scan_records(raw)
+            if scan.error is not None or len(scan.records) != 1:
+                raise AssertionError(f"state file is corrupt: {scan.error}")
+            self.value, self.boots = decode(scan.records[0])
+        self.boots += 1
+        self._persist(ctx)
+        ctx.trace("booted", boots=self.boots, value=self.value)
+        if self.ping_interval_ms > 0:
+            ctx.set_timer("ping", self.ping_interval_ms)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        assert name == "ping", name
+        self.ping_seq += 1
+        for peer in ctx.peers:
+            if peer != ctx.node_id:
+                ctx.send(peer, Ping(seq=self.ping_seq))
+        ctx.set_timer("ping", self.ping_interval_ms)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> Any:
+        match msg:
+            case Ping():
+                self.pings_from[src] = self.pings_from.get(src, 0) + 1
+            case Echo(text=text):
+                ctx.reply(EchoReply(node_id=ctx.node_id, text=text))
+            case Incr(amount=amount):
+                self.value += amount
+                self._persist(ctx)
+                ctx.reply(Counter(node_id=ctx.node_id, value=self.value))
+            case GetStats():
+                ctx.reply(Stats(node_id=ctx.node_id, value=self.value, boots=self.boots,
+                                pings_from=dict(self.pings_from)))
+            case Relay():
+                ctx.reply(Ack())
+                return self._relay(ctx, src, msg)
+            case Exit(code=code):
+                ctx.reply(Ack())
+                ctx.exit(code)
+            case Boom():
+                raise RuntimeError("Boom: this handler crashes on purpose")
+            case _:
+                ctx.trace("ignore_message", type=type(msg).__name__, reason="not a test message")
+        return None
+
+    async def _relay(self, ctx: Context, requester: str, msg: Relay) -> None:
+        # ctx.reply works only in the synchronous part of a handler, so the
+        # result of the call goes back to the requester as a plain message.
+        started_ms = ctx.now_ms
+        reply = await ctx.call(msg.dst, Echo(text=msg.text), msg.timeout_ms)
+        ctx.send(requester, RelayResult(text=msg.text, reply=reply, elapsed_ms=ctx.now_ms - started_ms))
+
+    def _persist(self, ctx: Context) -> None:
+        ctx.disk.write(STATE_FILE, pack_record(encode([self.value, self.boots])))
+        ctx.disk.sync()
+
+
+def make_node(node_id: str, params: dict[str, Any]) -> EchoNode:
+    """Factory for the cluster config: ``params = {"ping_interval_ms": 50}``."""
+    unknown = set(params) - {"ping_interval_ms"}
+    if unknown:
+        raise ValueError(f"unknown params {sorted(unknown)}")
+    return EchoNode(node_id, float(params.get("ping_interval_ms", 50.0)))
+
+
+def wait_until(predicate: Callable[[], _T], timeout_s: float, what: str, *, poll_s: float = 0.02) -> _T:
+    """Poll ``predicate`` until it returns something truthy (returned) or
+    ``timeout_s`` passes (AssertionError naming ``what``). Tests wait on
+    conditions with deadlines, never on fixed sleeps."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(poll_s)

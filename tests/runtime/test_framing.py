@@ -1,0 +1,75 @@
+"""Frames and envelopes on the wire (DESIGN.md sections 3 and 6)."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from synod.core.codec import encode
+from synod.core.errors import LocalProtocolError, RemoteProtocolError
+from synod.runtime.framing import FrameSplitter, open_envelope, pack_frame
+from synod.runtime.messages import Faults, SetFaults
+from synod.runtime.testing import Echo
+
+MAX = 1024
+
+
+def test_frame_round_trip_in_pieces() -> None:
+    frames = pack_frame("n1", 5, Echo(text="a"), MAX) + pack_frame("n1", -5, Echo(text="b"), MAX)
+    splitter = FrameSplitter(MAX)
+    got = []
+    for i in range(len(frames)):  # one byte at a time
+        got += splitter.feed(frames[i : i + 1])
+    assert [open_envelope(p, MAX) for p in got] == [("n1", 5, Echo(text="a")), ("n1", -5, Echo(text="b"))]
+    assert splitter.buffered_bytes == 0
+
+
+def test_oversize_frame_is_rejected_from_its_header() -> None:
+    splitter = FrameSplitter(MAX)
+    with pytest.raises(RemoteProtocolError, match="exceeds frame_size_bytes_max"):
+        list(splitter.feed((MAX + 1).to_bytes(4, "big")))
+
+
+def test_good_frames_before_a_bad_header_come_out_first() -> None:
+    splitter = FrameSplitter(MAX)
+    frames = splitter.feed(pack_frame("n1", 0, Echo(text="ok"), MAX) + (MAX + 1).to_bytes(4, "big"))
+    assert open_envelope(next(frames), MAX)[2] == Echo(text="ok")
+    with pytest.raises(RemoteProtocolError, match="exceeds"):
+        next(frames)
+
+
+def test_sender_refuses_a_frame_the_receiver_would_reject() -> None:
+    with pytest.raises(LocalProtocolError, match="over frame_size_bytes_max"):
+        pack_frame("n1", 0, Echo(text="x" * MAX), MAX)
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        (b"\xc1\xff\x00garbage", "malformed frame"),
+        (b"", "malformed frame"),
+        (encode({"src": "n1"}), "not [src, corr, msg]"),
+        (encode(["n1", 0]), "not [src, corr, msg]"),
+        (encode(["", 0, Echo(text="a")]), "src must be"),
+        (encode([7, 0, Echo(text="a")]), "src must be"),
+        (encode(["x" * 300, 0, Echo(text="a")]), "src must be"),
+        (encode(["n1", "0", Echo(text="a")]), "corr must be an int"),
+        (encode(["n1", True, Echo(text="a")]), "corr must be an int"),
+        (encode(["n1", 0, {"text": "a"}]), "not a registered message"),
+        (msgpack.packb(["n1", 0, msgpack.ExtType(1, msgpack.packb(["runtime.test.Echo", 5]))]), "Echo.text"),
+        (msgpack.packb(["n1", 0, msgpack.ExtType(1, msgpack.packb(["no.such.Tag"]))]), "unknown message tag"),
+    ],
+)
+def test_bad_envelopes_raise_remote_protocol_error(payload: bytes, needle: str) -> None:
+    with pytest.raises(RemoteProtocolError) as err:
+        open_envelope(payload, MAX)
+    assert needle in str(err.value)
+
+
+def test_fault_values_from_the_wire_are_validated() -> None:
+    bad = msgpack.packb(["c", 1, msgpack.ExtType(1, msgpack.packb(
+        ["runtime.SetFaults", msgpack.ExtType(1, msgpack.packb(["runtime.Faults", 2.0, 0.0, [], []]))]))])
+    with pytest.raises(RemoteProtocolError, match="drop_probability"):
+        open_envelope(bad, MAX)
+    good = encode(["c", 1, SetFaults(faults=Faults(drop_probability=0.5, blocked_out=("n2",)))])
+    assert open_envelope(good, MAX)[2].faults.blocked_out == ("n2",)

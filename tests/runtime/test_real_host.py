@@ -1,0 +1,191 @@
+"""RealHost in-process: the node contract's effect order (DESIGN.md section 2)
+and timers on the asyncio loop, with the transport replaced by a recorder."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synod.core.node import Context, Node
+from synod.runtime.config import parse_config
+from synod.runtime.host import RealHost
+from synod.runtime.testing import Echo, EchoReply
+
+
+def _host(tmp_path: Path, events: list[tuple], monkeypatch: pytest.MonkeyPatch) -> RealHost:
+    config = parse_config({
+        "run_dir": str(tmp_path), "seed": 1, "fs_root": None,
+        "nodes": {nid: {"port": 9000 + i, "factory": "synod.runtime.testing:make_node"}
+                  for i, nid in enumerate(("n1", "n2"))},
+    })
+    host = RealHost(config, "n1")
+    host.transport.send = lambda dst, msg, corr: events.append(("send", dst, msg, corr))  # type: ignore[method-assign]
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return host
+
+
+def _boot(host: RealHost, node: Node) -> Context:
+    ctx = Context(host, "n1", ("n1", "n2"), random.Random(0), host.disk, None)
+    host.boot(node, ctx)
+    return ctx
+
+
+async def _until(predicate: Any, timeout_s: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.002)
+
+
+def test_sync_happens_before_sends_and_timers_follow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DESIGN.md section 2: disk made durable, then messages sent, then timers armed."""
+    events: list[tuple] = []
+
+    class Probe(Node):
+        def on_start(self, ctx: Context) -> None:
+            ctx.disk.append("wal", b"entry")
+            ctx.disk.sync()
+            ctx.send("n2", Echo(text="after sync"))
+            ctx.set_timer("t", 5)
+            ctx.set_timer("t", 30)  # re-arming replaces
+            ctx.set_timer("u", 5)
+            ctx.cancel_timer("u")
+            assert events == []  # nothing happens inside the handler
+
+        def on_timer(self, ctx: Context, name: str) -> None:
+            events.append(("timer", name, ctx.now_ms))
+
+    async def scenario() -> None:
+        host = _host(tmp_path, events, monkeypatch)
+        started_ms = host.clock_ms()
+        _boot(host, Probe())
+        assert [e[:2] for e in events] == [("fsync", "wal"), ("fsync", "data"), ("send", "n2")]
+        await _until(lambda: any(e[0] == "timer" for e in events))
+        # "t" fired once, after the re-armed 30 ms: the 5 ms arming and "u"
+        # (also 5 ms) would have fired before it had they been kept.
+        timers = [e for e in events if e[0] == "timer"]
+        assert [t[1] for t in timers] == ["t"]
+        assert timers[0][2] - started_ms >= 30
+
+    asyncio.run(scenario())
+
+
+def test_call_resumes_with_reply_or_none_on_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[tuple] = []
+    results: list[Any] = []
+
+    class Caller(Node):
+        def on_start(self, ctx: Context) -> Any:
+            return self.run(ctx)
+
+        async def run(self, ctx: Context) -> None:
+            results.append(await ctx.call("n2", Echo(text="first"), 1000))
+            results.append(await ctx.call("n2", Echo(text="second"), 20))
+            await ctx.sleep(5)
+            results.append("slept")
+
+    async def scenario() -> None:
+        host = _host(tmp_path, events, monkeypatch)
+        _boot(host, Caller())
+        (_, dst, msg, corr), = events
+        assert (dst, msg) == ("n2", Echo(text="first"))
+        assert corr > 0
+        host._on_deliver("n2", EchoReply(node_id="n2", text="first"), -corr)
+        await _until(lambda: len(results) == 3)
+        assert results == [EchoReply(node_id="n2", text="first"), None, "slept"]
+        assert host._timers == {}  # the answered call's timeout was cancelled
+
+    asyncio.run(scenario())
+
+
+def test_handler_exception_stops_the_node_with_code_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[tuple] = []
+
+    class Crashy(Node):
+        def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+            ctx.send("n2", Echo(text="never sent"))
+            raise RuntimeError("bug")
+
+    async def scenario() -> RealHost:
+        host = _host(tmp_path, events, monkeypatch)
+        _boot(host, Crashy())
+        host._on_deliver("n2", Echo(text="x"), 0)
+        host._on_deliver("n2", Echo(text="ignored after the crash"), 0)
+        return host
+
+    host = asyncio.run(scenario())
+    assert host.exit_code == 1
+    assert host.stopped
+    assert events == []  # the crashed handler's effects were not applied
+    lines = [json.loads(x) for x in (tmp_path / "n1" / "trace.jsonl").read_text().splitlines()]
+    assert [x["kind"] for x in lines] == ["crash", "exit"]
+    assert lines[0]["error"] == "RuntimeError: bug"
+
+
+def test_exit_applies_the_handlers_sends_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[tuple] = []
+
+    class Quitter(Node):
+        def on_start(self, ctx: Context) -> None:
+            ctx.send("n2", Echo(text="bye"))
+            ctx.set_timer("never", 1)
+            ctx.exit(7)
+
+    async def scenario() -> RealHost:
+        host = _host(tmp_path, events, monkeypatch)
+        _boot(host, Quitter())
+        return host
+
+    host = asyncio.run(scenario())
+    assert [e[:2] for e in events] == [("send", "n2")]
+    assert host.exit_code == 7
+    assert host._timers == {}
+
+
+def test_start_builds_the_node_with_its_world(tmp_path: Path) -> None:
+    """ctx.peers in config order, ctx.fs the local file system, fs_root created,
+    the supervisor's faults.json applied before the node runs."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    from synod.runtime.config import free_ports
+    from synod.runtime.testing import EchoNode
+
+    port_a, port_b = free_ports(2)
+    config = parse_config({
+        "run_dir": str(tmp_path / "run"), "seed": 1, "fs_root": str(tmp_path / "shared"),
+        "nodes": {"b": {"port": port_b, "factory": "synod.runtime.testing:make_node",
+                        "params": {"ping_interval_ms": 0}},
+                  "a": {"port": port_a, "factory": "synod.runtime.testing:make_node"}},
+    })
+    (tmp_path / "run" / "a").mkdir(parents=True)
+    (tmp_path / "run" / "a" / "faults.json").write_text(json.dumps({"blocked_out": ["b"]}))
+
+    async def scenario() -> RealHost:
+        host = RealHost(config, "a")
+        await host.start()
+        host.stop(0, reason="test over")
+        host.transport.close()
+        return host
+
+    host = asyncio.run(scenario())
+    assert isinstance(host.node, EchoNode)
+    assert host.ctx is not None
+    assert host.ctx.peers == ("b", "a")
+    assert isinstance(host.ctx.fs, LocalFileSystem)
+    assert (tmp_path / "shared").is_dir()
+    assert host.transport.faults.blocked_out == ("b",)
+    assert host.node.boots == 1
+    assert (tmp_path / "run" / "a" / "data" / "state").exists()

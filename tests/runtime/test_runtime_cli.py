@@ -1,0 +1,109 @@
+"""``synod node run`` and ``synod cluster ...`` (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from synod.cli.main import cli
+from synod.runtime import LocalCluster, Status, StatusRequest, call, local_spec, write_config
+from synod.runtime.testing import FACTORY, wait_until
+
+
+def _status_of(addr: tuple[str, int]) -> Status | None:
+    try:
+        reply = call(addr, StatusRequest(), 0.5)
+    except OSError:
+        return None
+    return reply if type(reply) is Status else None
+
+
+def test_node_run_serves_until_sigterm_then_exits_0(tmp_path: Path) -> None:
+    config, path = write_config(local_spec(1, FACTORY, tmp_path, params={"ping_interval_ms": 0}))
+    proc = subprocess.Popen([sys.executable, "-m", "synod.cli.main", "node", "run", "--config", str(path),
+                             "--id", "n1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        status = wait_until(lambda: _status_of(config.nodes["n1"].addr), 10, "the node to answer")
+        assert status.pid == proc.pid
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert b"stopping (signal SIGTERM)" in proc.stdout.read()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--id", "n9"], "'n9' is not in"),
+    (["--id", "n1", "--config", "/nonexistent/cluster.json"], "does not exist"),
+])
+def test_node_run_rejects_bad_arguments_with_status_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    _, path = write_config(local_spec(1, FACTORY, tmp_path))
+    full = ["node", "run", "--config", str(path), *args] if "--config" not in args else ["node", "run", *args]
+    result = CliRunner().invoke(cli, full)
+    assert result.exit_code == 2
+    assert needle in result.output
+
+
+def test_cluster_commands_drive_a_detached_cluster(tmp_path: Path) -> None:
+    runner = CliRunner()
+    run_dir = str(tmp_path / "run")
+    where = ["--run-dir", run_dir]
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(cli, ["cluster", *args, *where])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def status() -> dict:
+        return json.loads(ok("status", "--json"))
+
+    try:
+        out = ok("up", "--nodes", "2", "--factory", FACTORY, "--params", '{"ping_interval_ms": 40}')
+        assert "n1" in out and "n2" in out
+        st = status()
+        assert all(st[n]["alive"] and st[n]["answering"] for n in ("n1", "n2"))
+        again = runner.invoke(cli, ["cluster", "up", "--config", f"{run_dir}/cluster-config.json"])
+        assert again.exit_code == 1
+        assert "already run" in again.output
+
+        ok("pause", "n2")
+        assert status()["n2"]["paused"]
+        ok("resume", "n2")
+        assert not status()["n2"]["paused"]
+
+        ok("partition", "n1", "n2")
+        assert status()["n1"]["faults"]["blocked_out"] == ["n2"]
+        ok("drop", "0.5", "--node", "n1")
+        ok("delay", "20")
+        st = status()
+        assert st["n1"]["faults"]["drop_probability"] == 0.5
+        assert st["n2"]["faults"]["delay_ms"] == 20.0
+        ok("heal")
+        st = status()
+        assert st["n1"]["faults"]["blocked_out"] == []
+        assert st["n1"]["faults"]["drop_probability"] == 0.5
+        ok("heal", "--all")
+        assert all(not any(st_n["faults"].values()) for st_n in status().values())
+
+        old_pid = status()["n2"]["pid"]
+        ok("kill", "n2")
+        assert not status()["n2"]["alive"]
+        ok("restart", "n2")
+        st = status()
+        assert st["n2"]["alive"] and st["n2"]["answering"]
+        assert st["n2"]["pid"] != old_pid
+
+        bad = runner.invoke(cli, ["cluster", "kill", "n7", *where])
+        assert bad.exit_code == 2
+        assert "no node 'n7'" in bad.output
+        ok("down")
+        assert not any(st_n["alive"] for st_n in status().values())
+    finally:
+        LocalCluster.attach(run_dir).stop()
