@@ -21,6 +21,7 @@ The default partition is the lab's ``ihash(key) % R`` with
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -30,6 +31,7 @@ from types import ModuleType
 from typing import Any
 
 from synod.core import ConfigError
+from synod.mapreduce.constants import IHASH_CACHE_KEYS_MAX
 
 __all__ = ["App", "TaskEnv", "TaskAborted", "load_app", "fnv1a_32", "ihash", "BUILTIN_APPS"]
 
@@ -47,8 +49,10 @@ def fnv1a_32(data: bytes) -> int:
     return h
 
 
+@functools.lru_cache(maxsize=IHASH_CACHE_KEYS_MAX)
 def ihash(key: str) -> int:
-    """The lab's ``ihash``: FNV-1a of the UTF-8 key, top bit cleared."""
+    """The lab's ``ihash``: FNV-1a of the UTF-8 key, top bit cleared.
+    Memoized: the same words recur in every map task of a job."""
     return fnv1a_32(key.encode("utf-8")) & 0x7FFFFFFF
 
 
