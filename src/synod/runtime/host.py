@@ -195,6 +195,9 @@ class RealHost(Host):
         if self.exit_code is not None:
             return  # stopped (a signal) before the node was booted
         self.trace("start", {"pid": os.getpid(), "nonce": self.nonce, "port": node_cfg.port})
+        # Call ids start at a random point in each process, so a late reply to
+        # a call of an earlier process of this node matches no new call.
+        self._next_wait_id = int(self.nonce, 16) << 20 | 1
         log.info("node %s starting on %s:%d (pid %d)", self.node_id, node_cfg.host, node_cfg.port, os.getpid())
         self._guard(self.boot, node, ctx)
         if self.exit_code is None:  # on_start may have crashed or exited
