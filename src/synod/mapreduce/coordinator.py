@@ -204,28 +204,27 @@ class Coordinator(Node):
         return best
 
     # -- completions -----------------------------------------------------------------------
+    def _complete(self, ctx: Context, task: _Task, msg: MapDone | ReduceDone) -> bool:
+        """Record a reported completion; True if it is the first (the one
+        that counts), False for a later duplicate, which is ignored."""
+        task.running.pop(msg.attempt, None)
+        if task.status == COMPLETED:
+            ctx.trace(f"ignore_{task.kind}_done", task=msg.task_id, attempt=msg.attempt, reason="already completed")
+            return False
+        task.status = COMPLETED
+        task.running.clear()
+        ctx.trace(f"{task.kind}_done", task=msg.task_id, attempt=msg.attempt, worker=msg.worker_id)
+        return True
+
     def _map_done(self, ctx: Context, msg: MapDone) -> None:
         task = self.maps[msg.task_id]
-        task.running.pop(msg.attempt, None)
-        if task.status == COMPLETED:
-            ctx.trace("ignore_map_done", task=msg.task_id, attempt=msg.attempt, reason="already completed")
-            return
-        task.status = COMPLETED
-        task.holder = msg.worker_id
-        task.holder_attempt = msg.attempt
-        task.running.clear()
-        ctx.trace("map_done", task=msg.task_id, attempt=msg.attempt, worker=msg.worker_id)
+        if self._complete(ctx, task, msg):
+            task.holder = msg.worker_id
+            task.holder_attempt = msg.attempt
 
     def _reduce_done(self, ctx: Context, msg: ReduceDone) -> None:
-        task = self.reduces[msg.task_id]
-        task.running.pop(msg.attempt, None)
-        if task.status == COMPLETED:
-            ctx.trace("ignore_reduce_done", task=msg.task_id, attempt=msg.attempt, reason="already committed")
-            return
-        task.status = COMPLETED
-        task.running.clear()
-        ctx.trace("reduce_done", task=msg.task_id, attempt=msg.attempt, worker=msg.worker_id)
-        if all(t.status == COMPLETED for t in self.reduces):
+        if self._complete(ctx, self.reduces[msg.task_id], msg) and all(
+                t.status == COMPLETED for t in self.reduces):
             self._finish(ctx)
 
     def _fetch_failed(self, ctx: Context, msg: FetchFailed) -> None:
@@ -233,9 +232,11 @@ class Coordinator(Node):
         unless it already was. The reduce attempt keeps what it fetched and
         asks ``WhereIs`` until the new output exists (section 3.3: reducers
         "that have not already read the data from worker A will read the data
-        from worker B")."""
+        from worker B"). A report about an output that a newer attempt has
+        already replaced (the same worker, restarted, may hold the new one) is
+        stale and ignored."""
         task = self.maps[msg.map_task_id]
-        if task.status == COMPLETED and task.holder == msg.holder:
+        if task.status == COMPLETED and task.holder == msg.holder and task.holder_attempt == msg.map_attempt:
             self._reexecute(ctx, task, f"fetch failed: {msg.reason}")
 
     def _where_is(self, ctx: Context, msg: WhereIs) -> MapLocation:
@@ -248,8 +249,31 @@ class Coordinator(Node):
             reduce.running[msg.attempt] = (running[0], running[1], ctx.now_ms)
         task = self.maps[msg.map_task_id]
         if task.status != COMPLETED:
+            if running is not None and self._no_worker_for_idle_maps():
+                self._release_reduce(ctx, reduce, msg.attempt, msg.worker_id)
+                return MapLocation(holder=None, map_attempt=-1, abandon=True)
             return MapLocation(holder=None, map_attempt=-1, abandon=False)
         return MapLocation(holder=task.holder, map_attempt=task.holder_attempt, abandon=False)
+
+    def _no_worker_for_idle_maps(self) -> bool:
+        """Whether some map task waits to be re-executed while every live
+        worker is busy (each holds a running attempt): then the reducers
+        waiting for that output would wait for ever, since no worker is left
+        to ask for the map task."""
+        if not any(t.status == IDLE for t in self.maps):
+            return False
+        busy = {w for t in self.maps + self.reduces for (w, _, _) in t.running.values()}
+        return all(w in busy for w, info in self.workers.items() if not info.told_exit)
+
+    def _release_reduce(self, ctx: Context, task: _Task, attempt: int, worker_id: str) -> None:
+        """Take a waiting reduce attempt back (its worker drops what it
+        fetched and asks for work, which is now the idle map task); the
+        reduce task runs again once every map task is completed."""
+        del task.running[attempt]
+        if task.status == IN_PROGRESS and not task.running:
+            task.status = IDLE
+        ctx.trace("release_reduce", task=task.task_id, attempt=attempt, worker=worker_id,
+                  reason="map output lost and no free worker to re-execute it")
 
     def _reexecute(self, ctx: Context, task: _Task, reason: str) -> None:
         """Completed map task whose output is gone: run it again (section 3.3)."""

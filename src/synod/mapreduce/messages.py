@@ -99,8 +99,10 @@ class ReduceDone:
 
 @message("mr.FetchFailed")
 class FetchFailed:
-    """Reducer -> coordinator: the output of ``map_task_id`` could not be read
-    from ``holder``; the coordinator re-executes that map task (section 3.3)."""
+    """Reducer -> coordinator: the output of ``map_task_id`` made by attempt
+    ``map_attempt`` could not be read from ``holder``; the coordinator
+    re-executes that map task (section 3.3) unless a newer attempt's output
+    has replaced it meanwhile."""
 
     worker_id: str
     incarnation: int
@@ -109,6 +111,7 @@ class FetchFailed:
     map_task_id: int
     holder: str
     reason: str
+    map_attempt: int
 
 
 @message("mr.WhereIs")

@@ -250,6 +250,7 @@ class Worker(Node):
             await ctx.call(self.coordinator, FetchFailed(
                 worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
                 attempt=task.attempt, map_task_id=map_task_id, holder=holder, reason=reason,
+                map_attempt=map_attempt,
             ), C.RPC_TIMEOUT_MS)
             while True:
                 where = await ctx.call(self.coordinator, WhereIs(
