@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from synod.mapreduce.messages import JobSpec
+from synod.mapreduce.simjob import SIM_OUT_DIR
 from synod.mapreduce.reference import output_lines, run_sequential
 
 
@@ -15,7 +16,7 @@ def load_books(files: list[Path]) -> dict[str, bytes]:
 
 def spec(app: str, inputs: dict[str, bytes], *, nreduce: int = 10, **kw) -> JobSpec:
     return JobSpec(app=app, app_args=kw.pop("app_args", {}), inputs=tuple(sorted(inputs)),
-                   out_dir="/out", nreduce=nreduce, **kw)
+                   out_dir=SIM_OUT_DIR, nreduce=nreduce, **kw)
 
 
 def reference(app: str, inputs: dict[str, bytes], app_args: dict[str, str] | None = None) -> list[str]:

@@ -9,29 +9,35 @@ from __future__ import annotations
 
 import pytest
 
-from synod.mapreduce.simjob import run_sim_job, worker_nemesis
+from synod.mapreduce.simjob import run_sim_job, scripted_crashes, worker_nemesis
 from tests.conftest import ci_seeds
 from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 SPLIT_SIZE_BYTES = 16_890  # cuts the eight books into exactly 200 map tasks
 COMPUTE_MS_PER_MB = 20_000.0  # a map task of 16.9 KB takes ~340 ms of virtual time
-KILL_PROBABILITY = 0.3
-PARTITION_PROBABILITY = 0.2
+KILL_PROBABILITY = 0.1
+PARTITION_PROBABILITY = 0.1
+SCRIPTED_CRASHES = (("worker-1", 700.0), ("worker-2", 1400.0))
 
 
 @pytest.mark.parametrize("seed", range(1, ci_seeds() + 1))
 def test_fifty_workers_two_hundred_maps_under_crashes_and_partitions(gutenberg_files, seed: int) -> None:
     books = load_books(gutenberg_files)
     job = spec("wc", books, nreduce=10, split_size_bytes=SPLIT_SIZE_BYTES, sim_compute_ms_per_mb=COMPUTE_MS_PER_MB)
-    result = run_sim_job(job, books, seed=seed, workers=50, nemesis=worker_nemesis(KILL_PROBABILITY, PARTITION_PROBABILITY))
+    # Besides the random faults, two workers always die mid-job, so every seed
+    # exercises re-execution of completed map tasks (section 3.3).
+    result = run_sim_job(job, books, seed=seed, workers=50, setup=scripted_crashes(SCRIPTED_CRASHES),
+                         nemesis=worker_nemesis(KILL_PROBABILITY, PARTITION_PROBABILITY))
     replay = (f"seed {seed}; replay: synod mr run --sim --seed {seed} --app wc --workers 50 --reduces 10 "
               f"--split-size {SPLIT_SIZE_BYTES} --sim-compute-ms-per-mb {COMPUTE_MS_PER_MB:g} "
-              f"--kill-workers {KILL_PROBABILITY} --partitions {PARTITION_PROBABILITY} --out OUT "
+              f"--kill-workers {KILL_PROBABILITY} --partitions {PARTITION_PROBABILITY} "
+              + "".join(f"--crash {node}@{t_ms:g} " for node, t_ms in SCRIPTED_CRASHES) + "--out OUT "
               f"../shared/data/gutenberg/pg-*.txt")
     assert result.status.maps_total == 200, replay
     assert result.done, replay
     assert lines_of(result.outputs) == _reference(books), replay
-    assert result.crashes > 0, f"{replay}: the nemesis killed no worker during the job"
+    assert result.crashes >= 2, replay
+    assert result.status.reexecutions > 0, f"{replay}: no completed map task was re-executed"
 
 
 _cache: dict[int, list[str]] = {}

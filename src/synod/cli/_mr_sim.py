@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from synod.mapreduce.messages import JobSpec
-from synod.mapreduce.simjob import SimJobResult, run_sim_job, worker_nemesis
+from synod.mapreduce.simjob import SimJobResult, run_sim_job, scripted_crashes, worker_nemesis
 from synod.sim import Tracer
 from synod.sim.determinism import check_determinism, replay_command
 
@@ -28,7 +28,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, *, workers: int, seed: int,
-                  kill_workers: float, partitions: float, trace_path: str | None, determinism_check: bool,
+                  kill_workers: float, partitions: float, crashes: list[tuple[str, float]], trace_path: str | None, determinism_check: bool,
                   argv: list[str]) -> int:
     """Run ``job`` in the simulator; returns the process exit status."""
     inputs = {str(p): p.read_bytes() for p in files}
@@ -36,7 +36,8 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
 
     def once(tracer: Tracer | None) -> SimJobResult:
         nemesis = worker_nemesis(kill_workers, partitions) if (kill_workers or partitions) else None
-        return run_sim_job(job, inputs, seed=seed, workers=workers, nemesis=nemesis, tracer=tracer)
+        return run_sim_job(job, inputs, seed=seed, workers=workers, nemesis=nemesis, tracer=tracer,
+                           setup=scripted_crashes(crashes) if crashes else None)
 
     console.print(f"[bold]synod mr --sim[/]: seed {seed}, {workers} workers, {len(files)} inputs")
     if determinism_check:

@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from synod.cli._mr_args import build_job, expand_inputs, parse_app_args
+from synod.mapreduce.simjob import SIM_OUT_DIR
 
 __all__ = ["mr"]
 
-SIM_OUT_DIR = "/mr-out"  # where a simulated job commits its outputs, in the simulator's file system
 
 
 def fail(message: str) -> None:
@@ -59,6 +59,8 @@ def mr() -> None:
               help="sim: probability, every 0.5 s, of killing a worker (restarted 1.5 s later)")
 @click.option("--partitions", type=float, default=0.0, show_default=True,
               help="sim: probability, every 0.5 s, of a 3 s partition among workers")
+@click.option("--crash", "crashes", multiple=True, metavar="WORKER@MS",
+              help="sim: crash this worker at this virtual time (restarted 1.5 s later); repeatable")
 @click.option("--sim-compute-ms-per-mb", type=float, default=0.0, show_default=True,
               help="sim: virtual compute time per MB of task input")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), help="sim: write the JSON-lines trace here")
@@ -66,7 +68,8 @@ def mr() -> None:
 @click.argument("inputs", nargs=-1, required=True)
 def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir: str, split_size: int,
         no_combiner: bool, backup_tasks: bool, task_timeout_ms: int, pattern: str, run_dir: str | None,
-        sim: bool, seed: int, kill_workers: float, partitions: float, sim_compute_ms_per_mb: float,
+        sim: bool, seed: int, kill_workers: float, partitions: float, crashes: tuple[str, ...],
+        sim_compute_ms_per_mb: float,
         trace_path: str | None, check_determinism: bool, inputs: tuple[str, ...]) -> None:
     """Run a MapReduce job over INPUT files (or directories)."""
     try:
@@ -75,9 +78,11 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
         for name, p in (("--kill-workers", kill_workers), ("--partitions", partitions)):
             if not 0.0 <= p <= 1.0:
                 raise click.UsageError(f"{name} must be a probability in [0, 1], got {p}")
-        if not sim and (kill_workers or partitions or trace_path or check_determinism or sim_compute_ms_per_mb):
-            raise click.UsageError("--kill-workers, --partitions, --trace, --check-determinism and "
+        if not sim and (kill_workers or partitions or crashes or trace_path or check_determinism
+                        or sim_compute_ms_per_mb):
+            raise click.UsageError("--kill-workers, --partitions, --crash, --trace, --check-determinism and "
                                    "--sim-compute-ms-per-mb need --sim")
+        scripted = [_parse_crash(c, workers) for c in crashes]
         files = expand_inputs(inputs, pattern)
         out = Path(out_dir).resolve()
         if out.is_dir() and any(out.glob("mr-out-*")):
@@ -93,7 +98,7 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
         from synod.cli._mr_sim import run_simulated
 
         code = run_simulated(console, job, files, out, workers=workers, seed=seed, kill_workers=kill_workers,
-                             partitions=partitions, trace_path=trace_path, determinism_check=check_determinism,
+                             partitions=partitions, crashes=scripted, trace_path=trace_path, determinism_check=check_determinism,
                              argv=sys.argv[1:])
         sys.exit(code)
     from synod.cli.mr_real import run_real_job
@@ -106,6 +111,18 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
                            say=console.print)
     print_summary(console, summary)
     sys.exit(0 if summary.done else 1)
+
+
+def _parse_crash(spec: str, workers: int) -> tuple[str, float]:
+    node, sep, t = spec.partition("@")
+    valid = {f"worker-{i}" for i in range(1, workers + 1)}
+    try:
+        t_ms = float(t)
+    except ValueError:
+        t_ms = -1.0
+    if not sep or node not in valid or t_ms < 0:
+        raise click.UsageError(f"--crash wants worker-N@MS with N in 1..{workers}, got {spec!r}")
+    return node, t_ms
 
 
 def print_summary(console: Console, summary) -> None:  # noqa: ANN001 - RealJobSummary

@@ -15,7 +15,7 @@ BACKUP_TASKS_MAX = 64             # backup executions scheduled at most (paper s
 # Worker
 RPC_TIMEOUT_MS = 2_000            # one call to the coordinator
 COORDINATOR_UNREACHABLE_MAX = 10  # consecutive failed calls before a worker gives up and exits
-FETCH_TIMEOUT_MS = 10_000         # one region chunk fetched from a map worker
+FETCH_TIMEOUT_MS = 5_000          # one region chunk fetched from a map worker
 FETCH_CHUNK_BYTES_MAX = 4 * 1024 * 1024
 READ_AHEAD_BYTES = 64 * 1024      # how far past a split's end a map reads to finish its last line
 

@@ -6,8 +6,10 @@ whose local disk holds its R regions.
 
 Rules, with the paper's sections:
 
-- Workers pull tasks. Reduce tasks are handed out only once every map task is
-  completed (a reduce needs region r of every map task).
+- Workers pull tasks, idle map tasks first. Reduce tasks are handed out once
+  every map task has completed (a reduce needs region r of every map task);
+  after that, a map task re-executed because its output was lost does not
+  hold back idle reduce tasks: their reducers wait for that output.
 - Failure detection (3.3): the coordinator pings every known worker; one not
   heard from for ``task_timeout_ms``, or seen again with a new
   incarnation, is dead. Its in-progress tasks go back to idle, and so do its
@@ -27,8 +29,8 @@ Simplification: the coordinator's own state is volatile, as in the paper
 ("the current implementation aborts the MapReduce computation if the master
 fails"); the nemesis targets workers only.
 
-Invariant: a map task is completed iff it has a holder; a reduce task is
-assigned only while every map task is completed.
+Invariant: a map task is completed iff it has a holder; no reduce task is
+assigned before every map task has completed once.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ class Coordinator(Node):
         self.backups = 0
         self.done = False
         self.done_ms = 0.0
+        # Invariant: set once every map task has completed at least once; from
+        # then on reduce tasks are handed out, and a reducer that needs a
+        # re-executed map output waits for it (WhereIs).
+        self.reduce_phase = False
         self.last_ping_ms = 0.0
 
     # -- start -------------------------------------------------------------------------
@@ -169,9 +175,14 @@ class Coordinator(Node):
         if self.done:
             self.workers[worker_id].told_exit = True
             return ExitTask()
-        maps_done = all(t.status == COMPLETED for t in self.maps)
-        phase = self.reduces if maps_done else self.maps
-        task = next((t for t in phase if t.status == IDLE), None)
+        if not self.reduce_phase and all(t.status == COMPLETED for t in self.maps):
+            self.reduce_phase = True
+            ctx.trace("reduce_phase")
+        task = next((t for t in self.maps if t.status == IDLE), None)
+        phase = self.maps
+        if task is None and self.reduce_phase:
+            phase = self.reduces
+            task = next((t for t in phase if t.status == IDLE), None)
         if task is None and self.job.backup_tasks and self.backups < C.BACKUP_TASKS_MAX:
             task = self._backup_candidate(phase, worker_id)
             if task is not None:

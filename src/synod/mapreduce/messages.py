@@ -64,8 +64,9 @@ class MapTask:
 class ReduceTask:
     task_id: int
     attempt: int
-    # (map task id, worker holding its output, attempt that made it), every map task in order
-    locations: tuple[tuple[int, str, int], ...]
+    # (map task id, worker holding its output, attempt that made it), every map
+    # task in order; holder None: that map task is being re-executed
+    locations: tuple[tuple[int, str | None, int], ...]
     job: JobSpec
 
 

@@ -9,7 +9,7 @@ shell loop.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,10 @@ from synod.mapreduce.worker import Worker
 from synod.sim import DiskFaults, Simulator, Tracer
 from synod.sim.nemesis import Nemesis
 
-__all__ = ["SimJobResult", "run_sim_job", "COORDINATOR_ID", "worker_ids", "worker_nemesis"]
+__all__ = ["SimJobResult", "run_sim_job", "COORDINATOR_ID", "SIM_OUT_DIR", "worker_ids", "worker_nemesis", "scripted_crashes"]
 
 COORDINATOR_ID = "coordinator"
+SIM_OUT_DIR = "/mr-out"  # where a simulated job commits its outputs, in the simulator's file system
 RESPAWN_CHECK_MS = 200
 
 
@@ -33,6 +34,19 @@ def worker_nemesis(kill_probability: float, partition_probability: float = 0.0) 
     return Nemesis(interval_ms=500.0, crash_probability=kill_probability, restart_delay_ms=1500.0,
                    partition_probability=partition_probability, partition_duration_ms=3000.0,
                    partition_kinds=("isolate", "one_way", "majority_minority", "bridge"))
+
+
+def scripted_crashes(crashes: Sequence[tuple[str, float]],
+                     restart_delay_ms: float = 1500.0) -> Callable[[Simulator], None]:
+    """A ``setup`` for :func:`run_sim_job`: crash each (node, time ms) and
+    restart it ``restart_delay_ms`` later (``synod mr run --crash NODE@MS``)."""
+
+    def setup(sim: Simulator) -> None:
+        for node_id, t_ms in crashes:
+            sim.call_at(t_ms, sim.crash, node_id)
+            sim.call_at(t_ms + restart_delay_ms, sim.restart, node_id)
+
+    return setup
 
 
 def worker_ids(n: int) -> list[str]:
@@ -103,10 +117,15 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
     was_done = False
 
     def finished() -> bool:
+        # Called after every event: cheap until the job is done.
         nonlocal was_done
-        if coordinator.done and not was_done:
+        if not coordinator.done:
+            return sim.now_ms >= time_limit_ms
+        if not was_done:
             was_done = True
             commit["ms"] = sim.now_ms
+            if nemesis is not None:
+                nemesis.heal_and_stop(sim.now_ms)  # liveness phase: let the workers hear "exit"
         for node_id, host in sim.hosts.items():
             if not host.up and host.exit_code == 0 and node_id not in exit_ms:
                 exit_ms[node_id] = sim.now_ms

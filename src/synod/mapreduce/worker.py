@@ -237,32 +237,41 @@ class Worker(Node):
         ), C.RPC_TIMEOUT_MS)
 
     # -- intermediate data --------------------------------------------------------------
-    async def _fetch_with_retry(self, ctx: Context, task: ReduceTask, map_task_id: int, holder: str,
+    async def _fetch_with_retry(self, ctx: Context, task: ReduceTask, map_task_id: int, holder: str | None,
                                 map_attempt: int) -> dict[str, list[str]] | None:
         """Region ``task.task_id`` of a map task, waiting through its
-        re-execution if its holder fails; None if the reduce task was
-        committed meanwhile by another attempt."""
+        re-execution if its holder fails (or while it has none); None if the
+        reduce task was committed meanwhile by another attempt, or the
+        coordinator is gone."""
         while True:
-            region, reason = await self._fetch(ctx, map_task_id, task.task_id, holder)
-            if region is not None:
-                return region
-            ctx.trace("fetch_failed", map_task=map_task_id, holder=holder, reason=reason)
-            await ctx.call(self.coordinator, FetchFailed(
-                worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
-                attempt=task.attempt, map_task_id=map_task_id, holder=holder, reason=reason,
-                map_attempt=map_attempt,
-            ), C.RPC_TIMEOUT_MS)
+            if holder is not None:
+                region, reason = await self._fetch(ctx, map_task_id, task.task_id, holder)
+                if region is not None:
+                    return region
+                ctx.trace("fetch_failed", map_task=map_task_id, holder=holder, reason=reason)
+                await ctx.call(self.coordinator, FetchFailed(
+                    worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
+                    attempt=task.attempt, map_task_id=map_task_id, holder=holder, reason=reason,
+                    map_attempt=map_attempt,
+                ), C.RPC_TIMEOUT_MS)
+            unanswered = 0
             while True:
                 where = await ctx.call(self.coordinator, WhereIs(
                     worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
                     attempt=task.attempt, map_task_id=map_task_id,
                 ), C.RPC_TIMEOUT_MS)
                 if type(where) is MapLocation:
+                    unanswered = 0
                     if where.abandon:
                         return None
                     if where.holder is not None and where.map_attempt != map_attempt:
                         holder, map_attempt = where.holder, where.map_attempt
                         break
+                else:
+                    unanswered += 1
+                    if unanswered >= C.COORDINATOR_UNREACHABLE_MAX:
+                        ctx.trace("abandon_reduce", task=task.task_id, reason="coordinator unreachable")
+                        return None
                 await ctx.sleep(C.WAIT_DELAY_MS)
 
     async def _fetch(self, ctx: Context, map_task_id: int, reduce_task_id: int,
