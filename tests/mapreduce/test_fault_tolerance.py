@@ -101,3 +101,18 @@ def test_without_backup_tasks_a_straggler_waits_for_the_timeout(books) -> None:
     assert lines_of(result.outputs) == reference("wc", books)
     assert result.commit_ms > 20_000.0
     assert _events(tracer, "worker_dead") or _events(tracer, "task_timeout")
+
+
+def test_reducers_release_their_tasks_when_no_worker_is_free_to_rerun_a_lost_map(books) -> None:
+    """A worker dies for good just after the map phase: its map outputs must
+    be re-executed, but every surviving worker is inside a reduce task waiting
+    for them. The coordinator takes a waiting reduce back so that its worker
+    runs the lost map task; the job ends instead of waiting for ever."""
+    tracer = Tracer(keep=True)
+    job = spec("wc", books, sim_compute_ms_per_mb=2000.0)
+    # seed 21: the reduce phase begins at ~2.42 s of virtual time
+    result = run_sim_job(job, books, seed=21, workers=3, tracer=tracer, time_limit_ms=600_000.0,
+                         setup=lambda sim: sim.call_at(2_500.0, sim.crash, "worker-3"))
+    assert result.done, "the job hung with every live worker waiting for a lost map output"
+    assert lines_of(result.outputs) == reference("wc", books)
+    assert _events(tracer, "release_reduce")

@@ -129,8 +129,10 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
         for node_id, host in sim.hosts.items():
             if not host.up and host.exit_code == 0 and node_id not in exit_ms:
                 exit_ms[node_id] = sim.now_ms
+        # Done once every process has stopped (a worker that crashed after
+        # the job, and was not restarted, counts as stopped).
         return not sim.hosts[COORDINATOR_ID].up and all(
-            not sim.hosts[w].up and sim.hosts[w].exit_code == 0 for w in ids
+            not sim.hosts[w].up for w in ids
         ) or sim.now_ms >= time_limit_ms
 
     sim.run(until=finished)
