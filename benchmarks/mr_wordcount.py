@@ -92,7 +92,11 @@ def pyspark_wc(path: Path) -> Counter | None:
         from pyspark import SparkConf, SparkContext
     except ImportError:
         return None
-    conf = SparkConf().setMaster("local[2]").setAppName("synod-bench").set("spark.ui.enabled", "false")
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need this venv (synod's word splitter)
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"     # loopback only
+    conf = (SparkConf().setMaster("local[2]").setAppName("synod-bench").set("spark.ui.enabled", "false")
+            .set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1")
+            .set("spark.ui.showConsoleProgress", "false"))
     sc = SparkContext(conf=conf)
     sc.setLogLevel("ERROR")
     try:
