@@ -27,6 +27,9 @@ def _add_groups() -> None:
         ("synod.cli.cluster_cmd", "cluster"),
         ("synod.cli.mr_cmd", "mr"),
         ("synod.cli.demo_cmd", "demo"),
+        ("synod.cli.check_cmd", "check"),
+        ("synod.cli.trace_cmd", "trace"),
+        ("synod.cli.sim_cmd", "sim"),
     ):
         try:
             mod = importlib.import_module(module)
