@@ -1,0 +1,12 @@
+"""Raft consensus (Ongaro & Ousterhout 2014): a sans-IO state machine
+(:class:`Raft`), a synod node hosting it (:class:`RaftNode`), and a simulated
+cluster harness (:mod:`synod.raft.sim`)."""
+
+from synod.raft._log import RaftLog, Snapshot
+from synod.raft._ready import HardState, ReadState, Ready, Recovered, SoftState
+from synod.raft.raft import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, Raft, RaftConfig
+
+__all__ = [
+    "Raft", "RaftConfig", "RaftLog", "Snapshot", "HardState", "SoftState", "ReadState", "Ready",
+    "Recovered", "FOLLOWER", "PRE_CANDIDATE", "CANDIDATE", "LEADER",
+]

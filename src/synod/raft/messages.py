@@ -1,0 +1,160 @@
+"""Raft RPCs (Ongaro & Ousterhout 2014, Figure 2; Ongaro's thesis sections
+3.6, 4.2.3, 6.4, 9.6 and 5.3), one frozen dataclass per message.
+
+Every message carries the sender's ``term``; the sender's id is the network
+source. ``Entry.data`` is ``None`` for a leader's no-op (thesis 6.4: a new
+leader commits an entry of its own term before serving reads).
+"""
+
+from __future__ import annotations
+
+from synod.core import message
+
+__all__ = [
+    "Entry", "RequestVote", "RequestVoteReply", "AppendEntries", "AppendEntriesReply",
+    "Heartbeat", "HeartbeatReply", "InstallSnapshot", "InstallSnapshotReply", "TimeoutNow",
+    "ReadIndexRequest", "ReadIndexReply", "RaftMessage", "Propose", "ProposeReply",
+]
+
+
+@message("raft.Entry")
+class Entry:
+    term: int
+    index: int
+    data: bytes | None  # None: the leader's no-op
+
+
+@message("raft.RequestVote")
+class RequestVote:
+    """Candidate -> all. ``pre_vote``: a pre-vote (thesis 9.6) for ``term``,
+    which the candidate has not entered yet. ``transfer``: the election was
+    started by TimeoutNow, so voters skip the leader-stickiness check (4.2.3)."""
+
+    term: int
+    last_log_index: int
+    last_log_term: int
+    pre_vote: bool = False
+    transfer: bool = False
+
+
+@message("raft.RequestVoteReply")
+class RequestVoteReply:
+    term: int
+    vote_granted: bool
+    pre_vote: bool = False
+
+
+@message("raft.AppendEntries")
+class AppendEntries:
+    term: int
+    prev_log_index: int
+    prev_log_term: int
+    entries: tuple[Entry, ...]
+    leader_commit: int
+
+
+@message("raft.AppendEntriesReply")
+class AppendEntriesReply:
+    """``match_index``: on success, the last index known to match the
+    leader's log. On failure, the fast-backup hint: ``conflict_term`` is the
+    follower's term at ``prev_log_index`` (0 if it has no entry there) and
+    ``conflict_index`` the first index it holds of that term (or its last
+    index + 1)."""
+
+    term: int
+    success: bool
+    match_index: int = 0
+    conflict_index: int = 0
+    conflict_term: int = 0
+
+
+@message("raft.Heartbeat")
+class Heartbeat:
+    """Leader -> follower, every heartbeat period. ``commit``: min(follower's
+    match_index, leader commit), safe for the follower to commit.
+    ``read_seq``: the leader's ReadIndex round being confirmed (6.4)."""
+
+    term: int
+    commit: int
+    read_seq: int
+
+
+@message("raft.HeartbeatReply")
+class HeartbeatReply:
+    term: int
+    read_seq: int
+
+
+@message("raft.InstallSnapshot")
+class InstallSnapshot:
+    """One chunk of the leader's snapshot (Figure 13): ``data`` holds bytes
+    [offset, offset + len) of the snapshot through ``last_included_index``."""
+
+    term: int
+    last_included_index: int
+    last_included_term: int
+    offset: int
+    data: bytes
+    done: bool
+
+
+@message("raft.InstallSnapshotReply")
+class InstallSnapshotReply:
+    """``next_offset``: the byte the follower expects next; ``done``: the
+    snapshot through ``last_included_index`` is installed."""
+
+    term: int
+    last_included_index: int
+    next_offset: int
+    done: bool
+
+
+@message("raft.TimeoutNow")
+class TimeoutNow:
+    """Leader -> transfer target: start an election now (thesis 3.10)."""
+
+    term: int
+
+
+@message("raft.ReadIndexRequest")
+class ReadIndexRequest:
+    """Follower -> leader: a linearizable read wants a read index (6.4)."""
+
+    term: int
+    ctx: bytes
+
+
+@message("raft.ReadIndexReply")
+class ReadIndexReply:
+    """Leader -> follower: ``index`` is safe to read at once applied; -1: refused."""
+
+    term: int
+    ctx: bytes
+    index: int
+
+
+RaftMessage = (RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply | Heartbeat
+               | HeartbeatReply | InstallSnapshot | InstallSnapshotReply | TimeoutNow
+               | ReadIndexRequest | ReadIndexReply)
+
+
+# -- client <-> server (the node adapter, not the Raft core) -------------------------
+
+@message("raft.Propose")
+class Propose:
+    """Client -> server: append ``command`` to the replicated log."""
+
+    request_id: int
+    command: bytes
+
+
+@message("raft.ProposeReply")
+class ProposeReply:
+    """``ok``: committed and applied at ``index``; else ``leader_hint`` names
+    the leader this server knows of (or None)."""
+
+    request_id: int
+    ok: bool
+    index: int = 0
+    leader_hint: str | None = None
+    result: bytes | None = None

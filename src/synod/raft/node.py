@@ -1,0 +1,299 @@
+"""A synod node hosting one :class:`~synod.raft.raft.Raft` server.
+
+The adapter is Raft's "host" in etcd's sense: a timer turns into ``tick()``,
+messages into ``step()``, and each :class:`~synod.raft._ready.Ready` into
+effects on ``ctx``:
+
+1. persist: the snapshot file (``raft/snapshot``, written whole), new log
+   entries appended to the write-ahead log ``raft/wal`` (one checksummed
+   record per entry; a later record for the same index overwrites the
+   earlier, which is how a truncation is logged), and the hard state file
+   ``raft/hardstate`` (term, vote, commit; written whole);
+2. ``ctx.disk.sync()``: the host makes those durable before any message of
+   this handler leaves (DESIGN.md section 2's effect order), so a vote or an
+   acknowledgement is never sent for state a crash could lose;
+3. send the messages; apply the snapshot and committed entries to the state
+   machine; answer clients whose entries applied.
+
+Recovery (``on_start``): the hard state, then the snapshot, then the WAL up
+to its first torn or corrupt record; a bad tail is cut off (rewritten) so
+later appends are readable. A corrupt hard state or snapshot file is re-read
+(the simulator's read faults are transient) and otherwise stops the node.
+
+Unsafe test-only switches (``RaftNodeConfig.unsafe_skip_fsync``) exist to show
+the checkers catch what they break.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from synod.core import Context, Node, decode, encode, encoded_size_bytes, pack_record, scan_records
+from synod.core.errors import LocalProtocolError
+from synod.raft import constants as C
+from synod.raft._log import Snapshot
+from synod.raft._ready import HardState, Ready, Recovered
+from synod.raft.messages import Entry, Propose, ProposeReply
+from synod.raft.raft import Raft, RaftConfig
+
+__all__ = ["RaftNode", "RaftNodeConfig", "StateMachine", "KVStateMachine", "Observer", "MessageStats",
+           "WAL_PATH", "HARDSTATE_PATH", "SNAPSHOT_PATH"]
+
+WAL_PATH = "raft/wal"
+HARDSTATE_PATH = "raft/hardstate"
+SNAPSHOT_PATH = "raft/snapshot"
+TICK_TIMER = "tick"
+READ_ATTEMPTS_MAX = 3          # re-reads of a file whose checksum failed
+READY_ROUNDS_MAX = 8           # Ready/advance rounds per handler
+CLIENTS_PENDING_MAX = 4096     # proposals waiting for apply, per server
+
+
+class StateMachine(Protocol):
+    """What Raft replicates. ``apply`` must be deterministic."""
+
+    def apply(self, index: int, command: bytes | None) -> bytes | None:
+        """Apply the entry at ``index``; ``command`` None is a leader's no-op."""
+    def snapshot(self) -> bytes: ...
+    def restore(self, data: bytes) -> None: ...
+
+
+class KVStateMachine:
+    """A small key-value store; a command is ``encode([op, key, value])`` with
+    op ``put`` | ``append`` | ``get``; the result is the value after it."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+
+    def apply(self, index: int, command: bytes | None) -> bytes | None:
+        if command is None:
+            return None
+        try:
+            op, key, value = decode(command)
+        except Exception:
+            return None  # not a KV command: a no-op for this machine
+        if op == "put":
+            self.data[key] = value
+        elif op == "append":
+            self.data[key] = self.data.get(key, "") + value
+        return encode(self.data.get(key))
+
+    def snapshot(self) -> bytes:
+        return encode(sorted(self.data.items()))
+
+    def restore(self, data: bytes) -> None:
+        self.data = {k: v for k, v in decode(data)} if data else {}
+
+
+class Observer(Protocol):
+    """A white-box watcher (the safety checker): sees every Ready before the
+    node acts on it, and each (re)start."""
+
+    def on_start(self, node_id: str, raft: Raft) -> None: ...
+    def on_ready(self, node_id: str, raft: Raft, rd: Ready) -> None: ...
+
+
+@dataclass(slots=True)
+class MessageStats:
+    """Messages each node asked to send, by type: counts and encoded bytes
+    (bytes only when ``count_bytes``)."""
+
+    count_bytes: bool = False
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    bytes_by_type: dict[str, int] = field(default_factory=dict)
+
+    def record(self, node_id: str, msg: Any) -> None:
+        name = type(msg).__name__
+        per = self.counts.setdefault(node_id, {})
+        per[name] = per.get(name, 0) + 1
+        if self.count_bytes:
+            self.bytes_by_type[name] = self.bytes_by_type.get(name, 0) + encoded_size_bytes(msg)
+
+    def total(self, types: tuple[str, ...] | None = None, node_id: str | None = None) -> int:
+        n = 0
+        for nid, per in self.counts.items():
+            if node_id is not None and nid != node_id:
+                continue
+            n += sum(v for k, v in per.items() if types is None or k in types)
+        return n
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RaftNodeConfig:
+    """``snapshot_interval_entries``: compact the log once this many entries
+    were applied since the last snapshot (0: never). ``unsafe_skip_fsync``:
+    never sync the disk, so replies can get ahead of what a crash keeps
+    (test-only: shows the checkers catch it)."""
+
+    raft: RaftConfig = RaftConfig()
+    tick_interval_ms: float = C.TICK_INTERVAL_MS
+    snapshot_interval_entries: int = 0
+    unsafe_skip_fsync: bool = False
+
+
+def _entry_record(e: Entry) -> bytes:
+    return pack_record(encode([e.index, e.term, e.data]))
+
+
+class RaftNode(Node):
+    """Hosts Raft over ``ctx``. ``state_machine``: a fresh machine per start
+    (the durable state is the snapshot plus the log)."""
+
+    def __init__(self, config: RaftNodeConfig | None = None, state_machine: StateMachine | None = None,
+                 observer: Observer | None = None, stats: MessageStats | None = None) -> None:
+        self.config = config or RaftNodeConfig()
+        self.sm: StateMachine = state_machine if state_machine is not None else KVStateMachine()
+        self.observer = observer
+        self.stats = stats
+        self.raft: Raft | None = None
+        # index -> (client, request id, term) waiting for apply.
+        # Invariant: len(_clients) <= CLIENTS_PENDING_MAX.
+        self._clients: dict[int, tuple[str, int, int]] = {}
+
+    # -- recovery ------------------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        recovered = self._recover(ctx)
+        self.raft = Raft(ctx.node_id, tuple(ctx.peers), ctx.rng, self.config.raft, recovered)
+        if recovered.snapshot is not None:
+            self.sm.restore(recovered.snapshot.data)
+        if self.observer is not None:
+            self.observer.on_start(ctx.node_id, self.raft)
+        ctx.trace("state", role=self.raft.role, term=self.raft.term, leader=None)
+        ctx.set_timer(TICK_TIMER, self.config.tick_interval_ms)
+        self._handle_ready(ctx)
+
+    def _read_records(self, ctx: Context, path: str) -> tuple[list[bytes], str | None, bytes]:
+        best = None
+        for _ in range(READ_ATTEMPTS_MAX):
+            data = ctx.disk.read(path) or b""
+            scan = scan_records(data)
+            if best is None or scan.valid_bytes > best[0].valid_bytes:
+                best = (scan, data)
+            if scan.error is None:
+                break
+        scan, data = best
+        return scan.records, scan.error, data[: scan.valid_bytes]
+
+    def _read_whole(self, ctx: Context, path: str) -> Any:
+        records, error, _ = self._read_records(ctx, path)
+        if error is not None or len(records) > 1:
+            raise LocalProtocolError(f"{path}: unreadable ({error}); refusing to start")
+        return decode(records[0]) if records else None
+
+    def _recover(self, ctx: Context) -> Recovered:
+        hs = self._read_whole(ctx, HARDSTATE_PATH)
+        hard = HardState(term=hs[0], vote=hs[1], commit=hs[2]) if hs is not None else HardState()
+        sn = self._read_whole(ctx, SNAPSHOT_PATH)
+        snap = Snapshot(index=sn[0], term=sn[1], data=sn[2]) if sn is not None else None
+        base = snap.index if snap is not None else 0
+        records, error, valid = self._read_records(ctx, WAL_PATH)
+        entries: list[Entry] = []
+        for rec in records:
+            index, term, data = decode(rec)
+            if index <= base:
+                continue
+            if index > base + len(entries) + 1:
+                break  # a gap cannot happen in a WAL we wrote; keep the good prefix
+            del entries[index - base - 1:]
+            entries.append(Entry(term=term, index=index, data=data))
+        if error is not None:
+            ctx.trace("wal_recovery", error=error, kept_bytes=len(valid))
+            ctx.disk.write(WAL_PATH, valid)
+            ctx.disk.sync()
+        return Recovered(hard_state=hard, snapshot=snap, entries=tuple(entries))
+
+    # -- inputs --------------------------------------------------------------------------
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name != TICK_TIMER:
+            return
+        self.raft.tick()
+        ctx.set_timer(TICK_TIMER, self.config.tick_interval_ms)
+        self._handle_ready(ctx)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        if type(msg) is Propose:
+            self._propose(ctx, src, msg)
+        elif hasattr(msg, "term"):
+            self.raft.step(src, msg)
+        else:
+            ctx.trace("ignore_message", src=src, reason=f"unexpected {type(msg).__name__}")
+            return
+        self._handle_ready(ctx)
+
+    def _propose(self, ctx: Context, src: str, msg: Propose) -> None:
+        if len(self._clients) >= CLIENTS_PENDING_MAX:
+            ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader))
+            return
+        placed = self.raft.propose(msg.command)
+        if placed is None:
+            ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader))
+            return
+        self._clients[placed[0]] = (src, msg.request_id, placed[1])
+
+    def start(self, command: bytes) -> tuple[int, int, bool]:
+        """Lab 3's ``Start(command)``: (index, term, is_leader). Call it from
+        inside a handler or follow it with the host's effect application."""
+        placed = self.raft.propose(command)
+        if placed is None:
+            return -1, self.raft.term, False
+        return placed[0], placed[1], True
+
+    # -- Ready -----------------------------------------------------------------------------
+    def _handle_ready(self, ctx: Context) -> None:
+        raft = self.raft
+        for _ in range(READY_ROUNDS_MAX):
+            if not raft.has_ready():
+                break
+            rd = raft.ready()
+            if self.observer is not None:
+                self.observer.on_ready(ctx.node_id, raft, rd)
+            self._persist(ctx, rd)
+            stats = self.stats
+            for dst, msg in rd.messages:
+                if stats is not None:
+                    stats.record(ctx.node_id, msg)
+                ctx.send(dst, msg)
+            self._apply(ctx, rd)
+            if rd.soft_state is not None:
+                ctx.trace("state", role=rd.soft_state.role, term=rd.soft_state.term,
+                          leader=rd.soft_state.leader)
+            for name, fields in rd.events:
+                ctx.trace(name, **fields)
+            raft.advance(rd)
+            self._maybe_compact()
+
+    def _persist(self, ctx: Context, rd: Ready) -> None:
+        disk = ctx.disk
+        if rd.snapshot is not None:
+            s = rd.snapshot
+            disk.write(SNAPSHOT_PATH, pack_record(encode([s.index, s.term, s.data])))
+            # The log after the snapshot, whole: the WAL never holds a gap.
+            disk.write(WAL_PATH, b"".join(_entry_record(e) for e in self.raft.log.entries))
+        elif rd.entries:
+            disk.append(WAL_PATH, b"".join(_entry_record(e) for e in rd.entries))
+        if rd.hard_state is not None:
+            hs = rd.hard_state
+            disk.write(HARDSTATE_PATH, pack_record(encode([hs.term, hs.vote, hs.commit])))
+        if rd.must_sync and not self.config.unsafe_skip_fsync:
+            disk.sync()
+
+    def _apply(self, ctx: Context, rd: Ready) -> None:
+        if rd.snapshot is not None and rd.apply_snapshot:
+            self.sm.restore(rd.snapshot.data)
+            for index in [i for i in self._clients if i <= rd.snapshot.index]:
+                src, rid, _ = self._clients.pop(index)
+                ctx.send(src, ProposeReply(request_id=rid, ok=False, leader_hint=self.raft.leader))
+        for e in rd.committed_entries:
+            result = self.sm.apply(e.index, e.data)
+            waiting = self._clients.pop(e.index, None)
+            if waiting is not None:
+                src, rid, term = waiting
+                ok = term == e.term
+                ctx.send(src, ProposeReply(request_id=rid, ok=ok, index=e.index, leader_hint=self.raft.leader,
+                                           result=result if ok else None))
+
+    def _maybe_compact(self) -> None:
+        every = self.config.snapshot_interval_entries
+        log = self.raft.log
+        if every and log.applied_index - log.snapshot.index >= every:
+            self.raft.compact(log.applied_index, self.sm.snapshot())

@@ -1,0 +1,715 @@
+"""Raft consensus as a sans-IO state machine (Ongaro & Ousterhout, "In Search
+of an Understandable Consensus Algorithm", USENIX ATC 2014; Ongaro's PhD
+thesis, 2014), in the style of etcd-io/raft.
+
+Inputs: ``tick()`` (one logical clock tick), ``step(src, msg)`` (a message
+from a peer), ``propose(data)``, ``read_index(ctx)``,
+``transfer_leadership(target)``, ``compact(index, data)``. Outputs: a
+:class:`~synod.raft._ready.Ready` from ``ready()`` with the hard state and
+entries to persist, messages to send, committed entries to apply, a snapshot
+and read states; the host acts on it and calls ``advance(ready)``. Nothing is
+performed inside: no clock, no I/O, randomness only from the injected rng.
+
+Roles: FOLLOWER, PRE_CANDIDATE (thesis 9.6), CANDIDATE, LEADER. The role's
+message handler is stored in ``self._step`` and its tick handler in
+``self._tick``; both change only inside ``become_<role>()``. Transitions:
+
+    follower      -> pre_candidate (election timeout, pre-vote on)
+    follower      -> candidate     (election timeout, pre-vote off; TimeoutNow)
+    pre_candidate -> candidate     (a quorum of pre-votes)
+    candidate     -> leader        (a quorum of votes)
+    any           -> follower      (a higher term; a leader's message; a lost election)
+    leader        -> follower      (check-quorum fails: no quorum heard within an election timeout)
+
+Implemented: leader election with randomized timeouts in [T, 2T) ticks,
+pre-vote and check-quorum (with leader stickiness, thesis 4.2.3: a server that
+heard from a leader within the election timeout ignores vote requests);
+log replication with the conflict term/index fast backup and flow control
+(see ``_progress``); commit by counting replicas of current-term entries only
+(section 5.4.2, Figure 8); snapshots, log compaction and chunked
+InstallSnapshot (section 7, Figure 13); ReadIndex reads (thesis 6.4);
+leadership transfer (thesis 3.10).
+
+Not implemented yet: membership changes, leader leases (thesis 6.4.1).
+
+Invariants (checked by ``assert`` where they are relied on):
+- ``vote`` is only set in the current term, and at most once per term;
+- a leader never overwrites or deletes entries in its log (only appends);
+- ``log.commit_index`` never decreases, and never passes ``log.last_index``;
+- a leader commits an index by counting only if that entry is of its own term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from synod.core.errors import LocalProtocolError
+from synod.raft import constants as C
+from synod.raft._log import RaftLog, Snapshot
+from synod.raft._progress import PROBE, REPLICATE, SNAPSHOT, Progress, majority, quorum_index
+from synod.raft._ready import HardState, ReadState, Ready, Recovered, SoftState
+from synod.raft.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    Entry,
+    Heartbeat,
+    HeartbeatReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    ReadIndexReply,
+    ReadIndexRequest,
+    RequestVote,
+    RequestVoteReply,
+    TimeoutNow,
+)
+
+__all__ = ["Raft", "RaftConfig", "FOLLOWER", "PRE_CANDIDATE", "CANDIDATE", "LEADER"]
+
+FOLLOWER = "follower"
+PRE_CANDIDATE = "pre_candidate"
+CANDIDATE = "candidate"
+LEADER = "leader"
+
+_FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow)
+
+
+class Rng(Protocol):
+    def randrange(self, start: int, stop: int) -> int: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RaftConfig:
+    """Protocol options. The ``unsafe_*`` switches break Raft on purpose, so
+    tests can show the checkers catch the bug; never turn them on otherwise.
+
+    ``unsafe_commit_old_term``: commit any index a majority holds, even an
+    entry of an older term (the Figure 8 bug). ``unsafe_vote_without_log_check``:
+    grant votes without the up-to-date check of section 5.4.1.
+    """
+
+    election_ticks: int = C.ELECTION_TICKS
+    heartbeat_ticks: int = C.HEARTBEAT_TICKS
+    pre_vote: bool = True
+    check_quorum: bool = True
+    message_entries_max: int = C.MESSAGE_ENTRIES_MAX
+    message_entries_bytes_max: int = C.MESSAGE_ENTRIES_BYTES_MAX
+    snapshot_chunk_bytes: int = C.SNAPSHOT_CHUNK_BYTES
+    unsafe_commit_old_term: bool = False
+    unsafe_vote_without_log_check: bool = False
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
+            raise LocalProtocolError("need 1 <= heartbeat_ticks < election_ticks")
+        if self.message_entries_max < 1 or self.snapshot_chunk_bytes < 1:
+            raise LocalProtocolError("message and chunk limits must be positive")
+
+
+class Raft:
+    """One Raft server. ``peers``: every server id, this one included."""
+
+    def __init__(self, node_id: str, peers: tuple[str, ...], rng: Rng, config: RaftConfig | None = None,
+                 recovered: Recovered | None = None) -> None:
+        if node_id not in peers:
+            raise LocalProtocolError(f"{node_id!r} is not among peers {peers!r}")
+        self.id = node_id
+        self.peers = tuple(sorted(peers))
+        self.others = tuple(p for p in self.peers if p != node_id)
+        self.rng = rng
+        self.config = config or RaftConfig()
+        # Persistent state (Figure 2). Invariant: vote, if set, was cast in ``term``.
+        self.term = 0
+        self.vote: str | None = None
+        self.log = RaftLog()
+        # Volatile state.
+        self.role = FOLLOWER
+        self.leader: str | None = None
+        self.election_elapsed = 0    # ticks since the last election reset or leader contact
+        self.heartbeat_elapsed = 0   # leader: ticks since the last heartbeat
+        self.randomized_election_ticks = 0
+        self.votes: dict[str, bool] = {}
+        self.progress: dict[str, Progress] = {}
+        self.transferee: str | None = None
+        # ReadIndex (thesis 6.4). Leader: a round number confirmed by
+        # heartbeats, reads waiting for a quorum of acks, and reads waiting for
+        # the first commit of this term. Invariant: len(...) <= READS_PENDING_MAX.
+        self.read_seq = 0
+        self._reads_pending: list[tuple[int, int, bytes, str | None]] = []
+        self._reads_before_commit: list[tuple[bytes, str | None]] = []
+        # Follower: chunks of a snapshot being received: (index, term, data).
+        self._incoming: tuple[int, int, bytearray] | None = None
+        # Outputs waiting for the next Ready.
+        self._msgs: list[tuple[str, Any]] = []
+        self._read_states: list[ReadState] = []
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._snapshot_out: Snapshot | None = None
+        self._snapshot_apply = False
+        self._step = self._step_follower
+        self._tick = self._tick_election
+        if recovered is not None:
+            self._recover(recovered)
+        self._prev_hard = self.hard_state()
+        self._prev_soft: SoftState | None = None
+        self.become_follower(self.term, None)
+
+    def _recover(self, r: Recovered) -> None:
+        log = self.log
+        if r.snapshot is not None:
+            log.snapshot = r.snapshot
+        for e in r.entries:
+            assert e.index == log.last_index + 1, "recovered entries must follow the snapshot"
+            log.entries.append(e)
+        log.stable_index = log.last_index
+        log.commit_index = min(max(r.hard_state.commit, log.snapshot.index), log.last_index)
+        log.applied_index = log.snapshot.index
+        self.term = r.hard_state.term
+        self.vote = r.hard_state.vote
+
+    # -- state views -----------------------------------------------------------
+    def hard_state(self) -> HardState:
+        return HardState(term=self.term, vote=self.vote, commit=self.log.commit_index)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role == LEADER
+
+    # -- role changes ------------------------------------------------------------
+    def _reset(self, term: int) -> None:
+        if term != self.term:
+            assert term > self.term, (term, self.term)
+            self.term = term
+            self.vote = None
+        self.leader = None
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        t = self.config.election_ticks
+        self.randomized_election_ticks = self.rng.randrange(t, 2 * t)
+        self.votes = {}
+        self.progress = {}
+        self.transferee = None
+        self._reads_pending = []
+        self._reads_before_commit = []
+
+    def become_follower(self, term: int, leader: str | None) -> None:
+        self._reset(term)
+        self.leader = leader
+        self.role = FOLLOWER
+        self._step = self._step_follower
+        self._tick = self._tick_election
+
+    def become_pre_candidate(self) -> None:
+        assert self.role != LEADER, "a leader cannot become a pre-candidate"
+        # Pre-vote leaves term and vote alone (thesis 9.6).
+        self._step = self._step_candidate
+        self._tick = self._tick_election
+        self.votes = {self.id: True}
+        self.leader = None
+        self.role = PRE_CANDIDATE
+
+    def become_candidate(self) -> None:
+        assert self.role != LEADER, "a leader cannot become a candidate"
+        self._reset(self.term + 1)
+        self.vote = self.id
+        self.votes = {self.id: True}
+        self.role = CANDIDATE
+        self._step = self._step_candidate
+        self._tick = self._tick_election
+
+    def become_leader(self) -> None:
+        assert self.role == CANDIDATE, f"{self.role} cannot become leader"
+        self._reset(self.term)
+        self.leader = self.id
+        self.role = LEADER
+        self._step = self._step_leader
+        self._tick = self._tick_heartbeat
+        last = self.log.last_index
+        for p in self.peers:
+            self.progress[p] = Progress(last + 1)
+        self.progress[self.id].match_index = last
+        self.progress[self.id].become_replicate()
+        # A no-op of the new term lets the leader commit (and learn the commit
+        # index for ReadIndex) without waiting for a client (thesis 6.4).
+        self._append([None])
+        for p in self.others:
+            self._send_append(p)
+
+    # -- inputs ------------------------------------------------------------------
+    def tick(self) -> None:
+        """One logical clock tick."""
+        self._tick()
+
+    def _tick_election(self) -> None:
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.randomized_election_ticks:
+            self.election_elapsed = 0
+            self.campaign(transfer=False)
+
+    def _tick_heartbeat(self) -> None:
+        self.heartbeat_elapsed += 1
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.config.election_ticks:
+            self.election_elapsed = 0
+            if self.config.check_quorum and not self._quorum_active():
+                self._event("step_down", reason="check-quorum: no quorum heard from")
+                self.become_follower(self.term, None)
+                return
+            if self.transferee is not None:
+                self._event("transfer_aborted", target=self.transferee)
+                self.transferee = None
+        if self.heartbeat_elapsed >= self.config.heartbeat_ticks:
+            self.heartbeat_elapsed = 0
+            self._broadcast_heartbeat()
+
+    def _quorum_active(self) -> bool:
+        active = 1
+        for p in self.others:
+            pr = self.progress[p]
+            if pr.recent_active:
+                active += 1
+            pr.recent_active = False
+        return active >= majority(len(self.peers))
+
+    def campaign(self, *, transfer: bool, pre_voted: bool = False) -> None:
+        """Start an election: a pre-vote first, unless ``pre_voted`` (a quorum
+        already granted one) or ``transfer`` (TimeoutNow; voters then skip the
+        leader-stickiness check)."""
+        if self.config.pre_vote and not transfer and not pre_voted:
+            self.become_pre_candidate()
+            term = self.term + 1
+        else:
+            self.become_candidate()
+            term = self.term
+        if self._poll(self.id, True) == "won":
+            return
+        msg = RequestVote(term=term, last_log_index=self.log.last_index, last_log_term=self.log.last_term,
+                          pre_vote=self.role == PRE_CANDIDATE, transfer=transfer)
+        for p in self.others:
+            self._send(p, msg)
+
+    def _poll(self, src: str, granted: bool) -> str:
+        self.votes.setdefault(src, granted)
+        yes = sum(1 for v in self.votes.values() if v)
+        no = len(self.votes) - yes
+        q = majority(len(self.peers))
+        if yes >= q:
+            if self.role == PRE_CANDIDATE:
+                self.campaign(transfer=False, pre_voted=True)
+            else:
+                self.become_leader()
+            return "won"
+        if no >= q:
+            self.become_follower(self.term, None)
+            return "lost"
+        return "pending"
+
+    def step(self, src: str, msg: Any) -> None:
+        """Handle one message from peer ``src`` (section 5.1's term rules first)."""
+        if msg.term > self.term:
+            if type(msg) is RequestVote:
+                if (not msg.transfer and self.config.check_quorum and self.leader is not None
+                        and self.election_elapsed < self.config.election_ticks):
+                    # Leader stickiness (thesis 4.2.3): we heard from a leader recently.
+                    self._event("ignore_request_vote", src=src, reason="leader is alive")
+                    return
+                if not msg.pre_vote:
+                    self.become_follower(msg.term, None)
+            elif type(msg) is RequestVoteReply and msg.pre_vote and msg.vote_granted:
+                pass  # a granted pre-vote carries the term we would campaign in
+            else:
+                self.become_follower(msg.term, src if isinstance(msg, _FROM_LEADER) else None)
+        elif msg.term < self.term:
+            self._step_stale(src, msg)
+            return
+        if type(msg) is RequestVote:
+            self._handle_request_vote(src, msg)
+        else:
+            self._step(src, msg)
+
+    def _step_stale(self, src: str, msg: Any) -> None:
+        if type(msg) in (AppendEntries, Heartbeat):
+            # Tell a deposed leader the newer term so it steps down (with
+            # pre-vote it would otherwise never hear of it).
+            self._send(src, AppendEntriesReply(term=self.term, success=False))
+        elif type(msg) is RequestVote and msg.pre_vote:
+            self._send(src, RequestVoteReply(term=self.term, vote_granted=False, pre_vote=True))
+        else:
+            self._event("ignore", src=src, type=type(msg).__name__, reason="stale term")
+
+    def _handle_request_vote(self, src: str, m: RequestVote) -> None:
+        if m.pre_vote:
+            can_vote = m.term > self.term
+        else:
+            can_vote = self.vote == src or (self.vote is None and self.leader is None)
+        up_to_date = self.config.unsafe_vote_without_log_check or self.log.is_up_to_date(
+            m.last_log_index, m.last_log_term)
+        if can_vote and up_to_date:
+            if not m.pre_vote:
+                assert m.term == self.term
+                self.vote = src
+                self.election_elapsed = 0
+            self._send(src, RequestVoteReply(term=m.term, vote_granted=True, pre_vote=m.pre_vote))
+        else:
+            self._send(src, RequestVoteReply(term=self.term, vote_granted=False, pre_vote=m.pre_vote))
+
+    # -- follower --------------------------------------------------------------------
+    def _step_follower(self, src: str, m: Any) -> None:
+        match m:
+            case AppendEntries():
+                self.election_elapsed = 0
+                self.leader = src
+                self._handle_append(src, m)
+            case Heartbeat():
+                self.election_elapsed = 0
+                self.leader = src
+                self.log.commit_to(m.commit)
+                self._send(src, HeartbeatReply(term=self.term, read_seq=m.read_seq))
+            case InstallSnapshot():
+                self.election_elapsed = 0
+                self.leader = src
+                self._handle_snapshot(src, m)
+            case TimeoutNow():
+                self._event("timeout_now", src=src)
+                self.campaign(transfer=True)
+            case ReadIndexReply():
+                if m.index >= 0:
+                    self._read_states.append(ReadState(index=m.index, ctx=m.ctx))
+            case _:
+                self._event("ignore", src=src, type=type(m).__name__, reason="not for a follower")
+
+    def _handle_append(self, src: str, m: AppendEntries) -> None:
+        log = self.log
+        prev, prev_term, entries = m.prev_log_index, m.prev_log_term, m.entries
+        if prev < log.commit_index:
+            # Entries through our commit index are committed, so they match the
+            # leader's; skip them (they may be compacted away here).
+            skip = min(len(entries), log.commit_index - prev)
+            entries = entries[skip:]
+            prev = log.commit_index
+            prev_term = log.term(prev)
+            assert prev_term is not None
+        match_index = log.maybe_append(prev, prev_term, entries)
+        if match_index is None:
+            t = log.term(prev)
+            if t is None:
+                hint_term, hint_index = 0, log.last_index + 1
+            else:
+                hint_term, hint_index = t, log.first_index_of_term(prev)
+            self._send(src, AppendEntriesReply(term=self.term, success=False, match_index=m.prev_log_index,
+                                               conflict_index=hint_index, conflict_term=hint_term))
+            return
+        log.commit_to(min(m.leader_commit, match_index))
+        self._send(src, AppendEntriesReply(term=self.term, success=True, match_index=max(match_index, prev)))
+
+    def _handle_snapshot(self, src: str, m: InstallSnapshot) -> None:
+        idx = m.last_included_index
+        if idx <= self.log.commit_index:
+            self._send(src, InstallSnapshotReply(term=self.term, last_included_index=idx, next_offset=0, done=True))
+            return
+        inc = self._incoming
+        if m.offset == 0:
+            inc = self._incoming = (idx, m.last_included_term, bytearray())
+        if inc is None or inc[0] != idx or inc[1] != m.last_included_term or m.offset != len(inc[2]):
+            expect = len(inc[2]) if inc is not None and inc[0] == idx else 0
+            self._send(src, InstallSnapshotReply(term=self.term, last_included_index=idx, next_offset=expect,
+                                                 done=False))
+            return
+        inc[2].extend(m.data)
+        if not m.done:
+            self._send(src, InstallSnapshotReply(term=self.term, last_included_index=idx,
+                                                 next_offset=len(inc[2]), done=False))
+            return
+        self._incoming = None
+        snap = Snapshot(index=idx, term=m.last_included_term, data=bytes(inc[2]))
+        self.log.restore(snap)
+        self._snapshot_out = snap
+        self._snapshot_apply = True
+        self._event("snapshot_installed", index=idx, term=snap.term)
+        self._send(src, InstallSnapshotReply(term=self.term, last_included_index=idx, next_offset=len(snap.data),
+                                             done=True))
+
+    # -- candidate -------------------------------------------------------------------
+    def _step_candidate(self, src: str, m: Any) -> None:
+        match m:
+            case AppendEntries() | Heartbeat() | InstallSnapshot():
+                # A leader of our term exists: we lost (Figure 2, candidates).
+                self.become_follower(self.term, src)
+                self._step_follower(src, m)
+            case RequestVoteReply():
+                if m.pre_vote != (self.role == PRE_CANDIDATE):
+                    self._event("ignore", src=src, type="RequestVoteReply", reason="other election kind")
+                    return
+                self._poll(src, m.vote_granted)
+            case _:
+                self._event("ignore", src=src, type=type(m).__name__, reason="not for a candidate")
+
+    # -- leader ------------------------------------------------------------------------
+    def _step_leader(self, src: str, m: Any) -> None:
+        pr = self.progress.get(src)
+        if pr is None:
+            self._event("ignore", src=src, type=type(m).__name__, reason="unknown peer")
+            return
+        match m:
+            case AppendEntriesReply():
+                pr.recent_active = True
+                if m.success:
+                    self._on_append_success(src, pr, m.match_index)
+                else:
+                    self._on_append_reject(src, pr, m)
+            case HeartbeatReply():
+                pr.recent_active = True
+                pr.probe_sent = False
+                if pr.state == REPLICATE and pr.is_paused():
+                    pr.inflight.popleft()  # a lost reply must not stall the pipeline forever
+                if m.read_seq > pr.read_seq:
+                    pr.read_seq = m.read_seq
+                    self._release_reads()
+                if pr.state == SNAPSHOT:
+                    self._send_snapshot_chunk(src, pr)
+                elif pr.match_index < self.log.last_index:
+                    self._send_append(src)
+            case InstallSnapshotReply():
+                pr.recent_active = True
+                if pr.state != SNAPSHOT or m.last_included_index != pr.snapshot_index:
+                    return
+                if m.done:
+                    pr.maybe_update(m.last_included_index)
+                    pr.become_probe()
+                    self._send_append(src)
+                else:
+                    pr.snapshot_offset = m.next_offset
+                    self._send_snapshot_chunk(src, pr)
+            case ReadIndexRequest():
+                self._handle_read(m.ctx, src)
+            case _:
+                self._event("ignore", src=src, type=type(m).__name__, reason="not for a leader")
+
+    def _on_append_success(self, src: str, pr: Progress, match_index: int) -> None:
+        assert match_index <= self.log.last_index, "a follower matched beyond the leader's log"
+        if pr.maybe_update(match_index):
+            if pr.state == PROBE:
+                pr.become_replicate()
+            elif pr.state == SNAPSHOT and pr.match_index >= pr.snapshot_index:
+                pr.become_probe()
+            # A new commit index travels with the next AppendEntries or
+            # heartbeat (no empty broadcast: Lab 3's RPC-count bounds).
+            self._maybe_commit()
+            if src == self.transferee and pr.match_index == self.log.last_index:
+                self._send(src, TimeoutNow(term=self.term))
+        while self._send_append(src, send_empty=False):
+            pass
+
+    def _on_append_reject(self, src: str, pr: Progress, m: AppendEntriesReply) -> None:
+        if m.match_index <= pr.match_index or pr.state == SNAPSHOT:
+            return  # stale: a reply to an earlier probe
+        if pr.state == REPLICATE and m.conflict_term == 0 and pr.inflight and pr.inflight[0] < m.match_index:
+            # A gap behind a pipelined append that is still in flight (the
+            # network reordered them): wait for it rather than resend. If it
+            # was lost, the heartbeat round without progress falls back to probing.
+            self._event("ignore_append_reject", src=src, reason="earlier append in flight")
+            return
+        if m.conflict_term > 0:
+            last = self.log.last_index_of_term(m.conflict_term)
+            nxt = last + 1 if last > 0 else m.conflict_index
+        else:
+            nxt = m.conflict_index
+        pr.become_probe()
+        pr.next_index = max(pr.match_index + 1, min(nxt, m.match_index))
+        self._send_append(src)
+
+    def _maybe_commit(self) -> bool:
+        """Section 5.4.2: commit the highest index a majority holds, if the
+        entry there is of the current term (counting never commits an older
+        term's entry directly; Figure 8)."""
+        n = quorum_index([pr.match_index for pr in self.progress.values()])
+        if n <= self.log.commit_index:
+            return False
+        if self.log.term(n) != self.term and not self.config.unsafe_commit_old_term:
+            return False
+        self.log.commit_to(n)
+        if self._reads_before_commit and self.log.term(self.log.commit_index) == self.term:
+            waiting, self._reads_before_commit = self._reads_before_commit, []
+            for ctx, src in waiting:
+                self._handle_read(ctx, src)
+        return True
+
+    def _send_append(self, to: str, *, send_empty: bool = True) -> bool:
+        """Send ``to`` the entries it needs, or the snapshot. Returns True if
+        entries went out (so a caller may fill the pipeline)."""
+        pr = self.progress[to]
+        if pr.is_paused():
+            return False
+        log = self.log
+        prev = pr.next_index - 1
+        prev_term = log.term(prev)
+        if prev_term is None:
+            assert prev < log.snapshot.index, "next_index beyond the leader's log"
+            pr.become_snapshot(log.snapshot.index)
+            self._send_snapshot_chunk(to, pr)
+            return False
+        entries = log.slice(pr.next_index, log.last_index + 1, self.config.message_entries_bytes_max,
+                            self.config.message_entries_max) if pr.next_index <= log.last_index else []
+        if not entries and not send_empty:
+            return False
+        self._send(to, AppendEntries(term=self.term, prev_log_index=prev, prev_log_term=prev_term,
+                                     entries=tuple(entries), leader_commit=log.commit_index))
+        pr.sent(entries[-1].index if entries else prev, len(entries))
+        return bool(entries)
+
+    def _send_snapshot_chunk(self, to: str, pr: Progress) -> None:
+        snap = self.log.snapshot
+        if pr.snapshot_index != snap.index:
+            pr.become_snapshot(snap.index)  # compacted further since: start over
+        off = pr.snapshot_offset
+        chunk = snap.data[off: off + self.config.snapshot_chunk_bytes]
+        self._send(to, InstallSnapshot(term=self.term, last_included_index=snap.index,
+                                       last_included_term=snap.term, offset=off, data=chunk,
+                                       done=off + len(chunk) >= len(snap.data)))
+
+    def _broadcast_heartbeat(self, *, for_read: bool = False) -> None:
+        reading = for_read or bool(self._reads_pending)
+        last = self.log.last_index
+        for p in self.others:
+            pr = self.progress[p]
+            if pr.state == REPLICATE and pr.match_index < last and pr.match_index == pr.match_at_heartbeat:
+                # No progress over a whole heartbeat round with entries
+                # outstanding: an append was lost; probe from the match.
+                pr.become_probe()
+            pr.match_at_heartbeat = pr.match_index
+            if pr.append_since_heartbeat and not reading:
+                pr.append_since_heartbeat = False  # that append was this period's heartbeat
+                continue
+            pr.append_since_heartbeat = False
+            self._send(p, Heartbeat(term=self.term, commit=min(pr.match_index, self.log.commit_index),
+                                    read_seq=self.read_seq))
+
+    def _append(self, datas: list[bytes | None]) -> int:
+        log = self.log
+        first = log.last_index + 1
+        log.append([Entry(term=self.term, index=first + i, data=d) for i, d in enumerate(datas)])
+        self.progress[self.id].maybe_update(log.last_index)
+        self._maybe_commit()  # a single server commits at once
+        return log.last_index
+
+    # -- client-facing inputs -----------------------------------------------------------
+    def propose(self, data: bytes) -> tuple[int, int] | None:
+        """Append ``data`` to the log if this server is the leader. Returns
+        (index, term) where it will commit if it commits at all, or None (not
+        the leader, a transfer in progress, or too many uncommitted entries)."""
+        if self.role != LEADER or self.transferee is not None:
+            return None
+        if self.log.last_index - self.log.commit_index >= C.PROPOSALS_PENDING_MAX:
+            return None
+        index = self._append([data])
+        for p in self.others:
+            self._send_append(p, send_empty=False)
+        return index, self.term
+
+    def read_index(self, ctx: bytes) -> bool:
+        """Ask for a linearizable read (thesis 6.4); its ReadState appears in a
+        later Ready. Returns False if no leader is known (retry later)."""
+        if len(ctx) > C.READ_CTX_BYTES_MAX:
+            raise LocalProtocolError(f"read ctx of {len(ctx)} bytes exceeds {C.READ_CTX_BYTES_MAX}")
+        if self.role == LEADER:
+            return self._handle_read(ctx, None)
+        if self.leader is None:
+            return False
+        self._send(self.leader, ReadIndexRequest(term=self.term, ctx=ctx))
+        return True
+
+    def _handle_read(self, ctx: bytes, src: str | None) -> bool:
+        if len(self._reads_pending) + len(self._reads_before_commit) >= C.READS_PENDING_MAX:
+            if src is not None:
+                self._send(src, ReadIndexReply(term=self.term, ctx=ctx, index=-1))
+            return False
+        if self.log.term(self.log.commit_index) != self.term:
+            self._reads_before_commit.append((ctx, src))
+            return True
+        self.read_seq += 1
+        self._reads_pending.append((self.read_seq, self.log.commit_index, ctx, src))
+        if not self.others:
+            self._release_reads()
+        else:
+            self._broadcast_heartbeat(for_read=True)
+        return True
+
+    def _release_reads(self) -> None:
+        acked = quorum_index([self.read_seq] + [self.progress[p].read_seq for p in self.others])
+        while self._reads_pending and self._reads_pending[0][0] <= acked:
+            _, index, ctx, src = self._reads_pending.pop(0)
+            if src is None:
+                self._read_states.append(ReadState(index=index, ctx=ctx))
+            else:
+                self._send(src, ReadIndexReply(term=self.term, ctx=ctx, index=index))
+
+    def transfer_leadership(self, target: str) -> bool:
+        """Hand leadership to ``target`` (thesis 3.10): bring its log up to
+        date, then send TimeoutNow. Proposals are refused meanwhile; the
+        transfer is abandoned after an election timeout."""
+        if self.role != LEADER or target == self.id or target not in self.progress:
+            return False
+        self.transferee = target
+        self.election_elapsed = 0
+        if self.progress[target].match_index == self.log.last_index:
+            self._send(target, TimeoutNow(term=self.term))
+        else:
+            self._send_append(target)
+        return True
+
+    def compact(self, index: int, data: bytes) -> None:
+        """The state machine through ``index`` (applied) is ``data``: discard
+        the log through ``index`` (section 7)."""
+        if index <= self.log.snapshot.index:
+            return
+        self._snapshot_out = self.log.compact(index, data)
+        self._snapshot_apply = False
+
+    # -- output -------------------------------------------------------------------------
+    def _send(self, to: str, msg: Any) -> None:
+        assert to != self.id
+        self._msgs.append((to, msg))
+
+    def _event(self, name: str, **fields: Any) -> None:
+        self._events.append((name, fields))
+
+    def has_ready(self) -> bool:
+        log = self.log
+        return bool(self._msgs or self._read_states or self._events or self._snapshot_out is not None
+                    or log.stable_index < log.last_index or log.applied_index < log.commit_index
+                    or self.hard_state() != self._prev_hard
+                    or self._soft_state() != self._prev_soft)
+
+    def _soft_state(self) -> SoftState:
+        return SoftState(role=self.role, term=self.term, leader=self.leader)
+
+    def ready(self) -> Ready:
+        """Everything the host must do now; call ``advance`` after doing it."""
+        hs = self.hard_state()
+        ss = self._soft_state()
+        return Ready(
+            hard_state=hs if hs != self._prev_hard else None,
+            soft_state=ss if ss != self._prev_soft else None,
+            entries=tuple(self.log.unstable_entries()),
+            snapshot=self._snapshot_out,
+            apply_snapshot=self._snapshot_apply,
+            committed_entries=tuple(self.log.committed_to_apply(C.COMMITTED_ENTRIES_MAX)),
+            messages=tuple(self._msgs),
+            read_states=tuple(self._read_states),
+            events=tuple(self._events),
+        )
+
+    def advance(self, rd: Ready) -> None:
+        """The host has done what ``rd`` asked."""
+        if rd.entries:
+            self.log.stable_to(rd.entries[-1].index)
+        if rd.committed_entries:
+            self.log.applied_to(rd.committed_entries[-1].index)
+        if rd.hard_state is not None:
+            self._prev_hard = rd.hard_state
+        if rd.soft_state is not None:
+            self._prev_soft = rd.soft_state
+        if rd.snapshot is not None and rd.snapshot is self._snapshot_out:
+            self._snapshot_out = None
+            self._snapshot_apply = False
+        del self._msgs[: len(rd.messages)]
+        del self._read_states[: len(rd.read_states)]
+        del self._events[: len(rd.events)]

@@ -1,0 +1,393 @@
+"""A simulated Raft cluster for tests, mirroring MIT 6.5840 Lab 3's
+``config.go``: N servers in one :class:`~synod.sim.Simulator`, a tester that
+connects and disconnects them, crashes and restarts them over their durable
+disks, submits commands with ``one()`` and watches what every server applies.
+
+Every server also feeds a :class:`~synod.raft._safety.SafetyChecker`; a
+violation, an out-of-order apply or an assertion inside a server fails the run
+with a message naming the seed and the command that replays it.
+
+Time is virtual: ``sleep(ms)`` runs the simulator for ``ms``. The tester's
+own random choices come from ``random.Random`` seeded by the run seed (the
+harness lives outside the protocol, like the simulator).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from synod.core import decode, encode
+from synod.core.errors import ConfigError
+from synod.raft._safety import SafetyChecker
+from synod.raft.node import MessageStats, RaftNode, RaftNodeConfig
+from synod.raft.raft import LEADER
+from synod.sim import LinkModel, Nemesis, Network, Simulator, Tracer, Uniform
+
+__all__ = ["LabCluster", "ClusterFailure", "REQUEST_TYPES", "ChaosResult", "run_chaos", "chaos_nemesis",
+           "NEMESIS_KINDS"]
+
+ELECTION_TIMEOUT_MS = 1000   # Lab 3's RaftElectionTimeout
+REQUEST_TYPES = ("RequestVote", "AppendEntries", "Heartbeat", "InstallSnapshot", "TimeoutNow",
+                 "ReadIndexRequest")
+
+
+NOOP = "<no-op>"  # what the tester records for a leader's no-op entry
+
+
+class ClusterFailure(AssertionError):
+    pass
+
+
+class _LabStateMachine:
+    """Lab 3's applier: reports each applied command to the tester; a
+    snapshot is the list of applied commands (Lab 3D's ``xlog``)."""
+
+    def __init__(self, cluster: LabCluster, i: int) -> None:
+        self.cluster = cluster
+        self.i = i
+        cluster.last_applied[i] = 0  # a fresh server applies from its snapshot on
+
+    def apply(self, index: int, command: bytes | None) -> bytes | None:
+        self.cluster._on_apply(self.i, index, command)
+        return None
+
+    def snapshot(self) -> bytes:
+        log = self.cluster.logs[self.i]
+        last = self.cluster.last_applied[self.i]
+        return encode([last, [log.get(k) for k in range(1, last + 1)]])
+
+    def restore(self, data: bytes) -> None:
+        self.cluster._on_restore(self.i, data)
+
+
+class LabCluster:
+    """``n`` servers ``s1..sn``; ``snapshot``: servers compact every
+    ``snapshot_interval`` applied entries (Lab 3D's SnapShotInterval)."""
+
+    def __init__(self, n: int, seed: int, *, unreliable: bool = False, snapshot: bool = False,
+                 snapshot_interval: int = 10, node_config: RaftNodeConfig | None = None,
+                 count_bytes: bool = False, replay: str = "") -> None:
+        self.n = n
+        self.seed = seed
+        self.replay = replay
+        self.ids = [f"s{i}" for i in range(1, n + 1)]
+        cfg = node_config or RaftNodeConfig()
+        if snapshot:
+            cfg = replace(cfg, snapshot_interval_entries=snapshot_interval)
+        self.node_config = cfg
+        self.network = Network(LinkModel(latency=Uniform(1.0, 5.0)))
+        self.sim = Simulator(seed, network=self.network)
+        # The tester's own choices: a Random of the simulator's kind, seeded apart.
+        self.rng = type(self.sim.rng)(f"raft-tester:{seed}")
+        self.checker = SafetyChecker()
+        self.stats = MessageStats(count_bytes=count_bytes)
+        self.connected = [True] * n
+        self.logs: list[dict[int, Any]] = [{} for _ in range(n)]
+        self.last_applied = [0] * n
+        self.errors: list[str] = []
+        self.max_index = 0
+        self.unreliable = False
+        self.long_reordering = False
+        peers = tuple(self.ids)
+        for i, node_id in enumerate(self.ids):
+            self.sim.add_node(node_id, self._factory(i), peers=peers)
+        self.set_unreliable(unreliable)
+
+    def _factory(self, i: int):  # type: ignore[no-untyped-def]
+        return lambda: RaftNode(self.node_config, _LabStateMachine(self, i), self.checker, self.stats)
+
+    # -- failures ------------------------------------------------------------------------
+    def fail(self, text: str) -> None:
+        how = f"; replay: {self.replay}" if self.replay else ""
+        raise ClusterFailure(f"{text} (seed {self.seed}{how})")
+
+    def _check(self) -> None:
+        problems = self.errors + self.checker.violations
+        if problems:
+            self.fail("; ".join(problems[:5]))
+
+    # -- the applier -----------------------------------------------------------------------
+    def _on_apply(self, i: int, index: int, command: bytes | None) -> None:
+        value = NOOP if command is None else decode(command)
+        if index != self.last_applied[i] + 1:
+            self.errors.append(f"server {self.ids[i]} apply out of order: index {index} after "
+                               f"{self.last_applied[i]}")
+        for j, log in enumerate(self.logs):
+            old = log.get(index)
+            if old is not None and old != value:
+                self.errors.append(f"commit index={index} server={self.ids[i]} {value!r} != "
+                                   f"server={self.ids[j]} {old!r}")
+        self.logs[i][index] = value
+        self.last_applied[i] = index
+        self.max_index = max(self.max_index, index)
+
+    def _on_restore(self, i: int, data: bytes) -> None:
+        last, xlog = decode(data)
+        for k, v in enumerate(xlog, start=1):
+            old = next((log.get(k) for log in self.logs if log.get(k) is not None), None)
+            if old is not None and old != v:
+                self.errors.append(f"snapshot at {last} on {self.ids[i]} holds {v!r} at {k}, others {old!r}")
+            self.logs[i][k] = v
+        self.last_applied[i] = last
+
+    # -- time ----------------------------------------------------------------------------------
+    @property
+    def now_ms(self) -> float:
+        return self.sim.now_ms
+
+    def sleep(self, ms: float) -> None:
+        try:
+            self.sim.run(until_ms=self.sim.now_ms + ms)
+        except AssertionError as e:
+            self.fail(f"assertion inside a server: {e!r}")
+        self._check()
+
+    # -- network and faults -----------------------------------------------------------------------
+    def _link(self) -> LinkModel:
+        if not self.unreliable:
+            return LinkModel(latency=Uniform(1.0, 5.0))
+        return LinkModel(latency=Uniform(1.0, 27.0), loss_probability=0.1,
+                         reorder_probability=0.3 if self.long_reordering else 0.0, reorder_delay_ms=2000.0)
+
+    def set_unreliable(self, unreliable: bool) -> None:
+        self.unreliable = unreliable
+        self.network.set_default(self._link())
+
+    def set_long_reordering(self, on: bool) -> None:
+        self.long_reordering = on
+        self.network.set_default(self._link())
+
+    def _rewire(self) -> None:
+        self.network.heal()
+        for a in range(self.n):
+            for b in range(self.n):
+                if a != b and not (self.connected[a] and self.connected[b]):
+                    self.network.block(self.ids[a], self.ids[b])
+
+    def connect(self, i: int) -> None:
+        self.connected[i] = True
+        self._rewire()
+
+    def disconnect(self, i: int) -> None:
+        self.connected[i] = False
+        self._rewire()
+
+    def crash1(self, i: int) -> None:
+        """Lab 3's crash1: disconnect and kill; unsynced writes are lost."""
+        self.disconnect(i)
+        self.sim.crash(self.ids[i])
+
+    def start1(self, i: int) -> None:
+        """Lab 3's start1: a fresh server over server i's durable disk (still disconnected)."""
+        self.crash1(i)
+        self.sim.restart(self.ids[i])
+
+    def up(self, i: int) -> bool:
+        return self.sim.hosts[self.ids[i]].ready
+
+    def node(self, i: int) -> RaftNode:
+        return self.sim.hosts[self.ids[i]].node  # type: ignore[return-value]
+
+    # -- the Lab 3 API -----------------------------------------------------------------------------
+    def start(self, i: int, cmd: Any) -> tuple[int, int, bool]:
+        """``rf.Start(cmd)`` on server i, as if called from a client thread."""
+        host = self.sim.hosts[self.ids[i]]
+        if not host.ready:
+            return -1, 0, False
+        node = self.node(i)
+        index, term, ok = node.start(encode(cmd))
+        node._handle_ready(host.ctx)
+        host._apply(host.ctx)  # the handler's effects, in the contract's order
+        return index, term, ok
+
+    def get_state(self, i: int) -> tuple[int, bool]:
+        raft = self.node(i).raft
+        return raft.term, raft.role == LEADER
+
+    def check_one_leader(self) -> str:
+        for _ in range(10):
+            self.sleep(450 + self.rng.randrange(100))
+            leaders: dict[int, list[int]] = {}
+            for i in range(self.n):
+                if self.connected[i] and self.up(i):
+                    term, is_leader = self.get_state(i)
+                    if is_leader:
+                        leaders.setdefault(term, []).append(i)
+            for term, ls in leaders.items():
+                if len(ls) > 1:
+                    self.fail(f"term {term} has {len(ls)} (>1) leaders")
+            if leaders:
+                return leaders[max(leaders)][0]
+        self.fail("expected one leader, got none")
+        raise AssertionError  # unreachable
+
+    def check_terms(self) -> int:
+        term = -1
+        for i in range(self.n):
+            if self.connected[i] and self.up(i):
+                t, _ = self.get_state(i)
+                if term == -1:
+                    term = t
+                elif t != term:
+                    self.fail("servers disagree on term")
+        return term
+
+    def check_no_leader(self) -> None:
+        for i in range(self.n):
+            if self.connected[i] and self.up(i) and self.get_state(i)[1]:
+                self.fail(f"expected no leader among connected servers, but {self.ids[i]} claims to be leader")
+
+    def n_committed(self, index: int) -> tuple[int, Any]:
+        count, cmd = 0, None
+        for i in range(self.n):
+            self._check()
+            v = self.logs[i].get(index)
+            if v is not None and self.last_applied[i] >= index:
+                if count > 0 and cmd != v:
+                    self.fail(f"committed values do not match: index {index}, {cmd!r}, {v!r}")
+                count += 1
+                cmd = v
+        return count, cmd
+
+    def wait(self, index: int, n: int, start_term: int) -> Any:
+        to = 10.0
+        for _ in range(30):
+            nd, _ = self.n_committed(index)
+            if nd >= n:
+                break
+            self.sleep(to)
+            if to < 1000:
+                to *= 2
+            if start_term > -1:
+                for i in range(self.n):
+                    if self.up(i) and self.get_state(i)[0] > start_term:
+                        return -1  # someone moved on; can no longer guarantee that we'll "win"
+        nd, cmd = self.n_committed(index)
+        if nd < n:
+            self.fail(f"only {nd} decided for index {index}; wanted {n}")
+        return cmd
+
+    def one(self, cmd: Any, expected_servers: int, retry: bool) -> int:
+        t0 = self.now_ms
+        starts = 0
+        while self.now_ms - t0 < 10_000:
+            index = -1
+            for _ in range(self.n):
+                starts = (starts + 1) % self.n
+                if self.connected[starts] and self.up(starts):
+                    idx, _, ok = self.start(starts, cmd)
+                    if ok:
+                        index = idx
+                        break
+            if index != -1:
+                t1 = self.now_ms
+                while self.now_ms - t1 < 2000:
+                    nd, cmd1 = self.n_committed(index)
+                    if nd > 0 and nd >= expected_servers and cmd1 == cmd:
+                        return index
+                    self.sleep(20)
+                if not retry:
+                    self.fail(f"one({cmd!r}) failed to reach agreement")
+            else:
+                self.sleep(50)
+        self.fail(f"one({cmd!r}) failed to reach agreement")
+        raise AssertionError  # unreachable
+
+    def rpc_total(self) -> int:
+        return self.stats.total(REQUEST_TYPES)
+
+    def bytes_total(self) -> int:
+        return sum(self.stats.bytes_by_type.values())
+
+    def finish(self) -> None:
+        """End of a test: heal, let the cluster settle, and check safety once more."""
+        self._check()
+
+
+# -- chaos runs: a nemesis, a steady client, the safety checker -----------------------------
+
+NEMESIS_KINDS = ("partition", "kill", "pause", "skew", "loss")
+
+
+@dataclass(slots=True, kw_only=True)
+class ChaosResult:
+    """What :func:`run_chaos` saw: ``violations`` (empty: safe), commands
+    ``proposed`` and the highest ``committed`` index, whether the cluster
+    ``recovered`` (committed after faults stopped), and simulator counters."""
+
+    seed: int
+    violations: list[str]
+    proposed: int
+    committed: int
+    recovered: bool
+    virtual_ms: float
+    deliveries: int
+
+
+def chaos_nemesis(kinds: tuple[str, ...], interval_ms: float = 300.0) -> Nemesis:
+    """The fault schedule of ``synod sim raft --nemesis ...``."""
+    for k in kinds:
+        if k not in NEMESIS_KINDS:
+            raise ConfigError(f"unknown nemesis {k!r}; choose from {', '.join(NEMESIS_KINDS)}")
+    return Nemesis(
+        interval_ms=interval_ms,
+        crash_probability=0.3 if "kill" in kinds else 0.0, restart_delay_ms=400.0,
+        pause_probability=0.2 if "pause" in kinds else 0.0, pause_duration_ms=500.0,
+        partition_probability=0.3 if "partition" in kinds else 0.0, partition_duration_ms=800.0,
+        clock_probability=0.2 if "skew" in kinds else 0.0, clock_skew_ms_max=500.0, clock_drift_max=0.2,
+        link_fault_probability=0.2 if "loss" in kinds else 0.0, loss_probability_max=0.3,
+        duplicate_probability_max=0.1, link_fault_duration_ms=800.0,
+    )
+
+
+def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
+              kinds: tuple[str, ...] = NEMESIS_KINDS, node_config: RaftNodeConfig | None = None,
+              tracer: Tracer | None = None, propose_interval_ms: float = 10.0,
+              liveness_ms: float = 10_000.0) -> ChaosResult:
+    """``nodes`` servers under the nemesis ``kinds`` for ``time_ms`` while a
+    client proposes a command every ``propose_interval_ms`` to a random live
+    server; then faults stop and the cluster must commit again within
+    ``liveness_ms``. Every server's Ready feeds the safety checker."""
+    c = LabCluster(nodes, seed, node_config=node_config)
+    if tracer is not None:
+        c.sim.tracer = tracer
+    nemesis = chaos_nemesis(kinds)
+    nemesis.install(c.sim)
+    proposed = [0]
+
+    def client() -> None:
+        if c.sim.now_ms >= time_ms:
+            return
+        i = c.rng.randrange(nodes)
+        if c.up(i):
+            proposed[0] += 1
+            c.start(i, proposed[0])
+        c.sim.call_after(propose_interval_ms, client)
+
+    c.sim.call_after(propose_interval_ms, client)
+    try:
+        c.sim.run(until_ms=time_ms, until=lambda: bool(c.checker.violations or c.errors))
+    except AssertionError as e:
+        c.errors.append(f"assertion inside a server: {e!r}")
+    recovered = False
+    if not (c.checker.violations or c.errors):
+        nemesis.heal_and_stop(c.sim.now_ms)
+        for i in range(nodes):
+            c.connect(i)
+        before = c.max_index
+        try:
+            c.sim.run(until_ms=c.sim.now_ms + 2000.0)
+            deadline = c.sim.now_ms + liveness_ms
+            while c.sim.now_ms < deadline and not recovered:
+                for i in range(nodes):
+                    if c.up(i) and c.start(i, -1)[2]:
+                        break
+                c.sim.run(until_ms=c.sim.now_ms + 200.0)
+                recovered = c.max_index > before and all(
+                    c.last_applied[i] >= before for i in range(nodes))
+        except AssertionError as e:
+            c.errors.append(f"assertion inside a server: {e!r}")
+    return ChaosResult(seed=seed, violations=c.errors + c.checker.violations, proposed=proposed[0],
+                       committed=c.max_index, recovered=recovered, virtual_ms=c.sim.now_ms,
+                       deliveries=c.sim.deliveries)
