@@ -38,7 +38,7 @@ def quorum_index(indexes: list[int]) -> int:
 class Progress:
     __slots__ = ("match_index", "next_index", "state", "probe_sent", "inflight",
                  "recent_active", "snapshot_index", "snapshot_offset", "read_seq", "append_since_heartbeat",
-                 "match_at_heartbeat")
+                 "match_at_heartbeat", "commit_sent")
 
     def __init__(self, next_index: int) -> None:
         # Invariant: match_index < next_index.
@@ -64,6 +64,9 @@ class Progress:
         # match_index when the last heartbeat went out: no progress over a
         # whole heartbeat round in REPLICATE means a lost append; probe again.
         self.match_at_heartbeat = -1
+        # The highest commit index this follower was told it may commit (an
+        # append's leader_commit capped at its last entry, or a heartbeat's).
+        self.commit_sent = 0
 
     def become_probe(self) -> None:
         if self.state == SNAPSHOT:

@@ -144,6 +144,8 @@ class Raft:
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._snapshot_out: Snapshot | None = None
         self._snapshot_apply = False
+        # Leader: proposals appended since the last Ready, not yet sent.
+        self._proposals_unsent = False
         self._step = self._step_follower
         self._tick = self._tick_election
         if recovered is not None:
@@ -187,6 +189,7 @@ class Raft:
         self.votes = {}
         self.progress = {}
         self.transferee = None
+        self._proposals_unsent = False
         self._reads_pending = []
         self._reads_before_commit = []
 
@@ -466,7 +469,9 @@ class Raft:
                 if pr.state == SNAPSHOT:
                     self._send_snapshot_chunk(src, pr)
                 elif pr.match_index < self.log.last_index:
-                    self._send_append(src)
+                    # REPLICATE: only entries not yet sent (those in flight are
+                    # not repeated); PROBE: the probe the heartbeat unblocked.
+                    self._send_append(src, send_empty=pr.state != REPLICATE)
             case InstallSnapshotReply():
                 pr.recent_active = True
                 if pr.state != SNAPSHOT or m.last_included_index != pr.snapshot_index:
@@ -501,10 +506,18 @@ class Raft:
     def _on_append_reject(self, src: str, pr: Progress, m: AppendEntriesReply) -> None:
         if m.match_index <= pr.match_index or pr.state == SNAPSHOT:
             return  # stale: a reply to an earlier probe
-        if pr.state == REPLICATE and m.conflict_term == 0 and pr.inflight and pr.inflight[0] < m.match_index:
+        if (pr.state == REPLICATE and m.conflict_term == 0 and pr.inflight
+                and pr.inflight[0] <= m.match_index < pr.inflight[-1]):
             # A gap behind a pipelined append that is still in flight (the
-            # network reordered them): wait for it rather than resend. If it
-            # was lost, the heartbeat round without progress falls back to probing.
+            # network reordered them): do not resend what is in flight. Only
+            # the rejected append and those after it are lost; send them again
+            # from m.match_index + 1 once the earlier one is acknowledged (the
+            # success handler fills the pipeline). If the earlier one was lost
+            # too, the heartbeat round without progress falls back to probing.
+            while pr.inflight and pr.inflight[-1] > m.match_index:
+                pr.inflight.pop()
+            pr.next_index = min(pr.next_index, m.match_index + 1)
+            assert pr.next_index > pr.match_index
             self._event("ignore_append_reject", src=src, reason="earlier append in flight")
             return
         if m.conflict_term > 0:
@@ -553,6 +566,7 @@ class Raft:
         self._send(to, AppendEntries(term=self.term, prev_log_index=prev, prev_log_term=prev_term,
                                      entries=tuple(entries), leader_commit=log.commit_index))
         pr.sent(entries[-1].index if entries else prev, len(entries))
+        pr.commit_sent = max(pr.commit_sent, min(log.commit_index, entries[-1].index if entries else prev))
         return bool(entries)
 
     def _send_snapshot_chunk(self, to: str, pr: Progress) -> None:
@@ -575,12 +589,13 @@ class Raft:
                 # outstanding: an append was lost; probe from the match.
                 pr.become_probe()
             pr.match_at_heartbeat = pr.match_index
-            if pr.append_since_heartbeat and not reading:
+            commit = min(pr.match_index, self.log.commit_index)
+            if pr.append_since_heartbeat and not reading and pr.commit_sent >= commit:
                 pr.append_since_heartbeat = False  # that append was this period's heartbeat
                 continue
             pr.append_since_heartbeat = False
-            self._send(p, Heartbeat(term=self.term, commit=min(pr.match_index, self.log.commit_index),
-                                    read_seq=self.read_seq))
+            pr.commit_sent = max(pr.commit_sent, commit)
+            self._send(p, Heartbeat(term=self.term, commit=commit, read_seq=self.read_seq))
 
     def _append(self, datas: list[bytes | None]) -> int:
         log = self.log
@@ -600,8 +615,9 @@ class Raft:
         if self.log.last_index - self.log.commit_index >= C.PROPOSALS_PENDING_MAX:
             return None
         index = self._append([data])
-        for p in self.others:
-            self._send_append(p, send_empty=False)
+        # Sent at the next ``ready()``: proposals made before it travel in one
+        # AppendEntries per follower (batching; Lab 3's RPC-count bounds).
+        self._proposals_unsent = True
         return index, self.term
 
     def read_index(self, ctx: bytes) -> bool:
@@ -671,9 +687,18 @@ class Raft:
     def _event(self, name: str, **fields: Any) -> None:
         self._events.append((name, fields))
 
+    def _flush_proposals(self) -> None:
+        if not self._proposals_unsent:
+            return
+        self._proposals_unsent = False
+        assert self.role == LEADER, "only a leader has unsent proposals"
+        for p in self.others:
+            while self._send_append(p, send_empty=False):
+                pass
+
     def has_ready(self) -> bool:
         log = self.log
-        return bool(self._msgs or self._read_states or self._events or self._snapshot_out is not None
+        return bool(self._proposals_unsent or self._msgs or self._read_states or self._events or self._snapshot_out is not None
                     or log.stable_index < log.last_index or log.applied_index < log.commit_index
                     or self.hard_state() != self._prev_hard
                     or self._soft_state() != self._prev_soft)
@@ -682,7 +707,9 @@ class Raft:
         return SoftState(role=self.role, term=self.term, leader=self.leader)
 
     def ready(self) -> Ready:
-        """Everything the host must do now; call ``advance`` after doing it."""
+        """Everything the host must do now; call ``advance`` after doing it.
+        Proposals made since the last Ready are sent first, batched."""
+        self._flush_proposals()
         hs = self.hard_state()
         ss = self._soft_state()
         return Ready(

@@ -89,6 +89,7 @@ class LabCluster:
         self.max_index = 0
         self.unreliable = False
         self.long_reordering = False
+        self._flush_scheduled: set[int] = set()
         peers = tuple(self.ids)
         for i, node_id in enumerate(self.ids):
             self.sim.add_node(node_id, self._factory(i), peers=peers)
@@ -197,9 +198,31 @@ class LabCluster:
             return -1, 0, False
         node = self.node(i)
         index, term, ok = node.start(encode(cmd))
-        node._handle_ready(host.ctx)
-        host._apply(host.ctx)  # the handler's effects, in the contract's order
+        if ok and i not in self._flush_scheduled:
+            # Like a Go Start() that appends and wakes the replicator: the
+            # Ready is handled once, later in this same virtual instant, so
+            # commands started together go out in one AppendEntries.
+            self._flush_scheduled.add(i)
+            self.sim.call_after(0.0, self._flush, i, host.incarnation)
         return index, term, ok
+
+    def _flush(self, i: int, incarnation: int) -> None:
+        self._flush_scheduled.discard(i)
+        host = self.sim.hosts[self.ids[i]]
+        if not host.ready or host.incarnation != incarnation:
+            return  # crashed (the proposals were never persisted) or paused (its next input flushes)
+        self.node(i)._handle_ready(host.ctx)
+        host._apply(host.ctx)  # the handler's effects, in the contract's order
+
+    def campaign(self, i: int) -> None:
+        """Start an election on server i now, as a TimeoutNow would (no
+        pre-vote, no leader stickiness; the log check still applies): lets a
+        scripted scenario choose who runs."""
+        host = self.sim.hosts[self.ids[i]]
+        assert host.ready, f"{self.ids[i]} is down"
+        if self.node(i).raft.role != LEADER:
+            self.node(i).raft.campaign(transfer=True)
+        self._flush(i, host.incarnation)
 
     def get_state(self, i: int) -> tuple[int, bool]:
         raft = self.node(i).raft
@@ -391,3 +414,4 @@ def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
     return ChaosResult(seed=seed, violations=c.errors + c.checker.violations, proposed=proposed[0],
                        committed=c.max_index, recovered=recovered, virtual_ms=c.sim.now_ms,
                        deliveries=c.sim.deliveries)
+
