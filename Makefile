@@ -21,6 +21,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/sim_throughput.py
 	$(VENV)/bin/python benchmarks/mr_wordcount.py
+	$(VENV)/bin/python benchmarks/check_lin.py
+	$(VENV)/bin/python benchmarks/raft_sim.py
 
 clean:
 	rm -rf $(VENV) runs out
