@@ -10,6 +10,8 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--seeds", type=int, default=None, help="seeds per Raft simulation test")
     parser.addoption("--raft-seed", type=int, default=None, help="run Raft simulation tests with this seed only")
+    parser.addoption("--rewrite", action="store_true", default=False,
+                     help="rewrite the expected outputs of tests/raft/testdata scripts (or SYNOD_REWRITE=1)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "Entry", "RequestVote", "RequestVoteReply", "AppendEntries", "AppendEntriesReply",
     "Heartbeat", "HeartbeatReply", "InstallSnapshot", "InstallSnapshotReply", "TimeoutNow",
     "ReadIndexRequest", "ReadIndexReply", "RaftMessage", "Propose", "ProposeReply",
+    "RaftStatusRequest", "RaftStatus",
 ]
 
 
@@ -158,3 +159,22 @@ class ProposeReply:
     index: int = 0
     leader_hint: str | None = None
     result: bytes | None = None
+
+
+@message("raft.StatusRequest")
+class RaftStatusRequest:
+    """Client -> server: how is your Raft server? Answered with ``ctx.reply``."""
+
+
+@message("raft.Status")
+class RaftStatus:
+    """One server's view: role, term, the leader it knows of (or None), and
+    its log's last, commit and applied indexes."""
+
+    node_id: str
+    role: str
+    term: int
+    leader: str | None
+    last_index: int
+    commit_index: int
+    applied_index: int

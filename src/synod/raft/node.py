@@ -34,11 +34,11 @@ from synod.core.errors import LocalProtocolError
 from synod.raft import constants as C
 from synod.raft._log import Snapshot
 from synod.raft._ready import HardState, Ready, Recovered
-from synod.raft.messages import Entry, Propose, ProposeReply
+from synod.raft.messages import Entry, Propose, ProposeReply, RaftStatus, RaftStatusRequest
 from synod.raft.raft import Raft, RaftConfig
 
 __all__ = ["RaftNode", "RaftNodeConfig", "StateMachine", "KVStateMachine", "Observer", "MessageStats",
-           "WAL_PATH", "HARDSTATE_PATH", "SNAPSHOT_PATH"]
+           "WAL_PATH", "HARDSTATE_PATH", "SNAPSHOT_PATH", "factory", "FACTORY"]
 
 WAL_PATH = "raft/wal"
 HARDSTATE_PATH = "raft/hardstate"
@@ -213,6 +213,9 @@ class RaftNode(Node):
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         if type(msg) is Propose:
             self._propose(ctx, src, msg)
+        elif type(msg) is RaftStatusRequest:
+            self._reply_status(ctx)
+            return
         elif hasattr(msg, "term"):
             self.raft.step(src, msg)
         else:
@@ -229,6 +232,12 @@ class RaftNode(Node):
             ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader))
             return
         self._clients[placed[0]] = (src, msg.request_id, placed[1])
+
+    def _reply_status(self, ctx: Context) -> None:
+        raft = self.raft
+        ctx.reply(RaftStatus(node_id=ctx.node_id, role=raft.role, term=raft.term, leader=raft.leader,
+                             last_index=raft.log.last_index, commit_index=raft.log.commit_index,
+                             applied_index=raft.log.applied_index))
 
     def start(self, command: bytes) -> tuple[int, int, bool]:
         """Lab 3's ``Start(command)``: (index, term, is_leader). Call it from
@@ -297,3 +306,33 @@ class RaftNode(Node):
         log = self.raft.log
         if every and log.applied_index - log.snapshot.index >= every:
             self.raft.compact(log.applied_index, self.sm.snapshot())
+
+
+# -- the real runtime ----------------------------------------------------------------
+
+FACTORY = "synod.raft.node:factory"
+_FACTORY_PARAMS = frozenset({"tick_interval_ms", "election_ticks", "heartbeat_ticks", "pre_vote", "check_quorum",
+                             "snapshot_interval_entries"})
+
+
+def factory(node_id: str, params: dict[str, Any]) -> RaftNode:
+    """Cluster-config factory ``synod.raft.node:factory``: a :class:`RaftNode`
+    with a :class:`KVStateMachine`. ``params`` (all optional):
+    ``tick_interval_ms`` (float), ``election_ticks`` and ``heartbeat_ticks``
+    (int, in ticks), ``pre_vote`` and ``check_quorum`` (bool),
+    ``snapshot_interval_entries`` (int, 0: never).
+
+    Raises:
+        ValueError: an unknown parameter.
+        LocalProtocolError: the timings do not validate (see :class:`RaftConfig`).
+    """
+    unknown = set(params) - _FACTORY_PARAMS
+    if unknown:
+        raise ValueError(f"unknown params {sorted(unknown)} (known: {sorted(_FACTORY_PARAMS)})")
+    raft = RaftConfig(election_ticks=int(params.get("election_ticks", C.ELECTION_TICKS)),
+                      heartbeat_ticks=int(params.get("heartbeat_ticks", C.HEARTBEAT_TICKS)),
+                      pre_vote=bool(params.get("pre_vote", True)),
+                      check_quorum=bool(params.get("check_quorum", True)))
+    return RaftNode(RaftNodeConfig(raft=raft,
+                                   tick_interval_ms=float(params.get("tick_interval_ms", C.TICK_INTERVAL_MS)),
+                                   snapshot_interval_entries=int(params.get("snapshot_interval_entries", 0))))
