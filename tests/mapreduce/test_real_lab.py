@@ -189,13 +189,14 @@ def test_sigkilled_worker_mid_job(books, tmp_path) -> None:
     64 KiB splits make ~50 map tasks, so the kill lands inside the map phase."""
     summary, lines = run_job("wc", books, tmp_path, workers=3, kill_worker_at_map_fraction=0.5,
                              task_timeout_ms=3_000, split_size_bytes=64 * 1024)
-    assert summary.killed == ["worker-3"]
-    assert summary.exit_codes["worker-3"] == -signal.SIGKILL
-    assert summary.exit_history["worker-3"] == [-signal.SIGKILL]
+    assert len(summary.killed) == 1
+    victim = summary.killed[0]
+    assert summary.exit_codes[victim] == -signal.SIGKILL
+    assert summary.exit_history[victim] == [-signal.SIGKILL]
     assert lines == reference("wc", books)
     assert len(lines) == 22_107
     status = summary.status
     assert status.maps_total > 40
     assert status.reexecutions > 0 or status.map_executions > status.maps_total, status
-    assert {n: summary.exit_history[n] for n in (COORDINATOR_ID, "worker-1", "worker-2")} == {
-        COORDINATOR_ID: [0], "worker-1": [0], "worker-2": [0]}
+    survivors = [n for n in (COORDINATOR_ID, "worker-1", "worker-2", "worker-3") if n != victim]
+    assert {n: summary.exit_history[n] for n in survivors} == {n: [0] for n in survivors}

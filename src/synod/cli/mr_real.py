@@ -102,7 +102,10 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
                     bar.update(reduces_bar, completed=status.reduces_done)
                     if (kill_worker_at_map_fraction is not None and not killed
                             and status.maps_done >= kill_worker_at_map_fraction * status.maps_total):
-                        victim = ids[-1]
+                        # the worker holding the most map output, so that its
+                        # death forces re-execution (section 3.3)
+                        held = status.map_outputs_by_worker
+                        victim = max(reversed(ids), key=lambda w: held.get(w, 0))
                         kill_codes[victim] = cluster.kill(victim)
                         killed.append(victim)
                         say(f"killed {victim} (SIGKILL) with {status.maps_done}/{status.maps_total} map tasks done")
@@ -149,4 +152,4 @@ def status_from_trace(path: Path) -> JobStatus | None:
     return JobStatus(maps_total=start["maps"], maps_done=start["maps"], reduces_total=start["reduces"],
                      reduces_done=start["reduces"], map_executions=done["map_executions"],
                      reduce_executions=done["reduce_executions"], reexecutions=done["reexecutions"],
-                     input_bytes=start["input_bytes"], done=True)
+                     input_bytes=start["input_bytes"], done=True, map_outputs_by_worker={})

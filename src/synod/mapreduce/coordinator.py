@@ -364,4 +364,12 @@ class Coordinator(Node):
             reexecutions=self.reexecutions,
             input_bytes=self.input_bytes,
             done=self.done,
+            map_outputs_by_worker=self._map_outputs_by_worker(),
         )
+
+    def _map_outputs_by_worker(self) -> dict[str, int]:
+        held: dict[str, int] = {}
+        for t in self.maps:
+            if t.status == COMPLETED and t.holder is not None:
+                held[t.holder] = held.get(t.holder, 0) + 1
+        return held

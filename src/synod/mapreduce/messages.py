@@ -188,3 +188,5 @@ class JobStatus:
     reexecutions: int
     input_bytes: int
     done: bool
+    # worker id -> completed map tasks whose output that worker holds now
+    map_outputs_by_worker: dict[str, int]
