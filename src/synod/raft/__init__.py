@@ -2,6 +2,7 @@
 (:class:`Raft`), a synod node hosting it (:class:`RaftNode`), and a simulated
 cluster harness (:mod:`synod.raft.sim`)."""
 
+from synod.raft._confchange import ADD_LEARNER, PROMOTE, REMOVE, ConfChange, ConfState
 from synod.raft._log import RaftLog, Snapshot
 from synod.raft._ready import HardState, ReadState, Ready, Recovered, SoftState
 from synod.raft.raft import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, Raft, RaftConfig
@@ -9,4 +10,5 @@ from synod.raft.raft import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, Raft, Ra
 __all__ = [
     "Raft", "RaftConfig", "RaftLog", "Snapshot", "HardState", "SoftState", "ReadState", "Ready",
     "Recovered", "FOLLOWER", "PRE_CANDIDATE", "CANDIDATE", "LEADER",
+    "ConfChange", "ConfState", "ADD_LEARNER", "PROMOTE", "REMOVE",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synod.raft._confchange import ConfState
 from synod.raft.messages import Entry
 
 __all__ = ["RaftLog", "Snapshot"]
@@ -17,11 +18,14 @@ __all__ = ["RaftLog", "Snapshot"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Snapshot:
-    """The state machine through ``index`` (whose entry had ``term``)."""
+    """The state machine through ``index`` (whose entry had ``term``) and the
+    configuration as of ``index`` (None: the one the server was started with;
+    thesis 5.1 keeps the configuration in the snapshot's metadata)."""
 
     index: int
     term: int
     data: bytes
+    conf: ConfState | None = None
 
 
 def entry_size_bytes(e: Entry) -> int:
@@ -165,14 +169,26 @@ class RaftLog:
         assert index <= self.commit_index, (index, self.commit_index)
         self.applied_index = max(self.applied_index, index)
 
+    def conf_before(self, index: int) -> tuple[int, ConfState | None]:
+        """The configuration as of ``index`` and where it comes from: the
+        latest change entry at or before it, else the snapshot (None: the
+        server's initial configuration). Scans back from ``index``."""
+        for i in range(min(index, self.last_index), self.snapshot.index, -1):
+            e = self.entries[i - self.snapshot.index - 1]
+            if e.conf_change:
+                assert e.data is not None
+                return i, ConfState.decode(e.data)
+        return self.snapshot.index, self.snapshot.conf
+
     def compact(self, index: int, data: bytes) -> Snapshot:
         """Replace entries through ``index`` (already applied) by a snapshot."""
         assert index <= self.applied_index, (index, self.applied_index)
         assert index > self.snapshot.index, (index, self.snapshot.index)
         term = self.term(index)
         assert term is not None
+        _, conf = self.conf_before(index)
         del self.entries[: index - self.snapshot.index]
-        self.snapshot = Snapshot(index=index, term=term, data=data)
+        self.snapshot = Snapshot(index=index, term=term, data=data, conf=conf)
         return self.snapshot
 
     def restore(self, snap: Snapshot) -> None:

@@ -17,3 +17,4 @@ COMMITTED_ENTRIES_MAX = 1024       # entries handed out for apply in one Ready
 PROPOSALS_PENDING_MAX = 4096       # uncommitted entries a leader accepts before refusing proposals
 READS_PENDING_MAX = 4096           # ReadIndex requests waiting for a quorum
 READ_CTX_BYTES_MAX = 256           # size of one ReadIndex context
+LEARNER_LAG_ENTRIES_MAX = 8        # a learner this close to the leader's last index may be promoted (thesis 4.2.1)

@@ -23,6 +23,9 @@ class Entry:
     term: int
     index: int
     data: bytes | None  # None: the leader's no-op
+    # A membership change (thesis 4.1): ``data`` is the resulting
+    # configuration, ``ConfState.encode()``; the state machine skips it.
+    conf_change: bool = False
 
 
 @message("raft.RequestVote")
@@ -97,6 +100,9 @@ class InstallSnapshot:
     offset: int
     data: bytes
     done: bool
+    # The configuration as of last_included_index (``ConfState.encode()``;
+    # empty: the receiver keeps the one it was started with).
+    conf: bytes = b""
 
 
 @message("raft.InstallSnapshotReply")

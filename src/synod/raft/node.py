@@ -33,6 +33,7 @@ from synod.core import Context, Node, decode, encode, encoded_size_bytes, pack_r
 from synod.core.errors import LocalProtocolError
 from synod.raft import constants as C
 from synod.raft._log import Snapshot
+from synod.raft._confchange import ConfState
 from synod.raft._ready import HardState, Ready, Recovered
 from synod.raft.messages import Entry, Propose, ProposeReply, RaftStatus, RaftStatusRequest
 from synod.raft.raft import Raft, RaftConfig
@@ -123,16 +124,19 @@ class RaftNodeConfig:
     """``snapshot_interval_entries``: compact the log once this many entries
     were applied since the last snapshot (0: never). ``unsafe_skip_fsync``:
     never sync the disk, so replies can get ahead of what a crash keeps
-    (test-only: shows the checkers catch it)."""
+    (test-only: shows the checkers catch it). ``voters``: the initial
+    voters (empty: every peer of the cluster); a server not among them
+    starts as a learner, waiting to be added (thesis 4.2.1)."""
 
     raft: RaftConfig = RaftConfig()
+    voters: tuple[str, ...] = ()
     tick_interval_ms: float = C.TICK_INTERVAL_MS
     snapshot_interval_entries: int = 0
     unsafe_skip_fsync: bool = False
 
 
 def _entry_record(e: Entry) -> bytes:
-    return pack_record(encode([e.index, e.term, e.data]))
+    return pack_record(encode([e.index, e.term, e.data, e.conf_change]))
 
 
 class RaftNode(Node):
@@ -153,7 +157,9 @@ class RaftNode(Node):
     # -- recovery ------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
         recovered = self._recover(ctx)
-        self.raft = Raft(ctx.node_id, tuple(ctx.peers), ctx.rng, self.config.raft, recovered)
+        voters = self.config.voters or tuple(ctx.peers)
+        learners = () if ctx.node_id in voters else (ctx.node_id,)
+        self.raft = Raft(ctx.node_id, voters, ctx.rng, self.config.raft, recovered, learners=learners)
         if recovered.snapshot is not None:
             self.sm.restore(recovered.snapshot.data)
         if self.observer is not None:
@@ -184,18 +190,23 @@ class RaftNode(Node):
         hs = self._read_whole(ctx, HARDSTATE_PATH)
         hard = HardState(term=hs[0], vote=hs[1], commit=hs[2]) if hs is not None else HardState()
         sn = self._read_whole(ctx, SNAPSHOT_PATH)
-        snap = Snapshot(index=sn[0], term=sn[1], data=sn[2]) if sn is not None else None
+        snap = None
+        if sn is not None:
+            # [index, term, data, configuration bytes] (the last is b"" when
+            # the snapshot holds the initial configuration; absent in old files).
+            conf = ConfState.decode(sn[3]) if len(sn) > 3 and sn[3] else None
+            snap = Snapshot(index=sn[0], term=sn[1], data=sn[2], conf=conf)
         base = snap.index if snap is not None else 0
         records, error, valid = self._read_records(ctx, WAL_PATH)
         entries: list[Entry] = []
         for rec in records:
-            index, term, data = decode(rec)
+            index, term, data, *rest = decode(rec)
             if index <= base:
                 continue
             if index > base + len(entries) + 1:
                 break  # a gap cannot happen in a WAL we wrote; keep the good prefix
             del entries[index - base - 1:]
-            entries.append(Entry(term=term, index=index, data=data))
+            entries.append(Entry(term=term, index=index, data=data, conf_change=bool(rest and rest[0])))
         if error is not None:
             ctx.trace("wal_recovery", error=error, kept_bytes=len(valid))
             ctx.disk.write(WAL_PATH, valid)
@@ -275,7 +286,8 @@ class RaftNode(Node):
         disk = ctx.disk
         if rd.snapshot is not None:
             s = rd.snapshot
-            disk.write(SNAPSHOT_PATH, pack_record(encode([s.index, s.term, s.data])))
+            conf = s.conf.encode() if s.conf is not None else b""
+            disk.write(SNAPSHOT_PATH, pack_record(encode([s.index, s.term, s.data, conf])))
             # The log after the snapshot, whole: the WAL never holds a gap.
             disk.write(WAL_PATH, b"".join(_entry_record(e) for e in self.raft.log.entries))
         elif rd.entries:
@@ -293,7 +305,9 @@ class RaftNode(Node):
                 src, rid, _ = self._clients.pop(index)
                 ctx.send(src, ProposeReply(request_id=rid, ok=False, leader_hint=self.raft.leader))
         for e in rd.committed_entries:
-            result = self.sm.apply(e.index, e.data)
+            # A membership change took effect when appended; the state machine
+            # sees it as a no-op (its index still answers a waiting client).
+            result = self.sm.apply(e.index, None if e.conf_change else e.data)
             waiting = self._clients.pop(e.index, None)
             if waiting is not None:
                 src, rid, term = waiting

@@ -28,9 +28,13 @@ log replication with the conflict term/index fast backup and flow control
 (see ``_progress``); commit by counting replicas of current-term entries only
 (section 5.4.2, Figure 8); snapshots, log compaction and chunked
 InstallSnapshot (section 7, Figure 13); ReadIndex reads (thesis 6.4);
-leadership transfer (thesis 3.10).
+leadership transfer (thesis 3.10); single-server membership changes with
+non-voting learners (thesis 4.1, 4.2; see ``_confchange``): a change takes
+effect on each server as soon as it is in its log, quorums count the current
+voters only, learners never campaign, and a leader removed from the voters
+steps down once the change commits (4.2.2).
 
-Not implemented yet: membership changes, leader leases (thesis 6.4.1).
+Not implemented yet: joint consensus (thesis 4.3), leader leases (thesis 6.4.1).
 
 Invariants (checked by ``assert`` where they are relied on):
 - ``vote`` is only set in the current term, and at most once per term;
@@ -46,6 +50,7 @@ from typing import Any, Protocol
 
 from synod.core.errors import LocalProtocolError
 from synod.raft import constants as C
+from synod.raft._confchange import PROMOTE, ConfChange, ConfState, apply_change
 from synod.raft._log import RaftLog, Snapshot
 from synod.raft._progress import PROBE, REPLICATE, SNAPSHOT, Progress, majority, quorum_index
 from synod.raft._ready import HardState, ReadState, Ready, Recovered, SoftState
@@ -106,15 +111,26 @@ class RaftConfig:
 
 
 class Raft:
-    """One Raft server. ``peers``: every server id, this one included."""
+    """One Raft server. ``peers``: the initial voters; ``learners``: the
+    initial non-voting members (a joining server starts as one). This server
+    must be one or the other. The log and snapshot's configuration, once
+    there is one, overrides these (thesis 4.1)."""
 
     def __init__(self, node_id: str, peers: tuple[str, ...], rng: Rng, config: RaftConfig | None = None,
-                 recovered: Recovered | None = None) -> None:
-        if node_id not in peers:
-            raise LocalProtocolError(f"{node_id!r} is not among peers {peers!r}")
+                 recovered: Recovered | None = None, *, learners: tuple[str, ...] = ()) -> None:
+        if node_id not in peers and node_id not in learners:
+            raise LocalProtocolError(f"{node_id!r} is not among peers {peers!r} or learners {learners!r}")
+        if set(peers) & set(learners):
+            raise LocalProtocolError(f"peers {peers!r} and learners {learners!r} overlap")
         self.id = node_id
-        self.peers = tuple(sorted(peers))
-        self.others = tuple(p for p in self.peers if p != node_id)
+        self._initial_conf = ConfState(voters=frozenset(peers), learners=frozenset(learners))
+        # The configuration in effect: of the latest change entry in the log
+        # (at conf_index), else of the snapshot, else the initial one.
+        # peers: every member, sorted; others: the members but this server.
+        self.conf = self._initial_conf
+        self.conf_index = 0
+        self.peers: tuple[str, ...] = ()
+        self.others: tuple[str, ...] = ()
         self.rng = rng
         self.config = config or RaftConfig()
         # Persistent state (Figure 2). Invariant: vote, if set, was cast in ``term``.
@@ -130,6 +146,7 @@ class Raft:
         self.votes: dict[str, bool] = {}
         self.progress: dict[str, Progress] = {}
         self.transferee: str | None = None
+        self._set_conf(self._initial_conf, 0)
         # ReadIndex (thesis 6.4). Leader: a round number confirmed by
         # heartbeats, reads waiting for a quorum of acks, and reads waiting for
         # the first commit of this term. Invariant: len(...) <= READS_PENDING_MAX.
@@ -150,6 +167,7 @@ class Raft:
         self._tick = self._tick_election
         if recovered is not None:
             self._recover(recovered)
+            self._reload_conf()
         self._prev_hard = self.hard_state()
         self._prev_soft: SoftState | None = None
         self.become_follower(self.term, None)
@@ -166,6 +184,78 @@ class Raft:
         log.applied_index = log.snapshot.index
         self.term = r.hard_state.term
         self.vote = r.hard_state.vote
+
+    # -- configuration (thesis 4.1) ---------------------------------------------
+    def _set_conf(self, conf: ConfState, index: int) -> None:
+        self.conf = conf
+        self.conf_index = index
+        self.peers = tuple(sorted(conf.members))
+        self.others = tuple(p for p in self.peers if p != self.id)
+        if self.role != LEADER:
+            return
+        for p in self.peers:
+            if p not in self.progress:
+                # A new member: probe it now rather than at the next heartbeat.
+                self.progress[p] = Progress(self.log.last_index + 1)
+                self._send_append(p)
+        for p in [p for p in self.progress if p not in conf.members and p != self.id]:
+            del self.progress[p]
+        if self.transferee is not None and self.transferee not in conf.voters:
+            self.transferee = None
+
+    def _reload_conf(self) -> None:
+        """Recompute the configuration from the log (after truncation,
+        appending a change, installing a snapshot, or recovery)."""
+        index, conf = self.log.conf_before(self.log.last_index)
+        conf = conf or self._initial_conf
+        if conf != self.conf:
+            self._event("conf_changed", index=index, conf=conf.describe())
+        self._set_conf(conf, index)
+
+    def _is_voter(self) -> bool:
+        return self.id in self.conf.voters
+
+    def learner_caught_up(self, node_id: str) -> bool:
+        """Leader only: is learner ``node_id`` replicating (the leader knows
+        where their logs match) and within ``LEARNER_LAG_ENTRIES_MAX`` entries
+        of our last index? Thesis 4.2.1's catch-up condition, as a lag
+        threshold rather than rounds."""
+        pr = self.progress.get(node_id) if self.role == LEADER else None
+        if pr is None or node_id not in self.conf.learners or pr.state != REPLICATE:
+            return False
+        return pr.match_index >= self.log.last_index - C.LEARNER_LAG_ENTRIES_MAX
+
+    def propose_conf_change(self, cc: ConfChange) -> tuple[int, int] | str:
+        """Append a single-server membership change (thesis 4.1). It takes
+        effect here at once and on each follower as it appends it. Returns
+        (index, term), or why it was refused: not the leader, a transfer in
+        progress, an earlier change not committed yet, no entry of this term
+        committed yet (4.1's fix for changes across leader changes), a
+        learner to promote not caught up (4.2.1), or a change that does not
+        apply to the current configuration."""
+        if self.role != LEADER:
+            return f"not the leader ({self.role})"
+        if self.transferee is not None:
+            return "transferring leadership"
+        if self.conf_index > self.log.commit_index:
+            return f"change at {self.conf_index} not committed yet"
+        if self.log.term(self.log.commit_index) != self.term:
+            return "no entry of this term committed yet"
+        if self.log.last_index - self.log.commit_index >= C.PROPOSALS_PENDING_MAX:
+            return "too many pending"
+        if cc.op == PROMOTE and cc.node_id in self.conf.learners and not self.learner_caught_up(cc.node_id):
+            return f"learner {cc.node_id} not caught up"
+        new = apply_change(self.conf, cc)
+        if isinstance(new, str):
+            return new
+        index = self.log.last_index + 1
+        self.log.append([Entry(term=self.term, index=index, data=new.encode(), conf_change=True)])
+        self._event("conf_changed", index=index, conf=new.describe())
+        self._set_conf(new, index)
+        self.progress[self.id].maybe_update(index)
+        self._maybe_commit()
+        self._proposals_unsent = self.role == LEADER
+        return index, self.term
 
     # -- state views -----------------------------------------------------------
     def hard_state(self) -> HardState:
@@ -226,6 +316,7 @@ class Raft:
         self._step = self._step_leader
         self._tick = self._tick_heartbeat
         last = self.log.last_index
+        assert self._is_voter(), "only a voter is elected"
         for p in self.peers:
             self.progress[p] = Progress(last + 1)
         self.progress[self.id].match_index = last
@@ -245,7 +336,8 @@ class Raft:
         self.election_elapsed += 1
         if self.election_elapsed >= self.randomized_election_ticks:
             self.election_elapsed = 0
-            self.campaign(transfer=False)
+            if self._is_voter():  # a learner never campaigns (thesis 4.2.1)
+                self.campaign(transfer=False)
 
     def _tick_heartbeat(self) -> None:
         self.heartbeat_elapsed += 1
@@ -264,18 +356,21 @@ class Raft:
             self._broadcast_heartbeat()
 
     def _quorum_active(self) -> bool:
-        active = 1
+        active = 1 if self._is_voter() else 0
         for p in self.others:
             pr = self.progress[p]
-            if pr.recent_active:
+            if pr.recent_active and p in self.conf.voters:
                 active += 1
             pr.recent_active = False
-        return active >= majority(len(self.peers))
+        return active >= majority(len(self.conf.voters))
 
     def campaign(self, *, transfer: bool, pre_voted: bool = False) -> None:
         """Start an election: a pre-vote first, unless ``pre_voted`` (a quorum
         already granted one) or ``transfer`` (TimeoutNow; voters then skip the
         leader-stickiness check)."""
+        if not self._is_voter():
+            self._event("ignore_campaign", reason="not a voter")
+            return
         if self.config.pre_vote and not transfer and not pre_voted:
             self.become_pre_candidate()
             term = self.term + 1
@@ -287,13 +382,17 @@ class Raft:
         msg = RequestVote(term=term, last_log_index=self.log.last_index, last_log_term=self.log.last_term,
                           pre_vote=self.role == PRE_CANDIDATE, transfer=transfer)
         for p in self.others:
-            self._send(p, msg)
+            if p in self.conf.voters:
+                self._send(p, msg)
 
     def _poll(self, src: str, granted: bool) -> str:
+        # Only the votes of voters in our configuration count (a learner
+        # answers a candidate that counts it as a voter, thesis 4.2.1).
+        voters = self.conf.voters
         self.votes.setdefault(src, granted)
-        yes = sum(1 for v in self.votes.values() if v)
-        no = len(self.votes) - yes
-        q = majority(len(self.peers))
+        yes = sum(1 for p, v in self.votes.items() if v and p in voters)
+        no = sum(1 for p, v in self.votes.items() if not v and p in voters)
+        q = majority(len(voters))
         if yes >= q:
             if self.role == PRE_CANDIDATE:
                 self.campaign(transfer=False, pre_voted=True)
@@ -391,6 +490,8 @@ class Raft:
             prev_term = log.term(prev)
             assert prev_term is not None
         match_index = log.maybe_append(prev, prev_term, entries)
+        if match_index is not None and self._conf_maybe_changed(entries):
+            self._reload_conf()
         if match_index is None:
             t = log.term(prev)
             if t is None:
@@ -402,6 +503,15 @@ class Raft:
             return
         log.commit_to(min(m.leader_commit, match_index))
         self._send(src, AppendEntriesReply(term=self.term, success=True, match_index=max(match_index, prev)))
+
+    def _conf_maybe_changed(self, appended: tuple[Entry, ...]) -> bool:
+        """A change entry arrived, or the one in effect was truncated away."""
+        log = self.log
+        if any(e.conf_change for e in appended):
+            return True
+        if self.conf_index <= log.snapshot.index:
+            return False
+        return self.conf_index > log.last_index or not log.entry(self.conf_index).conf_change
 
     def _handle_snapshot(self, src: str, m: InstallSnapshot) -> None:
         idx = m.last_included_index
@@ -422,8 +532,10 @@ class Raft:
                                                  next_offset=len(inc[2]), done=False))
             return
         self._incoming = None
-        snap = Snapshot(index=idx, term=m.last_included_term, data=bytes(inc[2]))
+        snap = Snapshot(index=idx, term=m.last_included_term, data=bytes(inc[2]),
+                        conf=ConfState.decode(m.conf) if m.conf else None)
         self.log.restore(snap)
+        self._reload_conf()
         self._snapshot_out = snap
         self._snapshot_apply = True
         self._event("snapshot_installed", index=idx, term=snap.term)
@@ -490,14 +602,19 @@ class Raft:
 
     def _on_append_success(self, src: str, pr: Progress, match_index: int) -> None:
         assert match_index <= self.log.last_index, "a follower matched beyond the leader's log"
-        if pr.maybe_update(match_index):
-            if pr.state == PROBE:
-                pr.become_replicate()
-            elif pr.state == SNAPSHOT and pr.match_index >= pr.snapshot_index:
+        updated = pr.maybe_update(match_index)
+        if pr.state == PROBE and pr.match_index == match_index:
+            # The probe matched (a new match, or the one a snapshot set, as
+            # etcd's handleAppendEntriesResponse): stream from here.
+            pr.become_replicate()
+        if updated:
+            if pr.state == SNAPSHOT and pr.match_index >= pr.snapshot_index:
                 pr.become_probe()
             # A new commit index travels with the next AppendEntries or
             # heartbeat (no empty broadcast: Lab 3's RPC-count bounds).
             self._maybe_commit()
+            if self.role != LEADER:
+                return  # removed from the voters, and that change committed
             if src == self.transferee and pr.match_index == self.log.last_index:
                 self._send(src, TimeoutNow(term=self.term))
         while self._send_append(src, send_empty=False):
@@ -533,7 +650,7 @@ class Raft:
         """Section 5.4.2: commit the highest index a majority holds, if the
         entry there is of the current term (counting never commits an older
         term's entry directly; Figure 8)."""
-        n = quorum_index([pr.match_index for pr in self.progress.values()])
+        n = quorum_index([self.progress[p].match_index for p in self.conf.voters])
         if n <= self.log.commit_index:
             return False
         if self.log.term(n) != self.term and not self.config.unsafe_commit_old_term:
@@ -543,6 +660,11 @@ class Raft:
             waiting, self._reads_before_commit = self._reads_before_commit, []
             for ctx, src in waiting:
                 self._handle_read(ctx, src)
+        if not self._is_voter() and self.log.commit_index >= self.conf_index:
+            # Thesis 4.2.2: a leader not in the new configuration manages the
+            # cluster until the change commits, then steps down.
+            self._event("step_down", reason="removed from the configuration")
+            self.become_follower(self.term, None)
         return True
 
     def _send_append(self, to: str, *, send_empty: bool = True) -> bool:
@@ -577,7 +699,8 @@ class Raft:
         chunk = snap.data[off: off + self.config.snapshot_chunk_bytes]
         self._send(to, InstallSnapshot(term=self.term, last_included_index=snap.index,
                                        last_included_term=snap.term, offset=off, data=chunk,
-                                       done=off + len(chunk) >= len(snap.data)))
+                                       done=off + len(chunk) >= len(snap.data),
+                                       conf=snap.conf.encode() if snap.conf is not None else b""))
 
     def _broadcast_heartbeat(self, *, for_read: bool = False) -> None:
         reading = for_read or bool(self._reads_pending)
@@ -642,14 +765,15 @@ class Raft:
             return True
         self.read_seq += 1
         self._reads_pending.append((self.read_seq, self.log.commit_index, ctx, src))
-        if not self.others:
+        if not (self.conf.voters - {self.id}):
             self._release_reads()
         else:
             self._broadcast_heartbeat(for_read=True)
         return True
 
     def _release_reads(self) -> None:
-        acked = quorum_index([self.read_seq] + [self.progress[p].read_seq for p in self.others])
+        acked = quorum_index([self.read_seq if p == self.id else self.progress[p].read_seq
+                              for p in self.conf.voters])
         while self._reads_pending and self._reads_pending[0][0] <= acked:
             _, index, ctx, src = self._reads_pending.pop(0)
             if src is None:
@@ -661,7 +785,7 @@ class Raft:
         """Hand leadership to ``target`` (thesis 3.10): bring its log up to
         date, then send TimeoutNow. Proposals are refused meanwhile; the
         transfer is abandoned after an election timeout."""
-        if self.role != LEADER or target == self.id or target not in self.progress:
+        if self.role != LEADER or target == self.id or target not in self.conf.voters:
             return False
         self.transferee = target
         self.election_elapsed = 0

@@ -11,7 +11,8 @@ example a ``random.Random`` seeded by the id; this package imports no
 ``random``).
 
 Servers are named ``1`` .. ``N``. Log positions print as ``index@term``;
-an entry as ``2@1 "x"`` (a leader's no-op as ``2@1 <no-op>``).
+an entry as ``2@1 "x"`` (a leader's no-op as ``2@1 <no-op>``, a membership
+change as ``5@2 conf(voters=1,2,3 learners=4)``).
 
 Commands (positional arguments, then ``key=value`` options):
 
@@ -35,6 +36,11 @@ Commands (positional arguments, then ``key=value`` options):
   ``heal``: one group again.
 - ``propose ID VALUE``, ``transfer-leadership from=ID to=ID``,
   ``compact ID INDEX`` (snapshot of the applied state through INDEX).
+- ``add-learner ID NEW``, ``promote ID TARGET``, ``remove ID TARGET``:
+  leader ID proposes a single-server membership change (thesis 4.1);
+  ``add-learner`` first starts server NEW if it does not exist (empty, a
+  learner in the configuration it is given: the leader's voters);
+  ``conf ID...``: each server's configuration in effect.
 - ``crash ID``: the server loses everything not persisted by
   ``process-ready``; ``restart ID``: it recovers from that storage.
 - ``raft-state``: role, term, vote, leader and indexes of every server;
@@ -52,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synod.core.errors import LocalProtocolError
+from synod.raft._confchange import ADD_LEARNER, PROMOTE, REMOVE, ConfChange, ConfState
 from synod.raft._log import Snapshot
 from synod.raft._ready import HardState, Ready, Recovered
 from synod.raft.messages import (
@@ -103,6 +110,9 @@ def parse_command(line: str) -> Command:
 # -- formatting ------------------------------------------------------------------------
 
 def fmt_entry(e: Entry) -> str:
+    if e.conf_change:
+        assert e.data is not None
+        return f"{e.index}@{e.term} conf({ConfState.decode(e.data).describe()})"
     return f"{e.index}@{e.term} " + ("<no-op>" if e.data is None else f'"{e.data.decode()}"')
 
 
@@ -134,8 +144,9 @@ def fmt_msg(src: str, dst: str, m: Any) -> str:
         case HeartbeatReply():
             return f"{head} HeartbeatResp term={m.term} read={m.read_seq}"
         case InstallSnapshot():
+            conf = f" conf({ConfState.decode(m.conf).describe()})" if m.conf else ""
             return (f"{head} Snap term={m.term} snap={m.last_included_index}@{m.last_included_term} "
-                    f"offset={m.offset} data={m.data.decode()!r}{' done' if m.done else ''}")
+                    f"offset={m.offset} data={m.data.decode()!r}{' done' if m.done else ''}{conf}")
         case InstallSnapshotReply():
             return (f"{head} SnapResp term={m.term} snap={m.last_included_index} next={m.next_offset}"
                     f"{' done' if m.done else ''}")
@@ -191,6 +202,8 @@ class InteractionEnv:
         self.group_of: dict[str, int] = {}
         # State Machine Safety: the entry first applied at each index.
         self.applied: dict[int, tuple[str, Entry]] = {}
+        # The configuration each server was started with: (voters, learners).
+        self.initial: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     # -- dispatch ------------------------------------------------------------------
     def handle(self, line: str) -> str:
@@ -208,7 +221,16 @@ class InteractionEnv:
         return r
 
     def _new_raft(self, nid: str, recovered: Recovered | None) -> Raft:
-        return Raft(nid, tuple(self.ids), self.rng_for(nid), self.config, recovered)
+        voters, learners = self.initial[nid]
+        return Raft(nid, voters, self.rng_for(nid), self.config, recovered, learners=learners)
+
+    def _start_server(self, nid: str, voters: tuple[str, ...], learners: tuple[str, ...]) -> None:
+        self.ids.append(nid)
+        self.initial[nid] = (voters, learners)
+        self.storage[nid] = _Storage()
+        self.sms[nid] = _StateMachine()
+        self.rafts[nid] = self._new_raft(nid, None)
+        self.group_of[nid] = 0
 
     # -- setup ---------------------------------------------------------------------
     def _cmd_add_nodes(self, cmd: Command) -> list[str]:
@@ -223,12 +245,9 @@ class InteractionEnv:
             snapshot_chunk_bytes=int(o.get("snapshot-chunk", 16 * 1024)),
             unsafe_commit_old_term=_BOOL[o.get("unsafe-commit-old-term", "false")],
         )
-        self.ids = [str(i) for i in range(1, int(cmd.args[0]) + 1)]
-        for nid in self.ids:
-            self.storage[nid] = _Storage()
-            self.sms[nid] = _StateMachine()
-            self.rafts[nid] = self._new_raft(nid, None)
-            self.group_of[nid] = 0
+        ids = tuple(str(i) for i in range(1, int(cmd.args[0]) + 1))
+        for nid in ids:
+            self._start_server(nid, ids, ())
         return [self._state_line(nid) for nid in self.ids]
 
     # -- time and elections -----------------------------------------------------------
@@ -272,6 +291,35 @@ class InteractionEnv:
         ok = self._raft(cmd.options["from"]).transfer_leadership(cmd.options["to"])
         return [] if ok else ["refused"]
 
+    def _conf_change(self, cmd: Command, op: str) -> list[str]:
+        r = self._raft(cmd.args[0])
+        voters = tuple(sorted(r.conf.voters))
+        placed = r.propose_conf_change(ConfChange(op=op, node_id=cmd.args[1]))
+        if isinstance(placed, str):
+            return [f"refused: {placed}"]
+        out = [f"index={placed[0]} term={placed[1]} {r.conf.describe()}"]
+        new = cmd.args[1]
+        if op == ADD_LEARNER and new not in self.rafts:
+            self._start_server(new, voters, (new,))
+            out.append(f"started {self._state_line(new)}")
+        return out
+
+    def _cmd_add_learner(self, cmd: Command) -> list[str]:
+        return self._conf_change(cmd, ADD_LEARNER)
+
+    def _cmd_promote(self, cmd: Command) -> list[str]:
+        return self._conf_change(cmd, PROMOTE)
+
+    def _cmd_remove(self, cmd: Command) -> list[str]:
+        return self._conf_change(cmd, REMOVE)
+
+    def _cmd_conf(self, cmd: Command) -> list[str]:
+        out = []
+        for nid in cmd.args or self.ids:
+            r = self.rafts.get(nid)
+            out.append(f"{nid}: down" if r is None else f"{nid}: {r.conf.describe()} index={r.conf_index}")
+        return out
+
     def _cmd_compact(self, cmd: Command) -> list[str]:
         nid, index = cmd.args[0], int(cmd.args[1])
         self._raft(nid).compact(index, self.sms[nid].snapshot(index))
@@ -297,7 +345,8 @@ class InteractionEnv:
             h = rd.hard_state
             out.append(f"  hard state: term={h.term} vote={h.vote or '-'} commit={h.commit}")
         if rd.snapshot is not None:
-            out.append(f"  snapshot: {rd.snapshot.index}@{rd.snapshot.term} data={rd.snapshot.data.decode()!r}")
+            conf = f" conf({rd.snapshot.conf.describe()})" if rd.snapshot.conf is not None else ""
+            out.append(f"  snapshot: {rd.snapshot.index}@{rd.snapshot.term} data={rd.snapshot.data.decode()!r}{conf}")
         if rd.entries:
             out.append(f"  entries: {fmt_entries(rd.entries)}")
         if rd.messages:
@@ -329,7 +378,7 @@ class InteractionEnv:
     def _apply(self, nid: str, entries: tuple[Entry, ...]) -> list[str]:
         out = []
         for e in entries:
-            if e.data is not None:
+            if e.data is not None and not e.conf_change:
                 self.sms[nid].values[e.index] = e.data.decode()
             first = self.applied.setdefault(e.index, (nid, e))
             if first[1] != e:
@@ -439,7 +488,8 @@ class InteractionEnv:
         log = r.log
         out = []
         if log.snapshot.index:
-            out.append(f"snapshot {log.snapshot.index}@{log.snapshot.term} data={log.snapshot.data.decode()!r}")
+            conf = f" conf({log.snapshot.conf.describe()})" if log.snapshot.conf is not None else ""
+            out.append(f"snapshot {log.snapshot.index}@{log.snapshot.term} data={log.snapshot.data.decode()!r}{conf}")
         out += [fmt_entry(e) for e in log.entries]
         return out or ["(empty log)"]
 
@@ -453,4 +503,5 @@ class InteractionEnv:
             return [f"{r.id} is {r.role}, no progress"]
         return [f"{p}: {pr.state} match={pr.match_index} next={pr.next_index}"
                 + (f" snapshot={pr.snapshot_index}" if pr.snapshot_index else "")
+                + (" learner" if p in r.conf.learners else "")
                 for p, pr in sorted(r.progress.items())]

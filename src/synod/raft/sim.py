@@ -19,6 +19,7 @@ from typing import Any
 
 from synod.core import decode, encode
 from synod.core.errors import ConfigError
+from synod.raft._confchange import ConfChange
 from synod.raft._safety import SafetyChecker
 from synod.raft.node import MessageStats, RaftNode, RaftNodeConfig
 from synod.raft.raft import LEADER
@@ -213,6 +214,17 @@ class LabCluster:
             return  # crashed (the proposals were never persisted) or paused (its next input flushes)
         self.node(i)._handle_ready(host.ctx)
         host._apply(host.ctx)  # the handler's effects, in the contract's order
+
+    def propose_conf_change(self, i: int, cc: ConfChange) -> tuple[int, int] | str:
+        """A membership change proposed to server i, flushed like ``start``."""
+        host = self.sim.hosts[self.ids[i]]
+        if not host.ready:
+            return "down"
+        placed = self.node(i).raft.propose_conf_change(cc)
+        if not isinstance(placed, str) and i not in self._flush_scheduled:
+            self._flush_scheduled.add(i)
+            self.sim.call_after(0.0, self._flush, i, host.incarnation)
+        return placed
 
     def campaign(self, i: int) -> None:
         """Start an election on server i now, as a TimeoutNow would (no
