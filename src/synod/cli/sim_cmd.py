@@ -1,7 +1,7 @@
 """``synod sim``: run a system in the simulator with a nemesis and report.
 
 ``synod sim raft --nodes 5 --nemesis partition,kill,pause,skew,loss --seed S
---time 60s [--trace FILE]`` prints the safety verdict, the committed entries
+--time 60s [--trace FILE] [--workload chaos|figure8]`` prints the safety verdict, the committed entries
 and the seed; exit status 1 if a safety property was violated.
 """
 
@@ -36,11 +36,15 @@ def sim() -> None:
 @click.option("--time", "time_text", default="60s", show_default=True, help="safety phase, e.g. 60s or 500ms")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False))
 @click.option("--unsafe", default=None, type=click.Choice(UNSAFE), help="switch on a deliberately unsafe option")
-def raft_cmd(nodes: int, kinds: str, seed: int, time_text: str, trace_path: str | None, unsafe: str | None) -> None:
+@click.option("--workload", default="chaos", show_default=True, type=click.Choice(("chaos", "figure8")),
+              help="chaos: the nemesis and a steady client; figure8: short-lived leaders, one entry "
+                   "per AppendEntries (the nemesis is not used)")
+def raft_cmd(nodes: int, kinds: str, seed: int, time_text: str, trace_path: str | None, unsafe: str | None,
+             workload: str) -> None:
     """Raft under a nemesis, checked for the five safety properties."""
     from synod.raft.node import RaftNodeConfig
     from synod.raft.raft import RaftConfig
-    from synod.raft.sim import run_chaos
+    from synod.raft.sim import run_chaos, run_figure8_chaos
     from synod.sim import Tracer
 
     try:
@@ -57,14 +61,18 @@ def raft_cmd(nodes: int, kinds: str, seed: int, time_text: str, trace_path: str 
     try:
         tracer = Tracer(out) if out is not None else None
         try:
-            r = run_chaos(seed, nodes=nodes, time_ms=time_ms, kinds=kind_list, node_config=cfg, tracer=tracer)
+            if workload == "figure8":
+                r = run_figure8_chaos(seed, nodes=nodes, time_ms=time_ms, node_config=cfg, tracer=tracer)
+            else:
+                r = run_chaos(seed, nodes=nodes, time_ms=time_ms, kinds=kind_list, node_config=cfg, tracer=tracer)
         except ConfigError as e:
             raise click.BadParameter(str(e), param_hint="--nemesis") from None
     finally:
         if out is not None:
             out.close()
     verdict = "SAFE" if not r.violations else "VIOLATION"
-    click.echo(f"raft sim: seed {seed}, {nodes} nodes, nemesis {','.join(kind_list) or 'none'}, "
+    faults = "figure8 workload" if workload == "figure8" else f"nemesis {','.join(kind_list) or 'none'}"
+    click.echo(f"raft sim: seed {seed}, {nodes} nodes, {faults}, "
                f"{r.virtual_ms / 1000:.1f} s virtual")
     click.echo(f"safety: {verdict}; committed entries: {r.committed}; proposed: {r.proposed}; "
                f"recovered after faults: {'yes' if r.recovered else 'no'}")
@@ -72,5 +80,6 @@ def raft_cmd(nodes: int, kinds: str, seed: int, time_text: str, trace_path: str 
         click.echo(f"  {v}")
     if r.violations:
         extra = f" --unsafe {unsafe}" if unsafe else ""
-        click.echo(f"replay: synod sim raft --nodes {nodes} --nemesis {kinds} --seed {seed} --time {time_text}{extra}")
+        faults = "--workload figure8" if workload == "figure8" else f"--nemesis {kinds}"
+        click.echo(f"replay: synod sim raft --nodes {nodes} {faults} --seed {seed} --time {time_text}{extra}")
         raise SystemExit(1)

@@ -16,5 +16,6 @@ SNAPSHOT_CHUNK_BYTES = 16 * 1024   # bytes of snapshot data in one InstallSnapsh
 COMMITTED_ENTRIES_MAX = 1024       # entries handed out for apply in one Ready
 PROPOSALS_PENDING_MAX = 4096       # uncommitted entries a leader accepts before refusing proposals
 READS_PENDING_MAX = 4096           # ReadIndex requests waiting for a quorum
+LEASE_ROUNDS_MAX = 64              # heartbeat rounds awaiting a quorum's ack for the lease (thesis 6.4.1)
 READ_CTX_BYTES_MAX = 256           # size of one ReadIndex context
 LEARNER_LAG_ENTRIES_MAX = 8        # a learner this close to the leader's last index may be promoted (thesis 4.2.1)

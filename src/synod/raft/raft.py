@@ -28,13 +28,31 @@ log replication with the conflict term/index fast backup and flow control
 (see ``_progress``); commit by counting replicas of current-term entries only
 (section 5.4.2, Figure 8); snapshots, log compaction and chunked
 InstallSnapshot (section 7, Figure 13); ReadIndex reads (thesis 6.4);
+leader leases as an opt-in (thesis 6.4.1, ``RaftConfig.lease_read``);
 leadership transfer (thesis 3.10); single-server membership changes with
 non-voting learners (thesis 4.1, 4.2; see ``_confchange``): a change takes
 effect on each server as soon as it is in its log, quorums count the current
 voters only, learners never campaign, and a leader removed from the voters
 steps down once the change commits (4.2.2).
 
-Not implemented yet: joint consensus (thesis 4.3), leader leases (thesis 6.4.1).
+Leader leases (thesis 6.4.1): with ``lease_read`` on, every heartbeat round
+carries a fresh ``read_seq``, and the leader notes the tick (its own clock)
+at which it *sent* each round. When a quorum has acknowledged round s, the
+lease starts at s's send tick and holds while
+``clock_ticks < lease_start + election_ticks * (1 - clock_drift_bound)``;
+within it a read is answered at the commit index with no messages, outside it
+the read falls back to ReadIndex. Why no other leader can commit meanwhile:
+each server of that quorum received the round after it was sent, so by leader
+stickiness (check-quorum, thesis 4.2.3; ``lease_read`` requires
+``check_quorum``) it refuses any vote for ``election_ticks`` of its own ticks
+from then, and ``clock_drift_bound`` covers clocks that run at different
+rates. A restarted server (it may have acked a lease before crashing) refuses
+votes for its first ``election_ticks`` ticks. The lease ends at once on a
+leadership change and when a transfer starts (TimeoutNow bypasses
+stickiness). The bound assumes bounded clock *rate* drift, not a bound on
+pauses: a leader paused past its lease but not told so would read stale.
+
+Not implemented yet: joint consensus (thesis 4.3).
 
 Invariants (checked by ``assert`` where they are relied on):
 - ``vote`` is only set in the current term, and at most once per term;
@@ -45,6 +63,7 @@ Invariants (checked by ``assert`` where they are relied on):
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -91,6 +110,12 @@ class RaftConfig:
     ``unsafe_commit_old_term``: commit any index a majority holds, even an
     entry of an older term (the Figure 8 bug). ``unsafe_vote_without_log_check``:
     grant votes without the up-to-date check of section 5.4.1.
+
+    ``lease_read`` (off by default): serve reads from a leader lease (thesis
+    6.4.1) instead of a heartbeat round while the lease holds.
+    ``clock_drift_bound``: the largest relative clock-rate difference between
+    servers, a fraction in [0, 1); the lease is shortened by it. Needs
+    ``check_quorum`` (leader stickiness is what makes the lease safe).
     """
 
     election_ticks: int = C.ELECTION_TICKS
@@ -102,8 +127,14 @@ class RaftConfig:
     snapshot_chunk_bytes: int = C.SNAPSHOT_CHUNK_BYTES
     unsafe_commit_old_term: bool = False
     unsafe_vote_without_log_check: bool = False
+    lease_read: bool = False
+    clock_drift_bound: float = 0.1
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.clock_drift_bound < 1.0:
+            raise LocalProtocolError(f"clock_drift_bound {self.clock_drift_bound} not in [0, 1)")
+        if self.lease_read and not self.check_quorum:
+            raise LocalProtocolError("lease_read needs check_quorum (leader stickiness makes the lease safe)")
         if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
             raise LocalProtocolError("need 1 <= heartbeat_ticks < election_ticks")
         if self.message_entries_max < 1 or self.snapshot_chunk_bytes < 1:
@@ -153,6 +184,14 @@ class Raft:
         self.read_seq = 0
         self._reads_pending: list[tuple[int, int, bytes, str | None]] = []
         self._reads_before_commit: list[tuple[bytes, str | None]] = []
+        # Leader leases (thesis 6.4.1). clock_ticks: ticks since this server
+        # started, its own clock. Leader: (read_seq, clock_ticks when sent) of
+        # heartbeat rounds not yet acknowledged by a quorum, and the send tick
+        # of the latest acknowledged one. Invariant: len(_lease_rounds) <=
+        # LEASE_ROUNDS_MAX; lease_start_ticks is None unless role == LEADER.
+        self.clock_ticks = 0
+        self._lease_rounds: deque[tuple[int, int]] = deque()
+        self.lease_start_ticks: int | None = None
         # Follower: chunks of a snapshot being received: (index, term, data).
         self._incoming: tuple[int, int, bytearray] | None = None
         # Outputs waiting for the next Ready.
@@ -282,6 +321,8 @@ class Raft:
         self._proposals_unsent = False
         self._reads_pending = []
         self._reads_before_commit = []
+        self._lease_rounds.clear()
+        self.lease_start_ticks = None
 
     def become_follower(self, term: int, leader: str | None) -> None:
         self._reset(term)
@@ -330,6 +371,7 @@ class Raft:
     # -- inputs ------------------------------------------------------------------
     def tick(self) -> None:
         """One logical clock tick."""
+        self.clock_ticks += 1
         self._tick()
 
     def _tick_election(self) -> None:
@@ -408,8 +450,7 @@ class Raft:
         """Handle one message from peer ``src`` (section 5.1's term rules first)."""
         if msg.term > self.term:
             if type(msg) is RequestVote:
-                if (not msg.transfer and self.config.check_quorum and self.leader is not None
-                        and self.election_elapsed < self.config.election_ticks):
+                if not msg.transfer and self._leader_recently_heard():
                     # Leader stickiness (thesis 4.2.3): we heard from a leader recently.
                     self._event("ignore_request_vote", src=src, reason="leader is alive")
                     return
@@ -426,6 +467,18 @@ class Raft:
             self._handle_request_vote(src, msg)
         else:
             self._step(src, msg)
+
+    def _leader_recently_heard(self) -> bool:
+        """Leader stickiness (thesis 4.2.3): refuse votes while we may owe a
+        leader its election timeout; a leader's lease relies on this. With
+        leases on, a server just started may have acked a lease before it
+        crashed, so it also waits its first election timeout."""
+        if not self.config.check_quorum:
+            return False
+        t = self.config.election_ticks
+        if self.config.lease_read and self.clock_ticks < t:
+            return True
+        return self.leader is not None and self.election_elapsed < t
 
     def _step_stale(self, src: str, msg: Any) -> None:
         if type(msg) in (AppendEntries, Heartbeat):
@@ -703,7 +756,15 @@ class Raft:
                                        conf=snap.conf.encode() if snap.conf is not None else b""))
 
     def _broadcast_heartbeat(self, *, for_read: bool = False) -> None:
-        reading = for_read or bool(self._reads_pending)
+        if self.config.lease_read:
+            # Every round renews the lease: a fresh read_seq, its send tick
+            # noted, and sent to every follower (no append stands in for it).
+            if not for_read:
+                self.read_seq += 1
+            if len(self._lease_rounds) >= C.LEASE_ROUNDS_MAX:
+                self._lease_rounds.popleft()  # only loses a chance to renew
+            self._lease_rounds.append((self.read_seq, self.clock_ticks))
+        reading = for_read or bool(self._reads_pending) or self.config.lease_read
         last = self.log.last_index
         for p in self.others:
             pr = self.progress[p]
@@ -763,6 +824,10 @@ class Raft:
         if self.log.term(self.log.commit_index) != self.term:
             self._reads_before_commit.append((ctx, src))
             return True
+        if self.lease_valid():
+            self._event("lease_read", index=self.log.commit_index)
+            self._answer_read(self.log.commit_index, ctx, src)
+            return True
         self.read_seq += 1
         self._reads_pending.append((self.read_seq, self.log.commit_index, ctx, src))
         if not (self.conf.voters - {self.id}):
@@ -774,12 +839,33 @@ class Raft:
     def _release_reads(self) -> None:
         acked = quorum_index([self.read_seq if p == self.id else self.progress[p].read_seq
                               for p in self.conf.voters])
+        while self._lease_rounds and self._lease_rounds[0][0] <= acked:
+            _, sent_ticks = self._lease_rounds.popleft()
+            assert self.lease_start_ticks is None or sent_ticks >= self.lease_start_ticks
+            if self.transferee is None:
+                self.lease_start_ticks = sent_ticks
         while self._reads_pending and self._reads_pending[0][0] <= acked:
             _, index, ctx, src = self._reads_pending.pop(0)
-            if src is None:
-                self._read_states.append(ReadState(index=index, ctx=ctx))
-            else:
-                self._send(src, ReadIndexReply(term=self.term, ctx=ctx, index=index))
+            self._answer_read(index, ctx, src)
+
+    def _answer_read(self, index: int, ctx: bytes, src: str | None) -> None:
+        if src is None:
+            self._read_states.append(ReadState(index=index, ctx=ctx))
+        else:
+            self._send(src, ReadIndexReply(term=self.term, ctx=ctx, index=index))
+
+    def lease_valid(self) -> bool:
+        """Thesis 6.4.1: does this leader hold a lease now, by its own clock?
+        True while ``clock_ticks < lease_start + election_ticks * (1 -
+        clock_drift_bound)``, where lease_start is when it sent the latest
+        heartbeat round a quorum acknowledged. Always False with
+        ``lease_read`` off, and during a leadership transfer."""
+        if not self.config.lease_read or self.role != LEADER or self.transferee is not None:
+            return False
+        if self.lease_start_ticks is None:
+            return False
+        duration = self.config.election_ticks * (1.0 - self.config.clock_drift_bound)
+        return self.clock_ticks < self.lease_start_ticks + duration
 
     def transfer_leadership(self, target: str) -> bool:
         """Hand leadership to ``target`` (thesis 3.10): bring its log up to
@@ -788,6 +874,7 @@ class Raft:
         if self.role != LEADER or target == self.id or target not in self.conf.voters:
             return False
         self.transferee = target
+        self.lease_start_ticks = None  # TimeoutNow bypasses the stickiness the lease relies on
         self.election_elapsed = 0
         if self.progress[target].match_index == self.log.last_index:
             self._send(target, TimeoutNow(term=self.term))

@@ -26,7 +26,7 @@ from synod.raft.raft import LEADER
 from synod.sim import LinkModel, Nemesis, Network, Simulator, Tracer, Uniform
 
 __all__ = ["LabCluster", "ClusterFailure", "REQUEST_TYPES", "ChaosResult", "run_chaos", "chaos_nemesis",
-           "NEMESIS_KINDS"]
+           "NEMESIS_KINDS", "run_figure8_chaos"]
 
 ELECTION_TIMEOUT_MS = 1000   # Lab 3's RaftElectionTimeout
 REQUEST_TYPES = ("RequestVote", "AppendEntries", "Heartbeat", "InstallSnapshot", "TimeoutNow",
@@ -427,3 +427,120 @@ def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
                        committed=c.max_index, recovered=recovered, virtual_ms=c.sim.now_ms,
                        deliveries=c.sim.deliveries)
 
+
+
+# -- the Figure 8 workload: short-lived leaders, one entry per AppendEntries ------------------
+
+FIGURE8_POLL_MS = 0.5  # how often the Figure 8 workload looks at the leaders
+
+
+def run_figure8_chaos(seed: int, *, nodes: int = 5, time_ms: float = 30_000.0,
+                      node_config: RaftNodeConfig | None = None, tracer: Tracer | None = None,
+                      loss_probability: float = 0.2, crash_on_commit_probability: float = 1.0,
+                      leader_lifetime_ms_max: float = 200.0, restart_delay_ms_max: float = 300.0) -> ChaosResult:
+    """A workload that makes Raft's Figure 8 (section 5.4.2) likely under
+    random faults, in the spirit of Lab 3's Figure8 test.
+
+    AppendEntries carry one entry each, so a new leader backing up a lagging
+    follower sends an older term's entry and its own no-op in separate
+    messages, the no-op only once the first is acknowledged; links lose
+    ``loss_probability`` of messages. Leaders are short-lived: every
+    ``FIGURE8_POLL_MS`` the workload looks at each leader and crashes it
+    with ``crash_on_commit_probability`` when its commit index has just
+    advanced (it has just replicated to a bare majority; what it sent next
+    is lost), and in any case once it has led for a random time up to
+    ``leader_lifetime_ms_max`` (its own entries then reach few servers, so
+    logs diverge). A client proposes to every live server every 10 ms.
+    Crashed servers restart over their disks after up to
+    ``restart_delay_ms_max``, and at once if fewer than a majority are up.
+    Every server's Ready feeds the safety checker; the run stops at the
+    first violation."""
+    cfg = node_config or RaftNodeConfig()
+    cfg = replace(cfg, raft=replace(cfg.raft, message_entries_max=1))
+    c = LabCluster(nodes, seed, node_config=cfg)
+    c.network.set_default(LinkModel(latency=Uniform(1.0, 5.0), loss_probability=loss_probability))
+    if tracer is not None:
+        c.sim.tracer = tracer
+    rng = c.rng
+    quorum = nodes // 2 + 1
+    cmd = [0]
+    seen_commit: dict[int, tuple[int, int]] = {}   # server -> (term, commit index) when last polled
+    deadline: dict[tuple[int, int], float] = {}    # (server, term) -> when the workload crashes it
+    restart_at: dict[int, float] = {}
+    muted: set[tuple[int, int]] = set()
+
+    def restart(i: int) -> None:
+        restart_at.pop(i, None)
+        c.start1(i)
+        c.connect(i)
+
+    def crash(i: int) -> None:
+        c.crash1(i)
+        restart_at[i] = c.now_ms + rng.uniform(0.0, restart_delay_ms_max)
+
+    def mute(i: int) -> None:
+        # A one-way cut: what the leader has sent still arrives and replies
+        # still reach it, but nothing it sends from now on does. Any crash or
+        # restart rewires the network and lifts it.
+        for j in range(nodes):
+            if j != i:
+                c.network.block(c.ids[i], c.ids[j])
+
+    def poll() -> None:
+        for i in range(nodes):
+            if not c.up(i):
+                if c.now_ms >= restart_at.get(i, 0.0):
+                    restart(i)
+                continue
+            raft = c.node(i).raft
+            if raft.role != LEADER:
+                seen_commit.pop(i, None)
+                continue
+            key = (i, raft.term)
+            deadline.setdefault(key, c.now_ms + rng.uniform(0.0, leader_lifetime_ms_max))
+            before = seen_commit.get(i)
+            seen_commit[i] = (raft.term, raft.log.commit_index)
+            advanced = before is not None and before[0] == raft.term and raft.log.commit_index > before[1]
+            if advanced and rng.random() < crash_on_commit_probability:
+                crash(i)
+                seen_commit.pop(i, None)
+            elif c.now_ms >= deadline[key]:
+                if key in muted:
+                    crash(i)
+                    seen_commit.pop(i, None)
+                else:
+                    mute(i)
+                    muted.add(key)
+                    deadline[key] = c.now_ms + rng.uniform(0.0, leader_lifetime_ms_max)
+        while sum(1 for i in range(nodes) if c.up(i)) < quorum:
+            restart(rng.choice([i for i in range(nodes) if not c.up(i)]))
+
+    recovered = False
+    try:
+        next_propose = 0.0
+        while c.now_ms < time_ms:
+            if c.now_ms >= next_propose:
+                next_propose = c.now_ms + 10.0
+                for i in range(nodes):
+                    cmd[0] += 1
+                    c.start(i, cmd[0])
+            c.sleep(FIGURE8_POLL_MS)
+            poll()
+        # Faults stop: every server up, and a new command must commit.
+        for i in range(nodes):
+            if not c.up(i):
+                restart(i)
+        c._rewire()  # lift one-way cuts
+        before = c.max_index
+        end = c.now_ms + 10_000.0
+        while c.now_ms < end and not recovered:
+            for i in range(nodes):
+                if c.start(i, -1)[2]:
+                    break
+            c.sleep(200.0)
+            recovered = c.max_index > before
+    except ClusterFailure:
+        pass
+    return ChaosResult(seed=seed, violations=c.errors + c.checker.violations, proposed=cmd[0],
+                       committed=c.max_index, recovered=recovered, virtual_ms=c.sim.now_ms,
+                       deliveries=c.sim.deliveries)
