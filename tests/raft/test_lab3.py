@@ -436,11 +436,10 @@ def test_unreliable_agree(make) -> None:  # type: ignore[no-untyped-def]
     c = make(5, unreliable=True)
     for it in range(1, 50):
         for j in range(4):
-            for i in range(5):
-                if c.start(i, 100 * it + j)[2]:
-                    break
+            c.one_background(100 * it + j, 1, True)
         c.one(it, 1, True)
     c.set_unreliable(False)
+    c.wait_background()  # every background command reached agreement
     c.one(100, 5, True)
 
 

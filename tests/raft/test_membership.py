@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 
 from synod.raft import ADD_LEARNER, FOLLOWER, LEADER, PROMOTE, REMOVE, ConfChange, ConfState, Raft, RaftConfig
+from synod.core import Context, Node
 from synod.raft.messages import (
     AppendEntries,
     AppendEntriesReply,
+    ConfChangeRequest,
     Entry,
     InstallSnapshot,
+    ProposeReply,
     RequestVote,
     RequestVoteReply,
 )
@@ -320,4 +323,49 @@ def test_membership_changes_under_load_are_safe(seed: int) -> None:
     c.one("final", 3, True)
     assert c.max_index > before
     assert counter[0] > 100, f"seed {seed}: the client proposed only {counter[0]} commands"
+    c.finish()
+
+
+class _MembershipClient(Node):
+    """Sends each ConfChangeRequest of ``script`` to ``leader`` in turn, the
+    next once the previous is answered; keeps the replies."""
+
+    def __init__(self, leader: str, script: list[tuple[str, str]]) -> None:
+        self.leader, self.script, self.replies = leader, script, []  # type: ignore[var-annotated]
+
+    def on_start(self, ctx: Context) -> None:
+        self._next(ctx)
+
+    def _next(self, ctx: Context) -> None:
+        if len(self.replies) < len(self.script):
+            op, node_id = self.script[len(self.replies)]
+            ctx.send(self.leader, ConfChangeRequest(request_id=len(self.replies), op=op, node_id=node_id))
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        assert type(msg) is ProposeReply
+        self.replies.append(msg)
+        self._next(ctx)
+
+
+def test_conf_change_request_through_the_node() -> None:
+    """The node adapter's client path for membership changes: a malformed
+    change and one that does not apply are refused at once with the reason;
+    a valid one is answered when it commits, and every server's status then
+    shows the new configuration."""
+    c = LabCluster(3, seed=3)
+    leader = c.check_one_leader()
+    c.one(1, 3, True)
+    script = [("grow", "s9"), ("promote", "s9"), ("remove", "s3")]
+    client = _MembershipClient(c.ids[leader], script)
+    c.sim.add_node("client", lambda: client, peers=())
+    c.sleep(2000)
+    assert [r.ok for r in client.replies] == [False, False, True], client.replies
+    assert "unknown configuration change" in client.replies[0].error
+    assert client.replies[1].error == "s9 is not a learner"
+    assert client.replies[2].index > 1
+    # s3 itself may never hear of its removal (the leader stops replicating
+    # to it, thesis 4.2.3); the remaining voters all use the new configuration.
+    c.sleep(500)
+    for i in range(2):
+        assert c.node(i).raft.conf.voters == {"s1", "s2"}, (i, c.node(i).raft.conf)
     c.finish()

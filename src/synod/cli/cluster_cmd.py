@@ -33,13 +33,15 @@ import click
 
 from synod.core.errors import ConfigError, LocalProtocolError
 
-__all__ = ["cluster"]
+__all__ = ["cluster", "cluster_location_options", "attach_cluster"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 DEFAULT_RUN_DIR = "runs/cluster"
 
 
-def _where(fn: _F) -> _F:
+def cluster_location_options(fn: _F) -> _F:
+    """Decorator: the ``--config`` and ``--run-dir`` options that locate a
+    cluster (passed on as ``config_path`` and ``run_dir``)."""
     fn = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                       help="The cluster config; its run_dir locates the cluster.")(fn)
     fn = click.option("--run-dir", type=click.Path(file_okay=False), default=None,
@@ -58,7 +60,9 @@ def _run_dir(run_dir: str | None, config_path: str | None) -> Path:
     return Path(run_dir or DEFAULT_RUN_DIR)
 
 
-def _attach(run_dir: str | None, config_path: str | None) -> Any:
+def attach_cluster(run_dir: str | None, config_path: str | None) -> Any:
+    """The running :class:`~synod.runtime.cluster.LocalCluster` found by
+    :func:`cluster_location_options`. Raises ClickException if none is there."""
     from synod.runtime.cluster import ClusterError, LocalCluster
 
     try:
@@ -80,7 +84,7 @@ def cluster() -> None:
 
 
 @cluster.command("up")
-@_where
+@cluster_location_options
 @click.option("--nodes", "n", type=click.IntRange(1, 1000), default=None,
               help="Generate a config of N alike nodes (needs --factory).")
 @click.option("--factory", default=None, help="package.module:function building each node.")
@@ -151,20 +155,20 @@ def _supervise(cl: Any) -> None:
 
 
 @cluster.command("down")
-@_where
+@cluster_location_options
 def down(run_dir: str | None, config_path: str | None) -> None:
     """Stop every node (SIGTERM, then SIGKILL)."""
-    cl = _attach(run_dir, config_path)
+    cl = attach_cluster(run_dir, config_path)
     cl.stop()
     click.echo(f"cluster in {cl.run_dir} is down")
 
 
 @cluster.command("status")
-@_where
+@cluster_location_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(run_dir: str | None, config_path: str | None, as_json: bool) -> None:
     """Show each node's process, faults and traffic counters."""
-    _print_status(_attach(run_dir, config_path), as_json=as_json)
+    _print_status(attach_cluster(run_dir, config_path), as_json=as_json)
 
 
 def _print_status(cl: Any, *, as_json: bool = False) -> None:
@@ -197,12 +201,12 @@ def _print_status(cl: Any, *, as_json: bool = False) -> None:
 
 def _one_node(verb: str, action: Callable[[Any, str], Any], help_text: str) -> None:
     @cluster.command(verb, help=help_text)
-    @_where
+    @cluster_location_options
     @click.argument("node_id")
     def command(run_dir: str | None, config_path: str | None, node_id: str) -> None:
         from synod.runtime.cluster import ClusterError
 
-        cl = _attach(run_dir, config_path)
+        cl = attach_cluster(run_dir, config_path)
         _node_ids(cl, (node_id,))
         try:
             action(cl, node_id)
@@ -218,13 +222,13 @@ _one_node("restart", lambda cl, nid: cl.restart(nid), "Stop node NODE_ID if it r
 
 
 @cluster.command("partition")
-@_where
+@cluster_location_options
 @click.argument("groups", nargs=-1, required=True)
 @click.option("--one-way", is_flag=True, help="Block only messages from the first group to the second.")
 def partition(run_dir: str | None, config_path: str | None, groups: tuple[str, ...], one_way: bool) -> None:
     """Partition the cluster into GROUPS (each a comma-separated list of ids;
     unnamed nodes form one more group)."""
-    cl = _attach(run_dir, config_path)
+    cl = attach_cluster(run_dir, config_path)
     sets = [[g for g in group.split(",") if g] for group in groups]
     for s in sets:
         _node_ids(cl, tuple(s))
@@ -238,11 +242,11 @@ def partition(run_dir: str | None, config_path: str | None, groups: tuple[str, .
 
 
 @cluster.command("heal")
-@_where
+@cluster_location_options
 @click.option("--all", "everything", is_flag=True, help="Also clear drop and delay.")
 def heal(run_dir: str | None, config_path: str | None, everything: bool) -> None:
     """Remove every partition."""
-    cl = _attach(run_dir, config_path)
+    cl = attach_cluster(run_dir, config_path)
     if everything:
         cl.clear_faults()
     else:
@@ -251,22 +255,22 @@ def heal(run_dir: str | None, config_path: str | None, everything: bool) -> None
 
 
 @cluster.command("drop")
-@_where
+@cluster_location_options
 @click.argument("probability", type=click.FloatRange(0.0, 1.0))
 @click.option("--node", "nodes", multiple=True, help="Only these nodes (default: all).")
 def drop(run_dir: str | None, config_path: str | None, probability: float, nodes: tuple[str, ...]) -> None:
     """Drop messages sent to peers with PROBABILITY (0 turns it off)."""
-    cl = _attach(run_dir, config_path)
+    cl = attach_cluster(run_dir, config_path)
     cl.drop(probability, _node_ids(cl, nodes) or None)
     click.echo(f"drop probability {probability} on {', '.join(nodes) or 'all nodes'}")
 
 
 @cluster.command("delay")
-@_where
+@cluster_location_options
 @click.argument("delay_ms", type=click.FloatRange(0.0, 3_600_000.0))
 @click.option("--node", "nodes", multiple=True, help="Only these nodes (default: all).")
 def delay(run_dir: str | None, config_path: str | None, delay_ms: float, nodes: tuple[str, ...]) -> None:
     """Delay messages sent to peers by DELAY_MS (0 turns it off)."""
-    cl = _attach(run_dir, config_path)
+    cl = attach_cluster(run_dir, config_path)
     cl.delay(delay_ms, _node_ids(cl, nodes) or None)
     click.echo(f"delay {delay_ms} ms on {', '.join(nodes) or 'all nodes'}")

@@ -30,6 +30,7 @@ def _add_groups() -> None:
         ("synod.cli.check_cmd", "check"),
         ("synod.cli.trace_cmd", "trace"),
         ("synod.cli.sim_cmd", "sim"),
+        ("synod.cli.raft_cmd", "raft"),
     ):
         try:
             mod = importlib.import_module(module)

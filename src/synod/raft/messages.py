@@ -14,7 +14,7 @@ __all__ = [
     "Entry", "RequestVote", "RequestVoteReply", "AppendEntries", "AppendEntriesReply",
     "Heartbeat", "HeartbeatReply", "InstallSnapshot", "InstallSnapshotReply", "TimeoutNow",
     "ReadIndexRequest", "ReadIndexReply", "RaftMessage", "Propose", "ProposeReply",
-    "RaftStatusRequest", "RaftStatus",
+    "RaftStatusRequest", "RaftStatus", "ConfChangeRequest",
 ]
 
 
@@ -155,16 +155,30 @@ class Propose:
     command: bytes
 
 
+@message("raft.ConfChangeRequest")
+class ConfChangeRequest:
+    """Client -> leader: one single-server membership change (thesis 4.1):
+    ``op`` is ``add-learner``, ``promote`` or ``remove``, of server
+    ``node_id``. Answered with a :class:`ProposeReply` once the change is
+    committed, or at once with the reason it was refused."""
+
+    request_id: int
+    op: str
+    node_id: str
+
+
 @message("raft.ProposeReply")
 class ProposeReply:
     """``ok``: committed and applied at ``index``; else ``leader_hint`` names
-    the leader this server knows of (or None)."""
+    the leader this server knows of (or None) and ``error`` says why, when
+    the server knows (a refused membership change, say)."""
 
     request_id: int
     ok: bool
     index: int = 0
     leader_hint: str | None = None
     result: bytes | None = None
+    error: str = ""
 
 
 @message("raft.StatusRequest")
@@ -174,8 +188,9 @@ class RaftStatusRequest:
 
 @message("raft.Status")
 class RaftStatus:
-    """One server's view: role, term, the leader it knows of (or None), and
-    its log's last, commit and applied indexes."""
+    """One server's view: role, term, the leader it knows of (or None), its
+    log's last, commit and applied indexes, and the configuration it uses
+    (thesis 4.1: that of the latest change in its log)."""
 
     node_id: str
     role: str
@@ -184,3 +199,5 @@ class RaftStatus:
     last_index: int
     commit_index: int
     applied_index: int
+    voters: tuple[str, ...] = ()
+    learners: tuple[str, ...] = ()

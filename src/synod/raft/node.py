@@ -33,9 +33,16 @@ from synod.core import Context, Node, decode, encode, encoded_size_bytes, pack_r
 from synod.core.errors import LocalProtocolError
 from synod.raft import constants as C
 from synod.raft._log import Snapshot
-from synod.raft._confchange import ConfState
+from synod.raft._confchange import ConfChange, ConfState
 from synod.raft._ready import HardState, Ready, Recovered
-from synod.raft.messages import Entry, Propose, ProposeReply, RaftStatus, RaftStatusRequest
+from synod.raft.messages import (
+    ConfChangeRequest,
+    Entry,
+    Propose,
+    ProposeReply,
+    RaftStatus,
+    RaftStatusRequest,
+)
 from synod.raft.raft import Raft, RaftConfig
 
 __all__ = ["RaftNode", "RaftNodeConfig", "StateMachine", "KVStateMachine", "Observer", "MessageStats",
@@ -224,6 +231,8 @@ class RaftNode(Node):
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         if type(msg) is Propose:
             self._propose(ctx, src, msg)
+        elif type(msg) is ConfChangeRequest:
+            self._propose_conf_change(ctx, src, msg)
         elif type(msg) is RaftStatusRequest:
             self._reply_status(ctx)
             return
@@ -244,11 +253,28 @@ class RaftNode(Node):
             return
         self._clients[placed[0]] = (src, msg.request_id, placed[1])
 
+    def _propose_conf_change(self, ctx: Context, src: str, msg: ConfChangeRequest) -> None:
+        """A client's membership change (thesis 4.1): refused at once with the
+        reason, or answered when its entry commits, like a proposal."""
+        try:
+            cc = ConfChange(op=msg.op, node_id=msg.node_id)
+        except LocalProtocolError as e:
+            placed: tuple[int, int] | str = str(e)
+        else:
+            placed = ("too many clients waiting" if len(self._clients) >= CLIENTS_PENDING_MAX
+                      else self.raft.propose_conf_change(cc))
+        if isinstance(placed, str):
+            ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader,
+                                       error=placed))
+            return
+        self._clients[placed[0]] = (src, msg.request_id, placed[1])
+
     def _reply_status(self, ctx: Context) -> None:
         raft = self.raft
         ctx.reply(RaftStatus(node_id=ctx.node_id, role=raft.role, term=raft.term, leader=raft.leader,
                              last_index=raft.log.last_index, commit_index=raft.log.commit_index,
-                             applied_index=raft.log.applied_index))
+                             applied_index=raft.log.applied_index, voters=tuple(sorted(raft.conf.voters)),
+                             learners=tuple(sorted(raft.conf.learners))))
 
     def start(self, command: bytes) -> tuple[int, int, bool]:
         """Lab 3's ``Start(command)``: (index, term, is_leader). Call it from
@@ -326,7 +352,7 @@ class RaftNode(Node):
 
 FACTORY = "synod.raft.node:factory"
 _FACTORY_PARAMS = frozenset({"tick_interval_ms", "election_ticks", "heartbeat_ticks", "pre_vote", "check_quorum",
-                             "snapshot_interval_entries"})
+                             "snapshot_interval_entries", "voters"})
 
 
 def factory(node_id: str, params: dict[str, Any]) -> RaftNode:
@@ -334,10 +360,13 @@ def factory(node_id: str, params: dict[str, Any]) -> RaftNode:
     with a :class:`KVStateMachine`. ``params`` (all optional):
     ``tick_interval_ms`` (float), ``election_ticks`` and ``heartbeat_ticks``
     (int, in ticks), ``pre_vote`` and ``check_quorum`` (bool),
-    ``snapshot_interval_entries`` (int, 0: never).
+    ``snapshot_interval_entries`` (int, 0: never), ``voters`` (list of
+    node ids, the initial voters; default every node of the cluster; a
+    node not among them starts as a learner waiting to be added, thesis
+    4.2.1).
 
     Raises:
-        ValueError: an unknown parameter.
+        ValueError: an unknown parameter, or ``voters`` not a list of ids.
         LocalProtocolError: the timings do not validate (see :class:`RaftConfig`).
     """
     unknown = set(params) - _FACTORY_PARAMS
@@ -347,6 +376,9 @@ def factory(node_id: str, params: dict[str, Any]) -> RaftNode:
                       heartbeat_ticks=int(params.get("heartbeat_ticks", C.HEARTBEAT_TICKS)),
                       pre_vote=bool(params.get("pre_vote", True)),
                       check_quorum=bool(params.get("check_quorum", True)))
-    return RaftNode(RaftNodeConfig(raft=raft,
+    voters = params.get("voters", [])
+    if not isinstance(voters, list) or not all(isinstance(v, str) and v for v in voters):
+        raise ValueError(f"voters must be a list of node ids, not {voters!r}")
+    return RaftNode(RaftNodeConfig(raft=raft, voters=tuple(voters),
                                    tick_interval_ms=float(params.get("tick_interval_ms", C.TICK_INTERVAL_MS)),
                                    snapshot_interval_entries=int(params.get("snapshot_interval_entries", 0))))

@@ -91,6 +91,7 @@ class LabCluster:
         self.unreliable = False
         self.long_reordering = False
         self._flush_scheduled: set[int] = set()
+        self._background: set[Any] = set()  # commands of one_background still running
         peers = tuple(self.ids)
         for i, node_id in enumerate(self.ids):
             self.sim.add_node(node_id, self._factory(i), peers=peers)
@@ -328,6 +329,61 @@ class LabCluster:
                 self.sleep(50)
         self.fail(f"one({cmd!r}) failed to reach agreement")
         raise AssertionError  # unreachable
+
+    def one_background(self, cmd: Any, expected_servers: int, retry: bool) -> None:
+        """Lab 3's ``go cfg.one(cmd, expected, retry)``: the same loop as
+        :meth:`one`, run inside the simulation (polled every 20 virtual ms)
+        while the test goes on. Its failure is recorded and raised by the
+        next :meth:`sleep` or :meth:`wait_background`."""
+        t0 = self.now_ms
+        state = {"index": -1, "t1": 0.0, "starts": 0}
+        self._background.add(cmd)
+
+        def submit() -> None:
+            for _ in range(self.n):
+                state["starts"] = (state["starts"] + 1) % self.n
+                s = state["starts"]
+                if self.connected[s] and self.up(s):
+                    idx, _, ok = self.start(s, cmd)
+                    if ok:
+                        state["index"], state["t1"] = idx, self.now_ms
+                        return
+            state["index"] = -1
+
+        def poll() -> None:
+            if state["index"] != -1:
+                nd, cmd1 = self._n_committed_quiet(state["index"])
+                if nd > 0 and nd >= expected_servers and cmd1 == cmd:
+                    self._background.discard(cmd)
+                    return
+                if self.now_ms - state["t1"] >= 2000:
+                    if not retry:
+                        self.errors.append(f"background one({cmd!r}) failed to reach agreement")
+                        return
+                    state["index"] = -1
+            if self.now_ms - t0 >= 10_000:
+                self.errors.append(f"background one({cmd!r}) failed to reach agreement in 10 s")
+                return
+            if state["index"] == -1:
+                submit()
+            self.sim.call_after(20.0 if state["index"] != -1 else 50.0, poll)
+
+        self.sim.call_after(0.0, poll)
+
+    def wait_background(self) -> None:
+        """Wait (virtual time) until every :meth:`one_background` ended;
+        fail if one of them failed."""
+        while self._background:
+            self.sleep(50)
+        self._check()
+
+    def _n_committed_quiet(self, index: int) -> tuple[int, Any]:
+        count, cmd = 0, None
+        for i in range(self.n):
+            v = self.logs[i].get(index)
+            if v is not None and self.last_applied[i] >= index:
+                count, cmd = count + 1, v
+        return count, cmd
 
     def rpc_total(self) -> int:
         return self.stats.total(REQUEST_TYPES)
