@@ -142,24 +142,18 @@ def _kv(op: str, key: str, value: str | None, run_dir: str | None, config_path: 
     click.echo(f"index {reply.index}: {key} = {json.dumps(result)}")
 
 
-@raft.command("put")
-@cluster_location_options
-@_timeout
-@click.argument("key")
-@click.argument("value")
-def put(run_dir: str | None, config_path: str | None, timeout_s: float, key: str, value: str) -> None:
-    """Set KEY to VALUE through the log."""
-    _kv("put", key, value, run_dir, config_path, timeout_s)
+def _write_command(op: str, help_text: str) -> None:
+    @raft.command(op, help=help_text)
+    @cluster_location_options
+    @_timeout
+    @click.argument("key")
+    @click.argument("value")
+    def command(run_dir: str | None, config_path: str | None, timeout_s: float, key: str, value: str) -> None:
+        _kv(op, key, value, run_dir, config_path, timeout_s)
 
 
-@raft.command("append")
-@cluster_location_options
-@_timeout
-@click.argument("key")
-@click.argument("value")
-def append(run_dir: str | None, config_path: str | None, timeout_s: float, key: str, value: str) -> None:
-    """Append VALUE to KEY through the log."""
-    _kv("append", key, value, run_dir, config_path, timeout_s)
+_write_command("put", "Set KEY to VALUE through the log.")
+_write_command("append", "Append VALUE to KEY through the log.")
 
 
 @raft.command("get")

@@ -27,30 +27,13 @@ heard from a leader within the election timeout ignores vote requests);
 log replication with the conflict term/index fast backup and flow control
 (see ``_progress``); commit by counting replicas of current-term entries only
 (section 5.4.2, Figure 8); snapshots, log compaction and chunked
-InstallSnapshot (section 7, Figure 13); ReadIndex reads (thesis 6.4);
-leader leases as an opt-in (thesis 6.4.1, ``RaftConfig.lease_read``);
-leadership transfer (thesis 3.10); single-server membership changes with
-non-voting learners (thesis 4.1, 4.2; see ``_confchange``): a change takes
-effect on each server as soon as it is in its log, quorums count the current
-voters only, learners never campaign, and a leader removed from the voters
-steps down once the change commits (4.2.2).
-
-Leader leases (thesis 6.4.1): with ``lease_read`` on, every heartbeat round
-carries a fresh ``read_seq``, and the leader notes the tick (its own clock)
-at which it *sent* each round. When a quorum has acknowledged round s, the
-lease starts at s's send tick and holds while
-``clock_ticks < lease_start + election_ticks * (1 - clock_drift_bound)``;
-within it a read is answered at the commit index with no messages, outside it
-the read falls back to ReadIndex. Why no other leader can commit meanwhile:
-each server of that quorum received the round after it was sent, so by leader
-stickiness (check-quorum, thesis 4.2.3; ``lease_read`` requires
-``check_quorum``) it refuses any vote for ``election_ticks`` of its own ticks
-from then, and ``clock_drift_bound`` covers clocks that run at different
-rates. A restarted server (it may have acked a lease before crashing) refuses
-votes for its first ``election_ticks`` ticks. The lease ends at once on a
-leadership change and when a transfer starts (TimeoutNow bypasses
-stickiness). The bound assumes bounded clock *rate* drift, not a bound on
-pauses: a leader paused past its lease but not told so would read stale.
+InstallSnapshot (section 7, Figure 13); ReadIndex reads (thesis 6.4) and, as
+an opt-in, leader leases (thesis 6.4.1; why a lease is safe: see
+``_read_only``); leadership transfer (thesis 3.10); single-server membership
+changes with non-voting learners (thesis 4.1, 4.2; see ``_membership`` and
+``_confchange``). As etcd splits ``read_only.go`` and ``confchange/`` out of
+``raft.go``, :class:`Raft` inherits its read path, membership and snapshot
+transfer from the mixins in ``_read_only``, ``_membership`` and ``_snapshots``.
 
 Not implemented yet: joint consensus (thesis 4.3).
 
@@ -63,16 +46,17 @@ Invariants (checked by ``assert`` where they are relied on):
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from synod.core.errors import LocalProtocolError
 from synod.raft import constants as C
-from synod.raft._confchange import PROMOTE, ConfChange, ConfState, apply_change
 from synod.raft._log import RaftLog, Snapshot
+from synod.raft._membership import Membership
 from synod.raft._progress import PROBE, REPLICATE, SNAPSHOT, Progress, majority, quorum_index
+from synod.raft._read_only import ReadOnly
 from synod.raft._ready import HardState, ReadState, Ready, Recovered, SoftState
+from synod.raft._snapshots import Snapshots
 from synod.raft.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -141,7 +125,7 @@ class RaftConfig:
             raise LocalProtocolError("message and chunk limits must be positive")
 
 
-class Raft:
+class Raft(ReadOnly, Membership, Snapshots):
     """One Raft server. ``peers``: the initial voters; ``learners``: the
     initial non-voting members (a joining server starts as one). This server
     must be one or the other. The log and snapshot's configuration, once
@@ -154,14 +138,6 @@ class Raft:
         if set(peers) & set(learners):
             raise LocalProtocolError(f"peers {peers!r} and learners {learners!r} overlap")
         self.id = node_id
-        self._initial_conf = ConfState(voters=frozenset(peers), learners=frozenset(learners))
-        # The configuration in effect: of the latest change entry in the log
-        # (at conf_index), else of the snapshot, else the initial one.
-        # peers: every member, sorted; others: the members but this server.
-        self.conf = self._initial_conf
-        self.conf_index = 0
-        self.peers: tuple[str, ...] = ()
-        self.others: tuple[str, ...] = ()
         self.rng = rng
         self.config = config or RaftConfig()
         # Persistent state (Figure 2). Invariant: vote, if set, was cast in ``term``.
@@ -177,23 +153,11 @@ class Raft:
         self.votes: dict[str, bool] = {}
         self.progress: dict[str, Progress] = {}
         self.transferee: str | None = None
-        self._set_conf(self._initial_conf, 0)
-        # ReadIndex (thesis 6.4). Leader: a round number confirmed by
-        # heartbeats, reads waiting for a quorum of acks, and reads waiting for
-        # the first commit of this term. Invariant: len(...) <= READS_PENDING_MAX.
-        self.read_seq = 0
-        self._reads_pending: list[tuple[int, int, bytes, str | None]] = []
-        self._reads_before_commit: list[tuple[bytes, str | None]] = []
-        # Leader leases (thesis 6.4.1). clock_ticks: ticks since this server
-        # started, its own clock. Leader: (read_seq, clock_ticks when sent) of
-        # heartbeat rounds not yet acknowledged by a quorum, and the send tick
-        # of the latest acknowledged one. Invariant: len(_lease_rounds) <=
-        # LEASE_ROUNDS_MAX; lease_start_ticks is None unless role == LEADER.
+        self._init_membership(peers, learners)  # conf, conf_index, peers, others
+        self._init_read_only()  # read_seq, lease_start_ticks, pending reads
+        # clock_ticks: ticks since this server started, its own clock (leases).
         self.clock_ticks = 0
-        self._lease_rounds: deque[tuple[int, int]] = deque()
-        self.lease_start_ticks: int | None = None
-        # Follower: chunks of a snapshot being received: (index, term, data).
-        self._incoming: tuple[int, int, bytearray] | None = None
+        self._init_snapshots()  # a follower's partial snapshot
         # Outputs waiting for the next Ready.
         self._msgs: list[tuple[str, Any]] = []
         self._read_states: list[ReadState] = []
@@ -224,78 +188,6 @@ class Raft:
         self.term = r.hard_state.term
         self.vote = r.hard_state.vote
 
-    # -- configuration (thesis 4.1) ---------------------------------------------
-    def _set_conf(self, conf: ConfState, index: int) -> None:
-        self.conf = conf
-        self.conf_index = index
-        self.peers = tuple(sorted(conf.members))
-        self.others = tuple(p for p in self.peers if p != self.id)
-        if self.role != LEADER:
-            return
-        for p in self.peers:
-            if p not in self.progress:
-                # A new member: probe it now rather than at the next heartbeat.
-                self.progress[p] = Progress(self.log.last_index + 1)
-                self._send_append(p)
-        for p in [p for p in self.progress if p not in conf.members and p != self.id]:
-            del self.progress[p]
-        if self.transferee is not None and self.transferee not in conf.voters:
-            self.transferee = None
-
-    def _reload_conf(self) -> None:
-        """Recompute the configuration from the log (after truncation,
-        appending a change, installing a snapshot, or recovery)."""
-        index, conf = self.log.conf_before(self.log.last_index)
-        conf = conf or self._initial_conf
-        if conf != self.conf:
-            self._event("conf_changed", index=index, conf=conf.describe())
-        self._set_conf(conf, index)
-
-    def _is_voter(self) -> bool:
-        return self.id in self.conf.voters
-
-    def learner_caught_up(self, node_id: str) -> bool:
-        """Leader only: is learner ``node_id`` replicating (the leader knows
-        where their logs match) and within ``LEARNER_LAG_ENTRIES_MAX`` entries
-        of our last index? Thesis 4.2.1's catch-up condition, as a lag
-        threshold rather than rounds."""
-        pr = self.progress.get(node_id) if self.role == LEADER else None
-        if pr is None or node_id not in self.conf.learners or pr.state != REPLICATE:
-            return False
-        return pr.match_index >= self.log.last_index - C.LEARNER_LAG_ENTRIES_MAX
-
-    def propose_conf_change(self, cc: ConfChange) -> tuple[int, int] | str:
-        """Append a single-server membership change (thesis 4.1). It takes
-        effect here at once and on each follower as it appends it. Returns
-        (index, term), or why it was refused: not the leader, a transfer in
-        progress, an earlier change not committed yet, no entry of this term
-        committed yet (4.1's fix for changes across leader changes), a
-        learner to promote not caught up (4.2.1), or a change that does not
-        apply to the current configuration."""
-        if self.role != LEADER:
-            return f"not the leader ({self.role})"
-        if self.transferee is not None:
-            return "transferring leadership"
-        if self.conf_index > self.log.commit_index:
-            return f"change at {self.conf_index} not committed yet"
-        if self.log.term(self.log.commit_index) != self.term:
-            return "no entry of this term committed yet"
-        if self.log.last_index - self.log.commit_index >= C.PROPOSALS_PENDING_MAX:
-            return "too many pending"
-        if cc.op == PROMOTE and cc.node_id in self.conf.learners and not self.learner_caught_up(cc.node_id):
-            return f"learner {cc.node_id} not caught up"
-        new = apply_change(self.conf, cc)
-        if isinstance(new, str):
-            return new
-        index = self.log.last_index + 1
-        self.log.append([Entry(term=self.term, index=index, data=new.encode(), conf_change=True)])
-        self._event("conf_changed", index=index, conf=new.describe())
-        self._set_conf(new, index)
-        self.progress[self.id].maybe_update(index)
-        self._maybe_commit()
-        self._proposals_unsent = self.role == LEADER
-        return index, self.term
-
     # -- state views -----------------------------------------------------------
     def hard_state(self) -> HardState:
         return HardState(term=self.term, vote=self.vote, commit=self.log.commit_index)
@@ -319,10 +211,7 @@ class Raft:
         self.progress = {}
         self.transferee = None
         self._proposals_unsent = False
-        self._reads_pending = []
-        self._reads_before_commit = []
-        self._lease_rounds.clear()
-        self.lease_start_ticks = None
+        self._reset_read_only()
 
     def become_follower(self, term: int, leader: str | None) -> None:
         self._reset(term)
@@ -557,44 +446,6 @@ class Raft:
         log.commit_to(min(m.leader_commit, match_index))
         self._send(src, AppendEntriesReply(term=self.term, success=True, match_index=max(match_index, prev)))
 
-    def _conf_maybe_changed(self, appended: tuple[Entry, ...]) -> bool:
-        """A change entry arrived, or the one in effect was truncated away."""
-        log = self.log
-        if any(e.conf_change for e in appended):
-            return True
-        if self.conf_index <= log.snapshot.index:
-            return False
-        return self.conf_index > log.last_index or not log.entry(self.conf_index).conf_change
-
-    def _handle_snapshot(self, src: str, m: InstallSnapshot) -> None:
-        idx = m.last_included_index
-        if idx <= self.log.commit_index:
-            self._send(src, InstallSnapshotReply(term=self.term, last_included_index=idx, next_offset=0, done=True))
-            return
-        inc = self._incoming
-        if m.offset == 0:
-            inc = self._incoming = (idx, m.last_included_term, bytearray())
-        if inc is None or inc[0] != idx or inc[1] != m.last_included_term or m.offset != len(inc[2]):
-            expect = len(inc[2]) if inc is not None and inc[0] == idx else 0
-            self._send(src, InstallSnapshotReply(term=self.term, last_included_index=idx, next_offset=expect,
-                                                 done=False))
-            return
-        inc[2].extend(m.data)
-        if not m.done:
-            self._send(src, InstallSnapshotReply(term=self.term, last_included_index=idx,
-                                                 next_offset=len(inc[2]), done=False))
-            return
-        self._incoming = None
-        snap = Snapshot(index=idx, term=m.last_included_term, data=bytes(inc[2]),
-                        conf=ConfState.decode(m.conf) if m.conf else None)
-        self.log.restore(snap)
-        self._reload_conf()
-        self._snapshot_out = snap
-        self._snapshot_apply = True
-        self._event("snapshot_installed", index=idx, term=snap.term)
-        self._send(src, InstallSnapshotReply(term=self.term, last_included_index=idx, next_offset=len(snap.data),
-                                             done=True))
-
     # -- candidate -------------------------------------------------------------------
     def _step_candidate(self, src: str, m: Any) -> None:
         match m:
@@ -639,15 +490,7 @@ class Raft:
                     self._send_append(src, send_empty=pr.state != REPLICATE)
             case InstallSnapshotReply():
                 pr.recent_active = True
-                if pr.state != SNAPSHOT or m.last_included_index != pr.snapshot_index:
-                    return
-                if m.done:
-                    pr.maybe_update(m.last_included_index)
-                    pr.become_probe()
-                    self._send_append(src)
-                else:
-                    pr.snapshot_offset = m.next_offset
-                    self._send_snapshot_chunk(src, pr)
+                self._on_snapshot_reply(src, pr, m)
             case ReadIndexRequest():
                 self._handle_read(m.ctx, src)
             case _:
@@ -709,15 +552,8 @@ class Raft:
         if self.log.term(n) != self.term and not self.config.unsafe_commit_old_term:
             return False
         self.log.commit_to(n)
-        if self._reads_before_commit and self.log.term(self.log.commit_index) == self.term:
-            waiting, self._reads_before_commit = self._reads_before_commit, []
-            for ctx, src in waiting:
-                self._handle_read(ctx, src)
-        if not self._is_voter() and self.log.commit_index >= self.conf_index:
-            # Thesis 4.2.2: a leader not in the new configuration manages the
-            # cluster until the change commits, then steps down.
-            self._event("step_down", reason="removed from the configuration")
-            self.become_follower(self.term, None)
+        self._release_reads_before_commit()
+        self._step_down_if_removed()
         return True
 
     def _send_append(self, to: str, *, send_empty: bool = True) -> bool:
@@ -744,27 +580,8 @@ class Raft:
         pr.commit_sent = max(pr.commit_sent, min(log.commit_index, entries[-1].index if entries else prev))
         return bool(entries)
 
-    def _send_snapshot_chunk(self, to: str, pr: Progress) -> None:
-        snap = self.log.snapshot
-        if pr.snapshot_index != snap.index:
-            pr.become_snapshot(snap.index)  # compacted further since: start over
-        off = pr.snapshot_offset
-        chunk = snap.data[off: off + self.config.snapshot_chunk_bytes]
-        self._send(to, InstallSnapshot(term=self.term, last_included_index=snap.index,
-                                       last_included_term=snap.term, offset=off, data=chunk,
-                                       done=off + len(chunk) >= len(snap.data),
-                                       conf=snap.conf.encode() if snap.conf is not None else b""))
-
     def _broadcast_heartbeat(self, *, for_read: bool = False) -> None:
-        if self.config.lease_read:
-            # Every round renews the lease: a fresh read_seq, its send tick
-            # noted, and sent to every follower (no append stands in for it).
-            if not for_read:
-                self.read_seq += 1
-            if len(self._lease_rounds) >= C.LEASE_ROUNDS_MAX:
-                self._lease_rounds.popleft()  # only loses a chance to renew
-            self._lease_rounds.append((self.read_seq, self.clock_ticks))
-        reading = for_read or bool(self._reads_pending) or self.config.lease_read
+        reading = self._start_heartbeat_round(for_read=for_read)
         last = self.log.last_index
         for p in self.others:
             pr = self.progress[p]
@@ -804,69 +621,6 @@ class Raft:
         self._proposals_unsent = True
         return index, self.term
 
-    def read_index(self, ctx: bytes) -> bool:
-        """Ask for a linearizable read (thesis 6.4); its ReadState appears in a
-        later Ready. Returns False if no leader is known (retry later)."""
-        if len(ctx) > C.READ_CTX_BYTES_MAX:
-            raise LocalProtocolError(f"read ctx of {len(ctx)} bytes exceeds {C.READ_CTX_BYTES_MAX}")
-        if self.role == LEADER:
-            return self._handle_read(ctx, None)
-        if self.leader is None:
-            return False
-        self._send(self.leader, ReadIndexRequest(term=self.term, ctx=ctx))
-        return True
-
-    def _handle_read(self, ctx: bytes, src: str | None) -> bool:
-        if len(self._reads_pending) + len(self._reads_before_commit) >= C.READS_PENDING_MAX:
-            if src is not None:
-                self._send(src, ReadIndexReply(term=self.term, ctx=ctx, index=-1))
-            return False
-        if self.log.term(self.log.commit_index) != self.term:
-            self._reads_before_commit.append((ctx, src))
-            return True
-        if self.lease_valid():
-            self._event("lease_read", index=self.log.commit_index)
-            self._answer_read(self.log.commit_index, ctx, src)
-            return True
-        self.read_seq += 1
-        self._reads_pending.append((self.read_seq, self.log.commit_index, ctx, src))
-        if not (self.conf.voters - {self.id}):
-            self._release_reads()
-        else:
-            self._broadcast_heartbeat(for_read=True)
-        return True
-
-    def _release_reads(self) -> None:
-        acked = quorum_index([self.read_seq if p == self.id else self.progress[p].read_seq
-                              for p in self.conf.voters])
-        while self._lease_rounds and self._lease_rounds[0][0] <= acked:
-            _, sent_ticks = self._lease_rounds.popleft()
-            assert self.lease_start_ticks is None or sent_ticks >= self.lease_start_ticks
-            if self.transferee is None:
-                self.lease_start_ticks = sent_ticks
-        while self._reads_pending and self._reads_pending[0][0] <= acked:
-            _, index, ctx, src = self._reads_pending.pop(0)
-            self._answer_read(index, ctx, src)
-
-    def _answer_read(self, index: int, ctx: bytes, src: str | None) -> None:
-        if src is None:
-            self._read_states.append(ReadState(index=index, ctx=ctx))
-        else:
-            self._send(src, ReadIndexReply(term=self.term, ctx=ctx, index=index))
-
-    def lease_valid(self) -> bool:
-        """Thesis 6.4.1: does this leader hold a lease now, by its own clock?
-        True while ``clock_ticks < lease_start + election_ticks * (1 -
-        clock_drift_bound)``, where lease_start is when it sent the latest
-        heartbeat round a quorum acknowledged. Always False with
-        ``lease_read`` off, and during a leadership transfer."""
-        if not self.config.lease_read or self.role != LEADER or self.transferee is not None:
-            return False
-        if self.lease_start_ticks is None:
-            return False
-        duration = self.config.election_ticks * (1.0 - self.config.clock_drift_bound)
-        return self.clock_ticks < self.lease_start_ticks + duration
-
     def transfer_leadership(self, target: str) -> bool:
         """Hand leadership to ``target`` (thesis 3.10): bring its log up to
         date, then send TimeoutNow. Proposals are refused meanwhile; the
@@ -881,14 +635,6 @@ class Raft:
         else:
             self._send_append(target)
         return True
-
-    def compact(self, index: int, data: bytes) -> None:
-        """The state machine through ``index`` (applied) is ``data``: discard
-        the log through ``index`` (section 7)."""
-        if index <= self.log.snapshot.index:
-            return
-        self._snapshot_out = self.log.compact(index, data)
-        self._snapshot_apply = False
 
     # -- output -------------------------------------------------------------------------
     def _send(self, to: str, msg: Any) -> None:
