@@ -103,15 +103,15 @@ def test_lease_read_served_without_messages() -> None:
 
 
 def test_lease_expires_after_election_timeout_less_drift() -> None:
-    """The lease ends at lease_start + T * (1 - drift) of the leader's ticks
-    (5 + 15 * 0.9 = 18.5 here); a read then falls back to ReadIndex."""
+    """The lease ends at lease_start + (T - 1) * (1 - drift) of the leader's
+    ticks (5 + 14 * 0.9 = 17.6 here); a read then falls back to ReadIndex."""
     r = _leased_leader(clock_drift_bound=0.1)
-    while r.clock_ticks < 18:
+    while r.clock_ticks < 17:
         r.tick()
         _drain(r)                                   # heartbeats nobody acks
         assert r.lease_valid()
     r.tick()
-    assert r.clock_ticks == 19
+    assert r.clock_ticks == 18
     assert r.role == LEADER, "check-quorum has not fired yet"
     assert not r.lease_valid()
     assert r.read_index(b"late")
@@ -240,10 +240,14 @@ def test_partitioned_leader_cannot_read_stale_within_drift_bound(follower_rate: 
     assert stale == 0, f"seed {seed}: {stale} stale lease reads"
 
 
-@pytest.mark.seeds(5)
-def test_lease_is_unsafe_beyond_drift_bound(seed: int) -> None:
-    """The test above can fail: followers' clocks at twice the leader's rate
-    with no drift allowance elect a new leader that commits while the old
-    one still serves lease reads."""
-    _, stale, _ = _partition_run(2.0, 0.0, seed)
-    assert stale > 0, f"seed {seed}: expected a stale read beyond the drift bound"
+STALE_SEARCH_SEEDS_MAX = 20
+
+
+def test_lease_is_unsafe_beyond_drift_bound() -> None:
+    """The test above can fail: with followers' clocks at twice the leader's
+    rate and no drift allowance, a seeded search finds a run where a new
+    leader commits while the old one still serves lease reads (not every
+    seed does: it depends on when the followers' randomized timeouts fire)."""
+    found = [s for s in range(1, STALE_SEARCH_SEEDS_MAX + 1) if _partition_run(2.0, 0.0, s)[1] > 0]
+    assert found, f"no stale lease read in seeds 1-{STALE_SEARCH_SEEDS_MAX} beyond the drift bound"
+    print(f"stale lease reads beyond the drift bound at seeds {found}")

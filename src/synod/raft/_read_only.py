@@ -16,14 +16,18 @@ Leader leases (thesis 6.4.1): with ``lease_read`` on, every heartbeat round
 carries a fresh ``read_seq``, and the leader notes the tick (its own clock)
 at which it *sent* each round. When a quorum has acknowledged round s, the
 lease starts at s's send tick and holds while
-``clock_ticks < lease_start + election_ticks * (1 - clock_drift_bound)``;
+``clock_ticks < lease_start + (election_ticks - 1) * (1 - clock_drift_bound)``;
 within it a read is answered at the commit index with no messages, outside it
 the read falls back to ReadIndex. Why no other leader can commit meanwhile:
 each server of that quorum received the round after it was sent, so by leader
 stickiness (check-quorum, thesis 4.2.3; ``lease_read`` requires
 ``check_quorum``) it refuses any vote for ``election_ticks`` of its own ticks
-from then, and ``clock_drift_bound`` covers clocks that run at different
-rates. A restarted server (it may have acked a lease before crashing) refuses
+from then, which is at least ``election_ticks - 1`` of its tick periods (its
+first tick may come right after the receipt), and ``clock_drift_bound``
+covers clocks that run at different rates: a follower's period is at least
+``1 - clock_drift_bound`` of the leader's. (Found by the seeded lease test:
+with a full ``election_ticks`` lease, seeds 10, 18 and 25 served stale reads
+at follower clocks 1.1x with bound 0.1.) A restarted server (it may have acked a lease before crashing) refuses
 votes for its first ``election_ticks`` ticks. The lease ends at once on a
 leadership change and when a transfer starts (TimeoutNow bypasses
 stickiness). The bound assumes bounded clock *rate* drift, not a bound on
@@ -169,7 +173,7 @@ class ReadOnly:
 
     def lease_valid(self) -> bool:
         """Thesis 6.4.1: does this leader hold a lease now, by its own clock?
-        True while ``clock_ticks < lease_start + election_ticks * (1 -
+        True while ``clock_ticks < lease_start + (election_ticks - 1) * (1 -
         clock_drift_bound)``, where lease_start is when it sent the latest
         heartbeat round a quorum acknowledged. Always False with
         ``lease_read`` off, and during a leadership transfer."""
@@ -177,5 +181,8 @@ class ReadOnly:
             return False
         if self.lease_start_ticks is None:
             return False
-        duration = self.config.election_ticks * (1.0 - self.config.clock_drift_bound)
+        # One tick less than the election timeout: a follower's first tick
+        # after it hears the round can come at once, so stickiness may last
+        # only (election_ticks - 1) of its tick periods after the receipt.
+        duration = (self.config.election_ticks - 1) * (1.0 - self.config.clock_drift_bound)
         return self.clock_ticks < self.lease_start_ticks + duration
