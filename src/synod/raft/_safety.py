@@ -5,7 +5,9 @@ every server's Ready (see ``RaftNode.observer``):
 - Leader Append-Only: a leader never overwrites or deletes its entries;
 - Log Matching: two entries with the same index and term hold the same
   command and follow the same previous term (by induction, identical prefixes);
-- Leader Completeness: a new leader holds every entry already committed;
+- Leader Completeness: a leader of term T holds every entry committed in a
+  term before T (a leader of an older term may still be elected late, from
+  delayed votes, and lack newer commits: that is allowed);
 - State Machine Safety: no two servers apply different commands at one index.
 
 Violations are collected as strings (``violations``), not raised, so a
@@ -26,7 +28,11 @@ class SafetyChecker:
         self.leaders: dict[int, str] = {}                 # term -> its leader
         self.entries: dict[tuple[int, int], tuple[bytes | None, int | None]] = {}
         self.committed: dict[int, tuple[int, bytes | None]] = {}   # index -> (term, data)
-        self.commit_max = 0
+        # index -> the term it was committed in: the leader's term when its own
+        # Ready first carries the entry as committed (observed before the
+        # commit leaves in its messages), else the applying server's term (a
+        # bound from above, so never a false alarm).
+        self.commit_term: dict[int, int] = {}
         self._leader_last: dict[str, tuple[int, int]] = {}  # node -> (term led, last index)
 
     def _violate(self, text: str) -> None:
@@ -62,18 +68,19 @@ class SafetyChecker:
             if c != (e.term, e.data):
                 self._violate(f"state machine safety: {node_id} applies index {e.index} = (term {e.term}, "
                               f"{e.data!r}); another server applied (term {c[0]}, {c[1]!r})")
-            self.commit_max = max(self.commit_max, e.index)
+            self.commit_term.setdefault(e.index, raft.term)
 
     def _new_leader(self, node_id: str, raft: Raft) -> None:
         other = self.leaders.setdefault(raft.term, node_id)
         if other != node_id:
             self._violate(f"election safety: {other} and {node_id} both leaders of term {raft.term}")
         log = raft.log
-        if self.commit_max > log.last_index:
+        before = max((i for i, t in self.commit_term.items() if t < raft.term), default=0)
+        if before > log.last_index:
             self._violate(f"leader completeness: {node_id} (term {raft.term}) has last index {log.last_index} "
-                          f"< committed index {self.commit_max}")
-        for index in range(log.snapshot.index + 1, min(self.commit_max, log.last_index) + 1):
+                          f"< index {before} committed in an earlier term")
+        for index in range(log.snapshot.index + 1, min(before, log.last_index) + 1):
             c = self.committed.get(index)
-            if c is not None and log.term(index) != c[0]:
+            if c is not None and self.commit_term[index] < raft.term and log.term(index) != c[0]:
                 self._violate(f"leader completeness: {node_id} (term {raft.term}) has term {log.term(index)} "
                               f"at committed index {index} (term {c[0]})")
