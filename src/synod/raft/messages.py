@@ -14,7 +14,7 @@ __all__ = [
     "Entry", "RequestVote", "RequestVoteReply", "AppendEntries", "AppendEntriesReply",
     "Heartbeat", "HeartbeatReply", "InstallSnapshot", "InstallSnapshotReply", "TimeoutNow",
     "ReadIndexRequest", "ReadIndexReply", "RaftMessage", "Propose", "ProposeReply",
-    "RaftStatusRequest", "RaftStatus", "ConfChangeRequest",
+    "RaftStatusRequest", "RaftStatus", "ConfChangeRequest", "Read",
 ]
 
 
@@ -155,6 +155,19 @@ class Propose:
     command: bytes
 
 
+@message("raft.Read")
+class Read:
+    """Client -> any server: a linearizable read of the state machine
+    without a log write (thesis 6.4: ReadIndex, or a leader lease when on).
+    ``query`` is the state machine's (for the KV machine
+    ``encode(["get", key])``). Answered with a :class:`ProposeReply` whose
+    ``index`` is the read index and ``result`` the answer; a follower asks
+    its leader for the read index and serves the read itself."""
+
+    request_id: int
+    query: bytes
+
+
 @message("raft.ConfChangeRequest")
 class ConfChangeRequest:
     """Client -> leader: one single-server membership change (thesis 4.1):
@@ -171,7 +184,10 @@ class ConfChangeRequest:
 class ProposeReply:
     """``ok``: committed and applied at ``index``; else ``leader_hint`` names
     the leader this server knows of (or None) and ``error`` says why, when
-    the server knows (a refused membership change, say)."""
+    the server knows (a refused membership change, say). ``indeterminate``
+    (with ok False): the server can no longer tell whether the command was
+    applied (a snapshot replaced the log around its index); a history must
+    record it as ``info``, not ``fail``."""
 
     request_id: int
     ok: bool
@@ -179,6 +195,7 @@ class ProposeReply:
     leader_hint: str | None = None
     result: bytes | None = None
     error: str = ""
+    indeterminate: bool = False
 
 
 @message("raft.StatusRequest")

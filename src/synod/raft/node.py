@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from synod.core import Context, Node, decode, encode, encoded_size_bytes, pack_record, scan_records
-from synod.core.errors import LocalProtocolError
+from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.raft import constants as C
 from synod.raft._log import Snapshot
 from synod.raft._confchange import ConfChange, ConfState
 from synod.raft._ready import HardState, Ready, Recovered
+from synod.raft._sessions import NEW, STALE, ClientCommand, ClientSessions, NodeSnapshot, as_client_command
 from synod.raft.messages import (
     ConfChangeRequest,
     Entry,
@@ -42,6 +43,7 @@ from synod.raft.messages import (
     ProposeReply,
     RaftStatus,
     RaftStatusRequest,
+    Read,
 )
 from synod.raft.raft import Raft, RaftConfig
 
@@ -55,6 +57,7 @@ TICK_TIMER = "tick"
 READ_ATTEMPTS_MAX = 3          # re-reads of a file whose checksum failed
 READY_ROUNDS_MAX = 8           # Ready/advance rounds per handler
 CLIENTS_PENDING_MAX = 4096     # proposals waiting for apply, per server
+READS_WAITING_MAX = 4096       # client reads waiting for a read index or for apply, per server
 
 
 class StateMachine(Protocol):
@@ -64,6 +67,10 @@ class StateMachine(Protocol):
         """Apply the entry at ``index``; ``command`` None is a leader's no-op."""
     def snapshot(self) -> bytes: ...
     def restore(self, data: bytes) -> None: ...
+
+    def query(self, query: bytes) -> bytes | None:
+        """Answer a read-only ``query`` from the current state (thesis 6.4).
+        Raises LocalProtocolError on a query it does not understand."""
 
 
 class KVStateMachine:
@@ -84,6 +91,16 @@ class KVStateMachine:
             self.data[key] = value
         elif op == "append":
             self.data[key] = self.data.get(key, "") + value
+        return encode(self.data.get(key))
+
+    def query(self, query: bytes) -> bytes | None:
+        """``encode(["get", key])``: the key's value, or None if unset."""
+        try:
+            op, key = decode(query)
+        except Exception:
+            raise LocalProtocolError("a KV query is encode(['get', key])") from None
+        if op != "get":
+            raise LocalProtocolError(f"unknown KV query {op!r}")
         return encode(self.data.get(key))
 
     def snapshot(self) -> bytes:
@@ -131,7 +148,10 @@ class RaftNodeConfig:
     """``snapshot_interval_entries``: compact the log once this many entries
     were applied since the last snapshot (0: never). ``unsafe_skip_fsync``:
     never sync the disk, so replies can get ahead of what a crash keeps
-    (test-only: shows the checkers catch it). ``voters``: the initial
+    (test-only: shows the checkers catch it). ``unsafe_local_reads``:
+    answer a ``Read`` at once from this server's state machine, with no
+    read index (test-only: a follower or deposed leader reads stale, which
+    the linearizability checker must catch). ``voters``: the initial
     voters (empty: every peer of the cluster); a server not among them
     starts as a learner, waiting to be added (thesis 4.2.1)."""
 
@@ -140,6 +160,7 @@ class RaftNodeConfig:
     tick_interval_ms: float = C.TICK_INTERVAL_MS
     snapshot_interval_entries: int = 0
     unsafe_skip_fsync: bool = False
+    unsafe_local_reads: bool = False
 
 
 def _entry_record(e: Entry) -> bytes:
@@ -160,6 +181,15 @@ class RaftNode(Node):
         # index -> (client, request id, term) waiting for apply.
         # Invariant: len(_clients) <= CLIENTS_PENDING_MAX.
         self._clients: dict[int, tuple[str, int, int]] = {}
+        # Client reads (thesis 6.4): read ctx -> (client, request id, query)
+        # until the ReadState arrives, then (read index, client, request id,
+        # query) until applied that far. Invariant: together at most
+        # READS_WAITING_MAX; both are volatile (a restarted server forgets them).
+        self._reads_unindexed: dict[bytes, tuple[str, int, bytes]] = {}
+        self._reads_indexed: list[tuple[int, str, int, bytes]] = []
+        self._read_seq = 0
+        self._applied_index = 0
+        self.sessions = ClientSessions()  # replicated: rebuilt from the log and snapshots
 
     # -- recovery ------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -168,7 +198,8 @@ class RaftNode(Node):
         learners = () if ctx.node_id in voters else (ctx.node_id,)
         self.raft = Raft(ctx.node_id, voters, ctx.rng, self.config.raft, recovered, learners=learners)
         if recovered.snapshot is not None:
-            self.sm.restore(recovered.snapshot.data)
+            self._restore(recovered.snapshot.data)
+            self._applied_index = recovered.snapshot.index
         if self.observer is not None:
             self.observer.on_start(ctx.node_id, self.raft)
         ctx.trace("state", role=self.raft.role, term=self.raft.term, leader=None)
@@ -233,6 +264,8 @@ class RaftNode(Node):
             self._propose(ctx, src, msg)
         elif type(msg) is ConfChangeRequest:
             self._propose_conf_change(ctx, src, msg)
+        elif type(msg) is Read:
+            self._read(ctx, src, msg)
         elif type(msg) is RaftStatusRequest:
             self._reply_status(ctx)
             return
@@ -247,11 +280,63 @@ class RaftNode(Node):
         if len(self._clients) >= CLIENTS_PENDING_MAX:
             ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader))
             return
-        placed = self.raft.propose(msg.command)
+        # In the log with its session (thesis 6.3), so a duplicate applies once.
+        placed = self.raft.propose(encode(ClientCommand(client=src, request_id=msg.request_id,
+                                                        command=msg.command)))
         if placed is None:
             ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader))
             return
         self._clients[placed[0]] = (src, msg.request_id, placed[1])
+
+    def _read(self, ctx: Context, src: str, msg: Read) -> None:
+        """A client's linearizable read (thesis 6.4): ask Raft for a read
+        index (at the leader, or forwarded to it), serve the query once this
+        server has applied that far."""
+        if len(self._reads_unindexed) + len(self._reads_indexed) >= READS_WAITING_MAX:
+            self._refuse(ctx, src, msg.request_id, "too many reads waiting")
+            return
+        if self.config.unsafe_local_reads:
+            ctx.send(src, ProposeReply(request_id=msg.request_id, ok=True, index=self._applied_index,
+                                       leader_hint=self.raft.leader, result=self.sm.query(msg.query)))
+            return
+        self._read_seq += 1
+        read_ctx = encode(self._read_seq)
+        if not self.raft.read_index(read_ctx):
+            self._refuse(ctx, src, msg.request_id, "no leader known" if self.raft.leader is None
+                         else "too many reads pending")
+            return
+        self._reads_unindexed[read_ctx] = (src, msg.request_id, msg.query)
+
+    def _refuse(self, ctx: Context, dst: str, request_id: int, why: str) -> None:
+        ctx.send(dst, ProposeReply(request_id=request_id, ok=False, leader_hint=self.raft.leader, error=why))
+
+    def _serve_reads(self, ctx: Context, rd: Ready) -> None:
+        if rd.soft_state is not None and self._reads_unindexed:
+            # A new term or role: read indexes asked of an old leader may
+            # never come; the reads did not happen, so they fail.
+            for src, rid, _ in self._reads_unindexed.values():
+                self._refuse(ctx, src, rid, "leadership changed")
+            self._reads_unindexed.clear()
+        for rs in rd.read_states:
+            waiting = self._reads_unindexed.pop(rs.ctx, None)
+            if waiting is not None:
+                self._reads_indexed.append((rs.index, *waiting))
+        if not self._reads_indexed:
+            return
+        still = []
+        for read in self._reads_indexed:
+            index, src, rid, query = read
+            if index > self._applied_index:
+                still.append(read)
+                continue
+            try:
+                result = self.sm.query(query)
+            except LocalProtocolError as e:
+                self._refuse(ctx, src, rid, str(e))
+                continue
+            ctx.send(src, ProposeReply(request_id=rid, ok=True, index=index, leader_hint=self.raft.leader,
+                                       result=result))
+        self._reads_indexed = still
 
     def _propose_conf_change(self, ctx: Context, src: str, msg: ConfChangeRequest) -> None:
         """A client's membership change (thesis 4.1): refused at once with the
@@ -300,6 +385,7 @@ class RaftNode(Node):
                     stats.record(ctx.node_id, msg)
                 ctx.send(dst, msg)
             self._apply(ctx, rd)
+            self._serve_reads(ctx, rd)
             if rd.soft_state is not None:
                 ctx.trace("state", role=rd.soft_state.role, term=rd.soft_state.term,
                           leader=rd.soft_state.leader)
@@ -326,26 +412,66 @@ class RaftNode(Node):
 
     def _apply(self, ctx: Context, rd: Ready) -> None:
         if rd.snapshot is not None and rd.apply_snapshot:
-            self.sm.restore(rd.snapshot.data)
+            self._restore(rd.snapshot.data)
+            self._applied_index = rd.snapshot.index
             for index in [i for i in self._clients if i <= rd.snapshot.index]:
+                # Its entry may or may not be the one the snapshot covers.
                 src, rid, _ = self._clients.pop(index)
-                ctx.send(src, ProposeReply(request_id=rid, ok=False, leader_hint=self.raft.leader))
+                ctx.send(src, ProposeReply(request_id=rid, ok=False, leader_hint=self.raft.leader,
+                                           error="replaced by a snapshot", indeterminate=True))
         for e in rd.committed_entries:
-            # A membership change took effect when appended; the state machine
-            # sees it as a no-op (its index still answers a waiting client).
-            result = self.sm.apply(e.index, None if e.conf_change else e.data)
+            stale, result = self._apply_entry(e)
+            self._applied_index = e.index
             waiting = self._clients.pop(e.index, None)
             if waiting is not None:
                 src, rid, term = waiting
-                ok = term == e.term
+                ok = term == e.term and not stale
                 ctx.send(src, ProposeReply(request_id=rid, ok=ok, index=e.index, leader_hint=self.raft.leader,
-                                           result=result if ok else None))
+                                           result=result if ok else None, error="stale request" if stale else ""))
+
+    def _apply_entry(self, e: Entry) -> tuple[bool, bytes | None]:
+        """Apply one committed entry: (stale, result). A membership change
+        took effect when appended, so the state machine sees it as a no-op;
+        a client's command goes through its session (thesis 6.3): applied
+        once, a duplicate answered with the first result, a stale one not
+        applied."""
+        if e.conf_change or e.data is None:
+            return False, self.sm.apply(e.index, None)
+        cc = as_client_command(e.data)
+        if cc is None:
+            return False, self.sm.apply(e.index, e.data)
+        status, result = self.sessions.classify(cc.client, cc.request_id)
+        if status == STALE:
+            return True, None
+        if status == NEW:
+            result = self.sm.apply(e.index, cc.command)
+            self.sessions.record(cc.client, cc.request_id, result, e.index)
+        return False, result
+
+    def _snapshot(self) -> bytes:
+        return encode(NodeSnapshot(sessions=self.sessions.encode(), data=self.sm.snapshot()))
+
+    def _restore(self, data: bytes) -> None:
+        """A snapshot made by :meth:`_snapshot` (or, from before sessions, the
+        state machine's own bytes). Raises RemoteProtocolError if corrupt."""
+        snap = None
+        try:
+            obj = decode(data) if data else None
+            snap = obj if type(obj) is NodeSnapshot else None
+        except RemoteProtocolError:
+            pass
+        if snap is None:
+            self.sessions = ClientSessions()
+            self.sm.restore(data)
+            return
+        self.sessions = ClientSessions.decode(snap.sessions)
+        self.sm.restore(snap.data)
 
     def _maybe_compact(self) -> None:
         every = self.config.snapshot_interval_entries
         log = self.raft.log
         if every and log.applied_index - log.snapshot.index >= every:
-            self.raft.compact(log.applied_index, self.sm.snapshot())
+            self.raft.compact(log.applied_index, self._snapshot())
 
 
 # -- the real runtime ----------------------------------------------------------------
