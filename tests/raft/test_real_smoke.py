@@ -82,8 +82,9 @@ def test_leader_killed_new_leader_commits_old_catches_up(tmp_path: Path) -> None
                    f"every server, {old} too, applying index {max(after)}")
         back = statuses(run)[old]
         assert back is not None and back["term"] >= second["term"]
-        out = synod(run, "raft", "get", "k0").stdout
-        assert out.rstrip().endswith('k0 = "after"'), out
+        for how in ((), ("--via-log",)):
+            out = synod(run, "raft", "get", "k0", *how).stdout
+            assert out.rstrip().endswith('k0 = "after"'), (how, out)
     finally:
         synod(run, "cluster", "down", check=False)
 

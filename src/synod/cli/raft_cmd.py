@@ -8,8 +8,9 @@
     synod raft member add-learner n4 | promote n4 | remove n1   --run-dir runs/raft
 
 Every write goes to the leader (the highest-term server that says it leads),
-through the log, and waits until it is applied there; ``get`` goes through
-the log too, so it is linearizable. A refused request is retried on the
+through the log, and waits until it is applied there; ``get`` is a
+ReadIndex read (thesis 6.4), or a log entry with ``--via-log``; both are
+linearizable. A refused request is retried on the
 leader that answers next until ``--timeout`` seconds pass; then the command
 prints the last reason and exits with status 1. ``promote`` is refused while
 the learner is not caught up (thesis 4.2.1), so it waits for that too.
@@ -131,13 +132,17 @@ def status(run_dir: str | None, config_path: str | None, as_json: bool) -> None:
 
 
 def _kv(op: str, key: str, value: str | None, run_dir: str | None, config_path: str | None,
-        timeout_s: float) -> None:
+        timeout_s: float, *, via_log: bool = True) -> None:
     from synod.core import decode, encode
-    from synod.raft.messages import Propose
+    from synod.raft.messages import Propose, Read
 
     cl = attach_cluster(run_dir, config_path)
     command = encode([op, key, value])
-    reply = _until_applied(cl, lambda rid: Propose(request_id=rid, command=command), timeout_s)
+    if via_log:
+        reply = _until_applied(cl, lambda rid: Propose(request_id=rid, command=command), timeout_s)
+    else:
+        query = encode([op, key])
+        reply = _until_applied(cl, lambda rid: Read(request_id=rid, query=query), timeout_s)
     result = decode(reply.result) if reply.result is not None else None
     click.echo(f"index {reply.index}: {key} = {json.dumps(result)}")
 
@@ -159,10 +164,12 @@ _write_command("append", "Append VALUE to KEY through the log.")
 @raft.command("get")
 @cluster_location_options
 @_timeout
+@click.option("--via-log", is_flag=True, help="Read through the log instead of by ReadIndex.")
 @click.argument("key")
-def get(run_dir: str | None, config_path: str | None, timeout_s: float, key: str) -> None:
-    """Read KEY through the log (linearizable)."""
-    _kv("get", key, None, run_dir, config_path, timeout_s)
+def get(run_dir: str | None, config_path: str | None, timeout_s: float, via_log: bool, key: str) -> None:
+    """Read KEY, linearizably: by ReadIndex (thesis 6.4, no log write), or
+    through the log with --via-log."""
+    _kv("get", key, None, run_dir, config_path, timeout_s, via_log=via_log)
 
 
 @raft.command("member")

@@ -35,7 +35,7 @@ from synod.raft import constants as C
 from synod.raft._log import Snapshot
 from synod.raft._confchange import ConfChange, ConfState
 from synod.raft._ready import HardState, Ready, Recovered
-from synod.raft._sessions import NEW, STALE, ClientCommand, ClientSessions, NodeSnapshot, as_client_command
+from synod.raft._sessions import DUPLICATE, NEW, STALE, ClientCommand, ClientSessions, NodeSnapshot, as_client_command
 from synod.raft.messages import (
     ConfChangeRequest,
     Entry,
@@ -179,8 +179,10 @@ class RaftNode(Node):
         self.stats = stats
         self.raft: Raft | None = None
         # index -> (client, request id, term) waiting for apply.
-        # Invariant: len(_clients) <= CLIENTS_PENDING_MAX.
+        # Invariant: len(_clients) <= CLIENTS_PENDING_MAX, and _waiting_at is
+        # its inverse: (client, request id) -> index.
         self._clients: dict[int, tuple[str, int, int]] = {}
+        self._waiting_at: dict[tuple[str, int], int] = {}
         # Client reads (thesis 6.4): read ctx -> (client, request id, query)
         # until the ReadState arrives, then (read index, client, request id,
         # query) until applied that far. Invariant: together at most
@@ -276,17 +278,45 @@ class RaftNode(Node):
             return
         self._handle_ready(ctx)
 
+    def _wait(self, index: int, src: str, request_id: int, term: int) -> None:
+        self._clients[index] = (src, request_id, term)
+        self._waiting_at[(src, request_id)] = index
+
+    def _unwait(self, index: int) -> tuple[str, int, int] | None:
+        waiting = self._clients.pop(index, None)
+        if waiting is not None:
+            self._waiting_at.pop((waiting[0], waiting[1]), None)
+        return waiting
+
+    def _seen(self, ctx: Context, src: str, request_id: int) -> bool:
+        """Is this a copy of a request already handled here (the network
+        duplicates messages; a client may resend)? Answers it if so: a copy
+        of one applied is answered with the first result (thesis 6.3), a
+        copy of one still waiting here is left to that one's answer.
+        Without this, a copy refused ("not the leader") could tell the
+        client its request failed while the first copy commits."""
+        if (src, request_id) in self._waiting_at:
+            return True
+        status, result = self.sessions.classify(src, request_id)
+        if status == NEW:
+            return False
+        ctx.send(src, ProposeReply(request_id=request_id, ok=status != STALE, leader_hint=self.raft.leader,
+                                   result=result, error="stale request" if status == STALE else ""))
+        return True
+
     def _propose(self, ctx: Context, src: str, msg: Propose) -> None:
+        if self._seen(ctx, src, msg.request_id):
+            return
         if len(self._clients) >= CLIENTS_PENDING_MAX:
-            ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader))
+            self._refuse(ctx, src, msg.request_id, "too many clients waiting")
             return
         # In the log with its session (thesis 6.3), so a duplicate applies once.
         placed = self.raft.propose(encode(ClientCommand(client=src, request_id=msg.request_id,
                                                         command=msg.command)))
         if placed is None:
-            ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader))
+            self._refuse(ctx, src, msg.request_id, "not the leader")
             return
-        self._clients[placed[0]] = (src, msg.request_id, placed[1])
+        self._wait(placed[0], src, msg.request_id, placed[1])
 
     def _read(self, ctx: Context, src: str, msg: Read) -> None:
         """A client's linearizable read (thesis 6.4): ask Raft for a read
@@ -341,6 +371,8 @@ class RaftNode(Node):
     def _propose_conf_change(self, ctx: Context, src: str, msg: ConfChangeRequest) -> None:
         """A client's membership change (thesis 4.1): refused at once with the
         reason, or answered when its entry commits, like a proposal."""
+        if (src, msg.request_id) in self._waiting_at:
+            return  # a copy of a change waiting here (see _seen)
         try:
             cc = ConfChange(op=msg.op, node_id=msg.node_id)
         except LocalProtocolError as e:
@@ -349,10 +381,9 @@ class RaftNode(Node):
             placed = ("too many clients waiting" if len(self._clients) >= CLIENTS_PENDING_MAX
                       else self.raft.propose_conf_change(cc))
         if isinstance(placed, str):
-            ctx.send(src, ProposeReply(request_id=msg.request_id, ok=False, leader_hint=self.raft.leader,
-                                       error=placed))
+            self._refuse(ctx, src, msg.request_id, placed)
             return
-        self._clients[placed[0]] = (src, msg.request_id, placed[1])
+        self._wait(placed[0], src, msg.request_id, placed[1])
 
     def _reply_status(self, ctx: Context) -> None:
         raft = self.raft
@@ -415,14 +446,18 @@ class RaftNode(Node):
             self._restore(rd.snapshot.data)
             self._applied_index = rd.snapshot.index
             for index in [i for i in self._clients if i <= rd.snapshot.index]:
-                # Its entry may or may not be the one the snapshot covers.
-                src, rid, _ = self._clients.pop(index)
-                ctx.send(src, ProposeReply(request_id=rid, ok=False, leader_hint=self.raft.leader,
-                                           error="replaced by a snapshot", indeterminate=True))
+                # Applied before the snapshot if its session says so;
+                # otherwise it cannot be told (the session may be evicted).
+                src, rid, _ = self._unwait(index)
+                status, result = self.sessions.classify(src, rid)
+                ok = status == DUPLICATE
+                ctx.send(src, ProposeReply(request_id=rid, ok=ok, index=index if ok else 0,
+                                           leader_hint=self.raft.leader, result=result,
+                                           error="" if ok else "replaced by a snapshot", indeterminate=not ok))
         for e in rd.committed_entries:
             stale, result = self._apply_entry(e)
             self._applied_index = e.index
-            waiting = self._clients.pop(e.index, None)
+            waiting = self._unwait(e.index)
             if waiting is not None:
                 src, rid, term = waiting
                 ok = term == e.term and not stale
