@@ -12,6 +12,11 @@ client the latest request id applied and its result:
 - equal to the latest: a duplicate; answer with the remembered result;
 - below it: stale (the client has moved on); not applied, no result.
 
+The node adapter adds one rule before the log: a copy of a request that
+is waiting at this server, or already applied, is neither proposed again
+nor refused (a refusal would tell the client "failed" while the first copy
+commits); see ``RaftNode._seen``.
+
 This assumes, as the thesis does, that a client has one request
 outstanding at a time and numbers them upwards. The table holds at most
 ``SESSIONS_MAX`` clients; the one whose last command is oldest in the log
