@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/mr_wordcount.py
 	$(VENV)/bin/python benchmarks/check_lin.py
 	$(VENV)/bin/python benchmarks/raft_sim.py
+	$(VENV)/bin/python benchmarks/raft_kv_lin.py
 
 clean:
 	rm -rf $(VENV) runs out

@@ -26,3 +26,15 @@ def test_quick_raft_benchmark_prints_a_table_then_json() -> None:
     assert summary["seeds_per_minute"] > 0
     assert summary["virtual_s"] >= 2 * 5.0, "both seeds ran their fault phase"
     assert summary["all_safe"] is True
+
+
+def test_kv_linearizability_benchmark_prints_a_table_then_json() -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "raft_kv_lin.py"), "--seeds", "1",
+                           "--time", "3"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert any("ops / wall s" in line for line in lines[:-1]), "the table comes first"
+    summary = json.loads(lines[-1])
+    assert summary["benchmark"] == "raft_kv_lin" and summary["all_ok"] is True
+    assert set(summary["modes"]) == {"read-index", "log", "lease"}
+    assert all(m["ok"] == 1 and m["operations"] > 100 for m in summary["modes"].values())
