@@ -25,20 +25,13 @@ from synod.raft.node import RaftNodeConfig
 from synod.raft.scenario import InteractionEnv
 from synod.raft.sim import LabCluster
 
+from tests.raft._host import drain
+
 PEERS = ("a", "b", "c")
 
 
 def _raft(node_id: str = "a", learners: tuple[str, ...] = (), **config: Any) -> Raft:
     return Raft(node_id, PEERS, random.Random(1), RaftConfig(**config), learners=learners)
-
-
-def _drain(r: Raft) -> list[tuple[str, Any]]:
-    msgs: list[tuple[str, Any]] = []
-    while r.has_ready():
-        rd = r.ready()
-        msgs.extend(rd.messages)
-        r.advance(rd)
-    return msgs
 
 
 def _leader() -> Raft:
@@ -47,10 +40,10 @@ def _leader() -> Raft:
     r.campaign(transfer=True)
     r.step("b", RequestVoteReply(term=1, vote_granted=True))
     assert r.role == LEADER
-    _drain(r)
+    drain(r)
     r.step("b", AppendEntriesReply(term=1, success=True, match_index=1))
     assert r.log.commit_index == 1
-    _drain(r)
+    drain(r)
     return r
 
 
@@ -70,7 +63,7 @@ def test_learner_reply_does_not_count_toward_commit() -> None:
     assert r.log.commit_index == index
     placed = r.propose(b"x")
     assert placed is not None
-    _drain(r)
+    drain(r)
     _ack(r, "d", placed[0])
     assert r.log.commit_index == index, "a learner's ack alone committed"
     _ack(r, "c", placed[0])
@@ -82,7 +75,7 @@ def test_learner_vote_does_not_count_and_learner_is_not_asked() -> None:
     their votes (thesis 4.2.1)."""
     r = _raft("a", learners=("d",), pre_vote=False)
     r.campaign(transfer=False)
-    asked = {to for to, m in _drain(r) if type(m) is RequestVote}
+    asked = {to for to, m in drain(r) if type(m) is RequestVote}
     assert asked == {"b", "c"}
     r.step("d", RequestVoteReply(term=1, vote_granted=True))
     assert r.role != LEADER, "a learner's vote made a quorum"
@@ -99,7 +92,7 @@ def test_learner_never_campaigns() -> None:
     r.campaign(transfer=True)
     assert r.role == FOLLOWER
     assert r.term == 0
-    assert not [m for _, m in _drain(r) if type(m) is RequestVote]
+    assert not [m for _, m in drain(r) if type(m) is RequestVote]
 
 
 def test_one_uncommitted_change_at_a_time() -> None:
@@ -116,7 +109,7 @@ def test_one_uncommitted_change_at_a_time() -> None:
     assert isinstance(first, tuple)
     refused = r.propose_conf_change(ConfChange(op=ADD_LEARNER, node_id="e"))
     assert refused == f"change at {first[0]} not committed yet"
-    _drain(r)
+    drain(r)
     _ack(r, "b", first[0])
     second = r.propose_conf_change(ConfChange(op=ADD_LEARNER, node_id="e"))
     assert isinstance(second, tuple)
@@ -129,7 +122,7 @@ def test_promote_needs_a_caught_up_learner() -> None:
     LEARNER_LAG_ENTRIES_MAX entries)."""
     r = _leader()
     index, _ = r.propose_conf_change(ConfChange(op=ADD_LEARNER, node_id="d"))
-    _drain(r)
+    drain(r)
     _ack(r, "b", index)
     assert r.propose_conf_change(ConfChange(op=PROMOTE, node_id="d")) == "learner d not caught up"
     assert not r.learner_caught_up("d")
@@ -150,7 +143,7 @@ def test_removed_leader_steps_down_after_commit() -> None:
     index, _ = r.propose_conf_change(ConfChange(op=REMOVE, node_id="a"))
     assert r.conf.voters == {"b", "c"}
     assert r.role == LEADER
-    _drain(r)
+    drain(r)
     _ack(r, "b", index)
     assert r.log.commit_index < index, "the removed leader counted itself"
     assert r.role == LEADER
@@ -167,7 +160,7 @@ def test_removing_a_voter_shrinks_the_quorum() -> None:
     r = _leader()
     index, _ = r.propose_conf_change(ConfChange(op=REMOVE, node_id="c"))
     assert "c" not in r.progress
-    _drain(r)
+    drain(r)
     _ack(r, "b", index)
     assert r.log.commit_index == index
     assert r.role == LEADER
@@ -194,15 +187,15 @@ def test_snapshot_carries_the_configuration() -> None:
     last index; a follower that installs it uses that configuration."""
     r = _leader()
     index, _ = r.propose_conf_change(ConfChange(op=ADD_LEARNER, node_id="d"))
-    _drain(r)
+    drain(r)
     _ack(r, "b", index)
-    _drain(r)
+    drain(r)
     r.log.applied_to(index)
     r.compact(index, b"state")
     assert r.log.snapshot.conf == r.conf
     # d, empty, rejects the probe: the leader no longer has index 1.
     r.step("d", AppendEntriesReply(term=1, success=False, match_index=index, conflict_index=1, conflict_term=0))
-    snaps = [m for to, m in _drain(r) if to == "d" and type(m) is InstallSnapshot]
+    snaps = [m for to, m in drain(r) if to == "d" and type(m) is InstallSnapshot]
     assert snaps
     assert snaps[-1].conf == r.conf.encode()
     d = _raft("d", learners=("d",))

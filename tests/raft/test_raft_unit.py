@@ -21,21 +21,13 @@ from synod.raft.messages import (
     TimeoutNow,
 )
 
+from tests.raft._host import drain
+
 PEERS = ("a", "b", "c")
 
 
 def _raft(node_id: str = "a", **config: Any) -> Raft:
     return Raft(node_id, PEERS, random.Random(1), RaftConfig(**config))
-
-
-def _drain(r: Raft) -> list[tuple[str, Any]]:
-    """Take the Ready as a host would, and return its messages."""
-    msgs: list[tuple[str, Any]] = []
-    while r.has_ready():
-        rd = r.ready()
-        msgs.extend(rd.messages)
-        r.advance(rd)
-    return msgs
 
 
 def _leader(**config: Any) -> Raft:
@@ -44,7 +36,7 @@ def _leader(**config: Any) -> Raft:
     r.campaign(transfer=True)
     r.step("b", RequestVoteReply(term=1, vote_granted=True))
     assert r.role == LEADER
-    _drain(r)
+    drain(r)
     return r
 
 
@@ -58,7 +50,7 @@ def _follower_with(*terms: int, node_id: str = "b") -> Raft:
     term = max(terms)
     r.step("a", AppendEntries(term=term, prev_log_index=0, prev_log_term=0, entries=_entries(*terms),
                               leader_commit=0))
-    _drain(r)
+    drain(r)
     assert r.log.last_index == len(terms)
     return r
 
@@ -78,7 +70,7 @@ def test_election_on_timeout() -> None:
     assert r.role == CANDIDATE
     assert r.term == 1
     assert r.vote == "a"
-    msgs = _drain(r)
+    msgs = drain(r)
     assert sorted(to for to, _ in msgs) == ["b", "c"]
     assert all(m == RequestVote(term=1, last_log_index=0, last_log_term=0) for _, m in msgs)
     r.step("c", RequestVoteReply(term=1, vote_granted=True))
@@ -94,7 +86,7 @@ def test_pre_vote_does_not_bump_term() -> None:
     assert r.role == PRE_CANDIDATE
     assert r.term == 0
     assert r.vote is None
-    msgs = _drain(r)
+    msgs = drain(r)
     assert all(m == RequestVote(term=1, last_log_index=0, last_log_term=0, pre_vote=True) for _, m in msgs)
     r.step("b", RequestVoteReply(term=1, vote_granted=True, pre_vote=True))
     assert r.role == CANDIDATE
@@ -117,26 +109,26 @@ def test_vote_rules() -> None:
     """Section 5.2 and 5.4.1: one vote per term, only for a candidate whose
     log is at least as up to date, never for a stale term."""
     r = _follower_with(1, 1, 2)                      # last (3, term 2), term 2
-    _drain(r)
+    drain(r)
     r.election_elapsed = r.config.election_ticks     # the leader's lease on our vote has passed
 
     # Shorter log with the same last term: refused, but the term is adopted.
     r.step("c", RequestVote(term=3, last_log_index=2, last_log_term=2))
-    assert _drain(r) == [("c", RequestVoteReply(term=3, vote_granted=False))]
+    assert drain(r) == [("c", RequestVoteReply(term=3, vote_granted=False))]
     assert r.term == 3
     assert r.vote is None
     # Older last term, longer log: refused.
     r.step("c", RequestVote(term=3, last_log_index=9, last_log_term=1))
-    assert _drain(r) == [("c", RequestVoteReply(term=3, vote_granted=False))]
+    assert drain(r) == [("c", RequestVoteReply(term=3, vote_granted=False))]
     # Up to date: granted, and again for the same candidate (a retransmission).
     r.step("c", RequestVote(term=3, last_log_index=3, last_log_term=2))
-    assert _drain(r) == [("c", RequestVoteReply(term=3, vote_granted=True))]
+    assert drain(r) == [("c", RequestVoteReply(term=3, vote_granted=True))]
     assert r.vote == "c"
     r.step("c", RequestVote(term=3, last_log_index=3, last_log_term=2))
-    assert _drain(r) == [("c", RequestVoteReply(term=3, vote_granted=True))]
+    assert drain(r) == [("c", RequestVoteReply(term=3, vote_granted=True))]
     # Another candidate in the same term: refused (one vote per term).
     r.step("a", RequestVote(term=3, last_log_index=5, last_log_term=3))
-    assert _drain(r) == [("a", RequestVoteReply(term=3, vote_granted=False))]
+    assert drain(r) == [("a", RequestVoteReply(term=3, vote_granted=False))]
     assert r.vote == "c"
     # A stale term: refused without changing anything.
     r.step("a", RequestVote(term=2, last_log_index=5, last_log_term=3))
@@ -149,10 +141,10 @@ def test_unsafe_vote_without_log_check_grants_stale_log() -> None:
     r = Raft("b", PEERS, random.Random(1), RaftConfig(unsafe_vote_without_log_check=True))
     r.step("a", AppendEntries(term=2, prev_log_index=0, prev_log_term=0, entries=_entries(1, 2),
                               leader_commit=0))
-    _drain(r)
+    drain(r)
     r.election_elapsed = r.config.election_ticks
     r.step("c", RequestVote(term=3, last_log_index=0, last_log_term=0))
-    assert _drain(r) == [("c", RequestVoteReply(term=3, vote_granted=True))]
+    assert drain(r) == [("c", RequestVoteReply(term=3, vote_granted=True))]
 
 
 def test_leader_stickiness_ignores_vote_requests() -> None:
@@ -160,7 +152,7 @@ def test_leader_stickiness_ignores_vote_requests() -> None:
     election timeout ignores a RequestVote of a higher term."""
     r = _follower_with(1)
     r.step("c", RequestVote(term=5, last_log_index=1, last_log_term=1))
-    assert _drain(r) == []
+    assert drain(r) == []
     assert r.term == 1
 
 
@@ -186,10 +178,10 @@ def test_conflict_backup_hint() -> None:
     conflicting term and its first index, or the log's end."""
     r = _follower_with(1, 1, 2, 2, 2)
     r.step("a", AppendEntries(term=3, prev_log_index=5, prev_log_term=3, entries=(), leader_commit=0))
-    assert _drain(r) == [("a", AppendEntriesReply(term=3, success=False, match_index=5, conflict_index=3,
+    assert drain(r) == [("a", AppendEntriesReply(term=3, success=False, match_index=5, conflict_index=3,
                                                   conflict_term=2))]
     r.step("a", AppendEntries(term=3, prev_log_index=7, prev_log_term=3, entries=(), leader_commit=0))
-    assert _drain(r) == [("a", AppendEntriesReply(term=3, success=False, match_index=7, conflict_index=6,
+    assert drain(r) == [("a", AppendEntriesReply(term=3, success=False, match_index=7, conflict_index=6,
                                                   conflict_term=0))]
 
 
@@ -197,7 +189,7 @@ def test_leader_backs_up_by_term() -> None:
     """The leader skips the follower's whole conflicting term in one step."""
     r = _leader()
     r.step("b", AppendEntriesReply(term=1, success=False, match_index=1, conflict_index=1, conflict_term=0))
-    msgs = _drain(r)
+    msgs = drain(r)
     assert [(to, m.prev_log_index) for to, m in msgs if isinstance(m, AppendEntries)] == [("b", 0)]
 
 
@@ -206,7 +198,7 @@ def test_append_truncates_conflicting_suffix() -> None:
     r = _follower_with(1, 1, 1)
     new = Entry(term=2, index=2, data=b"new")
     r.step("a", AppendEntries(term=2, prev_log_index=1, prev_log_term=1, entries=(new,), leader_commit=2))
-    assert _drain(r) == [("a", AppendEntriesReply(term=2, success=True, match_index=2))]
+    assert drain(r) == [("a", AppendEntriesReply(term=2, success=True, match_index=2))]
     assert r.log.last_index == 2
     assert r.log.entry(2) == new
     assert r.log.commit_index == 2
@@ -223,7 +215,7 @@ def test_commit_only_current_term_by_counting() -> None:
     r.step("c", RequestVoteReply(term=2, vote_granted=True))
     assert r.role == LEADER
     assert (r.log.last_index, r.log.last_term) == (2, 2)  # the no-op
-    _drain(r)
+    drain(r)
     r.step("c", AppendEntriesReply(term=2, success=True, match_index=1))
     assert r.log.commit_index == 0, "index 1 is of term 1: not committed by counting"
     r.step("c", AppendEntriesReply(term=2, success=True, match_index=2))
@@ -236,7 +228,7 @@ def test_unsafe_commit_old_term_commits_by_counting() -> None:
                               leader_commit=0))
     r.campaign(transfer=True)
     r.step("c", RequestVoteReply(term=2, vote_granted=True))
-    _drain(r)
+    drain(r)
     r.step("c", AppendEntriesReply(term=2, success=True, match_index=1))
     assert r.log.commit_index == 1
 
@@ -247,10 +239,10 @@ def test_proposals_in_one_instant_share_one_append() -> None:
     r = _leader()
     r.step("b", AppendEntriesReply(term=1, success=True, match_index=1))
     r.step("c", AppendEntriesReply(term=1, success=True, match_index=1))
-    _drain(r)
+    drain(r)
     for k in range(5):
         assert r.propose(b"cmd%d" % k) == (2 + k, 1)
-    msgs = _drain(r)
+    msgs = drain(r)
     appends = [(to, len(m.entries)) for to, m in msgs if isinstance(m, AppendEntries)]
     assert sorted(appends) == [("b", 5), ("c", 5)]
 
@@ -260,16 +252,16 @@ def test_out_of_order_reject_does_not_resend_in_flight() -> None:
     rejected entries, after the earlier append is acknowledged."""
     r = _leader()
     r.step("b", AppendEntriesReply(term=1, success=True, match_index=1))
-    _drain(r)
+    drain(r)
     r.propose(b"x")
-    _drain(r)                                        # append of index 2 in flight
+    drain(r)                                        # append of index 2 in flight
     r.propose(b"y")
-    _drain(r)                                        # append of index 3 in flight
+    drain(r)                                        # append of index 3 in flight
     # b got index 3's append first: no index 2 yet.
     r.step("b", AppendEntriesReply(term=1, success=False, match_index=2, conflict_index=2))
-    assert [m for to, m in _drain(r) if to == "b"] == []
+    assert [m for to, m in drain(r) if to == "b"] == []
     r.step("b", AppendEntriesReply(term=1, success=True, match_index=2))
-    msgs = [m for to, m in _drain(r) if to == "b" and isinstance(m, AppendEntries)]
+    msgs = [m for to, m in drain(r) if to == "b" and isinstance(m, AppendEntries)]
     assert [(m.prev_log_index, [e.index for e in m.entries]) for m in msgs] == [(2, [3])]
 
 
@@ -282,10 +274,10 @@ def test_snapshot_install_in_chunks() -> None:
     data = b"0123456789"
     r.step("a", InstallSnapshot(term=1, last_included_index=5, last_included_term=1, offset=0,
                                 data=data[:6], done=False))
-    assert _drain(r) == [("a", InstallSnapshotReply(term=1, last_included_index=5, next_offset=6, done=False))]
+    assert drain(r) == [("a", InstallSnapshotReply(term=1, last_included_index=5, next_offset=6, done=False))]
     r.step("a", InstallSnapshot(term=1, last_included_index=5, last_included_term=1, offset=3,
                                 data=data[3:], done=True))       # out of order: asks for 6 again
-    assert _drain(r) == [("a", InstallSnapshotReply(term=1, last_included_index=5, next_offset=6, done=False))]
+    assert drain(r) == [("a", InstallSnapshotReply(term=1, last_included_index=5, next_offset=6, done=False))]
     r.step("a", InstallSnapshot(term=1, last_included_index=5, last_included_term=1, offset=6,
                                 data=data[6:], done=True))
     rd = r.ready()
@@ -303,13 +295,13 @@ def test_leader_sends_snapshot_when_compacted() -> None:
     r.step("b", AppendEntriesReply(term=1, success=True, match_index=1))
     for k in range(3):
         r.propose(b"%d" % k)
-    _drain(r)
+    drain(r)
     r.step("b", AppendEntriesReply(term=1, success=True, match_index=4))
-    _drain(r)
+    drain(r)
     r.compact(4, b"state")
-    _drain(r)
+    drain(r)
     r.step("c", AppendEntriesReply(term=1, success=False, match_index=1, conflict_index=1))
-    msgs = [m for to, m in _drain(r) if to == "c"]
+    msgs = [m for to, m in drain(r) if to == "c"]
     assert msgs == [InstallSnapshot(term=1, last_included_index=4, last_included_term=1, offset=0,
                                     data=b"state", done=True)]
 
@@ -322,7 +314,7 @@ def test_read_index_needs_a_quorum_round() -> None:
     assert r.ready().read_states == ()
     r.step("b", AppendEntriesReply(term=1, success=True, match_index=1))
     assert r.log.commit_index == 1
-    msgs = _drain(r)
+    msgs = drain(r)
     beats = [m for _, m in msgs if isinstance(m, Heartbeat)]
     assert beats and all(m.read_seq == 1 for m in beats)
     assert r.read_index(b"ctx")
@@ -341,20 +333,20 @@ def test_timeout_now_transfer() -> None:
     campaigns at once and is voted in despite leader stickiness."""
     a = _leader()
     a.step("b", AppendEntriesReply(term=1, success=True, match_index=1))
-    _drain(a)
+    drain(a)
     assert a.transfer_leadership("b")
     assert a.propose(b"refused") is None, "no proposals during a transfer"
-    assert _drain(a) == [("b", TimeoutNow(term=1))]
+    assert drain(a) == [("b", TimeoutNow(term=1))]
 
     b = _follower_with(1)
     b.step("a", TimeoutNow(term=1))
     assert b.role == CANDIDATE
     assert b.term == 2
-    votes = _drain(b)
+    votes = drain(b)
     assert all(m.transfer and not m.pre_vote for _, m in votes)
     c = _follower_with(1, node_id="c")               # heard from a just now
     c.step("b", votes[0][1])
-    assert _drain(c) == [("b", RequestVoteReply(term=2, vote_granted=True))]
+    assert drain(c) == [("b", RequestVoteReply(term=2, vote_granted=True))]
     b.step("c", RequestVoteReply(term=2, vote_granted=True))
     assert b.role == LEADER
 
@@ -364,7 +356,7 @@ def test_stale_leader_learns_newer_term() -> None:
     the deposed leader steps down on hearing it."""
     f = _follower_with(1, 3)
     f.step("a", Heartbeat(term=2, commit=0, read_seq=0))
-    assert _drain(f) == [("a", AppendEntriesReply(term=3, success=False))]
+    assert drain(f) == [("a", AppendEntriesReply(term=3, success=False))]
     a = _leader()
     a.step("b", AppendEntriesReply(term=3, success=False))
     assert a.role == FOLLOWER
