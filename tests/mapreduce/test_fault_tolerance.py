@@ -116,3 +116,19 @@ def test_reducers_release_their_tasks_when_no_worker_is_free_to_rerun_a_lost_map
     assert result.done, "the job hung with every live worker waiting for a lost map output"
     assert lines_of(result.outputs) == reference("wc", books)
     assert _events(tracer, "release_reduce")
+
+
+def test_reducer_waiting_on_a_timed_out_attempt_drops_it(books) -> None:
+    """The same crash with a task timeout shorter than a fetch from the dead
+    worker: the coordinator times out both waiting reduce attempts, so no
+    worker counts as busy and nothing is released; the reducers must learn
+    on their next WhereIs that their attempts were taken back, drop them
+    and run the lost maps. (A real-process run hung here for 3.5 minutes,
+    and this run hung without the fix.)"""
+    tracer = Tracer(keep=True)
+    job = spec("wc", books, sim_compute_ms_per_mb=2000.0, task_timeout_ms=2_500.0)
+    result = run_sim_job(job, books, seed=21, workers=3, tracer=tracer, time_limit_ms=300_000.0,
+                         setup=lambda sim: sim.call_at(2_500.0, sim.crash, "worker-3"))
+    assert _events(tracer, "task_timeout"), "the scenario needs a reduce attempt to time out"
+    assert result.done, "the job hung with every live worker waiting on a taken-back reduce attempt"
+    assert lines_of(result.outputs) == reference("wc", books)

@@ -17,7 +17,10 @@ Rules, with the paper's sections:
   that then fail to fetch are told where the new output is by the re-issued
   reduce task.
 - A task not reported within ``task_timeout_ms`` (lab default 10 s) is
-  reassigned. The first completion wins; later duplicates are ignored
+  reassigned. A reducer still waiting (``WhereIs``) on an attempt that was
+  taken back is told to abandon it and ask for work: otherwise every live
+  worker could wait on a taken-back reduce while the lost map output it
+  waits for has no worker to re-execute it (a real-process run hung so). The first completion wins; later duplicates are ignored
   (map output of a dead incarnation is refused).
 - Backup tasks (3.6), when switched on: once no idle task is left in the
   current phase, idle workers get a second execution of the in-progress tasks
@@ -255,12 +258,16 @@ class Coordinator(Node):
         if reduce.status == COMPLETED:
             return MapLocation(holder=None, map_attempt=-1, abandon=True)
         running = reduce.running.get(msg.attempt)
-        if running is not None:
-            # a reducer waiting for re-executed input is making progress
-            reduce.running[msg.attempt] = (running[0], running[1], ctx.now_ms)
+        if running is None:
+            # This attempt was taken back (it timed out, or its worker was
+            # declared dead): its reducer must drop it and ask for work, or
+            # it would wait here for ever while the task waits for a worker.
+            return MapLocation(holder=None, map_attempt=-1, abandon=True)
+        # a reducer waiting for re-executed input is making progress
+        reduce.running[msg.attempt] = (running[0], running[1], ctx.now_ms)
         task = self.maps[msg.map_task_id]
         if task.status != COMPLETED:
-            if running is not None and self._no_worker_for_idle_maps():
+            if self._no_worker_for_idle_maps():
                 self._release_reduce(ctx, reduce, msg.attempt, msg.worker_id)
                 return MapLocation(holder=None, map_attempt=-1, abandon=True)
             return MapLocation(holder=None, map_attempt=-1, abandon=False)

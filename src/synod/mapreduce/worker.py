@@ -209,7 +209,7 @@ class Worker(Node):
         for map_task_id, holder, map_attempt in task.locations:
             region = await self._fetch_with_retry(ctx, task, map_task_id, holder, map_attempt)
             if region is None:
-                return  # the task was committed by another attempt
+                return  # committed by another attempt, or this attempt was taken back
             for key, values in region.items():
                 have = merged.get(key)
                 if have is None:
@@ -241,7 +241,8 @@ class Worker(Node):
                                 map_attempt: int) -> dict[str, list[str]] | None:
         """Region ``task.task_id`` of a map task, waiting through its
         re-execution if its holder fails (or while it has none); None if the
-        reduce task was committed meanwhile by another attempt, or the
+        reduce task was committed meanwhile by another attempt, the
+        coordinator took this attempt back (timed out, or released), or the
         coordinator is gone."""
         while True:
             if holder is not None:
