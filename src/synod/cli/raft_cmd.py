@@ -10,15 +10,30 @@
 Every write goes to the leader (the highest-term server that says it leads),
 through the log, and waits until it is applied there; ``get`` is a
 ReadIndex read (thesis 6.4), or a log entry with ``--via-log``; both are
-linearizable. A refused request is retried on the
-leader that answers next until ``--timeout`` seconds pass; then the command
-prints the last reason and exits with status 1. ``promote`` is refused while
-the learner is not caught up (thesis 4.2.1), so it waits for that too.
+linearizable. ``promote`` is refused while the learner is not caught up
+(thesis 4.2.1), so it waits for that too.
+
+Retries apply a write once (thesis 6.3). One command is one logical
+operation: one client id (the ``src`` of every connection it opens, to any
+node) and one request id, kept across every retry, reconnect and leader
+change, so a server's session table recognises a retry of a write that is
+already in the log and answers with its first result instead of applying
+it again. A request that is refused or not answered within a second is
+sent again, to the leader that answers next, until ``--timeout`` seconds
+pass. Exit status:
+
+- 0: applied (a read: served); the command prints the log index;
+- 1: failed: a read was not served, or a write was refused every time it
+  was sent, so it was not applied (and bad cluster or run directory);
+- 2: bad arguments;
+- 3 (``EXIT_UNKNOWN``): outcome unknown (may have been applied): a write
+  was sent and no answer said whether it was applied (a timeout, a lost
+  connection, an indeterminate reply). It may still be applied later;
+  read before writing again, since a new command is a new operation.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from typing import Any
@@ -27,21 +42,29 @@ import click
 
 from synod.cli.cluster_cmd import attach_cluster, cluster_location_options
 
-__all__ = ["raft"]
+__all__ = ["raft", "EXIT_FAILED", "EXIT_UNKNOWN"]
 
-CALL_TIMEOUT_S = 1.0
+CALL_TIMEOUT_S = 1.0  # one attempt waits this long for an answer before sending again
 RETRY_PAUSE_S = 0.1
-_request_ids = itertools.count(1)  # replies come back on this connection only
+EXIT_FAILED = 1   # a read not served; a write refused every time (not applied)
+EXIT_UNKNOWN = 3  # a write's outcome is unknown: it may have been applied
+
+
+class OutcomeUnknown(click.ClickException):
+    """A write was sent and nothing said whether it was applied; exit status 3."""
+
+    exit_code = EXIT_UNKNOWN
 
 
 def _status(cl: Any, node_id: str) -> Any | None:
+    from synod.core.errors import RemoteProtocolError
     from synod.raft.messages import RaftStatus, RaftStatusRequest
 
     if not cl.is_alive(node_id) or cl.is_paused(node_id):
         return None
     try:
         reply = cl.call(node_id, RaftStatusRequest(), CALL_TIMEOUT_S)
-    except OSError:
+    except (OSError, RemoteProtocolError):  # down, or something else answers on its address
         return None
     return reply if type(reply) is RaftStatus else None
 
@@ -54,57 +77,120 @@ def _leader(cl: Any) -> str | None:
     return None if best is None else best.node_id
 
 
-def _submit(cl: Any, node_id: str, request: Any) -> Any | None:
-    """Send ``request`` (it carries ``request_id``) to ``node_id``; its
-    ProposeReply, or None when the node does not answer in time."""
-    from synod.raft.messages import ProposeReply
+class _Operation:
+    """One logical operation: one request (so one request id), sent under
+    one client id over at most one open connection per node, as often as it
+    takes (thesis 6.3)."""
 
-    try:
-        with cl.client(node_id) as client:
-            client.send(request)
-            deadline = time.monotonic() + CALL_TIMEOUT_S
+    def __init__(self, cl: Any, client_id: str, request: Any) -> None:
+        self.cl = cl
+        self.client_id = client_id
+        self.request = request
+        self._clients: dict[str, Any] = {}
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def submit(self, node_id: str, timeout_s: float) -> tuple[bool, Any | None]:
+        """Send the request to ``node_id`` (again, if it went there before:
+        a server answers a copy it has seen from its session table) and wait
+        at most ``timeout_s`` for its ProposeReply. Returns (sent, reply):
+        ``sent`` is False only when nothing left (no connection); ``reply``
+        is None when none came."""
+        from synod.core.errors import RemoteProtocolError
+        from synod.raft.messages import ProposeReply
+
+        client = self._clients.get(node_id)
+        if client is None:
+            client = self._clients[node_id] = self.cl.client(node_id, client_id=self.client_id)
+        try:
+            client.connect()
+        except (OSError, RemoteProtocolError):
+            client.close()
+            return False, None
+        try:
+            client.send(self.request)
+            deadline = time.monotonic() + timeout_s
             while (left := deadline - time.monotonic()) > 0:
                 got = client.recv(left, ProposeReply)
                 if got is None:
-                    return None
-                if got[1].request_id == request.request_id:
-                    return got[1]
-    except OSError:
-        return None
-    return None
+                    break
+                if got[1].request_id == self.request.request_id:
+                    return True, got[1]
+        except (OSError, RemoteProtocolError):
+            client.close()  # the next attempt reconnects, under the same client id
+        return True, None
 
 
-def _until_applied(cl: Any, make_request: Any, timeout_s: float) -> Any:
-    """Submit a fresh request from ``make_request(request_id)`` to the leader
-    until one is applied; its ProposeReply. Raises ClickException on timeout."""
+def _not_applied(reply: Any) -> bool:
+    """Whether a refusal settles that its copy was not applied: it never
+    entered the log ("not the leader", a full queue) or its entry was
+    overwritten; unlike an indeterminate or stale answer (the server cannot
+    tell: a snapshot replaced the log, or the session moved on)."""
+    return not reply.ok and not reply.indeterminate and reply.error != "stale request"
+
+
+def _until_applied(cl: Any, make_request: Any, timeout_s: float, *, writes: bool = True) -> Any:
+    """Send the request ``make_request(request_id)`` (one request id, under
+    one client id) to the leader until a reply says it was applied; that
+    ProposeReply.
+
+    Raises:
+        OutcomeUnknown: a write, and some copy was sent without a reply
+            that settles it (exit status 3).
+        ClickException: a read that was not served, or a write refused
+            every time it was sent, or never sent (exit status 1).
+    """
+    from synod.runtime.client import Session
+
+    session = Session()
+    op = _Operation(cl, session.client_id, make_request(session.next_request_id()))
     deadline = time.monotonic() + timeout_s
     why = "no leader"
     hint: str | None = None
-    while time.monotonic() < deadline:
-        target = hint if hint in cl.config.nodes else _leader(cl)
-        hint = None
-        if target is None:
-            why = "no leader"
-        else:
-            reply = _submit(cl, target, make_request(next(_request_ids)))
-            if reply is None:
-                why = f"{target} did not answer within {CALL_TIMEOUT_S} s"
-            elif reply.ok:
-                return reply
+    unsettled = False  # some copy left without a reply that settles it: it may commit
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            target = hint if hint in cl.config.nodes else _leader(cl)
+            hint = None
+            if target is None:
+                why = "no leader"
             else:
-                why = f"{target}: {reply.error or 'refused'} (leader hint: {reply.leader_hint})"
-                hint = reply.leader_hint if reply.leader_hint != target else None
-        time.sleep(RETRY_PAUSE_S)
-    raise click.ClickException(f"gave up after {timeout_s} s: {why}")
+                sent, reply = op.submit(target, min(CALL_TIMEOUT_S, left))
+                if reply is None:
+                    unsettled = unsettled or sent
+                    why = f"{target} did not answer within {CALL_TIMEOUT_S} s" if sent else f"{target} is unreachable"
+                elif reply.ok:
+                    return reply
+                else:
+                    unsettled = unsettled or not _not_applied(reply)
+                    why = f"{target}: {reply.error or 'refused'} (leader hint: {reply.leader_hint})"
+                    hint = reply.leader_hint if reply.leader_hint != target else None
+            time.sleep(max(0.0, min(RETRY_PAUSE_S, deadline - time.monotonic())))
+    finally:
+        op.close()
+    if writes and unsettled:
+        raise OutcomeUnknown(f"outcome unknown (may have been applied) after {timeout_s} s: {why}")
+    raise click.ClickException(f"failed after {timeout_s} s{' (not applied)' if writes else ''}: {why}")
 
 
 @click.group()
 def raft() -> None:
-    """Read and change a Raft cluster run by ``synod cluster``."""
+    """Read and change a Raft cluster run by ``synod cluster``.
+
+    A write is retried with one client id and one request id, so it is
+    applied at most once. Exit status: 0 applied (or read); 1 failed (a read
+    not served, a write refused every time: not applied); 2 bad arguments;
+    3 outcome unknown (may have been applied): a write was sent and no reply
+    said whether it was applied before --timeout ran out.
+    """
 
 
 _timeout = click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 3600.0), default=10.0,
-                        show_default=True, help="Seconds to keep retrying.")
+                        show_default=True,
+                        help="Seconds to keep sending the same request (exit 3 if a write's outcome is then unknown).")
 
 
 @raft.command("status")
@@ -139,10 +225,11 @@ def _kv(op: str, key: str, value: str | None, run_dir: str | None, config_path: 
     cl = attach_cluster(run_dir, config_path)
     command = encode([op, key, value])
     if via_log:
-        reply = _until_applied(cl, lambda rid: Propose(request_id=rid, command=command), timeout_s)
+        reply = _until_applied(cl, lambda rid: Propose(request_id=rid, command=command), timeout_s,
+                               writes=op != "get")
     else:
         query = encode([op, key])
-        reply = _until_applied(cl, lambda rid: Read(request_id=rid, query=query), timeout_s)
+        reply = _until_applied(cl, lambda rid: Read(request_id=rid, query=query), timeout_s, writes=False)
     result = decode(reply.result) if reply.result is not None else None
     click.echo(f"index {reply.index}: {key} = {json.dumps(result)}")
 
@@ -157,8 +244,10 @@ def _write_command(op: str, help_text: str) -> None:
         _kv(op, key, value, run_dir, config_path, timeout_s)
 
 
-_write_command("put", "Set KEY to VALUE through the log.")
-_write_command("append", "Append VALUE to KEY through the log.")
+_WRITE_EXITS = ("Applied at most once, however often it is retried. Exit status: 0 applied; 1 refused every "
+                "time (not applied); 3 outcome unknown (may have been applied).")
+_write_command("put", f"Set KEY to VALUE through the log. {_WRITE_EXITS}")
+_write_command("append", f"Append VALUE to KEY through the log. {_WRITE_EXITS}")
 
 
 @raft.command("get")
@@ -180,7 +269,8 @@ def get(run_dir: str | None, config_path: str | None, timeout_s: float, via_log:
 def member(run_dir: str | None, config_path: str | None, timeout_s: float, op: str, node_id: str) -> None:
     """One single-server membership change (thesis 4.1): add NODE_ID as a
     non-voting learner, promote a caught-up learner to voter, or remove a
-    server. NODE_ID must be a node of the cluster config (it has an address)."""
+    server. NODE_ID must be a node of the cluster config (it has an address).
+    Exit status as for put: 3 when the outcome is unknown (may have been applied)."""
     from synod.raft.messages import ConfChangeRequest
 
     cl = attach_cluster(run_dir, config_path)

@@ -14,6 +14,15 @@ client's connection.
 Like ``ctx.call``, a call returns the reply, or ``None`` when none arrives
 within the timeout (a paused or partitioned node). A node that is down makes
 the call raise ``ConnectionError`` (an ``OSError``).
+
+Retries (Raft thesis 6.3). A ``None`` or a broken connection after the
+request left says nothing about whether it took effect. A server tells a
+retry from a new request by (client id, request id), and it knows the
+client id only as the ``src`` of the connection, so a request that is not
+idempotent must be retried under the SAME client id (on every connection,
+to any node, after any reconnect) and with the SAME request id; a fresh
+client id makes each retry a new request, applied once more. Keep the two
+in a :class:`Session`.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from typing import Any
 from synod.runtime.constants import CLIENT_INBOX_MESSAGES_MAX, FRAME_SIZE_BYTES_MAX
 from synod.runtime.framing import FrameSplitter, open_envelope, pack_frame
 
-__all__ = ["Client", "call", "call_async", "new_client_id"]
+__all__ = ["Client", "Session", "call", "call_async", "new_client_id"]
 
 Addr = tuple[str, int]
 
@@ -37,6 +46,32 @@ Addr = tuple[str, int]
 def new_client_id(prefix: str = "client") -> str:
     """A fresh client id, unlikely to collide with any other."""
     return f"{prefix}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+class Session:
+    """One client's identity across the connections and retries of its
+    operations (Raft thesis 6.3; the Raft paper, section 8).
+
+    Open every connection that carries one of its operations with
+    ``client_id=session.client_id``, and give each logical operation ONE
+    request id, :meth:`next_request_id`, that its retries reuse, to whatever
+    node and over whatever connection. Request ids rise, one per operation:
+    a server answers an id below the latest it applied for this client as
+    stale, without applying it. As the thesis assumes, a session has one
+    operation outstanding at a time (not thread-safe).
+
+    Args:
+        client_id: the id to use (default: a fresh one from :func:`new_client_id`).
+    """
+
+    def __init__(self, client_id: str | None = None) -> None:
+        self.client_id = client_id or new_client_id()
+        self.request_id = 0  # the latest handed out; 0: none yet
+
+    def next_request_id(self) -> int:
+        """The id of this session's next logical operation: 1, 2, ..."""
+        self.request_id += 1
+        return self.request_id
 
 
 class Client:
@@ -154,7 +189,9 @@ class Client:
 
 def call(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = None) -> Any | None:
     """One request to the node at ``addr``; its reply, or ``None`` if none
-    arrives within ``timeout_s`` (connecting included).
+    arrives within ``timeout_s`` (connecting included). Each call is a new
+    connection under ``client_id`` (default: a fresh id); to retry a request
+    that is not idempotent, pass the same ``client_id`` (see :class:`Session`).
 
     Raises:
         ConnectionError: the node is not listening or closed the connection.
@@ -169,7 +206,7 @@ def call(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = 
 
 async def call_async(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = None,
                      frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX) -> Any | None:
-    """:func:`call` for asyncio code."""
+    """:func:`call` for asyncio code (same retry rule: pass the same ``client_id``)."""
     src = client_id or new_client_id()
 
     async def exchange() -> Any:

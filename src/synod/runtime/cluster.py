@@ -636,13 +636,15 @@ class LocalCluster:
                 self.set_faults(nid, NO_FAULTS)
 
     # -- talking to nodes ------------------------------------------------------------------
-    def call(self, node_id: str, request: Any, timeout_s: float) -> Any | None:
-        """A client call to node ``node_id`` (see :func:`synod.runtime.client.call`)."""
-        return _client.call(self.addr(node_id), request, timeout_s)
+    def call(self, node_id: str, request: Any, timeout_s: float, *, client_id: str | None = None) -> Any | None:
+        """A client call to node ``node_id`` (see :func:`synod.runtime.client.call`;
+        a retry of a request that is not idempotent passes the same ``client_id``)."""
+        return _client.call(self.addr(node_id), request, timeout_s, client_id=client_id)
 
-    def client(self, node_id: str) -> _client.Client:
-        """A :class:`~synod.runtime.client.Client` connection to node ``node_id``."""
-        return _client.Client(self.addr(node_id))
+    def client(self, node_id: str, *, client_id: str | None = None) -> _client.Client:
+        """A :class:`~synod.runtime.client.Client` connection to node ``node_id``
+        under ``client_id`` (default: a fresh id; see :class:`~synod.runtime.client.Session`)."""
+        return _client.Client(self.addr(node_id), client_id=client_id)
 
     def status(self, *, timeout_s: float = 0.5) -> dict[str, NodeState]:
         """Every configured node's process and, if it answers, its own status."""
