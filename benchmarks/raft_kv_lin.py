@@ -29,8 +29,8 @@ from rich.table import Table
 
 from synod.raft.kv_sim import run_kv_linearizability
 
-FULL = ("partition", "kill", "pause", "skew", "loss")
-NEMESIS_BY_MODE = {"read-index": FULL, "log": FULL, "lease": ("partition", "kill", "loss")}
+FULL = ("partition", "kill", "pause", "skew", "loss", "corrupt")
+NEMESIS_BY_MODE = {"read-index": FULL, "log": FULL, "lease": ("partition", "kill", "loss", "corrupt")}
 
 
 def main(argv: list[str] | None = None) -> int:

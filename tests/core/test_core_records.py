@@ -32,12 +32,13 @@ def test_records_round_trip() -> None:
     assert scan_records(b"").error is None
 
 
-def test_record_layout_is_length_crc_payload() -> None:
+def test_record_layout_is_length_crc_header_crc_payload() -> None:
     rec = pack_record(b"abc")
     assert len(rec) == RECORD_HEADER_BYTES + 3
     assert int.from_bytes(rec[:4], "big") == 3
     assert int.from_bytes(rec[4:8], "big") == checksum(b"abc")
-    assert rec[8:] == b"abc"
+    assert int.from_bytes(rec[8:12], "big") == checksum(rec[:8])
+    assert rec[12:] == b"abc"
 
 
 def test_every_torn_tail_is_detected_and_the_good_prefix_kept() -> None:
@@ -49,6 +50,7 @@ def test_every_torn_tail_is_detected_and_the_good_prefix_kept() -> None:
         assert scan.valid_bytes == len(good), cut
         assert scan.error is not None, cut
         assert scan.error.startswith("torn"), (cut, scan.error)
+        assert scan.torn and not scan.corrupt, cut
         assert scan.error.endswith(f"at {len(good)}"), (cut, scan.error)
 
 
@@ -60,6 +62,9 @@ def test_every_single_bit_flip_is_detected() -> None:
         flipped[bit // 8] ^= 1 << (bit % 8)
         scan = scan_records(bytes(flipped))
         assert scan.error is not None, f"bit {bit} flip not detected"
+        # A flipped bit is never mistaken for a torn tail (PAR, FAST 2018):
+        # not even one in the last record's length field.
+        assert scan.corrupt, (bit, scan.error)
         # What is returned is an untouched prefix of what was written.
         assert scan.records == payloads[: len(scan.records)], bit
         assert bit // 8 >= scan.valid_bytes, bit
@@ -72,6 +77,33 @@ def test_bit_flip_in_payload_is_a_checksum_mismatch_at_that_record() -> None:
     scan = scan_records(bytes(data))
     assert scan.records == [b"one"]
     assert scan.error == f"checksum mismatch at {second}"
+    assert scan.corrupt
+
+
+def test_a_grown_length_field_is_corruption_not_a_torn_tail() -> None:
+    # Without the header checksum this looks like a record cut short.
+    data = bytearray(_log([b"one", b"two"]))
+    second = RECORD_HEADER_BYTES + 3
+    data[second] ^= 0x80
+    scan = scan_records(bytes(data))
+    assert scan.records == [b"one"]
+    assert scan.error == f"header checksum mismatch at {second}"
+    assert scan.corrupt
+
+
+@pytest.mark.parametrize("zeros", [RECORD_HEADER_BYTES, 4096])
+def test_a_zero_filled_tail_is_torn(zeros: int) -> None:
+    # A file system may extend a file with zeros when a crash cuts an append.
+    good = _log([b"one", b"two"])
+    scan = scan_records(good + b"\0" * zeros)
+    assert scan.records == [b"one", b"two"]
+    assert scan.torn
+    assert scan.error == f"zero-filled tail at {len(good)}"
+
+
+def test_zeros_in_the_middle_are_corruption() -> None:
+    data = _log([b"one"]) + b"\0" * 20 + _log([b"two"])
+    assert scan_records(data).corrupt
 
 
 @settings(max_examples=200, deadline=None)

@@ -20,7 +20,7 @@ def test_quick_raft_benchmark_prints_a_table_then_json() -> None:
     assert summary["benchmark"] == "raft_sim"
     assert summary["quick"] is True
     assert summary["nodes"] == 5
-    assert summary["nemesis"] == ["partition", "kill", "pause", "skew", "loss"]
+    assert summary["nemesis"] == ["partition", "kill", "pause", "skew", "loss", "corrupt"]
     assert summary["seeds"] == 2
     assert summary["sim_s_per_wall_s"] > 0
     assert summary["seeds_per_minute"] > 0

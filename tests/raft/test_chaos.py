@@ -1,4 +1,5 @@
-"""Raft under the full nemesis (partition, kill, pause, clock skew, loss):
+"""Raft under the full nemesis (partition, kill, pause, clock skew, loss,
+disk corruption at rest):
 the safety checker finds nothing on the correct protocol, and finds each
 deliberately unsafe option within a bounded number of seeds."""
 
@@ -30,6 +31,8 @@ def test_same_seed_same_trace() -> None:
 @pytest.mark.parametrize("name,config", [
     ("unsafe_skip_fsync", RaftNodeConfig(unsafe_skip_fsync=True)),
     ("unsafe_vote_without_log_check", RaftNodeConfig(raft=RaftConfig(unsafe_vote_without_log_check=True))),
+    # A corrupt WAL cut like a torn tail (no protocol-aware recovery) loses acknowledged entries.
+    ("unsafe_cut_corrupt_wal", RaftNodeConfig(unsafe_cut_corrupt_wal=True)),
 ])
 def test_unsafe_option_is_caught(name: str, config: RaftNodeConfig, capsys: pytest.CaptureFixture[str]) -> None:
     for seed in range(1, UNSAFE_SEEDS_MAX + 1):

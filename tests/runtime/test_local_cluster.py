@@ -17,7 +17,8 @@ import msgpack
 import pytest
 
 from synod.core.codec import encode
-from synod.runtime import LocalCluster, Status, StatusRequest, local_spec, write_config
+from synod.runtime import LocalCluster, NodeSpec, Status, StatusRequest, call, local_spec, write_config
+from synod.runtime.auth import AuthenticationFailed
 from synod.runtime.testing import (
     FACTORY,
     Ack,
@@ -28,9 +29,11 @@ from synod.runtime.testing import (
     Exit,
     GetStats,
     Incr,
+    Invalid,
     Relay,
     RelayResult,
     Stats,
+    authenticated_socket,
     wait_until,
 )
 
@@ -197,12 +200,14 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_peer_is_cut_off_with_one_log_line_and_node_keeps_serving(cluster: LocalCluster, case: str) -> None:
+    """A connection that holds the cluster key (a buggy peer) and then sends
+    bad bytes is closed with one line; the node serves everyone else."""
     data, reason = BAD_INPUTS[case]
     needle = "protocol error"
     lines_before = _count_lines(cluster, "n1", needle)
     errors_before = status(cluster, "n1").protocol_errors
     pings_before = {src: heard_from(cluster, "n1", src) for src in ("n2", "n3")}
-    with socket.create_connection(cluster.addr("n1"), timeout=3.0) as sock:
+    with authenticated_socket(cluster.addr("n1"), cluster.credentials, "mallory") as sock:
         sock.sendall(data)
         assert _closed_by_peer(sock, 5.0), "n1 kept the bad connection open"
     wait_until(lambda: _count_lines(cluster, "n1", needle) > lines_before, 5, "the protocol-error log line")
@@ -214,6 +219,83 @@ def test_bad_peer_is_cut_off_with_one_log_line_and_node_keeps_serving(cluster: L
     wait_until(lambda: all(heard_from(cluster, "n1", src) > n for src, n in pings_before.items()), 5,
                "pings from n2 and n3 after the bad connection")
     assert _count_lines(cluster, "n1", needle) == lines_before + 1  # exactly one line
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_a_process_without_the_key_is_refused_with_one_log_line(cluster: LocalCluster, case: str) -> None:
+    """Issue 8 part 3: without the cluster key nothing a process sends is
+    read as a message, whatever it is; a well-formed request claiming to be
+    peer n2 included."""
+    data, _reason = BAD_INPUTS[case]
+    needle = "refused connection from"
+    lines_before = _count_lines(cluster, "n1", needle)
+    before = status(cluster, "n1")
+    with socket.create_connection(cluster.addr("n1"), timeout=3.0) as sock:
+        sock.sendall(data)
+        assert _closed_by_peer(sock, 5.0), "n1 kept the unauthenticated connection open"
+    wait_until(lambda: _count_lines(cluster, "n1", needle) > lines_before, 5, "the refusal log line")
+    after = status(cluster, "n1")
+    assert after.auth_failures == before.auth_failures + 1
+    assert after.protocol_errors == before.protocol_errors  # nothing was parsed as an envelope
+    assert "not authenticated" in [line for line in cluster.read_log("n1").splitlines() if needle in line][-1]
+    assert _count_lines(cluster, "n1", needle) == lines_before + 1
+
+
+def test_forged_peer_message_and_keyless_client_are_refused(cluster: LocalCluster) -> None:
+    """Issue 8 part 3: the repro's forged peer (src="n3", a well-formed
+    message) and a client built without credentials both get a refusal that
+    says why, and nothing they sent reaches the node."""
+    value_before = stats(cluster, "n1").value
+    refused_before = status(cluster, "n1").auth_failures
+    with socket.create_connection(cluster.addr("n1"), timeout=3.0) as sock:
+        sock.sendall(_frame(encode(["n3", 0, Incr(amount=1000)])))
+        assert _closed_by_peer(sock, 5.0)
+    with pytest.raises(AuthenticationFailed, match="requires the cluster key"):
+        call(cluster.addr("n1"), Incr(amount=1000), 3.0)
+    assert status(cluster, "n1").auth_failures == refused_before + 2
+    assert stats(cluster, "n1").value == value_before
+
+
+def test_a_node_of_another_cluster_cannot_join(cluster: LocalCluster, tmp_path: Path) -> None:
+    """Issue 8 part 3: a node of another run dir (another key) whose config
+    names n1's address as peer n1 never gets a message through: n1 refuses
+    its link, and a client holding that other key is refused too."""
+    spec = local_spec(1, FACTORY, tmp_path / "other", params={"ping_interval_ms": PING_MS}, prefix="x")
+    spec.nodes["n1"] = NodeSpec(factory=FACTORY, port=cluster.addr("n1")[1])  # n1's address, by mistake
+    _, path = write_config(spec)
+    refused_before = status(cluster, "n1").auth_failures
+    with LocalCluster(path) as other:
+        assert other.credentials.key != cluster.credentials.key
+        other.start(["x1"])
+        wait_until(lambda: status(cluster, "n1").auth_failures >= refused_before + 2, 5, "refusals of x1's link")
+        wait_until(lambda: "could not authenticate to n1" in other.read_log("x1"), 5, "x1's log line")
+        with pytest.raises(AuthenticationFailed, match="wrong cluster key"):
+            call(cluster.addr("n1"), Echo(text="wrong key"), 3.0, credentials=other.credentials)
+        with pytest.raises(AuthenticationFailed, match="wrong cluster key"):
+            authenticated_socket(cluster.addr("n1"), other.credentials, "n2")
+    assert "x1" not in stats(cluster, "n1").pings_from
+
+
+def test_handler_raising_remote_protocol_error_drops_its_effects_and_the_sender(cluster: LocalCluster) -> None:
+    """Issue 8: an impossible message (the handler raises RemoteProtocolError)
+    is as if never received: no reply, no send, the sender's connection
+    closed with one WARNING line; the node does not crash."""
+    needle = "invalid message"
+    lines_before = _count_lines(cluster, "n1", needle)
+    before = status(cluster, "n1")
+    with cluster.client("n1", client_id="liar") as c:
+        with pytest.raises(ConnectionError):
+            c.call(Invalid(text="entries must be consecutive"), 3.0)
+        assert not c.inbox  # the Ping the handler queued was never sent
+    wait_until(lambda: _count_lines(cluster, "n1", needle) > lines_before, 5, "the invalid-message log line")
+    line = [ln for ln in cluster.read_log("n1").splitlines() if needle in ln][-1]
+    assert "liar" in line
+    assert "Invalid: entries must be consecutive" in line
+    after = status(cluster, "n1")
+    assert after.pid == before.pid  # the same process: no crash, no respawn
+    assert after.protocol_errors == before.protocol_errors + 1
+    assert cluster.call("n1", Echo(text="still here"), 3.0) == EchoReply(node_id="n1", text="still here")
+    assert _count_lines(cluster, "n1", needle) == lines_before + 1
 
 
 def test_nonzero_exit_is_respawned_and_clean_exit_is_final(cluster: LocalCluster) -> None:

@@ -13,12 +13,13 @@ from click.testing import CliRunner
 
 from synod.cli.main import cli
 from synod.runtime import LocalCluster, Status, StatusRequest, call, local_spec, write_config
+from synod.runtime.auth import Credentials
 from synod.runtime.testing import FACTORY, wait_until
 
 
-def _status_of(addr: tuple[str, int]) -> Status | None:
+def _status_of(addr: tuple[str, int], credentials: Credentials | None) -> Status | None:
     try:
-        reply = call(addr, StatusRequest(), 0.5)
+        reply = call(addr, StatusRequest(), 0.5, credentials=credentials)
     except OSError:
         return None
     return reply if type(reply) is Status else None
@@ -26,10 +27,13 @@ def _status_of(addr: tuple[str, int]) -> Status | None:
 
 def test_node_run_serves_until_sigterm_then_exits_0(tmp_path: Path) -> None:
     config, path = write_config(local_spec(1, FACTORY, tmp_path, params={"ping_interval_ms": 0}))
+    credentials = Credentials.from_config(config)  # write_config made the run dir's cluster key
+    assert credentials is not None
+    assert (tmp_path / "cluster.key").stat().st_mode & 0o777 == 0o600
     proc = subprocess.Popen([sys.executable, "-m", "synod.cli.main", "node", "run", "--config", str(path),
                              "--id", "n1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        status = wait_until(lambda: _status_of(config.nodes["n1"].addr), 10, "the node to answer")
+        status = wait_until(lambda: _status_of(config.nodes["n1"].addr, credentials), 10, "the node to answer")
         assert status.pid == proc.pid
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

@@ -19,7 +19,7 @@ from synod.core.errors import ConfigError
 
 __all__ = ["sim"]
 
-NODE_UNSAFE = ("unsafe_skip_fsync", "unsafe_local_reads")
+NODE_UNSAFE = ("unsafe_skip_fsync", "unsafe_local_reads", "unsafe_cut_corrupt_wal")
 UNSAFE = (*NODE_UNSAFE, "unsafe_vote_without_log_check", "unsafe_commit_old_term")
 EXIT_UNKNOWN = 3
 
@@ -39,7 +39,7 @@ def sim() -> None:
 
 @sim.command("raft")
 @click.option("--nodes", default=5, show_default=True, type=click.IntRange(1, 15))
-@click.option("--nemesis", "kinds", default="partition,kill,pause,skew,loss", show_default=True)
+@click.option("--nemesis", "kinds", default="partition,kill,pause,skew,loss,corrupt", show_default=True)
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--time", "time_text", default="60s", show_default=True, help="safety phase, e.g. 60s or 500ms")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False))

@@ -12,11 +12,11 @@ from synod.core.codec import (
 )
 from synod.core.errors import ConfigError, LocalProtocolError, RemoteProtocolError, SynodError
 from synod.core.node import Context, Disk, Host, Node
-from synod.core.records import RecordScan, checksum, pack_record, scan_records
+from synod.core.records import RecordScan, checksum, pack_record, resync, scan_records
 
 __all__ = [
     "FRAME_SIZE_BYTES_MAX", "decode", "encode", "encoded_size_bytes", "message", "message_tag",
     "registered_types", "to_jsonable", "ConfigError", "LocalProtocolError", "RemoteProtocolError",
     "SynodError", "Context", "Disk", "Host", "Node", "RecordScan", "checksum", "pack_record",
-    "scan_records",
+    "scan_records", "resync",
 ]

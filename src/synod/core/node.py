@@ -185,6 +185,12 @@ class Context:
         """Record a structured trace event (a no-op when tracing is off)."""
         self._host.trace(event, fields)
 
+    def warn(self, message: str, **fields: Any) -> None:
+        """Tell the operator something is wrong (a corrupt file kept aside):
+        a WARNING line in the real node's ``node.log`` and a ``warning``
+        trace event (``message`` plus ``fields``) in both worlds."""
+        self._host.warn(message, fields)
+
 
 class Host:
     """Runs one node: dispatches inputs, matches replies to calls, resumes
@@ -206,6 +212,10 @@ class Host:
 
     def trace(self, event: str, fields: dict[str, Any]) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def warn(self, message: str, fields: dict[str, Any]) -> None:
+        """``ctx.warn``: by default only a ``warning`` trace event."""
+        self.trace("warning", {"message": message, **fields})
 
     def _apply(self, ctx: Context) -> None:  # pragma: no cover - abstract
         """Apply ctx's queued effects (sync, sends, timers, exit) and clear them."""

@@ -1,9 +1,26 @@
 """Checksummed records for append-only logs and files on disk (DESIGN.md section 4).
 
-A record is ``length (4 bytes, big-endian) | crc32c(payload) (4 bytes) | payload``.
-A reader stops at the first record that is short (a torn append) or whose
-checksum does not match (a flipped bit), and says so: a corrupt file is
-reported, never silently used.
+A record is ``length (4 bytes, big-endian) | crc32c(payload) (4) |
+crc32c(the first 8 header bytes) (4) | payload``. The header has its own
+checksum so that a flipped bit in a length field is told from a write that
+was cut short.
+
+A reader stops at the first record that is not good and says which of two
+kinds of damage it found, because a replicated log must treat them
+differently (Alagappan et al., "Protocol-Aware Recovery for Consensus-Based
+Storage", FAST 2018, section 3):
+
+- *torn*: the file ends inside a record whose header is intact (or inside
+  the header itself), or everything from the damage to the end is zero
+  bytes. That is what a crash during the last append leaves (a prefix of
+  what was written, or a file extended with zeros); those bytes were never
+  synced, so nothing that depends on them was ever acknowledged;
+- *corrupt*: a header or payload checksum mismatch in a record that is all
+  there. A disk changed bytes at rest: the record may have been synced and
+  acknowledged long ago.
+
+Every single flipped bit in a file of records is reported as corrupt, never
+as torn (a test checks each bit).
 """
 
 from __future__ import annotations
@@ -13,10 +30,11 @@ from dataclasses import dataclass
 
 import crc32c as _crc32c
 
-__all__ = ["pack_record", "scan_records", "RecordScan", "RECORD_HEADER_BYTES", "checksum"]
+__all__ = ["pack_record", "scan_records", "resync", "RecordScan", "RECORD_HEADER_BYTES", "checksum"]
 
-RECORD_HEADER_BYTES = 8
-_HEADER = struct.Struct(">II")
+RECORD_HEADER_BYTES = 12
+_LENGTH_CRC = struct.Struct(">II")
+_HEADER = struct.Struct(">III")
 
 
 def checksum(data: bytes) -> int:
@@ -25,8 +43,9 @@ def checksum(data: bytes) -> int:
 
 
 def pack_record(payload: bytes) -> bytes:
-    """Frame ``payload`` as one checksummed record."""
-    return _HEADER.pack(len(payload), _crc32c.crc32c(payload)) + payload
+    """Frame ``payload`` (bytes, under 4 GiB) as one checksummed record."""
+    head = _LENGTH_CRC.pack(len(payload), _crc32c.crc32c(payload))
+    return head + _crc32c.crc32c(head).to_bytes(4, "big") + payload
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,14 +53,22 @@ class RecordScan:
     """What :func:`scan_records` found.
 
     ``records``: the payloads of the good prefix, in order. ``valid_bytes``:
-    length of that prefix. ``error``: None if the whole input was good records,
-    else why scanning stopped (``"torn record at 4096"``, ``"checksum mismatch
-    at 0"``).
+    length of that prefix (also the offset of the damage, if any).
+    ``error``: None if the whole input was good records, else why scanning
+    stopped (``"torn record at 4096"``, ``"checksum mismatch at 0"``).
+    ``torn``: the damage is a torn tail (safe to cut); False for corruption
+    and when there is no damage.
     """
 
     records: list[bytes]
     valid_bytes: int
     error: str | None
+    torn: bool = False
+
+    @property
+    def corrupt(self) -> bool:
+        """The input holds damage that is not a torn tail."""
+        return self.error is not None and not self.torn
 
 
 def scan_records(data: bytes) -> RecordScan:
@@ -50,16 +77,43 @@ def scan_records(data: bytes) -> RecordScan:
     pos = 0
     end = len(data)
     view = memoryview(data)
+    crc = _crc32c.crc32c
     while pos < end:
         if end - pos < RECORD_HEADER_BYTES:
-            return RecordScan(records=records, valid_bytes=pos, error=f"torn record header at {pos}")
-        length, crc = _HEADER.unpack_from(data, pos)
+            return _damaged(data, records, pos, f"torn record header at {pos}", torn=True)
+        length, payload_crc, header_crc = _HEADER.unpack_from(data, pos)
+        if crc(view[pos : pos + 8]) != header_crc:
+            return _damaged(data, records, pos, f"header checksum mismatch at {pos}", torn=False)
         start = pos + RECORD_HEADER_BYTES
         if end - start < length:
-            return RecordScan(records=records, valid_bytes=pos, error=f"torn record at {pos}")
+            return _damaged(data, records, pos, f"torn record at {pos}", torn=True)
         payload = bytes(view[start : start + length])
-        if _crc32c.crc32c(payload) != crc:
-            return RecordScan(records=records, valid_bytes=pos, error=f"checksum mismatch at {pos}")
+        if crc(payload) != payload_crc:
+            return _damaged(data, records, pos, f"checksum mismatch at {pos}", torn=False)
         records.append(payload)
         pos = start + length
     return RecordScan(records=records, valid_bytes=pos, error=None)
+
+
+def _damaged(data: bytes, records: list[bytes], pos: int, error: str, *, torn: bool) -> RecordScan:
+    if not torn and not data[pos:].strip(b"\0"):
+        torn, error = True, f"zero-filled tail at {pos}"
+    return RecordScan(records=records, valid_bytes=pos, error=error, torn=torn)
+
+
+def resync(data: bytes, pos: int) -> int | None:
+    """The first offset after ``pos`` where a whole good record starts (its
+    header and payload checksums match), or None. Used to see past a
+    corrupt record: what follows it tells how much was lost. A false match
+    needs two 32-bit checksums to agree by chance."""
+    end = len(data)
+    view = memoryview(data)
+    crc = _crc32c.crc32c
+    for q in range(pos + 1, end - RECORD_HEADER_BYTES + 1):
+        length, payload_crc, header_crc = _HEADER.unpack_from(data, q)
+        if crc(view[q : q + 8]) != header_crc or end - q - RECORD_HEADER_BYTES < length:
+            continue
+        start = q + RECORD_HEADER_BYTES
+        if crc(view[start : start + length]) == payload_crc:
+            return q
+    return None

@@ -53,7 +53,10 @@ class ConfState:
     @staticmethod
     def decode(data: bytes) -> ConfState:
         """Raises RemoteProtocolError on malformed data."""
-        text = data.decode()
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            raise RemoteProtocolError("configuration is not UTF-8") from None
         if text.count("|") != 1:
             raise RemoteProtocolError(f"malformed configuration {text!r}")
         v, _, lrn = text.partition("|")

@@ -138,22 +138,32 @@ class RaftLog:
         when the log has no entry at ``prev_log_index`` with ``prev_log_term``."""
         if not self.match_term(prev_log_index, prev_log_term):
             return None
-        for i, e in enumerate(entries):
-            assert e.index == prev_log_index + 1 + i, "entries must be consecutive"
-            if e.index <= self.snapshot.index:
-                continue
-            t = self.term(e.index)
-            if t == e.term:
-                continue
-            if t is not None:
+        # The node boundary refuses batches that are not consecutive from
+        # prev_log_index + 1 (synod.raft._validate).
+        assert not entries or entries[0].index == prev_log_index + 1, "entries must follow prev_log_index"
+        assert not entries or entries[-1].index == prev_log_index + len(entries), "entries must be consecutive"
+        i = self.first_new(entries)
+        if i < len(entries):
+            e = entries[i]
+            before = self.term(e.index - 1)
+            assert before is not None and before <= e.term, "log terms must not decrease"
+            if self.term(e.index) is not None:
                 # Step 3: a conflict truncates the log from here. Committed
                 # entries never conflict (Leader Completeness).
                 assert e.index > self.commit_index, f"truncating committed entry {e.index}"
                 del self.entries[e.index - self.snapshot.index - 1:]
                 self.stable_index = min(self.stable_index, e.index - 1)
             self.entries.extend(entries[i:])
-            break
         return prev_log_index + len(entries)
+
+    def first_new(self, entries: tuple[Entry, ...]) -> int:
+        """The position in ``entries`` (consecutive) of the first one this log
+        does not hold with the same term, past the snapshot; ``len(entries)``
+        if it holds them all. Changes nothing."""
+        for i, e in enumerate(entries):
+            if e.index > self.snapshot.index and self.term(e.index) != e.term:
+                return i
+        return len(entries)
 
     def commit_to(self, index: int) -> bool:
         index = min(index, self.last_index)

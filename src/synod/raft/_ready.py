@@ -15,11 +15,20 @@ __all__ = ["HardState", "SoftState", "ReadState", "Ready", "Recovered"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HardState:
     """State that must be on stable storage before any message that depends
-    on it is sent (Figure 2, "persistent state")."""
+    on it is sent (Figure 2, "persistent state").
+
+    ``repair_term`` and ``repair_index`` (both 0: none) bound from above the
+    last entry of a log this server lost to a corrupt disk (protocol-aware
+    recovery, Alagappan et al., FAST 2018): the server may have acknowledged
+    entries up to there, so until a leader has given it back a log that
+    reaches that far it votes only for candidates at least that up to date
+    and never campaigns (see ``Raft.repair_bound``)."""
 
     term: int = 0
     vote: str | None = None
     commit: int = 0
+    repair_term: int = 0
+    repair_index: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

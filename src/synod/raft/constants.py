@@ -19,3 +19,9 @@ READS_PENDING_MAX = 4096           # ReadIndex requests waiting for a quorum
 LEASE_ROUNDS_MAX = 64              # heartbeat rounds awaiting a quorum's ack for the lease (thesis 6.4.1)
 READ_CTX_BYTES_MAX = 256           # size of one ReadIndex context
 LEARNER_LAG_ENTRIES_MAX = 8        # a learner this close to the leader's last index may be promoted (thesis 4.2.1)
+
+# Bounds on what a peer may send (checked at the node boundary, synod.raft._validate).
+TERM_MAX = 1 << 62                 # a term or index above this could overflow the WAL's 64-bit fields
+INDEX_MAX = 1 << 62
+READ_SEQ_MAX = 1 << 62             # ReadIndex round numbers
+SNAPSHOT_BYTES_MAX = 1 << 30       # one snapshot being received, in bytes (chunks are assembled in memory)

@@ -126,7 +126,7 @@ def run_kv_linearizability(seed: int, *, nodes: int = 5, clients: int = 5, time_
         wl = replace(wl, stop_ms=time_ms)
     for i in range(clients):
         sim.add_node(f"c{i + 1}", lambda i=i: KVClient(i, clients, servers, adapter, wl, history), peers=())
-    nemesis = replace(chaos_nemesis(kinds), targets=servers)
+    nemesis = replace(chaos_nemesis(kinds, sim=sim), targets=servers)
     nemesis.install(sim)
     sim.run(until_ms=time_ms, until=lambda: bool(checker.violations))
     nemesis.heal_and_stop(sim.now_ms)

@@ -63,13 +63,16 @@ class AppendEntriesReply:
     leader's log. On failure, the fast-backup hint: ``conflict_term`` is the
     follower's term at ``prev_log_index`` (0 if it has no entry there) and
     ``conflict_index`` the first index it holds of that term (or its last
-    index + 1)."""
+    index + 1). ``repairing``: the follower's log lost entries it may have
+    acknowledged (a corrupt disk; see ``Raft.repair_bound``), so its match
+    index at this leader may go back to the hint."""
 
     term: int
     success: bool
     match_index: int = 0
     conflict_index: int = 0
     conflict_term: int = 0
+    repairing: bool = False
 
 
 @message("raft.Heartbeat")

@@ -4,21 +4,19 @@ The adapter is Raft's "host" in etcd's sense: a timer turns into ``tick()``,
 messages into ``step()``, and each :class:`~synod.raft._ready.Ready` into
 effects on ``ctx``:
 
-1. persist: the snapshot file (``raft/snapshot``, written whole), new log
-   entries appended to the write-ahead log ``raft/wal`` (one checksummed
-   record per entry; a later record for the same index overwrites the
-   earlier, which is how a truncation is logged), and the hard state file
-   ``raft/hardstate`` (term, vote, commit; written whole);
+1. persist (``_storage``): the snapshot file, new log entries appended to
+   the write-ahead log, the hard state (and its copy);
 2. ``ctx.disk.sync()``: the host makes those durable before any message of
    this handler leaves (DESIGN.md section 2's effect order), so a vote or an
    acknowledgement is never sent for state a crash could lose;
 3. send the messages; apply the snapshot and committed entries to the state
    machine; answer clients whose entries applied.
 
-Recovery (``on_start``): the hard state, then the snapshot, then the WAL up
-to its first torn or corrupt record; a bad tail is cut off (rewritten) so
-later appends are readable. A corrupt hard state or snapshot file is re-read
-(the simulator's read faults are transient) and otherwise stops the node.
+Recovery (``on_start``, see ``_storage``): a torn WAL tail is cut off; a
+corrupt WAL, snapshot or hard state is kept aside, reported at WARNING, and
+the lost entries are repaired from the leader (protocol-aware recovery,
+Alagappan et al., FAST 2018) without this server ever voting as if it had
+not held them.
 
 Unsafe test-only switches (``RaftNodeConfig.unsafe_skip_fsync``) exist to show
 the checkers catch what they break.
@@ -29,12 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from synod.core import Context, Node, decode, encode, encoded_size_bytes, pack_record, scan_records
+from synod.core import Context, Node, decode, encode, encoded_size_bytes
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.raft import constants as C
 from synod.raft._log import Snapshot
 from synod.raft._confchange import ConfChange, ConfState
-from synod.raft._ready import HardState, Ready, Recovered
+from synod.raft._ready import Ready, Recovered
+from synod.raft._storage import HARDSTATE_PATH, SNAPSHOT_PATH, WAL_PATH, RaftStorage
+from synod.raft._validate import check_inbound
 from synod.raft._sessions import DUPLICATE, NEW, STALE, ClientCommand, ClientSessions, NodeSnapshot, as_client_command
 from synod.raft.messages import (
     ConfChangeRequest,
@@ -50,11 +50,7 @@ from synod.raft.raft import Raft, RaftConfig
 __all__ = ["RaftNode", "RaftNodeConfig", "StateMachine", "KVStateMachine", "Observer", "MessageStats",
            "WAL_PATH", "HARDSTATE_PATH", "SNAPSHOT_PATH", "factory", "FACTORY"]
 
-WAL_PATH = "raft/wal"
-HARDSTATE_PATH = "raft/hardstate"
-SNAPSHOT_PATH = "raft/snapshot"
 TICK_TIMER = "tick"
-READ_ATTEMPTS_MAX = 3          # re-reads of a file whose checksum failed
 READY_ROUNDS_MAX = 8           # Ready/advance rounds per handler
 CLIENTS_PENDING_MAX = 4096     # proposals waiting for apply, per server
 READS_WAITING_MAX = 4096       # client reads waiting for a read index or for apply, per server
@@ -151,7 +147,10 @@ class RaftNodeConfig:
     (test-only: shows the checkers catch it). ``unsafe_local_reads``:
     answer a ``Read`` at once from this server's state machine, with no
     read index (test-only: a follower or deposed leader reads stale, which
-    the linearizability checker must catch). ``voters``: the initial
+    the linearizability checker must catch). ``unsafe_cut_corrupt_wal``:
+    treat a corrupt WAL like a torn tail, forgetting the entries after the
+    damage (test-only: shows why protocol-aware recovery is needed).
+    ``voters``: the initial
     voters (empty: every peer of the cluster); a server not among them
     starts as a learner, waiting to be added (thesis 4.2.1)."""
 
@@ -161,10 +160,7 @@ class RaftNodeConfig:
     snapshot_interval_entries: int = 0
     unsafe_skip_fsync: bool = False
     unsafe_local_reads: bool = False
-
-
-def _entry_record(e: Entry) -> bytes:
-    return pack_record(encode([e.index, e.term, e.data, e.conf_change]))
+    unsafe_cut_corrupt_wal: bool = False
 
 
 class RaftNode(Node):
@@ -192,6 +188,8 @@ class RaftNode(Node):
         self._read_seq = 0
         self._applied_index = 0
         self.sessions = ClientSessions()  # replicated: rebuilt from the log and snapshots
+        self.storage = RaftStorage(skip_fsync=self.config.unsafe_skip_fsync,
+                                   cut_corruption=self.config.unsafe_cut_corrupt_wal)
 
     # -- recovery ------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -208,50 +206,8 @@ class RaftNode(Node):
         ctx.set_timer(TICK_TIMER, self.config.tick_interval_ms)
         self._handle_ready(ctx)
 
-    def _read_records(self, ctx: Context, path: str) -> tuple[list[bytes], str | None, bytes]:
-        best = None
-        for _ in range(READ_ATTEMPTS_MAX):
-            data = ctx.disk.read(path) or b""
-            scan = scan_records(data)
-            if best is None or scan.valid_bytes > best[0].valid_bytes:
-                best = (scan, data)
-            if scan.error is None:
-                break
-        scan, data = best
-        return scan.records, scan.error, data[: scan.valid_bytes]
-
-    def _read_whole(self, ctx: Context, path: str) -> Any:
-        records, error, _ = self._read_records(ctx, path)
-        if error is not None or len(records) > 1:
-            raise LocalProtocolError(f"{path}: unreadable ({error}); refusing to start")
-        return decode(records[0]) if records else None
-
     def _recover(self, ctx: Context) -> Recovered:
-        hs = self._read_whole(ctx, HARDSTATE_PATH)
-        hard = HardState(term=hs[0], vote=hs[1], commit=hs[2]) if hs is not None else HardState()
-        sn = self._read_whole(ctx, SNAPSHOT_PATH)
-        snap = None
-        if sn is not None:
-            # [index, term, data, configuration bytes] (the last is b"" when
-            # the snapshot holds the initial configuration; absent in old files).
-            conf = ConfState.decode(sn[3]) if len(sn) > 3 and sn[3] else None
-            snap = Snapshot(index=sn[0], term=sn[1], data=sn[2], conf=conf)
-        base = snap.index if snap is not None else 0
-        records, error, valid = self._read_records(ctx, WAL_PATH)
-        entries: list[Entry] = []
-        for rec in records:
-            index, term, data, *rest = decode(rec)
-            if index <= base:
-                continue
-            if index > base + len(entries) + 1:
-                break  # a gap cannot happen in a WAL we wrote; keep the good prefix
-            del entries[index - base - 1:]
-            entries.append(Entry(term=term, index=index, data=data, conf_change=bool(rest and rest[0])))
-        if error is not None:
-            ctx.trace("wal_recovery", error=error, kept_bytes=len(valid))
-            ctx.disk.write(WAL_PATH, valid)
-            ctx.disk.sync()
-        return Recovered(hard_state=hard, snapshot=snap, entries=tuple(entries))
+        return self.storage.recover(ctx)
 
     # -- inputs --------------------------------------------------------------------------
     def on_timer(self, ctx: Context, name: str) -> None:
@@ -262,6 +218,7 @@ class RaftNode(Node):
         self._handle_ready(ctx)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        check_inbound(ctx, src, msg, self)  # RemoteProtocolError before any state changes (issue 8)
         if type(msg) is Propose:
             self._propose(ctx, src, msg)
         elif type(msg) is ConfChangeRequest:
@@ -426,20 +383,8 @@ class RaftNode(Node):
             self._maybe_compact()
 
     def _persist(self, ctx: Context, rd: Ready) -> None:
-        disk = ctx.disk
-        if rd.snapshot is not None:
-            s = rd.snapshot
-            conf = s.conf.encode() if s.conf is not None else b""
-            disk.write(SNAPSHOT_PATH, pack_record(encode([s.index, s.term, s.data, conf])))
-            # The log after the snapshot, whole: the WAL never holds a gap.
-            disk.write(WAL_PATH, b"".join(_entry_record(e) for e in self.raft.log.entries))
-        elif rd.entries:
-            disk.append(WAL_PATH, b"".join(_entry_record(e) for e in rd.entries))
-        if rd.hard_state is not None:
-            hs = rd.hard_state
-            disk.write(HARDSTATE_PATH, pack_record(encode([hs.term, hs.vote, hs.commit])))
-        if rd.must_sync and not self.config.unsafe_skip_fsync:
-            disk.sync()
+        log = self.raft.log
+        self.storage.persist(ctx, rd, log.entries, log.stable_index)
 
     def _apply(self, ctx: Context, rd: Ready) -> None:
         if rd.snapshot is not None and rd.apply_snapshot:

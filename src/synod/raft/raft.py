@@ -49,7 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from synod.core.errors import LocalProtocolError
+from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.raft import constants as C
 from synod.raft._log import RaftLog, Snapshot
 from synod.raft._membership import Membership
@@ -80,6 +80,7 @@ CANDIDATE = "candidate"
 LEADER = "leader"
 
 _FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow)
+_FROM_LEADER_OR_READ = (*_FROM_LEADER, ReadIndexReply)
 
 
 class Rng(Protocol):
@@ -144,6 +145,14 @@ class Raft(ReadOnly, Membership, Snapshots):
         self.term = 0
         self.vote: str | None = None
         self.log = RaftLog()
+        # Protocol-aware recovery (Alagappan et al., FAST 2018): (term, index)
+        # at or beyond the last entry of a log this server lost to a corrupt
+        # disk, None if it lost nothing. Invariant: while set, this server
+        # never campaigns and grants votes only to candidates whose log is at
+        # least this up to date, as if it still held the lost log (section
+        # 5.4.1); it clears once a leader of the current term has confirmed
+        # a match at or beyond it (``_maybe_repaired``).
+        self.repair_bound: tuple[int, int] | None = None
         # Volatile state.
         self.role = FOLLOWER
         self.leader: str | None = None
@@ -187,10 +196,15 @@ class Raft(ReadOnly, Membership, Snapshots):
         log.applied_index = log.snapshot.index
         self.term = r.hard_state.term
         self.vote = r.hard_state.vote
+        hs = r.hard_state
+        if hs.repair_term or hs.repair_index:
+            self.repair_bound = (hs.repair_term, hs.repair_index)
 
     # -- state views -----------------------------------------------------------
     def hard_state(self) -> HardState:
-        return HardState(term=self.term, vote=self.vote, commit=self.log.commit_index)
+        repair_term, repair_index = self.repair_bound or (0, 0)
+        return HardState(term=self.term, vote=self.vote, commit=self.log.commit_index,
+                         repair_term=repair_term, repair_index=repair_index)
 
     @property
     def is_leader(self) -> bool:
@@ -302,6 +316,11 @@ class Raft(ReadOnly, Membership, Snapshots):
         if not self._is_voter():
             self._event("ignore_campaign", reason="not a voter")
             return
+        if self.repair_bound is not None:
+            # It may lack entries it acknowledged: as a leader it could lose
+            # committed ones (PAR, FAST 2018, section 4).
+            self._event("ignore_campaign", reason="repairing a lost log")
+            return
         if self.config.pre_vote and not transfer and not pre_voted:
             self.become_pre_candidate()
             term = self.term + 1
@@ -336,7 +355,13 @@ class Raft(ReadOnly, Membership, Snapshots):
         return "pending"
 
     def step(self, src: str, msg: Any) -> None:
-        """Handle one message from peer ``src`` (section 5.1's term rules first)."""
+        """Handle one message from peer ``src`` (section 5.1's term rules
+        first). Raises RemoteProtocolError, before any state changes, for a
+        message no correct peer sends given our state (see
+        ``_check_from_leader`` and ``_check_from_follower``; messages are
+        checked without state at the node boundary, ``_validate``)."""
+        if msg.term >= self.term and isinstance(msg, _FROM_LEADER_OR_READ):
+            self._check_from_leader(src, msg)
         if msg.term > self.term:
             if type(msg) is RequestVote:
                 if not msg.transfer and self._leader_recently_heard():
@@ -384,8 +409,9 @@ class Raft(ReadOnly, Membership, Snapshots):
             can_vote = m.term > self.term
         else:
             can_vote = self.vote == src or (self.vote is None and self.leader is None)
-        up_to_date = self.config.unsafe_vote_without_log_check or self.log.is_up_to_date(
-            m.last_log_index, m.last_log_term)
+        up_to_date = self.config.unsafe_vote_without_log_check or (
+            self.log.is_up_to_date(m.last_log_index, m.last_log_term)
+            and (self.repair_bound is None or (m.last_log_term, m.last_log_index) >= self.repair_bound))
         if can_vote and up_to_date:
             if not m.pre_vote:
                 assert m.term == self.term
@@ -399,13 +425,16 @@ class Raft(ReadOnly, Membership, Snapshots):
     def _step_follower(self, src: str, m: Any) -> None:
         match m:
             case AppendEntries():
-                self.election_elapsed = 0
-                self.leader = src
                 self._handle_append(src, m)
             case Heartbeat():
                 self.election_elapsed = 0
                 self.leader = src
-                self.log.commit_to(m.commit)
+                if self.repair_bound is None:
+                    # The commit is min(our match index at the leader, its
+                    # commit); a repairing log may have gone back below that
+                    # match (kept entries a lost record had overwritten), so
+                    # it commits only what an AppendEntries confirms.
+                    self.log.commit_to(m.commit)
                 self._send(src, HeartbeatReply(term=self.term, read_seq=m.read_seq))
             case InstallSnapshot():
                 self.election_elapsed = 0
@@ -420,17 +449,25 @@ class Raft(ReadOnly, Membership, Snapshots):
             case _:
                 self._event("ignore", src=src, type=type(m).__name__, reason="not for a follower")
 
-    def _handle_append(self, src: str, m: AppendEntries) -> None:
+    def _past_commit(self, m: AppendEntries) -> tuple[int, int, tuple[Entry, ...]]:
+        """(prev_log_index, prev_log_term, entries) of ``m`` without the
+        entries through our commit index: those are committed, so they match
+        the leader's (they may be compacted away here)."""
         log = self.log
         prev, prev_term, entries = m.prev_log_index, m.prev_log_term, m.entries
         if prev < log.commit_index:
-            # Entries through our commit index are committed, so they match the
-            # leader's; skip them (they may be compacted away here).
             skip = min(len(entries), log.commit_index - prev)
             entries = entries[skip:]
             prev = log.commit_index
             prev_term = log.term(prev)
             assert prev_term is not None
+        return prev, prev_term, entries
+
+    def _handle_append(self, src: str, m: AppendEntries) -> None:
+        log = self.log
+        self.election_elapsed = 0
+        self.leader = src
+        prev, prev_term, entries = self._past_commit(m)
         match_index = log.maybe_append(prev, prev_term, entries)
         if match_index is not None and self._conf_maybe_changed(entries):
             self._reload_conf()
@@ -441,10 +478,54 @@ class Raft(ReadOnly, Membership, Snapshots):
             else:
                 hint_term, hint_index = t, log.first_index_of_term(prev)
             self._send(src, AppendEntriesReply(term=self.term, success=False, match_index=m.prev_log_index,
-                                               conflict_index=hint_index, conflict_term=hint_term))
+                                               conflict_index=hint_index, conflict_term=hint_term,
+                                               repairing=self.repair_bound is not None))
             return
         log.commit_to(min(m.leader_commit, match_index))
         self._send(src, AppendEntriesReply(term=self.term, success=True, match_index=max(match_index, prev)))
+        self._maybe_repaired(max(match_index, prev))
+
+    def _maybe_repaired(self, match_index: int) -> None:
+        """The leader of our term confirmed our log matches its own through
+        ``match_index``. A leader holds every committed entry, so once that
+        point is at least as up to date as the log we lost, we hold every
+        entry we may have acknowledged, and our own log answers for us again."""
+        if self.repair_bound is None:
+            return
+        term = self.log.term(match_index)
+        if term is not None and (term, match_index) >= self.repair_bound:
+            self._event("repaired", bound_term=self.repair_bound[0], bound_index=self.repair_bound[1],
+                        match_index=match_index)
+            self.repair_bound = None
+
+    def _check_from_leader(self, src: str, m: Any) -> None:
+        """What no leader of a term >= ours sends (checked in ``step`` before
+        any state changes; the stateless checks are in ``_validate``):
+
+        - a second leader in our term (Election Safety, Figure 3);
+        - an entry whose term is below that of the entry it would follow in
+          our log (terms never decrease along a log: a leader appends
+          entries of its own term after its own log);
+        - a snapshot beyond our commit index whose last term is below that
+          of our commit index (it holds our committed entries)."""
+        log = self.log
+        if m.term == self.term and self.leader is not None and src != self.leader:
+            raise RemoteProtocolError(f"{type(m).__name__} from {src} in term {self.term}, "
+                                      f"whose leader is {self.leader}")
+        if type(m) is AppendEntries:
+            prev, prev_term, entries = self._past_commit(m)
+            if entries and log.match_term(prev, prev_term):
+                i = log.first_new(entries)
+                if i < len(entries) and log.term(entries[i].index - 1) > entries[i].term:
+                    raise RemoteProtocolError(f"entry {entries[i].index} of term {entries[i].term} would follow "
+                                              f"an entry of term {log.term(entries[i].index - 1)}")
+        elif type(m) is InstallSnapshot:
+            commit_term = log.term(log.commit_index)
+            assert commit_term is not None
+            if m.last_included_index > log.commit_index and m.last_included_term < commit_term:
+                raise RemoteProtocolError(f"a snapshot through {m.last_included_index} of term "
+                                          f"{m.last_included_term}, below the term {commit_term} of our commit "
+                                          f"index {log.commit_index}")
 
     # -- candidate -------------------------------------------------------------------
     def _step_candidate(self, src: str, m: Any) -> None:
@@ -467,6 +548,7 @@ class Raft(ReadOnly, Membership, Snapshots):
         if pr is None:
             self._event("ignore", src=src, type=type(m).__name__, reason="unknown peer")
             return
+        self._check_from_follower(pr, m)
         match m:
             case AppendEntriesReply():
                 pr.recent_active = True
@@ -496,6 +578,23 @@ class Raft(ReadOnly, Membership, Snapshots):
             case _:
                 self._event("ignore", src=src, type=type(m).__name__, reason="not for a leader")
 
+    def _check_from_follower(self, pr: Progress, m: Any) -> None:
+        """Replies no follower can send to this leader in its term (it only
+        echoes what this leader sent it): raised before any state changes."""
+        if type(m) is AppendEntriesReply and m.match_index > self.log.last_index:
+            # A success names the last index it matched, a rejection the
+            # prev_log_index it was sent; both come from this leader's log.
+            raise RemoteProtocolError(f"AppendEntriesReply matching {m.match_index}, beyond the leader's "
+                                      f"last index {self.log.last_index}")
+        if type(m) is HeartbeatReply and m.read_seq > self.read_seq:
+            raise RemoteProtocolError(f"HeartbeatReply for read round {m.read_seq}; the latest sent is "
+                                      f"{self.read_seq}")
+        if (type(m) is InstallSnapshotReply and not m.done and pr.state == SNAPSHOT
+                and m.last_included_index == pr.snapshot_index == self.log.snapshot.index
+                and m.next_offset > len(self.log.snapshot.data)):
+            raise RemoteProtocolError(f"InstallSnapshotReply asking for offset {m.next_offset} of a snapshot of "
+                                      f"{len(self.log.snapshot.data)} bytes")
+
     def _on_append_success(self, src: str, pr: Progress, match_index: int) -> None:
         assert match_index <= self.log.last_index, "a follower matched beyond the leader's log"
         updated = pr.maybe_update(match_index)
@@ -517,6 +616,16 @@ class Raft(ReadOnly, Membership, Snapshots):
             pass
 
     def _on_append_reject(self, src: str, pr: Progress, m: AppendEntriesReply) -> None:
+        if m.repairing and pr.state != SNAPSHOT:
+            # The follower lost entries it acknowledged (a corrupt disk): its
+            # match index goes back to what it still holds, so that it is sent
+            # them again (commit never goes back: it counted real acks).
+            held = m.conflict_index - 1 if m.conflict_term == 0 else m.match_index - 1
+            if held < pr.match_index:
+                self._event("follower_lost_log", src=src, match_index=pr.match_index, held=max(held, 0))
+                pr.match_index = max(held, 0)
+                pr.next_index = pr.match_index + 1
+                pr.become_probe()
         if m.match_index <= pr.match_index or pr.state == SNAPSHOT:
             return  # stale: a reply to an earlier probe
         if (pr.state == REPLICATE and m.conflict_term == 0 and pr.inflight

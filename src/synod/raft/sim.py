@@ -15,6 +15,7 @@ harness lives outside the protocol, like the simulator).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import Any
 
 from synod.core import decode, encode
@@ -398,7 +399,7 @@ class LabCluster:
 
 # -- chaos runs: a nemesis, a steady client, the safety checker -----------------------------
 
-NEMESIS_KINDS = ("partition", "kill", "pause", "skew", "loss")
+NEMESIS_KINDS = ("partition", "kill", "pause", "skew", "loss", "corrupt")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -416,8 +417,12 @@ class ChaosResult:
     deliveries: int
 
 
-def chaos_nemesis(kinds: tuple[str, ...], interval_ms: float = 300.0) -> Nemesis:
-    """The fault schedule of ``synod sim raft --nemesis ...``."""
+def chaos_nemesis(kinds: tuple[str, ...], interval_ms: float = 300.0,
+                  sim: Simulator | None = None) -> Nemesis:
+    """The fault schedule of ``synod sim raft --nemesis ...``. ``corrupt``
+    flips a bit of a synced file under ``raft/`` of a crashed server (one
+    server at a time: the next only once the last has repaired its log;
+    pass ``sim`` so the nemesis can ask)."""
     for k in kinds:
         if k not in NEMESIS_KINDS:
             raise ConfigError(f"unknown nemesis {k!r}; choose from {', '.join(NEMESIS_KINDS)}")
@@ -429,7 +434,18 @@ def chaos_nemesis(kinds: tuple[str, ...], interval_ms: float = 300.0) -> Nemesis
         clock_probability=0.2 if "skew" in kinds else 0.0, clock_skew_ms_max=500.0, clock_drift_max=0.2,
         link_fault_probability=0.2 if "loss" in kinds else 0.0, loss_probability_max=0.3,
         duplicate_probability_max=0.1, link_fault_duration_ms=800.0,
+        disk_corruption_probability=0.3 if "corrupt" in kinds else 0.0,
+        disk_corruption_paths=("raft/wal", "raft/hardstate", "raft/snapshot"),
+        disk_repaired=_repaired_in(sim) if sim is not None else None,
     )
+
+
+def _repaired_in(sim: Simulator) -> Callable[[str], bool]:
+    def repaired(node_id: str) -> bool:
+        node = sim.hosts[node_id].node
+        raft = getattr(node, "raft", None)
+        return raft is not None and raft.repair_bound is None
+    return repaired
 
 
 def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
@@ -443,7 +459,7 @@ def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
     c = LabCluster(nodes, seed, node_config=node_config)
     if tracer is not None:
         c.sim.tracer = tracer
-    nemesis = chaos_nemesis(kinds)
+    nemesis = chaos_nemesis(kinds, sim=c.sim)
     nemesis.install(c.sim)
     proposed = [0]
 

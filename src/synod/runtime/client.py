@@ -15,6 +15,15 @@ Like ``ctx.call``, a call returns the reply, or ``None`` when none arrives
 within the timeout (a paused or partitioned node). A node that is down makes
 the call raise ``ConnectionError`` (an ``OSError``).
 
+A cluster with a key (``key_file`` in its config; :mod:`synod.runtime.auth`)
+serves only connections that prove it: pass
+``credentials=Credentials.from_config(config)`` (a
+:class:`~synod.runtime.cluster.LocalCluster` does so for its own calls).
+Connecting then runs the key handshake (and TLS when the cluster has it)
+before the first request; a node that refuses the key, or cannot prove its
+own, raises :class:`~synod.runtime.auth.AuthenticationFailed` (a
+``ConnectionError``).
+
 Retries (Raft thesis 6.3). A ``None`` or a broken connection after the
 request left says nothing about whether it took effect. A server tells a
 retry from a new request by (client id, request id), and it knows the
@@ -35,8 +44,10 @@ import time
 from collections import deque
 from typing import Any
 
-from synod.runtime.constants import CLIENT_INBOX_MESSAGES_MAX, FRAME_SIZE_BYTES_MAX
-from synod.runtime.framing import FrameSplitter, open_envelope, pack_frame
+from synod.core.errors import RemoteProtocolError
+from synod.runtime.auth import ROLE_CLIENT, AuthError, AuthenticationFailed, ClientHandshake, Credentials, refusal_reason
+from synod.runtime.constants import CLIENT_INBOX_MESSAGES_MAX, FRAME_SIZE_BYTES_MAX, HANDSHAKE_FRAME_BYTES_MAX
+from synod.runtime.framing import FrameSplitter, frame, open_envelope, pack_frame
 
 __all__ = ["Client", "Session", "call", "call_async", "new_client_id"]
 
@@ -80,17 +91,24 @@ class Client:
     Args:
         addr: the node's (host, port).
         client_id: this client's ``src`` (default: a fresh unique id).
-        connect_timeout_s: bound on connecting.
+        connect_timeout_s: bound on connecting (TLS and the key handshake included).
+        credentials: the cluster key (and TLS CA) when the cluster has one.
+        server_id: if given (with ``credentials``), the node must prove to be this one.
 
     Raises (from the calls):
-        ConnectionError: the node refused or closed the connection.
+        ConnectionError: the node refused or closed the connection
+            (:class:`~synod.runtime.auth.AuthenticationFailed`: refused the key).
+        socket.timeout: connecting or the key handshake took over ``connect_timeout_s``.
         RemoteProtocolError: the node sent bytes that are not a frame.
     """
 
     def __init__(self, addr: Addr, *, client_id: str | None = None, connect_timeout_s: float = 2.0,
-                 frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX) -> None:
+                 frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX, credentials: Credentials | None = None,
+                 server_id: str | None = None) -> None:
         self.addr = (addr[0], int(addr[1]))
         self.client_id = client_id or new_client_id()
+        self.credentials = credentials
+        self.server_id = server_id
         self.connect_timeout_s = connect_timeout_s
         self.frame_size_bytes_max = frame_size_bytes_max
         self.inbox: deque[tuple[str, int, Any]] = deque(maxlen=CLIENT_INBOX_MESSAGES_MAX)
@@ -106,13 +124,40 @@ class Client:
         self.close()
 
     def connect(self) -> None:
-        """Connect now (calls connect on first use anyway)."""
+        """Connect now (calls connect on first use anyway), with TLS and the
+        key handshake when the credentials ask for them."""
         if self._sock is None:
+            deadline = time.monotonic() + self.connect_timeout_s
             sock = socket.create_connection(self.addr, timeout=self.connect_timeout_s)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._sock = sock
-            self._splitter = FrameSplitter(self.frame_size_bytes_max)
-            self._ready.clear()
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                ssl_ctx = self.credentials.client_ssl() if self.credentials is not None else None
+                if ssl_ctx is not None:
+                    sock = ssl_ctx.wrap_socket(sock, server_hostname=self.addr[0])
+                self._sock = sock
+                self._splitter = FrameSplitter(self.frame_size_bytes_max)
+                self._ready.clear()
+                if self.credentials is not None:
+                    self._authenticate(self.credentials.key, deadline)
+            except BaseException:
+                self.close()
+                sock.close()
+                raise
+
+    def _authenticate(self, key: bytes, deadline: float) -> None:
+        assert self._sock is not None
+        hs = ClientHandshake(key, ROLE_CLIENT, self.client_id, expect_server_id=self.server_id)
+        self._splitter.frame_size_bytes_max = HANDSHAKE_FRAME_BYTES_MAX
+        self._sock.sendall(frame(hs.hello()))
+        payload = self._read_payload(deadline)
+        if payload is None:
+            raise socket.timeout(f"node at {self.addr[0]}:{self.addr[1]} did not answer the key handshake")
+        try:
+            proof = hs.receive(payload)
+        except AuthError as e:
+            raise AuthenticationFailed(f"node at {self.addr[0]}:{self.addr[1]}: {e.reason}") from None
+        self._sock.sendall(frame(proof))
+        self._splitter.frame_size_bytes_max = self.frame_size_bytes_max
 
     def close(self) -> None:
         if self._sock is not None:
@@ -169,6 +214,19 @@ class Client:
         self._sock.sendall(pack_frame(self.client_id, corr, msg, self.frame_size_bytes_max))
 
     def _read(self, deadline: float) -> tuple[str, int, Any] | None:
+        payload = self._read_payload(deadline)
+        if payload is None:
+            return None
+        try:
+            return open_envelope(payload, self.frame_size_bytes_max)
+        except RemoteProtocolError:
+            reason = refusal_reason(payload)
+            if reason is not None:  # a keyed node refusing a client without the key
+                self.close()
+                raise AuthenticationFailed(f"node at {self.addr[0]}:{self.addr[1]} refused: {reason}") from None
+            raise
+
+    def _read_payload(self, deadline: float) -> bytes | None:
         sock = self._sock
         assert sock is not None
         while not self._ready:
@@ -184,45 +242,74 @@ class Client:
                 self.close()
                 raise ConnectionError(f"node at {self.addr[0]}:{self.addr[1]} closed the connection")
             self._ready.extend(self._splitter.feed(data))
-        return open_envelope(self._ready.popleft(), self.frame_size_bytes_max)
+        return self._ready.popleft()
 
 
-def call(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = None) -> Any | None:
+def call(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = None,
+         credentials: Credentials | None = None) -> Any | None:
     """One request to the node at ``addr``; its reply, or ``None`` if none
     arrives within ``timeout_s`` (connecting included). Each call is a new
     connection under ``client_id`` (default: a fresh id); to retry a request
     that is not idempotent, pass the same ``client_id`` (see :class:`Session`).
 
+    ``credentials``: the cluster key (and TLS CA) when the cluster has one.
+
     Raises:
-        ConnectionError: the node is not listening or closed the connection.
+        ConnectionError: the node is not listening or closed the connection
+            (:class:`~synod.runtime.auth.AuthenticationFailed`: refused the key).
     """
-    with Client(addr, client_id=client_id, connect_timeout_s=timeout_s) as client:
+    deadline = time.monotonic() + timeout_s
+    with Client(addr, client_id=client_id, connect_timeout_s=timeout_s, credentials=credentials) as client:
         try:
             client.connect()
         except socket.timeout:
             return None
-        return client.call(request, timeout_s)
+        return client.call(request, max(0.0, deadline - time.monotonic()))
 
 
 async def call_async(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = None,
-                     frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX) -> Any | None:
+                     frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX,
+                     credentials: Credentials | None = None) -> Any | None:
     """:func:`call` for asyncio code (same retry rule: pass the same ``client_id``)."""
     src = client_id or new_client_id()
 
     async def exchange() -> Any:
-        reader, writer = await asyncio.open_connection(addr[0], addr[1])
-        try:
-            writer.write(pack_frame(src, 1, request, frame_size_bytes_max))
-            await writer.drain()
-            splitter = FrameSplitter(frame_size_bytes_max)
+        ssl_ctx = credentials.client_ssl() if credentials is not None else None
+        reader, writer = await asyncio.open_connection(addr[0], addr[1], ssl=ssl_ctx)
+        splitter = FrameSplitter(frame_size_bytes_max)
+
+        async def payloads() -> Any:
             while True:
                 data = await reader.read(1 << 16)
                 if not data:
                     raise ConnectionError(f"node at {addr[0]}:{addr[1]} closed the connection")
                 for payload in splitter.feed(data):
+                    yield payload
+
+        try:
+            incoming = payloads()
+            if credentials is not None:
+                hs = ClientHandshake(credentials.key, ROLE_CLIENT, src)
+                splitter.frame_size_bytes_max = HANDSHAKE_FRAME_BYTES_MAX
+                writer.write(frame(hs.hello()))
+                try:
+                    writer.write(frame(hs.receive(await anext(incoming))))
+                except AuthError as e:
+                    raise AuthenticationFailed(f"node at {addr[0]}:{addr[1]}: {e.reason}") from None
+                splitter.frame_size_bytes_max = frame_size_bytes_max
+            writer.write(pack_frame(src, 1, request, frame_size_bytes_max))
+            await writer.drain()
+            while True:
+                payload = await anext(incoming)
+                try:
                     _src, corr, msg = open_envelope(payload, frame_size_bytes_max)
-                    if corr == -1:
-                        return msg
+                except RemoteProtocolError:
+                    reason = refusal_reason(payload)
+                    if reason is not None:
+                        raise AuthenticationFailed(f"node at {addr[0]}:{addr[1]} refused: {reason}") from None
+                    raise
+                if corr == -1:
+                    return msg
         finally:
             writer.close()
 

@@ -50,7 +50,14 @@ from typing import Any
 from synod.core.errors import ConfigError, LocalProtocolError, SynodError
 from synod.runtime import client as _client
 from synod.runtime._process import is_stopped, pid_runs_node, supervisor_logger
-from synod.runtime.config import CONFIG_FILE_NAME, ClusterConfig, NodeConfig, free_ports, load_config
+from synod.runtime.config import (
+    CONFIG_FILE_NAME,
+    ClusterConfig,
+    NodeConfig,
+    ensure_credentials,
+    free_ports,
+    load_config,
+)
 from synod.runtime.constants import (
     MONITOR_INTERVAL_MS,
     READY_TIMEOUT_S,
@@ -131,6 +138,9 @@ class LocalCluster:
             raise LocalProtocolError("respawn needs an owned cluster (detach=False)")
         self.run_dir = self.config.run_dir
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # The cluster key (created if the config names one that is missing)
+        # that this supervisor's own calls prove; None: no authentication.
+        self.credentials = ensure_credentials(self.config)
         # None: every node; otherwise the ids to respawn.
         self._respawn_ids: frozenset[str] | None = (
             None if respawn is True else frozenset() if respawn is False else frozenset(respawn))
@@ -247,6 +257,7 @@ class LocalCluster:
             raw = self.config.to_json()
             raw["nodes"][node_id] = {"host": host, "port": port, "factory": factory, "params": dict(params or {})}
             self.config = parse_config(raw, source=str(self.config_path))
+            ensure_credentials(self.config)  # with TLS: the new node's certificate
             self.config.save(self.config_path)
             if respawn is not None:
                 self._procs[node_id] = _Proc(node_id, respawn=respawn)
@@ -307,7 +318,7 @@ class LocalCluster:
 
     def _status_call(self, node_id: str, timeout_s: float) -> Status | None:
         try:
-            reply = _client.call(self.addr(node_id), StatusRequest(), timeout_s)
+            reply = _client.call(self.addr(node_id), StatusRequest(), timeout_s, credentials=self.credentials)
         except OSError:
             return None
         return reply if type(reply) is Status else None
@@ -572,10 +583,9 @@ class LocalCluster:
             return False
         try:
             if self.is_paused(node_id):
-                with _client.Client(self.addr(node_id)) as c:
-                    c.send(SetFaults(faults=faults))  # read when the node resumes
-                return False
-            reply = _client.call(self.addr(node_id), SetFaults(faults=faults), timeout_s)
+                return False  # a node re-reads faults.json when resumed (SIGCONT)
+            reply = _client.call(self.addr(node_id), SetFaults(faults=faults), timeout_s,
+                                 credentials=self.credentials)
         except OSError:
             return False
         return type(reply) is FaultsSet and reply.faults == faults
@@ -639,12 +649,13 @@ class LocalCluster:
     def call(self, node_id: str, request: Any, timeout_s: float, *, client_id: str | None = None) -> Any | None:
         """A client call to node ``node_id`` (see :func:`synod.runtime.client.call`;
         a retry of a request that is not idempotent passes the same ``client_id``)."""
-        return _client.call(self.addr(node_id), request, timeout_s, client_id=client_id)
+        return _client.call(self.addr(node_id), request, timeout_s, client_id=client_id,
+                            credentials=self.credentials)
 
     def client(self, node_id: str, *, client_id: str | None = None) -> _client.Client:
         """A :class:`~synod.runtime.client.Client` connection to node ``node_id``
         under ``client_id`` (default: a fresh id; see :class:`~synod.runtime.client.Session`)."""
-        return _client.Client(self.addr(node_id), client_id=client_id)
+        return _client.Client(self.addr(node_id), client_id=client_id, credentials=self.credentials)
 
     def status(self, *, timeout_s: float = 0.5) -> dict[str, NodeState]:
         """Every configured node's process and, if it answers, its own status."""

@@ -9,6 +9,10 @@ A cluster is one JSON file::
       "frame_size_bytes_max": 67108864,  # optional
       "trace": true,                     # optional: ctx.trace -> <id>/trace.jsonl
       "trace_messages": false,           # optional: also trace every send/recv
+      "key_file": "cluster.key",         # optional: the cluster key (relative: to run_dir)
+      "tls": false,                      # optional: TLS between everyone (needs key_file)
+      "allow_remote": false,             # optional: needed to listen beyond loopback
+      "partial_frame_bytes_max": 268435456,  # optional: memory for frames being received
       "nodes": {
         "n1": {"host": "127.0.0.1", "port": 7001,
                "factory": "synod.runtime.testing:make_node", "params": {}}
@@ -20,6 +24,14 @@ calling ``factory(node_id, params) -> synod.core.Node``. Each node's files
 live under ``run_dir/<id>/``: ``data/`` (``ctx.disk``), ``node.log`` (the
 process's output), ``trace.jsonl`` and ``faults.json`` (the fault state the
 supervisor set, read at start).
+
+Security (issue 8): with ``key_file``, every connection to a node's port must
+prove it knows the cluster key (:mod:`synod.runtime.auth`); without it there
+is no authentication, which is allowed only on loopback addresses. A node
+whose host is not loopback (0.0.0.0, a LAN address, a host name other than
+localhost) needs ``allow_remote: true`` and a ``key_file``; ``tls: true``
+also encrypts (:mod:`synod.runtime.tls`). :func:`write_config` creates the
+key (and with ``tls`` the certificates) in the run dir.
 
 :func:`write_config` turns a :class:`ClusterSpec` (ports may be 0) into a
 config file with free ports; :func:`local_spec` builds the spec of N alike
@@ -40,7 +52,8 @@ from typing import Any
 
 from synod.core.errors import ConfigError
 from synod.core.node import Node
-from synod.runtime.constants import FRAME_HEADER_BYTES, FRAME_SIZE_BYTES_MAX
+from synod.runtime.auth import KEY_FILE_NAME, TLS_DIR_NAME, Credentials, create_key_file, is_loopback
+from synod.runtime.constants import FRAME_HEADER_BYTES, FRAME_SIZE_BYTES_MAX, PARTIAL_FRAME_BYTES_MAX
 
 __all__ = [
     "NodeConfig",
@@ -54,6 +67,7 @@ __all__ = [
     "free_ports",
     "import_factory",
     "build_node",
+    "ensure_credentials",
     "CONFIG_FILE_NAME",
 ]
 
@@ -61,7 +75,10 @@ CONFIG_FILE_NAME = "cluster-config.json"
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_TOP_KEYS = {"run_dir", "seed", "fs_root", "frame_size_bytes_max", "trace", "trace_messages", "nodes"}
+_TOP_KEYS = {"run_dir", "seed", "fs_root", "frame_size_bytes_max", "trace", "trace_messages", "nodes",
+             "key_file", "tls", "allow_remote", "partial_frame_bytes_max"}
+_PARTIAL_FRAME_BYTES_MIN = 64 * 1024
+_PARTIAL_FRAME_BYTES_LIMIT = 1 << 40
 _NODE_KEYS = {"host", "port", "factory", "params"}
 
 
@@ -92,6 +109,11 @@ class ClusterConfig:
     frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX
     trace: bool = True
     trace_messages: bool = False
+    # The cluster key (absolute); None: no authentication (loopback only).
+    key_file: Path | None = None
+    tls: bool = False
+    allow_remote: bool = False
+    partial_frame_bytes_max: int = PARTIAL_FRAME_BYTES_MAX
 
     def node_dir(self, node_id: str) -> Path:
         return self.run_dir / node_id
@@ -104,6 +126,10 @@ class ClusterConfig:
             "frame_size_bytes_max": self.frame_size_bytes_max,
             "trace": self.trace,
             "trace_messages": self.trace_messages,
+            "key_file": None if self.key_file is None else _relative(self.key_file, self.run_dir),
+            "tls": self.tls,
+            "allow_remote": self.allow_remote,
+            "partial_frame_bytes_max": self.partial_frame_bytes_max,
             "nodes": {
                 nid: {"host": n.host, "port": n.port, "factory": n.factory, "params": n.params}
                 for nid, n in self.nodes.items()
@@ -151,7 +177,9 @@ def parse_config(raw: Any, *, base_dir: str | os.PathLike[str] | None = None,
 
     Raises:
         ConfigError: a missing, unknown or ill-typed key, a bad node id,
-            factory or port, or two nodes on one address.
+            factory or port, two nodes on one address, a non-loopback host
+            without ``allow_remote`` and ``key_file``, or ``tls`` without
+            ``key_file``.
     """
     where = source
     if not isinstance(raw, dict):
@@ -173,7 +201,7 @@ def parse_config(raw: Any, *, base_dir: str | os.PathLike[str] | None = None,
         )
     assert frame_max < 2 ** (8 * FRAME_HEADER_BYTES)
     flags = {}
-    for key, default in (("trace", True), ("trace_messages", False)):
+    for key, default in (("trace", True), ("trace_messages", False), ("tls", False), ("allow_remote", False)):
         value = raw.get(key, default)
         if type(value) is not bool:
             raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
@@ -187,8 +215,42 @@ def parse_config(raw: Any, *, base_dir: str | os.PathLike[str] | None = None,
         other = seen.setdefault(n.addr, nid)
         if other != nid:
             raise ConfigError(f"{where}: nodes {other!r} and {nid!r} both use {n.host}:{n.port}")
+    key_raw = raw.get("key_file")
+    if key_raw is not None and not isinstance(key_raw, str):
+        raise ConfigError(f"{where}: key_file must be a string or null, got {type(key_raw).__name__}")
+    key_file = None if key_raw is None else _path(key_raw, run_dir, f"{where}: key_file")
+    partial_max = raw.get("partial_frame_bytes_max", PARTIAL_FRAME_BYTES_MAX)
+    if type(partial_max) is not int or not _PARTIAL_FRAME_BYTES_MIN <= partial_max <= _PARTIAL_FRAME_BYTES_LIMIT:
+        raise ConfigError(f"{where}: partial_frame_bytes_max must be an int in "
+                          f"[{_PARTIAL_FRAME_BYTES_MIN}, {_PARTIAL_FRAME_BYTES_LIMIT}], got {partial_max!r}")
+    _check_exposure(nodes, key_file, flags["tls"], flags["allow_remote"], where)
     return ClusterConfig(run_dir=run_dir, seed=seed, fs_root=fs_root, nodes=nodes,
-                         frame_size_bytes_max=frame_max, **flags)
+                         frame_size_bytes_max=frame_max, key_file=key_file,
+                         partial_frame_bytes_max=partial_max, **flags)
+
+
+def _check_exposure(nodes: dict[str, NodeConfig], key_file: Path | None, tls: bool, allow_remote: bool,
+                    where: str) -> None:
+    """Listening beyond loopback is opt-in and needs the key (issue 8)."""
+    if tls and key_file is None:
+        raise ConfigError(f"{where}: tls needs a key_file (TLS hides traffic; the key says who may connect)")
+    remote = [(nid, n.host) for nid, n in nodes.items() if not is_loopback(n.host)]
+    if remote and not allow_remote:
+        nid, host = remote[0]
+        raise ConfigError(
+            f"{where}: node {nid!r} listens on {host}, which is not a loopback address; set "
+            f"\"allow_remote\": true (synod cluster up --allow-remote) and a key_file to accept "
+            f"connections from other hosts")
+    if allow_remote and key_file is None:
+        raise ConfigError(f"{where}: allow_remote needs a key_file: a node reachable from other hosts must "
+                          f"require the cluster key (and consider \"tls\": true)")
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
 
 
 def _parse_node(nid: Any, spec: Any, where: str) -> NodeConfig:
@@ -296,6 +358,11 @@ class ClusterSpec:
     frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX
     trace: bool = True
     trace_messages: bool = False
+    # Create a cluster key in the run dir (kept if one is there) and require it.
+    key: bool = True
+    tls: bool = False
+    allow_remote: bool = False
+    partial_frame_bytes_max: int = PARTIAL_FRAME_BYTES_MAX
 
 
 def local_spec(n: int, factory: str, run_dir: str | os.PathLike[str], *,
@@ -326,7 +393,10 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 def write_config(spec: ClusterSpec, path: str | os.PathLike[str] | None = None) -> tuple[ClusterConfig, Path]:
     """Give every port-0 node a free port, validate, and write the config to
     ``path`` (default ``run_dir/cluster-config.json``). Returns the config and
-    the file's path.
+    the file's path. With ``spec.key`` (the default) the run dir gets a
+    cluster key, ``run_dir/cluster.key`` (mode 0600; an existing one is
+    kept), and with ``spec.tls`` a CA and node certificates
+    (:func:`ensure_credentials`).
 
     Raises:
         ConfigError: the spec does not validate.
@@ -346,12 +416,38 @@ def write_config(spec: ClusterSpec, path: str | os.PathLike[str] | None = None) 
         "frame_size_bytes_max": spec.frame_size_bytes_max,
         "trace": spec.trace,
         "trace_messages": spec.trace_messages,
+        "key_file": KEY_FILE_NAME if spec.key else None,
+        "tls": spec.tls,
+        "allow_remote": spec.allow_remote,
+        "partial_frame_bytes_max": spec.partial_frame_bytes_max,
         "nodes": {
             nid: {"host": n.host, "port": ports.get(nid, n.port), "factory": n.factory, "params": n.params}
             for nid, n in spec.nodes.items()
         },
     }
     config = parse_config(raw, source="cluster spec")
+    ensure_credentials(config)
     out = Path(path) if path is not None else run_dir / CONFIG_FILE_NAME
     config.save(out)
     return config, out.resolve()
+
+
+def ensure_credentials(config: ClusterConfig) -> Credentials | None:
+    """The supervisor's side of :meth:`Credentials.from_config`: create the
+    key file the config names if it is missing (mode 0600), and with ``tls``
+    the CA and a certificate for every node that has none; then load them.
+
+    Raises:
+        ConfigError: an existing key or TLS file is bad, or cannot be written.
+    """
+    if config.key_file is None:
+        return None
+    try:
+        create_key_file(config.key_file)
+        if config.tls:
+            from synod.runtime.tls import ensure_tls
+
+            ensure_tls(config.run_dir / TLS_DIR_NAME, {nid: n.host for nid, n in config.nodes.items()})
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot create the cluster's credentials in {config.run_dir}: {e}") from None
+    return Credentials.from_config(config)

@@ -14,7 +14,22 @@ __all__ = [
     "SEND_QUEUE_MESSAGES_MAX",
     "WRITE_BATCH_FRAMES_MAX",
     "CLIENT_WRITE_BUFFER_BYTES_MAX",
-    "INBOUND_CONNECTIONS_MAX",
+    "PENDING_CONNECTIONS_MAX",
+    "CLIENT_CONNECTIONS_MAX",
+    "PEER_CONNECTIONS_PER_NODE_MAX",
+    "LISTEN_BACKLOG",
+    "HANDSHAKE_TIMEOUT_MS",
+    "HANDSHAKE_FRAME_BYTES_MAX",
+    "CLIENT_IDLE_TIMEOUT_MS",
+    "PARTIAL_FRAME_BYTES_MAX",
+    "SMALL_FRAME_BYTES_MAX",
+    "FRAME_RECEIVE_TIMEOUT_MS_MIN",
+    "FRAME_RECEIVE_BYTES_PER_S_MIN",
+    "SWEEP_INTERVAL_MS",
+    "WARNING_INTERVAL_MS",
+    "WARNINGS_PER_INTERVAL_MAX",
+    "CLUSTER_KEY_BYTES",
+    "OPEN_FILES_WANTED",
     "NODE_ID_BYTES_MAX",
     "RECONNECT_BACKOFF_MS_MIN",
     "RECONNECT_BACKOFF_MS_MAX",
@@ -43,8 +58,56 @@ SEND_QUEUE_MESSAGES_MAX = 10_000
 WRITE_BATCH_FRAMES_MAX = 1024
 # Bytes buffered towards one client connection (replies to non-node callers).
 CLIENT_WRITE_BUFFER_BYTES_MAX = 16 * 1024 * 1024
-# Open inbound connections per node (peers and clients together).
-INBOUND_CONNECTIONS_MAX = 1024
+# Inbound connections (issue 8 part 4). Three pools with their own limits,
+# so a flood of one kind cannot starve another:
+# - pending: not yet authenticated (with a cluster key) or not yet identified
+#   by a first frame (without one). When the pool is full, the OLDEST pending
+#   connection is closed to make room: a flood of idle connections cannot keep
+#   a peer or a client out, since a real one finishes its handshake in a
+#   round trip, long before the flood turns the pool over.
+PENDING_CONNECTIONS_MAX = 256
+# - clients: identified connections whose id is not a configured node; a new
+#   one beyond this is refused (closed).
+CLIENT_CONNECTIONS_MAX = 1024
+# - peers: connections from each configured node (room is always reserved for
+#   every configured peer); a new one beyond this closes that peer's oldest
+#   (a restarted peer replaces its stale connections).
+PEER_CONNECTIONS_PER_NODE_MAX = 4
+# A node process raises its soft open-files limit towards this (the hard
+# limit permitting), so the pools above fit with room for files and links.
+OPEN_FILES_WANTED = 8192
+# Connections the kernel may queue before the node accepts them.
+LISTEN_BACKLOG = 1024
+# A pending connection must finish its handshake (TLS, then the key
+# challenge-response; or its first frame without a key) within this.
+HANDSHAKE_TIMEOUT_MS = 2000.0
+# Bound on one frame before a connection is authenticated: only handshake
+# messages (ids <= NODE_ID_BYTES_MAX, nonces, MACs) fit.
+HANDSHAKE_FRAME_BYTES_MAX = 1024
+# A client connection that sends nothing for this long is closed.
+CLIENT_IDLE_TIMEOUT_MS = 600_000.0
+# Random bytes in a cluster key (HMAC-SHA256 key).
+CLUSTER_KEY_BYTES = 32
+
+# Memory for frames being received (issue 8 part 4). A frame's announced
+# length is reserved from this node-wide budget when its header arrives and
+# the body does not; a frame that does not fit closes its connection.
+PARTIAL_FRAME_BYTES_MAX = 256 * 1024 * 1024
+# Frames up to this size are not charged to the budget (each connection
+# buffers at most one of them at a time), so small messages (heartbeats,
+# votes, client requests) always get through while big ones wait their turn.
+SMALL_FRAME_BYTES_MAX = 64 * 1024
+# A partial frame must complete within FRAME_RECEIVE_TIMEOUT_MS_MIN plus its
+# length at FRAME_RECEIVE_BYTES_PER_S_MIN (64 MiB: 10 s + 64 s); a slower
+# sender's connection is closed and its reservation returned.
+FRAME_RECEIVE_TIMEOUT_MS_MIN = 10_000.0
+FRAME_RECEIVE_BYTES_PER_S_MIN = 1024 * 1024
+# How often the transport checks the deadlines above.
+SWEEP_INTERVAL_MS = 250.0
+# Warnings of one kind (a flood) beyond this many per interval are held back
+# and counted in one summary line.
+WARNING_INTERVAL_MS = 1000.0
+WARNINGS_PER_INTERVAL_MAX = 10
 # Length of a node or client id in an envelope.
 NODE_ID_BYTES_MAX = 256
 

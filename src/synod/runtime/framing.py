@@ -10,6 +10,11 @@ is ``codec.encode([src, corr, msg])``, the envelope:
 
 :func:`open_envelope` checks that shape strictly; anything else is a
 :class:`RemoteProtocolError` and the receiver closes the connection.
+
+Before the envelopes, a connection to a node whose cluster has a key carries
+the handshake of :mod:`synod.runtime.auth`, in frames of at most
+``HANDSHAKE_FRAME_BYTES_MAX`` bytes. Memory for frames being received is
+bounded node-wide by a :class:`FrameBudget`.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from typing import Any
 
 from synod.core.codec import decode, encode, registered_types
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
-from synod.runtime.constants import FRAME_HEADER_BYTES, NODE_ID_BYTES_MAX
+from synod.runtime.constants import FRAME_HEADER_BYTES, NODE_ID_BYTES_MAX, SMALL_FRAME_BYTES_MAX
 
-__all__ = ["pack_frame", "open_envelope", "FrameSplitter"]
+__all__ = ["pack_frame", "open_envelope", "FrameSplitter", "FrameBudget", "FrameRefused", "frame"]
 
 _CORR_ABS_MAX = 2**62
 
@@ -75,20 +80,85 @@ def _registered_classes() -> frozenset[type]:
     return _classes_cache[1]
 
 
+class FrameRefused(RemoteProtocolError):
+    """A frame the receiver will not buffer: the node-wide budget for partial
+    frames has no room for it. The connection is closed like one that broke
+    the protocol; the node runs on."""
+
+
+class FrameBudget:
+    """The node-wide budget for bytes of partially received frames (issue 8).
+
+    A :class:`FrameSplitter` reserves a frame's announced length when the
+    frame's header has arrived and its body has not, and returns it when the
+    frame completes or the connection closes (:meth:`FrameSplitter.close`).
+    Frames up to ``small_frame_bytes_max`` are not charged (a connection
+    buffers at most one partial frame, so they cost at most that much per
+    connection): small messages never wait on big ones.
+
+    Invariant: 0 <= bytes_reserved <= bytes_max.
+
+    Args:
+        bytes_max: the budget in bytes.
+        small_frame_bytes_max: frames up to this size are free.
+    """
+
+    __slots__ = ("bytes_max", "bytes_reserved", "small_frame_bytes_max", "refused")
+
+    def __init__(self, bytes_max: int, small_frame_bytes_max: int = SMALL_FRAME_BYTES_MAX) -> None:
+        assert bytes_max >= 0
+        self.bytes_max = bytes_max
+        self.bytes_reserved = 0
+        self.small_frame_bytes_max = small_frame_bytes_max
+        self.refused = 0  # frames refused so far
+
+    def reserve(self, length: int) -> int:
+        """Reserve room for a frame of ``length`` bytes; returns the bytes
+        charged (0 for a small frame).
+
+        Raises:
+            FrameRefused: the budget has less than ``length`` bytes left.
+        """
+        if length <= self.small_frame_bytes_max:
+            return 0
+        left = self.bytes_max - self.bytes_reserved
+        if length > left:
+            self.refused += 1
+            raise FrameRefused(f"frame of {length} bytes refused: the partial-frame budget of "
+                               f"{self.bytes_max} bytes has {left} left")
+        self.bytes_reserved += length
+        return length
+
+    def release(self, charged: int) -> None:
+        self.bytes_reserved -= charged
+        assert self.bytes_reserved >= 0
+
+
 class FrameSplitter:
     """Cuts a byte stream into frame payloads.
 
     ``feed(data)`` yields the payloads completed so far, in order; a frame
-    header announcing more than ``frame_size_bytes_max`` bytes raises
+    header announcing more than :attr:`frame_size_bytes_max` bytes raises
     :class:`RemoteProtocolError` when the iteration reaches it (after the
-    good frames before it, and before its body arrives).
+    good frames before it, and before its body arrives). The bound may be
+    changed between frames (a connection allows only tiny frames until it
+    is authenticated).
+
+    With a :class:`FrameBudget`, the frame being received reserves its length
+    there once its header is in (:class:`FrameRefused` if it does not fit);
+    the reservation ends when it completes or on :meth:`close`.
     """
 
-    __slots__ = ("_buf", "_max")
+    __slots__ = ("_buf", "frame_size_bytes_max", "_budget", "_charged", "pending_length", "frames_completed")
 
-    def __init__(self, frame_size_bytes_max: int) -> None:
+    def __init__(self, frame_size_bytes_max: int, budget: FrameBudget | None = None) -> None:
         self._buf = bytearray()
-        self._max = frame_size_bytes_max
+        self.frame_size_bytes_max = frame_size_bytes_max
+        self._budget = budget
+        self._charged = 0  # bytes of the budget the frame being received holds
+        # The announced length of the frame being received, once its header is in.
+        self.pending_length: int | None = None
+        self.frames_completed = 0
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         buf = self._buf
@@ -97,18 +167,52 @@ class FrameSplitter:
         try:
             while len(buf) - pos >= FRAME_HEADER_BYTES:
                 length = int.from_bytes(buf[pos : pos + FRAME_HEADER_BYTES], "big")
-                if length > self._max:
-                    raise RemoteProtocolError(f"frame of {length} bytes exceeds frame_size_bytes_max {self._max}")
+                if length > self.frame_size_bytes_max:
+                    raise RemoteProtocolError(
+                        f"frame of {length} bytes exceeds frame_size_bytes_max {self.frame_size_bytes_max}")
                 stop = pos + FRAME_HEADER_BYTES + length
                 if stop > len(buf):
+                    if self.pending_length is None:
+                        if self._budget is not None:
+                            self._charged = self._budget.reserve(length)
+                        self.pending_length = length
                     break
                 payload = bytes(buf[pos + FRAME_HEADER_BYTES : stop])
                 pos = stop
+                self._frame_done()
                 yield payload
         finally:
             if pos:
                 del buf[:pos]
 
+    def _frame_done(self) -> None:
+        self.frames_completed += 1
+        self.pending_length = None
+        if self._charged:
+            assert self._budget is not None
+            self._budget.release(self._charged)
+            self._charged = 0
+
+    def close(self) -> None:
+        """Drop what is buffered and return any reservation (idempotent)."""
+        self._buf = bytearray()
+        self.pending_length = None
+        if self._charged:
+            assert self._budget is not None
+            self._budget.release(self._charged)
+            self._charged = 0
+
     @property
     def buffered_bytes(self) -> int:
         return len(self._buf)
+
+    @property
+    def charged_bytes(self) -> int:
+        """Bytes of the budget the frame being received holds."""
+        return self._charged
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` with its length header (for handshake messages, which are
+    not envelopes)."""
+    return len(payload).to_bytes(FRAME_HEADER_BYTES, "big") + payload

@@ -16,6 +16,17 @@ the world, in the contract's order:
 Handlers run one at a time on one asyncio loop. A handler that raises is a
 crash: the traceback goes to the log and the process exits with
 ``EXIT_CODE_HANDLER_ERROR``; effects queued by that handler are not applied.
+One exception: ``on_message`` raising :class:`RemoteProtocolError` means the
+message was impossible (a node validates peer input before it changes any
+state). Then the message is treated as never received: the handler's queued
+sends, timers and exit are discarded, the sender's connections are closed
+(:meth:`Transport.reject_src`, one WARNING line, counted in
+``protocol_errors``) and the node runs on. If that handler had already asked
+for a disk sync, its state did change, and it is a crash as above.
+
+Every connection to the node's port proves the cluster key when the config
+has one (:mod:`synod.runtime.auth`); the transport bounds connections and
+memory for frames being received (``partial_frame_bytes_max``).
 
 The world of a node: ``ctx.now_ms`` is ``time.monotonic()`` in ms;
 ``ctx.rng`` is ``random.Random(f"{seed}:{node_id}:{nonce}")`` with a fresh
@@ -45,13 +56,15 @@ from typing import IO, Any
 import fsspec
 
 from synod.core.codec import to_jsonable
-from synod.core.errors import ConfigError
+from synod.core.errors import ConfigError, RemoteProtocolError
 from synod.core.node import Context, Host, TimerName
+from synod.runtime.auth import Credentials
 from synod.runtime.config import ClusterConfig, build_node
 from synod.runtime.constants import (
     EXIT_CODE_CONFIG_ERROR,
     EXIT_CODE_HANDLER_ERROR,
     EXIT_FLUSH_MS_MAX,
+    OPEN_FILES_WANTED,
     PARENT_CHECK_INTERVAL_MS,
 )
 from synod.runtime.disk import FileDisk
@@ -73,6 +86,10 @@ class RealHost(Host):
     Args:
         config: the cluster config.
         node_id: which node of it this process runs.
+
+    Raises:
+        ConfigError: ``node_id`` is not in the config, or the cluster key or
+            a TLS file the config names cannot be loaded.
     """
 
     def __init__(self, config: ClusterConfig, node_id: str) -> None:
@@ -99,6 +116,8 @@ class RealHost(Host):
             deliver=self._on_deliver,
             trace=self.trace,
             rng=random.Random(f"transport:{config.seed}:{node_id}:{self.nonce}"),
+            credentials=Credentials.from_config(config, node_id),
+            partial_frame_bytes_max=config.partial_frame_bytes_max,
         )
 
     # -- Host hooks ----------------------------------------------------------------
@@ -151,7 +170,7 @@ class RealHost(Host):
             return
         if self._trace_messages:
             self.trace("recv", {"src": src, "corr": corr, "msg": msg})
-        self._guard(self.deliver, src, msg, corr)
+        self._guard(self.deliver, src, msg, corr, sender=src)
 
     def _on_timer(self, name: TimerName) -> None:
         self._timers.pop(name, None)
@@ -161,13 +180,35 @@ class RealHost(Host):
             self.trace("timer", {"name": name})
         self._guard(self.fire_timer, name)
 
-    def _guard(self, fn: Any, *args: Any) -> None:
+    def _guard(self, fn: Any, *args: Any, sender: str | None = None) -> None:
         try:
             fn(*args)
+        except RemoteProtocolError as e:
+            if sender is not None and self._forget_handler():
+                self.trace("invalid_message", {"src": sender, "error": str(e)})
+                self.transport.reject_src(sender, e)
+                return
+            self._crash(e, "a handler raised RemoteProtocolError after asking for a disk sync" if sender else "")
         except Exception as e:  # a handler bug is a crash of this node, not of the loop
-            log.exception("node %s crashed in a handler", self.node_id)
-            self.trace("crash", {"error": f"{type(e).__name__}: {e}"})
-            self.stop(EXIT_CODE_HANDLER_ERROR, reason="handler raised")
+            self._crash(e, "")
+
+    def _crash(self, e: Exception, why: str) -> None:
+        log.exception("node %s crashed in a handler%s", self.node_id, f" ({why})" if why else "")
+        self.trace("crash", {"error": f"{type(e).__name__}: {e}"})
+        self.stop(EXIT_CODE_HANDLER_ERROR, reason="handler raised")
+
+    def _forget_handler(self) -> bool:
+        """Discard the effects a handler queued before it raised, as if its
+        message never arrived. False if it cannot be taken back (it asked for
+        a disk sync: its durable state changed)."""
+        ctx = self.ctx
+        if ctx is None or ctx.disk.sync_requested:
+            return False
+        ctx._sends = []
+        ctx._timer_ops = []
+        ctx._exit_code = None
+        ctx._reply_src = None
+        return True
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -225,6 +266,9 @@ class RealHost(Host):
         self._exited = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, functools.partial(self.stop, 0, reason=f"signal {sig.name}"))
+        # Resumed after a pause: the supervisor may have changed faults.json
+        # meanwhile (it cannot authenticate to a paused node to tell it).
+        loop.add_signal_handler(signal.SIGCONT, self._reload_faults)
         if parent_pid is not None:
             self._watch_parent(parent_pid)
         await self.start()
@@ -239,6 +283,13 @@ class RealHost(Host):
             self._trace_file = None
         assert self.exit_code is not None
         return self.exit_code
+
+    def _reload_faults(self) -> None:
+        if self.exit_code is not None:
+            return
+        faults = load_faults(self.node_dir)
+        if faults is not None and faults != self.transport.faults:
+            self.transport.set_faults(faults)
 
     def _watch_parent(self, parent_pid: int) -> None:
         loop = asyncio.get_running_loop()
@@ -267,6 +318,22 @@ def load_faults(node_dir: Path) -> Faults | None:
         return None
 
 
+def _raise_open_files_limit(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards ``wanted`` (as
+    far as the hard limit allows), so the transport's connection pools fit."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as e:
+            log.warning("cannot raise the open-files limit from %d to %d: %s", soft, target, e)
+
+
 def _setup_logging(node_id: str, stream: IO[str]) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(
@@ -288,6 +355,7 @@ def run_node(config: ClusterConfig, node_id: str, *, parent_pid: int | None = No
     Log lines go to ``log_stream`` (default stderr).
     """
     _setup_logging(node_id, log_stream or sys.stderr)
+    _raise_open_files_limit(OPEN_FILES_WANTED)
 
     async def main() -> int:
         host = RealHost(config, node_id)

@@ -97,6 +97,11 @@ class Status:
     frames_sent: int
     messages_dropped: int
     protocol_errors: int
+    bytes_received: int = 0
+    inbound_connections: int = 0
+    partial_frame_bytes: int = 0  # reserved from the partial-frame budget
+    connections_refused: int = 0  # closed by the connection and memory limits
+    auth_failures: int = 0  # connections that failed the cluster-key handshake
 
 
 CONTROL_REQUESTS = (SetFaults, StatusRequest)

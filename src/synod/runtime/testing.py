@@ -18,23 +18,28 @@ Inputs:
   or None on timeout) to the requester as a plain message;
 - ``Exit(code)`` -> ``Ack``, then ``ctx.exit(code)``;
 - ``Boom`` -> the handler raises (a crashing node).
+- ``Invalid(text)`` -> the handler queues a reply, a ping and a timer, then
+  raises ``RemoteProtocolError`` (an impossible message: the host must drop
+  those effects and the sender's connection, and run on).
 
 Invariant: a ``Counter`` reply is never sent before its value is on disk.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from synod.core.codec import decode, encode, message
+from synod.core.errors import RemoteProtocolError
 from synod.core.node import Context, Node
 from synod.core.records import pack_record, scan_records
 
 __all__ = [
     "Echo", "EchoReply", "Incr", "Counter", "GetStats", "Stats", "Ping", "Relay", "RelayResult",
-    "Exit", "Boom", "Ack", "EchoNode", "make_node", "FACTORY", "wait_until",
+    "Exit", "Boom", "Invalid", "Ack", "EchoNode", "make_node", "FACTORY", "wait_until", "authenticated_socket",
 ]
 
 _T = TypeVar("_T")
@@ -107,6 +112,11 @@ class Boom:
     pass
 
 
+@message("runtime.test.Invalid")
+class Invalid:
+    text: str
+
+
 @message("runtime.test.Ack")
 class Ack:
     pass
@@ -165,6 +175,11 @@ class EchoNode(Node):
                 ctx.exit(code)
             case Boom():
                 raise RuntimeError("Boom: this handler crashes on purpose")
+            case Invalid(text=text):
+                ctx.reply(Ack())
+                ctx.send(src, Ping(seq=-1))
+                ctx.set_timer("ping", 0.0)
+                raise RemoteProtocolError(f"Invalid: {text}")
             case _:
                 ctx.trace("ignore_message", type=type(msg).__name__, reason="not a test message")
         return None
@@ -201,3 +216,38 @@ def wait_until(predicate: Callable[[], _T], timeout_s: float, what: str, *, poll
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(poll_s)
+
+
+def authenticated_socket(addr: tuple[str, int], credentials: Any, client_id: str, *,
+                         timeout_s: float = 3.0) -> socket.socket:
+    """A raw TCP socket to a node that has passed the cluster-key handshake
+    as client ``client_id`` (for tests that then send bytes of their own).
+
+    Raises:
+        ConnectionError: the node refused the key.
+        socket.timeout: no answer within ``timeout_s``.
+    """
+    from synod.runtime.auth import ROLE_CLIENT, AuthenticationFailed, AuthError, ClientHandshake
+    from synod.runtime.constants import HANDSHAKE_FRAME_BYTES_MAX
+    from synod.runtime.framing import FrameSplitter, frame
+
+    sock = socket.create_connection(addr, timeout=timeout_s)
+    try:
+        hs = ClientHandshake(credentials.key, ROLE_CLIENT, client_id)
+        sock.sendall(frame(hs.hello()))
+        splitter = FrameSplitter(HANDSHAKE_FRAME_BYTES_MAX)
+        got: list[bytes] = []
+        while not got:
+            data = sock.recv(4096)
+            if not data:
+                raise ConnectionError("the node closed the connection during the handshake")
+            got += splitter.feed(data)
+        try:
+            proof = hs.receive(got[0])
+        except AuthError as e:
+            raise AuthenticationFailed(e.reason) from None
+        sock.sendall(frame(proof))
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -13,16 +13,36 @@ produces for one connection leave in one socket write at the end of the
 turn. Frames in flight when a connection breaks are lost, as on a real
 network; the protocols above retry.
 
-Incoming: one listener accepts connections from anyone. The sender is the
-envelope's ``src``, fixed by a connection's first frame. A src that is not a
-configured node is a *client*: messages to that id go back on the connection
-it came from, so a client process (or a node missing from this node's
-config, such as one a supervisor added later) can send a request and read
-the reply on one connection; frames arriving on a connection this node
-opened are delivered too, so such a node also receives what it is sent. A
-connection that sends bytes that do not decode, a malformed envelope, a src
-change or a frame over ``frame_size_bytes_max`` is closed with ONE log line;
-the node keeps serving everyone else.
+Incoming: one listener. The sender is the envelope's ``src``, fixed by a
+connection's first frame. A src that is not a configured node is a *client*:
+messages to that id go back on the connection it came from, so a client
+process (or a node missing from this node's config, such as one a supervisor
+added later) can send a request and read the reply on one connection; frames
+arriving on a connection this node opened are delivered too, so such a node
+also receives what it is sent. A connection that sends bytes that do not
+decode, a malformed envelope, a src change or a frame over
+``frame_size_bytes_max`` is closed with ONE log line; the node keeps serving
+everyone else. So is the connection of a src whose message the node itself
+found invalid (:meth:`Transport.reject_src`).
+
+Authentication (issue 8): with a cluster key (``credentials``), every
+connection starts with the handshake of :mod:`synod.runtime.auth`: an inbound
+one must prove the key before any envelope is read (until then its frames may
+be at most ``HANDSHAKE_FRAME_BYTES_MAX`` bytes), and its ``src`` is the id it
+authenticated as; an outgoing link proves it the same way and checks that the
+node it reached is the configured peer. A refused connector gets a
+``Refused(reason)`` frame and a close; the node logs one WARNING line. With
+TLS, the listener and the links wrap their sockets first.
+
+Limits (issue 8): inbound connections live in three pools (constants.py):
+*pending* (not yet authenticated or identified; full: the oldest is closed;
+each must finish within ``HANDSHAKE_TIMEOUT_MS``), *peers* (per configured
+node; full: that node's oldest is closed) and *clients* (full: the new one is
+refused; idle for ``CLIENT_IDLE_TIMEOUT_MS``: closed). Frames being received
+reserve their length from a node-wide :class:`~synod.runtime.framing.FrameBudget`
+(a frame that does not fit closes its connection) and must complete within a
+deadline that grows with their length. A flood's warnings are summarised,
+one line per ``WARNING_INTERVAL_MS``.
 
 Control requests (:mod:`synod.runtime.messages`, ``SetFaults`` and
 ``StatusRequest``) are answered here and never reach the node.
@@ -40,21 +60,35 @@ import asyncio
 import logging
 import os
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from synod.core.errors import RemoteProtocolError
+from synod.runtime.auth import ROLE_NODE, AuthError, ClientHandshake, Credentials, ServerHandshake, refused_payload
 from synod.runtime.constants import (
+    CLIENT_CONNECTIONS_MAX,
+    CLIENT_IDLE_TIMEOUT_MS,
     CLIENT_WRITE_BUFFER_BYTES_MAX,
     CONNECT_TIMEOUT_MS,
-    INBOUND_CONNECTIONS_MAX,
+    FRAME_RECEIVE_BYTES_PER_S_MIN,
+    FRAME_RECEIVE_TIMEOUT_MS_MIN,
+    HANDSHAKE_FRAME_BYTES_MAX,
+    HANDSHAKE_TIMEOUT_MS,
+    LISTEN_BACKLOG,
+    PARTIAL_FRAME_BYTES_MAX,
+    PEER_CONNECTIONS_PER_NODE_MAX,
+    PENDING_CONNECTIONS_MAX,
     RECONNECT_BACKOFF_MS_MAX,
     RECONNECT_BACKOFF_MS_MIN,
     SEND_QUEUE_MESSAGES_MAX,
+    SWEEP_INTERVAL_MS,
+    WARNING_INTERVAL_MS,
+    WARNINGS_PER_INTERVAL_MAX,
     WRITE_BATCH_FRAMES_MAX,
 )
-from synod.runtime.framing import FrameSplitter, open_envelope, pack_frame
+from synod.runtime.framing import FrameBudget, FrameRefused, FrameSplitter, frame, open_envelope, pack_frame
 from synod.runtime.messages import NO_FAULTS, Faults, FaultsSet, SetFaults, Status, StatusRequest
 
 __all__ = ["Transport"]
@@ -63,6 +97,44 @@ log = logging.getLogger("synod.runtime")
 
 Deliver = Callable[[str, Any, int], None]
 Trace = Callable[[str, dict[str, Any]], None]
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000.0
+
+
+class _Throttle:
+    """At most ``WARNINGS_PER_INTERVAL_MAX`` WARNING lines of one kind per
+    ``WARNING_INTERVAL_MS``; the lines held back are counted in one summary
+    line (a flood is a few lines, not thousands; a lone event is one line)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self) -> None:
+        # kind -> [interval start ms, lines in this interval, lines held back]
+        self._state: dict[str, list[Any]] = {}
+
+    def warn(self, kind: str, msg: str, *args: Any) -> None:
+        now = _now_ms()
+        st = self._state.get(kind)
+        if st is None or now - st[0] >= WARNING_INTERVAL_MS:
+            if st is not None and st[2]:
+                log.warning("%d more %s warnings held back", st[2], kind)
+            st = self._state[kind] = [now, 0, 0]
+        if st[1] >= WARNINGS_PER_INTERVAL_MAX:
+            st[2] += 1
+            return
+        st[1] += 1
+        log.warning(msg, *args)
+
+    def flush(self) -> None:
+        """Report held-back lines whose interval is over."""
+        now = _now_ms()
+        for kind, st in list(self._state.items()):
+            if now - st[0] >= WARNING_INTERVAL_MS:
+                if st[2]:
+                    log.warning("%d more %s warnings held back in %.0f ms", st[2], kind, now - st[0])
+                del self._state[kind]
 
 
 class Transport:
@@ -76,23 +148,38 @@ class Transport:
             passes the fault layer.
         trace: ``trace(event, fields)`` for drops and protocol errors.
         rng: randomness for drops and backoff jitter (not the node's rng).
+        credentials: the cluster key (and TLS files) every connection must
+            prove; None: no authentication (loopback-only configs).
+        partial_frame_bytes_max: the node-wide budget for frames being
+            received, in bytes.
     """
 
     def __init__(self, node_id: str, addrs: dict[str, tuple[str, int]], *, frame_size_bytes_max: int,
-                 deliver: Deliver, trace: Trace, rng: random.Random) -> None:
+                 deliver: Deliver, trace: Trace, rng: random.Random, credentials: Credentials | None = None,
+                 partial_frame_bytes_max: int = PARTIAL_FRAME_BYTES_MAX) -> None:
         self.node_id = node_id
         self.frame_size_bytes_max = frame_size_bytes_max
         self._deliver = deliver
         self._trace = trace
         self.rng = rng
+        self.key = credentials.key if credentials is not None else None
+        self.server_ssl = credentials.server_ssl() if credentials is not None else None
+        self.client_ssl = credentials.client_ssl() if credentials is not None else None
+        self.budget = FrameBudget(partial_frame_bytes_max)
         self.faults: Faults = NO_FAULTS
         self.links = {pid: _PeerLink(self, pid, addr) for pid, addr in addrs.items()}
-        self.clients: dict[str, _Inbound] = {}
         self.inbound: set[_Inbound] = set()
+        # The three pools of inbound connections (see the module docstring).
+        self.pending: dict[_Inbound, None] = {}  # insertion order: oldest first
+        self.peer_conns: dict[str, list[_Inbound]] = {}
+        self.client_conns: set[_Inbound] = set()
+        self.clients: dict[str, _Inbound] = {}  # client id -> its latest connection
         self.server: asyncio.Server | None = None
         self.closing = False
         self.receiving = True
         self.started_ms = 0.0
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._throttle = _Throttle()
         # Writes are corked: frames produced during one turn of the loop go
         # out in one write per connection at the end of that turn.
         self._flush_scheduled = False
@@ -100,8 +187,11 @@ class Transport:
         self._dirty_conns: list[_Conn] = []
         self.frames_received = 0
         self.frames_sent = 0
+        self.bytes_received = 0
         self.messages_dropped = 0
         self.protocol_errors = 0
+        self.auth_failures = 0
+        self.connections_refused = 0  # evicted, refused or timed out by the limits
 
     # -- lifecycle ------------------------------------------------------------------
     async def listen(self, host: str, port: int) -> None:
@@ -109,12 +199,17 @@ class Transport:
         starts with :meth:`start_serving`."""
         loop = asyncio.get_running_loop()
         self.started_ms = loop.time() * 1000.0
-        self.server = await loop.create_server(lambda: _Inbound(self), host, port,
-                                               start_serving=False, reuse_address=True)
+        tls: dict[str, Any] = {}
+        if self.server_ssl is not None:
+            tls = {"ssl": self.server_ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT_MS / 1000.0}
+        self.server = await loop.create_server(lambda: _Inbound(self), host, port, start_serving=False,
+                                               reuse_address=True, backlog=LISTEN_BACKLOG, **tls)
 
     async def start_serving(self) -> None:
         assert self.server is not None
         await self.server.start_serving()
+        if self._sweeper is None:
+            self._sweep()
 
     async def flush(self, timeout_ms: float) -> bool:
         """Wait (at most ``timeout_ms``) until every queued and buffered frame
@@ -167,13 +262,15 @@ class Transport:
     def close(self) -> None:
         """Stop listening and close every connection."""
         self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self.server is not None:
             self.server.close()
         for link in self.links.values():
             link.close()
         for conn in list(self.inbound):
-            if conn.transport is not None:
-                conn.transport.close()
+            conn.close(abort=True)
 
     # -- sending --------------------------------------------------------------------
     def send(self, dst: str, msg: Any, corr: int) -> None:
@@ -183,13 +280,13 @@ class Transport:
             LocalProtocolError: the message does not encode or is over the
                 frame size limit (a bug in the node: it must bound its messages).
         """
-        frame = pack_frame(self.node_id, corr, msg, self.frame_size_bytes_max)
+        frame_bytes = pack_frame(self.node_id, corr, msg, self.frame_size_bytes_max)
         link = self.links.get(dst)
         if link is None:
             conn = self.clients.get(dst)
             if conn is None:
                 self._dropped(dst, corr, "no connection to this client")
-            elif not conn.write(frame):
+            elif not conn.write(frame_bytes):
                 self._dropped(dst, corr, "client write buffer full")
             else:
                 self.frames_sent += 1
@@ -207,10 +304,10 @@ class Transport:
                     self._overflow(link, corr)
                     return
                 link.held += 1
-                asyncio.get_running_loop().call_later(faults.delay_ms / 1000.0, link.release, frame)
+                asyncio.get_running_loop().call_later(faults.delay_ms / 1000.0, link.release, frame_bytes)
                 self.frames_sent += 1
                 return
-        if link.put(frame):
+        if link.put(frame_bytes):
             self.frames_sent += 1
         else:
             self._overflow(link, corr)
@@ -262,15 +359,153 @@ class Transport:
             frames_sent=self.frames_sent,
             messages_dropped=self.messages_dropped,
             protocol_errors=self.protocol_errors,
+            bytes_received=self.bytes_received,
+            inbound_connections=len(self.inbound),
+            partial_frame_bytes=self.budget.bytes_reserved,
+            connections_refused=self.connections_refused,
+            auth_failures=self.auth_failures,
         )
+
+    def reject_src(self, src: str, error: Exception) -> int:
+        """The node found a message from ``src`` invalid (its handler raised
+        :class:`RemoteProtocolError`): close every connection ``src``'s
+        frames arrive on, with one WARNING line and one ``protocol_error``
+        trace event. A peer reconnects; the node runs on. Returns how many
+        connections were closed."""
+        conns: list[_Conn] = [c for c in self.inbound if c.src == src and not c.closed]
+        conns += [link.proto for link in self.links.values()
+                  if link.proto is not None and link.proto.src == src and not link.proto.closed]
+        self.protocol_errors += 1
+        log.warning("closed %d connection(s) of %s: invalid message: %s", len(conns), src, error)
+        self._trace("protocol_error", {"src": src, "error": str(error), "connections": len(conns)})
+        for conn in conns:
+            conn.close(abort=True)
+        return len(conns)
 
     def _reject(self, conn: _Conn, error: RemoteProtocolError) -> None:
         """Close a connection that broke the protocol: one log line, one trace."""
-        self.protocol_errors += 1
         peer = conn.peername
-        log.warning("closed connection from %s (src=%s): protocol error: %s", peer, conn.src, error)
+        if isinstance(error, FrameRefused):
+            self.connections_refused += 1
+            self._throttle.warn("budget", "closed connection from %s (src=%s): %s", peer, conn.src, error)
+        else:
+            self.protocol_errors += 1
+            log.warning("closed connection from %s (src=%s): protocol error: %s", peer, conn.src, error)
         self._trace("protocol_error", {"peer": str(peer), "src": conn.src, "error": str(error)})
         conn.close(abort=True)
+
+    def _auth_failed(self, conn: _Conn, error: RemoteProtocolError) -> None:
+        """A connection failed the key handshake: tell it why, close it, one
+        (throttled) WARNING line."""
+        self.auth_failures += 1
+        reason = error.reason if isinstance(error, AuthError) else f"this node requires the cluster key ({error})"
+        if isinstance(conn, _Outbound):
+            self._throttle.warn(f"auth-out:{conn.link.peer_id}", "could not authenticate to %s at %s:%d: %s",
+                                conn.link.peer_id, *conn.link.addr, reason)
+        else:
+            reason = f"not authenticated: {reason}"
+            self._throttle.warn("auth-in", "refused connection from %s: %s", conn.peername, reason)
+            conn.write_raw(frame(refused_payload(reason)))
+        self._trace("auth_failed", {"peer": str(conn.peername), "reason": reason})
+        conn.close(abort=False)
+
+    # -- the pools of inbound connections ------------------------------------------
+    def _accepted(self, conn: _Inbound) -> bool:
+        """A new inbound connection: into the pending pool, evicting the
+        oldest pending one if the pool is full."""
+        if not self.receiving or self.closing:
+            return False
+        if len(self.pending) >= PENDING_CONNECTIONS_MAX:
+            oldest = next(iter(self.pending))
+            del self.pending[oldest]
+            self.connections_refused += 1
+            self._throttle.warn("pending", "closed the oldest unauthenticated connection (from %s) to make room: "
+                                "%d connections pending (PENDING_CONNECTIONS_MAX)",
+                                oldest.peername, PENDING_CONNECTIONS_MAX)
+            oldest.close(abort=True)
+        self.inbound.add(conn)
+        self.pending[conn] = None
+        return True
+
+    def _admit(self, conn: _Inbound) -> bool:
+        """``conn`` authenticated (or, without a key, sent its first frame)
+        as ``conn.src``: move it to the peer or the client pool. False if it
+        was refused (and closed)."""
+        self.pending.pop(conn, None)
+        src = conn.src
+        assert src is not None
+        if src in self.links:
+            conns = self.peer_conns.setdefault(src, [])
+            conns.append(conn)
+            conn.kind = "peer"
+            while len(conns) > PEER_CONNECTIONS_PER_NODE_MAX:
+                old = conns.pop(0)
+                log.info("closed an older connection of peer %s (from %s): %d open", src, old.peername, len(conns) + 1)
+                old.close(abort=True)
+            return True
+        if len(self.client_conns) >= CLIENT_CONNECTIONS_MAX:
+            self.connections_refused += 1
+            self._throttle.warn("clients", "refused client %s from %s: %d client connections open "
+                                "(CLIENT_CONNECTIONS_MAX)", src, conn.peername, len(self.client_conns))
+            conn.close(abort=True)
+            return False
+        conn.kind = "client"
+        self.client_conns.add(conn)
+        self.clients[src] = conn
+        return True
+
+    def _forget(self, conn: _Inbound) -> None:
+        self.inbound.discard(conn)
+        self.pending.pop(conn, None)
+        self.client_conns.discard(conn)
+        src = conn.src
+        if src is not None:
+            if self.clients.get(src) is conn:
+                del self.clients[src]
+            conns = self.peer_conns.get(src)
+            if conns is not None and conn in conns:
+                conns.remove(conn)
+                if not conns:
+                    del self.peer_conns[src]
+
+    def _handshake_timed_out(self, conn: _Inbound) -> None:
+        if conn.closed or conn not in self.pending:
+            return
+        del self.pending[conn]
+        self.connections_refused += 1
+        self._throttle.warn("handshake-timeout", "closed connection from %s: no handshake within %.0f ms",
+                            conn.peername, HANDSHAKE_TIMEOUT_MS)
+        conn.close(abort=True)
+
+    def _sweep(self) -> None:
+        """Every ``SWEEP_INTERVAL_MS``: close connections whose partial frame
+        is overdue, and client connections idle too long."""
+        self._sweeper = None
+        if self.closing:
+            return
+        self._throttle.flush()
+        now = _now_ms()
+        conns: list[_Conn] = list(self.inbound)
+        conns += [link.proto for link in self.links.values() if link.proto is not None]
+        for conn in conns:
+            if conn.closed:
+                continue
+            since = conn.partial_since_ms
+            if since is not None:
+                length = conn.splitter.pending_length or 0
+                allowed_ms = FRAME_RECEIVE_TIMEOUT_MS_MIN + length * 1000.0 / FRAME_RECEIVE_BYTES_PER_S_MIN
+                if now - since > allowed_ms:
+                    self.connections_refused += 1
+                    self._throttle.warn("slow-frame", "closed connection from %s (src=%s): a frame of %d bytes "
+                                        "not complete after %.0f ms (%d bytes buffered)", conn.peername, conn.src,
+                                        length, now - since, conn.splitter.buffered_bytes)
+                    conn.close(abort=True)
+                    continue
+            if conn.kind == "client" and now - conn.last_received_ms > CLIENT_IDLE_TIMEOUT_MS:
+                log.info("closed client connection %s (from %s): idle for %.0f ms", conn.src, conn.peername,
+                         now - conn.last_received_ms)
+                conn.close(abort=False)
+        self._sweeper = asyncio.get_running_loop().call_later(SWEEP_INTERVAL_MS / 1000.0, self._sweep)
 
 
 class _PeerLink:
@@ -284,7 +519,7 @@ class _PeerLink:
         self.peer_id = peer_id
         self.addr = addr
         self.queue: deque[bytes] = deque()
-        self.proto: _Outbound | None = None
+        self.proto: _Outbound | None = None  # set once connected (and authenticated)
         self.connecting = False
         self.paused = False  # the socket buffer is above the high-water mark
         self.held = 0  # frames held back by the delay fault
@@ -296,15 +531,15 @@ class _PeerLink:
     def full(self) -> bool:
         return len(self.queue) + self.held >= SEND_QUEUE_MESSAGES_MAX
 
-    def put(self, frame: bytes) -> bool:
-        """Queue ``frame`` (written at the end of this loop turn when
+    def put(self, frame_bytes: bytes) -> bool:
+        """Queue a frame (written at the end of this loop turn when
         connected); False if the queue is full."""
         if self.full():
             return False
         if self.overflowed:
             log.warning("send queue to %s accepting again; dropped %d messages", self.peer_id, self.overflowed)
             self.overflowed = 0
-        self.queue.append(frame)
+        self.queue.append(frame_bytes)
         proto = self.proto
         if proto is not None:
             if not self.paused and not self.dirty:
@@ -316,12 +551,12 @@ class _PeerLink:
             self.task = asyncio.get_running_loop().create_task(self._connect())
         return True
 
-    def release(self, frame: bytes) -> None:
+    def release(self, frame_bytes: bytes) -> None:
         """A frame held by the delay fault is due (its slot was reserved)."""
         self.held -= 1
         assert self.held >= 0
         if not self.owner.closing:
-            self.put(frame)
+            self.put(frame_bytes)
 
     def flush_queue(self) -> None:
         proto = self.proto
@@ -332,18 +567,31 @@ class _PeerLink:
             proto.transport.write(data)
 
     async def _connect(self) -> None:
+        """Connect (TLS, then the key handshake, when configured), retrying
+        with backoff until connected or the transport closes."""
         loop = asyncio.get_running_loop()
         host, port = self.addr
+        owner = self.owner
+        tls: dict[str, Any] = {}
+        if owner.client_ssl is not None:
+            tls = {"ssl": owner.client_ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT_MS / 1000.0}
         try:
-            while self.proto is None and not self.owner.closing:
+            while self.proto is None and not owner.closing:
+                proto: _Outbound | None = None
                 try:
-                    await asyncio.wait_for(loop.create_connection(lambda: _Outbound(self), host, port),
-                                           CONNECT_TIMEOUT_MS / 1000.0)
-                    return
+                    _, proto = await asyncio.wait_for(
+                        loop.create_connection(lambda: _Outbound(self), host, port, **tls),
+                        CONNECT_TIMEOUT_MS / 1000.0)
+                    if await asyncio.wait_for(proto.ready, HANDSHAKE_TIMEOUT_MS / 1000.0):
+                        self.connected(proto)
+                        return
                 except (OSError, asyncio.TimeoutError):
-                    delay_ms = self.backoff_ms * (0.5 + 0.5 * self.owner.rng.random())
-                    self.backoff_ms = min(self.backoff_ms * 2.0, RECONNECT_BACKOFF_MS_MAX)
-                    await asyncio.sleep(delay_ms / 1000.0)
+                    pass
+                if proto is not None and not proto.closed:
+                    proto.close(abort=True)
+                delay_ms = self.backoff_ms * (0.5 + 0.5 * owner.rng.random())
+                self.backoff_ms = min(self.backoff_ms * 2.0, RECONNECT_BACKOFF_MS_MAX)
+                await asyncio.sleep(delay_ms / 1000.0)
         finally:
             self.connecting = False
             self.task = None
@@ -352,7 +600,8 @@ class _PeerLink:
         self.proto = proto
         self.paused = False
         self.backoff_ms = RECONNECT_BACKOFF_MS_MIN
-        log.info("connected to %s at %s:%d", self.peer_id, *self.addr)
+        log.info("connected to %s at %s:%d%s", self.peer_id, *self.addr,
+                 " (authenticated)" if self.owner.key is not None else "")
         self.flush_queue()
 
     def lost(self, proto: _Outbound) -> None:
@@ -369,24 +618,31 @@ class _PeerLink:
         if self.task is not None:
             self.task.cancel()
         if self.proto is not None:
-            self.proto.transport.close()
+            self.proto.close(abort=True)
 
 
 class _Conn(asyncio.Protocol):
-    """One TCP connection: frames in, frames out. Frames may arrive on any
-    connection, outgoing ones included (a node that is not in a peer's
-    config gets that peer's messages on the connection it opened)."""
+    """One TCP connection: the key handshake when there is a key, then frames
+    in, frames out. Frames may arrive on any connection, outgoing ones
+    included (a node that is not in a peer's config gets that peer's messages
+    on the connection it opened)."""
 
     def __init__(self, owner: Transport) -> None:
         self.owner = owner
-        self.splitter = FrameSplitter(owner.frame_size_bytes_max)
+        self.splitter = FrameSplitter(owner.frame_size_bytes_max, owner.budget)
+        self.handshake: ServerHandshake | ClientHandshake | None = None
         self.transport: asyncio.Transport | None = None
-        self.src: str | None = None  # the sender on this connection, fixed by its first frame
+        # The sender on this connection: the id it authenticated as, or
+        # (without a key) the src of its first frame.
+        self.src: str | None = None
+        self.kind: str | None = None  # inbound: "peer" or "client" once admitted
         self.peername: Any = None
         self.closed = False
         self.pending: list[bytes] = []  # corked frames (see Transport._flush_writes)
         self.pending_bytes = 0
         self.dirty = False
+        self.last_received_ms = _now_ms()
+        self.partial_since_ms: float | None = None  # when the frame being received began
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -396,18 +652,42 @@ class _Conn(asyncio.Protocol):
         owner = self.owner
         if self.closed or not owner.receiving:
             return
+        owner.bytes_received += len(data)
+        now = _now_ms()
+        self.last_received_ms = now
+        splitter = self.splitter
+        completed_before = splitter.frames_completed
         try:
-            for payload in self.splitter.feed(data):
-                src, corr, msg = open_envelope(payload, owner.frame_size_bytes_max)
-                if self.src is None:
-                    self.identify(src)
-                elif src != self.src:
-                    raise RemoteProtocolError(f"src changed from {self.src!r} to {src!r} on one connection")
-                owner._received(self, src, corr, msg)
+            for payload in splitter.feed(data):
+                if self.handshake is not None:
+                    self.handshake_step(payload)
+                else:
+                    src, corr, msg = open_envelope(payload, owner.frame_size_bytes_max)
+                    if self.src is None:
+                        self.identify(src)
+                    elif src != self.src:
+                        raise RemoteProtocolError(f"src changed from {self.src!r} to {src!r} on one connection")
+                    if not self.closed:
+                        owner._received(self, src, corr, msg)
                 if self.closed:
                     return
         except RemoteProtocolError as e:
-            owner._reject(self, e)
+            if self.handshake is not None:
+                owner._auth_failed(self, e)
+            else:
+                owner._reject(self, e)
+            return
+        if not splitter.buffered_bytes:
+            self.partial_since_ms = None
+        elif self.partial_since_ms is None or splitter.frames_completed != completed_before:
+            self.partial_since_ms = now
+
+    def handshake_step(self, payload: bytes) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def handshake_done(self) -> None:
+        self.handshake = None
+        self.splitter.frame_size_bytes_max = self.owner.frame_size_bytes_max
 
     def identify(self, src: str) -> None:
         self.src = src
@@ -415,7 +695,11 @@ class _Conn(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # close our side too
 
-    def write(self, frame: bytes) -> bool:
+    def write_raw(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def write(self, frame_bytes: bytes) -> bool:
         """Queue a frame on this connection (replies to clients, control
         replies); False if it is closed or its buffer is over the limit."""
         transport = self.transport
@@ -423,8 +707,8 @@ class _Conn(asyncio.Protocol):
             return False
         if transport.get_write_buffer_size() + self.pending_bytes > CLIENT_WRITE_BUFFER_BYTES_MAX:
             return False
-        self.pending.append(frame)
-        self.pending_bytes += len(frame)
+        self.pending.append(frame_bytes)
+        self.pending_bytes += len(frame_bytes)
         if not self.dirty:
             self.dirty = True
             self.owner._dirty_conns.append(self)
@@ -441,6 +725,8 @@ class _Conn(asyncio.Protocol):
         if not abort:
             self.flush_pending()  # replies already written go out before the close
         self.closed = True
+        self.splitter.close()  # return its budget now, not when the socket is gone
+        self.partial_since_ms = None
         if self.transport is not None:
             if abort:
                 self.transport.abort()
@@ -449,15 +735,37 @@ class _Conn(asyncio.Protocol):
 
 
 class _Outbound(_Conn):
-    """The connection a :class:`_PeerLink` opened to its peer."""
+    """The connection a :class:`_PeerLink` opened to its peer. With a key it
+    proves the key as role ``node`` and checks it reached ``link.peer_id``;
+    :attr:`ready` resolves to whether it may carry frames."""
 
     def __init__(self, link: _PeerLink) -> None:
         super().__init__(link.owner)
         self.link = link
+        self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.link.connected(self)
+        key = self.owner.key
+        if key is None:
+            self._set_ready(True)
+            return
+        hs = ClientHandshake(key, ROLE_NODE, self.owner.node_id, expect_server_id=self.link.peer_id)
+        self.handshake = hs
+        self.splitter.frame_size_bytes_max = HANDSHAKE_FRAME_BYTES_MAX
+        self.write_raw(frame(hs.hello()))
+
+    def handshake_step(self, payload: bytes) -> None:
+        hs = self.handshake
+        assert isinstance(hs, ClientHandshake)
+        self.write_raw(frame(hs.receive(payload)))
+        self.handshake_done()
+        self.src = self.link.peer_id  # proven: frames on this connection come from the peer
+        self._set_ready(True)
+
+    def _set_ready(self, ok: bool) -> None:
+        if not self.ready.done():
+            self.ready.set_result(ok)
 
     def identify(self, src: str) -> None:
         if src != self.link.peer_id:
@@ -466,6 +774,8 @@ class _Outbound(_Conn):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.splitter.close()
+        self._set_ready(False)
         self.link.lost(self)
 
     def pause_writing(self) -> None:
@@ -479,23 +789,50 @@ class _Outbound(_Conn):
 class _Inbound(_Conn):
     """A connection some peer or client opened to this node."""
 
+    def __init__(self, owner: Transport) -> None:
+        super().__init__(owner)
+        self.deadline: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         owner = self.owner
-        if not owner.receiving or len(owner.inbound) >= INBOUND_CONNECTIONS_MAX:
-            log.warning("refused connection from %s: %d connections open", self.peername, len(owner.inbound))
+        if not owner._accepted(self):
             self.close(abort=True)
             return
-        owner.inbound.add(self)
+        if owner.key is not None:
+            self.handshake = ServerHandshake(owner.key, owner.node_id)
+            self.splitter.frame_size_bytes_max = HANDSHAKE_FRAME_BYTES_MAX
+        self.deadline = asyncio.get_running_loop().call_later(
+            HANDSHAKE_TIMEOUT_MS / 1000.0, owner._handshake_timed_out, self)
+
+    def handshake_step(self, payload: bytes) -> None:
+        hs = self.handshake
+        assert isinstance(hs, ServerHandshake)
+        reply = hs.receive(payload)
+        if reply is not None:
+            self.write_raw(frame(reply))
+            return
+        self.handshake_done()
+        assert hs.peer_id is not None
+        self.identify(hs.peer_id)
 
     def identify(self, src: str) -> None:
         self.src = src
-        if src not in self.owner.links:
-            self.owner.clients[src] = self
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        self.owner._admit(self)
+
+    def close(self, *, abort: bool) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        super().close(abort=abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        owner = self.owner
-        owner.inbound.discard(self)
-        if self.src is not None and owner.clients.get(self.src) is self:
-            del owner.clients[self.src]
+        self.splitter.close()
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        self.owner._forget(self)

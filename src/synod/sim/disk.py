@@ -12,6 +12,10 @@ sync. Optional faults, each drawn from the simulator's seeded rng:
   flipped (checksums must catch it);
 - ``sync_latency_ms``: a sync takes this long, and the node's sends and timers
   wait for it.
+
+And one fault the nemesis injects (``Nemesis.disk_corruption_probability``):
+:meth:`SimDisk.corrupt_at_rest` flips a bit of a synced file for good, as a
+failing disk does; every later read, across restarts, sees it.
 """
 
 from __future__ import annotations
@@ -128,6 +132,26 @@ class SimDisk:
         self._dirty.clear()
         self._append_only_since.clear()
         self.sync_requested = False
+
+    def corrupt_at_rest(self, rng: random.Random, prefixes: tuple[str, ...] = ()) -> tuple[str, int, int] | None:
+        """Flip one bit, chosen by ``rng``, of one durable (synced) file whose
+        path starts with one of ``prefixes`` (any file if empty), in the
+        durable copy and in what reads return. Returns (path, byte offset,
+        bit) or None if there is no such file."""
+        paths = sorted(p for p, d in self._durable.items()
+                       if d and (not prefixes or p.startswith(prefixes)))
+        if not paths:
+            return None
+        path = paths[rng.randrange(len(paths))]
+        old = self._durable[path]
+        bit = rng.randrange(len(old) * 8)
+        flipped = bytearray(old)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        self._durable[path] = bytes(flipped)
+        current = self._files.get(path)
+        if current is not None and current[: len(old)] == old:
+            self._files[path] = bytes(flipped) + current[len(old):]
+        return path, bit // 8, bit % 8
 
     def _mark(self, path: str, *, appended: bool) -> None:
         if not appended:

@@ -22,7 +22,12 @@ clock, link) and injects it with its ``*_probability``:
   drifts by up to ``clock_drift_max`` either way, until healed;
 - link: the default link's loss and duplication probabilities are raised to
   random values up to ``loss_probability_max`` / ``duplicate_probability_max``
-  for ``link_fault_duration_ms``.
+  for ``link_fault_duration_ms``;
+- disk corruption: one bit of a synced file (whose path starts with one of
+  ``disk_corruption_paths``; any file if empty) of a target the nemesis
+  crashed flips for good, so the node finds it when it restarts. One node
+  at a time: no other node is hit until that one has restarted and
+  ``disk_repaired(node_id)`` (if given) says it has recovered from it.
 
 Invariant: at most ``faulty_nodes_max`` targets are crashed or paused by the
 nemesis at any time (default: a minority, so a quorum survives).
@@ -48,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +107,12 @@ class Nemesis:
     duplicate_probability_max: float = 0.0
     link_fault_duration_ms: float = 300.0
 
+    disk_corruption_probability: float = 0.0
+    disk_corruption_paths: tuple[str, ...] = ()
+    # node id -> whether the node has recovered from the last corruption
+    # (for Raft: it no longer needs its peers to repair its log).
+    disk_repaired: Callable[[str], bool] | None = field(default=None, repr=False, compare=False)
+
     # -- state while installed (not configuration) --
     _sim: Simulator | None = field(default=None, init=False, repr=False, compare=False)
     _rng: random.Random | None = field(default=None, init=False, repr=False, compare=False)
@@ -115,11 +127,13 @@ class Nemesis:
         default=None, init=False, repr=False, compare=False)
     _link: tuple[int, LinkModel] | None = field(default=None, init=False, repr=False, compare=False)
     _token: int = field(default=0, init=False, repr=False, compare=False)
+    # the node whose disk was corrupted last, until it has recovered
+    _corrupted: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("crash_probability", "pause_probability", "partition_probability",
                      "clock_probability", "link_fault_probability", "loss_probability_max",
-                     "duplicate_probability_max"):
+                     "duplicate_probability_max", "disk_corruption_probability"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"nemesis {name} must be in [0, 1], got {v}")
@@ -204,6 +218,8 @@ class Nemesis:
             self._clock()
         if rng.random() < self.link_fault_probability:
             self._link_fault()
+        if self.disk_corruption_probability and rng.random() < self.disk_corruption_probability:
+            self._corrupt_disk()
         sim = self._sim
         assert sim is not None
         sim.call_at(sim.now_ms + self._next_interval(), self._tick)
@@ -350,6 +366,27 @@ class Nemesis:
         net.set_default(dataclasses.replace(original, loss_probability=loss,
                                             duplicate_probability=duplicate))
         sim.call_at(sim.now_ms + self.link_fault_duration_ms, self._end_link_fault, token)
+
+    def _corrupt_disk(self) -> None:
+        sim = self._sim
+        rng = self._rng
+        assert sim is not None and rng is not None
+        last = self._corrupted
+        if last is not None:
+            if last in self._crashed or not sim.hosts[last].up:
+                return  # not restarted yet: it has not even seen the damage
+            if self.disk_repaired is not None and not self.disk_repaired(last):
+                return
+            self._corrupted = None
+        down = sorted(self._crashed)
+        if not down:
+            return
+        target = down[rng.randrange(len(down))]
+        hit = sim.hosts[target].disk.corrupt_at_rest(rng, self.disk_corruption_paths)
+        if hit is None:
+            return
+        self._corrupted = target
+        self._emit("corrupt_disk", target=target, path=hit[0], offset=hit[1], bit=hit[2])
 
     def _end_link_fault(self, token: int) -> None:
         if self._link is not None and self._link[0] == token:
