@@ -134,6 +134,11 @@ class RealHost(Host):
             record[k] = to_jsonable(v)
         out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=repr) + "\n")
 
+    def warn(self, message: str, fields: dict[str, Any]) -> None:
+        detail = " ".join(f"{k}={v}" for k, v in fields.items())
+        log.warning("%s%s", message, f" ({detail})" if detail else "")
+        self.trace("warning", {"message": message, **fields})
+
     def _apply(self, ctx: Context) -> None:
         disk = ctx.disk
         if disk.sync_requested:
