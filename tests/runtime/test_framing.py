@@ -7,7 +7,7 @@ import pytest
 
 from synod.core.codec import encode
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
-from synod.runtime.framing import FrameSplitter, open_envelope, pack_frame
+from synod.runtime.framing import FrameBudget, FrameRefused, FrameSplitter, frame, open_envelope, pack_frame
 from synod.runtime.messages import Faults, SetFaults
 from synod.runtime.testing import Echo
 
@@ -73,3 +73,37 @@ def test_fault_values_from_the_wire_are_validated() -> None:
         open_envelope(bad, MAX)
     good = encode(["c", 1, SetFaults(faults=Faults(drop_probability=0.5, blocked_out=("n2",)))])
     assert open_envelope(good, MAX)[2].faults.blocked_out == ("n2",)
+
+
+def test_partial_frames_reserve_their_length_from_the_budget_until_complete() -> None:
+    """Issue 8 part 4: a frame's announced length is reserved once its header
+    is in; small frames are free; the reservation ends with the frame."""
+    budget = FrameBudget(1000, small_frame_bytes_max=100)
+    a, b = FrameSplitter(MAX, budget), FrameSplitter(MAX, budget)
+    assert list(a.feed((600).to_bytes(4, "big") + b"x" * 10)) == []
+    assert (budget.bytes_reserved, a.pending_length, a.charged_bytes) == (600, 600, 600)
+    with pytest.raises(FrameRefused, match="frame of 500 bytes refused: .* has 400 left"):
+        list(b.feed((500).to_bytes(4, "big")))
+    assert budget.refused == 1
+    c = FrameSplitter(MAX, budget)
+    assert list(c.feed((90).to_bytes(4, "big") + b"y")) == []  # small: not charged
+    assert budget.bytes_reserved == 600
+    assert list(a.feed(b"x" * 590)) == [b"x" * 600]
+    assert (budget.bytes_reserved, a.pending_length) == (0, None)
+    b.close()  # the transport closes a connection whose frame was refused
+    assert budget.bytes_reserved == 0
+    d = FrameSplitter(MAX, budget)
+    list(d.feed((700).to_bytes(4, "big")))
+    assert budget.bytes_reserved == 700
+    d.close()  # the connection went away mid-frame
+    d.close()
+    assert budget.bytes_reserved == 0
+
+
+def test_frame_bound_can_change_between_frames() -> None:
+    """A connection allows only handshake-sized frames until authenticated."""
+    splitter = FrameSplitter(16)
+    frames = splitter.feed(frame(b"hello") + frame(b"z" * 100))
+    assert next(frames) == b"hello"
+    splitter.frame_size_bytes_max = MAX
+    assert next(frames) == b"z" * 100

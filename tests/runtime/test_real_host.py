@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from synod.core.errors import RemoteProtocolError
 from synod.core.node import Context, Node
 from synod.runtime.config import parse_config
 from synod.runtime.host import RealHost
@@ -189,3 +190,61 @@ def test_start_builds_the_node_with_its_world(tmp_path: Path) -> None:
     assert host.transport.faults.blocked_out == ("b",)
     assert host.node.boots == 1
     assert (tmp_path / "run" / "a" / "data" / "state").exists()
+
+
+def test_remote_protocol_error_drops_the_handlers_effects_and_the_sender_not_the_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 8: an impossible message (on_message raises RemoteProtocolError
+    before changing state) is treated as never received: no send, no reply,
+    no timer, no exit; the sender's connections are closed; the node runs on."""
+    events: list[tuple] = []
+    rejected: list[tuple[str, str]] = []
+
+    class Validating(Node):
+        def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+            if msg.text == "impossible":
+                ctx.reply(EchoReply(node_id="n1", text="never"))
+                ctx.send("n2", Echo(text="never sent"))
+                ctx.set_timer("never", 1)
+                ctx.exit(9)
+                raise RemoteProtocolError("entries must be consecutive")
+            ctx.reply(EchoReply(node_id="n1", text=msg.text))
+
+    async def scenario() -> RealHost:
+        host = _host(tmp_path, events, monkeypatch)
+        host.transport.reject_src = lambda src, e: rejected.append((src, str(e)))  # type: ignore[method-assign]
+        _boot(host, Validating())
+        host._on_deliver("mallory", Echo(text="impossible"), 3)
+        host._on_deliver("c1", Echo(text="fine"), 4)
+        return host
+
+    host = asyncio.run(scenario())
+    assert rejected == [("mallory", "entries must be consecutive")]
+    assert host.exit_code is None
+    assert not host.stopped
+    assert host._timers == {}
+    assert events == [("send", "c1", EchoReply(node_id="n1", text="fine"), -4)]
+    lines = [json.loads(x) for x in (tmp_path / "n1" / "trace.jsonl").read_text().splitlines()]
+    assert [x["kind"] for x in lines] == ["invalid_message"]
+    assert lines[0]["src"] == "mallory"
+
+
+def test_remote_protocol_error_after_a_disk_sync_is_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler that already changed durable state cannot be taken back."""
+    events: list[tuple] = []
+
+    class Late(Node):
+        def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+            ctx.disk.write("term", b"7")
+            ctx.disk.sync()
+            raise RemoteProtocolError("validated too late")
+
+    async def scenario() -> RealHost:
+        host = _host(tmp_path, events, monkeypatch)
+        _boot(host, Late())
+        host._on_deliver("n2", Echo(text="x"), 0)
+        return host
+
+    host = asyncio.run(scenario())
+    assert host.exit_code == 1
+    assert [e for e in events if e[0] == "send"] == []

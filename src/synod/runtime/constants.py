@@ -61,10 +61,11 @@ CLIENT_WRITE_BUFFER_BYTES_MAX = 16 * 1024 * 1024
 # Inbound connections (issue 8 part 4). Three pools with their own limits,
 # so a flood of one kind cannot starve another:
 # - pending: not yet authenticated (with a cluster key) or not yet identified
-#   by a first frame (without one). When the pool is full, the OLDEST pending
-#   connection is closed to make room: a flood of idle connections cannot keep
-#   a peer or a client out, since a real one finishes its handshake in a
-#   round trip, long before the flood turns the pool over.
+#   by a first frame (without one). When the pool is full, the oldest pending
+#   connection that has sent nothing (else the oldest) is closed to make room:
+#   a flood of idle connections cannot keep a peer or a client out, since a
+#   real one sends its hello at once and finishes in a round trip, long
+#   before the flood turns the pool over.
 PENDING_CONNECTIONS_MAX = 256
 # - clients: identified connections whose id is not a configured node; a new
 #   one beyond this is refused (closed).
@@ -76,8 +77,11 @@ PEER_CONNECTIONS_PER_NODE_MAX = 4
 # A node process raises its soft open-files limit towards this (the hard
 # limit permitting), so the pools above fit with room for files and links.
 OPEN_FILES_WANTED = 8192
-# Connections the kernel may queue before the node accepts them.
-LISTEN_BACKLOG = 1024
+# Connections the kernel may queue before the node accepts them. asyncio
+# also accepts at most this many per loop turn, so it stays well below
+# PENDING_CONNECTIONS_MAX: a real connector's hello is read before a flood
+# accepted after it can push it out of the pending pool.
+LISTEN_BACKLOG = 64
 # A pending connection must finish its handshake (TLS, then the key
 # challenge-response; or its first frame without a key) within this.
 HANDSHAKE_TIMEOUT_MS = 2000.0

@@ -416,13 +416,15 @@ class Transport:
         if not self.receiving or self.closing:
             return False
         if len(self.pending) >= PENDING_CONNECTIONS_MAX:
-            oldest = next(iter(self.pending))
-            del self.pending[oldest]
+            # The oldest that has sent nothing yet (a real connector sends its
+            # hello at once); if every one has, the oldest.
+            victim = next((c for c in self.pending if not c.bytes_in), None) or next(iter(self.pending))
+            del self.pending[victim]
             self.connections_refused += 1
             self._throttle.warn("pending", "closed the oldest unauthenticated connection (from %s) to make room: "
                                 "%d connections pending (PENDING_CONNECTIONS_MAX)",
-                                oldest.peername, PENDING_CONNECTIONS_MAX)
-            oldest.close(abort=True)
+                                victim.peername, PENDING_CONNECTIONS_MAX)
+            victim.close(abort=True)
         self.inbound.add(conn)
         self.pending[conn] = None
         return True
@@ -637,6 +639,7 @@ class _Conn(asyncio.Protocol):
         self.src: str | None = None
         self.kind: str | None = None  # inbound: "peer" or "client" once admitted
         self.peername: Any = None
+        self.bytes_in = 0
         self.closed = False
         self.pending: list[bytes] = []  # corked frames (see Transport._flush_writes)
         self.pending_bytes = 0
@@ -653,6 +656,7 @@ class _Conn(asyncio.Protocol):
         if self.closed or not owner.receiving:
             return
         owner.bytes_received += len(data)
+        self.bytes_in += len(data)
         now = _now_ms()
         self.last_received_ms = now
         splitter = self.splitter
