@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "synod"
-SHARED_LAYERS = {"core", "sim", "runtime", "check", "workload", "cli", "__pycache__"}
+SHARED_LAYERS = {"core", "sim", "runtime", "check", "workload", "harness", "cli", "__pycache__"}
 FORBIDDEN = {"asyncio", "socket", "time", "random", "threading", "subprocess", "os"}
 
 

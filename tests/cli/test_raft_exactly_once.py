@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from synod.cli.raft_cmd import CALL_TIMEOUT_S, EXIT_UNKNOWN
+from synod.cli.raft_cmd import EXIT_UNKNOWN
+from synod.harness.raft_client import CALL_TIMEOUT_S
 from synod.raft.node import FACTORY
 from synod.runtime.testing import wait_until
 

@@ -35,7 +35,6 @@ pass. Exit status:
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import click
@@ -44,8 +43,6 @@ from synod.cli.cluster_cmd import attach_cluster, cluster_location_options
 
 __all__ = ["raft", "EXIT_FAILED", "EXIT_UNKNOWN"]
 
-CALL_TIMEOUT_S = 1.0  # one attempt waits this long for an answer before sending again
-RETRY_PAUSE_S = 0.1
 EXIT_FAILED = 1   # a read not served; a write refused every time (not applied)
 EXIT_UNKNOWN = 3  # a write's outcome is unknown: it may have been applied
 
@@ -57,79 +54,9 @@ class OutcomeUnknown(click.ClickException):
 
 
 def _status(cl: Any, node_id: str) -> Any | None:
-    from synod.core.errors import RemoteProtocolError
-    from synod.raft.messages import RaftStatus, RaftStatusRequest
+    from synod.harness.raft_client import status_of
 
-    if not cl.is_alive(node_id) or cl.is_paused(node_id):
-        return None
-    try:
-        reply = cl.call(node_id, RaftStatusRequest(), CALL_TIMEOUT_S)
-    except (OSError, RemoteProtocolError):  # down, or something else answers on its address
-        return None
-    return reply if type(reply) is RaftStatus else None
-
-
-def _leader(cl: Any) -> str | None:
-    from synod.raft import LEADER
-
-    leaders = [s for s in (_status(cl, n) for n in cl.node_ids) if s is not None and s.role == LEADER]
-    best = max(leaders, key=lambda s: s.term, default=None)
-    return None if best is None else best.node_id
-
-
-class _Operation:
-    """One logical operation: one request (so one request id), sent under
-    one client id over at most one open connection per node, as often as it
-    takes (thesis 6.3)."""
-
-    def __init__(self, cl: Any, client_id: str, request: Any) -> None:
-        self.cl = cl
-        self.client_id = client_id
-        self.request = request
-        self._clients: dict[str, Any] = {}
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
-
-    def submit(self, node_id: str, timeout_s: float) -> tuple[bool, Any | None]:
-        """Send the request to ``node_id`` (again, if it went there before:
-        a server answers a copy it has seen from its session table) and wait
-        at most ``timeout_s`` for its ProposeReply. Returns (sent, reply):
-        ``sent`` is False only when nothing left (no connection); ``reply``
-        is None when none came."""
-        from synod.core.errors import RemoteProtocolError
-        from synod.raft.messages import ProposeReply
-
-        client = self._clients.get(node_id)
-        if client is None:
-            client = self._clients[node_id] = self.cl.client(node_id, client_id=self.client_id)
-        try:
-            client.connect()
-        except (OSError, RemoteProtocolError):
-            client.close()
-            return False, None
-        try:
-            client.send(self.request)
-            deadline = time.monotonic() + timeout_s
-            while (left := deadline - time.monotonic()) > 0:
-                got = client.recv(left, ProposeReply)
-                if got is None:
-                    break
-                if got[1].request_id == self.request.request_id:
-                    return True, got[1]
-        except (OSError, RemoteProtocolError):
-            client.close()  # the next attempt reconnects, under the same client id
-        return True, None
-
-
-def _not_applied(reply: Any) -> bool:
-    """Whether a refusal settles that its copy was not applied: it never
-    entered the log ("not the leader", a full queue) or its entry was
-    overwritten; unlike an indeterminate or stale answer (the server cannot
-    tell: a snapshot replaced the log, or the session moved on)."""
-    return not reply.ok and not reply.indeterminate and reply.error != "stale request"
+    return status_of(cl, node_id)
 
 
 def _until_applied(cl: Any, make_request: Any, timeout_s: float, *, writes: bool = True) -> Any:
@@ -143,37 +70,18 @@ def _until_applied(cl: Any, make_request: Any, timeout_s: float, *, writes: bool
         ClickException: a read that was not served, or a write refused
             every time it was sent, or never sent (exit status 1).
     """
-    from synod.runtime.client import Session
+    from synod.harness.raft_client import RaftSessionClient
 
-    session = Session()
-    op = _Operation(cl, session.client_id, make_request(session.next_request_id()))
-    deadline = time.monotonic() + timeout_s
-    why = "no leader"
-    hint: str | None = None
-    unsettled = False  # some copy left without a reply that settles it: it may commit
+    client = RaftSessionClient(cl)
     try:
-        while (left := deadline - time.monotonic()) > 0:
-            target = hint if hint in cl.config.nodes else _leader(cl)
-            hint = None
-            if target is None:
-                why = "no leader"
-            else:
-                sent, reply = op.submit(target, min(CALL_TIMEOUT_S, left))
-                if reply is None:
-                    unsettled = unsettled or sent
-                    why = f"{target} did not answer within {CALL_TIMEOUT_S} s" if sent else f"{target} is unreachable"
-                elif reply.ok:
-                    return reply
-                else:
-                    unsettled = unsettled or not _not_applied(reply)
-                    why = f"{target}: {reply.error or 'refused'} (leader hint: {reply.leader_hint})"
-                    hint = reply.leader_hint if reply.leader_hint != target else None
-            time.sleep(max(0.0, min(RETRY_PAUSE_S, deadline - time.monotonic())))
+        outcome = client.run(make_request, timeout_s)
     finally:
-        op.close()
-    if writes and unsettled:
-        raise OutcomeUnknown(f"outcome unknown (may have been applied) after {timeout_s} s: {why}")
-    raise click.ClickException(f"failed after {timeout_s} s{' (not applied)' if writes else ''}: {why}")
+        client.close()
+    if outcome.kind == "applied":
+        return outcome.reply
+    if writes and outcome.kind == "unknown":
+        raise OutcomeUnknown(f"outcome unknown (may have been applied) after {timeout_s} s: {outcome.why}")
+    raise click.ClickException(f"failed after {timeout_s} s{' (not applied)' if writes else ''}: {outcome.why}")
 
 
 @click.group()
