@@ -111,3 +111,30 @@ def test_cluster_commands_drive_a_detached_cluster(tmp_path: Path) -> None:
         assert not any(st_n["alive"] for st_n in status().values())
     finally:
         LocalCluster.attach(run_dir).stop()
+
+
+def test_node_run_refuses_a_non_loopback_address_without_allow_remote(tmp_path: Path) -> None:
+    """Issue 8 part 3: listening beyond loopback is opt-in and needs the key;
+    the refusal is one line and exit status 2."""
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps({"run_dir": str(tmp_path), "seed": 0,
+                                "nodes": {"n1": {"host": "0.0.0.0", "port": 7999, "factory": FACTORY}}}))
+    result = CliRunner().invoke(cli, ["node", "run", "--config", str(path), "--id", "n1"])
+    assert result.exit_code == 2
+    assert "n1' listens on 0.0.0.0, which is not a loopback address" in result.output
+    assert "--allow-remote" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_cluster_listening_on_all_addresses_with_allow_remote_and_the_key(tmp_path: Path) -> None:
+    config, path = write_config(local_spec(2, FACTORY, tmp_path, params={"ping_interval_ms": 40},
+                                           host="0.0.0.0", allow_remote=True))
+    assert config.allow_remote and config.key_file is not None
+    with LocalCluster(path) as cl:
+        cl.start()
+        assert all(cl.addr(nid)[0] == "0.0.0.0" for nid in cl.node_ids)
+        st = wait_until(lambda: (s := cl.call("n1", StatusRequest(), 3.0)) and s.peers_connected == ("n2",) and s,
+                        10, "n1's link to n2")
+        assert st.auth_failures == 0
+        port = cl.addr("n1")[1]
+        assert type(call(("127.0.0.1", port), StatusRequest(), 3.0, credentials=cl.credentials)) is Status

@@ -333,3 +333,29 @@ def test_keyless_transports_still_work_and_identify_by_first_frame() -> None:
         b.close()
 
     asyncio.run(scenario())
+
+
+def test_idle_clients_are_closed_but_idle_peers_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport_mod, "CLIENT_IDLE_TIMEOUT_MS", 150.0)
+    monkeypatch.setattr(transport_mod, "SWEEP_INTERVAL_MS", 20.0)
+    addrs = _addrs("a", "b")
+    inbox: list = []
+
+    async def scenario() -> None:
+        b = _transport("b", addrs, inbox)
+        await _serve(b)
+        a = _transport("a", addrs, [])
+        a.send("b", Echo(text="hello"), 0)
+        reader, writer = await _authenticated(addrs["b"], "sleepy")
+        writer.write(pack_frame("sleepy", 0, Echo(text="then nothing"), MAX))
+        await _until(lambda: len(inbox) == 2)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await _closed(reader)
+        assert loop.time() - started >= 0.1
+        assert "a" in b.peer_conns  # the equally idle peer keeps its connection
+        writer.close()
+        a.close()
+        b.close()
+
+    asyncio.run(scenario())

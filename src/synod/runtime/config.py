@@ -367,11 +367,15 @@ class ClusterSpec:
 
 def local_spec(n: int, factory: str, run_dir: str | os.PathLike[str], *,
                params: Mapping[str, Any] | None = None, seed: int = 0, prefix: str = "n",
-               **options: Any) -> ClusterSpec:
-    """The spec of ``n`` alike nodes ``<prefix>1..<prefix>n`` on 127.0.0.1."""
+               host: str = "127.0.0.1", **options: Any) -> ClusterSpec:
+    """The spec of ``n`` alike nodes ``<prefix>1..<prefix>n`` listening on
+    ``host`` (default 127.0.0.1; any other address needs
+    ``allow_remote=True``, and the spec's key, which is on by default).
+    ``options`` are :class:`ClusterSpec` fields."""
     if n < 1:
         raise ConfigError(f"a cluster needs at least one node, got {n}")
-    nodes = {f"{prefix}{i}": NodeSpec(factory=factory, params=dict(params or {})) for i in range(1, n + 1)}
+    nodes = {f"{prefix}{i}": NodeSpec(factory=factory, params=dict(params or {}), host=host)
+             for i in range(1, n + 1)}
     return ClusterSpec(run_dir=run_dir, nodes=nodes, seed=seed, **options)
 
 
