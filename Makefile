@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/check_lin.py
 	$(VENV)/bin/python benchmarks/raft_sim.py
 	$(VENV)/bin/python benchmarks/raft_kv_lin.py
+	$(VENV)/bin/python benchmarks/raft_faults.py --minutes 2
 
 clean:
 	rm -rf $(VENV) runs out
