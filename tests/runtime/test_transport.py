@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from synod.runtime import _links as links_mod
 from synod.runtime import transport as transport_mod
 from synod.runtime.client import call_async
 from synod.runtime.config import free_ports
@@ -76,6 +77,7 @@ def test_messages_flow_and_a_link_reconnects_after_the_peer_restarts() -> None:
 
 def test_full_send_queue_drops_and_logs_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(transport_mod, "SEND_QUEUE_MESSAGES_MAX", 50)
+    monkeypatch.setattr(links_mod, "SEND_QUEUE_MESSAGES_MAX", 50)
     addrs, inbox = _pair()
     traces: list = []
 

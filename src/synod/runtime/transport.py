@@ -2,10 +2,11 @@
 
 Frames and envelopes are described in :mod:`synod.runtime.framing`.
 
-Outgoing: one :class:`_PeerLink` per configured node, connected lazily on the
-first send and re-connected with exponential backoff (capped, jittered) when
-the connection drops. While a link is down or the socket's buffer is above
-asyncio's high-water mark, frames wait in a queue bounded by
+Outgoing (:mod:`synod.runtime._links`): one ``_PeerLink`` per configured
+node, connected lazily on the first send and re-connected with exponential
+backoff (capped, jittered) when the connection drops. While a link is down
+or the socket's buffer is above asyncio's high-water mark, frames wait in a
+queue bounded by
 ``SEND_QUEUE_MESSAGES_MAX``; a full queue drops the newest frame, as a
 congested network would, and says so in the log (one line when dropping
 starts, one when it stops). Writes are corked: the frames a loop turn
@@ -60,18 +61,16 @@ import asyncio
 import logging
 import os
 import random
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from synod.core.errors import RemoteProtocolError
-from synod.runtime.auth import ROLE_NODE, AuthError, ClientHandshake, Credentials, ServerHandshake, refused_payload
+from synod.runtime._conn import _Conn, now_ms
+from synod.runtime._links import _Outbound, _PeerLink
+from synod.runtime.auth import AuthError, Credentials, ServerHandshake, refused_payload
 from synod.runtime.constants import (
     CLIENT_CONNECTIONS_MAX,
     CLIENT_IDLE_TIMEOUT_MS,
-    CLIENT_WRITE_BUFFER_BYTES_MAX,
-    CONNECT_TIMEOUT_MS,
     FRAME_RECEIVE_BYTES_PER_S_MIN,
     FRAME_RECEIVE_TIMEOUT_MS_MIN,
     HANDSHAKE_FRAME_BYTES_MAX,
@@ -80,15 +79,12 @@ from synod.runtime.constants import (
     PARTIAL_FRAME_BYTES_MAX,
     PEER_CONNECTIONS_PER_NODE_MAX,
     PENDING_CONNECTIONS_MAX,
-    RECONNECT_BACKOFF_MS_MAX,
-    RECONNECT_BACKOFF_MS_MIN,
     SEND_QUEUE_MESSAGES_MAX,
     SWEEP_INTERVAL_MS,
     WARNING_INTERVAL_MS,
     WARNINGS_PER_INTERVAL_MAX,
-    WRITE_BATCH_FRAMES_MAX,
 )
-from synod.runtime.framing import FrameBudget, FrameRefused, FrameSplitter, frame, open_envelope, pack_frame
+from synod.runtime.framing import FrameBudget, FrameRefused, frame, pack_frame
 from synod.runtime.messages import NO_FAULTS, Faults, FaultsSet, SetFaults, Status, StatusRequest
 
 __all__ = ["Transport"]
@@ -97,10 +93,6 @@ log = logging.getLogger("synod.runtime")
 
 Deliver = Callable[[str, Any, int], None]
 Trace = Callable[[str, dict[str, Any]], None]
-
-
-def _now_ms() -> float:
-    return time.monotonic() * 1000.0
 
 
 class _Throttle:
@@ -115,7 +107,7 @@ class _Throttle:
         self._state: dict[str, list[Any]] = {}
 
     def warn(self, kind: str, msg: str, *args: Any) -> None:
-        now = _now_ms()
+        now = now_ms()
         st = self._state.get(kind)
         if st is None or now - st[0] >= WARNING_INTERVAL_MS:
             if st is not None and st[2]:
@@ -129,7 +121,7 @@ class _Throttle:
 
     def flush(self) -> None:
         """Report held-back lines whose interval is over."""
-        now = _now_ms()
+        now = now_ms()
         for kind, st in list(self._state.items()):
             if now - st[0] >= WARNING_INTERVAL_MS:
                 if st[2]:
@@ -486,7 +478,7 @@ class Transport:
         if self.closing:
             return
         self._throttle.flush()
-        now = _now_ms()
+        now = now_ms()
         conns: list[_Conn] = list(self.inbound)
         conns += [link.proto for link in self.links.values() if link.proto is not None]
         for conn in conns:
@@ -508,286 +500,6 @@ class Transport:
                          now - conn.last_received_ms)
                 conn.close(abort=False)
         self._sweeper = asyncio.get_running_loop().call_later(SWEEP_INTERVAL_MS / 1000.0, self._sweep)
-
-
-class _PeerLink:
-    """The outgoing connection to one configured node, and its queue."""
-
-    __slots__ = ("owner", "peer_id", "addr", "queue", "proto", "connecting", "paused", "held",
-                 "backoff_ms", "overflowed", "task", "dirty")
-
-    def __init__(self, owner: Transport, peer_id: str, addr: tuple[str, int]) -> None:
-        self.owner = owner
-        self.peer_id = peer_id
-        self.addr = addr
-        self.queue: deque[bytes] = deque()
-        self.proto: _Outbound | None = None  # set once connected (and authenticated)
-        self.connecting = False
-        self.paused = False  # the socket buffer is above the high-water mark
-        self.held = 0  # frames held back by the delay fault
-        self.backoff_ms = RECONNECT_BACKOFF_MS_MIN
-        self.overflowed = 0  # frames dropped since the queue filled up
-        self.task: asyncio.Task[None] | None = None
-        self.dirty = False  # a flush of the queue is scheduled
-
-    def full(self) -> bool:
-        return len(self.queue) + self.held >= SEND_QUEUE_MESSAGES_MAX
-
-    def put(self, frame_bytes: bytes) -> bool:
-        """Queue a frame (written at the end of this loop turn when
-        connected); False if the queue is full."""
-        if self.full():
-            return False
-        if self.overflowed:
-            log.warning("send queue to %s accepting again; dropped %d messages", self.peer_id, self.overflowed)
-            self.overflowed = 0
-        self.queue.append(frame_bytes)
-        proto = self.proto
-        if proto is not None:
-            if not self.paused and not self.dirty:
-                self.dirty = True
-                self.owner._dirty_links.append(self)
-                self.owner._schedule_flush()
-        elif not self.connecting and not self.owner.closing:
-            self.connecting = True
-            self.task = asyncio.get_running_loop().create_task(self._connect())
-        return True
-
-    def release(self, frame_bytes: bytes) -> None:
-        """A frame held by the delay fault is due (its slot was reserved)."""
-        self.held -= 1
-        assert self.held >= 0
-        if not self.owner.closing:
-            self.put(frame_bytes)
-
-    def flush_queue(self) -> None:
-        proto = self.proto
-        queue = self.queue
-        while queue and proto is not None and not self.paused and proto.transport is not None:
-            n = min(len(queue), WRITE_BATCH_FRAMES_MAX)
-            data = queue.popleft() if n == 1 else b"".join([queue.popleft() for _ in range(n)])
-            proto.transport.write(data)
-
-    async def _connect(self) -> None:
-        """Connect (TLS, then the key handshake, when configured), retrying
-        with backoff until connected or the transport closes."""
-        loop = asyncio.get_running_loop()
-        host, port = self.addr
-        owner = self.owner
-        tls: dict[str, Any] = {}
-        if owner.client_ssl is not None:
-            tls = {"ssl": owner.client_ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT_MS / 1000.0}
-        try:
-            while self.proto is None and not owner.closing:
-                proto: _Outbound | None = None
-                try:
-                    _, proto = await asyncio.wait_for(
-                        loop.create_connection(lambda: _Outbound(self), host, port, **tls),
-                        CONNECT_TIMEOUT_MS / 1000.0)
-                    if await asyncio.wait_for(proto.ready, HANDSHAKE_TIMEOUT_MS / 1000.0):
-                        self.connected(proto)
-                        return
-                except (OSError, asyncio.TimeoutError):
-                    pass
-                if proto is not None and not proto.closed:
-                    proto.close(abort=True)
-                delay_ms = self.backoff_ms * (0.5 + 0.5 * owner.rng.random())
-                self.backoff_ms = min(self.backoff_ms * 2.0, RECONNECT_BACKOFF_MS_MAX)
-                await asyncio.sleep(delay_ms / 1000.0)
-        finally:
-            self.connecting = False
-            self.task = None
-
-    def connected(self, proto: _Outbound) -> None:
-        self.proto = proto
-        self.paused = False
-        self.backoff_ms = RECONNECT_BACKOFF_MS_MIN
-        log.info("connected to %s at %s:%d%s", self.peer_id, *self.addr,
-                 " (authenticated)" if self.owner.key is not None else "")
-        self.flush_queue()
-
-    def lost(self, proto: _Outbound) -> None:
-        if self.proto is not proto:
-            return
-        self.proto = None
-        self.paused = False
-        log.info("connection to %s lost", self.peer_id)
-        if self.queue and not self.connecting and not self.owner.closing:
-            self.connecting = True
-            self.task = asyncio.get_running_loop().create_task(self._connect())
-
-    def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        if self.proto is not None:
-            self.proto.close(abort=True)
-
-
-class _Conn(asyncio.Protocol):
-    """One TCP connection: the key handshake when there is a key, then frames
-    in, frames out. Frames may arrive on any connection, outgoing ones
-    included (a node that is not in a peer's config gets that peer's messages
-    on the connection it opened)."""
-
-    def __init__(self, owner: Transport) -> None:
-        self.owner = owner
-        self.splitter = FrameSplitter(owner.frame_size_bytes_max, owner.budget)
-        self.handshake: ServerHandshake | ClientHandshake | None = None
-        self.transport: asyncio.Transport | None = None
-        # The sender on this connection: the id it authenticated as, or
-        # (without a key) the src of its first frame.
-        self.src: str | None = None
-        self.kind: str | None = None  # inbound: "peer" or "client" once admitted
-        self.peername: Any = None
-        self.bytes_in = 0
-        self.closed = False
-        self.pending: list[bytes] = []  # corked frames (see Transport._flush_writes)
-        self.pending_bytes = 0
-        self.dirty = False
-        self.last_received_ms = _now_ms()
-        self.partial_since_ms: float | None = None  # when the frame being received began
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.peername = transport.get_extra_info("peername")
-
-    def data_received(self, data: bytes) -> None:
-        owner = self.owner
-        if self.closed or not owner.receiving:
-            return
-        owner.bytes_received += len(data)
-        self.bytes_in += len(data)
-        now = _now_ms()
-        self.last_received_ms = now
-        splitter = self.splitter
-        completed_before = splitter.frames_completed
-        try:
-            for payload in splitter.feed(data):
-                if self.handshake is not None:
-                    self.handshake_step(payload)
-                else:
-                    src, corr, msg = open_envelope(payload, owner.frame_size_bytes_max)
-                    if self.src is None:
-                        self.identify(src)
-                    elif src != self.src:
-                        raise RemoteProtocolError(f"src changed from {self.src!r} to {src!r} on one connection")
-                    if not self.closed:
-                        owner._received(self, src, corr, msg)
-                if self.closed:
-                    return
-        except RemoteProtocolError as e:
-            if self.handshake is not None:
-                owner._auth_failed(self, e)
-            else:
-                owner._reject(self, e)
-            return
-        if not splitter.buffered_bytes:
-            self.partial_since_ms = None
-        elif self.partial_since_ms is None or splitter.frames_completed != completed_before:
-            self.partial_since_ms = now
-
-    def handshake_step(self, payload: bytes) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def handshake_done(self) -> None:
-        self.handshake = None
-        self.splitter.frame_size_bytes_max = self.owner.frame_size_bytes_max
-
-    def identify(self, src: str) -> None:
-        self.src = src
-
-    def eof_received(self) -> bool | None:
-        return None  # close our side too
-
-    def write_raw(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def write(self, frame_bytes: bytes) -> bool:
-        """Queue a frame on this connection (replies to clients, control
-        replies); False if it is closed or its buffer is over the limit."""
-        transport = self.transport
-        if self.closed or transport is None or transport.is_closing():
-            return False
-        if transport.get_write_buffer_size() + self.pending_bytes > CLIENT_WRITE_BUFFER_BYTES_MAX:
-            return False
-        self.pending.append(frame_bytes)
-        self.pending_bytes += len(frame_bytes)
-        if not self.dirty:
-            self.dirty = True
-            self.owner._dirty_conns.append(self)
-            self.owner._schedule_flush()
-        return True
-
-    def flush_pending(self) -> None:
-        if self.pending and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(self.pending))
-        self.pending.clear()
-        self.pending_bytes = 0
-
-    def close(self, *, abort: bool) -> None:
-        if not abort:
-            self.flush_pending()  # replies already written go out before the close
-        self.closed = True
-        self.splitter.close()  # return its budget now, not when the socket is gone
-        self.partial_since_ms = None
-        if self.transport is not None:
-            if abort:
-                self.transport.abort()
-            else:
-                self.transport.close()
-
-
-class _Outbound(_Conn):
-    """The connection a :class:`_PeerLink` opened to its peer. With a key it
-    proves the key as role ``node`` and checks it reached ``link.peer_id``;
-    :attr:`ready` resolves to whether it may carry frames."""
-
-    def __init__(self, link: _PeerLink) -> None:
-        super().__init__(link.owner)
-        self.link = link
-        self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        key = self.owner.key
-        if key is None:
-            self._set_ready(True)
-            return
-        hs = ClientHandshake(key, ROLE_NODE, self.owner.node_id, expect_server_id=self.link.peer_id)
-        self.handshake = hs
-        self.splitter.frame_size_bytes_max = HANDSHAKE_FRAME_BYTES_MAX
-        self.write_raw(frame(hs.hello()))
-
-    def handshake_step(self, payload: bytes) -> None:
-        hs = self.handshake
-        assert isinstance(hs, ClientHandshake)
-        self.write_raw(frame(hs.receive(payload)))
-        self.handshake_done()
-        self.src = self.link.peer_id  # proven: frames on this connection come from the peer
-        self._set_ready(True)
-
-    def _set_ready(self, ok: bool) -> None:
-        if not self.ready.done():
-            self.ready.set_result(ok)
-
-    def identify(self, src: str) -> None:
-        if src != self.link.peer_id:
-            raise RemoteProtocolError(f"expected frames from {self.link.peer_id!r}, got src {src!r}")
-        self.src = src
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.splitter.close()
-        self._set_ready(False)
-        self.link.lost(self)
-
-    def pause_writing(self) -> None:
-        self.link.paused = True
-
-    def resume_writing(self) -> None:
-        self.link.paused = False
-        self.link.flush_queue()
 
 
 class _Inbound(_Conn):
