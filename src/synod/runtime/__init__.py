@@ -7,9 +7,12 @@ fault layer in the transport.
 - :class:`FileDisk`: ``ctx.disk`` on a real file system;
 - :class:`Transport`: frames, peer links, clients, the fault layer;
 - :class:`LocalCluster`: start, kill, pause, partition... a cluster;
-- :mod:`~synod.runtime.client`: call a node from outside.
+- :mod:`~synod.runtime.client`: call a node from outside;
+- :mod:`~synod.runtime.auth`: the cluster key every connection proves
+  (:class:`Credentials`), and :mod:`~synod.runtime.tls` for TLS.
 """
 
+from synod.runtime.auth import AuthenticationFailed, Credentials
 from synod.runtime.client import Client, call, call_async
 from synod.runtime.cluster import ClusterError, LocalCluster, NodeState
 from synod.runtime.config import (
@@ -29,7 +32,7 @@ from synod.runtime.messages import NO_FAULTS, Faults, FaultsSet, SetFaults, Stat
 from synod.runtime.transport import Transport
 
 __all__ = [
-    "Client", "call", "call_async", "ClusterError", "LocalCluster", "NodeState", "ClusterConfig",
+    "AuthenticationFailed", "Credentials", "Client", "call", "call_async", "ClusterError", "LocalCluster", "NodeState", "ClusterConfig",
     "ClusterSpec", "NodeConfig", "NodeSpec", "free_ports", "load_config", "local_spec", "parse_config",
     "write_config", "FileDisk", "RealHost", "run_node", "NO_FAULTS", "Faults", "FaultsSet", "SetFaults",
     "Status", "StatusRequest", "Transport",
