@@ -138,3 +138,32 @@ def test_a_cluster_listening_on_all_addresses_with_allow_remote_and_the_key(tmp_
         assert st.auth_failures == 0
         port = cl.addr("n1")[1]
         assert type(call(("127.0.0.1", port), StatusRequest(), 3.0, credentials=cl.credentials)) is Status
+
+
+def test_cluster_up_listens_beyond_loopback_only_with_allow_remote(tmp_path: Path) -> None:
+    """Issue 8 part 3: `synod cluster up --host 0.0.0.0` is refused in one line
+    (exit 2, nothing written) unless --allow-remote; with it the nodes listen
+    on all addresses and still require the run dir's key."""
+    runner = CliRunner()
+    run_dir = tmp_path / "run"
+    base = ["cluster", "up", "--nodes", "2", "--factory", FACTORY, "--params", '{"ping_interval_ms": 40}',
+            "--run-dir", str(run_dir), "--host", "0.0.0.0"]
+    refused = runner.invoke(cli, base)
+    assert refused.exit_code == 2
+    assert "listens on 0.0.0.0, which is not a loopback address" in refused.output
+    assert "--allow-remote" in refused.output
+    assert not (run_dir / "cluster-config.json").exists()
+    try:
+        result = runner.invoke(cli, [*base, "--allow-remote"])
+        assert result.exit_code == 0, result.output
+        config = json.loads((run_dir / "cluster-config.json").read_text())
+        assert config["allow_remote"] is True
+        assert config["key_file"] == "cluster.key"
+        assert {n["host"] for n in config["nodes"].values()} == {"0.0.0.0"}
+        cl = LocalCluster.attach(run_dir)
+        assert all(st.status is not None for st in cl.status().values())
+        with pytest.raises(ConnectionError):  # reachable, but not without the key
+            call(("127.0.0.1", config["nodes"]["n1"]["port"]), StatusRequest(), 3.0)
+    finally:
+        if (run_dir / "cluster-state.json").exists():
+            LocalCluster.attach(run_dir).stop()

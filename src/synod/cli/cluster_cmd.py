@@ -90,10 +90,15 @@ def cluster() -> None:
 @click.option("--factory", default=None, help="package.module:function building each node.")
 @click.option("--params", default="{}", help="JSON object passed to the factory.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="With --nodes: the address the nodes listen on; one that is not loopback needs --allow-remote.")
+@click.option("--allow-remote", is_flag=True,
+              help="With --nodes: allow a --host reachable from other hosts (the cluster key is then required, "
+                   "as it is by default; a --config file says \"allow_remote\": true itself).")
 @click.option("--foreground", is_flag=True, help="Supervise the nodes until Ctrl-C.")
 @click.option("--respawn", is_flag=True, help="With --foreground: restart nodes that exit non-zero.")
 def up(run_dir: str | None, config_path: str | None, n: int | None, factory: str | None, params: str,
-       seed: int, foreground: bool, respawn: bool) -> None:
+       seed: int, host: str, allow_remote: bool, foreground: bool, respawn: bool) -> None:
     """Start the cluster's nodes."""
     from synod.runtime.cluster import ClusterError, LocalCluster
     from synod.runtime.config import CONFIG_FILE_NAME, local_spec, write_config
@@ -115,7 +120,7 @@ def up(run_dir: str | None, config_path: str | None, n: int | None, factory: str
             raise click.UsageError("--params must be a JSON object")
         try:
             _config, path = write_config(local_spec(n, factory, run_dir or DEFAULT_RUN_DIR, params=params_obj,
-                                                    seed=seed))
+                                                    seed=seed, host=host, allow_remote=allow_remote))
         except ConfigError as e:
             raise click.UsageError(str(e)) from None
         config_path = str(path)
