@@ -44,6 +44,7 @@ from typing import Any
 from synod.core import Context, Node
 from synod.mapreduce import constants as C
 from synod.mapreduce._splits import plan_splits
+from synod.mapreduce._validate import check_coordinator_message
 from synod.mapreduce.app import load_app
 from synod.mapreduce.messages import (
     Ack,
@@ -129,6 +130,7 @@ class Coordinator(Node):
 
     # -- messages ----------------------------------------------------------------------
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        check_coordinator_message(self, ctx, src, msg)  # RemoteProtocolError before any state changes
         match msg:
             case RequestTask():
                 if self._heard(ctx, msg.worker_id, msg.incarnation):

@@ -34,6 +34,7 @@ from synod.core import Context, Node, RemoteProtocolError, decode, encode, pack_
 from synod.core.records import RECORD_HEADER_BYTES
 from synod.mapreduce import constants as C
 from synod.mapreduce._splits import read_split
+from synod.mapreduce._validate import check_worker_message, reply_problem
 from synod.mapreduce.app import App, TaskAborted, TaskEnv, ihash, load_app
 from synod.mapreduce.messages import (
     ExitTask,
@@ -133,6 +134,7 @@ class Worker(Node):
         return self._work_loop(ctx)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        check_worker_message(self.coordinator, ctx, src, msg)  # RemoteProtocolError before any state changes
         match msg:
             case FetchRegion():
                 ctx.reply(self._region_chunk(ctx, msg))
@@ -145,10 +147,9 @@ class Worker(Node):
     async def _work_loop(self, ctx: Context) -> None:
         failures = 0
         while True:
-            reply = await ctx.call(
-                self.coordinator, RequestTask(worker_id=ctx.node_id, incarnation=self.incarnation),
-                C.RPC_TIMEOUT_MS,
-            )
+            reply = await self._call(ctx, self.coordinator,
+                                     RequestTask(worker_id=ctx.node_id, incarnation=self.incarnation),
+                                     C.RPC_TIMEOUT_MS)
             try:
                 match reply:
                     case None:
@@ -174,6 +175,16 @@ class Worker(Node):
             except TaskAborted:
                 return
             failures = 0
+
+    async def _call(self, ctx: Context, dst: str, request: Any, timeout_ms: float) -> Any:
+        """``ctx.call``, with a reply no correct peer sends (synod.mapreduce.
+        _validate) traced and taken as no reply: the task loop must run on."""
+        reply = await ctx.call(dst, request, timeout_ms)
+        problem = reply_problem(ctx, request, reply)
+        if problem is not None:
+            ctx.trace("ignore_reply", src=dst, type=type(reply).__name__, reason=problem)
+            return None
+        return reply
 
     async def _run_map(self, ctx: Context, task: MapTask) -> None:
         job = task.job
@@ -257,7 +268,7 @@ class Worker(Node):
                 ), C.RPC_TIMEOUT_MS)
             unanswered = 0
             while True:
-                where = await ctx.call(self.coordinator, WhereIs(
+                where = await self._call(ctx, self.coordinator, WhereIs(
                     worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
                     attempt=task.attempt, map_task_id=map_task_id,
                 ), C.RPC_TIMEOUT_MS)
@@ -287,12 +298,14 @@ class Worker(Node):
             parts: list[bytes] = []
             got, total = 0, None
             while total is None or got < total:
-                chunk = await ctx.call(holder, FetchRegion(
-                    map_task_id=map_task_id, reduce_task_id=reduce_task_id, offset=got,
-                ), C.FETCH_TIMEOUT_MS)
+                request = FetchRegion(map_task_id=map_task_id, reduce_task_id=reduce_task_id, offset=got)
+                chunk = await ctx.call(holder, request, C.FETCH_TIMEOUT_MS)
                 if chunk is None:
                     return None, "holder did not answer"
-                if type(chunk) is not RegionChunk or not chunk.found:
+                problem = reply_problem(ctx, request, chunk, got_bytes=got, total_bytes=total)
+                if problem is not None:
+                    return None, f"impossible chunk: {problem}"
+                if not chunk.found:
                     return None, "map output missing"
                 if not chunk.data and chunk.total_bytes > got:
                     return None, "holder sent an empty chunk"
