@@ -359,3 +359,48 @@ def test_idle_clients_are_closed_but_idle_peers_are_not(monkeypatch: pytest.Monk
         b.close()
 
     asyncio.run(scenario())
+
+
+class _StuckTransport:
+    """An asyncio transport whose peer never reads: its buffer only grows."""
+
+    def __init__(self) -> None:
+        self.buffered = 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.buffered += len(data)
+
+
+def test_replies_to_clients_that_never_read_stop_at_the_node_wide_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each connection's buffer is bounded, and so are all of them together
+    (1,024 clients x 16 MiB would otherwise be 16 GiB)."""
+    from synod.runtime import constants
+    from synod.runtime._conn import _Conn
+
+    monkeypatch.setattr(constants, "CLIENT_WRITE_BUFFER_BYTES_MAX", 1000)
+    monkeypatch.setattr(constants, "CLIENT_WRITE_BUFFER_CHECK_BYTES", 100)
+    monkeypatch.setattr(constants, "CLIENT_WRITE_BUFFERS_BYTES_MAX", 2500)
+    t = _transport("n1", _addrs("n1"), [])
+    conns = []
+    for _ in range(5):
+        conn = _Conn(t)
+        conn.transport = _StuckTransport()  # type: ignore[assignment]
+        t.inbound.add(conn)  # type: ignore[arg-type]
+        conns.append(conn)
+    t._schedule_flush = lambda: None  # type: ignore[method-assign]
+    accepted = 0
+    for _ in range(100):
+        for conn in conns:
+            if conn.write(b"x" * 50):
+                accepted += 1
+            conn.flush_pending()
+    assert t.write_buffered_bytes() <= 2500 + 50
+    assert all(c.transport.buffered <= 1000 + 50 for c in conns)  # type: ignore[union-attr]
+    assert accepted * 50 == t.write_buffered_bytes()
+    assert accepted < 100 * 5

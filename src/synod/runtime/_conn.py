@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from synod.core.errors import RemoteProtocolError
 from synod.runtime.auth import ClientHandshake, ServerHandshake
-from synod.runtime.constants import CLIENT_WRITE_BUFFER_BYTES_MAX
+from synod.runtime import constants as _limits
 from synod.runtime.framing import FrameSplitter, open_envelope
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,12 +106,17 @@ class _Conn(asyncio.Protocol):
 
     def write(self, frame_bytes: bytes) -> bool:
         """Queue a frame on this connection (replies to clients, control
-        replies); False if it is closed or its buffer is over the limit."""
+        replies); False if it is closed, its buffer is over the limit, or
+        all inbound buffers together are over the node-wide budget."""
         transport = self.transport
         if self.closed or transport is None or transport.is_closing():
             return False
-        if transport.get_write_buffer_size() + self.pending_bytes > CLIENT_WRITE_BUFFER_BYTES_MAX:
+        size = transport.get_write_buffer_size() + self.pending_bytes
+        if size > _limits.CLIENT_WRITE_BUFFER_BYTES_MAX:
             return False
+        if (size > _limits.CLIENT_WRITE_BUFFER_CHECK_BYTES
+                and self.owner.write_buffered_bytes() + len(frame_bytes) > _limits.CLIENT_WRITE_BUFFERS_BYTES_MAX):
+            return False  # the node-wide budget: other clients stop reading too
         self.pending.append(frame_bytes)
         self.pending_bytes += len(frame_bytes)
         if not self.dirty:

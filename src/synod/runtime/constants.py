@@ -14,6 +14,8 @@ __all__ = [
     "SEND_QUEUE_MESSAGES_MAX",
     "WRITE_BATCH_FRAMES_MAX",
     "CLIENT_WRITE_BUFFER_BYTES_MAX",
+    "CLIENT_WRITE_BUFFERS_BYTES_MAX",
+    "CLIENT_WRITE_BUFFER_CHECK_BYTES",
     "PENDING_CONNECTIONS_MAX",
     "CLIENT_CONNECTIONS_MAX",
     "PEER_CONNECTIONS_PER_NODE_MAX",
@@ -58,6 +60,12 @@ SEND_QUEUE_MESSAGES_MAX = 10_000
 WRITE_BATCH_FRAMES_MAX = 1024
 # Bytes buffered towards one client connection (replies to non-node callers).
 CLIENT_WRITE_BUFFER_BYTES_MAX = 16 * 1024 * 1024
+# Node-wide bound on the bytes buffered towards all inbound connections
+# (clients that do not read their replies). Checked only once a connection
+# holds more than CLIENT_WRITE_BUFFER_CHECK_BYTES, so the common path stays
+# O(1); beyond it a reply is dropped, as for a full per-connection buffer.
+CLIENT_WRITE_BUFFERS_BYTES_MAX = 256 * 1024 * 1024
+CLIENT_WRITE_BUFFER_CHECK_BYTES = 1024 * 1024
 # Inbound connections (issue 8 part 4). Three pools with their own limits,
 # so a flood of one kind cannot starve another:
 # - pending: not yet authenticated (with a cluster key) or not yet identified

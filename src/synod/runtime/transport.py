@@ -231,6 +231,16 @@ class Transport:
             conn.dirty = False
             conn.flush_pending()
 
+    def write_buffered_bytes(self) -> int:
+        """Bytes waiting to go out on every inbound connection (corked and
+        in the socket buffers): what CLIENT_WRITE_BUFFERS_BYTES_MAX bounds."""
+        total = 0
+        for c in self.inbound:
+            total += c.pending_bytes
+            if c.transport is not None:
+                total += c.transport.get_write_buffer_size()
+        return total
+
     def _pending(self) -> bool:
         for link in self.links.values():
             if link.queue or link.held:
