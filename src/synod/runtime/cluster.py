@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from synod.core.errors import ConfigError, LocalProtocolError, SynodError
+from synod.core.errors import ConfigError, LocalProtocolError, RemoteProtocolError, SynodError
 from synod.runtime import client as _client
 from synod.runtime._process import is_stopped, pid_runs_node, supervisor_logger
 from synod.runtime.config import (
@@ -68,16 +69,48 @@ from synod.runtime.constants import (
 from synod.runtime.host import FAULTS_FILE_NAME, LOG_FILE_NAME, TRACE_FILE_NAME
 from synod.runtime.messages import NO_FAULTS, Faults, FaultsSet, SetFaults, Status, StatusRequest
 
-__all__ = ["LocalCluster", "ClusterError", "NodeState", "STATE_FILE_NAME"]
+__all__ = ["LocalCluster", "ClusterError", "NodeState", "STATE_FILE_NAME", "check_addresses_free"]
 
 STATE_FILE_NAME = "cluster-state.json"
 SUPERVISOR_LOG_NAME = "supervisor.log"
 _POLL_S = 0.02
 
 
+_ADDR_PROBE_TIMEOUT_S = 0.5
+_LOG_TAIL_LINES = 15
+
+
 class ClusterError(SynodError):
-    """A node process failed to start or answer, or no cluster runs where one
-    was expected. The message ends with the last lines of the node's log."""
+    """A node process failed to start or answer, a node's address is taken,
+    or no cluster runs where one was expected.
+
+    ``failed``: when nodes did not come up (:meth:`LocalCluster.start`,
+    :meth:`LocalCluster.wait_ready`), node id -> why, in one line (the last
+    error line of its log); the message then ends with the last lines of
+    each one's log. Empty otherwise.
+    """
+
+    def __init__(self, message: str, *, failed: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failed: dict[str, str] = dict(failed or {})
+
+
+def check_addresses_free(config: ClusterConfig, node_ids: Iterable[str]) -> None:
+    """Check that no process listens on the address of any of ``node_ids``
+    (nodes about to be started: anything listening there is not them).
+
+    Raises:
+        ClusterError: one line naming the first node whose address is taken.
+    """
+    for node_id in node_ids:
+        host, port = config.nodes[node_id].addr
+        try:
+            with socket.create_connection((host, port), timeout=_ADDR_PROBE_TIMEOUT_S):
+                pass
+        except OSError:
+            continue  # nothing listens (or the node's own bind will say what is wrong)
+        raise ClusterError(f"cannot start {node_id}: {host}:{port} is in use by another process, not a node "
+                           f"of this cluster; stop it, or give {node_id} a free port")
 
 
 @dataclass(slots=True)
@@ -86,6 +119,10 @@ class _Proc:
     respawn: bool
     pid: int | None = None
     popen: subprocess.Popen[bytes] | None = None
+    # Detached mode: the process this supervisor started, if it did. Its
+    # poll() says exactly whether it runs (and reaps it), where the procfs
+    # check cannot: just after the fork its cmdline can still read empty.
+    launched: subprocess.Popen[bytes] | None = None
     exit_codes: list[int] = field(default_factory=list)
     respawns: int = 0
     stopping: bool = False  # the supervisor is stopping or killing it: no respawn
@@ -174,6 +211,24 @@ class LocalCluster:
                 cluster._procs[node_id] = _Proc(node_id, respawn=False, pid=int(entry["pid"]), done=False)
         return cluster
 
+    @staticmethod
+    def running_in(run_dir: str | os.PathLike[str]) -> list[str]:
+        """The ids of the nodes that the state file in ``run_dir`` names and
+        whose processes still run; [] without a readable state file. Reads
+        only (unlike :meth:`attach`, it creates nothing)."""
+        try:
+            state = json.loads((Path(run_dir) / STATE_FILE_NAME).read_text())
+            config_path = Path(state["config"])
+            nodes = dict(state.get("nodes", {}))
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+        running = []
+        for node_id, entry in nodes.items():
+            pid = entry.get("pid") if isinstance(entry, dict) else None
+            if isinstance(pid, int) and pid > 0 and pid_runs_node(pid, node_id, config_path):
+                running.append(node_id)
+        return running
+
     def __enter__(self) -> LocalCluster:
         return self
 
@@ -219,14 +274,19 @@ class LocalCluster:
         until each answers a status request.
 
         Raises:
-            ClusterError: a node exited or did not answer within ``timeout_s``.
+            ClusterError: another process listens on the address of a node
+                to start (then none is started); or nodes exited or did not
+                answer within ``timeout_s`` (``failed`` names each, and why;
+                the others keep running).
         """
         ids = list(node_ids) if node_ids is not None else self.node_ids
         with self._lock:
             for node_id in ids:
                 self._node(node_id)
-                if not self.is_alive(node_id):
-                    self._spawn(node_id)
+            down = [node_id for node_id in ids if not self.is_alive(node_id)]
+            check_addresses_free(self.config, down)  # before starting any
+            for node_id in down:
+                self._spawn(node_id)
             self._write_state()
         if not self.detach and self._monitor is None:
             self._monitor = threading.Thread(target=self._watch, name="synod-cluster-monitor", daemon=True)
@@ -285,6 +345,7 @@ class LocalCluster:
             popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                      env=env, start_new_session=True, close_fds=True)
         proc.popen = None if self.detach else popen
+        proc.launched = popen if self.detach else None
         proc.pid = popen.pid
         proc.stopping = False
         proc.respawn_at = None
@@ -295,38 +356,63 @@ class LocalCluster:
         """Wait until each node answers a status request from its current process.
 
         Raises:
-            ClusterError: a node exited first, or ``timeout_s`` passed.
+            ClusterError: some nodes exited first, or ``timeout_s`` passed;
+                ``failed`` names each of them (all are waited for), and why.
         """
         deadline = time.monotonic() + timeout_s
+        failed: dict[str, str] = {}
         for node_id in node_ids if node_ids is not None else self.node_ids:
-            while True:
-                with self._lock:
-                    proc = self._procs.get(node_id)
-                    if proc is not None:
-                        self._reap(proc)
-                    pid = proc.pid if proc is not None else None
-                    alive = self.is_alive(node_id)
-                if not alive and (proc is None or proc.respawn_at is None):
-                    raise ClusterError(f"node {node_id} is not running{self._exit_note(node_id)}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ClusterError(f"node {node_id} did not answer within {timeout_s} s{self._exit_note(node_id)}")
-                status = self._status_call(node_id, min(0.5, remaining))
-                if status is not None and status.pid == pid:
-                    break
-                time.sleep(_POLL_S)
+            why = self._wait_one_ready(node_id, deadline, timeout_s)
+            if why is not None:
+                failed[node_id] = why
+        if failed:
+            notes = "".join(f"\n{nid}: {why}{self._exit_note(nid)}" for nid, why in failed.items())
+            raise ClusterError(f"node{'s' if len(failed) > 1 else ''} {', '.join(failed)} did not start{notes}",
+                               failed=failed)
+
+    def _wait_one_ready(self, node_id: str, deadline: float, timeout_s: float) -> str | None:
+        """None once ``node_id`` answers from its current process; else why
+        not, in one line (it exited, or ``deadline`` passed)."""
+        while True:
+            with self._lock:
+                proc = self._procs.get(node_id)
+                if proc is not None:
+                    self._reap(proc)
+                pid = proc.pid if proc is not None else None
+                alive = self.is_alive(node_id)
+            if not alive and (proc is None or proc.respawn_at is None):
+                codes = self.exit_codes(node_id)
+                return f"exited{f' with {codes[-1]}' if codes else ''}: {self.log_reason(node_id)}"
+            remaining = deadline - time.monotonic()
+            status = self._status_call(node_id, min(0.5, max(remaining, 0.2)))
+            if status is not None and status.pid == pid:
+                return None
+            if remaining <= 0:
+                return f"did not answer within {timeout_s} s: {self.log_reason(node_id)}"
+            time.sleep(_POLL_S)
 
     def _status_call(self, node_id: str, timeout_s: float) -> Status | None:
         try:
             reply = _client.call(self.addr(node_id), StatusRequest(), timeout_s, credentials=self.credentials)
-        except OSError:
+        except (OSError, RemoteProtocolError):  # down, or something else answers on its address
             return None
         return reply if type(reply) is Status else None
+
+    def log_reason(self, node_id: str) -> str:
+        """The node log's last error line (a traceback's last line counts), or
+        its last line; "no log lines" if it is empty."""
+        lines = [line.strip() for line in self.read_log(node_id).splitlines() if line.strip()]
+        errors = [line for line in lines if " ERROR " in line or "Error" in line or "error:" in line]
+        return (errors or lines or ["no log lines"])[-1][:500]
+
+    def log_tail(self, node_id: str, lines: int = _LOG_TAIL_LINES) -> list[str]:
+        """The last ``lines`` lines of the node's log."""
+        return self.read_log(node_id).splitlines()[-lines:]
 
     def _exit_note(self, node_id: str) -> str:
         codes = self.exit_codes(node_id)
         note = f" (exit codes {codes})" if codes else ""
-        tail = "\n".join(self.read_log(node_id).splitlines()[-15:])
+        tail = "\n".join(self.log_tail(node_id))
         return f"{note}; last lines of {self.log_path(node_id)}:\n{tail}"
 
     # -- processes ---------------------------------------------------------------------------
@@ -338,6 +424,8 @@ class LocalCluster:
                 return False
             if proc.popen is not None:
                 return proc.popen.poll() is None
+            if proc.launched is not None and proc.launched.pid == proc.pid:
+                return proc.launched.poll() is None
             return pid_runs_node(proc.pid, node_id, self.config_path)
 
     def is_paused(self, node_id: str) -> bool:
