@@ -674,7 +674,7 @@ class LocalCluster:
                 return False  # a node re-reads faults.json when resumed (SIGCONT)
             reply = _client.call(self.addr(node_id), SetFaults(faults=faults), timeout_s,
                                  credentials=self.credentials)
-        except OSError:
+        except (OSError, RemoteProtocolError):  # down, or something else answers on its address
             return False
         return type(reply) is FaultsSet and reply.faults == faults
 
