@@ -36,13 +36,17 @@ def test_bad_input_fails_with_one_line_and_status_2(tmp_path: Path, gutenberg_fi
     assert not (tmp_path / "out").exists(), "bad input left an output directory behind"
 
 
-def test_refuses_an_output_directory_with_old_outputs(tmp_path: Path, gutenberg_files) -> None:
+@pytest.mark.parametrize("old", ["mr-out-0", "_SUCCESS"])
+def test_refuses_an_output_directory_with_old_outputs(tmp_path: Path, gutenberg_files, old: str) -> None:
+    """An old output or an old _SUCCESS (which would vouch for this run's
+    outputs) makes the command refuse, changing nothing."""
     out = tmp_path / "out"
     out.mkdir()
-    (out / "mr-out-0").write_text("old 1\n")
+    (out / old).write_text("old 1\n")
     proc = synod("mr", "run", "--app", "wc", "--out", str(out), str(gutenberg_files[0]), cwd=tmp_path)
     assert proc.returncode == 2
-    assert (out / "mr-out-0").read_text() == "old 1\n"
+    assert (out / old).read_text() == "old 1\n"
+    assert [p.name for p in out.iterdir()] == [old]
 
 
 def test_simulated_run_same_seed_gives_byte_identical_trace(tmp_path: Path, gutenberg_files) -> None:
@@ -63,6 +67,7 @@ def test_simulated_run_same_seed_gives_byte_identical_trace(tmp_path: Path, gute
     assert b'"kind":"crash"' in runs[0], "the nemesis killed no worker"
     out = sorted(line for f in sorted((tmp_path / "out1").glob("mr-out-*")) for line in f.read_text().splitlines())
     assert out == reference("wc", load_books([Path(b) for b in books]))
+    assert (tmp_path / "out1" / "_SUCCESS").read_text() == "mr-out-0\nmr-out-1\nmr-out-2\n"
 
 
 def test_check_determinism_reports_identical_traces(tmp_path: Path, gutenberg_files) -> None:
@@ -79,7 +84,7 @@ def test_real_run_from_the_command_line(tmp_path: Path, gutenberg_files) -> None
     proc = synod("mr", "run", "--app", "wc", "--workers", "2", "--reduces", "3", "--out", "out",
                  "--run-dir", "run", *[str(p) for p in books], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "done" in proc.stdout and "MB/s" in proc.stdout
+    assert "SUCCEEDED" in proc.stdout and "MB/s" in proc.stdout
     out = sorted(line for f in sorted((tmp_path / "out").glob("mr-out-*")) for line in f.read_text().splitlines())
     assert out == reference("wc", load_books(books))
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mr-out-0", "mr-out-1", "mr-out-2"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_SUCCESS", "mr-out-0", "mr-out-1", "mr-out-2"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.messages import JobSpec
 from synod.mapreduce.simjob import SimJobResult, run_sim_job, scripted_crashes, worker_nemesis
 from synod.sim import Tracer
@@ -52,17 +53,21 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
             result = once(Tracer(f))
     else:
         result = once(None)
-    if not result.done:
-        console.print(f"[red]job did not finish[/] (seed {seed}); replay: {replay}")
-        return 1
     out.mkdir(parents=True, exist_ok=True)
     for name, data in result.outputs.items():
         _write_atomically(out / name, data)
+    if not result.outcome.succeeded:
+        console.print(f"[red]FAILED[/] (seed {seed}): the job did not finish; outputs "
+                      f"{result.outcome.describe_outputs()}; replay: {replay}")
+        return 1
+    assert result.marker is not None
+    _write_atomically(out / SUCCESS_MARKER, result.marker)  # last, as the coordinator wrote it
     st = result.status
-    console.print(f"seed {seed}: done at virtual {result.virtual_ms / 1000:.1f} s; "
+    console.print(f"seed {seed}: SUCCEEDED at virtual {result.virtual_ms / 1000:.1f} s; "
                   f"{st.maps_total} map tasks ({st.map_executions} executions), "
                   f"{st.reduces_total} reduce tasks ({st.reduce_executions} executions), "
-                  f"{st.reexecutions} re-executions, {result.crashes} worker crashes")
+                  f"{st.reexecutions} re-executions, {result.crashes} worker crashes, "
+                  f"{len(st.worker_deaths)} worker deaths seen by the coordinator")
     console.print(f"outputs in {out}" + (f"; trace in {trace_path}" if trace_path else ""))
     console.print(f"replay: {replay}")
     return 0

@@ -9,8 +9,13 @@
 
 An INPUT may be a directory (its files, recursively, sorted; ``--glob``
 narrows them). Bad input (a missing path, an app without map/reduce, R < 1,
-an output directory that already holds ``mr-out-*`` files) prints one line
-and exits with status 2 before anything is written.
+an output directory that already holds ``mr-out-*`` files or ``_SUCCESS``)
+prints one line and exits with status 2 before anything is written.
+
+A real run's verdict is the output directory's: SUCCEEDED (exit status 0)
+iff ``_SUCCESS`` is there with all R outputs; otherwise FAILED (exit status
+1) with the reason (the coordinator gone, and how; a timeout) and the
+outputs committed so far.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synod.cli._mr_args import build_job, expand_inputs, parse_app_args
+from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.simjob import SIM_OUT_DIR
 
 __all__ = ["mr"]
@@ -85,8 +91,9 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
         scripted = [_parse_crash(c, workers) for c in crashes]
         files = expand_inputs(inputs, pattern)
         out = Path(out_dir).resolve()
-        if out.is_dir() and any(out.glob("mr-out-*")):
-            raise click.UsageError(f"{out} already holds mr-out-* files; remove them or choose another --out")
+        if out.is_dir() and (any(out.glob("mr-out-*")) or (out / SUCCESS_MARKER).exists()):
+            raise click.UsageError(f"{out} already holds mr-out-* files or {SUCCESS_MARKER}; remove them or "
+                                   "choose another --out")
         job = build_job(app=app, app_args=parse_app_args(app_args), inputs=files,
                         out_dir=SIM_OUT_DIR if sim else str(out), reduces=reduces,
                         split_size_bytes=split_size, backup_tasks=backup_tasks, use_combiner=not no_combiner,
@@ -125,19 +132,38 @@ def _parse_crash(spec: str, workers: int) -> tuple[str, float]:
     return node, t_ms
 
 
+_DEATH_REASONS = {"silent": "silent: heartbeats lost", "restarted": "restarted: new incarnation"}
+
+
+def describe_deaths(deaths: tuple[tuple[str, str], ...]) -> str:
+    """The worker deaths a coordinator observed, as one cell: "none", or
+    "worker-2 (silent: heartbeats lost), ..."."""
+    if not deaths:
+        return "none"
+    return ", ".join(f"{w} ({_DEATH_REASONS.get(why, why)})" for w, why in deaths)
+
+
 def print_summary(console: Console, summary) -> None:  # noqa: ANN001 - RealJobSummary
-    """The table every real run ends with."""
+    """The table every real run ends with: the verdict (the output
+    directory's: ``_SUCCESS`` with all R outputs), why a job failed, the
+    outputs committed, and the worker deaths the coordinator observed."""
     st = summary.status
+    outcome = summary.outcome
     table = Table(title="MapReduce job", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
-    table.add_row("result", "done" if summary.done else "[red]FAILED[/]")
+    table.add_row("result", "SUCCEEDED" if summary.done else "[red]FAILED[/]")
+    if summary.reason:
+        table.add_row("why", summary.reason)
+    table.add_row("outputs", outcome.describe_outputs())
     if st is not None:
         table.add_row("input", f"{st.input_bytes / 1e6:.1f} MB")
         table.add_row("map tasks", f"{st.maps_done}/{st.maps_total} ({st.map_executions} executions)")
         table.add_row("reduce tasks", f"{st.reduces_done}/{st.reduces_total} ({st.reduce_executions} executions)")
         table.add_row("re-executions", str(st.reexecutions))
-    table.add_row("workers killed", ", ".join(summary.killed) or "none")
+    table.add_row("worker deaths seen", describe_deaths(summary.worker_deaths) if st is not None else "unknown")
+    if summary.killed:
+        table.add_row("workers killed by this run", ", ".join(summary.killed))
     table.add_row("wall time", f"{summary.wall_s:.2f} s")
     table.add_row("throughput", f"{summary.mb_per_s:.2f} MB/s")
     console.print(table)

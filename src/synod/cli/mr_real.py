@@ -1,24 +1,34 @@
 """Run a MapReduce job on a real local cluster: a coordinator process and N
 worker processes on 127.0.0.1, under :class:`synod.runtime.LocalCluster`.
 
-Progress comes from the coordinator (``GetStatus``); the job is over when the
-coordinator reports every output committed and every process has exited. If
-the coordinator exits between two polls, the outcome is read from its trace
-(``job_start`` and ``job_done`` events).
+Progress comes from the coordinator (``GetStatus``). The verdict comes from
+the output directory alone (:mod:`synod.mapreduce.outcome`): SUCCEEDED iff
+``_SUCCESS`` is there with all R outputs, which the coordinator writes last.
+A job that did not succeed says why: the coordinator is gone (its exit
+status or signal), or the run gave up after its timeout; and which outputs,
+if any, were committed. Once the coordinator is gone the job cannot finish
+(its state is volatile, paper section 3.3), so the workers are stopped at
+once rather than waited for. The summary lists the worker deaths the
+coordinator observed; if the coordinator exited between two polls, they and
+its final counts are read from its trace.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fsspec
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synod.mapreduce.factories import job_to_params
 from synod.mapreduce.messages import GetStatus, JobSpec, JobStatus
+from synod.mapreduce.outcome import JobOutcome, job_outcome
 from synod.mapreduce.simjob import COORDINATOR_ID, worker_ids
 from synod.runtime.cluster import LocalCluster
 from synod.runtime.config import ClusterSpec, NodeSpec, write_config
@@ -35,16 +45,29 @@ class RealJobSummary:
     negative code is the signal that ended it); ``exit_history``: the exit
     codes of every process each node ran, oldest first; ``respawns``: how
     often each worker was started again after exiting non-zero;
-    ``killed``: workers killed on purpose mid-job."""
+    ``killed``: workers killed on purpose mid-job by ``run_real_job``;
+    ``outcome``: what the output directory holds (the verdict);
+    ``reason``: why the job did not succeed (empty if it did)."""
 
-    done: bool
     status: JobStatus | None
     wall_s: float
     run_dir: Path
+    outcome: JobOutcome
+    reason: str = ""
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     exit_history: dict[str, list[int]] = field(default_factory=dict)
     respawns: dict[str, int] = field(default_factory=dict)
     killed: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        """The job succeeded: ``_SUCCESS`` and all R outputs are committed."""
+        return self.outcome.succeeded
+
+    @property
+    def worker_deaths(self) -> tuple[tuple[str, str], ...]:
+        """(worker id, reason) of each death the coordinator observed."""
+        return self.status.worker_deaths if self.status is not None else ()
 
     @property
     def mb_per_s(self) -> float:
@@ -53,15 +76,31 @@ class RealJobSummary:
         return self.status.input_bytes / 1e6 / self.wall_s
 
 
+def describe_exit(code: int | None) -> str:
+    """An exit status as a person says it: "killed by SIGKILL", "exit status 1"."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
 def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = True,
                  kill_worker_at_map_fraction: float | None = None, respawn: bool = False,
-                 timeout_s: float = 3600.0, say: Callable[[str], None] | None = None) -> RealJobSummary:
-    """Run ``job`` with ``workers`` worker processes; block until it is done.
+                 timeout_s: float = 3600.0, say: Callable[[str], None] | None = None,
+                 on_poll: Callable[[LocalCluster, JobStatus | None], None] | None = None) -> RealJobSummary:
+    """Run ``job`` with ``workers`` worker processes; block until the job
+    succeeds, the coordinator is gone, or ``timeout_s`` passes.
 
     ``kill_worker_at_map_fraction``: once this fraction of map tasks is done,
-    SIGKILL the worker that joined last (the demo's mid-job failure).
-    ``respawn``: restart workers that exit non-zero (the lab's crash test);
-    the coordinator is never respawned.
+    SIGKILL the worker that holds the most map output (the demo's mid-job
+    failure). ``respawn``: restart workers that exit non-zero (the lab's
+    crash test); the coordinator is never respawned. ``on_poll(cluster,
+    status)``: called before every status poll (tests use it to inject
+    faults from outside; ``status`` is the latest one, or None).
     ``job.out_dir`` is created if missing.
 
     Raises:
@@ -82,6 +121,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     killed: list[str] = []
     kill_codes: dict[str, int | None] = {}
     status: JobStatus | None = None
+    coordinator_gone = False
     try:
         cluster.start([COORDINATOR_ID])
         cluster.start(ids, wait_ready=False)
@@ -92,6 +132,8 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
             reduces_bar = bar.add_task("reduce tasks", total=job.nreduce)
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
+                if on_poll is not None:
+                    on_poll(cluster, status)
                 try:
                     reply = cluster.call(COORDINATOR_ID, GetStatus(), timeout_s=2.0)
                 except OSError:  # the coordinator is gone (or going): refused or closed
@@ -112,44 +154,89 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
                     if status.done:
                         break
                 elif not cluster.is_alive(COORDINATOR_ID):
+                    coordinator_gone = True
                     break
                 time.sleep(POLL_INTERVAL_S)
-        exit_codes = {n: cluster.wait_exit(n, EXIT_TIMEOUT_S) for n in [COORDINATOR_ID, *ids] if n not in killed}
+        # After a successful job the processes leave on their own (workers
+        # are told to exit); once the coordinator is gone nobody will tell
+        # them, so they are stopped below instead of waited for.
+        gone_code = [cluster.wait_exit(COORDINATOR_ID, EXIT_TIMEOUT_S)] if coordinator_gone else []
+        waited = [] if coordinator_gone else [COORDINATOR_ID, *ids]
+        exit_codes = {n: cluster.wait_exit(n, EXIT_TIMEOUT_S) for n in waited if n not in killed}
     finally:
         stopped = cluster.stop()
     wall = time.perf_counter() - t0
-    if not (status and status.done) and cluster.exit_codes(COORDINATOR_ID)[-1:] == [0]:
-        # it finished and exited between two polls
-        status = status_from_trace(cluster.trace_path(COORDINATOR_ID)) or status
-    exit_codes = {**{n: kill_codes.get(n, stopped.get(n)) for n in killed}, **exit_codes}
-    return RealJobSummary(done=bool(status and status.done), status=status, wall_s=wall, run_dir=run_dir,
+    if coordinator_gone and not (status and status.done):
+        # it exited (or died) between two polls: its trace has the final counts
+        status = status_from_trace(cluster.trace_path(COORDINATOR_ID), status) or status
+    exit_codes = {**{n: kill_codes.get(n, stopped.get(n)) for n in [*killed, *ids, COORDINATOR_ID]},
+                  **exit_codes}
+    if gone_code:
+        exit_codes[COORDINATOR_ID] = gone_code[0]
+    outcome = job_outcome(fsspec.filesystem("file"), str(Path(job.out_dir).resolve()), job.nreduce)
+    reason = ""
+    if not outcome.succeeded:
+        if status is not None and status.done:
+            reason = "the coordinator reported the job done, but the output directory does not show it"
+        elif coordinator_gone:
+            how = describe_exit(gone_code[0]) if gone_code else "it stopped answering"
+            reason = f"the coordinator is gone ({how}) before the job finished"
+        else:
+            reason = f"gave up after {timeout_s:.0f} s"
+    return RealJobSummary(status=status, wall_s=wall, run_dir=run_dir, outcome=outcome, reason=reason,
                           exit_codes=exit_codes,
                           exit_history={n: cluster.exit_codes(n) for n in [COORDINATOR_ID, *ids]},
                           respawns={n: cluster.respawns(n) for n in ids}, killed=killed)
 
 
-def status_from_trace(path: Path) -> JobStatus | None:
-    """The final status of a finished job from the coordinator's trace
-    (``job_start`` and ``job_done`` events); None if it did not finish."""
+_TRACE_KINDS = ('"job_start"', '"job_done"', '"worker_dead"', '"map_done"', '"reduce_done"')
+
+
+def status_from_trace(path: Path, last: JobStatus | None = None) -> JobStatus | None:
+    """The final status of a job from the coordinator's trace (``job_start``,
+    ``map_done``, ``reduce_done``, ``worker_dead`` and ``job_done``
+    events), for a coordinator that exited between two polls; ``last`` is
+    the latest polled status (its execution counts stand when the job did
+    not finish). None if the trace does not show the job starting."""
     start = done = None
+    maps: set[int] = set()
+    reduces: set[int] = set()
+    deaths: list[tuple[str, str]] = []
     try:
         with open(path, encoding="utf-8") as f:
             for line in f:
-                if '"job_start"' not in line and '"job_done"' not in line:
+                if not any(k in line for k in _TRACE_KINDS):
                     continue
                 try:
                     event = json.loads(line)
                 except ValueError:
                     continue  # a line torn by a crash
-                if event.get("kind") == "job_start":
+                kind = event.get("kind")
+                if kind == "job_start":
                     start, done = event, None  # a restarted coordinator starts over
-                elif event.get("kind") == "job_done":
+                    maps, reduces, deaths = set(), set(), []
+                elif kind == "job_done":
                     done = event
+                elif kind == "map_done":
+                    maps.add(event["task"])
+                elif kind == "reduce_done":
+                    reduces.add(event["task"])
+                elif kind == "worker_dead":
+                    deaths.append((event["worker"], event["reason"]))
     except FileNotFoundError:
         return None
-    if start is None or done is None:
+    if start is None:
         return None
-    return JobStatus(maps_total=start["maps"], maps_done=start["maps"], reduces_total=start["reduces"],
-                     reduces_done=start["reduces"], map_executions=done["map_executions"],
-                     reduce_executions=done["reduce_executions"], reexecutions=done["reexecutions"],
-                     input_bytes=start["input_bytes"], done=True, map_outputs_by_worker={})
+    if done is not None:
+        executions = (done["map_executions"], done["reduce_executions"], done["reexecutions"])
+    elif last is not None:
+        executions = (last.map_executions, last.reduce_executions, last.reexecutions)
+    else:
+        executions = (0, 0, 0)
+    finished = done is not None
+    maps_done = start["maps"] if finished else last.maps_done if last is not None else len(maps)
+    return JobStatus(maps_total=start["maps"], maps_done=maps_done,
+                     reduces_total=start["reduces"], reduces_done=start["reduces"] if finished else len(reduces),
+                     map_executions=executions[0], reduce_executions=executions[1], reexecutions=executions[2],
+                     input_bytes=start["input_bytes"], done=finished, map_outputs_by_worker={},
+                     worker_deaths=tuple(deaths))

@@ -25,8 +25,15 @@ Rules, with the paper's sections:
 - Backup tasks (3.6), when switched on: once no idle task is left in the
   current phase, idle workers get a second execution of the in-progress tasks
   that have run longest.
-- Done: when every reduce task is committed. Workers asking for work then
-  get ``ExitTask``; the coordinator exits after ``DONE_GRACE_MS``.
+- Done: when every reduce task is committed. The coordinator then removes
+  temp files left by crashed or slow duplicates and writes ``_SUCCESS`` in
+  the output directory, last (Hadoop's convention): a job succeeded iff the
+  marker and all R outputs are there, whatever became of the processes
+  afterwards. A stale marker is removed when a job starts. Workers asking
+  for work then get ``ExitTask``; the coordinator exits after
+  ``DONE_GRACE_MS``.
+- The job's status lists the worker deaths the coordinator observed (a
+  worker silent for ``task_timeout_ms``, or back with a new incarnation).
 
 Simplification: the coordinator's own state is volatile, as in the paper
 ("the current implementation aborts the MapReduce computation if the master
@@ -111,6 +118,9 @@ class Coordinator(Node):
         # re-executed map output waits for it (WhereIs).
         self.reduce_phase = False
         self.last_ping_ms = 0.0
+        # (worker id, reason) of observed deaths, oldest first.
+        # Invariant: len(deaths) <= WORKER_DEATHS_MAX.
+        self.deaths: list[tuple[str, str]] = []
 
     # -- start -------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -122,6 +132,9 @@ class Coordinator(Node):
         assert 0 < len(self.splits) <= C.MAP_TASKS_MAX, f"{len(self.splits)} map tasks"
         self.maps = [_Task("map", i) for i in range(len(self.splits))]
         self.reduces = [_Task("reduce", r) for r in range(job.nreduce)]
+        marker = f"{job.out_dir}/{C.SUCCESS_MARKER}"
+        if ctx.fs.exists(marker):
+            ctx.fs.rm_file(marker)  # a stale marker would vouch for this job's outputs
         app = load_app(job.app, job.app_args)
         if app.partition_plan is not None:
             self.partition_plan = app.partition_plan(ctx.fs, list(job.inputs), job.nreduce)
@@ -314,18 +327,25 @@ class Coordinator(Node):
             if task.status == IN_PROGRESS and not task.running:
                 task.status = IDLE
         ctx.trace("worker_dead", worker=worker_id, reason=reason, in_progress_lost=lost)
+        if len(self.deaths) < C.WORKER_DEATHS_MAX:
+            self.deaths.append((worker_id, reason))
         if not self.done and any(t.status != COMPLETED for t in self.reduces):
             for task in self.maps:
                 if task.status == COMPLETED and task.holder == worker_id:
                     self._reexecute(ctx, task, f"worker {worker_id} {reason}")
 
     def _finish(self, ctx: Context) -> None:
+        """Every output is committed: clean up, then write the marker, last."""
         self.done = True
         self.done_ms = ctx.now_ms
-        fs = self.job.out_dir
-        for path in ctx.fs.ls(fs, detail=False):
+        out_dir = self.job.out_dir
+        for path in ctx.fs.ls(out_dir, detail=False):
             if path.rsplit("/", 1)[-1].startswith(".mr-tmp-"):
                 ctx.fs.rm_file(path)  # leftovers of crashed or slow duplicates
+        outputs = [f"mr-out-{r}" for r in range(len(self.reduces))]
+        temp = f"{out_dir}/.mr-tmp-{C.SUCCESS_MARKER}"
+        ctx.fs.pipe_file(temp, ("\n".join(outputs) + "\n").encode())
+        ctx.fs.mv(temp, f"{out_dir}/{C.SUCCESS_MARKER}")  # atomic: the marker is whole or absent
         ctx.trace("job_done", map_executions=sum(t.executions for t in self.maps),
                   reduce_executions=sum(t.executions for t in self.reduces), reexecutions=self.reexecutions)
 
@@ -374,6 +394,7 @@ class Coordinator(Node):
             input_bytes=self.input_bytes,
             done=self.done,
             map_outputs_by_worker=self._map_outputs_by_worker(),
+            worker_deaths=tuple(self.deaths),
         )
 
     def _map_outputs_by_worker(self) -> dict[str, int]:

@@ -190,3 +190,7 @@ class JobStatus:
     done: bool
     # worker id -> completed map tasks whose output that worker holds now
     map_outputs_by_worker: dict[str, int]
+    # (worker id, why) of each worker death the coordinator observed, oldest
+    # first (at most WORKER_DEATHS_MAX): "silent" (no word, pings included,
+    # for task_timeout_ms) or "restarted" (it came back with a new incarnation)
+    worker_deaths: tuple[tuple[str, str], ...] = ()

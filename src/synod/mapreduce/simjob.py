@@ -13,8 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.coordinator import Coordinator
 from synod.mapreduce.messages import JobSpec, JobStatus
+from synod.mapreduce.outcome import JobOutcome, job_outcome
 from synod.mapreduce.worker import Worker
 from synod.sim import DiskFaults, Simulator, Tracer
 from synod.sim.nemesis import Nemesis
@@ -56,7 +58,9 @@ def worker_ids(n: int) -> list[str]:
 @dataclass(slots=True, kw_only=True)
 class SimJobResult:
     """What a simulated job did. ``outputs``: out-dir file name -> bytes, for
-    the committed ``mr-out-*`` files; ``exit_ms``: virtual time each node
+    the committed ``mr-out-*`` files; ``outcome``: the output directory's
+    verdict (``_SUCCESS`` with all R outputs) and ``marker`` the bytes of
+    ``_SUCCESS`` (None if absent); ``exit_ms``: virtual time each node
     last exited by itself; ``commit_ms``: time of the last output commit;
     ``crashes``: worker crashes and non-zero exits."""
 
@@ -65,6 +69,8 @@ class SimJobResult:
     status: JobStatus
     outputs: dict[str, bytes]
     virtual_ms: float
+    outcome: JobOutcome
+    marker: bytes | None = None
     exit_ms: dict[str, float] = field(default_factory=dict)
     commit_ms: float = 0.0
     respawns: int = 0
@@ -141,8 +147,11 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
         name = path.rsplit("/", 1)[-1]
         if name.startswith("mr-out-"):
             outputs[name] = sim.fs.cat_file(path)
+    marker_path = f"{job.out_dir}/{SUCCESS_MARKER}"
     return SimJobResult(
         seed=seed, done=coordinator.done, status=coordinator.status(), outputs=outputs,
+        outcome=job_outcome(sim.fs, job.out_dir, job.nreduce),
+        marker=sim.fs.cat_file(marker_path) if sim.fs.exists(marker_path) else None,
         virtual_ms=sim.now_ms, exit_ms=exit_ms, commit_ms=commit["ms"], respawns=commit["respawns"],
         crashes=sum(sim.hosts[w].incarnation for w in ids) - sum(1 for w in ids if w in exit_ms),
         sim=sim,
