@@ -365,3 +365,22 @@ def test_conf_change_request_through_the_node() -> None:
     for i in range(2):
         assert c.node(i).raft.conf.voters == {"s1", "s2"}, (i, c.node(i).raft.conf)
     c.finish()
+
+
+def test_a_retried_change_that_committed_is_answered_ok() -> None:
+    """A client that retries a change it never heard back about (the first
+    reply lost) must not be told "refused": membership changes are not in
+    the session table, so a change already in effect in the leader's
+    committed configuration is answered ok (issue 8, part 2)."""
+    c = LabCluster(3, seed=3)
+    leader = c.check_one_leader()
+    c.one(1, 3, True)
+    script = [("remove", "s3"), ("remove", "s3")]
+    if c.ids[leader] == "s3":
+        script = [("remove", "s2"), ("remove", "s2")]
+    client = _MembershipClient(c.ids[leader], script)
+    c.sim.add_node("client", lambda: client, peers=())
+    c.sleep(2000)
+    assert [r.ok for r in client.replies] == [True, True], client.replies
+    assert client.replies[1].index == client.replies[0].index
+    c.finish()

@@ -31,7 +31,7 @@ from synod.core import Context, Node, decode, encode, encoded_size_bytes
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.raft import constants as C
 from synod.raft._log import Snapshot
-from synod.raft._confchange import ConfChange, ConfState
+from synod.raft._confchange import ADD_LEARNER, PROMOTE, ConfChange, ConfState
 from synod.raft._ready import Ready, Recovered
 from synod.raft._storage import HARDSTATE_PATH, SNAPSHOT_PATH, WAL_PATH, RaftStorage
 from synod.raft._validate import check_inbound
@@ -161,6 +161,15 @@ class RaftNodeConfig:
     unsafe_skip_fsync: bool = False
     unsafe_local_reads: bool = False
     unsafe_cut_corrupt_wal: bool = False
+
+
+def _in_effect(cc: ConfChange, conf: ConfState) -> bool:
+    """Whether the configuration already is what ``cc`` asks for."""
+    if cc.op == ADD_LEARNER:
+        return cc.node_id in conf.learners
+    if cc.op == PROMOTE:
+        return cc.node_id in conf.voters
+    return cc.node_id not in conf.members
 
 
 class RaftNode(Node):
@@ -327,7 +336,10 @@ class RaftNode(Node):
 
     def _propose_conf_change(self, ctx: Context, src: str, msg: ConfChangeRequest) -> None:
         """A client's membership change (thesis 4.1): refused at once with the
-        reason, or answered when its entry commits, like a proposal."""
+        reason, or answered when its entry commits, like a proposal. A change
+        already in effect in the leader's committed configuration is answered
+        ok at once: a retry of a change that committed (changes are not in
+        the session table) must not read as refused."""
         if (src, msg.request_id) in self._waiting_at:
             return  # a copy of a change waiting here (see _seen)
         try:
@@ -335,6 +347,11 @@ class RaftNode(Node):
         except LocalProtocolError as e:
             placed: tuple[int, int] | str = str(e)
         else:
+            raft = self.raft
+            if raft.is_leader and raft.conf_index <= raft.log.commit_index and _in_effect(cc, raft.conf):
+                ctx.send(src, ProposeReply(request_id=msg.request_id, ok=True, index=raft.conf_index,
+                                           leader_hint=raft.leader))
+                return
             placed = ("too many clients waiting" if len(self._clients) >= CLIENTS_PENDING_MAX
                       else self.raft.propose_conf_change(cc))
         if isinstance(placed, str):
