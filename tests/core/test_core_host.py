@@ -90,6 +90,26 @@ def test_a_reply_after_the_timeout_is_ignored_and_traced() -> None:
     assert '"t_ms":120.0' in ignored[0]
 
 
+def test_only_the_called_node_may_answer_a_call() -> None:
+    """A reply is matched by its correlation number, which another node could
+    guess: a "reply" from any node but the one called is ignored (traced), and
+    the real answer still resumes the call."""
+    log: list = []
+    tracer = Tracer(keep=True)
+    sim = _sim(5.0, tracer=tracer)
+    sim.add_node("server", Silent)
+    sim.add_node("client", lambda: Caller(log, timeout_ms=100.0))
+    sim.add_node("impostor", Silent)
+    sim.run(until_ms=1.0)
+    client = sim.hosts["client"]
+    [wait_id] = list(client._waiting)
+    client.deliver("impostor", Response(y=666), -wait_id)
+    assert log == []
+    assert any('"reason":"the call went to server"' in line for line in tracer.lines or [])
+    client.deliver("server", Response(y=1), -wait_id)
+    assert log == [(Response(y=1), 1.0)]
+
+
 def test_a_reply_cancels_the_call_timer() -> None:
     log: list = []
     tracer = Tracer(keep=True)

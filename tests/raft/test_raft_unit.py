@@ -7,6 +7,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synod.core import encode
+from synod.raft.node import KVStateMachine
 from synod.raft import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, Raft, RaftConfig
 from synod.raft.messages import (
     AppendEntries,
@@ -361,3 +366,18 @@ def test_stale_leader_learns_newer_term() -> None:
     a.step("b", AppendEntriesReply(term=3, success=False))
     assert a.role == FOLLOWER
     assert a.term == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=64),
+                 st.lists(st.one_of(st.none(), st.integers(-2**63, 2**63 - 1), st.text(max_size=4), st.binary(max_size=4),
+                                    st.lists(st.text(max_size=2), max_size=2)), max_size=4).map(encode)))
+def test_the_kv_machine_applies_any_committed_bytes_without_raising(command: bytes) -> None:
+    """A committed entry is replayed on every restart: an apply that raised
+    would crash every server forever. Anything but a well-formed command is
+    a no-op."""
+    sm = KVStateMachine()
+    sm.apply(1, encode(["put", "k", "v"]))
+    sm.apply(2, command)
+    assert all(type(k) is str and type(v) is str for k, v in sm.data.items())
+    sm.restore(sm.snapshot())

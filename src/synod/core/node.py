@@ -203,6 +203,10 @@ class Host:
         self.node: Node | None = None
         self.ctx: Context | None = None
         self._waiting: dict[int, Any] = {}  # call or sleep id -> suspended coroutine
+        # call id -> the node it went to. Invariant: its keys are a subset of
+        # _waiting's (an entry goes when its call is answered, times out or
+        # the node restarts).
+        self._call_dst: dict[int, str] = {}
         self._next_wait_id = 1
         self.stopped = False
 
@@ -227,6 +231,7 @@ class Host:
         for coro in self._waiting.values():
             coro.close()
         self._waiting.clear()
+        self._call_dst.clear()
         self.node = node
         self.ctx = ctx
         self.stopped = False
@@ -236,7 +241,14 @@ class Host:
         """A message arrived. ``corr`` > 0: a call's request; < 0: a reply."""
         ctx = self.ctx
         if corr < 0:
+            dst = self._call_dst.get(-corr)
+            if dst is not None and dst != src:
+                # Only the node a call went to may answer it: a reply is
+                # matched by its correlation number, which anyone could guess.
+                self.trace("ignore_reply", {"src": src, "reason": f"the call went to {dst}"})
+                return
             coro = self._waiting.pop(-corr, None)
+            self._call_dst.pop(-corr, None)
             if coro is None:
                 self.trace("ignore_reply", {"src": src, "reason": "call already timed out"})
                 return
@@ -260,6 +272,7 @@ class Host:
         ctx = self.ctx
         if type(name) is tuple:
             coro = self._waiting.pop(name[1], None)
+            self._call_dst.pop(name[1], None)
             if coro is not None:
                 self._resume(coro, None)
         else:
@@ -282,6 +295,7 @@ class Host:
         self._next_wait_id += 1
         self._waiting[wait_id] = coro
         if type(awaited) is _Call:
+            self._call_dst[wait_id] = awaited.dst
             ctx._sends.append((awaited.dst, awaited.request, wait_id))
             ctx._timer_ops.append((("call", wait_id), awaited.timeout_ms))
         elif type(awaited) is _Sleep:
@@ -298,4 +312,5 @@ class Host:
         for coro in self._waiting.values():
             coro.close()
         self._waiting.clear()
+        self._call_dst.clear()
         self.stopped = True

@@ -77,12 +77,19 @@ class KVStateMachine:
         self.data: dict[str, str] = {}
 
     def apply(self, index: int, command: bytes | None) -> bytes | None:
+        """Total: a command that is not ``[put|append|get, str, str|None]``
+        (a value for get) is a no-op, since a committed entry is replayed
+        on every restart and must never raise."""
         if command is None:
             return None
         try:
             op, key, value = decode(command)
         except Exception:
             return None  # not a KV command: a no-op for this machine
+        if type(key) is not str or op not in ("put", "append", "get"):
+            return None
+        if op in ("put", "append") and type(value) is not str:
+            return None
         if op == "put":
             self.data[key] = value
         elif op == "append":
@@ -90,12 +97,13 @@ class KVStateMachine:
         return encode(self.data.get(key))
 
     def query(self, query: bytes) -> bytes | None:
-        """``encode(["get", key])``: the key's value, or None if unset."""
+        """``encode(["get", key])``: the key's value, or None if unset.
+        Raises LocalProtocolError on anything else."""
         try:
             op, key = decode(query)
         except Exception:
             raise LocalProtocolError("a KV query is encode(['get', key])") from None
-        if op != "get":
+        if op != "get" or type(key) is not str:
             raise LocalProtocolError(f"unknown KV query {op!r}")
         return encode(self.data.get(key))
 
