@@ -9,16 +9,14 @@ Real processes over TCP; every wait is a poll with a deadline.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from synod.cli.raft_cmd import EXIT_UNKNOWN
 from synod.harness.raft_client import CALL_TIMEOUT_S
 from synod.raft.node import FACTORY
 from synod.runtime.testing import wait_until
+from tests.raft.test_real_smoke import statuses, synod
 
 # Elections after 3-6 s without a heartbeat (20 ms ticks): a 1.5 s delay on
 # the leader's links holds every commit back for longer than one attempt
@@ -26,21 +24,7 @@ from synod.runtime.testing import wait_until
 PARAMS = {"election_ticks": 150}
 DELAY_MS = 1500.0
 ELECTION_DEADLINE_S = 30.0
-CLI_TIMEOUT_S = 60.0
 assert DELAY_MS / 1000.0 > CALL_TIMEOUT_S
-
-
-def synod(run_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``synod ARGS --run-dir RUN_DIR`` as a separate process."""
-    done = subprocess.run([sys.executable, "-m", "synod.cli.main", *args, "--run-dir", str(run_dir)],
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
-    if check:
-        assert done.returncode == 0, f"synod {' '.join(args)}: exit {done.returncode}\n{done.stdout}{done.stderr}"
-    return done
-
-
-def statuses(run_dir: Path) -> dict[str, dict[str, Any] | None]:
-    return json.loads(synod(run_dir, "raft", "status", "--json").stdout)
 
 
 def stable_leader(run_dir: Path) -> str | None:
