@@ -4,6 +4,8 @@ travels in snapshots."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from synod.check import KV, check_events
@@ -101,3 +103,37 @@ def test_same_command_twice_in_the_log_applies_once() -> None:
     sim.run(until_ms=sim.now_ms + 1_000.0)
     assert node.sm.data == {"k": "xy"}
     assert node.sessions.table["c1"][0] == 2
+
+
+def test_a_duplicate_of_a_refused_copy_is_never_applied() -> None:
+    """A server refuses a proposal ("not the leader": not applied), wins an
+    election, and then the network delivers a duplicate of that same copy:
+    it must be refused too, or the client's "fail" would be a lie (KV
+    linearizability, seed 164 of 1000). A deliberate retry (a later
+    attempt) is handled afresh."""
+    from synod.raft.messages import Propose
+    from synod.raft.sim import LabCluster
+
+    c = LabCluster(3, seed=5)
+    leader = c.check_one_leader()
+    c.one(1, 3, True)
+    follower = next(i for i in range(3) if i != leader)
+    node, host = c.node(follower), c.sim.hosts[c.ids[follower]]
+    command = encode(["put", "k", "v"])
+
+    def propose(attempt: int) -> Any:
+        node.on_message(host.ctx, "client-1", Propose(request_id=1, command=command, attempt=attempt))
+        replies = [m for _, m, _ in host.ctx._sends if type(m).__name__ == "ProposeReply"]
+        host.ctx._sends.clear()
+        return replies[-1] if replies else None
+
+    refused = propose(0)
+    assert refused.ok is False and refused.error == "not the leader"
+    c.crash1(leader)
+    c.sim.run(until_ms=c.sim.now_ms + 5000, until=lambda: node.raft.is_leader)
+    assert node.raft.is_leader
+    duplicate = propose(0)
+    assert duplicate is not None and duplicate.ok is False
+    assert ("client-1", 1) not in node._waiting_at
+    assert propose(1) is None  # a retry is proposed: answered when it commits
+    assert ("client-1", 1) in node._waiting_at

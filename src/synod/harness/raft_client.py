@@ -10,6 +10,7 @@ was refused in a way that settles it: never entered the log), ``unknown``
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -103,6 +104,7 @@ class RaftSessionClient:
         id) sent to the leader until a reply settles it or ``timeout_s``
         seconds pass."""
         request = make_request(self.session.next_request_id())
+        attempt = 0
         deadline = time.monotonic() + timeout_s
         why = "no leader"
         hint: str | None = None
@@ -113,6 +115,11 @@ class RaftSessionClient:
             if target is None:
                 why = "no leader"
             else:
+                if hasattr(request, "attempt"):
+                    # Each send is a new attempt: a server that refused an
+                    # earlier one refuses its duplicates, not this retry.
+                    request = dataclasses.replace(request, attempt=attempt)
+                    attempt += 1
                 sent, reply = self._submit(target, request, min(CALL_TIMEOUT_S, left))
                 if reply is None:
                     unsettled = unsettled or sent

@@ -152,10 +152,17 @@ RaftMessage = (RequestVote | RequestVoteReply | AppendEntries | AppendEntriesRep
 
 @message("raft.Propose")
 class Propose:
-    """Client -> server: append ``command`` to the replicated log."""
+    """Client -> server: append ``command`` to the replicated log.
+    ``attempt``: which send of this request this copy is (0 first; a client
+    that sends the same request again counts up). A server that refused a
+    copy as not applied refuses every copy of that same attempt (the network
+    may duplicate it, and a duplicate must not be applied after its twin was
+    refused), while a later attempt is a deliberate retry and is handled
+    afresh."""
 
     request_id: int
     command: bytes
+    attempt: int = 0
 
 
 @message("raft.Read")

@@ -24,6 +24,7 @@ the checkers catch what they break.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +55,7 @@ TICK_TIMER = "tick"
 READY_ROUNDS_MAX = 8           # Ready/advance rounds per handler
 CLIENTS_PENDING_MAX = 4096     # proposals waiting for apply, per server
 READS_WAITING_MAX = 4096       # client reads waiting for a read index or for apply, per server
+REFUSED_REMEMBERED_MAX = 4096  # clients whose last refused proposal copy is remembered
 
 
 class StateMachine(Protocol):
@@ -204,6 +206,11 @@ class RaftNode(Node):
         self._reads_indexed: list[tuple[int, str, int, bytes]] = []
         self._read_seq = 0
         self._applied_index = 0
+        # client -> (request id, attempt) of the last proposal copy refused
+        # here as not applied; volatile (duplicates trail their twin by a
+        # network delay, not a restart). Invariant: at most
+        # REFUSED_REMEMBERED_MAX clients, the least recent dropped first.
+        self._refused: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.sessions = ClientSessions()  # replicated: rebuilt from the log and snapshots
         self.storage = RaftStorage(skip_fsync=self.config.unsafe_skip_fsync,
                                    cut_corruption=self.config.unsafe_cut_corrupt_wal)
@@ -281,16 +288,31 @@ class RaftNode(Node):
     def _propose(self, ctx: Context, src: str, msg: Propose) -> None:
         if self._seen(ctx, src, msg.request_id):
             return
+        copy = (msg.request_id, msg.attempt)
+        if self._refused.get(src) == copy:
+            # A duplicate of a copy refused here (the refusal told the client
+            # "not applied"): this server may have become the leader since,
+            # but it must not apply it now (KV seed 164 of 1000).
+            self._refuse(ctx, src, msg.request_id, "refused earlier")
+            return
         if len(self._clients) >= CLIENTS_PENDING_MAX:
-            self._refuse(ctx, src, msg.request_id, "too many clients waiting")
+            self._refuse_copy(ctx, src, copy, "too many clients waiting")
             return
         # In the log with its session (thesis 6.3), so a duplicate applies once.
         placed = self.raft.propose(encode(ClientCommand(client=src, request_id=msg.request_id,
                                                         command=msg.command)))
         if placed is None:
-            self._refuse(ctx, src, msg.request_id, "not the leader")
+            self._refuse_copy(ctx, src, copy, "not the leader")
             return
         self._wait(placed[0], src, msg.request_id, placed[1])
+
+    def _refuse_copy(self, ctx: Context, src: str, copy: tuple[int, int], why: str) -> None:
+        """Refuse a proposal as not applied, and remember that copy."""
+        self._refused[src] = copy
+        self._refused.move_to_end(src)
+        if len(self._refused) > REFUSED_REMEMBERED_MAX:
+            self._refused.popitem(last=False)
+        self._refuse(ctx, src, copy[0], why)
 
     def _read(self, ctx: Context, src: str, msg: Read) -> None:
         """A client's linearizable read (thesis 6.4): ask Raft for a read
