@@ -32,7 +32,7 @@ def test_fifty_workers_two_hundred_maps_under_crashes_and_partitions(gutenberg_f
               f"--split-size {SPLIT_SIZE_BYTES} --sim-compute-ms-per-mb {COMPUTE_MS_PER_MB:g} "
               f"--kill-workers {KILL_PROBABILITY} --partitions {PARTITION_PROBABILITY} "
               + "".join(f"--crash {node}@{t_ms:g} " for node, t_ms in SCRIPTED_CRASHES) + "--out OUT "
-              f"../shared/data/gutenberg/pg-*.txt")
+              "../shared/data/gutenberg/pg-*.txt")
     assert result.status.maps_total == 200, replay
     assert result.done, replay
     assert lines_of(result.outputs) == _reference(books), replay

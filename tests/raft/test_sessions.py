@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from synod.check import KV, check_events
-from synod.core import decode, encode
+from synod.core import encode
 from synod.core.errors import RemoteProtocolError
 from synod.raft import _sessions
 from synod.raft._sessions import DUPLICATE, NEW, STALE, ClientSessions, as_client_command

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.coordinator import Coordinator

@@ -31,7 +31,6 @@ from typing import Any, Protocol
 from synod.core import Context, Node, decode, encode, encoded_size_bytes
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.raft import constants as C
-from synod.raft._log import Snapshot
 from synod.raft._confchange import ADD_LEARNER, PROMOTE, ConfChange, ConfState
 from synod.raft._ready import Ready, Recovered
 from synod.raft._storage import HARDSTATE_PATH, SNAPSHOT_PATH, WAL_PATH, RaftStorage

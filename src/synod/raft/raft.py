@@ -49,7 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from synod.core.errors import LocalProtocolError, RemoteProtocolError
+from synod.core.errors import LocalProtocolError
 from synod.raft import constants as C
 from synod.raft._log import RaftLog, Snapshot
 from synod.raft._membership import Membership
@@ -57,6 +57,7 @@ from synod.raft._progress import PROBE, REPLICATE, SNAPSHOT, Progress, majority,
 from synod.raft._read_only import ReadOnly
 from synod.raft._ready import HardState, ReadState, Ready, Recovered, SoftState
 from synod.raft._snapshots import Snapshots
+from synod.raft._checks import InboundChecks
 from synod.raft.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -126,7 +127,7 @@ class RaftConfig:
             raise LocalProtocolError("message and chunk limits must be positive")
 
 
-class Raft(ReadOnly, Membership, Snapshots):
+class Raft(ReadOnly, Membership, Snapshots, InboundChecks):
     """One Raft server. ``peers``: the initial voters; ``learners``: the
     initial non-voting members (a joining server starts as one). This server
     must be one or the other. The log and snapshot's configuration, once
@@ -358,7 +359,7 @@ class Raft(ReadOnly, Membership, Snapshots):
         """Handle one message from peer ``src`` (section 5.1's term rules
         first). Raises RemoteProtocolError, before any state changes, for a
         message no correct peer sends given our state (see
-        ``_check_from_leader`` and ``_check_from_follower``; messages are
+        ``_checks.InboundChecks``; messages are
         checked without state at the node boundary, ``_validate``)."""
         if msg.term >= self.term and isinstance(msg, _FROM_LEADER_OR_READ):
             self._check_from_leader(src, msg)
@@ -498,35 +499,6 @@ class Raft(ReadOnly, Membership, Snapshots):
                         match_index=match_index)
             self.repair_bound = None
 
-    def _check_from_leader(self, src: str, m: Any) -> None:
-        """What no leader of a term >= ours sends (checked in ``step`` before
-        any state changes; the stateless checks are in ``_validate``):
-
-        - a second leader in our term (Election Safety, Figure 3);
-        - an entry whose term is below that of the entry it would follow in
-          our log (terms never decrease along a log: a leader appends
-          entries of its own term after its own log);
-        - a snapshot beyond our commit index whose last term is below that
-          of our commit index (it holds our committed entries)."""
-        log = self.log
-        if m.term == self.term and self.leader is not None and src != self.leader:
-            raise RemoteProtocolError(f"{type(m).__name__} from {src} in term {self.term}, "
-                                      f"whose leader is {self.leader}")
-        if type(m) is AppendEntries:
-            prev, prev_term, entries = self._past_commit(m)
-            if entries and log.match_term(prev, prev_term):
-                i = log.first_new(entries)
-                if i < len(entries) and log.term(entries[i].index - 1) > entries[i].term:
-                    raise RemoteProtocolError(f"entry {entries[i].index} of term {entries[i].term} would follow "
-                                              f"an entry of term {log.term(entries[i].index - 1)}")
-        elif type(m) is InstallSnapshot:
-            commit_term = log.term(log.commit_index)
-            assert commit_term is not None
-            if m.last_included_index > log.commit_index and m.last_included_term < commit_term:
-                raise RemoteProtocolError(f"a snapshot through {m.last_included_index} of term "
-                                          f"{m.last_included_term}, below the term {commit_term} of our commit "
-                                          f"index {log.commit_index}")
-
     # -- candidate -------------------------------------------------------------------
     def _step_candidate(self, src: str, m: Any) -> None:
         match m:
@@ -577,23 +549,6 @@ class Raft(ReadOnly, Membership, Snapshots):
                 self._handle_read(m.ctx, src)
             case _:
                 self._event("ignore", src=src, type=type(m).__name__, reason="not for a leader")
-
-    def _check_from_follower(self, pr: Progress, m: Any) -> None:
-        """Replies no follower can send to this leader in its term (it only
-        echoes what this leader sent it): raised before any state changes."""
-        if type(m) is AppendEntriesReply and m.match_index > self.log.last_index:
-            # A success names the last index it matched, a rejection the
-            # prev_log_index it was sent; both come from this leader's log.
-            raise RemoteProtocolError(f"AppendEntriesReply matching {m.match_index}, beyond the leader's "
-                                      f"last index {self.log.last_index}")
-        if type(m) is HeartbeatReply and m.read_seq > self.read_seq:
-            raise RemoteProtocolError(f"HeartbeatReply for read round {m.read_seq}; the latest sent is "
-                                      f"{self.read_seq}")
-        if (type(m) is InstallSnapshotReply and not m.done and pr.state == SNAPSHOT
-                and m.last_included_index == pr.snapshot_index == self.log.snapshot.index
-                and m.next_offset > len(self.log.snapshot.data)):
-            raise RemoteProtocolError(f"InstallSnapshotReply asking for offset {m.next_offset} of a snapshot of "
-                                      f"{len(self.log.snapshot.data)} bytes")
 
     def _on_append_success(self, src: str, pr: Progress, match_index: int) -> None:
         assert match_index <= self.log.last_index, "a follower matched beyond the leader's log"
