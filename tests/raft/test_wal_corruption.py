@@ -205,6 +205,18 @@ def test_a_corrupt_snapshot_empties_the_log_with_an_unknown_bound() -> None:
     assert disk.list(DAMAGED_DIR) == [f"{DAMAGED_DIR}snapshot.1"]
 
 
+def test_a_corrupt_snapshot_with_a_clean_wal_bounds_by_the_wal() -> None:
+    disk, wal = _disk_with_log(0)
+    disk.write(WAL_PATH, b"".join(entry_record(Entry(term=3, index=i, data=encode(i))) for i in range(51, 61)))
+    snap = bytearray(pack_record(encode([50, 3, b"state", b""])))
+    snap[-2] ^= 0x01
+    disk.write(SNAPSHOT_PATH, bytes(snap))
+    r = RaftStorage().recover(_Ctx(disk))  # type: ignore[arg-type]
+    assert r.snapshot is None and r.entries == ()
+    assert (r.hard_state.repair_term, r.hard_state.repair_index) == (3, 60)
+    assert sorted(disk.list(DAMAGED_DIR)) == [f"{DAMAGED_DIR}snapshot.1", f"{DAMAGED_DIR}wal.1"]
+
+
 @pytest.mark.parametrize("payload", [encode("not an entry"), encode([1, 2]), b"\xc1", encode([0, 1, None, False])])
 def test_a_record_that_does_not_decode_is_corruption_not_a_crash(payload: bytes) -> None:
     disk, wal = _disk_with_log(3)

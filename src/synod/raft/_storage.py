@@ -150,7 +150,8 @@ class RaftStorage:
             if wal_raw:
                 self._keep_aside(ctx, WAL_PATH, wal_raw)
             snap, entries = None, ()
-            bound_index = wal.bound_index if wal.last_index else REPAIR_INDEX_UNKNOWN
+            # The WAL's last record is the log's last entry; none: unknown.
+            bound_index = max(wal.bound_index, wal.last_index) if wal.last_index else REPAIR_INDEX_UNKNOWN
         elif wal.damage is not None and not wal.torn:
             self._keep_aside(ctx, WAL_PATH, wal_raw)
             ctx.warn("raft: WAL corrupt; entries from here on are repaired from the leader", file=WAL_PATH,
