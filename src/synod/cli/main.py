@@ -1,51 +1,64 @@
 """Entry point of the ``synod`` command.
 
 Sub-command groups live in their own modules under ``synod.cli`` and are
-added here. A bad argument prints what was wrong and exits with status 2.
+loaded lazily: ``synod --help`` lists them from the table below without
+importing any, and ``synod X ...`` imports only group X's module, so start-up
+does not pay for every system. A bad argument prints what was wrong and
+exits with status 2.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 import click
 
 from synod import __version__
 
-__all__ = ["main", "cli"]
+__all__ = ["main", "cli", "COMMANDS"]
+
+# name -> (module, attribute, one-line help shown by ``synod --help``).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": ("synod.cli.check_cmd", "check", "Check recorded histories (linearizability) of concurrent operations."),
+    "cluster": ("synod.cli.cluster_cmd", "cluster", "Run node processes on this machine; kill, pause, partition them."),
+    "demo": ("synod.cli.demo_cmd", "demo", "MapReduce on 4 worker processes, one killed mid-job; then the same job simulated."),
+    "mr": ("synod.cli.mr_cmd", "mr", "MapReduce (Dean & Ghemawat, OSDI 2004): real processes or the simulator."),
+    "node": ("synod.cli.node_cmd", "node", "Run one node of a cluster as this process."),
+    "raft": ("synod.cli.raft_cmd", "raft", "Read and change a Raft cluster run by 'synod cluster'."),
+    "sim": ("synod.cli.sim_cmd", "sim", "Simulated runs: one seed, virtual time, injected faults, checked."),
+    "trace": ("synod.cli.trace_cmd", "trace", "Traces of simulated and real runs: a space-time diagram as HTML."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        return getattr(importlib.import_module(spec[0]), spec[1])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The short help from the table: listing must not import every group.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in self.list_commands(ctx)])
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="synod")
 def cli() -> None:
-    """synod: the classic distributed systems, runnable and deterministic."""
+    """synod: the classic distributed systems, runnable and deterministic.
+
+    Run `synod COMMAND --help` for a command's options."""
 
 
-def _add_groups() -> None:
-    import importlib
-
-    for module, attr in (
-        ("synod.cli.node_cmd", "node"),
-        ("synod.cli.cluster_cmd", "cluster"),
-        ("synod.cli.mr_cmd", "mr"),
-        ("synod.cli.demo_cmd", "demo"),
-        ("synod.cli.check_cmd", "check"),
-        ("synod.cli.trace_cmd", "trace"),
-        ("synod.cli.sim_cmd", "sim"),
-        ("synod.cli.raft_cmd", "raft"),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        cli.add_command(getattr(mod, attr))
-
-
-_add_groups()
-
-
-def main() -> None:
-    cli()
+def main(argv: Any = None) -> None:
+    cli(argv)
 
 
 if __name__ == "__main__":
