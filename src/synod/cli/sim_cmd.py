@@ -1,27 +1,40 @@
 """``synod sim``: run a system in the simulator with a nemesis and report.
 
-``synod sim raft --nodes 5 --nemesis partition,kill,pause,skew,loss --seed S
---time 60s [--trace FILE] [--workload chaos|figure8|kv]`` prints the safety verdict, the committed entries
-and the seed; exit status 1 if a safety property was violated.
+``synod sim raft --nodes 5 --nemesis partition,kill,pause,skew,loss,corrupt
+--seed S --time 60s [--trace FILE] [--workload chaos|figure8|kv]`` prints the
+safety verdict, what the numbers mean, the faults injected by kind and the
+seed; exit status 1 if a safety property was violated. ``--seeds N`` runs
+seeds S..S+N-1 and prints a table with a replay command per failing seed;
+``--json`` prints one JSON object instead of text. A progress bar of
+virtual time goes to stderr when it is a terminal.
 
 ``--workload kv`` runs Raft's key-value machine with ``--clients`` Jepsen-style
 clients (``--reads read-index|lease|log``), records their history
 (``--history FILE``, JSON lines that ``synod check lin FILE --model kv``
 reads) and checks it for linearizability: exit 1 if it is not (the failing
-window goes to ``--html FILE``), 3 if the check gave no verdict in time.
+window goes to ``--html FILE``; the history is written even without
+``--history``, since the report points at its lines), 3 if the check gave no
+verdict in time.
 """
 
 from __future__ import annotations
 
-import click
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
-from synod.core.errors import ConfigError
+import click
 
 __all__ = ["sim"]
 
 NODE_UNSAFE = ("unsafe_skip_fsync", "unsafe_local_reads", "unsafe_cut_corrupt_wal")
 UNSAFE = (*NODE_UNSAFE, "unsafe_vote_without_log_check", "unsafe_commit_old_term")
+NEMESIS_KINDS = ("partition", "kill", "pause", "skew", "loss", "corrupt")  # synod.raft.sim.NEMESIS_KINDS
 EXIT_UNKNOWN = 3
+SEEDS_MAX = 100_000
 
 
 def _duration_ms(text: str) -> float:
@@ -34,113 +47,266 @@ def _duration_ms(text: str) -> float:
 
 @click.group()
 def sim() -> None:
-    """Simulated runs: one seed, virtual time, injected faults."""
+    """Simulated runs: one seed, virtual time, injected faults, checked."""
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """One seed's result, in the terms the CLI prints."""
+
+    seed: int
+    ok: bool
+    exit_code: int
+    lines: list[str]
+    summary: dict[str, Any]
+    replay: str
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def _progress(enabled: bool, label: str, total: float, unit: str) -> Iterator[Callable[[float], None]]:
+    """A rich progress bar on stderr (when it is a terminal and ``enabled``),
+    transient; yields ``update(completed)``."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _done: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn(f"{{task.completed:.0f}}/{{task.total:.0f}} {unit}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)
 
 
 @sim.command("raft")
-@click.option("--nodes", default=5, show_default=True, type=click.IntRange(1, 15))
-@click.option("--nemesis", "kinds", default="partition,kill,pause,skew,loss,corrupt", show_default=True)
-@click.option("--seed", default=1, show_default=True, type=int)
-@click.option("--time", "time_text", default="60s", show_default=True, help="safety phase, e.g. 60s or 500ms")
-@click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False))
-@click.option("--unsafe", default=None, type=click.Choice(UNSAFE), help="switch on a deliberately unsafe option")
+@click.option("--nodes", default=5, show_default=True, type=click.IntRange(1, 15), help="Raft servers in the cluster.")
+@click.option("--nemesis", "kinds", default=",".join(NEMESIS_KINDS), show_default=True,
+              help="Faults to inject, comma-separated, from: partition (symmetric, one-way, isolate, "
+                   "majority/minority, bridge), kill (crash and restart), pause, skew (clock jumps and drift), "
+                   "loss (lossy, duplicating links), corrupt (a bit of a synced file flipped for good). "
+                   "Empty: none.")
+@click.option("--seed", default=1, show_default=True, type=click.IntRange(0, None),
+              help="The seed: the same seed replays the same run exactly.")
+@click.option("--seeds", "n_seeds", default=1, show_default=True, type=click.IntRange(1, SEEDS_MAX),
+              help="Run seeds SEED..SEED+N-1 and print a table; failures get replay commands.")
+@click.option("--time", "time_text", default="60s", show_default=True,
+              help="Virtual time of the faulty phase (60s, 500ms, 2m); a liveness phase follows.")
+@click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the trace (JSON lines) here; 'synod trace view' draws it. One seed only.")
+@click.option("--unsafe", default=None, type=click.Choice(UNSAFE), help="Switch on a deliberately unsafe option.")
 @click.option("--workload", default="chaos", show_default=True, type=click.Choice(("chaos", "figure8", "kv")),
               help="chaos: the nemesis and a steady client; figure8: short-lived leaders, one entry "
                    "per AppendEntries (the nemesis is not used); kv: the nemesis and KV clients whose "
-                   "history is checked for linearizability")
-@click.option("--clients", default=5, show_default=True, type=click.IntRange(1, 100), help="kv: clients")
+                   "history is checked for linearizability.")
+@click.option("--clients", default=5, show_default=True, type=click.IntRange(1, 100), help="kv: clients.")
 @click.option("--reads", default="read-index", show_default=True, type=click.Choice(("read-index", "lease", "log")),
-              help="kv: how a get is served")
+              help="kv: how a get is served.")
 @click.option("--history", "history_path", default=None, type=click.Path(dir_okay=False),
-              help="kv: write the history here (JSON lines)")
+              help="kv: write the history here (JSON lines). One seed only.")
 @click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
-              help="kv: where to write the failing window [default: raft-kv-seed-S.lin.html]")
-def raft_cmd(nodes: int, kinds: str, seed: int, time_text: str, trace_path: str | None, unsafe: str | None,
-             workload: str, clients: int, reads: str, history_path: str | None, html_path: str | None) -> None:
-    """Raft under a nemesis, checked for the five safety properties (and,
-    with --workload kv, for linearizability)."""
-    from synod.raft.node import RaftNodeConfig
-    from synod.raft.raft import RaftConfig
-    from synod.raft.sim import run_chaos, run_figure8_chaos
-    from synod.sim import Tracer
+              help="kv: where to write the failing window [default: raft-kv-seed-S.lin.html].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def raft_cmd(nodes: int, kinds: str, seed: int, n_seeds: int, time_text: str, trace_path: str | None,
+             unsafe: str | None, workload: str, clients: int, reads: str, history_path: str | None,
+             html_path: str | None, as_json: bool) -> None:
+    """Raft under a nemesis, checked for the five safety properties of the
+    paper's Figure 3 (and, with --workload kv, for linearizability).
 
+    Exit status: 0 safe (and linearizable); 1 a violation (the replay command
+    is printed); 2 bad arguments; 3 kv: the check gave no verdict in time."""
     try:
         time_ms = _duration_ms(time_text)
     except ValueError:
         raise click.BadParameter(f"not a duration: {time_text!r}", param_hint="--time") from None
     if workload != "kv" and (history_path or html_path):
         raise click.UsageError("--history and --html go with --workload kv")
-    cfg = RaftNodeConfig()
-    if unsafe in NODE_UNSAFE:
-        cfg = RaftNodeConfig(**{unsafe: True})
-    elif unsafe is not None:
-        cfg = RaftNodeConfig(raft=RaftConfig(**{unsafe: True}))
+    if n_seeds > 1 and (trace_path or history_path or html_path):
+        raise click.UsageError("--trace, --history and --html go with one seed (replay the one you want)")
     kind_list = tuple(k for k in kinds.split(",") if k)
-    out = open(trace_path, "w") if trace_path else None  # noqa: SIM115
-    try:
-        tracer = Tracer(out) if out is not None else None
+    unknown = [k for k in kind_list if k not in NEMESIS_KINDS]
+    if unknown:
+        raise click.BadParameter(f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(NEMESIS_KINDS)}",
+                                 param_hint="--nemesis")
+    run = _Runner(nodes, kind_list, kinds, time_ms, time_text, unsafe, workload, clients, reads)
+    if n_seeds == 1:
+        with _progress(not as_json, f"seed {seed}", time_ms / 1000.0, "virtual s") as update:
+            out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(now / 1000.0))
+        if as_json:
+            click.echo(json.dumps({**out.summary, "replay": out.replay if not out.ok else None, **out.files}))
+        else:
+            for line in out.lines:
+                click.echo(line)
+            if not out.ok:
+                click.echo(f"replay: {out.replay}")
+        if out.exit_code:
+            raise SystemExit(out.exit_code)
+        return
+    _sweep(run, seed, n_seeds, as_json)
+
+
+def _sweep(run: _Runner, first: int, n: int, as_json: bool) -> None:
+    outcomes: list[_Outcome] = []
+    with _progress(not as_json, "seeds", n, "seeds") as update:
+        for seed in range(first, first + n):
+            outcomes.append(run.one(seed, None, None, None, None, html_for_failure=False))
+            update(len(outcomes))
+    failed = [o for o in outcomes if not o.ok]
+    if as_json:
+        click.echo(json.dumps({"seeds": n, "first_seed": first, "failed": len(failed),
+                               "runs": [o.summary for o in outcomes],
+                               "replays": [o.replay for o in failed]}))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"synod sim raft: seeds {first}..{first + n - 1}, {run.describe()}")
+        keys = [k for k in ("verdict", "linearizable", "committed", "proposed", "operations", "recovered", "faults")
+                if k in outcomes[0].summary]
+        table.add_column("seed", justify="right")
+        for k in keys:
+            table.add_column(k, justify="right" if k in ("committed", "proposed", "operations", "faults") else "left")
+        for o in outcomes:
+            s = o.summary
+            table.add_row(str(o.seed), *[str(sum(s["faults"].values())) if k == "faults" else str(s[k])
+                                         for k in keys])
+        Console().print(table)
+        click.echo(f"{n} seeds run, {len(failed)} failed")
+        for o in failed:
+            click.echo(f"  seed {o.seed}: {o.lines[-1] if o.lines else ''}")
+            click.echo(f"    replay: {o.replay}")
+    if failed:
+        raise SystemExit(max(o.exit_code for o in failed))
+
+
+_FAULT_NAMES = {"crash": "crashes", "pause": "pauses", "partition": "partitions", "clock": "clock faults",
+                "link": "link faults", "corrupt_disk": "disk corruptions"}
+
+
+def _faults_line(faults: dict[str, int]) -> str:
+    parts = [f"{faults[k]} {name}" for k, name in _FAULT_NAMES.items() if faults.get(k)]
+    return "faults injected: " + (", ".join(parts) if parts else "none")
+
+
+@dataclass(slots=True)
+class _Runner:
+    nodes: int
+    kind_list: tuple[str, ...]
+    kinds: str
+    time_ms: float
+    time_text: str
+    unsafe: str | None
+    workload: str
+    clients: int
+    reads: str
+
+    def describe(self) -> str:
+        if self.workload == "figure8":
+            return f"{self.nodes} nodes, figure8 workload, {self.time_text}"
+        extra = f", kv ({self.clients} clients, reads {self.reads})" if self.workload == "kv" else ""
+        return f"{self.nodes} nodes, nemesis {','.join(self.kind_list) or 'none'}{extra}, {self.time_text}"
+
+    def replay(self, seed: int, trace_path: str | None = None, history_path: str | None = None) -> str:
+        extra = f" --unsafe {self.unsafe}" if self.unsafe else ""
+        if trace_path:
+            extra += f" --trace {trace_path}"
+        if history_path:
+            extra += f" --history {history_path}"
+        if self.workload == "kv":
+            return (f"synod sim raft --workload kv --nodes {self.nodes} --clients {self.clients} --reads {self.reads} "
+                    f"--nemesis {self.kinds} --seed {seed} --time {self.time_text}{extra}")
+        faults = "--workload figure8" if self.workload == "figure8" else f"--nemesis {self.kinds}"
+        return f"synod sim raft --nodes {self.nodes} {faults} --seed {seed} --time {self.time_text}{extra}"
+
+    def _config(self) -> Any:
+        from synod.raft.node import RaftNodeConfig
+        from synod.raft.raft import RaftConfig
+
+        if self.unsafe in NODE_UNSAFE:
+            return RaftNodeConfig(**{self.unsafe: True})
+        if self.unsafe is not None:
+            return RaftNodeConfig(raft=RaftConfig(**{self.unsafe: True}))
+        return RaftNodeConfig()
+
+    def one(self, seed: int, trace_path: str | None, history_path: str | None, html_path: str | None,
+            progress: Callable[[float, float], None] | None, *, html_for_failure: bool = True) -> _Outcome:
+        from synod.sim import Tracer
+
+        out = open(trace_path, "w") if trace_path else None  # noqa: SIM115
         try:
-            if workload == "kv":
-                _kv(seed, nodes, clients, time_ms, time_text, kind_list, kinds, reads, cfg, tracer, unsafe,
-                    history_path, html_path)
-                return
-            if workload == "figure8":
-                r = run_figure8_chaos(seed, nodes=nodes, time_ms=time_ms, node_config=cfg, tracer=tracer)
+            tracer = Tracer(out) if out is not None else None
+            if self.workload == "kv":
+                return self._kv(seed, tracer, trace_path, history_path, html_path, progress, html_for_failure)
+            from synod.raft.sim import run_chaos, run_figure8_chaos
+
+            if self.workload == "figure8":
+                r = run_figure8_chaos(seed, nodes=self.nodes, time_ms=self.time_ms, node_config=self._config(),
+                                      tracer=tracer, progress=progress)
             else:
-                r = run_chaos(seed, nodes=nodes, time_ms=time_ms, kinds=kind_list, node_config=cfg, tracer=tracer)
-        except ConfigError as e:
-            raise click.BadParameter(str(e), param_hint="--nemesis") from None
-    finally:
-        if out is not None:
-            out.close()
-    verdict = "SAFE" if not r.violations else "VIOLATION"
-    faults = "figure8 workload" if workload == "figure8" else f"nemesis {','.join(kind_list) or 'none'}"
-    click.echo(f"raft sim: seed {seed}, {nodes} nodes, {faults}, "
-               f"{r.virtual_ms / 1000:.1f} s virtual")
-    click.echo(f"safety: {verdict}; committed entries: {r.committed}; proposed: {r.proposed}; "
-               f"recovered after faults: {'yes' if r.recovered else 'no'}")
-    for v in r.violations[:10]:
-        click.echo(f"  {v}")
-    if r.violations:
-        extra = f" --unsafe {unsafe}" if unsafe else ""
-        faults = "--workload figure8" if workload == "figure8" else f"--nemesis {kinds}"
-        click.echo(f"replay: synod sim raft --nodes {nodes} {faults} --seed {seed} --time {time_text}{extra}")
-        raise SystemExit(1)
+                r = run_chaos(seed, nodes=self.nodes, time_ms=self.time_ms, kinds=self.kind_list,
+                              node_config=self._config(), tracer=tracer, progress=progress)
+        finally:
+            if out is not None:
+                out.close()
+        verdict = "SAFE" if not r.violations else "VIOLATION"
+        lines = [f"raft sim: seed {seed}, {self.describe()} ({r.virtual_ms / 1000:.1f} s virtual in all)",
+                 f"safety (Figure 3's five properties): {verdict}; recovered after faults: "
+                 f"{'yes' if r.recovered else 'no'} (a new entry committed once faults stopped)",
+                 f"committed entries: {r.committed} (log indexes agreed by a majority and applied); "
+                 f"proposed: {r.proposed} (commands the test client sent, to any live server: "
+                 f"most reach a non-leader and are refused)",
+                 _faults_line(r.faults) if self.workload != "figure8" else "faults: the figure8 workload's own "
+                 "leader crashes and lossy links"]
+        lines += [f"  {v}" for v in r.violations[:10]]
+        summary = {"seed": seed, "verdict": verdict, "committed": r.committed, "proposed": r.proposed,
+                   "recovered": r.recovered, "virtual_s": round(r.virtual_ms / 1000, 3), "faults": r.faults,
+                   "violations": r.violations[:10]}
+        ok = not r.violations
+        return _Outcome(seed, ok, 0 if ok else 1, lines, summary, self.replay(seed, trace_path),
+                        {"trace": trace_path} if trace_path else {})
 
+    def _kv(self, seed: int, tracer: Any, trace_path: str | None, history_path: str | None, html_path: str | None,
+            progress: Callable[[float, float], None] | None, html_for_failure: bool) -> _Outcome:
+        from dataclasses import replace
 
-def _kv(seed: int, nodes: int, clients: int, time_ms: float, time_text: str, kind_list: tuple[str, ...],
-        kinds: str, reads: str, cfg: object, tracer: object, unsafe: str | None, history_path: str | None,
-        html_path: str | None) -> None:
-    from dataclasses import replace
+        from synod.check import KV, explain, render_html
+        from synod.raft.kv_sim import SNAPSHOT_INTERVAL_ENTRIES, run_kv_linearizability
 
-    from synod.check import KV, explain, render_html
-    from synod.raft.kv_sim import SNAPSHOT_INTERVAL_ENTRIES, run_kv_linearizability
-
-    cfg = replace(cfg, snapshot_interval_entries=SNAPSHOT_INTERVAL_ENTRIES)  # type: ignore[type-var]
-    r = run_kv_linearizability(seed, nodes=nodes, clients=clients, time_ms=time_ms, kinds=kind_list, reads=reads,
-                               node_config=cfg, tracer=tracer)  # type: ignore[arg-type]
-    if history_path:
-        with open(history_path, "w") as f:
-            f.write(r.history.jsonl())
-    n = r.history.counts()
-    click.echo(f"raft sim: seed {seed}, {nodes} nodes, nemesis {','.join(kind_list) or 'none'}, kv workload "
-               f"({clients} clients, reads {reads}), {r.virtual_ms / 1000:.1f} s virtual")
-    click.echo(f"history: {n['invoke']} operations: {n['ok']} ok, {n['fail']} fail, {n['info']} info"
-               + (f"; written to {history_path}" if history_path else ""))
-    click.echo(f"safety: {'SAFE' if not r.violations else 'VIOLATION'}; linearizability (kv model): "
-               f"{r.verdict} ({r.check.partitions} keys, {r.check.configurations} configurations)")
-    for v in r.violations[:10]:
-        click.echo(f"  {v}")
-    source = f"raft-kv-seed-{seed}"
-    if r.verdict == "illegal":
-        for line in explain(r.check, KV(), source):
-            click.echo(line)
-        out = html_path or f"{source}.lin.html"
-        with open(out, "w", encoding="utf-8") as f:
-            f.write(render_html(r.check, KV(), source))
-        click.echo(f"failing window: {out}")
-    if r.violations or r.verdict != "ok":
-        extra = f" --unsafe {unsafe}" if unsafe else ""
-        click.echo(f"replay: synod sim raft --workload kv --nodes {nodes} --clients {clients} --reads {reads} "
-                   f"--nemesis {kinds} --seed {seed} --time {time_text}{extra}")
-        raise SystemExit(EXIT_UNKNOWN if not r.violations and r.verdict == "unknown" else 1)
+        cfg = replace(self._config(), snapshot_interval_entries=SNAPSHOT_INTERVAL_ENTRIES)
+        r = run_kv_linearizability(seed, nodes=self.nodes, clients=self.clients, time_ms=self.time_ms,
+                                   kinds=self.kind_list, reads=self.reads, node_config=cfg, tracer=tracer,
+                                   progress=progress)
+        source = f"raft-kv-seed-{seed}"
+        ok = not r.violations and r.verdict == "ok"
+        files: dict[str, str] = {}
+        if trace_path:
+            files["trace"] = trace_path
+        if history_path is None and r.verdict == "illegal" and html_for_failure:
+            history_path = f"{source}.history.jsonl"  # the report below points at its lines
+        if history_path:
+            with open(history_path, "w") as f:
+                f.write(r.history.jsonl())
+            files["history"] = history_path
+        n = r.history.counts()
+        lines = [f"raft sim: seed {seed}, {self.describe()} ({r.virtual_ms / 1000:.1f} s virtual in all)",
+                 f"history: {n['invoke']} operations: {n['ok']} ok, {n['fail']} fail (did not happen), "
+                 f"{n['info']} info (may or may not have happened)"
+                 + (f"; written to {history_path}" if history_path else ""),
+                 f"safety: {'SAFE' if not r.violations else 'VIOLATION'}; linearizability (kv model): "
+                 f"{r.verdict} ({r.check.partitions} keys, {r.check.configurations} configurations searched)",
+                 _faults_line(r.faults)]
+        lines += [f"  {v}" for v in r.violations[:10]]
+        if r.verdict == "illegal" and html_for_failure:
+            lines += explain(r.check, KV(), history_path or source)
+            page = html_path or f"{source}.lin.html"
+            with open(page, "w", encoding="utf-8") as f:
+                f.write(render_html(r.check, KV(), history_path or source))
+            lines.append(f"failing window: {page}")
+            files["html"] = page
+        summary = {"seed": seed, "verdict": "SAFE" if not r.violations else "VIOLATION",
+                   "linearizable": r.verdict, "operations": n["invoke"], "ok": n["ok"], "fail": n["fail"],
+                   "info": n["info"], "virtual_s": round(r.virtual_ms / 1000, 3), "faults": r.faults,
+                   "violations": r.violations[:10]}
+        code = 0 if ok else (EXIT_UNKNOWN if not r.violations and r.verdict == "unknown" else 1)
+        return _Outcome(seed, ok, code, lines, summary, self.replay(seed, trace_path, history_path), files)

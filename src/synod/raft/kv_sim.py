@@ -24,7 +24,8 @@ Nothing here reads a clock or global random: the seed decides everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from synod.check import KV, CheckResult, check_events
@@ -84,6 +85,7 @@ class KVRunResult:
     history: HistoryRecorder
     virtual_ms: float
     deliveries: int
+    faults: dict[str, int] = field(default_factory=dict)  # nemesis action -> count
 
     @property
     def verdict(self) -> str:
@@ -98,7 +100,8 @@ def run_kv_linearizability(seed: int, *, nodes: int = 5, clients: int = 5, time_
                            kinds: tuple[str, ...] = NEMESIS_KINDS, reads: str = "read-index",
                            workload: KVWorkload | None = None, node_config: RaftNodeConfig | None = None,
                            tracer: Tracer | None = None,
-                           check_timeout_s: float | None = CHECK_TIMEOUT_S) -> KVRunResult:
+                           check_timeout_s: float | None = CHECK_TIMEOUT_S,
+                           progress: Callable[[float, float], None] | None = None) -> KVRunResult:
     """Run ``nodes`` servers and ``clients`` clients for ``time_ms`` of
     virtual time under the nemesis ``kinds`` (only servers are hit), stop
     the faults, let outstanding operations finish for ``DRAIN_MS``, and
@@ -128,9 +131,11 @@ def run_kv_linearizability(seed: int, *, nodes: int = 5, clients: int = 5, time_
         sim.add_node(f"c{i + 1}", lambda i=i: KVClient(i, clients, servers, adapter, wl, history), peers=())
     nemesis = replace(chaos_nemesis(kinds, sim=sim), targets=servers)
     nemesis.install(sim)
+    sim.report_progress(time_ms, progress)
     sim.run(until_ms=time_ms, until=lambda: bool(checker.violations))
     nemesis.heal_and_stop(sim.now_ms)
     sim.run(until_ms=sim.now_ms + DRAIN_MS + wl.op_timeout_ms, until=lambda: bool(checker.violations))
     check = check_events(KV(), history.events, timeout_s=check_timeout_s, source=f"seed {seed}")
     return KVRunResult(seed=seed, reads=reads, check=check, violations=list(checker.violations),
-                       history=history, virtual_ms=sim.now_ms, deliveries=sim.deliveries)
+                       history=history, virtual_ms=sim.now_ms, deliveries=sim.deliveries,
+                       faults=dict(sorted(nemesis.counts.items())))

@@ -14,7 +14,7 @@ harness lives outside the protocol, like the simulator).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from collections.abc import Callable
 from typing import Any
 
@@ -415,6 +415,7 @@ class ChaosResult:
     recovered: bool
     virtual_ms: float
     deliveries: int
+    faults: dict[str, int] = field(default_factory=dict)  # nemesis action -> count
 
 
 def chaos_nemesis(kinds: tuple[str, ...], interval_ms: float = 300.0,
@@ -451,16 +452,19 @@ def _repaired_in(sim: Simulator) -> Callable[[str], bool]:
 def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
               kinds: tuple[str, ...] = NEMESIS_KINDS, node_config: RaftNodeConfig | None = None,
               tracer: Tracer | None = None, propose_interval_ms: float = 10.0,
-              liveness_ms: float = 10_000.0) -> ChaosResult:
+              liveness_ms: float = 10_000.0,
+              progress: Callable[[float, float], None] | None = None) -> ChaosResult:
     """``nodes`` servers under the nemesis ``kinds`` for ``time_ms`` while a
     client proposes a command every ``propose_interval_ms`` to a random live
     server; then faults stop and the cluster must commit again within
-    ``liveness_ms``. Every server's Ready feeds the safety checker."""
+    ``liveness_ms``. Every server's Ready feeds the safety checker.
+    ``progress(now_ms, time_ms)`` is called as virtual time passes."""
     c = LabCluster(nodes, seed, node_config=node_config)
     if tracer is not None:
         c.sim.tracer = tracer
     nemesis = chaos_nemesis(kinds, sim=c.sim)
     nemesis.install(c.sim)
+    c.sim.report_progress(time_ms, progress)
     proposed = [0]
 
     def client() -> None:
@@ -497,7 +501,7 @@ def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
             c.errors.append(f"assertion inside a server: {e!r}")
     return ChaosResult(seed=seed, violations=c.errors + c.checker.violations, proposed=proposed[0],
                        committed=c.max_index, recovered=recovered, virtual_ms=c.sim.now_ms,
-                       deliveries=c.sim.deliveries)
+                       deliveries=c.sim.deliveries, faults=dict(sorted(nemesis.counts.items())))
 
 
 
@@ -509,7 +513,8 @@ FIGURE8_POLL_MS = 0.5  # how often the Figure 8 workload looks at the leaders
 def run_figure8_chaos(seed: int, *, nodes: int = 5, time_ms: float = 30_000.0,
                       node_config: RaftNodeConfig | None = None, tracer: Tracer | None = None,
                       loss_probability: float = 0.2, crash_on_commit_probability: float = 1.0,
-                      leader_lifetime_ms_max: float = 200.0, restart_delay_ms_max: float = 300.0) -> ChaosResult:
+                      leader_lifetime_ms_max: float = 200.0, restart_delay_ms_max: float = 300.0,
+                      progress: Callable[[float, float], None] | None = None) -> ChaosResult:
     """A workload that makes Raft's Figure 8 (section 5.4.2) likely under
     random faults, in the spirit of Lab 3's Figure8 test.
 
@@ -530,6 +535,7 @@ def run_figure8_chaos(seed: int, *, nodes: int = 5, time_ms: float = 30_000.0,
     cfg = node_config or RaftNodeConfig()
     cfg = replace(cfg, raft=replace(cfg.raft, message_entries_max=1))
     c = LabCluster(nodes, seed, node_config=cfg)
+    c.sim.report_progress(time_ms, progress)
     c.network.set_default(LinkModel(latency=Uniform(1.0, 5.0), loss_probability=loss_probability))
     if tracer is not None:
         c.sim.tracer = tracer

@@ -127,6 +127,8 @@ class Nemesis:
         default=None, init=False, repr=False, compare=False)
     _link: tuple[int, LinkModel] | None = field(default=None, init=False, repr=False, compare=False)
     _token: int = field(default=0, init=False, repr=False, compare=False)
+    # what the nemesis did: action (crash, pause, partition, ...) -> times
+    counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     # the node whose disk was corrupted last, until it has recovered
     _corrupted: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -226,6 +228,7 @@ class Nemesis:
 
     def _emit(self, action: str, **fields: Any) -> None:
         assert self._sim is not None
+        self.counts[action] = self.counts.get(action, 0) + 1
         self._sim.emit(NEMESIS_NODE, "nemesis", action=action, **fields)
 
     def _next_token(self) -> int:

@@ -372,6 +372,22 @@ class Simulator:
         """Run ``fn(*args)`` after ``delay_ms`` of virtual time."""
         self.call_at(self.now_ms + delay_ms, fn, *args)
 
+    def report_progress(self, total_ms: float, progress: Callable[[float, float], None] | None,
+                        steps: int = 100) -> None:
+        """Call ``progress(now_ms, total_ms)`` every ``total_ms / steps`` of
+        virtual time until ``total_ms`` (for a progress bar; None: nothing).
+        The calls touch no node, so the run and its trace stay the same."""
+        if progress is None or total_ms <= 0:
+            return
+        step_ms = total_ms / steps
+
+        def tick() -> None:
+            progress(min(self.now_ms, total_ms), total_ms)
+            if self.now_ms + step_ms <= total_ms:
+                self.call_after(step_ms, tick)
+
+        self.call_after(step_ms, tick)
+
     def transmit(self, src: str, dst: str, msg: Any, corr: int) -> None:
         """Put one message on the network (called by hosts for each send)."""
         tracer = self._tracer
