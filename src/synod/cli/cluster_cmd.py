@@ -105,7 +105,8 @@ def cluster() -> None:
               help="Generate a config of N alike nodes (needs --factory).")
 @click.option("--factory", default=None, help="package.module:function building each node.")
 @click.option("--params", default="{}", help="JSON object passed to the factory.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the nodes' randomness (each start also mixes in a fresh nonce).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="With --nodes: the address the nodes listen on; one that is not loopback needs --allow-remote.")
 @click.option("--allow-remote", is_flag=True,

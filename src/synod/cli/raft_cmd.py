@@ -86,7 +86,7 @@ def _until_applied(cl: Any, make_request: Any, timeout_s: float, *, writes: bool
 
 @click.group()
 def raft() -> None:
-    """Read and change a Raft cluster run by ``synod cluster``.
+    """Read and change a Raft cluster run by `synod cluster`.
 
     A write is retried with one client id and one request id, so it is
     applied at most once. Exit status: 0 applied (or read); 1 failed (a read
