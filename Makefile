@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/synod demo
+	@echo "The synod command is .venv/bin/synod; run '. .venv/bin/activate' to type plain 'synod' (see README: Using it)."
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
