@@ -4,6 +4,7 @@ pairing events into operations; malformed input named by line."""
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synod.check import (
-    INF, HistoryError, check_events, detect_format, make_model, operations, parse_history, read_history,
+    INF, HistoryError, HistoryWarning, check_events, detect_format, make_model, operations, parse_history, read_history,
 )
 from synod.check._edn import EdnError, Keyword, read_edn
 from synod.core import ConfigError
@@ -60,6 +61,53 @@ def test_edn_vector_history_with_times() -> None:
             " {:process 1, :type :ok, :f :read, :value 3, :time 250}]")
     (op,) = operations(parse_history(text))
     assert (op.call, op.ret, op.output) == (100, 250, 3)
+
+
+JEPSEN_HISTORY = """;; Jepsen history.edn, as a list, after comment lines
+; written by a test run
+(
+ {:process 0, :type :invoke, :f :write, :value 3, :time 10}
+ {:process 0,
+  :type :ok, :f :write, :value 3, :time 20}
+
+ ; a comment between events
+ {:process 1, :type :invoke, :f :read, :value nil, :time 30} {:process 1, :type :ok, :f :read, :value 3, :time 40}
+)
+"""
+
+
+def test_edn_history_as_a_list_after_comment_lines() -> None:
+    """A Jepsen history.edn: ';' comment lines, then one list '( ... )' of maps."""
+    assert detect_format(JEPSEN_HISTORY) == "edn"
+    events = parse_history(JEPSEN_HISTORY, source="h")
+    assert [(e.process, e.type, e.f, e.value, e.time) for e in events] == [
+        (0, "invoke", "write", 3, 10), (0, "ok", "write", 3, 20), (1, "invoke", "read", None, 30),
+        (1, "ok", "read", 3, 40)]
+    vector = JEPSEN_HISTORY.replace("(\n", "[\n").replace("\n)\n", "\n]\n")
+    assert parse_history(vector) == events, "a vector reads the same as a list"
+
+
+def test_edn_sequence_events_keep_their_file_lines() -> None:
+    """Each event of a whole-file vector or list names the line its map starts on, not its position."""
+    vector = "[{:process 0, :type :invoke, :f :read}\n\n\n {:process 0, :type :ok, :f :read, :value 1}]"
+    assert [e.line for e in parse_history(vector)] == [1, 4]
+    events = parse_history(JEPSEN_HISTORY)
+    assert [e.line for e in events] == [4, 5, 9, 9]
+    ops = operations(events)
+    assert [op.lines for op in ops] == [(4, 5), (9, 9)]
+
+
+def test_edn_sequence_errors_name_their_file_line() -> None:
+    text = "; comment\n[{:process 0, :type :invoke, :f :read}\n {:process 0 :type}]\n"
+    with pytest.raises(HistoryError, match="bad EDN") as e:
+        parse_history(text, source="h")
+    assert e.value.line == 3
+    with pytest.raises(HistoryError, match="after the history") as e:
+        parse_history("[{:process 0, :type :invoke, :f :read}]\n{:a 1}\n", source="h")
+    assert e.value.line == 2
+    with pytest.raises(HistoryError, match="must be an EDN map") as e:
+        parse_history("(\n{:process 0, :type :invoke, :f :read}\n7)", source="h")
+    assert e.value.line == 3
 
 
 def test_jepsen_log_lines_as_porcupine_reads_them() -> None:
@@ -138,12 +186,30 @@ def test_pairing_errors_are_named(lines: list[str], line: int, message: str) -> 
     assert e.value.line == line
 
 
-def test_time_going_backwards_is_an_error() -> None:
+def test_time_going_backwards_takes_file_order_with_a_warning() -> None:
+    """Jepsen's checkers take the file's order as the real-time order; so do we, and say so."""
+    events = parse_history('{"process": 1, "type": "invoke", "f": "write", "value": 1, "time": 50}\n'
+                           '{"process": 1, "type": "ok", "f": "write", "value": 1, "time": 40}\n'
+                           '{"process": 2, "type": "invoke", "f": "read", "time": 10}\n'
+                           '{"process": 2, "type": "ok", "f": "read", "value": null, "time": 20}\n', "jsonl")
+    with pytest.warns(HistoryWarning, match="time goes backwards: 40 after 50 .line 1. .and 1 more") as w:
+        ops = operations(events, source="h")
+    assert len(w) == 1, "one warning per history"
+    assert w[0].message.line == 2
+    assert str(w[0].message).startswith("h:2: ")
+    assert [(op.call, op.ret) for op in ops] == [(0, 1), (2, 3)], "positions stand for times"
+    with pytest.warns(HistoryWarning):
+        result = check_events(make_model("register"), events)
+    assert result.verdict == "illegal", "in file order the read of nil follows the write of 1"
+
+
+def test_monotone_times_are_kept_and_give_no_warning() -> None:
     events = parse_history('{"process": 1, "type": "invoke", "f": "read", "time": 5}\n'
-                           '{"process": 1, "type": "ok", "f": "read", "time": 4}\n', "jsonl")
-    with pytest.raises(HistoryError, match="earlier than the previous") as e:
-        operations(events)
-    assert e.value.line == 2
+                           '{"process": 1, "type": "ok", "f": "read", "time": 5}\n', "jsonl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (op,) = operations(events)
+    assert (op.call, op.ret) == (5, 5)
 
 
 def test_unreadable_and_undetectable_inputs(tmp_path: Path) -> None:

@@ -174,3 +174,22 @@ def test_compiled_steppers_agree_with_step() -> None:
                     else:
                         got = step(s)
                         assert got is ILLEGAL if want is ILLEGAL else got == want, (name, text, kind, s)
+
+
+@pytest.mark.parametrize("model_name", ["register", "cas-register"])
+def test_registers_start_at_the_initial_value(model_name: str) -> None:
+    """Jepsen's cas-register tests start at 0, not nil: a first read of 0,
+    or a cas from 0, is legal only when the register starts at 0."""
+    lines = ["0 invoke read", "0 ok read 0", "1 invoke write 2", "1 ok write 2"]
+    if model_name == "cas-register":
+        lines = ["0 invoke cas [0, 1]", "0 ok cas [0, 1]", "1 invoke read", "1 ok read 1"]
+    at_nil = make_model(model_name)
+    at_zero = make_model(model_name, initial=0)
+    assert at_zero.init() == 0
+    assert check_events(at_zero, hist(*lines)).verdict == "ok"
+    assert brute_force(at_zero, operations(hist(*lines))) is True
+    result = check_events(at_nil, hist(*lines))
+    assert result.verdict == "illegal"
+    assert result.counterexample is not None
+    assert result.counterexample.initial_state is None
+    assert check_events(make_model(model_name, initial="x"), hist("0 invoke read", '0 ok read "x"')).ok

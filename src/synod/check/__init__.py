@@ -8,7 +8,7 @@ page of a failing window. See docs/checker.md.
 """
 
 from synod.check.formats import FORMATS, detect_format, parse_history, read_history
-from synod.check.history import INF, Event, HistoryError, Operation, operations
+from synod.check.history import INF, Event, HistoryError, HistoryWarning, Operation, operations
 from synod.check.linearizability import CheckResult, Counterexample, check_events, check_operations
 from synod.check.models import (
     ILLEGAL, KV, MODELS, CasRegister, Model, Mutex, Queue, Register, SetModel, make_model,
@@ -16,7 +16,8 @@ from synod.check.models import (
 from synod.check.report import explain, render_html
 
 __all__ = [
-    "FORMATS", "detect_format", "parse_history", "read_history", "INF", "Event", "HistoryError", "Operation",
+    "FORMATS", "detect_format", "parse_history", "read_history", "INF", "Event", "HistoryError",
+    "HistoryWarning", "Operation",
     "operations", "CheckResult", "Counterexample", "check_events", "check_operations", "ILLEGAL", "KV",
     "MODELS", "CasRegister", "Model", "Mutex", "Queue", "Register", "SetModel", "make_model", "explain",
     "render_html",

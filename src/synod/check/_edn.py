@@ -7,7 +7,12 @@ comments, and tagged values (``#inst "..."``: the tag is dropped). Keywords
 come back as :class:`Keyword` (a ``str`` without the colon), vectors and
 lists as Python lists, sets as frozensets, maps as dicts.
 
-Errors are :class:`EdnError` with the column where reading stopped.
+:func:`read_edn_items` reads a whole-file history, one vector ``[...]`` or
+list ``(...)`` of events, and gives each element's 1-based source line, so
+that a failing window can name real file lines.
+
+Errors are :class:`EdnError` with the column where reading stopped (for a
+multi-line text: the 1-based offset into it).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["EdnError", "Keyword", "Symbol", "read_edn"]
+__all__ = ["EdnError", "Keyword", "Symbol", "read_edn", "read_edn_items", "skip_blank"]
 
 
 class EdnError(ValueError):
@@ -58,6 +63,41 @@ def read_edn(text: str) -> Any:
     if pos != len(text):
         raise EdnError(f"unexpected {text[pos]!r} after the value", pos + 1)
     return value
+
+
+def read_edn_items(text: str) -> list[tuple[Any, int]]:
+    """The elements of the one vector or list that is all of ``text``
+    (comments and blanks around it allowed), each with its 1-based line.
+    :class:`EdnError` if ``text`` is not one such sequence."""
+    pos = skip_blank(text, 0)
+    if pos >= len(text) or text[pos] not in "[(":
+        raise EdnError("expected a vector '[' or a list '(' of events", pos + 1)
+    close = _CLOSE[text[pos]]
+    start = pos
+    pos += 1
+    line = 1 + text.count("\n", 0, pos)
+    counted = pos  # Invariant: line is the line of offset `counted`.
+    items = []
+    while True:
+        pos = _skip(text, pos)
+        if pos >= len(text):
+            raise EdnError(f"missing {close!r}", start + 1)
+        if text[pos] == close:
+            break
+        line += text.count("\n", counted, pos)
+        counted = pos
+        value, pos = _read(text, pos, 1)
+        items.append((value, line))
+    pos = _skip(text, pos + 1)
+    if pos != len(text):
+        raise EdnError(f"unexpected {text[pos]!r} after the history", pos + 1)
+    return items
+
+
+def skip_blank(text: str, pos: int) -> int:
+    """The offset of the first form at or after ``pos``: blanks, commas and
+    ``;`` comments skipped."""
+    return _skip(text, pos)
 
 
 def _skip(text: str, pos: int) -> int:

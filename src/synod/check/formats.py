@@ -4,7 +4,9 @@
   as Porcupine's ``test_data/kv`` files are:
   ``{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}``.
   ``:time`` is used when present; ``:index`` and other fields are ignored.
-  A whole-file EDN vector of such maps is read as well.
+  A whole-file EDN vector ``[...]`` or list ``(...)`` of such maps is read
+  as well, each event keeping the file line its map starts on; ``;``
+  comment lines may come anywhere.
 - ``jepsen-log``: the ``jepsen.util`` lines of a Jepsen run log, as in
   Porcupine's ``test_data/jepsen`` (``INFO  jepsen.util - 4 :invoke :cas [1 4]``,
   fields separated by tabs or spaces, an optional timestamp before ``INFO``).
@@ -28,7 +30,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-from synod.check._edn import EdnError, Keyword, read_edn
+from synod.check._edn import EdnError, Keyword, read_edn, read_edn_items, skip_blank
 from synod.check.history import EVENT_TYPES, Event, HistoryError
 
 __all__ = ["FORMATS", "detect_format", "parse_edn", "parse_history", "parse_jepsen_log", "parse_jsonl",
@@ -72,22 +74,23 @@ def parse_history(text: str, fmt: str = "auto", *, source: str = "") -> list[Eve
 
 
 def detect_format(text: str, *, source: str = "") -> str:
-    """The format of ``text`` from its first non-blank line: ``{"`` is jsonl,
-    ``{:`` or ``[`` is edn, a ``jepsen.util`` line is jepsen-log. An empty
-    text reads as jsonl (no events)."""
-    for line in text.splitlines():
+    """The format of ``text`` from its first non-blank line that is not an
+    EDN ``;`` comment: ``{"`` is jsonl, ``{:``, ``[`` or ``(`` is edn, a
+    ``jepsen.util`` line is jepsen-log. An empty text reads as jsonl (no
+    events)."""
+    for n, line in enumerate(text.splitlines(), 1):
         s = line.strip()
-        if not s:
+        if not s or s.startswith(";"):
             continue
         if s.startswith("{"):
             return "jsonl" if s[1:].lstrip().startswith(('"', "}")) else "edn"
-        if s.startswith("["):
+        if s.startswith(("[", "(")):
             return "edn"
         if "jepsen.util" in text:
             return "jepsen-log"
         raise HistoryError("cannot tell the format from the first line "
                            "(want EDN maps, JSON lines or jepsen.util log lines; use --format)",
-                           source=source, line=text.splitlines().index(line) + 1)
+                           source=source, line=n)
     return "jsonl"
 
 
@@ -118,10 +121,12 @@ def _event(fields: dict[str, Any], index: int, line: int, source: str) -> Event:
 
 
 def parse_edn(text: str, *, source: str = "") -> list[Event]:
-    """Jepsen EDN events, one map per line (or one vector of maps)."""
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        return _parse_edn_vector(text, source)
+    """Jepsen EDN events: one map per line, or one vector ``[...]`` or list
+    ``(...)`` of maps (a Jepsen ``history.edn``), with ``;`` comment lines
+    anywhere. Each event's ``line`` is the file line its map starts on."""
+    first = skip_blank(text, 0)
+    if text.startswith(("[", "("), first):
+        return _parse_edn_sequence(text, source)
     events = []
     for n, raw in enumerate(text.splitlines(), 1):
         s = raw.strip()
@@ -135,15 +140,13 @@ def parse_edn(text: str, *, source: str = "") -> list[Event]:
     return events
 
 
-def _parse_edn_vector(text: str, source: str) -> list[Event]:
+def _parse_edn_sequence(text: str, source: str) -> list[Event]:
     try:
-        value = read_edn(text)
+        items = read_edn_items(text)
     except EdnError as e:
         line = text.count("\n", 0, max(0, e.column - 1)) + 1
         raise HistoryError(f"bad EDN: {e}", source=source, line=line) from None
-    if not isinstance(value, list):
-        raise HistoryError("an EDN history must be a vector of maps", source=source, line=1)
-    return [_edn_event(v, i, i + 1, source) for i, v in enumerate(value)]
+    return [_edn_event(v, i, line, source) for i, (v, line) in enumerate(items)]
 
 
 def _edn_event(value: Any, index: int, line: int, source: str) -> Event:

@@ -16,20 +16,26 @@ operation, with ``ret = INF`` (``math.inf``) for an ``info`` or pending one.
 
 Invariants checked here, each failure a :class:`HistoryError` naming the line:
 a process has at most one operation outstanding; a completion names the same
-``f`` (and key) as the invoke it completes; a completion has an invoke; times,
-where given, never go backwards.
+``f`` (and key) as the invoke it completes; a completion has an invoke.
+
+Real-time order is the order of the file. Times, where given, refine it
+(equal times are concurrent); where they go backwards (clocks of several
+machines, a merged log), they are not trusted at all: as Jepsen's checkers
+(Knossos, Elle) do, each event's position stands for its time, and a
+:class:`HistoryWarning` says so.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from synod.core.errors import ConfigError
 
-__all__ = ["Event", "HistoryError", "INF", "Operation", "operations", "EVENT_TYPES"]
+__all__ = ["Event", "HistoryError", "HistoryWarning", "INF", "Operation", "operations", "EVENT_TYPES"]
 
 INF = math.inf
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
@@ -45,6 +51,18 @@ class HistoryError(ConfigError):
         self.reason = message
         where = f"{source}:{line}: " if source and line else (f"{source}: " if source else
                                                                (f"line {line}: " if line else ""))
+        super().__init__(where + message)
+
+
+class HistoryWarning(UserWarning):
+    """A history was read with a correction (times going backwards: file
+    order used instead). ``str(w)`` names the source and line, as
+    :class:`HistoryError` does."""
+
+    def __init__(self, message: str, *, source: str = "", line: int = 0) -> None:
+        self.source = source
+        self.line = line
+        where = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
         super().__init__(where + message)
 
 
@@ -113,22 +131,20 @@ def operations(events: Iterable[Event], *, source: str = "") -> list[Operation]:
     Events of non-integer processes other than clients (Jepsen's
     ``:nemesis``) are skipped. Raises :class:`HistoryError` naming the line on
     a completion without an invoke, an invoke while the process has one
-    outstanding, a completion whose ``f`` or key differs from its invoke's, an
-    unknown event type, or a time that goes backwards.
+    outstanding, a completion whose ``f`` or key differs from its invoke's, or
+    an unknown event type. If times go backwards, warns
+    (:class:`HistoryWarning`, once) and uses each event's position as its time.
     """
+    clients = [ev for ev in events if ev.process != "nemesis"]
+    by_position = _times_go_backwards(clients, source)
     pending: dict[Hashable, tuple[int, Event]] = {}
     slots: list[Operation | tuple[int, Event] | None] = []
-    last_time = -INF
-    for ev in events:
-        if ev.process == "nemesis":
-            continue
+    for position, ev in enumerate(clients):
         if ev.type not in EVENT_TYPES:
             raise HistoryError(f"unknown event type {ev.type!r} (want one of {', '.join(EVENT_TYPES)})",
                                source=source, line=ev.line)
-        if ev.time < last_time:
-            raise HistoryError(f"time {ev.time} is earlier than the previous event's {last_time}",
-                               source=source, line=ev.line)
-        last_time = ev.time
+        if by_position:
+            ev = replace(ev, time=position)
         if ev.type == "invoke":
             if ev.process in pending:
                 _, prior = pending[ev.process]
@@ -151,6 +167,20 @@ def operations(events: Iterable[Event], *, source: str = "") -> list[Operation]:
     for index, inv in pending.values():
         slots[index] = _op(index, inv, None)
     return [op for op in slots if isinstance(op, Operation)]
+
+
+def _times_go_backwards(events: list[Event], source: str) -> bool:
+    """True (after one :class:`HistoryWarning`) if some event's time is
+    earlier than the one before it."""
+    backwards = [(prev, ev) for prev, ev in zip(events, events[1:]) if ev.time < prev.time]
+    if not backwards:
+        return False
+    prev, ev = backwards[0]
+    more = f" (and {len(backwards) - 1} more place(s))" if len(backwards) > 1 else ""
+    warnings.warn(HistoryWarning(f"time goes backwards: {ev.time} after {prev.time} (line {prev.line}){more}; "
+                                 "taking the file's order as the real-time order, as Jepsen's checkers do",
+                                 source=source, line=ev.line), stacklevel=3)
+    return True
 
 
 def _op(index: int, inv: Event, done: Event | None) -> Operation:

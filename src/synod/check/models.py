@@ -116,14 +116,19 @@ class Model:
 
 
 class Register(Model):
-    """A read/write register, initially nil. ``read`` returns the value."""
+    """A read/write register. ``read`` returns the value. It starts as
+    ``initial`` (nil by default; Jepsen's cas-register tests start at 0)."""
 
     name = "register"
     functions = ("read", "write")
     read_functions = ("read",)
 
+    def __init__(self, *, initial: Hashable = None) -> None:
+        assert isinstance(initial, Hashable), "the initial value must be hashable"
+        self.initial = initial
+
     def init(self) -> Hashable:
-        return None
+        return self.initial
 
     def step(self, state: Hashable, op: Operation) -> Hashable:
         if op.f == "write":
@@ -146,12 +151,14 @@ class CasRegister(Register):
     """A register with compare-and-set: ``cas`` with value ``[old, new]``
     sets ``new`` if the value is ``old``. An ``ok`` cas applied; with
     ``fail_means_mismatch`` a ``fail`` cas is a response saying the value
-    was not ``old`` (nothing applied); otherwise a failed cas is dropped."""
+    was not ``old`` (nothing applied); otherwise a failed cas is dropped.
+    ``initial`` as for :class:`Register`."""
 
     name = "cas-register"
     functions = ("read", "write", "cas")
 
-    def __init__(self, *, fail_means_mismatch: bool = False) -> None:
+    def __init__(self, *, initial: Hashable = None, fail_means_mismatch: bool = False) -> None:
+        super().__init__(initial=initial)
         self.fail_means_mismatch = fail_means_mismatch
 
     def check_op(self, op: Operation) -> str | None:
