@@ -20,6 +20,7 @@ from synod.viz import TraceModel, build_model, parse_lines, render_html
 from synod.viz.constants import ARROWS_DRAWN_MAX, EVENTS_DRAWN_MAX
 from tests.mapreduce._jobs import spec
 from tests.viz._toy import run_toy
+from tests.viz._traces import line, recv, send
 
 CHROMIUM_TIMEOUT_S = 180
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,10 +49,29 @@ class Dom(HTMLParser):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.texts: list[tuple[str, str]] = []  # (class of the <text> element, its text)
+        self._in_text: str | None = None
         self.feed(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append((tag, dict(attrs)))
+        if tag == "text":
+            self._in_text = dict(attrs).get("class") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "text":
+            self._in_text = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_text is not None:
+            self.texts.append((self._in_text, data))
+
+    def text_of(self, cls: str) -> list[str]:
+        return [t for c, t in self.texts if cls in c.split()]
+
+    def order(self, *ids: str) -> list[str]:
+        """The given element ids in document order."""
+        return [a["id"] for _, a in self.elements if a.get("id") in ids]  # type: ignore[misc]
 
     def by_id(self, element_id: str) -> dict[str, str | None]:
         found = [a for _, a in self.elements if a.get("id") == element_id]
@@ -100,13 +120,21 @@ def check_whole_run(dom: Dom, model: TraceModel) -> None:
     assert len(dom.with_class("line", "msg")) == len(arrows)
     assert len(dom.with_class("line", "msg", "delivered")) == delivered
     assert len(dom.with_class("line", "msg", "dropped")) == len(dom.with_class("path", "drop-x")) == dropped
-    assert viewer["data-delivered-total"] == str(delivered)
-    assert viewer["data-dropped-total"] == str(dropped)
+    # The header counts each message sent once, by its fate: they add up.
+    counts = model.message_counts()
+    assert viewer["data-messages-total"] == str(counts["messages"])
+    assert viewer["data-delivered-total"] == str(counts["delivered"])
+    assert viewer["data-dropped-total"] == str(counts["dropped"])
+    assert viewer["data-inflight-total"] == str(counts["in_flight"])
+    assert counts["messages"] == counts["delivered"] + counts["dropped"] + counts["in_flight"]
+    assert counts["duplicates"] == sum(1 for a in arrows if a.duplicate)
     downs = [iv for iv in model.intervals if iv.what == "down"]
     assert len(dom.with_class("rect", "down")) == len(downs)
     assert len(dom.with_class("rect", "state")) == len(model.states)
     assert len(dom.with_class("rect", "op")) == len(model.client_ops)
-    assert len(dom.with_class("path", "ev")) == len(model.points)
+    # Timers are hidden until asked for; every other event is drawn.
+    assert len(dom.with_class("path", "ev")) == sum(1 for r in model.points if r.kind != "timer")
+    assert dom.with_class("path", "ev", "k-timer") == []
     assert dom.by_id("error").get("hidden") is not None
 
 
@@ -136,7 +164,7 @@ def test_mapreduce_page_in_chromium(chromium: str, tmp_path: Path) -> None:
     screenshot(chromium, tmp_path, page, tmp_path / "run.png")
 
 
-# Hover over the first delivered arrow, then zoom in and hide the timers,
+# Hover over the first delivered arrow, then zoom in and show the timers,
 # reporting each result in a data attribute of #viewer.
 PROBE = """<script>
 setTimeout(function () {
@@ -150,7 +178,8 @@ setTimeout(function () {
   v.dataset.probeTimersBefore = document.querySelectorAll("path.ev.k-timer").length;
   document.getElementById("zoom-in").click();
   var timers = document.querySelector('[data-show="timers"]');
-  timers.checked = false;
+  v.dataset.probeTimersBox = timers.checked ? "checked" : "unchecked";
+  timers.checked = true;
   timers.dispatchEvent(new Event("change"));
   setTimeout(function () {
     v.dataset.probeSpanAfter = v.dataset.windowEnd - v.dataset.windowStart;
@@ -176,10 +205,15 @@ def test_hover_zoom_and_filters_in_chromium(chromium: str, tmp_path: Path) -> No
     before, after = float(viewer["data-probe-span-before"] or 0), float(viewer["data-probe-span-after"] or 0)
     assert before == pytest.approx(model.end_ms - model.start_ms)
     assert after == pytest.approx(before / 2)
-    timers = sum(1 for r in model.points if r.kind == "timer")
+    # Timers are hidden by default (a 60 s Raft run has 13k of them); the
+    # checkbox shows those of the window.
+    assert viewer["data-probe-timers-box"] == "unchecked"
+    assert viewer["data-probe-timers-before"] == "0"
+    lo = float(viewer["data-window-start"] or 0)
+    hi = float(viewer["data-window-end"] or 0)
+    timers = sum(1 for r in model.points if r.kind == "timer" and lo <= r.t_ms <= hi)
     assert timers > 0
-    assert viewer["data-probe-timers-before"] == str(timers)
-    assert viewer["data-probe-timers"] == "0"
+    assert viewer["data-probe-timers"] == str(timers)
 
 
 def test_a_100k_line_trace_gives_a_usable_page(chromium: str, tmp_path: Path) -> None:
@@ -217,3 +251,93 @@ def test_a_100k_line_trace_gives_a_usable_page(chromium: str, tmp_path: Path) ->
     assert len(whole.with_class("path", "ev", "k-crash")) == crashes
     dropped = sum(1 for a in model.arrows if a.status == "dropped")
     assert len(whole.with_class("line", "msg", "dropped")) == min(dropped, ARROWS_DRAWN_MAX // 2)
+
+
+def _labelled_trace() -> list[str]:
+    """Nemesis actions with their targets and groups, a leader whose label
+    arrows and markers cross, and a check naming a failing get."""
+    out = [line(0.0, "s1", "state", role="leader", term=3), line(0.0, "s2", "state", role="follower", term=3)]
+    for k in range(40):  # arrows and drops over the leader's label
+        out += [send(1.0 + k, "s1", "s2", {"type": "raft.AppendEntries", "k": k}),
+                line(1.0 + k, "s1", "drop", dst="s2", corr=0, reason="loss") if k % 2 else
+                recv(3.0 + k, "s2", "s1", {"type": "raft.AppendEntries", "k": k})]
+        out.append(line(1.5 + k, "s1", "ignore", reason="stale term"))
+    out += [
+        line(5.0, "nemesis", "nemesis", action="partition", partition="symmetric", groups=[["s1"], ["s2"]]),
+        line(30.0, "nemesis", "nemesis", action="heal_partition"),
+        line(35.0, "nemesis", "nemesis", action="crash", target="s2"), line(35.0, "s2", "crash"),
+        line(38.0, "s2", "timer", name="election"),
+        line(10.0, "c1", "client_op", type="invoke", process=0, f="put", key="k", value="a", history_line=1),
+        line(14.0, "c1", "client_op", type="ok", process=0, f="put", key="k", value="a", history_line=2),
+        line(20.0, "c1", "client_op", type="invoke", process=0, f="get", key="k", value=None, history_line=3),
+        line(22.0, "c1", "client_op", type="ok", process=0, f="get", key="k", value=None, history_line=4),
+        line(45.0, "checker", "check", checker="linearizability", verdict="illegal",
+             summary="get k returned nil, but the last completed put was a",
+             failing=[{"history_line": 1, "role": "window"}, {"history_line": 3, "role": "stuck"}]),
+    ]
+    return out
+
+
+def test_labels_checks_and_the_leaders_label_in_chromium(chromium: str, tmp_path: Path) -> None:
+    model = build_model(parse_lines(_labelled_trace()))
+    page = write_page(model, tmp_path, "labels")
+    dom = dump_dom(chromium, tmp_path, page)
+    # Nemesis markers and bands say whom they hit.
+    assert "crash s2" in dom.text_of("ev-label")
+    assert "partition symmetric: s1 | s2" in dom.text_of("band-label")
+    # The role labels are drawn after (over) the arrows and event markers.
+    assert dom.order("arrows", "events", "state-labels") == ["arrows", "events", "state-labels"]
+    assert "leader t3" in dom.text_of("state-label")
+    # The checker's failing operations: outlined, named, and said so above.
+    assert len(dom.with_class("rect", "op", "failing")) == 2
+    assert len(dom.with_class("rect", "op", "failing", "stuck")) == 1
+    assert dom.by_id("check").get("hidden") is None
+    assert dom.by_id("viewer")["data-failing-ops"] == "2"
+    assert "get k \u2192 nil" not in dom.text_of("op-label")  # a read of nothing has no value
+    assert dom.text_of("op-label").count("put k a") == 1
+    # #failing opens on the failing operations.
+    focused = dump_dom(chromium, tmp_path, page, "#failing").by_id("viewer")
+    lo, hi = float(focused["data-window-start"] or 0), float(focused["data-window-end"] or 0)
+    assert lo <= 20.0 and hi >= 22.0
+    assert hi - lo < model.end_ms - model.start_ms
+
+
+# Drag across the overview strip from 20% to 40% of its width (a new
+# window), then click at 80% (centers the window there).
+BRUSH = """<script>
+setTimeout(function () {
+  var v = document.getElementById("viewer"), ov = document.getElementById("overview");
+  var r = ov.getBoundingClientRect(), bg = ov.querySelector("rect").getBoundingClientRect();
+  function at(f) { return bg.left + f * bg.width; }
+  var y = r.top + r.height / 2;
+  ov.dispatchEvent(new MouseEvent("mousedown", {clientX: at(0.2), clientY: y, bubbles: true}));
+  window.dispatchEvent(new MouseEvent("mousemove", {clientX: at(0.3), clientY: y, bubbles: true}));
+  window.dispatchEvent(new MouseEvent("mouseup", {clientX: at(0.4), clientY: y, bubbles: true}));
+  setTimeout(function () {
+    v.dataset.probeBrushA = v.dataset.windowStart; v.dataset.probeBrushB = v.dataset.windowEnd;
+    v.dataset.probeRows = ov.querySelectorAll("rect.ov-cell").length;
+    ov.dispatchEvent(new MouseEvent("mousedown", {clientX: at(0.8), clientY: y, bubbles: true}));
+    window.dispatchEvent(new MouseEvent("mouseup", {clientX: at(0.8), clientY: y, bubbles: true}));
+    setTimeout(function () {
+      v.dataset.probeClickA = v.dataset.windowStart; v.dataset.probeClickB = v.dataset.windowEnd;
+    }, 150);
+  }, 150);
+}, 50);
+</script>
+</body>"""
+
+
+def test_brushing_the_overview_strip_chooses_the_window(chromium: str, tmp_path: Path) -> None:
+    _, lines = run_toy(seed=2, servers=3, time_ms=10_000.0)
+    model = build_model(parse_lines(lines))
+    page = write_page(model, tmp_path, "brush")
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", BRUSH), encoding="utf-8")
+    viewer = dump_dom(chromium, tmp_path, page).by_id("viewer")
+    span = model.end_ms - model.start_ms
+    a, b = float(viewer["data-probe-brush-a"] or 0), float(viewer["data-probe-brush-b"] or 0)
+    assert a == pytest.approx(model.start_ms + 0.2 * span, abs=span * 0.01)
+    assert b == pytest.approx(model.start_ms + 0.4 * span, abs=span * 0.01)
+    assert int(viewer["data-probe-rows"] or 0) > len(model.lanes)  # a density row per lane
+    ca, cb = float(viewer["data-probe-click-a"] or 0), float(viewer["data-probe-click-b"] or 0)
+    assert (ca + cb) / 2 == pytest.approx(model.start_ms + 0.8 * span, abs=span * 0.01)
+    assert cb - ca == pytest.approx(b - a, rel=1e-6)

@@ -3,7 +3,8 @@ operations, nemesis bands (synod.viz._model's docstring)."""
 
 from __future__ import annotations
 
-from tests.viz._traces import PING, line, model_of, send
+from synod.viz import nemesis_label
+from tests.viz._traces import PING, line, model_of, recv, send
 
 
 def test_lanes_nemesis_first_then_nodes_then_clients_in_natural_order() -> None:
@@ -86,7 +87,74 @@ def test_nemesis_partition_and_link_faults_are_bands() -> None:
         line(12.0, "n1", "timer", name="t"),
     )
     assert [(b.label, b.start_ms, b.end_ms, b.row) for b in m.bands] == [
-        ("partition isolate", 1.0, 6.0, 0), ("link", 2.0, 9.0, 1), ("partition bridge", 7.0, 9.0, 0),
+        ("partition isolate", 1.0, 6.0, 0), ("link loss 20%", 2.0, 9.0, 1), ("partition bridge", 7.0, 9.0, 0),
         ("partition one_way", 10.0, 12.0, 0),
     ]
     assert sum(1 for r in m.points if r.kind == "nemesis") == 6
+
+
+def test_nemesis_bands_and_markers_name_the_nodes_and_groups_they_hit() -> None:
+    """Each shape the simulator's nemesis writes (synod.sim.nemesis)."""
+    m = model_of(
+        line(1.0, "nemesis", "nemesis", action="partition", partition="symmetric", groups=[["s1", "s4"], ["s2", "s3"]]),
+        line(2.0, "nemesis", "nemesis", action="partition", partition="isolate", target="s4"),
+        line(3.0, "nemesis", "nemesis", action="partition", partition="bridge", left=["s3", "s4"], bridge="s5",
+             right=["s1", "s2"]),
+        line(4.0, "nemesis", "nemesis", action="partition", partition="majority_minority",
+             majority=["s3", "s4", "s5"], minority=["s1", "s2"]),
+        line(5.0, "nemesis", "nemesis", action="partition", partition="one_way", **{"from": ["s1"], "to": ["s2"]}),
+    )
+    assert [b.label for b in m.bands] == [
+        "partition symmetric: s1 s4 | s2 s3", "partition isolate: s4 alone",
+        "partition bridge: s3 s4 | s1 s2 (bridge s5 sees both)", "partition majority_minority: s3 s4 s5 | s1 s2",
+        "partition one_way: s1 -/-> s2",
+    ]
+    assert nemesis_label({"action": "crash", "target": "s2", "restart_after_ms": 400.0}) == "crash s2"
+    assert nemesis_label({"action": "clock", "target": "s3", "jump_ms": 407.8, "drift": 0.1}) == "clock s3 +408 ms"
+    assert nemesis_label({"action": "heal_partition"}) == "heal_partition"
+
+
+def test_client_ops_carry_their_key_and_a_read_shows_its_result() -> None:
+    m = model_of(
+        line(0.0, "c1", "client_op", type="invoke", process=0, f="get", key="k1", value=None, history_line=1),
+        line(1.0, "c1", "client_op", type="invoke", process=5, f="put", key="k1", value="[5.1]", history_line=2),
+        line(2.0, "c1", "client_op", type="ok", process=0, f="get", key="k1", value="[0.3]", history_line=3),
+        line(3.0, "c1", "client_op", type="info", process=5, f="put", key="k1", value="[5.1]", history_line=4),
+    )
+    assert [op.label() for op in m.client_ops] == ["get k1 \u2192 [0.3]", "put k1 [5.1]"]
+
+
+def test_a_check_record_marks_the_failing_operations_and_gets_no_lane() -> None:
+    m = model_of(
+        line(0.0, "c1", "client_op", type="invoke", process=0, f="put", key="k", value="a", history_line=1),
+        line(1.0, "c1", "client_op", type="ok", process=0, f="put", key="k", value="a", history_line=2),
+        line(2.0, "c2", "client_op", type="invoke", process=1, f="get", key="k", value=None, history_line=3),
+        line(3.0, "c2", "client_op", type="ok", process=1, f="get", key="k", value=None, history_line=4),
+        line(4.0, "c1", "client_op", type="invoke", process=0, f="get", key="k", value=None, history_line=5),
+        line(5.0, "c1", "client_op", type="ok", process=0, f="get", key="k", value="a", history_line=6),
+        line(6.0, "checker", "check", checker="linearizability", verdict="illegal",
+             failing=[{"history_line": 1, "role": "window"}, {"history_line": 3, "role": "stuck"}]),
+    )
+    assert m.lanes == ["c1", "c2"]
+    assert m.points == []
+    assert [r.kind for r in m.checks] == ["check"]
+    assert [(op.node, op.f, op.failing) for op in m.client_ops] == [
+        ("c1", "put", "window"), ("c2", "get", "stuck"), ("c1", "get", None)]
+
+
+def test_message_counts_add_up_with_duplicates_and_messages_in_flight() -> None:
+    """Each message sent is counted once, by its fate; a network duplicate
+    is counted apart (the page said 8666 messages: 7439 delivered, 1337
+    dropped, which added up to more than it sent)."""
+    m = model_of(
+        send(0.0, "a", "b", PING), recv(1.0, "b", "a", PING), recv(2.0, "b", "a", PING),   # one duplicate
+        send(3.0, "a", "b", {"type": "t.X"}), line(3.0, "a", "drop", dst="b", corr=0, reason="loss"),
+        send(4.0, "a", "b", {"type": "t.Y"}), line(6.0, "a", "drop", dst="b", corr=0, reason="node down"),
+        line(7.0, "a", "drop", dst="b", corr=0, reason="node down"),                       # a dropped duplicate
+        send(8.0, "a", "b", {"type": "t.Z"}),                                               # in flight
+    )
+    c = m.message_counts()
+    assert c == {"messages": 4, "delivered": 1, "dropped": 2, "in_flight": 1,
+                 "dropped_by": {"loss": 1, "node down": 1}, "duplicates": 2, "duplicates_delivered": 1,
+                 "duplicates_dropped": 1, "orphans": 0}
+    assert c["messages"] == c["delivered"] + c["dropped"] + c["in_flight"]

@@ -58,8 +58,9 @@ def test_payload_columns_and_totals() -> None:
     assert {len(col) for col in arrows.values()} == {2}
     assert arrows["f"] == [0, 1 | 8]              # delivered; dropped at the sender
     assert data["types"] == ["t.Note", "t.Ping"]
-    assert data["stats"] == {"records": 8, "messages": 2, "delivered": 1, "dropped": 1, "inflight": 0,
-                             "duplicates": 0, "orphans": 0}
+    assert data["stats"] == {"records": 8, "messages": 2, "delivered": 1, "dropped": 1, "in_flight": 0,
+                             "dropped_by": {"loss": 1}, "duplicates": 0, "duplicates_delivered": 0,
+                             "duplicates_dropped": 0, "orphans": 0}
     assert data["states"][0][:5] == [0, 0.0, 6.0, "leader", "1"]
     assert data["intervals"][0][:5] == [1, 4.0, 6.0, 0, 1]
     assert data["ops"][0][:5] == [2, 0, 5.0, 6.0, "ok"]
@@ -105,3 +106,38 @@ def test_the_time_axis_counts_from_zero_for_simulated_runs_and_from_the_start_fo
     assert payload(sim_like, title="", source="")["origin"] == 0.0
     assert payload(real, title="", source="")["origin"] == 6_057_733.3
     assert payload(late, title="", source="")["origin"] == 9_000_000.0
+
+
+def test_payload_names_whom_the_nemesis_hit_and_the_failing_operations() -> None:
+    model = model_of(
+        line(0.0, "nemesis", "nemesis", action="crash", target="n2"),
+        line(0.0, "n2", "crash"),
+        line(1.0, "nemesis", "nemesis", action="partition", partition="symmetric", groups=[["n1"], ["n2", "n3"]]),
+        line(2.0, "c1", "client_op", type="invoke", process=0, f="get", key="k", value=None, history_line=1),
+        line(3.0, "c1", "client_op", type="ok", process=0, f="get", key="k", value="x", history_line=2),
+        line(4.0, "checker", "check", checker="linearizability", verdict="illegal", summary="get k returned x",
+             failing=[{"history_line": 1, "role": "stuck"}]),
+    )
+    data = payload(model, title="t", source="")
+    labels = {data["points"]["t"][int(i)]: text for i, text in data["points"]["lb"].items()}
+    assert labels == {0.0: "crash n2", 1.0: "partition symmetric: n1 | n2 n3"}
+    assert data["bands"][0][3] == "partition symmetric: n1 | n2 n3"
+    assert data["ops"][0][5] == "get k \u2192 x"
+    assert data["ops"][0][8] == "stuck"
+    [check] = data["checks"]
+    assert (check["verdict"], check["ops"], check["focus"], check["text"]) == ("illegal", 1, [2.0, 3.0],
+                                                                               "get k returned x")
+    assert "checker" not in data["lanes"]
+
+
+def test_the_overview_counts_activity_per_lane_without_timers() -> None:
+    model = model_of(
+        send(0.0, "a", "b", PING), recv(1.0, "b", "a", PING),
+        line(2.0, "a", "timer", name="t"), line(3.0, "b", "apply"),
+        send(4.0, "b", "a", PING), drop(4.0, "b", "a", "loss"),
+    )
+    data = payload(model, title="t", source="")
+    per_lane = data["overview"]["lanes"]
+    assert data["lanes"] == ["a", "b"]
+    assert [sum(row) for row in per_lane] == [1, 3]  # a: one send; b: a receipt, an event, a send
+    assert len(per_lane[0]) == data["overview"]["bins"]

@@ -84,3 +84,34 @@ def test_mapreduce_job_with_scripted_crashes() -> None:
     assert {"mr.RequestTask", "mr.MapTask", "mr.ReduceTask"} <= types
     kinds = {r.kind for r in m.points}
     assert {"assign", "map_done", "crash", "restart", "job_done"} <= kinds
+
+
+def test_kv_run_traces_its_client_operations_and_the_checkers_failing_window() -> None:
+    """``synod sim raft --workload kv --trace``: every history event is a
+    ``client_op`` on its client's lane, and a run whose history is not
+    linearizable (unsafe local reads, seed 2) ends with a ``check`` record;
+    the viewer marks exactly the failing window's operations, the stuck one
+    by the history lines the checker reports."""
+    from synod.raft.kv_sim import SNAPSHOT_INTERVAL_ENTRIES, run_kv_linearizability
+    from synod.raft.node import RaftNodeConfig
+
+    tracer = Tracer(keep=True)
+    cfg = RaftNodeConfig(unsafe_local_reads=True, snapshot_interval_entries=SNAPSHOT_INTERVAL_ENTRIES)
+    r = run_kv_linearizability(2, time_ms=10_000.0, node_config=cfg, tracer=tracer)
+    assert r.verdict == "illegal", "seed 2 serves a stale local read"
+    assert tracer.lines is not None
+    m = build_model(parse_lines(tracer.lines))
+    assert [n for n in m.lanes if n.startswith("c")] == ["c1", "c2", "c3", "c4", "c5"]
+    assert "checker" not in m.lanes
+    assert len(m.client_ops) == r.history.counts()["invoke"]
+    c = r.check.counterexample
+    assert c is not None
+    marked = {op.invoke.fields["history_line"]: op.failing for op in m.client_ops if op.failing}
+    assert set(marked) == {op.lines[0] for op in c.window}
+    assert marked[c.stuck.lines[0]] == "stuck"
+    [stuck] = [op for op in m.client_ops if op.failing == "stuck"]
+    assert stuck.complete is not None
+    assert stuck.complete.fields["history_line"] == c.stuck.lines[1]
+    assert (stuck.f, stuck.key) == (c.stuck.f, c.key)
+    [check] = m.checks
+    assert check.fields["verdict"] == "illegal"

@@ -3,6 +3,7 @@ new-process rule after an indeterminate operation, and bad settings."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from synod.check import operations
 from synod.core import Context, Node, message
 from synod.core.errors import LocalProtocolError
-from synod.sim import Simulator
+from synod.sim import Simulator, Tracer
 from synod.workload import HistoryRecorder, KVClient, KVWorkload, Outcome
 from synod.workload.kv import FAIL, INFO, OK
 
@@ -56,8 +57,8 @@ class _Server(Node):
             ctx.send(src, _Rep(request_id=msg.request_id, outcome=kind, value="v" if msg.f == "get" else None))
 
 
-def _run(script: list[str], ms: float = 2_000.0) -> HistoryRecorder:
-    sim = Simulator(3)
+def _run(script: list[str], ms: float = 2_000.0, tracer: Tracer | None = None) -> HistoryRecorder:
+    sim = Simulator(3, tracer=tracer)
     sim.add_node("srv", lambda: _Server(script))
     history = HistoryRecorder(lambda: sim.now_ms)
     wl = KVWorkload(keys=2, op_timeout_ms=100.0, think_ms=5.0, stop_ms=ms)
@@ -77,6 +78,19 @@ def test_each_reply_kind_is_recorded() -> None:
     for e in h.events:
         if e.type == OK and e.f == "get":
             assert e.value == "v"
+
+
+def test_every_history_event_is_a_client_op_in_the_trace_naming_its_line() -> None:
+    """The trace viewer draws the client's operations from these, and finds
+    the ones a checker names ("lines 827-829") by ``history_line``."""
+    tracer = Tracer(keep=True)
+    h = _run([OK, FAIL, INFO, "none", OK], ms=300.0, tracer=tracer)
+    assert tracer.lines is not None
+    ops = [json.loads(raw) for raw in tracer.lines if '"kind":"client_op"' in raw]
+    assert [(r["node"], r["t_ms"], r["type"], r["process"], r["f"], r["key"], r["value"], r["history_line"])
+            for r in ops] == [("c1", round(e.time, 6), e.type, e.process, e.f, e.key, e.value, e.line)
+                              for e in h.events]
+    assert [json.loads(raw) for raw in h.jsonl().splitlines()][ops[3]["history_line"] - 1]["type"] == ops[3]["type"]
 
 
 def test_writes_are_unique_tokens() -> None:

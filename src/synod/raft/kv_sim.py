@@ -19,6 +19,15 @@ Read paths (``reads``):
   caught serving stale reads, as the docs explain;
 - ``log``: the get is a log entry like a write (section 8 of the paper).
 
+Traced runs. With a ``tracer``, every client operation is in the trace
+(``client_op`` events naming their ``history_line``, see
+:mod:`synod.workload.kv`), and after the check one ``check`` record (node
+``checker``, at the end) gives the verdict and, when it is illegal, names the
+operations of the failing window by their history lines (``failing``), so
+``synod trace view`` highlights them (see docs/trace-viewer.md). The history
+lines are those of :meth:`HistoryRecorder.jsonl`, the file ``--history``
+writes and the checker's "(lines a-b)" refer to.
+
 Nothing here reads a clock or global random: the seed decides everything.
 """
 
@@ -28,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from synod.check import KV, CheckResult, check_events
+from synod.check import KV, CheckResult, Operation, check_events, explain
 from synod.core import decode, encode
 from synod.core.errors import ConfigError
 from synod.raft.messages import Propose, ProposeReply, Read
@@ -39,10 +48,11 @@ from synod.sim import LinkModel, Network, Simulator, Tracer, Uniform
 from synod.workload import HistoryRecorder, KVClient, KVWorkload, Outcome
 from synod.workload.kv import FAIL, INFO, OK
 
-__all__ = ["READ_MODES", "RaftKVAdapter", "KVRunResult", "run_kv_linearizability"]
+__all__ = ["READ_MODES", "RaftKVAdapter", "KVRunResult", "run_kv_linearizability", "check_record"]
 
 READ_MODES = ("read-index", "lease", "log")
 CHECK_TIMEOUT_S = 60.0
+CHECK_NODE = "checker"   # the trace's check record is written under this name (it gets no lane)
 DRAIN_MS = 3000.0    # after the faults stop: outstanding operations complete or time out
 SNAPSHOT_INTERVAL_ENTRIES = 200   # servers compact often, so snapshots and InstallSnapshot carry sessions
 
@@ -96,6 +106,31 @@ class KVRunResult:
         return self.check.verdict == "ok" and not self.violations
 
 
+def _failing(op: Operation, role: str) -> dict[str, Any]:
+    return {"history_line": op.lines[0], "complete_line": op.lines[1] or None, "role": role,
+            "process": op.process, "f": op.f, "key": op.key}
+
+
+def check_record(check: CheckResult) -> dict[str, Any]:
+    """The fields of the trace's ``check`` record: ``checker``, ``model``,
+    ``verdict``, ``summary`` (the checker's explanation, one line) and, when
+    illegal, ``key`` and ``failing``: the failing window's operations as
+    ``{history_line, complete_line, role, process, f, key}``, ``role``
+    ``stuck`` for the one the search could not place, ``pending`` for the
+    concurrent ones it could not linearize, ``window`` for the others."""
+    fields: dict[str, Any] = {"checker": "linearizability", "model": check.model, "verdict": check.verdict}
+    c = check.counterexample
+    if c is None:
+        fields["summary"] = check.reason or f"{len(check.operations)} operations, {check.partitions} keys"
+        return fields
+    fields["summary"] = "; ".join(line.strip() for line in explain(check, KV())[1:])
+    fields["key"] = c.key
+    pending = {op.id for op in c.pending}
+    fields["failing"] = [_failing(op, "stuck" if op.id == c.stuck.id else "pending" if op.id in pending
+                                  else "window") for op in c.window]
+    return fields
+
+
 def run_kv_linearizability(seed: int, *, nodes: int = 5, clients: int = 5, time_ms: float = 20_000.0,
                            kinds: tuple[str, ...] = NEMESIS_KINDS, reads: str = "read-index",
                            workload: KVWorkload | None = None, node_config: RaftNodeConfig | None = None,
@@ -136,6 +171,7 @@ def run_kv_linearizability(seed: int, *, nodes: int = 5, clients: int = 5, time_
     nemesis.heal_and_stop(sim.now_ms)
     sim.run(until_ms=sim.now_ms + DRAIN_MS + wl.op_timeout_ms, until=lambda: bool(checker.violations))
     check = check_events(KV(), history.events, timeout_s=check_timeout_s, source=f"seed {seed}")
+    sim.emit(CHECK_NODE, "check", **check_record(check))
     return KVRunResult(seed=seed, reads=reads, check=check, violations=list(checker.violations),
                        history=history, virtual_ms=sim.now_ms, deliveries=sim.deliveries,
                        faults=dict(sorted(nemesis.counts.items())))

@@ -13,23 +13,30 @@ model (:class:`TraceModel`):
   as colored bands, and **client operations** (``client_op`` invoke then
   ok/fail/info) drawn as bars;
 - every other record (timers, crashes, nemesis actions, node-defined events
-  such as MapReduce's ``assign``) as a **point** marker.
+  such as MapReduce's ``assign``) as a **point** marker; a nemesis action
+  labelled with whom it hit (:func:`nemesis_label`);
+- ``check`` records (a checker's verdict) name the client operations of a
+  failing window, which the page outlines in red.
 
 :func:`render_html` writes the model into a self-contained page (inline
 CSS, JavaScript and data; no network): zoom and pan, a slider and an
-overview strip, hover for each item's fields. The browser draws only the
+overview strip of the whole run (activity per lane) to brush a window in,
+hover for each item's fields; timers hidden until asked for. The browser draws only the
 visible window, sampled past a fixed number of elements, so 100k-line
 traces stay usable. ``synod trace view`` is the command-line entry.
 """
 
 from synod.viz._html import payload, render_html
 from synod.viz._load import Record, TraceError, parse_lines, read_trace
-from synod.viz._model import Band, ClientOp, Interval, StateSpan, TraceModel, build_model, load_model
+from synod.viz._model import (
+    Band, ClientOp, Interval, StateSpan, TraceModel, build_model, load_model, nemesis_label, partition_groups,
+)
 from synod.viz._pairing import Arrow, Pairing, message_type, pair_messages
 
 __all__ = [
     "Record", "TraceError", "read_trace", "parse_lines",
     "Arrow", "Pairing", "pair_messages", "message_type",
     "TraceModel", "Interval", "StateSpan", "ClientOp", "Band", "build_model", "load_model",
+    "nemesis_label", "partition_groups",
     "render_html", "payload",
 ]

@@ -17,13 +17,14 @@ from importlib import resources
 from typing import Any
 
 from synod.viz._load import Record
-from synod.viz._model import NEMESIS_LANE, TraceModel
+from synod.viz._model import NEMESIS_LANE, TraceModel, nemesis_label
 from synod.viz._pairing import DELIVERED, DROPPED
 from synod.viz.constants import (
     ARROWS_DRAWN_MAX,
     DETAIL_CHARS_MAX,
     DETAIL_VALUE_CHARS_MAX,
     EVENTS_DRAWN_MAX,
+    LABEL_CHARS_MAX,
     OVERVIEW_BINS,
 )
 
@@ -93,31 +94,67 @@ def _arrows(model: TraceModel, lane: dict[str, int], det: _Details) -> tuple[dic
 def _points(model: TraceModel, lane: dict[str, int], det: _Details) -> tuple[dict[str, list[Any]], list[str]]:
     kinds = [k for k, _ in Counter(r.kind for r in model.points).most_common()]
     kind_index = {k: i for i, k in enumerate(kinds)}
-    cols: dict[str, list[Any]] = {"t": [], "l": [], "k": [], "dt": []}
-    for r in model.points:
+    cols: dict[str, Any] = {"t": [], "l": [], "k": [], "dt": [], "lb": {}}
+    for i, r in enumerate(model.points):
         cols["t"].append(r.t_ms)
         cols["l"].append(lane[r.node])
         cols["k"].append(kind_index[r.kind])
         cols["dt"].append(det.add(r))
+        if r.kind == "nemesis":
+            cols["lb"][str(i)] = _cut(nemesis_label(r.fields), LABEL_CHARS_MAX)
     return cols, kinds
 
 
-def _histogram(model: TraceModel) -> dict[str, Any]:
+def _histogram(model: TraceModel, lane: dict[str, int]) -> dict[str, Any]:
+    """The overview strip: messages sent per bin (``sends``), drops per bin,
+    crash times, and per lane (``lanes[l][bin]``) the messages it sent or
+    received plus its other events but timers: where each node was busy."""
     span = max(model.end_ms - model.start_ms, 1e-9)
     sends = [0] * OVERVIEW_BINS
     drops = [0] * OVERVIEW_BINS
+    per_lane = [[0] * OVERVIEW_BINS for _ in model.lanes]
 
     def bin_of(t: float) -> int:
         return min(OVERVIEW_BINS - 1, int((t - model.start_ms) / span * OVERVIEW_BINS))
 
     for a in model.arrows:
+        if a.end is not None:
+            per_lane[lane[a.dst]][bin_of(a.end.t_ms)] += a.status != DROPPED
         if a.duplicate:
             continue
-        sends[bin_of(a.send.t_ms)] += 1
+        b = bin_of(a.send.t_ms)
+        sends[b] += 1
+        per_lane[lane[a.src]][b] += 1
         if a.status == DROPPED and a.end is not None:
             drops[bin_of(a.end.t_ms)] += 1
+    for r in model.points:
+        if r.kind != "timer":
+            per_lane[lane[r.node]][bin_of(r.t_ms)] += 1
+    for op in model.client_ops:
+        per_lane[lane[op.node]][bin_of(op.invoke.t_ms)] += 1
     crashes = [r.t_ms for r in model.points if r.kind in ("crash", "exit")]
-    return {"bins": OVERVIEW_BINS, "sends": sends, "drops": drops, "crashes": crashes}
+    return {"bins": OVERVIEW_BINS, "sends": sends, "drops": drops, "crashes": crashes, "lanes": per_lane}
+
+
+def _checks(model: TraceModel, det: _Details) -> list[dict[str, Any]]:
+    """The check records, each with the time span of the operations it names."""
+    out = []
+    for r in model.checks:
+        named = [op for op in model.client_ops if op.failing is not None]
+        # Where to look first: the operation the checker could not place
+        # and the concurrent ones it could not linearize; the window's other
+        # operations may be long (an info append runs to the end).
+        focus = [op for op in named if op.failing in ("stuck", "pending")] or named
+        out.append({
+            "verdict": _label(r.fields.get("verdict", "")),
+            "checker": _label(r.fields.get("checker", "check")),
+            "text": _cut(_label(r.fields.get("summary", "")), DETAIL_CHARS_MAX),
+            "ops": len(named),
+            "window": ([min(op.invoke.t_ms for op in named), max(op.end_ms for op in named)] if named else None),
+            "focus": ([min(op.invoke.t_ms for op in focus), max(op.end_ms for op in focus)] if focus else None),
+            "dt": det.add(r),
+        })
+    return out
 
 
 def _label(value: Any) -> str:
@@ -141,7 +178,6 @@ def payload(model: TraceModel, *, title: str, source: str) -> dict[str, Any]:
     det = _Details()
     arrows, types = _arrows(model, lane, det)
     points, kinds = _points(model, lane, det)
-    pairing = model.pairing
     return {
         "title": title,
         "source": source,
@@ -159,21 +195,14 @@ def payload(model: TraceModel, *, title: str, source: str) -> dict[str, Any]:
         "states": [[lane[s.node], s.start_ms, s.end_ms, s.role, "" if s.term is None else _label(s.term),
                     det.add(s.record)] for s in model.states],
         "ops": [[lane[op.node], op.row, op.invoke.t_ms, op.end_ms, op.outcome or "",
-                 _cut(f"{_label(op.f)} {_label(op.value)}" if op.value is not None else _label(op.f), 60),
-                 det.add(op.invoke), det.add(op.complete)] for op in model.client_ops],
+                 _cut(op.label(), LABEL_CHARS_MAX), det.add(op.invoke), det.add(op.complete), op.failing or ""]
+                for op in model.client_ops],
         "bands": [[lane[b.node], b.start_ms, b.end_ms, b.label, det.add(b.first), det.add(b.last), b.row]
                   for b in model.bands],
         "details": det.texts,
-        "overview": _histogram(model),
-        "stats": {
-            "records": len(model.records),
-            "messages": sum(1 for a in model.arrows if not a.duplicate),
-            "delivered": pairing.count(DELIVERED),
-            "dropped": pairing.count(DROPPED),
-            "inflight": sum(1 for a in model.arrows if a.status not in _STATUS_CODE),
-            "duplicates": sum(1 for a in model.arrows if a.duplicate),
-            "orphans": len(pairing.orphans),
-        },
+        "overview": _histogram(model, lane),
+        "checks": _checks(model, det),
+        "stats": {"records": len(model.records), **model.message_counts()},
         "limits": {"arrows": ARROWS_DRAWN_MAX, "events": EVENTS_DRAWN_MAX},
     }
 

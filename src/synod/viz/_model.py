@@ -22,11 +22,21 @@ the process defaulting to the lane: one operation at a time per process. An
 invoke with no completion is pending to the end of the trace.
 
 Nemesis bands. The nemesis's ``partition`` and ``link`` actions last until
-``heal_partition``/``heal_link`` (or ``heal_and_stop``).
+``heal_partition``/``heal_link`` (or ``heal_and_stop``). A partition's band
+and marker name its groups (``partition symmetric: s1 s4 | s2 s3``), a
+crash, pause or clock marker its target (:func:`nemesis_label`).
+
+Checks. A ``check`` record (``{"kind": "check", "verdict": "illegal",
+"failing": [{"history_line": 827, "role": "stuck"}, ...]}``, written by a
+run whose history failed its checker) names the client operations of the
+failing window by the history line of their invoke; client operations carry
+that line as ``history_line``. Check records get no lane and no marker: the
+viewer highlights the operations they name.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,16 +44,18 @@ from pathlib import Path
 from typing import Any
 
 from synod.viz._load import Record, read_trace
-from synod.viz._pairing import Arrow, Pairing, pair_messages
+from synod.viz._pairing import DELIVERED, DROPPED, IN_FLIGHT, Arrow, Pairing, pair_messages
 from synod.viz.constants import CLIENT_OP_ROWS_MAX
 
-__all__ = ["TraceModel", "Interval", "StateSpan", "ClientOp", "Band", "build_model", "load_model", "lane_order"]
+__all__ = ["TraceModel", "Interval", "StateSpan", "ClientOp", "Band", "build_model", "load_model", "lane_order",
+           "nemesis_label", "partition_groups"]
 
 NEMESIS_LANE = "nemesis"
 _MESSAGE_KINDS = frozenset({"send", "recv", "drop"})
 _DOWN_KINDS = frozenset({"crash", "exit"})
 _UP_KINDS = frozenset({"restart", "start"})
 _COMPLETIONS = frozenset({"ok", "fail", "info"})
+_CHECK_KIND = "check"
 _BAND_ENDS = {"partition": ("heal_partition", "heal_and_stop"), "link": ("heal_link", "heal_and_stop")}
 
 
@@ -87,6 +99,18 @@ class ClientOp:
     outcome: str | None = None
     row: int = 0
     end_ms: float = 0.0
+    key: Any = None
+    value_read: bool = False  # ``value`` came from the completion (a read's result)
+    failing: str | None = None  # its role in a failed check's window ("stuck", "pending"), if any
+
+    def label(self) -> str:
+        """``f key value``; a value that came from the completion after an arrow."""
+        parts = [_label(self.f)]
+        if self.key is not None:
+            parts.append(_label(self.key))
+        if self.value is not None:
+            parts.append(("\u2192 " if self.value_read else "") + _label(self.value))
+        return " ".join(parts)
 
 
 @dataclass(slots=True)
@@ -118,10 +142,35 @@ class TraceModel:
     client_ops: list[ClientOp] = field(default_factory=list)
     bands: list[Band] = field(default_factory=list)
     points: list[Record] = field(default_factory=list)
+    checks: list[Record] = field(default_factory=list)
 
     @property
     def arrows(self) -> list[Arrow]:
         return self.pairing.arrows
+
+    def message_counts(self) -> dict[str, Any]:
+        """Each message sent counted once, by its fate, so that ``messages ==
+        delivered + dropped + in_flight``; ``dropped_by`` splits the drops by
+        reason (loss, partition, node down...). The network's extra copies
+        are counted apart: ``duplicates`` (``duplicates_delivered`` +
+        ``duplicates_dropped``); ``orphans``: recvs and drops with no send."""
+        counts = {DELIVERED: 0, DROPPED: 0, IN_FLIGHT: 0}
+        dup = {DELIVERED: 0, DROPPED: 0}
+        by_reason: dict[str, int] = {}
+        for a in self.arrows:
+            if a.duplicate:
+                dup[a.status] += 1
+                continue
+            counts[a.status] += 1
+            if a.status == DROPPED:
+                reason = a.reason or "unknown"
+                by_reason[reason] = by_reason.get(reason, 0) + 1
+        messages = counts[DELIVERED] + counts[DROPPED] + counts[IN_FLIGHT]
+        return {"messages": messages, "delivered": counts[DELIVERED], "dropped": counts[DROPPED],
+                "in_flight": counts[IN_FLIGHT],
+                "dropped_by": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "duplicates": dup[DELIVERED] + dup[DROPPED], "duplicates_delivered": dup[DELIVERED],
+                "duplicates_dropped": dup[DROPPED], "orphans": len(self.pairing.orphans)}
 
     def down(self, node: str) -> list[tuple[float, float]]:
         """(start, end) of the node's down intervals, in order."""
@@ -150,8 +199,10 @@ def _lanes(records: list[Record]) -> list[str]:
     nodes: set[str] = set()
     clients: set[str] = set()
     for r in records:
-        nodes.add(r.node)
         kind = r.kind
+        if kind == _CHECK_KIND:
+            continue
+        nodes.add(r.node)
         if kind == "send" or kind == "drop":
             dst = r.fields.get("dst")
             if type(dst) is str:
@@ -186,6 +237,9 @@ class _Builder:
             return
         if kind == "client_op":
             self._client_op(r)
+            return
+        if kind == _CHECK_KIND:
+            self.m.checks.append(r)
             return
         self.m.points.append(r)
         if kind in _DOWN_KINDS:
@@ -239,7 +293,8 @@ class _Builder:
             if given_up is not None:
                 self._free_row(given_up, r.t_ms)
             op = ClientOp(node=r.node, process=r.fields.get("process", r.node), f=r.fields.get("f"),
-                          value=r.fields.get("value"), invoke=r, row=self._row(r.node, r.t_ms))
+                          value=r.fields.get("value"), invoke=r, row=self._row(r.node, r.t_ms),
+                          key=r.fields.get("key"))
             self.m.client_ops.append(op)
             self.ops[key] = op
             return
@@ -252,6 +307,7 @@ class _Builder:
         op.end_ms = r.t_ms
         if op.value is None:
             op.value = r.fields.get("value")
+            op.value_read = op.value is not None
         self._free_row(op, r.t_ms)
 
     def _free_row(self, op: ClientOp, t_ms: float) -> None:
@@ -285,10 +341,7 @@ class _Builder:
             if replaced is not None:  # a new partition replaces the last one
                 replaced.end_ms = r.t_ms
                 replaced.last = r
-            label = str(action)
-            if action == "partition" and r.fields.get("partition") is not None:
-                label = f"partition {r.fields['partition']}"
-            band = Band(node=r.node, label=label, start_ms=r.t_ms, end_ms=r.t_ms, first=r,
+            band = Band(node=r.node, label=nemesis_label(r.fields), start_ms=r.t_ms, end_ms=r.t_ms, first=r,
                         row=list(_BAND_ENDS).index(action))
             self.m.bands.append(band)
             self.bands[str(action)] = band
@@ -307,6 +360,57 @@ class _Builder:
                 op.end_ms = end
 
 
+def _label(value: Any) -> str:
+    return value if type(value) is str else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _names(value: Any) -> str:
+    return " ".join(_label(v) for v in value) if isinstance(value, list) else _label(value)
+
+
+def partition_groups(fields: dict[str, Any]) -> str | None:
+    """Who a nemesis partition cut off from whom, from the fields the
+    simulator's nemesis writes: ``groups`` (symmetric: ``s1 s4 | s2 s3``),
+    ``from``/``to`` (one way: ``s1 s2 -/-> s3``), ``majority``/``minority``
+    (``s3 s4 s5 | s1 s2``), ``left``/``bridge``/``right`` (``s3 s4 | s1 s2
+    (bridge s5 sees both)``), ``target`` (isolated: ``s4 alone``); None if
+    it names none."""
+    f = fields
+    if isinstance(f.get("groups"), list):
+        return " | ".join(_names(g) for g in f["groups"])
+    if "from" in f and "to" in f:
+        return f"{_names(f['from'])} -/-> {_names(f['to'])}"
+    if "majority" in f and "minority" in f:
+        return f"{_names(f['majority'])} | {_names(f['minority'])}"
+    if "left" in f and "right" in f and "bridge" in f:
+        return f"{_names(f['left'])} | {_names(f['right'])} (bridge {_names(f['bridge'])} sees both)"
+    if "target" in f:
+        return f"{_names(f['target'])} alone"
+    return None
+
+
+def nemesis_label(fields: dict[str, Any]) -> str:
+    """What a nemesis record did and to whom, in a few words: ``crash s2``,
+    ``partition symmetric: s1 s4 s5 | s2 s3``, ``clock s3 +408 ms``,
+    ``link loss 18%``; the bare action when the record names nothing more."""
+    action = _label(fields.get("action", "nemesis"))
+    if action == "partition":
+        kind = fields.get("partition")
+        head = "partition" if kind is None else f"partition {_label(kind)}"
+        groups = partition_groups(fields)
+        return head if groups is None else f"{head}: {groups}"
+    parts = [action]
+    if "target" in fields:
+        parts.append(_names(fields["target"]))
+    jump = fields.get("jump_ms")
+    if type(jump) in (int, float):
+        parts.append(f"{jump:+.0f} ms")
+    loss = fields.get("loss_probability")
+    if type(loss) in (int, float):
+        parts.append(f"loss {loss:.0%}")
+    return " ".join(parts)
+
+
 def _hashable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
 
@@ -321,9 +425,27 @@ def build_model(records: list[Record]) -> TraceModel:
     for r in records:
         builder.feed(r)
     builder.finish()
+    _mark_failing(model)
     model.points.extend(model.pairing.orphans)
     model.points.sort(key=lambda r: r.index)
     return model
+
+
+def _mark_failing(model: TraceModel) -> None:
+    """Mark the client operations the check records name (by the history
+    line of their invoke) with their role in the failing window."""
+    roles: dict[Any, str] = {}
+    for r in model.checks:
+        failing = r.fields.get("failing")
+        for entry in failing if isinstance(failing, list) else ():
+            if isinstance(entry, dict) and entry.get("history_line") is not None:
+                roles[_hashable(entry["history_line"])] = str(entry.get("role", "failing"))
+    if not roles:
+        return
+    for op in model.client_ops:
+        role = roles.get(_hashable(op.invoke.fields.get("history_line")))
+        if role is not None:
+            op.failing = role
 
 
 def load_model(paths: Sequence[str | Path]) -> TraceModel:

@@ -38,7 +38,8 @@
   const origin = D.origin;
   const minSpan = Math.max((t1 - t0) * 1e-7, 1e-6);
   const view = { a: t0, b: t1 };
-  const show = { messages: true, drops: true, timers: true, events: true, labels: true };
+  // Timers are hidden until asked for: a Raft run has thousands, on every lane.
+  const show = { messages: true, drops: true, timers: false, events: true, labels: true };
   const hiddenTypes = new Set();
   let laneH = 40, plotW = 800, plotH = 200;
   let drawn = { arrows: [], events: [], rects: [] };
@@ -205,8 +206,16 @@
     return [x1, Math.max(x2 - x1, 1.5)];
   }
 
+  // Role labels are drawn last, over arrows and markers, with a white halo
+  // (.state-label's paint-order), so "leader t3" stays readable.
+  let stateLabels = "";
+  function drawStateLabels() {
+    return '<g id="state-labels" clip-path="url(#plot-clip)">' + stateLabels + "</g>";
+  }
+
   function drawSpans() {
     let s = '<g id="spans" clip-path="url(#plot-clip)">';
+    stateLabels = "";
     const rects = [];
     for (let k = 0; k < D.bands.length; k++) {
       const b = D.bands[k];
@@ -232,15 +241,16 @@
       const r = rectX(st[1], st[2]), y = laneTop(st[0]) + 2, h = 10;
       s += '<rect class="state" x="' + r[0].toFixed(1) + '" y="' + y + '" width="' + r[1].toFixed(1) + '" height="' + h + '" fill="' + roleColor(st[3]) + '"/>';
       const label = st[3] + (st[4] !== "" ? " t" + st[4] : "");
-      if (r[1] > label.length * 5.5 + 6) s += '<text class="state-label" x="' + (r[0] + 3).toFixed(1) + '" y="' + (y + 8) + '">' + esc(label) + "</text>";
+      if (r[1] > label.length * 5.5 + 6) stateLabels += '<text class="state-label" x="' + (r[0] + 3).toFixed(1) + '" y="' + (y + 8) + '">' + esc(label) + "</text>";
       rects.push({ what: "state", i: k, x: r[0], y: y, w: r[1], h: h });
     }
     for (let k = 0; k < D.ops.length; k++) {
       const op = D.ops[k];
       if (op[3] < view.a || op[2] > view.b) continue;
       const r = rectX(op[2], op[3]), h = 7, y = laneTop(op[0]) + laneH - 3 - (op[1] + 1) * (h + 1);
-      s += '<rect class="op ' + (op[4] || "pending") + '" x="' + r[0].toFixed(1) + '" y="' + y + '" width="' + r[1].toFixed(1) + '" height="' + h + '"/>';
+      s += '<rect class="op ' + (op[4] || "pending") + (op[8] ? " failing " + esc(op[8]) : "") + '" data-i="' + k + '" x="' + r[0].toFixed(1) + '" y="' + y + '" width="' + r[1].toFixed(1) + '" height="' + h + '"/>';
       if (show.labels && r[1] > op[5].length * 5 + 6) s += '<text class="op-label" x="' + (r[0] + 2).toFixed(1) + '" y="' + (y + 6) + '">' + esc(op[5]) + "</text>";
+      else if (op[8]) s += '<text class="op-label failing" x="' + (r[0] + r[1] + 3).toFixed(1) + '" y="' + (y + 6) + '">' + esc(op[5]) + "</text>";  // a failing op is always named
       rects.push({ what: "op", i: k, x: r[0], y: y, w: r[1], h: h });
     }
     drawn.rects = rects;
@@ -296,13 +306,10 @@
     }
   }
 
+  // A nemesis action says whom it hit (the page computes it: P.lb).
   function eventLabel(i) {
-    const kind = D.kinds[P.k[i]];
-    if (kind === "nemesis") {
-      const m = /^action: (.*)$/m.exec(D.details[P.dt[i]] || "");
-      return m ? m[1] : kind;
-    }
-    return kind;
+    const lb = P.lb && P.lb[i];
+    return lb || D.kinds[P.k[i]];
   }
 
   function drawEvents(list) {
@@ -358,7 +365,7 @@
     const pointsDraw = sampleTiered(pointsIn, D.limits.events, function (i) { return kindRank[P.k[i]]; },
       D.limits.events);
     hot = null;
-    plot.innerHTML = markerDefs() + drawLanes() + drawAxis() + drawSpans() + drawArrows(arrowsDraw) + drawEvents(pointsDraw) + '<g id="hover"></g>';
+    plot.innerHTML = markerDefs() + drawLanes() + drawAxis() + drawSpans() + drawArrows(arrowsDraw) + drawEvents(pointsDraw) + drawStateLabels() + '<g id="hover"></g>';
     const ds = viewer.dataset;
     ds.windowStart = view.a; ds.windowEnd = view.b;
     ds.arrowsInWindow = arrowsIn.length; ds.arrowsDrawn = arrowsDraw.length;
@@ -386,25 +393,50 @@
   }
 
   // -- overview strip and slider -----------------------------------------------
+  // The whole run, one row per lane: the darker a cell, the more that lane
+  // sent, received or did then (timers not counted); drops as red ticks
+  // below, crashes as red lines, the window as a blue box. Drag across the
+  // strip to choose a window, drag the box to move it, click to center.
   const ov = document.getElementById("overview");
+  const OV_ROWS_H = Math.max(14, Math.min(84, nLanes * 7)), OV_ROW = OV_ROWS_H / Math.max(nLanes, 1), OV_H = OV_ROWS_H + 8;
+  ov.setAttribute("height", OV_H);
   function drawOverview() {
-    const width = ov.clientWidth || plotW + LABEL_W, H = 34, O = D.overview;
+    const width = ov.clientWidth || plotW + LABEL_W, O = D.overview;
     const x0 = LABEL_W, w = width - LABEL_W - PAD_R, bw = w / O.bins;
-    const max = Math.max(1, Math.max.apply(null, O.sends));
-    let s = '<rect x="' + x0 + '" y="0" width="' + w + '" height="' + H + '" fill="#f4f5f7"/>';
-    let path = "M" + x0 + "," + H;
-    for (let k = 0; k < O.bins; k++) path += " L" + (x0 + k * bw).toFixed(1) + "," + (H - O.sends[k] / max * (H - 4)).toFixed(1) + " L" + (x0 + (k + 1) * bw).toFixed(1) + "," + (H - O.sends[k] / max * (H - 4)).toFixed(1);
-    s += '<path d="' + path + " L" + (x0 + w) + "," + H + ' z" fill="#9fb8d6"/>';
+    let max = 1;
+    for (const row of O.lanes) for (const v of row) if (v > max) max = v;
+    let s = '<rect x="' + x0 + '" y="0" width="' + w + '" height="' + OV_H + '" fill="#f4f5f7"/>';
+    for (let l = 0; l < nLanes; l++) {
+      const row = O.lanes[l], y = (l * OV_ROW).toFixed(1), h = Math.max(OV_ROW - (OV_ROW >= 4 ? 0.6 : 0), 1).toFixed(1);
+      let k = 0;
+      while (k < O.bins) {
+        // Runs of equal shade become one rect: fewer elements.
+        const a = row[k] ? Math.min(1, 0.12 + 0.88 * Math.sqrt(row[k] / max)) : 0;
+        const shade = Math.round(a * 20);
+        let e = k + 1;
+        while (e < O.bins && Math.round((row[e] ? Math.min(1, 0.12 + 0.88 * Math.sqrt(row[e] / max)) : 0) * 20) === shade) e++;
+        if (shade) s += '<rect class="ov-cell" x="' + (x0 + k * bw).toFixed(1) + '" y="' + y + '" width="' + ((e - k) * bw).toFixed(1) + '" height="' + h + '" fill="#1f5fa8" fill-opacity="' + (shade / 20).toFixed(2) + '"/>';
+        k = e;
+      }
+      if (OV_ROW >= 6.5) s += '<text class="ov-lane" x="' + (x0 - 4) + '" y="' + (l * OV_ROW + OV_ROW - 1.5).toFixed(1) + '" text-anchor="end" font-size="' + Math.min(OV_ROW, 9).toFixed(0) + '">' + esc(D.lanes[l].length > 14 ? D.lanes[l].slice(0, 13) + "\u2026" : D.lanes[l]) + "</text>";
+    }
     for (let k = 0; k < O.bins; k++) {
-      if (O.drops[k]) s += '<rect x="' + (x0 + k * bw).toFixed(1) + '" y="' + (H - 6) + '" width="' + Math.max(bw, 1).toFixed(1) + '" height="6" fill="#d62728" opacity="0.7"/>';
+      if (O.drops[k]) s += '<rect x="' + (x0 + k * bw).toFixed(1) + '" y="' + (OV_ROWS_H + 2) + '" width="' + Math.max(bw, 1).toFixed(1) + '" height="5" fill="#d62728" opacity="0.75"/>';
     }
     for (const t of O.crashes) {
       const x = x0 + (t - t0) / (t1 - t0) * w;
-      s += '<line x1="' + x.toFixed(1) + '" y1="0" x2="' + x.toFixed(1) + '" y2="' + H + '" stroke="#c92a2a" stroke-width="1" opacity="0.6"/>';
+      s += '<line x1="' + x.toFixed(1) + '" y1="0" x2="' + x.toFixed(1) + '" y2="' + OV_H + '" stroke="#c92a2a" stroke-width="1" opacity="0.45"/>';
     }
-    s += '<text x="6" y="21" font-size="11" fill="#666">whole run</text>';
-    s += '<rect id="brush" y="0.5" height="' + (H - 1) + '" fill="rgba(30,100,200,0.12)" stroke="#1c64c8" stroke-width="1"/>';
-    ov.setAttribute("viewBox", "0 0 " + width + " " + H);
+    for (const c of D.checks) {
+      if (!c.focus) continue;
+      const xa = x0 + (c.focus[0] - t0) / (t1 - t0) * w, xb = x0 + (c.focus[1] - t0) / (t1 - t0) * w;
+      s += '<rect class="ov-failing" x="' + (xa - 1).toFixed(1) + '" y="0" width="' + Math.max(xb - xa + 2, 3).toFixed(1) + '" height="' + OV_H + '" fill="none" stroke="#e03131" stroke-width="2"/>';
+    }
+    if (OV_ROW < 6.5) s += '<text x="6" y="' + (OV_H / 2 + 4) + '" font-size="11" fill="#666">whole run</text>';
+    else s += '<text x="6" y="' + (OV_H / 2 + 4) + '" font-size="10" fill="#888">whole run</text>';
+    s += '<rect id="brush" y="0.5" height="' + (OV_H - 1) + '" fill="rgba(30,100,200,0.10)" stroke="#1c64c8" stroke-width="1.2"/>';
+    s += '<rect id="brush-new" y="0.5" height="' + (OV_H - 1) + '" fill="rgba(240,140,0,0.15)" stroke="#e67700" stroke-width="1" visibility="hidden"/>';
+    ov.setAttribute("viewBox", "0 0 " + width + " " + OV_H);
     ov.innerHTML = s;
     ov._geo = { x0: x0, w: w };
   }
@@ -415,16 +447,72 @@
     b.setAttribute("x", xa.toFixed(1));
     b.setAttribute("width", Math.max(xb - xa, 2).toFixed(1));
   }
-  function overviewT(ev) {
-    const r = ov.getBoundingClientRect(), g = ov._geo;
-    const x = (ev.clientX - r.left) * (ov.viewBox.baseVal.width / r.width);
-    return t0 + (x - g.x0) / g.w * (t1 - t0);
+  function overviewX(ev) {
+    const r = ov.getBoundingClientRect();
+    return (ev.clientX - r.left) * (ov.viewBox.baseVal.width / r.width);
   }
-  let ovDrag = false;
+  function overviewT(x) {
+    const g = ov._geo;
+    return t0 + Math.max(0, Math.min(1, (x - g.x0) / g.w)) * (t1 - t0);
+  }
+  // ovDrag: {mode: "move" (the box), "select" (a new window), x, a, b}
+  let ovDrag = null;
   function centerOn(t) { const w = view.b - view.a; view.a = t - w / 2; view.b = t + w / 2; schedule(); }
-  ov.addEventListener("mousedown", function (ev) { ovDrag = true; centerOn(overviewT(ev)); ev.preventDefault(); });
-  window.addEventListener("mousemove", function (ev) { if (ovDrag) centerOn(overviewT(ev)); });
-  window.addEventListener("mouseup", function () { ovDrag = false; });
+  ov.addEventListener("mousedown", function (ev) {
+    const x = overviewX(ev), g = ov._geo;
+    const xa = g.x0 + (view.a - t0) / (t1 - t0) * g.w, xb = g.x0 + (view.b - t0) / (t1 - t0) * g.w;
+    const inBox = x >= xa - 2 && x <= xb + 2 && xb - xa < g.w - 4;
+    ovDrag = { mode: inBox ? "move" : "select", x: x, a: view.a, b: view.b, moved: false };
+    ev.preventDefault();
+  });
+  window.addEventListener("mousemove", function (ev) {
+    if (!ovDrag) return;
+    const x = overviewX(ev);
+    if (Math.abs(x - ovDrag.x) > 3) ovDrag.moved = true;
+    if (!ovDrag.moved) return;
+    if (ovDrag.mode === "move") {
+      const dt = (x - ovDrag.x) / ov._geo.w * (t1 - t0);
+      view.a = ovDrag.a + dt; view.b = ovDrag.b + dt;
+      schedule();
+    } else {
+      const nb = document.getElementById("brush-new"), lo = Math.min(x, ovDrag.x), hi = Math.max(x, ovDrag.x);
+      nb.setAttribute("x", lo.toFixed(1)); nb.setAttribute("width", (hi - lo).toFixed(1));
+      nb.setAttribute("visibility", "visible");
+    }
+  });
+  window.addEventListener("mouseup", function (ev) {
+    if (!ovDrag) return;
+    const d = ovDrag, x = overviewX(ev);
+    ovDrag = null;
+    const nb = document.getElementById("brush-new");
+    if (nb) nb.setAttribute("visibility", "hidden");
+    if (!d.moved) { centerOn(overviewT(x)); return; }
+    if (d.mode === "select") {
+      const ta = overviewT(Math.min(x, d.x)), tb = overviewT(Math.max(x, d.x));
+      if (tb > ta) { view.a = ta; view.b = tb; schedule(); }
+    }
+  });
+
+  // -- checker verdicts: the failing operations, and a way to them --------------
+  function checks() {
+    const box = document.getElementById("check");
+    if (!D.checks.length) return;
+    const c = D.checks[0];
+    let s = '<b>' + esc(c.checker) + ": " + esc(c.verdict) + "</b>";
+    if (c.text) s += " \u2014 " + esc(c.text);
+    if (c.ops) s += ' <span class="check-ops">' + c.ops + " client operation" + (c.ops === 1 ? "" : "s") + " of the failing window are outlined in red (thick: the one the checker could not place)</span>";
+    if (c.focus) s += ' <button type="button" id="show-failing">show them</button>';
+    box.innerHTML = s;
+    box.hidden = false;
+    viewer.dataset.failingOps = c.ops;
+    const btn = document.getElementById("show-failing");
+    if (btn) btn.addEventListener("click", function () { showFailing(); schedule(); });
+  }
+  function showFailing() {
+    const c = D.checks[0], w = c.focus || c.window;
+    const pad = Math.max((w[1] - w[0]) * 1.5, (t1 - t0) / 500);
+    view.a = w[0] - pad; view.b = w[1] + pad;
+  }
 
   const slider = document.getElementById("slider");
   function syncSlider() {
@@ -545,7 +633,9 @@
     }
     if (h.what === "op") {
       const op = D.ops[h.i];
-      return '<div class="head">client op ' + esc(op[5]) + " on " + esc(L[op[0]]) + '</div><div class="sub">' + esc(op[4] || "no completion (pending)") + " \u00b7 " + esc(fmtT(op[2])) + " \u2013 " + esc(fmtT(op[3])) + "</div>" + det(op[6]) + det(op[7]);
+      const role = op[8] === "stuck" ? " \u00b7 the checker could not place this operation" :
+        op[8] ? " \u00b7 in the checker's failing window" : "";
+      return '<div class="head">client op ' + esc(op[5]) + " on " + esc(L[op[0]]) + '</div><div class="sub">' + esc((op[4] || "no completion (pending)") + role) + " \u00b7 " + esc(fmtT(op[2])) + " \u2013 " + esc(fmtT(op[3])) + "</div>" + det(op[6]) + det(op[7]);
     }
     if (h.what === "band") {
       const b = D.bands[h.i];
@@ -631,17 +721,23 @@
     const st = D.stats;
     document.getElementById("title").textContent = D.title;
     document.title = D.title;
-    const parts = [nLanes + " lanes", st.records + " trace lines", "run " + fmtDur(t1 - t0),
-      st.messages + " messages: " + st.delivered + " delivered, " + st.dropped + " dropped"];
-    if (st.inflight) parts.push(st.inflight + " in flight at the end");
-    if (st.duplicates) parts.push(st.duplicates + " duplicate deliveries");
+    // Each message sent is counted once, by its fate, so the parts add up
+    // to the total; the network's extra copies are counted apart.
+    const reasons = Object.keys(st.dropped_by).map(function (r) { return st.dropped_by[r] + " " + r; });
+    let msgs = st.messages + " messages sent: " + st.delivered + " delivered, " + st.dropped + " dropped" +
+      (reasons.length > 1 || (reasons.length && reasons[0].indexOf("unknown") < 0) ? " (" + reasons.join(", ") + ")" : "");
+    if (st.in_flight) msgs += ", " + st.in_flight + " in flight at the end";
+    const parts = [nLanes + " lanes", st.records + " trace lines", "run " + fmtDur(t1 - t0), msgs];
+    if (st.duplicates) parts.push("and " + st.duplicates + " network duplicates (" + st.duplicates_delivered + " delivered, " + st.duplicates_dropped + " dropped)");
     if (st.orphans) parts.push(st.orphans + " unmatched recv/drop");
     if (origin) parts.push("times count from t_ms " + origin);
     if (D.source) parts.push(D.source);
     document.getElementById("summary").textContent = parts.join(" \u00b7 ");
     const ds = viewer.dataset;
-    ds.lanes = nLanes; ds.arrowsTotal = nA; ds.deliveredTotal = st.delivered; ds.droppedTotal = st.dropped;
-    ds.inflightTotal = st.inflight; ds.eventsTotal = nP;
+    ds.lanes = nLanes; ds.arrowsTotal = nA; ds.messagesTotal = st.messages;
+    ds.deliveredTotal = st.delivered; ds.droppedTotal = st.dropped; ds.inflightTotal = st.in_flight;
+    ds.duplicatesTotal = st.duplicates; ds.eventsTotal = nP;
+    checks();
   }
 
   // The whole run, unless it has too many messages to read at once: then its
@@ -650,6 +746,7 @@
   function initialWindow() {
     const m = /(?:^|[#&])window=([-0-9.e]+),([-0-9.e]+)/.exec(window.location.hash);
     if (m && +m[2] > +m[1]) { view.a = +m[1] + origin; view.b = +m[2] + origin; return; }
+    if (/(?:^|[#&])failing\b/.test(window.location.hash) && D.checks.length && (D.checks[0].window || D.checks[0].focus)) { showFailing(); return; }
     if (nA > INITIAL_ARROWS_MAX) {
       view.a = t0;
       view.b = Math.max(A.ts[INITIAL_ARROWS_SHOWN], t0 + (t1 - t0) / 1000);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "TRACE_LINES_MAX", "LINE_CHARS_MAX", "DETAIL_VALUE_CHARS_MAX", "DETAIL_CHARS_MAX",
-    "OVERVIEW_BINS", "CLIENT_OP_ROWS_MAX", "ARROWS_DRAWN_MAX", "EVENTS_DRAWN_MAX",
+    "OVERVIEW_BINS", "LABEL_CHARS_MAX", "CLIENT_OP_ROWS_MAX", "ARROWS_DRAWN_MAX", "EVENTS_DRAWN_MAX",
 ]
 
 # Input. A trace longer than this is refused rather than exhausting memory.
@@ -19,6 +19,9 @@ DETAIL_CHARS_MAX = 480
 
 # The overview strip above the diagram: message density in this many bins.
 OVERVIEW_BINS = 600
+
+# A client operation's or nemesis action's label on the page, in characters.
+LABEL_CHARS_MAX = 60
 
 # Concurrent client processes on one lane are drawn on this many rows.
 CLIENT_OP_ROWS_MAX = 4

@@ -15,6 +15,12 @@ else to a random server, and records the invoke and its completion:
   client continues as a new process (Jepsen's rule: process ``p + clients``),
   and never has two operations outstanding under one process.
 
+Each event also goes into the run's trace (when tracing is on) as
+``client_op`` with ``type``, ``process``, ``f``, ``key``, ``value`` and
+``history_line`` (the event's line in the history file), so the trace
+viewer draws every operation on the client's lane and can point at the ones
+a checker names by their line.
+
 How a request looks and how a reply reads is the system's business: a
 :class:`KVAdapter` builds the request message and classifies replies.
 """
@@ -115,7 +121,7 @@ class KVClient(Node):
             self._invoke(ctx)
         elif name == _OP_TIMER and self.pending is not None:
             f, key, value = self.pending
-            self.history.record(self.process, INFO, f, key, value)
+            self._record(ctx, INFO, f, key, value)
             self.leader_hint = None
             self._new_process()
             self._next(ctx)
@@ -132,7 +138,7 @@ class KVClient(Node):
         value = None if f == "get" else f"[{self.process}.{self.ops}]"
         self.pending = (f, key, value)
         self.request_id += 1
-        self.history.record(self.process, "invoke", f, key, value)
+        self._record(ctx, "invoke", f, key, value)
         target = self.leader_hint if self.leader_hint in self.servers else rng.choice(self.servers)
         ctx.send(target, self.adapter.request(f, key, value, self.request_id))
         ctx.set_timer(_OP_TIMER, w.op_timeout_ms)
@@ -145,15 +151,21 @@ class KVClient(Node):
         ctx.cancel_timer(_OP_TIMER)
         self.leader_hint = out.leader_hint
         if out.type == OK:
-            self.history.record(self.process, OK, f, key, out.value if f == "get" else value)
+            self._record(ctx, OK, f, key, out.value if f == "get" else value)
             self.pending = None
         elif out.type == FAIL:
-            self.history.record(self.process, FAIL, f, key, value)
+            self._record(ctx, FAIL, f, key, value)
             self.pending = None
         else:
-            self.history.record(self.process, INFO, f, key, value)
+            self._record(ctx, INFO, f, key, value)
             self._new_process()
         self._next(ctx)
+
+    def _record(self, ctx: Context, type_: str, f: str, key: str, value: str | None) -> None:
+        """One history event, and the same as a ``client_op`` trace event."""
+        self.history.record(self.process, type_, f, key, value)
+        ctx.trace("client_op", type=type_, process=self.process, f=f, key=key, value=value,
+                  history_line=self.history.events[-1].line)
 
     def _next(self, ctx: Context) -> None:
         ctx.set_timer(_NEXT_TIMER, self.workload.think_ms)
