@@ -162,3 +162,20 @@ def test_memory_bound_gives_unknown() -> None:
     assert result.verdict == "unknown"
     assert 5_000 < result.configurations < 5_000 + 2 * 1024
     assert result.reason == "more than 5000 configurations"
+
+
+def test_why_sentence_names_the_read_the_state_and_what_was_concurrent() -> None:
+    """The failing window's one sentence (issue 9, part 4)."""
+    from synod.check import why_illegal
+    model = Register()
+    fresh = check_events(model, hist("0 invoke read", "0 ok read 3")).counterexample
+    assert fresh is not None
+    assert why_illegal(fresh, model) == (
+        "Process 0's read returned 3, but the value was nil in the initial state (no operation could be "
+        "linearized before it), and no operation concurrent with it is left that could change that.")
+    stale = check_events(model, hist("0 invoke write 5", "0 ok write 5", "1 invoke write 4", "2 invoke read",
+                                     "2 ok read 3", "1 ok write 4")).counterexample
+    assert stale is not None
+    assert why_illegal(stale, model).startswith(
+        "Process 2's read returned 3, but the value was 4 after the longest linearizable prefix "
+        "(#2: process 1 write 4 -> ok, lines 3-6), and no operation")

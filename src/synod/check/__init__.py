@@ -13,12 +13,12 @@ from synod.check.linearizability import CheckResult, Counterexample, check_event
 from synod.check.models import (
     ILLEGAL, KV, MODELS, CasRegister, Model, Mutex, Queue, Register, SetModel, make_model,
 )
-from synod.check.report import explain, render_html
+from synod.check.report import explain, json_value, render_html, why_illegal, window_json
 
 __all__ = [
     "FORMATS", "detect_format", "parse_history", "read_history", "INF", "Event", "HistoryError",
     "HistoryWarning", "Operation",
     "operations", "CheckResult", "Counterexample", "check_events", "check_operations", "ILLEGAL", "KV",
     "MODELS", "CasRegister", "Model", "Mutex", "Queue", "Register", "SetModel", "make_model", "explain",
-    "render_html",
+    "json_value", "render_html", "why_illegal", "window_json",
 ]

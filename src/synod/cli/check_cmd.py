@@ -179,7 +179,7 @@ def _print_json(result: CheckResult, model: Model, history: Path, page: Path | N
                 notes: list[str]) -> None:
     import json
 
-    from synod.check.report import json_value, window_json
+    from synod.check import json_value, window_json
 
     obj = {
         "file": str(history), "verdict": result.verdict, "model": model.name,
