@@ -26,7 +26,7 @@
     "pre-candidate": "#e2d2f2", pre_candidate: "#e2d2f2", follower: "#a9cdea", learner: "#9edcc9",
     observer: "#d0d0d0", primary: "#f2b134", backup: "#a9cdea" };
   const OTHER_ROLE_COLORS = ["#f6c1a5", "#c5e0a5", "#b9c3f0", "#f0b9d9", "#d9d0a5", "#a5d9d4"];
-  const INITIAL_ARROWS_MAX = 1000, INITIAL_ARROWS_SHOWN = 300, LABELLED_EVENTS_MAX = 400;
+  const DENSE_ARROWS = 800, INITIAL_ARROWS_MAX = 1000, INITIAL_ARROWS_SHOWN = 300, LABELLED_EVENTS_MAX = 400;
   const LABEL_W = 150, AXIS_H = 24, PAD_R = 14, LANE_H_MIN = 34, LANE_H_MAX = 120;
   const SYSTEM_KINDS = { timer: 1, crash: 1, exit: 1, restart: 1, start: 1, pause: 1, resume: 1, clock: 1,
     nemesis: 1, recv: 1, drop: 1, send: 1, client_op: 1 };
@@ -265,13 +265,17 @@
       // Lost at the sender, or still in flight: a short stub towards dst.
       const dy = y2 - y1;
       x2 = x1 + 12;
-      y2 = y1 + (dy === 0 ? 0 : Math.sign(dy) * Math.min(Math.abs(dy), laneH * 0.45));
+      // Short enough to end between the lane's line and the role band at its top.
+      const reach = Math.max(6, Math.min(laneH * 0.3, laneH / 2 - 16));
+      y2 = y1 + (dy === 0 ? 0 : Math.sign(dy) * Math.min(Math.abs(dy), reach));
     }
     return [x1, y1, x2, y2];
   }
 
-  function drawArrows(list) {
-    let s = '<g id="arrows" clip-path="url(#plot-clip)">';
+  // A crowded window draws its arrows thin and translucent, so the bands,
+  // markers and labels under them still read.
+  function drawArrows(list, dense) {
+    let s = '<g id="arrows"' + (dense ? ' class="dense"' : "") + ' clip-path="url(#plot-clip)">';
     const geo = [];
     for (const i of list) {
       const g = arrowGeometry(i), st = A.f[i] & 3, dup = A.f[i] & 4;
@@ -365,7 +369,7 @@
     const pointsDraw = sampleTiered(pointsIn, D.limits.events, function (i) { return kindRank[P.k[i]]; },
       D.limits.events);
     hot = null;
-    plot.innerHTML = markerDefs() + drawLanes() + drawAxis() + drawSpans() + drawArrows(arrowsDraw) + drawEvents(pointsDraw) + drawStateLabels() + '<g id="hover"></g>';
+    plot.innerHTML = markerDefs() + drawLanes() + drawAxis() + drawSpans() + drawArrows(arrowsDraw, arrowsDraw.length > DENSE_ARROWS) + drawEvents(pointsDraw) + drawStateLabels() + '<g id="hover"></g>';
     const ds = viewer.dataset;
     ds.windowStart = view.a; ds.windowEnd = view.b;
     ds.arrowsInWindow = arrowsIn.length; ds.arrowsDrawn = arrowsDraw.length;
@@ -705,6 +709,7 @@
       [["ok", "#7fcf8a"], ["fail", "#f08c8c"], ["info", "#f5c26b"], ["pending", "#d6d6d6"]].forEach(function (p) {
         s += '<span class="item"><svg width="22" height="8"><rect width="22" height="8" fill="' + p[1] + '"/></svg>' + p[0] + "</span>";
       });
+      if (D.ops.some(function (op) { return op[8]; })) s += '<span class="item"><svg width="22" height="8"><rect width="22" height="8" fill="#fff" stroke="#e03131" stroke-width="2"/></svg>in the checker\'s failing window</span>';
     }
     box.innerHTML = s;
     box.querySelectorAll("[data-type]").forEach(function (el) {
