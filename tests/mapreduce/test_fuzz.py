@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synod.core import encode, pack_record
+from synod.mapreduce.constants import SPLIT_RANGES_MAX
 from synod.mapreduce.coordinator import COMPLETED, IDLE, IN_PROGRESS, Coordinator
 from synod.mapreduce.messages import (
     Ack,
@@ -270,10 +271,14 @@ def _reply(t: tuple, request: Any, worker_ctx: Any) -> Any:
     ok = quality == "ok"
     job = JOB if ok else BAD_JOBS[pick % len(BAD_JOBS)]
     if kind == "map":
-        path = sorted(INPUTS)[pick % 3]
-        return MapTask(task_id=pick % 3 if ok else -1 + pick % 2 * 200_000, attempt=pick % 4, input_path=path,
-                       offset=0 if ok else pick % 5 - 1, length=-1 if ok else pick % 9 - 2, job=job,
-                       partition_plan=None)
+        paths = sorted(INPUTS)
+        if ok:  # one file, or several small files packed into one split
+            split = tuple((p, 0, -1) for p in paths[: 1 + pick % 3])
+        else:
+            split = ((), ((paths[0], pick % 5 - 1, pick % 9 - 2),), (("/etc/passwd", 0, -1),),
+                     ((paths[0], 0, -1),) * (SPLIT_RANGES_MAX + 1))[pick % 4]
+        return MapTask(task_id=pick % 3 if ok else (-1, 200_000, 0, 1)[pick % 4], attempt=pick % 4, split=split,
+                       job=job, partition_plan=None)
     if kind == "reduce":
         holders = (WORKERS[pick % 3], WORKERS[(pick + 1) % 3], None) if ok else ("mallory", None, COORD)
         locations = tuple((m, holders[(m + pick) % 3], pick % 3 if holders[(m + pick) % 3] else -1) for m in range(3))

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synod.core import ConfigError
-from synod.mapreduce._splits import plan_splits, read_split
+from synod.mapreduce._splits import plan_splits, read_range
+from synod.mapreduce.constants import SPLIT_RANGES_MAX
 from synod.mapreduce.app import fnv1a_32, ihash, load_app
 from synod.mapreduce.apps._words import words
 from synod.mapreduce.worker import pack_map_output, region_slice
@@ -28,15 +29,43 @@ def test_ihash_clears_the_top_bit() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(alphabet="ab\n", max_size=300), split=st.integers(min_value=1, max_value=40))
-def test_every_line_is_read_by_exactly_one_split(text: str, split: int) -> None:
+@given(texts=st.lists(st.text(alphabet="ab\n", max_size=300), min_size=1, max_size=8),
+       split=st.integers(min_value=0, max_value=400))
+def test_splits_cover_the_input_exactly(texts: list[str], split: int) -> None:
     """Section 3.1: the M splits cover the input; a line belongs to the split
-    it starts in, so concatenating the splits gives the file back."""
+    it starts in, so concatenating each file's ranges, split after split,
+    gives every file back; a split packs several small files (never past the
+    split size) or holds one range of a large file."""
     fs = new_memory_fs()
-    data = text.encode()
-    fs.pipe_file("/in.txt", data)
-    splits = plan_splits([("/in.txt", len(data))], split)
-    assert b"".join(read_split(fs, p, off, n) for p, off, n in splits) == data
+    files = {f"/in-{i}.txt": t.encode() for i, t in enumerate(texts)}
+    for path, data in files.items():
+        fs.pipe_file(path, data)
+    splits = plan_splits([(p, len(d)) for p, d in files.items()], split)
+    read: dict[str, bytes] = dict.fromkeys(files, b"")
+    for s in splits:
+        assert 1 <= len(s) <= SPLIT_RANGES_MAX
+        if len(s) > 1 or s[0][2] == -1:
+            assert all(n == -1 for _, _, n in s)  # whole small files
+            assert split == 0 or sum(len(files[p]) for p, _, _ in s) <= split
+        for path, offset, length in s:
+            read[path] += read_range(fs, path, offset, length)
+    assert read == files
+    assert [p for s in splits for p, off, _ in s if off == 0] == list(files)  # input order, each file once
+    if split == 0:
+        assert len(splits) == len(files)
+
+
+def test_small_files_are_packed_and_large_files_cut() -> None:
+    """CombineFileInputFormat's packing: 4 files of 30 bytes and one of 100,
+    split size 64: two 2-file splits, then the large file in 2 ranges."""
+    sizes = [("/a", 30), ("/b", 30), ("/c", 30), ("/d", 30), ("/big", 100), ("/e", 5)]
+    assert plan_splits(sizes, 64) == [
+        (("/a", 0, -1), ("/b", 0, -1)), (("/c", 0, -1), ("/d", 0, -1)),
+        (("/big", 0, 64),), (("/big", 64, 36),), (("/e", 0, -1),),
+    ]
+    assert plan_splits(sizes, 0) == [((p, 0, -1),) for p, _ in sizes]
+    many = [(f"/f{i}", 0) for i in range(SPLIT_RANGES_MAX + 1)]
+    assert [len(s) for s in plan_splits(many, 1)] == [SPLIT_RANGES_MAX, 1]
 
 
 def test_map_output_regions_round_trip_and_corruption_is_caught() -> None:

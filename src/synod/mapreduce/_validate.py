@@ -17,7 +17,8 @@ correct peer could have sent:
   ``FetchRegion`` from another configured node, with ids and offset within
   the limits.
 - replies to a worker's calls (:func:`reply_problem`): a task the worker can
-  run (a loadable app, an input that is one of the job's and exists, R and
+  run (a loadable app, a split of 1..``SPLIT_RANGES_MAX`` ranges of inputs
+  that are the job's and exist, R and
   ids within limits, one location per map task with configured holders), a
   bounded wait, a location with a configured holder, a region chunk within
   ``FETCH_CHUNK_BYTES_MAX`` that does not run past the region's announced
@@ -162,6 +163,20 @@ def _job_problem(job: JobSpec) -> str | None:
     return None
 
 
+def _split_problem(ctx: Context, split: tuple[tuple[str, int, int], ...], job: JobSpec) -> str | None:
+    """Why ``split`` is not a split of ``job``'s input (1..SPLIT_RANGES_MAX
+    ranges of its existing files, offsets >= 0, lengths >= -1), or None."""
+    if not 1 <= len(split) <= C.SPLIT_RANGES_MAX:
+        return f"a split of {len(split)} file ranges, not 1..{C.SPLIT_RANGES_MAX}"
+    inputs = set(job.inputs)
+    for path, offset, length in split:
+        if offset < 0 or length < -1:
+            return f"range ({path!r}, {offset}, {length}) has a negative offset or length"
+        if path not in inputs or not ctx.fs.exists(path):
+            return f"input {path!r} is not one of the job's files"
+    return None
+
+
 def _holder_problem(ctx: Context, holder: str | None, map_attempt: int) -> str | None:
     if holder is None:
         return None
@@ -186,12 +201,9 @@ def reply_problem(ctx: Context, request: Any, reply: Any, *, got_bytes: int = 0,
             problem = _job_problem(reply.job)
             if problem is not None:
                 return problem
-            if not (0 <= reply.task_id < C.MAP_TASKS_MAX and 0 <= reply.attempt and 0 <= reply.offset
-                    and -1 <= reply.length):
-                return "map task id, attempt, offset or length out of range"
-            if reply.input_path not in reply.job.inputs or not ctx.fs.exists(reply.input_path):
-                return f"input {reply.input_path!r} is not one of the job's files"
-            return None
+            if not (0 <= reply.task_id < C.MAP_TASKS_MAX and 0 <= reply.attempt):
+                return "map task id or attempt out of range"
+            return _split_problem(ctx, reply.split, reply.job)
         if t is ReduceTask:
             problem = _job_problem(reply.job)
             if problem is not None:

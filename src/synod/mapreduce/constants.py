@@ -23,6 +23,7 @@ READ_AHEAD_BYTES = 64 * 1024      # how far past a split's end a map reads to fi
 
 # Job
 SPLIT_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024  # the paper's typical split (section 3.1)
+SPLIT_RANGES_MAX = 4_096          # file ranges packed into one map task's split (small files)
 REDUCES_MAX = 10_000
 MAP_TASKS_MAX = 100_000
 IHASH_CACHE_KEYS_MAX = 1 << 18   # distinct keys whose partition hash a worker remembers

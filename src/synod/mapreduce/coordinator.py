@@ -50,7 +50,7 @@ from typing import Any
 
 from synod.core import Context, Node
 from synod.mapreduce import constants as C
-from synod.mapreduce._splits import plan_splits
+from synod.mapreduce._splits import FileRange, plan_splits
 from synod.mapreduce._validate import check_coordinator_message
 from synod.mapreduce.app import load_app
 from synod.mapreduce.messages import (
@@ -104,7 +104,7 @@ class Coordinator(Node):
         self.job = job
         self.maps: list[_Task] = []
         self.reduces: list[_Task] = []
-        self.splits: list[tuple[str, int, int]] = []
+        self.splits: list[tuple[FileRange, ...]] = []  # map task id -> its file ranges
         self.partition_plan: Any = None
         self.workers: dict[str, _Worker] = {}
         self.dead_incarnations: set[int] = set()
@@ -215,9 +215,8 @@ class Coordinator(Node):
         task.running[attempt] = (worker_id, incarnation, ctx.now_ms)
         ctx.trace("assign", phase=task.kind, task=task.task_id, attempt=attempt, worker=worker_id)
         if task.kind == "map":
-            path, offset, length = self.splits[task.task_id]
-            return MapTask(task_id=task.task_id, attempt=attempt, input_path=path, offset=offset,
-                           length=length, job=self.job, partition_plan=self.partition_plan)
+            return MapTask(task_id=task.task_id, attempt=attempt, split=self.splits[task.task_id],
+                           job=self.job, partition_plan=self.partition_plan)
         locations = tuple((m.task_id, m.holder, m.holder_attempt) for m in self.maps)
         return ReduceTask(task_id=task.task_id, attempt=attempt, locations=locations, job=self.job)
 

@@ -20,8 +20,8 @@ class JobSpec:
     or a ``.py`` file; ``app_args``: string options for the app;
     ``inputs``: input file paths on ``ctx.fs``; ``out_dir``: where
     ``mr-out-<r>`` files are committed; ``nreduce``: R;
-    ``split_size_bytes``: at most this many bytes per map task (0: one task
-    per file); ``backup_tasks``: schedule backups of the last in-progress tasks
+    ``split_size_bytes``: at most this many bytes per map task, small files
+    packed together up to it (0: one task per file); ``backup_tasks``: schedule backups of the last in-progress tasks
     (section 3.6); ``use_combiner``: apply the app's ``combine`` if it has one;
     ``task_timeout_ms``: reassign a task not reported within this, and
     declare a worker dead after this long without a word from it;
@@ -51,11 +51,13 @@ class RequestTask:
 
 @message("mr.MapTask")
 class MapTask:
+    """Map task ``task_id`` over its split: 1..``SPLIT_RANGES_MAX`` file
+    ranges (path, offset, length in bytes; length -1: the whole file), see
+    synod.mapreduce._splits."""
+
     task_id: int
     attempt: int
-    input_path: str
-    offset: int
-    length: int            # bytes of the split; -1: to the end of the file
+    split: tuple[tuple[str, int, int], ...]
     job: JobSpec
     partition_plan: Any    # the app's partition plan (sort: range boundaries), or None
 

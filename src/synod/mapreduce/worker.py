@@ -27,13 +27,14 @@ coordinator can treat a restart exactly as the death it follows.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from typing import Any
 
 from synod.core import Context, Node, RemoteProtocolError, decode, encode, pack_record, scan_records
 from synod.core.records import RECORD_HEADER_BYTES
 from synod.mapreduce import constants as C
-from synod.mapreduce._splits import read_split
+from synod.mapreduce._splits import read_range
 from synod.mapreduce._validate import check_worker_message, reply_problem
 from synod.mapreduce.app import App, TaskAborted, TaskEnv, ihash, load_app
 from synod.mapreduce.messages import (
@@ -189,18 +190,24 @@ class Worker(Node):
     async def _run_map(self, ctx: Context, task: MapTask) -> None:
         job = task.job
         app = load_app(job.app, job.app_args)
-        data = read_split(ctx.fs, task.input_path, task.offset, task.length)
-        ctx.trace("map_start", task=task.task_id, attempt=task.attempt, bytes=len(data))
+        # A split may pack several small files (synod.mapreduce._splits):
+        # map is called once per file range, with that range's file name.
+        data = [(path, read_range(ctx.fs, path, offset, length)) for path, offset, length in task.split]
+        nbytes = sum(len(d) for _, d in data)
+        ctx.trace("map_start", task=task.task_id, attempt=task.attempt, bytes=nbytes, files=len(data))
         if job.sim_compute_ms_per_mb:
-            await ctx.sleep(job.sim_compute_ms_per_mb * len(data) / 1e6)
-        contents = data.decode("utf-8", errors="replace")
-        if app.map_is_async:
-            env = TaskEnv(ctx, task_id=task.task_id, attempt=task.attempt, phase="map", out_dir=job.out_dir)
-            pairs = await app.map(task.input_path, contents, env)
-        elif job.use_combiner and app.map_combined is not None:
-            pairs = app.map_combined(task.input_path, contents)
-        else:
-            pairs = app.map(task.input_path, contents)
+            await ctx.sleep(job.sim_compute_ms_per_mb * nbytes / 1e6)
+        outputs: list[Any] = []  # one iterable of pairs per range
+        for path, raw in data:
+            contents = raw.decode("utf-8", errors="replace")
+            if app.map_is_async:
+                env = TaskEnv(ctx, task_id=task.task_id, attempt=task.attempt, phase="map", out_dir=job.out_dir)
+                outputs.append(await app.map(path, contents, env))
+            elif job.use_combiner and app.map_combined is not None:
+                outputs.append(app.map_combined(path, contents))
+            else:
+                outputs.append(app.map(path, contents))
+        pairs = itertools.chain.from_iterable(outputs)
         regions = partition_pairs(pairs, job.nreduce, app, task.partition_plan, job.use_combiner)
         encoded = [encode(region) for region in regions]
         ctx.disk.write(map_output_path(task.task_id), pack_map_output(encoded))

@@ -12,9 +12,9 @@ def map(filename: str, contents: str) -> Iterable[tuple[str, str]]:
     return [(w, filename) for w in dict.fromkeys(words(contents))]
 
 
-def combine(key: str, values: list[str]) -> str:
-    # One map task sees one document, so its values for a word are one name.
-    return values[0]
+# No combiner: a map task may see several documents (small files packed into
+# one split), and a word's values are then several names, which no single
+# value can stand for; map already names each document once per word.
 
 
 def reduce(key: str, values: list[str]) -> str:
