@@ -76,7 +76,7 @@ def test_trace_view_writes_the_page(tmp_path: Path) -> None:
     (tmp_path / "t.jsonl").write_text("\n".join([send(0.0, "a", "b", PING), recv(1.0, "b", "a", PING)]) + "\n")
     proc = synod("trace", "view", "t.jsonl", "--out", "run.html", "--title", "my run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "2 lanes, 2 trace lines, 1 message arrows (1 delivered, 0 dropped)" in proc.stdout
+    assert "2 lanes, 2 trace lines, 1 messages sent (1 delivered, 0 dropped, 0 in flight at the end)" in proc.stdout
     page = (tmp_path / "run.html").read_text()
     assert _embedded(page)["title"] == "my run"
 

@@ -51,7 +51,8 @@ def view(traces: tuple[str, ...], out_path: str, title: str | None) -> None:
         out.write_text(page, encoding="utf-8")
     except OSError as e:
         fail(f"{out}: cannot write ({e.strerror})")
-    stats = model.pairing
+    c = model.message_counts()  # each message sent once, by its fate: the parts add up
+    dups = f", and {c['duplicates']} network duplicates" if c["duplicates"] else ""
     click.echo(f"{out}: {len(model.lanes)} lanes, {len(model.records)} trace lines, "
-               f"{len(stats.arrows)} message arrows ({stats.count('delivered')} delivered, "
-               f"{stats.count('dropped')} dropped), {len(page) // 1024} KiB")
+               f"{c['messages']} messages sent ({c['delivered']} delivered, {c['dropped']} dropped, "
+               f"{c['in_flight']} in flight at the end){dups}, {len(page) // 1024} KiB")
