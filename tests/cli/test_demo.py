@@ -1,0 +1,48 @@
+"""``synod demo`` from the command line, as ``make demo`` runs it: small files
+packed into a few dozen map tasks, one worker killed and its lost map output
+re-executed, the same job in the simulator, and a trace-view page written."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from synod.cli.demo_cmd import DEMO_SPLIT_SIZE_BYTES, stdlib_sources
+from synod.mapreduce._splits import plan_splits
+
+SYNOD = [sys.executable, "-m", "synod.cli.main"]
+
+
+def test_demo_explains_the_kill_and_writes_a_trace_view(tmp_path: Path) -> None:
+    root, files = stdlib_sources()
+    nsplits = len(plan_splits([(str(p), p.stat().st_size) for p in files], DEMO_SPLIT_SIZE_BYTES))
+    assert nsplits < len(files) // 20  # ~1,800 files, a few dozen map tasks
+    env = {**os.environ, "TMPDIR": str(tmp_path), "COLUMNS": "200"}
+    proc = subprocess.run([*SYNOD, "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert f"packed into {nsplits} map tasks" in out
+    victim = re.search(r"killed (worker-\d) \(SIGKILL\) with (\d+)/(\d+) map tasks done", out)
+    assert victim is not None, out
+    assert int(victim.group(3)) == nsplits
+    assert int(victim.group(2)) >= nsplits / 2
+    # the coordinator's side of the story, from its trace
+    assert f"coordinator: {victim.group(1)} came back as a new incarnation" in out
+    assert "re-execute" in out and "lived on the dead worker's disk" in out
+    reexecuted = re.search(r"│ re-executions\s+│\s+(\d+) │", out)
+    assert reexecuted is not None and int(reexecuted.group(1)) >= 1, out
+    assert out.count("identical") == 2  # the real job and the simulated one, against the sequential run
+    assert re.search(r"the job took [\d.]+ s .* against [\d.]+ s for the sequential run", out)
+    page = re.search(r"trace view: (\S+\.html)", out)
+    assert page is not None, out
+    html = Path(page.group(1))
+    assert html.is_relative_to(tmp_path)
+    assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    trace = html.with_name("sim-trace.jsonl")
+    kinds = trace.read_text(encoding="utf-8")
+    assert '"kind":"crash"' in kinds and '"kind":"reexecute"' in kinds
+    # only the trace and its page are left behind
+    assert sorted(p.name for p in html.parent.iterdir()) == ["sim-trace.html", "sim-trace.jsonl"]
