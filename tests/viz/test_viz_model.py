@@ -120,8 +120,13 @@ def test_client_ops_carry_their_key_and_a_read_shows_its_result() -> None:
         line(1.0, "c1", "client_op", type="invoke", process=5, f="put", key="k1", value="[5.1]", history_line=2),
         line(2.0, "c1", "client_op", type="ok", process=0, f="get", key="k1", value="[0.3]", history_line=3),
         line(3.0, "c1", "client_op", type="info", process=5, f="put", key="k1", value="[5.1]", history_line=4),
+        line(4.0, "c1", "client_op", type="invoke", process=0, f="get", key="k2", value=None, history_line=5),
+        line(5.0, "c1", "client_op", type="ok", process=0, f="get", key="k2", value=None, history_line=6),
+        line(6.0, "c1", "client_op", type="invoke", process=0, f="get", key="k2", value=None, history_line=7),
+        line(7.0, "c1", "client_op", type="fail", process=0, f="get", key="k2", value=None, history_line=8),
     )
-    assert [op.label() for op in m.client_ops] == ["get k1 \u2192 [0.3]", "put k1 [5.1]"]
+    assert [op.label() for op in m.client_ops] == ["get k1 \u2192 [0.3]", "put k1 [5.1]", "get k2 \u2192 nil",
+                                                   "get k2"]
 
 
 def test_a_check_record_marks_the_failing_operations_and_gets_no_lane() -> None:

@@ -104,12 +104,15 @@ class ClientOp:
     failing: str | None = None  # its role in a failed check's window ("stuck", "pending"), if any
 
     def label(self) -> str:
-        """``f key value``; a value that came from the completion after an arrow."""
+        """``f key value``; a value that came with an ``ok`` completion (a
+        read's result) after an arrow, ``nil`` when it read nothing."""
         parts = [_label(self.f)]
         if self.key is not None:
             parts.append(_label(self.key))
-        if self.value is not None:
-            parts.append(("\u2192 " if self.value_read else "") + _label(self.value))
+        if self.value_read:
+            parts.append("\u2192 " + ("nil" if self.value is None else _label(self.value)))
+        elif self.value is not None:
+            parts.append(_label(self.value))
         return " ".join(parts)
 
 
@@ -305,9 +308,11 @@ class _Builder:
         op.complete = r
         op.outcome = str(op_type)
         op.end_ms = r.t_ms
-        if op.value is None:
+        if op.value is None and op_type == "ok" and "value" in r.fields:
+            op.value = r.fields["value"]  # what a read returned, null included (a stale read of nothing)
+            op.value_read = True
+        elif op.value is None:
             op.value = r.fields.get("value")
-            op.value_read = op.value is not None
         self._free_row(op, r.t_ms)
 
     def _free_row(self, op: ClientOp, t_ms: float) -> None:
