@@ -123,7 +123,9 @@ def check_record(check: CheckResult) -> dict[str, Any]:
     if c is None:
         fields["summary"] = check.reason or f"{len(check.operations)} operations, {check.partitions} keys"
         return fields
-    fields["summary"] = "; ".join(line.strip() for line in explain(check, KV())[1:])
+    lines = [line.strip() for line in explain(check, KV())[1:]]
+    why = [line[len("why:"):].strip() for line in lines if line.startswith("why:")]
+    fields["summary"] = why[0] if why else "; ".join(lines)
     fields["key"] = c.key
     pending = {op.id for op in c.pending}
     fields["failing"] = [_failing(op, "stuck" if op.id == c.stuck.id else "pending" if op.id in pending

@@ -751,7 +751,10 @@
   function initialWindow() {
     const m = /(?:^|[#&])window=([-0-9.e]+),([-0-9.e]+)/.exec(window.location.hash);
     if (m && +m[2] > +m[1]) { view.a = +m[1] + origin; view.b = +m[2] + origin; return; }
-    if (/(?:^|[#&])failing\b/.test(window.location.hash) && D.checks.length && (D.checks[0].window || D.checks[0].focus)) { showFailing(); return; }
+    // A failed check opens on its failing operations (#failing asks for
+    // them in any case): that is what the reader came for; "fit" shows all.
+    const failed = D.checks.length && D.checks[0].focus && (D.checks[0].verdict === "illegal" || /(?:^|[#&])failing\b/.test(window.location.hash));
+    if (failed) { showFailing(); return; }
     if (nA > INITIAL_ARROWS_MAX) {
       view.a = t0;
       view.b = Math.max(A.ts[INITIAL_ARROWS_SHOWN], t0 + (t1 - t0) / 1000);
