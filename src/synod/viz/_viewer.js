@@ -183,7 +183,8 @@
     for (let t = first; t <= view.b + 1e-9; t += step) {
       const x = xOf(t);
       s += '<line class="tick-line" x1="' + x.toFixed(1) + '" y1="' + AXIS_H + '" x2="' + x.toFixed(1) + '" y2="' + plotH + '"/>';
-      s += '<text class="tick-label" x="' + x.toFixed(1) + '" y="' + (AXIS_H - 8) + '" text-anchor="middle">' + esc(fmtT(t, step)) + "</text>";
+      const anchor = x > LABEL_W + plotW - 28 ? "end" : "middle";  // the last label stays on the page
+      s += '<text class="tick-label" x="' + x.toFixed(1) + '" y="' + (AXIS_H - 8) + '" text-anchor="' + anchor + '">' + esc(fmtT(t, step)) + "</text>";
     }
     s += '<line class="axis-line" x1="' + LABEL_W + '" y1="' + (AXIS_H - 1) + '" x2="' + (LABEL_W + plotW) + '" y2="' + (AXIS_H - 1) + '"/>';
     return s + "</g>";
