@@ -35,7 +35,8 @@ def test_demo_explains_the_kill_and_writes_a_trace_view(tmp_path: Path) -> None:
     reexecuted = re.search(r"│ re-executions\s+│\s+(\d+) │", out)
     assert reexecuted is not None and int(reexecuted.group(1)) >= 1, out
     assert out.count("identical") == 2  # the real job and the simulated one, against the sequential run
-    assert re.search(r"the job took [\d.]+ s .* against [\d.]+ s for the sequential run", out)
+    assert re.search(r"the job committed its output after [\d.]+ s and took [\d.]+ s in all .* against [\d.]+ s "
+                     r"for the sequential run", out)
     page = re.search(r"trace view: (\S+\.html)", out)
     assert page is not None, out
     html = Path(page.group(1))
