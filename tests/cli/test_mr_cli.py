@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -45,6 +49,7 @@ def test_refuses_an_output_directory_with_old_outputs(tmp_path: Path, gutenberg_
     (out / old).write_text("old 1\n")
     proc = synod("mr", "run", "--app", "wc", "--out", str(out), str(gutenberg_files[0]), cwd=tmp_path)
     assert proc.returncode == 2
+    assert "--force" in proc.stderr, "the refusal does not say how to replace the output"
     assert (out / old).read_text() == "old 1\n"
     assert [p.name for p in out.iterdir()] == [old]
 
@@ -88,3 +93,136 @@ def test_real_run_from_the_command_line(tmp_path: Path, gutenberg_files) -> None
     out = sorted(line for f in sorted((tmp_path / "out").glob("mr-out-*")) for line in f.read_text().splitlines())
     assert out == reference("wc", load_books(books))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_SUCCESS", "mr-out-0", "mr-out-1", "mr-out-2"]
+
+
+# -- issue 9: what a newcomer hits first ----------------------------------------------------
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SYNOD_SCRIPT = Path(sys.executable).parent / "synod"  # the console script: sys.path[0] is not the cwd
+FAULT_EXAMPLE = ["--sim", "--seed", "7", "--kill-workers", "0.05", "--trace", "run.jsonl", "--app", "wc",
+                 "--workers", "20", "--reduces", "8", "--glob", "*.py"]
+
+
+def _text_inputs(d: Path) -> dict[str, bytes]:
+    d.mkdir()
+    books = {}
+    for name in ("a.txt", "b.txt"):
+        books[str(d / name)] = f"the quick brown fox {name} jumps over the lazy dog the end\n".encode() * 50
+        (d / name).write_bytes(books[str(d / name)])
+    return books
+
+
+def _out_lines(out: Path) -> list[str]:
+    return sorted(line for f in sorted(out.glob("mr-out-*")) for line in f.read_text().splitlines())
+
+
+def test_force_replaces_old_output_and_leaves_nothing_beside_it(tmp_path: Path) -> None:
+    books = _text_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("mr-out-0", "mr-out-7", "_SUCCESS", "stray"):
+        (out / name).write_text("old 1\n")
+    proc = synod("mr", "run", "--sim", "--force", "--app", "wc", "--reduces", "2", "--out", "out", "in",
+                 cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "mr-out-0", "mr-out-1"]
+    assert _out_lines(out) == reference("wc", books)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"], "a temp output dir was left behind"
+
+
+def test_force_swap_is_all_or_nothing(tmp_path: Path) -> None:
+    """The new output replaces the old one only on commit; a failed job's
+    directory goes and the old output stays as it was."""
+    from synod.cli._mr_out import plan_output
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mr-out-0").write_text("old\n")
+    plan = plan_output(out, force=True)
+    assert plan.replacing
+    (plan.write_dir / "mr-out-0").write_text("new\n")
+    assert (out / "mr-out-0").read_text() == "old\n", "the old output changed before the commit"
+    plan.abandon()
+    assert (out / "mr-out-0").read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    plan = plan_output(out, force=True)
+    (plan.write_dir / "mr-out-0").write_text("new\n")
+    plan.commit()
+    assert [p.name for p in out.iterdir()] == ["mr-out-0"]
+    assert (out / "mr-out-0").read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_binary_input_files_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    books = _text_inputs(tmp_path / "in")
+    (tmp_path / "in" / "image.bin").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "in" / "latin1.txt").write_bytes("caf\xe9 na\xefve ".encode("latin-1") * 10)
+    proc = synod("mr", "run", "--sim", "--app", "wc", "--reduces", "2", "--out", "out", "in", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "skipping binary file" in line]
+    assert sorted(Path(line.split()[-1]).name for line in warned) == ["image.bin", "latin1.txt"]
+    assert _out_lines(tmp_path / "out") == reference("wc", books)
+
+
+def test_app_module_in_the_current_directory_is_found(tmp_path: Path) -> None:
+    """``--app mymodule`` finds ./mymodule.py, as ``python -m`` would: in the
+    simulator, and in real worker processes."""
+    books = _text_inputs(tmp_path / "in")
+    (tmp_path / "mywc.py").write_text("from synod.mapreduce.apps.wc import map, reduce\n")
+    for mode in (["--sim"], ["--workers", "2"]):
+        out = f"out{len(mode)}"
+        proc = subprocess.run([str(SYNOD_SCRIPT), "mr", "run", *mode, "--app", "mywc", "--reduces", "2",
+                               "--out", out, "in"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert _out_lines(tmp_path / out) == reference("wc", books)
+
+
+def test_real_run_removes_its_temp_dir_unless_kept(tmp_path: Path) -> None:
+    _text_inputs(tmp_path / "in")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    common = [*SYNOD, "mr", "run", "--app", "wc", "--workers", "2", "--reduces", "2", "in"]
+    proc = subprocess.run([*common, "--out", "o1"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(tmp.iterdir()) == [], "the run left its temp dir behind"
+    proc = subprocess.run([*common, "--out", "o2", "--keep", "--json"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    kept = [p for p in tmp.iterdir() if p.name.startswith("synod-mr-")]
+    assert len(kept) == 1
+    assert report["run_dir"] == str(kept[0])
+    assert f"node logs kept in {kept[0]}" in proc.stderr
+    assert (kept[0] / "worker-1" / "node.log").exists()
+    assert report["verdict"] == "SUCCEEDED"
+    assert report["outputs"] == ["mr-out-0", "mr-out-1"]
+    assert report["reexecutions"] == 0 and report["map_tasks"] == 2 and report["wall_s"] > 0
+
+
+def test_fault_injection_example_injects_faults(tmp_path: Path) -> None:
+    """The README's fault-injection example over the standard library's
+    asyncio sources (every machine has them) crashes workers and re-executes
+    tasks, and still gets the sequential answer."""
+    src = STDLIB / "asyncio"
+    proc = synod("mr", "run", *FAULT_EXAMPLE, "--out", "out-faults", str(src), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    m = re.search(r"(\d+) re-executions, (\d+) worker crashes", proc.stdout)
+    assert m, proc.stdout
+    assert int(m.group(1)) >= 1 and int(m.group(2)) >= 1, proc.stdout
+    assert b'"kind":"crash"' in (tmp_path / "run.jsonl").read_bytes()
+    books = {str(p): p.read_bytes() for p in sorted(src.rglob("*.py"))}
+    assert _out_lines(tmp_path / "out-faults") == reference("wc", books)
+    proc = synod("mr", "run", *FAULT_EXAMPLE, "--json", "--out", "out-json", str(src), cwd=tmp_path)
+    report = json.loads(proc.stdout)
+    assert report["verdict"] == "SUCCEEDED" and report["seed"] == 7
+    assert report["crashes"] >= 1 and report["reexecutions"] >= 1
+    assert report["worker_deaths"], report
+
+
+def test_every_mr_run_option_has_help() -> None:
+    from synod.cli.mr_cmd import run
+
+    missing = [p.name for p in run.params if isinstance(p, __import__("click").Option) and not p.help]
+    assert missing == []

@@ -4,6 +4,9 @@ leaves no partial output."""
 
 from __future__ import annotations
 
+import codecs
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -13,7 +16,55 @@ from synod.mapreduce.app import load_app
 from synod.mapreduce.constants import MAP_TASKS_MAX, REDUCES_MAX
 from synod.mapreduce.messages import JobSpec
 
-__all__ = ["expand_inputs", "parse_app_args", "build_job"]
+__all__ = ["expand_inputs", "parse_app_args", "build_job", "is_binary", "drop_binary", "app_search_dir"]
+
+BINARY_SNIFF_BYTES = 8192  # how much of a file decides whether it is text
+
+
+def is_binary(path: Path) -> bool:
+    """A file is binary (not text) if its first ``BINARY_SNIFF_BYTES`` hold a
+    NUL byte or are not UTF-8 (a multi-byte character cut at the end of the
+    sample does not count), as git and grep decide."""
+    with open(path, "rb") as f:
+        sample = f.read(BINARY_SNIFF_BYTES)
+    if b"\0" in sample:
+        return True
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def drop_binary(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(text files, binary files skipped), each in input order.
+
+    Raises:
+        click.UsageError: every input file is binary.
+    """
+    text: list[Path] = []
+    binary: list[Path] = []
+    for p in files:
+        (binary if is_binary(p) else text).append(p)
+    if not text:
+        raise click.UsageError(f"no text input files ({len(binary)} binary files skipped, e.g. {binary[0]})")
+    return text, binary
+
+
+def app_search_dir(app: str) -> str | None:
+    """For an app given as a module name (not built in, not a ``.py`` file):
+    the current directory, put first on ``sys.path`` so that ``--app
+    mymodule`` finds ``./mymodule.py`` as ``python -m`` would; worker
+    processes, which may run elsewhere, get it on their PYTHONPATH. None for
+    built-in apps and files."""
+    from synod.mapreduce.app import BUILTIN_APPS
+
+    if app in BUILTIN_APPS or app.endswith(".py"):
+        return None
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    return cwd
 
 
 def expand_inputs(inputs: tuple[str, ...], pattern: str = "*") -> list[Path]:

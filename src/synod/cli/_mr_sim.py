@@ -4,9 +4,13 @@ command."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -14,6 +18,7 @@ from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.messages import JobSpec
 from synod.mapreduce.simjob import SimJobResult, run_sim_job, scripted_crashes, worker_nemesis
 from synod.sim import Tracer
+from synod.sim.nemesis import Nemesis
 from synod.sim.determinism import check_determinism, replay_command
 
 __all__ = ["run_simulated"]
@@ -28,15 +33,39 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+KILL_INTERVAL_MS = 250.0  # how often the --kill-workers nemesis draws
+
+
+def kill_nemesis(kill_workers: float, partitions: float, workers: int) -> Nemesis | None:
+    """The nemesis of ``--kill-workers P --partitions Q``: each worker is
+    killed with probability P per virtual second (restarted 1.5 s later),
+    so a 20-worker job with P = 0.05 loses about one worker a second; the
+    nemesis draws every 250 ms whether one worker dies, with the probability
+    that at least one of them would. ``--partitions`` keeps its meaning (a
+    3 s partition with probability Q every 0.5 s)."""
+    if not (kill_workers or partitions):
+        return None
+    per_tick_s = KILL_INTERVAL_MS / 1000.0
+    crash_probability = 1.0 - (1.0 - kill_workers) ** (workers * per_tick_s)
+    partition_probability = 1.0 - (1.0 - partitions) ** (per_tick_s / 0.5)  # the same rate as every 0.5 s
+    return dataclasses.replace(worker_nemesis(crash_probability, partition_probability), interval_ms=KILL_INTERVAL_MS)
+
+
 def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, *, workers: int, seed: int,
                   kill_workers: float, partitions: float, crashes: list[tuple[str, float]], trace_path: str | None, determinism_check: bool,
-                  argv: list[str]) -> int:
-    """Run ``job`` in the simulator; returns the process exit status."""
+                  argv: list[str], report: Callable[[dict[str, Any]], None] | None = None,
+                  out_shown: Path | None = None) -> int:
+    """Run ``job`` in the simulator; returns the process exit status.
+    ``report``: called with the ``--json`` object (else nothing is printed
+    on stdout but the console's lines); ``out_shown``: the output directory
+    to name (``out`` is where this run writes, a temp dir under --force)."""
+    t0 = time.perf_counter()
+    out_shown = out_shown or out
     inputs = {str(p): p.read_bytes() for p in files}
     replay = replay_command(argv)
 
     def once(tracer: Tracer | None) -> SimJobResult:
-        nemesis = worker_nemesis(kill_workers, partitions) if (kill_workers or partitions) else None
+        nemesis = kill_nemesis(kill_workers, partitions, workers)
         return run_sim_job(job, inputs, seed=seed, workers=workers, nemesis=nemesis, tracer=tracer,
                            setup=scripted_crashes(crashes) if crashes else None)
 
@@ -46,6 +75,9 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
         if divergence is not None:
             console.print(f"[red]NOT deterministic[/] (seed {seed}): {divergence}")
             console.print(f"replay: {replay}")
+            if report is not None:
+                report({"mode": "sim", "verdict": "NOT_DETERMINISTIC", "seed": seed, "divergence": str(divergence),
+                        "replay": replay})
             return 1
         console.print(f"deterministic: seed {seed} gave the same trace twice")
     if trace_path:
@@ -56,6 +88,16 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
     out.mkdir(parents=True, exist_ok=True)
     for name, data in result.outputs.items():
         _write_atomically(out / name, data)
+    if report is not None:
+        st = result.status
+        report({"mode": "sim", "verdict": result.outcome.verdict, "seed": seed,
+                "outputs": list(result.outcome.committed), "success_marker": result.outcome.marker,
+                "virtual_s": round(result.virtual_ms / 1000, 3), "wall_s": round(time.perf_counter() - t0, 3),
+                "input_bytes": st.input_bytes, "map_tasks": st.maps_total, "map_executions": st.map_executions,
+                "reduce_tasks": st.reduces_total, "reduce_executions": st.reduce_executions,
+                "reexecutions": st.reexecutions, "crashes": result.crashes,
+                "worker_deaths": [{"worker": w, "reason": why} for w, why in st.worker_deaths],
+                "determinism_checked": determinism_check, "trace": trace_path, "replay": replay})
     if not result.outcome.succeeded:
         console.print(f"[red]FAILED[/] (seed {seed}): the job did not finish; outputs "
                       f"{result.outcome.describe_outputs()}; replay: {replay}")
@@ -68,6 +110,6 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
                   f"{st.reduces_total} reduce tasks ({st.reduce_executions} executions), "
                   f"{st.reexecutions} re-executions, {result.crashes} worker crashes, "
                   f"{len(st.worker_deaths)} worker deaths seen by the coordinator")
-    console.print(f"outputs in {out}" + (f"; trace in {trace_path}" if trace_path else ""))
+    console.print(f"outputs in {out_shown}" + (f"; trace in {trace_path}" if trace_path else ""))
     console.print(f"replay: {replay}")
     return 0

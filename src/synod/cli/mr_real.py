@@ -16,6 +16,7 @@ its final counts are read from its trace.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ import fsspec
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.factories import job_to_params
 from synod.mapreduce.messages import GetStatus, JobSpec, JobStatus
 from synod.mapreduce.outcome import JobOutcome, job_outcome
@@ -91,7 +93,8 @@ def describe_exit(code: int | None) -> str:
 def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = True,
                  kill_worker_at_map_fraction: float | None = None, respawn: bool = False,
                  timeout_s: float = 3600.0, say: Callable[[str], None] | None = None,
-                 on_poll: Callable[[LocalCluster, JobStatus | None], None] | None = None) -> RealJobSummary:
+                 on_poll: Callable[[LocalCluster, JobStatus | None], None] | None = None,
+                 app_dir: str | None = None) -> RealJobSummary:
     """Run ``job`` with ``workers`` worker processes; block until the job
     succeeds, the coordinator is gone, or ``timeout_s`` passes.
 
@@ -101,7 +104,9 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     crash test); the coordinator is never respawned. ``on_poll(cluster,
     status)``: called before every status poll (tests use it to inject
     faults from outside; ``status`` is the latest one, or None).
-    ``job.out_dir`` is created if missing.
+    ``job.out_dir`` is created if missing. ``app_dir``: a directory the
+    node processes need on their PYTHONPATH to import the app (``--app
+    mymodule`` from the current directory).
 
     Raises:
         synod.runtime.cluster.ClusterError: a process could not be started.
@@ -111,13 +116,20 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     nodes = {COORDINATOR_ID: NodeSpec(factory="synod.mapreduce.factories:coordinator",
                                       params={"job": job_to_params(job)})}
     for wid in ids:
-        nodes[wid] = NodeSpec(factory="synod.mapreduce.factories:worker", params={"coordinator": COORDINATOR_ID})
+        # done_marker: a worker that starts after the coordinator has left
+        # sees the job is over and exits at once instead of retrying
+        nodes[wid] = NodeSpec(factory="synod.mapreduce.factories:worker",
+                              params={"coordinator": COORDINATOR_ID,
+                                      "done_marker": str(Path(job.out_dir).resolve() / SUCCESS_MARKER)})
     Path(job.out_dir).mkdir(parents=True, exist_ok=True)
     config, _ = write_config(ClusterSpec(run_dir=run_dir, nodes=nodes))
     t0 = time.perf_counter()
     # Only workers are respawned: the coordinator's state is volatile, so a
     # coordinator that dies ends the job (paper section 3.3).
-    cluster = LocalCluster(config, respawn=ids if respawn else False)
+    env = {}
+    if app_dir is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (app_dir, os.environ.get("PYTHONPATH", "")) if p)
+    cluster = LocalCluster(config, respawn=ids if respawn else False, env=env)
     killed: list[str] = []
     kill_codes: dict[str, int | None] = {}
     status: JobStatus | None = None

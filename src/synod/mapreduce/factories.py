@@ -2,7 +2,9 @@
 ``synod.mapreduce.factories:coordinator`` or ``...:worker`` and gives params.
 
 Params: the coordinator takes ``{"job": job_to_params(spec)}``; a worker
-takes ``{"coordinator": "<coordinator node id>"}``.
+takes ``{"coordinator": "<coordinator node id>"}`` and optionally
+``"done_marker": "<out_dir>/_SUCCESS"`` (a worker that finds no coordinator
+and sees it exits at once: the job is over).
 """
 
 from __future__ import annotations
@@ -44,4 +46,7 @@ def coordinator(node_id: str, params: dict[str, Any]) -> Coordinator:
 def worker(node_id: str, params: dict[str, Any]) -> Worker:
     if not isinstance(params.get("coordinator"), str):
         raise ConfigError("a MapReduce worker needs params.coordinator (a node id)")
-    return Worker(params["coordinator"])
+    marker = params.get("done_marker")
+    if marker is not None and not isinstance(marker, str):
+        raise ConfigError("a MapReduce worker's params.done_marker must be a path")
+    return Worker(params["coordinator"], done_marker=marker)

@@ -20,6 +20,15 @@ mismatch) is reported as ``FetchFailed``; the coordinator re-executes the
 lost map task, and the reducer, keeping what it already fetched, asks
 ``WhereIs`` until the new output exists (section 3.3).
 
+A worker that cannot reach the coordinator keeps asking (it may have started
+before the coordinator was up) up to ``COORDINATOR_UNREACHABLE_MAX`` calls,
+unless the job is already over: when given the job's ``done_marker`` (the
+``_SUCCESS`` path in the shared file system, which the coordinator writes
+last), a worker that gets no answer and sees the marker exits at once, saying
+why. So a worker started after the coordinator has finished and left does not
+wait out the retries (issue 9: small jobs took 24 s instead of 2-3 s when a
+worker started late).
+
 States: a worker has no durable state. Each start draws a fresh
 ``incarnation`` and wipes any map output of an earlier life, so the
 coordinator can treat a restart exactly as the death it follows.
@@ -120,10 +129,13 @@ def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner:
 
 
 class Worker(Node):
-    """A MapReduce worker; ``coordinator`` is the coordinator's node id."""
+    """A MapReduce worker; ``coordinator`` is the coordinator's node id;
+    ``done_marker``: the path, in ``ctx.fs``, of the file whose existence
+    means the job is over (``<out_dir>/_SUCCESS``), or None."""
 
-    def __init__(self, coordinator: str) -> None:
+    def __init__(self, coordinator: str, done_marker: str | None = None) -> None:
         self.coordinator = coordinator
+        self.done_marker = done_marker
         self.incarnation = 0
         self.tasks_run = 0
 
@@ -155,8 +167,14 @@ class Worker(Node):
                 match reply:
                     case None:
                         failures += 1
+                        if self._job_over(ctx):
+                            ctx.warn("exiting: the coordinator does not answer and the job is over",
+                                     done_marker=self.done_marker, calls=failures)
+                            ctx.exit(0)
+                            return
                         if failures >= C.COORDINATOR_UNREACHABLE_MAX:
                             ctx.trace("coordinator_unreachable", calls=failures)
+                            ctx.warn("exiting: the coordinator never answered", calls=failures)
                             ctx.exit(0)
                             return
                         await ctx.sleep(C.WAIT_DELAY_MS)
@@ -176,6 +194,16 @@ class Worker(Node):
             except TaskAborted:
                 return
             failures = 0
+
+    def _job_over(self, ctx: Context) -> bool:
+        """The job's done marker exists: the coordinator finished (it writes
+        ``_SUCCESS`` last) and nobody will hand out tasks any more."""
+        if self.done_marker is None:
+            return False
+        try:
+            return bool(ctx.fs.exists(self.done_marker))
+        except OSError:
+            return False  # the shared file system is unreachable: keep asking the coordinator
 
     async def _call(self, ctx: Context, dst: str, request: Any, timeout_ms: float) -> Any:
         """``ctx.call``, with a reply no correct peer sends (synod.mapreduce.

@@ -1,0 +1,101 @@
+"""A worker that starts after the job is over exits at once and says why
+(issue 9, part 2: small real jobs took 24 s instead of 2-3 s when a worker
+process started after the coordinator had left: it retried the coordinator
+10 times, 2 s each, and its node.log said only "starting ... stopping").
+
+A worker that finds no coordinator must still retry while the job is not
+over: it may have started before the coordinator was up."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+from synod.core import Node
+from synod.mapreduce import constants as C
+from synod.mapreduce.simjob import COORDINATOR_ID
+from synod.mapreduce.worker import Worker
+from synod.runtime.cluster import LocalCluster
+from synod.runtime.config import ClusterSpec, NodeSpec, write_config
+from synod.sim import Simulator, Tracer
+
+MARKER = f"/mr-out/{C.SUCCESS_MARKER}"
+LATE_EXIT_MS_MAX = C.RPC_TIMEOUT_MS + C.WAIT_DELAY_MS   # one unanswered call, then the marker is seen
+REAL_LATE_EXIT_S_MAX = 8.0                              # process start-up + one call; it took ~22 s
+
+
+def _lone_worker(seed: int, *, job_over: bool) -> tuple[Simulator, io.StringIO]:
+    """A worker whose coordinator is not running (never started: it left, or
+    is not up yet); ``job_over``: the job's _SUCCESS marker exists."""
+    trace = io.StringIO()
+    sim = Simulator(seed, tracer=Tracer(trace))
+    sim.fs.makedirs("/mr-out", exist_ok=True)
+    if job_over:
+        sim.fs.pipe_file(MARKER, b"mr-out-0\n")
+    peers = (COORDINATOR_ID, "worker-1")
+    sim.add_node(COORDINATOR_ID, Node, peers=peers, start=False)
+    sim.add_node("worker-1", lambda: Worker(COORDINATOR_ID, done_marker=MARKER), peers=peers)
+    return sim, trace
+
+
+def _events(trace: io.StringIO, kind: str) -> list[dict]:
+    events = [json.loads(line) for line in trace.getvalue().splitlines()]
+    return [e for e in events if e.get("kind") == kind and e.get("node") == "worker-1"]
+
+
+def _warnings(trace: io.StringIO) -> list[str]:
+    return [e["message"] for e in _events(trace, "warning")]
+
+
+def _exit_ms(trace: io.StringIO) -> float:
+    exits = _events(trace, "exit")
+    assert len(exits) == 1, exits
+    return exits[0]["t_ms"]
+
+
+def test_sim_worker_started_after_the_job_exits_at_once_saying_why() -> None:
+    sim, trace = _lone_worker(3, job_over=True)
+    sim.run(until=lambda: not sim.hosts["worker-1"].up, until_ms=60_000)
+    assert not sim.hosts["worker-1"].up
+    assert sim.hosts["worker-1"].exit_code == 0
+    assert _exit_ms(trace) <= LATE_EXIT_MS_MAX, f"a late worker waited {_exit_ms(trace):.0f} ms"
+    assert any("the job is over" in w for w in _warnings(trace)), _warnings(trace)
+
+
+def test_sim_worker_before_the_coordinator_keeps_retrying() -> None:
+    """No marker: the coordinator may not be up yet, so the worker retries
+    COORDINATOR_UNREACHABLE_MAX calls before it gives up, and says so."""
+    sim, trace = _lone_worker(3, job_over=False)
+    sim.run(until_ms=LATE_EXIT_MS_MAX * 3)
+    assert sim.hosts["worker-1"].up, "a worker gave up on a coordinator that may still come up"
+    sim.run(until=lambda: not sim.hosts["worker-1"].up, until_ms=120_000)
+    assert not sim.hosts["worker-1"].up
+    assert _exit_ms(trace) >= C.COORDINATOR_UNREACHABLE_MAX * C.WAIT_DELAY_MS
+    assert any("never answered" in w for w in _warnings(trace)), _warnings(trace)
+
+
+def test_real_worker_started_after_the_job_exits_promptly_with_the_reason_logged(tmp_path: Path) -> None:
+    """A real worker process whose coordinator has left, with the job's
+    _SUCCESS in place, exits within seconds and its node.log says why."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / C.SUCCESS_MARKER).write_text("mr-out-0\n")
+    nodes = {COORDINATOR_ID: NodeSpec(factory="synod.mapreduce.factories:worker",
+                                      params={"coordinator": "worker-1"}),
+             "worker-1": NodeSpec(factory="synod.mapreduce.factories:worker",
+                                  params={"coordinator": COORDINATOR_ID,
+                                          "done_marker": str(out / C.SUCCESS_MARKER)})}
+    config, _ = write_config(ClusterSpec(run_dir=tmp_path / "run", nodes=nodes))
+    cluster = LocalCluster(config)
+    try:
+        t0 = time.monotonic()
+        cluster.start(["worker-1"], wait_ready=False)  # the coordinator is never started: it has left
+        code = cluster.wait_exit("worker-1", REAL_LATE_EXIT_S_MAX)
+        took_s = time.monotonic() - t0
+        assert code == 0, f"worker did not exit within {REAL_LATE_EXIT_S_MAX} s ({cluster.read_log('worker-1')})"
+        assert took_s <= REAL_LATE_EXIT_S_MAX
+        assert "the job is over" in cluster.read_log("worker-1")
+    finally:
+        cluster.stop()
