@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from synod.mapreduce.simjob import run_sim_job, scripted_crashes, worker_nemesis
+from synod.cli._mr_sim import kill_nemesis
+from synod.mapreduce.simjob import run_sim_job, scripted_crashes
 from tests.conftest import ci_seeds
 from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 SPLIT_SIZE_BYTES = 16_890  # cuts the eight books into exactly 200 map tasks
 COMPUTE_MS_PER_MB = 20_000.0  # a map task of 16.9 KB takes ~340 ms of virtual time
-KILL_PROBABILITY = 0.1
+KILL_PROBABILITY = 0.004  # per worker per virtual second: 50 workers lose one every 5 s
 PARTITION_PROBABILITY = 0.1
 SCRIPTED_CRASHES = (("worker-1", 700.0), ("worker-2", 1400.0))
 
@@ -27,7 +28,7 @@ def test_fifty_workers_two_hundred_maps_under_crashes_and_partitions(gutenberg_f
     # Besides the random faults, two workers always die mid-job, so every seed
     # exercises re-execution of completed map tasks (section 3.3).
     result = run_sim_job(job, books, seed=seed, workers=50, setup=scripted_crashes(SCRIPTED_CRASHES),
-                         nemesis=worker_nemesis(KILL_PROBABILITY, PARTITION_PROBABILITY))
+                         nemesis=kill_nemesis(KILL_PROBABILITY, PARTITION_PROBABILITY, 50))
     replay = (f"seed {seed}; replay: synod mr run --sim --seed {seed} --app wc --workers 50 --reduces 10 "
               f"--split-size {SPLIT_SIZE_BYTES} --sim-compute-ms-per-mb {COMPUTE_MS_PER_MB:g} "
               f"--kill-workers {KILL_PROBABILITY} --partitions {PARTITION_PROBABILITY} "

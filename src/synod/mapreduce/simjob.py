@@ -28,10 +28,12 @@ RESPAWN_CHECK_MS = 200
 
 
 def worker_nemesis(kill_probability: float, partition_probability: float = 0.0) -> Nemesis:
-    """The fault schedule of ``synod mr run --sim --kill-workers P --partitions Q``:
-    every half second (jittered) one worker is killed with probability P and
-    restarted 1.5 s later, and with probability Q a partition (isolate-one,
-    one-way, majority/minority or bridge) cuts workers apart for 3 s."""
+    """A fault schedule for workers: every half second (jittered) one worker
+    is killed with probability P and restarted 1.5 s later, and with
+    probability Q a partition (isolate-one, one-way, majority/minority or
+    bridge) cuts workers apart for 3 s. (``synod mr run --sim --kill-workers
+    P`` means P per worker per virtual second; synod.cli._mr_sim.kill_nemesis
+    converts it.)"""
     return Nemesis(interval_ms=500.0, crash_probability=kill_probability, restart_delay_ms=1500.0,
                    partition_probability=partition_probability, partition_duration_ms=3000.0,
                    partition_kinds=("isolate", "one_way", "majority_minority", "bridge"))
