@@ -22,8 +22,8 @@ from synod.runtime.config import ClusterSpec, NodeSpec, write_config
 from synod.sim import Simulator, Tracer
 
 MARKER = f"/mr-out/{C.SUCCESS_MARKER}"
-LATE_EXIT_MS_MAX = C.RPC_TIMEOUT_MS + C.WAIT_DELAY_MS   # one unanswered call, then the marker is seen
-REAL_LATE_EXIT_S_MAX = 8.0                              # process start-up + one call; it took ~22 s
+LATE_EXIT_MS_MAX = C.WAIT_DELAY_MS                      # it sees the marker before calling anyone
+REAL_LATE_EXIT_S_MAX = 6.0                              # process start-up; it took ~22 s
 
 
 def _lone_worker(seed: int, *, job_over: bool) -> tuple[Simulator, io.StringIO]:
@@ -62,6 +62,17 @@ def test_sim_worker_started_after_the_job_exits_at_once_saying_why() -> None:
     assert sim.hosts["worker-1"].exit_code == 0
     assert _exit_ms(trace) <= LATE_EXIT_MS_MAX, f"a late worker waited {_exit_ms(trace):.0f} ms"
     assert any("the job is over" in w for w in _warnings(trace)), _warnings(trace)
+
+
+def test_sim_worker_whose_coordinator_leaves_after_the_job_exits_within_one_call() -> None:
+    """The marker appears while the worker is waiting on a coordinator that
+    has gone: the first unanswered call ends the worker."""
+    sim, trace = _lone_worker(4, job_over=False)
+    sim.call_at(100.0, sim.fs.pipe_file, MARKER, b"mr-out-0\n")
+    sim.run(until=lambda: not sim.hosts["worker-1"].up, until_ms=60_000)
+    assert not sim.hosts["worker-1"].up
+    assert _exit_ms(trace) <= C.RPC_TIMEOUT_MS + C.WAIT_DELAY_MS, f"waited {_exit_ms(trace):.0f} ms"
+    assert any("does not answer and the job is over" in w for w in _warnings(trace)), _warnings(trace)
 
 
 def test_sim_worker_before_the_coordinator_keeps_retrying() -> None:

@@ -158,6 +158,10 @@ class Worker(Node):
 
     # -- the task loop -------------------------------------------------------------
     async def _work_loop(self, ctx: Context) -> None:
+        if self._job_over(ctx):  # started after the job: no call to a coordinator that has left
+            ctx.warn("exiting: the job is over before this worker started", done_marker=self.done_marker)
+            ctx.exit(0)
+            return
         failures = 0
         while True:
             reply = await self._call(ctx, self.coordinator,
