@@ -100,7 +100,8 @@ def mr() -> None:
 @click.option("--crash", "crashes", multiple=True, metavar="WORKER@MS",
               help="sim: crash this worker at this virtual time (restarted 1.5 s later); repeatable")
 @click.option("--sim-compute-ms-per-mb", type=float, default=0.0, show_default=True,
-              help="sim: virtual compute time per MB of task input")
+              help="sim: virtual compute time per MB of task input (without it a small job is over in "
+                   "under a second of virtual time, before --kill-workers is likely to hit)")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), help="sim: write the JSON-lines trace here")
 @click.option("--check-determinism", is_flag=True, help="sim: run twice and report the first trace divergence")
 @click.argument("inputs", nargs=-1, required=True)
@@ -111,7 +112,14 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
         trace_path: str | None, check_determinism: bool, inputs: tuple[str, ...]) -> None:
     """Run a MapReduce job over INPUT files (or directories).
 
-    Binary input files are skipped, each named in a warning on stderr."""
+    Binary input files (a NUL byte or invalid UTF-8 in the first 8 KiB) are
+    skipped, each named in a warning line on stderr.
+
+    \b
+    Fault injection in the simulator (workers crash, map tasks re-execute):
+      synod mr run --sim --seed 7 --kill-workers 0.1 --sim-compute-ms-per-mb 20000 \\
+        --trace run.jsonl --app wc --workers 20 --reduces 8 --glob '*.py' --out out-faults/ DIR
+    """
     try:
         if workers < 1:
             raise click.UsageError(f"--workers must be >= 1, got {workers}")
