@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -110,3 +111,41 @@ def test_real_worker_started_after_the_job_exits_promptly_with_the_reason_logged
         assert "the job is over" in cluster.read_log("worker-1")
     finally:
         cluster.stop()
+
+
+def test_real_job_wall_time_does_not_depend_on_a_worker_starting_late(tmp_path: Path) -> None:
+    """A whole real job in which worker-3 starts only after the coordinator
+    has finished and left (its process is stopped before it boots and
+    continued once the coordinator is gone): it exits within seconds, saying
+    why, so the job is not held up by it (it was, by ~22 s)."""
+    from synod.cli.mr_real import run_real_job
+    from synod.mapreduce.messages import JobSpec
+
+    books = tmp_path / "in.txt"
+    books.write_text("the quick brown fox jumps over the lazy dog\n" * 200)
+    job = JobSpec(app="wc", app_args={}, inputs=(str(books),), out_dir=str(tmp_path / "out"), nreduce=2)
+    held: dict[str, object] = {}
+
+    def continue_when_coordinator_gone(cluster: LocalCluster) -> None:
+        deadline = time.monotonic() + 60.0
+        while cluster.is_alive(COORDINATOR_ID) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling with a deadline: the coordinator's exit is the condition
+        held["continued_at"] = time.monotonic()
+        cluster.resume("worker-3")
+
+    def hold_worker_3(cluster: LocalCluster, status) -> None:  # noqa: ANN001
+        if "thread" not in held:
+            cluster.pause("worker-3")  # just spawned: still importing, it has called nobody
+            held["thread"] = threading.Thread(target=continue_when_coordinator_gone, args=(cluster,))
+            held["thread"].start()
+
+    summary = run_real_job(job, workers=3, run_dir=tmp_path / "run", progress=False, timeout_s=120.0,
+                           on_poll=hold_worker_3)
+    held["thread"].join(timeout=60.0)
+    ended_at = time.monotonic()
+    assert summary.done
+    assert summary.exit_codes["worker-3"] == 0, summary.exit_codes
+    late_s = ended_at - held["continued_at"]
+    assert late_s <= REAL_LATE_EXIT_S_MAX, f"the late worker held the job {late_s:.1f} s after it started"
+    log = (tmp_path / "run" / "worker-3" / "node.log").read_text()
+    assert "the job is over" in log, log

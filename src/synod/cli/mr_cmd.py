@@ -166,8 +166,13 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
     run_path = Path(run_dir).resolve() if run_dir else Path(tempfile.mkdtemp(prefix="synod-mr-"))
     console.print(f"[bold]synod mr[/]: {app} over {len(files)} files, {workers} workers, R={reduces}"
                   + ("" if temp_run and not keep else f"; node logs in {run_path}"))
-    summary = run_real_job(job, workers=workers, run_dir=run_path, progress=console.is_terminal and not as_json,
-                           say=console.print, app_dir=app_dir)
+    try:
+        summary = run_real_job(job, workers=workers, run_dir=run_path,
+                               progress=console.is_terminal and not as_json, say=console.print, app_dir=app_dir)
+    except KeyboardInterrupt:  # the cluster is stopped by now; the old output stays, the logs are kept
+        plan.abandon()
+        click.echo(f"synod mr: interrupted; node logs kept in {run_path}", err=True)
+        sys.exit(130)
     _finish(plan, summary.done, console)
     logs_kept = not temp_run or keep or not summary.done
     if logs_kept:
