@@ -36,3 +36,28 @@ def test_an_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["nope"])
     assert result.exit_code == 2
     assert "No such command" in result.output
+
+
+def _walk(cmd: object, path: str) -> list[tuple[str, object]]:
+    import click
+
+    out = [(path, cmd)]
+    if isinstance(cmd, click.Group):
+        for name in cmd.list_commands(click.Context(cmd)):
+            out += _walk(cmd.get_command(click.Context(cmd), name), f"{path} {name}")
+    return out
+
+
+def test_every_option_has_help_and_help_shows_no_rst_markup() -> None:
+    import click
+
+    missing, markup = [], []
+    for path, cmd in _walk(cli, "synod"):
+        for p in cmd.params:  # type: ignore[attr-defined]
+            if isinstance(p, click.Option) and not p.help and "--help" not in p.opts:
+                missing.append(f"{path} {p.opts[0]}")
+        text = CliRunner().invoke(cli, [*path.split()[1:], "--help"]).output
+        if "``" in text:
+            markup.append(path)
+    assert not missing, missing
+    assert not markup, markup
