@@ -148,6 +148,8 @@ class Coordinator(Node):
             case RequestTask():
                 if self._heard(ctx, msg.worker_id, msg.incarnation):
                     ctx.reply(self._assign(ctx, msg.worker_id, msg.incarnation))
+                    if self.done:
+                        self._exit_if_all_told(ctx, ctx.now_ms)
             case MapDone():
                 if self._heard(ctx, msg.worker_id, msg.incarnation):
                     self._map_done(ctx, msg)
@@ -352,12 +354,8 @@ class Coordinator(Node):
     def on_timer(self, ctx: Context, name: str) -> None:
         assert name == "tick", name
         now = ctx.now_ms
-        if self.done:
-            live = [w for w in self.workers.values() if now - w.last_heard_ms < self.job.task_timeout_ms]
-            if now - self.done_ms >= C.DONE_GRACE_MS or all(w.told_exit for w in live):
-                ctx.trace("coordinator_exit")
-                ctx.exit(0)
-                return
+        if self.done and self._exit_if_all_told(ctx, now):
+            return
         else:
             self._check_timeouts(ctx, now)
             if now - self.last_ping_ms >= C.HEARTBEAT_INTERVAL_MS:
@@ -365,6 +363,17 @@ class Coordinator(Node):
                 for worker_id in sorted(self.workers):
                     ctx.send(worker_id, Ping())
         ctx.set_timer("tick", C.TICK_INTERVAL_MS)
+
+    def _exit_if_all_told(self, ctx: Context, now: float) -> bool:
+        """After the job: exit once every live worker was told to exit (at
+        once, not at the next tick: a job's wall time ends here), or after
+        DONE_GRACE_MS. Returns whether it exits."""
+        live = [w for w in self.workers.values() if now - w.last_heard_ms < self.job.task_timeout_ms]
+        if now - self.done_ms >= C.DONE_GRACE_MS or all(w.told_exit for w in live):
+            ctx.trace("coordinator_exit")
+            ctx.exit(0)
+            return True
+        return False
 
     def _check_timeouts(self, ctx: Context, now: float) -> None:
         for worker_id in sorted(self.workers):
