@@ -32,7 +32,7 @@ from synod.mapreduce.factories import job_to_params
 from synod.mapreduce.messages import GetStatus, JobSpec, JobStatus
 from synod.mapreduce.outcome import JobOutcome, job_outcome
 from synod.mapreduce.simjob import COORDINATOR_ID, worker_ids
-from synod.runtime.cluster import ClusterError, LocalCluster
+from synod.runtime.cluster import LocalCluster
 from synod.runtime.config import ClusterSpec, NodeSpec, write_config
 
 __all__ = ["RealJobSummary", "run_real_job", "status_from_trace"]
@@ -135,16 +135,8 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     status: JobStatus | None = None
     coordinator_gone = False
     try:
-        # Workers start beside the coordinator (they retry until it answers),
-        # so the job does not wait for one Python start-up after another.
-        cluster.start([COORDINATOR_ID, *ids], wait_ready=False)
-        try:
-            cluster.wait_ready([COORDINATOR_ID])
-        except ClusterError:
-            if cluster.exit_codes(COORDINATOR_ID)[-1:] != [0]:
-                raise
-            # a job small enough to finish (and the coordinator to leave)
-            # before its first status answer: the marker tells the verdict
+        cluster.start([COORDINATOR_ID])
+        cluster.start(ids, wait_ready=False)
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        disable=not progress, transient=False)
         with bar:
