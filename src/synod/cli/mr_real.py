@@ -171,9 +171,12 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
                 time.sleep(POLL_INTERVAL_S)
         # After a successful job the processes leave on their own (workers
         # are told to exit); once the coordinator is gone nobody will tell
-        # them, so they are stopped below instead of waited for.
+        # them, so they are stopped below instead of waited for. A
+        # coordinator that left between two polls after writing _SUCCESS
+        # finished the job: its workers leave on their own too.
         gone_code = [cluster.wait_exit(COORDINATOR_ID, EXIT_TIMEOUT_S)] if coordinator_gone else []
-        waited = [] if coordinator_gone else [COORDINATOR_ID, *ids]
+        finished = job_outcome(fsspec.filesystem("file"), str(Path(job.out_dir).resolve()), job.nreduce).succeeded
+        waited = [COORDINATOR_ID, *ids] if finished or not coordinator_gone else []
         exit_codes = {n: cluster.wait_exit(n, EXIT_TIMEOUT_S) for n in waited if n not in killed}
     finally:
         stopped = cluster.stop()
