@@ -95,3 +95,11 @@ def test_help_names_the_nemesis_kinds_and_every_option_has_help() -> None:
 def test_trace_and_seeds_do_not_mix(tmp_path: Path) -> None:
     code, out = _run("--seeds", "2", "--trace", str(tmp_path / "t.jsonl"))
     assert code == 2 and "one seed" in out, out
+
+
+def test_the_cli_knows_the_same_nemesis_kinds_as_the_simulation() -> None:
+    # sim_cmd keeps its own copy so that loading the CLI imports no system.
+    from synod.cli.sim_cmd import NEMESIS_KINDS as CLI_KINDS
+    from synod.raft.sim import NEMESIS_KINDS
+
+    assert CLI_KINDS == NEMESIS_KINDS

@@ -175,7 +175,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
         # coordinator that left between two polls after writing _SUCCESS
         # finished the job: its workers leave on their own too.
         gone_code = [cluster.wait_exit(COORDINATOR_ID, EXIT_TIMEOUT_S)] if coordinator_gone else []
-        finished = job_outcome(fsspec.filesystem("file"), str(Path(job.out_dir).resolve()), job.nreduce).succeeded
+        finished = coordinator_gone and _outcome(job).succeeded
         waited = [COORDINATOR_ID, *ids] if finished or not coordinator_gone else []
         exit_codes = {n: cluster.wait_exit(n, EXIT_TIMEOUT_S) for n in waited if n not in killed}
     finally:
@@ -188,7 +188,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
                   **exit_codes}
     if gone_code:
         exit_codes[COORDINATOR_ID] = gone_code[0]
-    outcome = job_outcome(fsspec.filesystem("file"), str(Path(job.out_dir).resolve()), job.nreduce)
+    outcome = _outcome(job)  # after the waits: a coordinator still running may have finished meanwhile
     reason = ""
     if not outcome.succeeded:
         if status is not None and status.done:
@@ -205,6 +205,10 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
 
 
 _TRACE_KINDS = ('"job_start"', '"job_done"', '"worker_dead"', '"map_done"', '"reduce_done"')
+
+
+def _outcome(job: JobSpec) -> JobOutcome:
+    return job_outcome(fsspec.filesystem("file"), str(Path(job.out_dir).resolve()), job.nreduce)
 
 
 def status_from_trace(path: Path, last: JobStatus | None = None) -> JobStatus | None:

@@ -53,12 +53,6 @@ class OutcomeUnknown(click.ClickException):
     exit_code = EXIT_UNKNOWN
 
 
-def _status(cl: Any, node_id: str) -> Any | None:
-    from synod.harness.raft_client import status_of
-
-    return status_of(cl, node_id)
-
-
 def _until_applied(cl: Any, make_request: Any, timeout_s: float, *, writes: bool = True) -> Any:
     """Send the request ``make_request(request_id)`` (one request id, under
     one client id) to the leader until a reply says it was applied; that
@@ -107,7 +101,9 @@ _timeout = click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 360
 def status(run_dir: str | None, config_path: str | None, as_json: bool) -> None:
     """Each server's role, term, leader, indexes and configuration."""
     cl = attach_cluster(run_dir, config_path)
-    states = {nid: _status(cl, nid) for nid in cl.node_ids}
+    from synod.harness.raft_client import status_of
+
+    states = {nid: status_of(cl, nid) for nid in cl.node_ids}
     if as_json:
         click.echo(json.dumps({nid: None if s is None else {
             "role": s.role, "term": s.term, "leader": s.leader, "last_index": s.last_index,

@@ -202,11 +202,9 @@ class Host:
     def __init__(self) -> None:
         self.node: Node | None = None
         self.ctx: Context | None = None
-        self._waiting: dict[int, Any] = {}  # call or sleep id -> suspended coroutine
-        # call id -> the node it went to. Invariant: its keys are a subset of
-        # _waiting's (an entry goes when its call is answered, times out or
-        # the node restarts).
-        self._call_dst: dict[int, str] = {}
+        # call or sleep id -> (suspended coroutine, the node a call went to;
+        # None for a sleep)
+        self._waiting: dict[int, tuple[Any, str | None]] = {}
         self._next_wait_id = 1
         self.stopped = False
 
@@ -228,10 +226,7 @@ class Host:
     # -- inputs ------------------------------------------------------------
     def boot(self, node: Node, ctx: Context) -> None:
         """Install a fresh node object and run its ``on_start``."""
-        for coro in self._waiting.values():
-            coro.close()
-        self._waiting.clear()
-        self._call_dst.clear()
+        self._close_waiting()
         self.node = node
         self.ctx = ctx
         self.stopped = False
@@ -241,17 +236,17 @@ class Host:
         """A message arrived. ``corr`` > 0: a call's request; < 0: a reply."""
         ctx = self.ctx
         if corr < 0:
-            dst = self._call_dst.get(-corr)
-            if dst is not None and dst != src:
+            waiting = self._waiting.get(-corr)
+            if waiting is None:
+                self.trace("ignore_reply", {"src": src, "reason": "call already timed out"})
+                return
+            coro, dst = waiting
+            if dst != src:
                 # Only the node a call went to may answer it: a reply is
                 # matched by its correlation number, which anyone could guess.
                 self.trace("ignore_reply", {"src": src, "reason": f"the call went to {dst}"})
                 return
-            coro = self._waiting.pop(-corr, None)
-            self._call_dst.pop(-corr, None)
-            if coro is None:
-                self.trace("ignore_reply", {"src": src, "reason": "call already timed out"})
-                return
+            del self._waiting[-corr]
             ctx._timer_ops.append((("call", -corr), None))
             self._resume(coro, msg)
             self._apply(ctx)
@@ -271,10 +266,9 @@ class Host:
         """Timer ``name`` fired (user timers and the host's own)."""
         ctx = self.ctx
         if type(name) is tuple:
-            coro = self._waiting.pop(name[1], None)
-            self._call_dst.pop(name[1], None)
-            if coro is not None:
-                self._resume(coro, None)
+            waiting = self._waiting.pop(name[1], None)
+            if waiting is not None:
+                self._resume(waiting[0], None)
         else:
             self._after(self.node.on_timer(ctx, name))
             return
@@ -293,24 +287,25 @@ class Host:
             return
         wait_id = self._next_wait_id
         self._next_wait_id += 1
-        self._waiting[wait_id] = coro
         if type(awaited) is _Call:
-            self._call_dst[wait_id] = awaited.dst
+            self._waiting[wait_id] = (coro, awaited.dst)
             ctx._sends.append((awaited.dst, awaited.request, wait_id))
             ctx._timer_ops.append((("call", wait_id), awaited.timeout_ms))
         elif type(awaited) is _Sleep:
+            self._waiting[wait_id] = (coro, None)
             ctx._timer_ops.append((("sleep", wait_id), awaited.delay_ms))
         else:
             coro.close()
-            del self._waiting[wait_id]
             raise LocalProtocolError(
                 f"node {ctx.node_id} awaited {awaited!r}; only ctx.call and ctx.sleep may be awaited"
             )
 
     def shutdown(self) -> None:
         """Drop the node's volatile state: suspended coroutines are closed."""
-        for coro in self._waiting.values():
+        self._close_waiting()
+        self.stopped = True
+
+    def _close_waiting(self) -> None:
+        for coro, _dst in self._waiting.values():
             coro.close()
         self._waiting.clear()
-        self._call_dst.clear()
-        self.stopped = True

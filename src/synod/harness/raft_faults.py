@@ -264,16 +264,17 @@ class _Faults:
 
 
 def _rss_mb(cl: Any) -> float:
-    total = 0.0
+    """The largest resident memory of the cluster's node processes, in MB."""
+    largest = 0.0
     for n in cl.node_ids:
         pid = cl.pid(n)
         if pid is None:
             continue
         try:
-            total = max(total, psutil.Process(pid).memory_info().rss / 2**20)
+            largest = max(largest, psutil.Process(pid).memory_info().rss / 2**20)
         except psutil.Error:
             continue
-    return total
+    return largest
 
 
 def run_raft_faults(cl: Any, *, duration_s: float, seed: int = 1, kinds: tuple[str, ...] = FAULT_KINDS,

@@ -42,7 +42,7 @@ from typing import Any
 
 from synod.core import Context, decode, encode, pack_record, resync, scan_records
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
-from synod.core.records import RECORD_HEADER_BYTES
+from synod.core.records import RECORD_HEADER_BYTES, RecordScan
 from synod.raft._confchange import ConfState
 from synod.raft._log import Snapshot
 from synod.raft._ready import HardState, Ready, Recovered
@@ -137,8 +137,8 @@ class RaftStorage:
         hard = self._recover_hard_state(ctx)
         snap, snap_damage, snap_raw = self._read_snapshot(ctx)
         base = snap.index if snap is not None else 0
-        wal_raw = self._read(ctx, WAL_PATH)
-        wal = _scan_wal(wal_raw, base)
+        wal_raw, wal_scan = self._read(ctx, WAL_PATH)
+        wal = _scan_wal(wal_raw, wal_scan, base)
         if self.cut_corruption and wal.damage is not None:
             wal = dataclasses.replace(wal, torn=True)
         entries = wal.entries
@@ -172,27 +172,26 @@ class RaftStorage:
             ctx.disk.sync()
         return Recovered(hard_state=hard, snapshot=snap, entries=entries)
 
-    def _read(self, ctx: Context, path: str) -> bytes:
+    def _read(self, ctx: Context, path: str) -> tuple[bytes, RecordScan]:
         """The file's bytes; re-read a few times while a checksum fails, and
         keep the read with the longest good prefix (the simulator's read
-        faults are transient; corruption at rest is not)."""
-        best: tuple[int, bytes] | None = None
+        faults are transient; corruption at rest is not), with its scan."""
+        best: tuple[bytes, RecordScan] | None = None
         for _ in range(READ_ATTEMPTS_MAX):
             data = ctx.disk.read(path) or b""
             scan = scan_records(data)
-            if best is None or scan.valid_bytes > best[0]:
-                best = (scan.valid_bytes, data)
+            if best is None or scan.valid_bytes > best[1].valid_bytes:
+                best = (data, scan)
             if scan.error is None:
                 break
         assert best is not None
-        return best[1]
+        return best
 
     def _read_one(self, ctx: Context, path: str) -> tuple[Any, str | None, bytes]:
         """(decoded single record or None if absent, damage, raw bytes)."""
-        raw = self._read(ctx, path)
+        raw, scan = self._read(ctx, path)
         if not raw:
             return None, None, raw
-        scan = scan_records(raw)
         if scan.error is not None or len(scan.records) != 1:
             return None, scan.error or f"{len(scan.records)} records, expected 1", raw
         try:
@@ -280,10 +279,9 @@ def _decode_entry(rec: bytes) -> Entry | None:
     return Entry(term=term, index=index, data=data, conf_change=conf)
 
 
-def _scan_wal(data: bytes, base: int) -> _WalScan:
+def _scan_wal(data: bytes, scan: RecordScan, base: int) -> _WalScan:
     """The entries after ``base`` (the snapshot's index) of a WAL, and, if it
     is damaged, how far the log it held may have gone."""
-    scan = scan_records(data)
     entries: list[Entry] = []
     offset = 0
     last_index = 0
