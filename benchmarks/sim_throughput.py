@@ -8,7 +8,7 @@ flight. Each hop takes a uniform 1-10 ms of virtual time, drawn from a seeded
 
 Models:
 
-- ``synod``: the real node contract: a ``@message`` dataclass, a ``Node``
+- ``synod``: the real node contract: a ``Message`` struct, a ``Node``
   whose ``on_message`` calls ``ctx.send``, the host applying effects, the
   simulator's network model; tracing off.
 - ``synod_traced``: the same with a :class:`Tracer` writing JSON lines to
@@ -53,7 +53,7 @@ import simpy
 from rich.console import Console
 from rich.table import Table
 
-from synod.core import Context, Node, message
+from synod.core import Context, Node, Message
 from synod.sim import LinkModel, Network, Simulator, Tracer, Uniform
 
 SEED = 1
@@ -81,8 +81,7 @@ def initial_pings(n: int, k: int) -> list[tuple[int, int]]:
 
 # -- synod -----------------------------------------------------------------------------
 
-@message("bench.Ping")
-class Ping:
+class Ping(Message, tag="bench.Ping"):
     origin: int
 
 

@@ -11,25 +11,24 @@ from hypothesis import strategies as st
 
 from synod.core import (
     LocalProtocolError,
+    Message,
     RemoteProtocolError,
     decode,
     encode,
     encoded_size_bytes,
-    message,
+    message_fields,
     message_tag,
     registered_types,
     to_jsonable,
 )
 
 
-@message("test.codec.Inner")
-class Inner:
+class Inner(Message, tag="test.codec.Inner"):
     key: str
     value: int
 
 
-@message("test.codec.Outer")
-class Outer:
+class Outer(Message, tag="test.codec.Outer"):
     inner: Inner
     items: list[Inner]
     pair: tuple[int, str]
@@ -43,13 +42,11 @@ class Outer:
     anything: Any
 
 
-@message("test.codec.Empty")
-class Empty:
+class Empty(Message, tag="test.codec.Empty"):
     pass
 
 
-@message("test.codec.Tree")
-class Tree:
+class Tree(Message, tag="test.codec.Tree"):
     label: str
     children: tuple[Tree, ...]
 
@@ -66,23 +63,22 @@ def _outer(**over: Any) -> Outer:
         blob=b"\x00\xff",
         flag=True,
         ratio=0.5,
-        anything={"nested": [Inner(key="deep", value=0)]},
+        anything={"nested": [1, "deep", None]},
     )
     fields.update(over)
     return Outer(**fields)
 
 
 def _frame(tag: str, *fields: Any) -> bytes:
-    """A hand-made message frame: ext 1 holding [tag, fields...]."""
-    return msgpack.packb(msgpack.ExtType(1, msgpack.packb([tag, *fields], use_bin_type=True)),
-                         use_bin_type=True)
+    """A hand-made message frame: the array [tag, fields...]."""
+    return msgpack.packb([tag, *fields], use_bin_type=True)
 
 
 # -- round trips ------------------------------------------------------------------
 
 def test_nested_message_round_trips_with_exact_types() -> None:
     msg = _outer(maybe=Inner(key="m", value=5))
-    out = decode(encode(msg))
+    out = decode(encode(msg), Message)
     assert out == msg
     assert type(out) is Outer
     assert type(out.pair) is tuple  # msgpack arrays come back as the annotated kind
@@ -92,12 +88,12 @@ def test_nested_message_round_trips_with_exact_types() -> None:
 
 
 def test_optional_field_round_trips_none_and_a_value() -> None:
-    assert decode(encode(_outer(maybe=None))).maybe is None
-    assert decode(encode(_outer(maybe=Inner(key="k", value=1)))).maybe == Inner(key="k", value=1)
+    assert decode(encode(_outer(maybe=None)), Outer).maybe is None
+    assert decode(encode(_outer(maybe=Inner(key="k", value=1))), Outer).maybe == Inner(key="k", value=1)
 
 
 def test_float_field_accepts_an_int_on_the_wire() -> None:
-    out = decode(_frame("test.codec.Outer", *_fields_of(_outer(), ratio=3)))
+    out = decode(_frame("test.codec.Outer", *_fields_of(_outer(), ratio=3)), Message)
     assert out.ratio == 3.0
     assert type(out.ratio) is float
 
@@ -105,9 +101,19 @@ def test_float_field_accepts_an_int_on_the_wire() -> None:
 def test_recursive_message_and_plain_structures_holding_messages() -> None:
     tree = Tree(label="root", children=(Tree(label="a", children=()),
                                         Tree(label="b", children=(Tree(label="c", children=()),))))
-    assert decode(encode(tree)) == tree
+    assert decode(encode(tree), Message) == tree
     plain = [Empty(), {"k": Inner(key="v", value=1)}, 3, "s", None]
-    assert decode(encode(plain)) == plain
+    assert decode(encode(plain), tuple[Empty, dict[str, Inner], int, str, None]) == tuple(plain)
+    # Without a type, messages come back as their arrays: plain data only.
+    assert decode(encode(plain)) == [["test.codec.Empty"], {"k": ["test.codec.Inner", "v", 1]}, 3, "s", None]
+
+
+def test_message_inside_a_larger_type_is_any_registered_message() -> None:
+    envelope = tuple[str, int, Message]
+    assert decode(encode(["n1", 3, Inner(key="k", value=1)]), envelope) == ("n1", 3, Inner(key="k", value=1))
+    assert decode(encode(["n1", 3, Empty()]), envelope)[2] == Empty()
+    with pytest.raises(RemoteProtocolError):
+        decode(encode(["n1", 3, {"not": "a message"}]), envelope)
 
 
 def test_messages_are_frozen_slotted_keyword_only() -> None:
@@ -124,6 +130,7 @@ def test_tags_sizes_and_registry() -> None:
     assert message_tag(msg) == "test.codec.Outer"
     assert message_tag(Outer) == "test.codec.Outer"
     assert registered_types()["test.codec.Inner"] is Inner
+    assert message_fields(Inner) == ("key", "value")
     assert encoded_size_bytes(msg) == len(encode(msg))
     assert encoded_size_bytes(Inner(key="a" * 1000, value=1)) > 1000
 
@@ -135,10 +142,10 @@ def test_to_jsonable_is_a_json_view() -> None:
 
 
 def test_a_tag_cannot_be_registered_twice() -> None:
-    with pytest.raises(LocalProtocolError):
-        @message("test.codec.Inner")
-        class Again:
+    with pytest.raises(LocalProtocolError, match="registered twice"):
+        class Again(Message, tag="test.codec.Inner"):
             x: int
+    assert registered_types()["test.codec.Inner"] is Inner  # the first class keeps the tag
 
 
 def test_encoding_an_unregistered_object_is_a_local_error() -> None:
@@ -154,22 +161,19 @@ def test_encoding_an_unregistered_object_is_a_local_error() -> None:
 # -- strict decoding ------------------------------------------------------------------
 
 def _fields_of(msg: Any, **over: Any) -> list[Any]:
-    import dataclasses
-
-    values = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}
+    values = {name: getattr(msg, name) for name in message_fields(msg)}
     values.update(over)
     return [_wire(v) for v in values.values()]
 
 
 def _wire(v: Any) -> Any:
-    """What msgpack carries for ``v`` (messages as nested ext frames)."""
-    return msgpack.unpackb(encode(v), raw=False, strict_map_key=False,
-                           ext_hook=lambda code, data: msgpack.ExtType(code, data))
+    """What msgpack carries for ``v`` (messages as nested [tag, ...] arrays)."""
+    return msgpack.unpackb(encode(v), raw=False, strict_map_key=False)
 
 
 def test_the_hand_made_frame_helper_builds_valid_frames() -> None:
-    assert decode(_frame("test.codec.Inner", "k", 1)) == Inner(key="k", value=1)
-    assert decode(_frame("test.codec.Outer", *_fields_of(_outer()))) == _outer()
+    assert decode(_frame("test.codec.Inner", "k", 1), Message) == Inner(key="k", value=1)
+    assert decode(_frame("test.codec.Outer", *_fields_of(_outer())), Message) == _outer()
 
 
 @pytest.mark.parametrize("frame", [
@@ -184,7 +188,7 @@ def test_the_hand_made_frame_helper_builds_valid_frames() -> None:
 ])
 def test_bad_frames_raise_remote_protocol_error(frame: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
-        decode(frame)
+        decode(frame, Message)
 
 
 @pytest.mark.parametrize("field,value", [
@@ -204,20 +208,20 @@ def test_bad_frames_raise_remote_protocol_error(frame: bytes) -> None:
 ])
 def test_wrong_field_types_raise_remote_protocol_error(field: str, value: Any) -> None:
     with pytest.raises(RemoteProtocolError, match=field):
-        decode(_frame("test.codec.Outer", *_fields_of(_outer(), **{field: value})))
+        decode(_frame("test.codec.Outer", *_fields_of(_outer(), **{field: value})), Message)
 
 
 def test_a_nested_message_of_the_wrong_class_is_rejected() -> None:
     wrong = _wire(Empty())
     with pytest.raises(RemoteProtocolError):
-        decode(_frame("test.codec.Outer", *_fields_of(_outer(), inner=wrong)))
+        decode(_frame("test.codec.Outer", *_fields_of(_outer(), inner=wrong)), Message)
 
 
 def test_oversize_frame_is_rejected_before_decoding() -> None:
     data = encode(_outer())
-    assert decode(data, frame_size_bytes_max=len(data)) == _outer()
+    assert decode(data, Outer, frame_size_bytes_max=len(data)) == _outer()
     with pytest.raises(RemoteProtocolError, match="exceeds"):
-        decode(data, frame_size_bytes_max=len(data) - 1)
+        decode(data, Outer, frame_size_bytes_max=len(data) - 1)
 
 
 @pytest.mark.parametrize("data", [
@@ -225,15 +229,15 @@ def test_oversize_frame_is_rejected_before_decoding() -> None:
     b"\xc1",                                                  # never-used msgpack byte
     encode(Inner(key="a", value=1)) + b"\x00",                # trailing bytes
     encode(Inner(key="a", value=1))[:-1],                     # truncated
-    msgpack.packb(msgpack.ExtType(7, b"")),                   # unknown extension code
-    msgpack.packb(msgpack.ExtType(1, msgpack.packb({"a": 1}))),   # ext not [tag, ...]
-    msgpack.packb(msgpack.ExtType(1, msgpack.packb([]))),
-    msgpack.packb(msgpack.ExtType(1, msgpack.packb([5, 1]))),     # tag not a string
-    msgpack.packb(msgpack.ExtType(1, b"\xc1")),                   # garbage inside ext
+    msgpack.packb(msgpack.ExtType(7, b"")),                   # an extension type
+    msgpack.packb({"a": 1}),                                  # not [tag, ...]
+    msgpack.packb([]),
+    msgpack.packb([5, 1]),                                    # tag not a string
+    msgpack.packb(None),
 ])
 def test_malformed_bytes_raise_remote_protocol_error(data: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
-        decode(data)
+        decode(data, Message)
 
 
 # -- property tests ---------------------------------------------------------------------
@@ -241,10 +245,13 @@ def test_malformed_bytes_raise_remote_protocol_error(data: bytes) -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=256))
 def test_random_bytes_decode_or_raise_remote_protocol_error(data: bytes) -> None:
-    try:
-        decode(data)
-    except RemoteProtocolError:
-        pass
+    for type_ in (Message, Any):
+        try:
+            out = decode(data, type_)
+        except RemoteProtocolError:
+            continue
+        if type_ is Message:
+            assert isinstance(out, Message)
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1),
@@ -262,7 +269,7 @@ def test_random_fields_under_a_real_tag_decode_or_raise(tag: str, fields: list[A
     """Structured garbage: a well-formed frame with random field values gives
     either an instance of the tagged class or a RemoteProtocolError."""
     try:
-        out = decode(_frame(tag, *fields))
+        out = decode(_frame(tag, *fields), Message)
     except RemoteProtocolError:
         return
     assert type(out) is registered_types()[tag]
@@ -287,7 +294,7 @@ _inner = st.builds(Inner, key=st.text(max_size=6), value=st.integers(-2**63, 2**
     anything=_values,
 ))
 def test_any_valid_outer_round_trips(msg: Outer) -> None:
-    assert decode(encode(msg)) == msg
+    assert decode(encode(msg), Message) == msg
 
 
 @settings(max_examples=300, deadline=None)
@@ -297,7 +304,7 @@ def test_a_flipped_byte_in_a_valid_frame_decodes_or_raises(data: st.DataObject) 
     i = data.draw(st.integers(0, len(frame) - 1))
     frame[i] = data.draw(st.integers(0, 255))
     try:
-        out = decode(bytes(frame))
+        out = decode(bytes(frame), Message)
     except RemoteProtocolError:
         return
-    assert out is None or isinstance(out, (Outer, int, float, str, bytes, bool, list, dict))
+    assert isinstance(out, Message)

@@ -7,22 +7,19 @@ from typing import Any
 
 import pytest
 
-from synod.core import Context, LocalProtocolError, Node, message, pack_record, scan_records
+from synod.core import Context, LocalProtocolError, Node, Message, pack_record, scan_records
 from synod.sim import Constant, LinkModel, Network, Simulator, Tracer
 
 
-@message("test.host.Request")
-class Request:
+class Request(Message, tag="test.host.Request"):
     x: int
 
 
-@message("test.host.Response")
-class Response:
+class Response(Message, tag="test.host.Response"):
     y: int
 
 
-@message("test.host.Note")
-class Note:
+class Note(Message, tag="test.host.Note"):
     text: str
 
 

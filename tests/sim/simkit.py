@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from synod.core import Context, Node, message
+from synod.core import Context, Node, Message
 from synod.sim import Simulator
 
 
-@message("test.sim.Probe")
-class Probe:
+class Probe(Message, tag="test.sim.Probe"):
     seq: int
     payload: bytes = b""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from simkit import Gossip
 
-from synod.core import Context, Node, message
+from synod.core import Context, Node, Message
 from synod.sim import (
     Divergence,
     Nemesis,
@@ -64,8 +64,7 @@ def test_different_seeds_give_different_traces() -> None:
     assert first_divergence(a.lines or [], b.lines or []) is not None
 
 
-@message("test.det.Token")
-class Token:
+class Token(Message, tag="test.det.Token"):
     n: int
 
 

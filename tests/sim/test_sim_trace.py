@@ -11,19 +11,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synod.core import message, to_jsonable
+from synod.core import Message, to_jsonable
 from synod.sim import Tracer
 from synod.sim.trace import jsonable
 
 
-@message("test.trace.Leaf")
-class Leaf:
+class Leaf(Message, tag="test.trace.Leaf"):
     name: str
     data: bytes
 
 
-@message("test.trace.Branch")
-class Branch:
+class Branch(Message, tag="test.trace.Branch"):
     leaves: tuple[Leaf, ...]
     extra: Any
 

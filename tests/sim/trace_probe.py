@@ -12,12 +12,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from synod.core import Context, Node, message, pack_record
+from synod.core import Context, Node, Message, pack_record
 from synod.sim import DiskFaults, LinkModel, LongTail, Nemesis, Network, Simulator, Tracer
 
 
-@message("test.probe.Put")
-class Put:
+class Put(Message, tag="test.probe.Put"):
     key: str
     value: int
 

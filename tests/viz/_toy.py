@@ -13,22 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from synod.core import Context, Node, message
+from synod.core import Context, Node, Message
 from synod.sim import LinkModel, Nemesis, Network, Simulator, Tracer, Uniform
 
 
-@message("test.viz.Heartbeat")
-class Heartbeat:
+class Heartbeat(Message, tag="test.viz.Heartbeat"):
     term: int
 
 
-@message("test.viz.Put")
-class Put:
+class Put(Message, tag="test.viz.Put"):
     value: int
 
 
-@message("test.viz.PutOk")
-class PutOk:
+class PutOk(Message, tag="test.viz.PutOk"):
     value: int
 
 

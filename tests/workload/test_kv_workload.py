@@ -9,23 +9,21 @@ from typing import Any
 import pytest
 
 from synod.check import operations
-from synod.core import Context, Node, message
+from synod.core import Context, Node, Message
 from synod.core.errors import LocalProtocolError
 from synod.sim import Simulator, Tracer
 from synod.workload import HistoryRecorder, KVClient, KVWorkload, Outcome
 from synod.workload.kv import FAIL, INFO, OK
 
 
-@message("test.KVReq")
-class _Req:
+class _Req(Message, tag="test.KVReq"):
     request_id: int
     f: str
     key: str
     value: str | None
 
 
-@message("test.KVRep")
-class _Rep:
+class _Rep(Message, tag="test.KVRep"):
     request_id: int
     outcome: str
     value: str | None = None

@@ -5,11 +5,11 @@ a trace-view page."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 from rich.console import Console
 
 from synod.mapreduce.coordinator import Coordinator
@@ -45,7 +45,7 @@ def run_sim_demo(job: JobSpec, files: list[Path], *, workers: int, trace_path: P
     """Run ``job`` over ``files`` (read into the simulator's file system at
     the same paths) with ``workers`` simulated workers and the demo's fault;
     the trace goes to ``trace_path`` (JSON lines)."""
-    sim_job = dataclasses.replace(job, out_dir=SIM_OUT_DIR, sim_compute_ms_per_mb=SIM_COMPUTE_MS_PER_MB)
+    sim_job = msgspec.structs.replace(job, out_dir=SIM_OUT_DIR, sim_compute_ms_per_mb=SIM_COMPUTE_MS_PER_MB)
     inputs = {str(p): p.read_bytes() for p in files}
     ids = worker_ids(workers)
     out = SimDemo(result=None, victim=None, crash_ms=0.0, victim_outputs=0, trace_path=trace_path, trace_lines=0)

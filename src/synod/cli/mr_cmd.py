@@ -30,7 +30,6 @@ outputs committed so far.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import sys
@@ -38,6 +37,7 @@ import tempfile
 from pathlib import Path
 
 import click
+import msgspec
 from rich.console import Console
 from rich.table import Table
 
@@ -142,7 +142,7 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
     except click.UsageError as e:
         fail(e.message)
     if not sim:
-        job = dataclasses.replace(job, out_dir=str(plan.write_dir))
+        job = msgspec.structs.replace(job, out_dir=str(plan.write_dir))
     for p in binary[:BINARY_NAMED_MAX]:
         click.echo(f"synod mr: warning: skipping binary file {p}", err=True)
     if len(binary) > BINARY_NAMED_MAX:

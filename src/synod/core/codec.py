@@ -1,79 +1,114 @@
 """The one codec for everything on the wire and in traces (DESIGN.md section 3).
 
-A message type is a frozen, slotted, keyword-only dataclass registered under a
-type tag with :func:`message`. On the wire a message is a msgpack extension
-(code 1) holding ``[tag, field_1, ..., field_n]`` in field order, so messages
-nest inside other messages and inside plain lists and maps.
+A message type subclasses :class:`Message` with a tag, for example::
 
-Decoding is strict: an unknown tag, a wrong number of fields, a field whose
-value does not match its annotation, bytes that are not msgpack, or a frame
-over ``frame_size_bytes_max`` raise :class:`RemoteProtocolError`. Nothing a
-peer sends can construct anything but a registered message.
+    class RequestTask(Message, tag="mr.RequestTask"):
+        worker_id: str
+        incarnation: int
 
-Supported field annotations: ``int``, ``float``, ``str``, ``bytes``, ``bool``,
-``None``, unions (``X | None``), ``tuple[T, ...]``, ``tuple[A, B]``,
-``list[T]``, ``dict[K, V]``, ``typing.Any`` and other registered messages.
+It is a frozen, keyword-only `msgspec <https://jcristharif.com/msgspec/>`_
+Struct, encoded as a msgpack array ``[tag, field_1, ..., field_n]`` in field
+order, so messages nest inside messages, lists and maps.
+
+Decoding is typed and strict: :func:`decode` takes the type expected
+(``Message`` for any registered message, a message class, or any type msgspec
+understands such as ``list[Entry]`` or ``dict[str, list[str]]``). An unknown
+tag, a wrong number of fields, a field whose value does not match its
+annotation (``True`` for an ``int``, ``1.5`` for an ``int``, ``"1"`` for a
+``bool``), bytes that are not msgpack, trailing bytes, or a frame over
+``frame_size_bytes_max`` raise :class:`RemoteProtocolError`. Nothing a peer
+sends can construct anything but the type asked for. Decoded without a type
+(``Any``), data comes back as plain lists, maps and scalars: a message inside
+an ``Any`` field or a plain structure decodes as its array, so such fields
+carry plain data only.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import re
 import types
 import typing
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import msgpack
+import msgspec
 
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
-    "message",
+    "Message",
     "encode",
     "decode",
     "encoded_size_bytes",
     "message_tag",
+    "message_fields",
+    "any_message_type",
     "registered_types",
     "to_jsonable",
+    "explain_path",
     "FRAME_SIZE_BYTES_MAX",
 ]
 
 # Default upper bound on one encoded frame; the runtime may pass a smaller one.
 FRAME_SIZE_BYTES_MAX = 64 * 1024 * 1024
 
-_EXT_MESSAGE = 1
-_T = TypeVar("_T")
-
 _tag_to_class: dict[str, type] = {}
-_class_to_tag: dict[type, str] = {}
-# Per class: list of (field name, validator), compiled on first decode because
-# annotations may name classes defined later in the module.
-_validators: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
+_decoders: dict[Any, msgspec.msgpack.Decoder] = {}
+_encoder = msgspec.msgpack.Encoder()
 
 
-def message(tag: str) -> Callable[[type[_T]], type[_T]]:
-    """Class decorator: make ``cls`` a frozen, slotted, keyword-only dataclass
-    and register it under ``tag`` (for example ``"mr.RequestTask"``).
+class _MessageMeta(msgspec.StructMeta):
+    """Makes every message's fields keyword-only (msgspec's ``kw_only``
+    covers only the fields of the class that sets it) and registers each
+    tagged class when it is defined."""
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> type:
+        kwargs.setdefault("kw_only", True)
+        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        tag = cls.__struct_config__.tag
+        if tag is not None:
+            if not isinstance(tag, str):
+                raise LocalProtocolError(f"message class {name}: the tag must be a str, got {tag!r}")
+            other = _tag_to_class.get(tag)
+            if other is not None:
+                raise LocalProtocolError(
+                    f"message tag {tag!r} registered twice ({other.__module__}.{other.__qualname__} "
+                    f"and {cls.__module__}.{cls.__qualname__})")
+            _tag_to_class[tag] = cls
+            _decoders.clear()  # decoders of "any message" must see the new class
+        return cls
+
+
+class Message(msgspec.Struct, metaclass=_MessageMeta, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """Base of every message. Subclass it with ``tag="system.Name"``; fields
+    are annotated attributes (``int``, ``float``, ``str``, ``bytes``,
+    ``bool``, ``None``, unions, ``tuple[T, ...]``, ``list[T]``,
+    ``dict[K, V]``, other messages, ``Any`` for plain data), keyword-only.
+    A class without a tag is an abstract base and is not registered.
+    ``__post_init__`` runs on decode too; a ``ValueError`` it raises rejects
+    the frame.
 
     Raises:
-        LocalProtocolError: the tag or the class is already registered.
+        LocalProtocolError: (at class definition) the tag is already registered.
     """
-
-    def wrap(cls: type[_T]) -> type[_T]:
-        if tag in _tag_to_class:
-            raise LocalProtocolError(f"message tag {tag!r} registered twice")
-        dc = dataclasses.dataclass(frozen=True, slots=True, kw_only=True)(cls)
-        _tag_to_class[tag] = dc
-        _class_to_tag[dc] = tag
-        return dc
-
-    return wrap
 
 
 def message_tag(msg_or_cls: Any) -> str:
-    """The registered tag of a message instance or class."""
+    """The registered tag of a message instance or class.
+
+    Raises:
+        LocalProtocolError: not a tagged message.
+    """
     cls = msg_or_cls if isinstance(msg_or_cls, type) else type(msg_or_cls)
-    return _class_to_tag[cls]
+    tag = getattr(getattr(cls, "__struct_config__", None), "tag", None)
+    if not isinstance(tag, str) or not issubclass(cls, Message):
+        raise LocalProtocolError(f"{cls.__name__} is not a registered message")
+    return tag
+
+
+def message_fields(msg_or_cls: Any) -> tuple[str, ...]:
+    """Field names of a message instance or class, in wire order."""
+    cls = msg_or_cls if isinstance(msg_or_cls, type) else type(msg_or_cls)
+    return cls.__struct_fields__
 
 
 def registered_types() -> dict[str, type]:
@@ -81,25 +116,29 @@ def registered_types() -> dict[str, type]:
     return dict(_tag_to_class)
 
 
-def _default(obj: Any) -> Any:
-    tag = _class_to_tag.get(type(obj))
-    if tag is None:
-        raise LocalProtocolError(f"cannot encode {type(obj).__name__}: not a registered message")
-    values = [tag]
-    for f in dataclasses.fields(obj):
-        values.append(getattr(obj, f.name))
-    return msgpack.ExtType(_EXT_MESSAGE, msgpack.packb(values, default=_default, use_bin_type=True))
+def any_message_type() -> Any:
+    """The type "any registered message" (a tagged union of every class
+    registered so far), for use inside a larger type given to :func:`decode`.
+
+    Raises:
+        LocalProtocolError: no message is registered.
+    """
+    classes = tuple(_tag_to_class.values())
+    if not classes:
+        raise LocalProtocolError("no message types are registered")
+    return typing.Union[classes]  # noqa: UP007 (a runtime tuple of classes)
 
 
 def encode(obj: Any) -> bytes:
-    """Encode a message (or a plain structure holding messages) to bytes.
+    """Encode a message (or a plain structure holding messages) to msgpack.
 
     Raises:
-        LocalProtocolError: ``obj`` holds an object that is not encodable.
+        LocalProtocolError: ``obj`` holds an object that is not encodable
+            (not a message or plain data, or an int outside 64 bits).
     """
     try:
-        return msgpack.packb(obj, default=_default, use_bin_type=True)
-    except (TypeError, ValueError, OverflowError) as e:
+        return _encoder.encode(obj)
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as e:
         raise LocalProtocolError(f"cannot encode {type(obj).__name__}: {e}") from e
 
 
@@ -108,170 +147,110 @@ def encoded_size_bytes(obj: Any) -> int:
     return len(encode(obj))
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code != _EXT_MESSAGE:
-        raise RemoteProtocolError(f"unknown msgpack extension code {code}")
-    values = msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
-    if not isinstance(values, list) or not values or not isinstance(values[0], str):
-        raise RemoteProtocolError("message extension is not [tag, fields...]")
-    cls = _tag_to_class.get(values[0])
-    if cls is None:
-        raise RemoteProtocolError(f"unknown message tag {values[0]!r}")
-    validators = _validators.get(cls)
-    if validators is None:
-        validators = _compile(cls)
-    if len(values) != len(validators) + 1:
-        raise RemoteProtocolError(
-            f"{values[0]}: expected {len(validators)} fields, got {len(values) - 1}"
-        )
-    kwargs = {}
-    for (name, check), value in zip(validators, values[1:]):
+def _substitute(type_: Any) -> Any:
+    """``type_`` with ``Message`` anywhere in it replaced by the union of every
+    registered message (``tuple[str, int, Message]`` -> ``tuple[str, int, A | B | ...]``)."""
+    if type_ is Message:
+        return any_message_type()
+    args = typing.get_args(type_)
+    if not args:
+        return type_
+    new = tuple(a if a is Ellipsis else _substitute(a) for a in args)
+    if new == args:
+        return type_
+    origin = typing.get_origin(type_)
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[new]  # noqa: UP007
+    return origin[new]
+
+
+def _decoder(type_: Any) -> msgspec.msgpack.Decoder:
+    dec = _decoders.get(type_)
+    if dec is None:
+        target = _substitute(type_)
         try:
-            kwargs[name] = check(value)
-        except _Mismatch as e:
-            raise RemoteProtocolError(f"{values[0]}.{name}: {e}") from None
-    return cls(**kwargs)
+            dec = msgspec.msgpack.Decoder(target)
+        except TypeError as e:
+            raise LocalProtocolError(f"cannot decode into {type_!r}: {e}") from e
+        _decoders[type_] = dec
+    return dec
 
 
-def decode(data: bytes, frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX) -> Any:
-    """Decode bytes made by :func:`encode`.
+def decode(data: bytes, type: Any = Any, frame_size_bytes_max: int = FRAME_SIZE_BYTES_MAX) -> Any:  # noqa: A002
+    """Decode bytes made by :func:`encode` as a value of ``type``:
+    ``Message`` (any registered message), a message class, any type msgspec
+    decodes, ``Any`` (plain data, the default), or a type holding ``Message``
+    (``tuple[str, int, Message]``). Decoders are built once per type, so
+    pass the same type object each time.
 
     Raises:
         RemoteProtocolError: oversize frame, bytes that are not msgpack,
-            trailing bytes, an unknown tag or a field of the wrong type.
+            trailing bytes, an unknown tag, a wrong field count or type, or a
+            message whose ``__post_init__`` rejects it.
+        LocalProtocolError: ``type`` is not a type msgspec can decode.
     """
     if len(data) > frame_size_bytes_max:
         raise RemoteProtocolError(f"frame of {len(data)} bytes exceeds {frame_size_bytes_max}")
     try:
-        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
-    except RemoteProtocolError:
-        raise
-    except Exception as e:  # msgpack raises several unrelated types on garbage
-        raise RemoteProtocolError(f"malformed frame: {type(e).__name__}: {e}") from None
+        return _decoder(type).decode(data)
+    except msgspec.ValidationError as e:
+        raise RemoteProtocolError(f"invalid frame: {_name_fields(str(e), data)}") from None
+    except msgspec.DecodeError as e:
+        raise RemoteProtocolError(f"malformed frame: {e}") from None
 
 
-class _Mismatch(Exception):
-    pass
+_PATH = re.compile(r"`\$((?:\[\d+\]|\.[A-Za-z_]\w*)*)[^`]*`")
+_STEP = re.compile(r"\[(\d+)\]|\.([A-Za-z_]\w*)")
 
 
-def _compile(cls: type) -> list[tuple[str, Callable[[Any], Any]]]:
-    hints = typing.get_type_hints(cls)
-    out = [(f.name, _validator(hints[f.name])) for f in dataclasses.fields(cls)]
-    _validators[cls] = out
-    return out
+def explain_path(error: str, value: Any) -> str:
+    """msgspec's validation ``error`` with its path (``$[2][4][0][2]``,
+    ``$.job[5]``) followed through ``value`` (the data as plain lists and
+    maps), so positions inside messages read as fields (``[2]
+    raft.AppendEntries.entries[0] raft.Entry.index``, ``job mr.JobSpec.nreduce``)."""
+    m = _PATH.search(error)
+    if m is None:
+        return error
+    out, named = "", False
+    for step in _STEP.finditer(m.group(1)):
+        if step.group(2) is not None:
+            if not isinstance(value, dict) or step.group(2) not in value:
+                return error
+            out += f" {step.group(2)}"
+            value = value[step.group(2)]
+            named = True
+            continue
+        k = int(step.group(1))
+        if not isinstance(value, list) or k >= len(value):
+            return error
+        cls = _tag_to_class.get(value[0]) if value and isinstance(value[0], str) else None
+        if k == 0 and cls is None and isinstance(value[0], str) and error.startswith("Invalid value"):
+            return f"unknown message tag {value[0]!r} - at {out.strip() or '$'}"
+        if cls is not None and 1 <= k <= len(cls.__struct_fields__):
+            out += f" {value[0]}.{cls.__struct_fields__[k - 1]}"
+            named = True
+        else:
+            out += f"[{k}]"
+        value = value[k]
+    return error[:m.start()] + out.strip() + error[m.end():] if named else error
 
 
-def _exact(t: type) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if type(v) is not t:
-            raise _Mismatch(f"expected {t.__name__}, got {type(v).__name__}")
-        return v
-
-    return check
-
-
-def _float(v: Any) -> float:
-    if type(v) is float:
-        return v
-    if type(v) is int:
-        return float(v)
-    raise _Mismatch(f"expected float, got {type(v).__name__}")
-
-
-def _none(v: Any) -> None:
-    if v is not None:
-        raise _Mismatch(f"expected None, got {type(v).__name__}")
-    return None
-
-
-def _any(v: Any) -> Any:
-    return v
-
-
-def _validator(hint: Any) -> Callable[[Any], Any]:
-    if hint is Any:
-        return _any
-    if hint is None or hint is type(None):
-        return _none
-    if hint is float:
-        return _float
-    if hint in (int, str, bytes, bool):
-        return _exact(hint)
-    if hint in _class_to_tag:
-        return _instance(hint)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return _union([_validator(a) for a in args])
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return _sequence(_validator(args[0]), tuple)
-        return _fixed_tuple([_validator(a) for a in args])
-    if origin is list:
-        return _sequence(_validator(args[0]) if args else _any, list)
-    if origin is dict:
-        return _mapping(_validator(args[0]), _validator(args[1]))
-    raise LocalProtocolError(f"unsupported message field annotation {hint!r}")
-
-
-def _instance(cls: type) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if type(v) is not cls:
-            raise _Mismatch(f"expected {cls.__name__}, got {type(v).__name__}")
-        return v
-
-    return check
-
-
-def _union(checks: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        for c in checks:
-            try:
-                return c(v)
-            except _Mismatch:
-                continue
-        raise _Mismatch(f"{type(v).__name__} matches no member of the union")
-
-    return check
-
-
-def _sequence(item: Callable[[Any], Any], kind: type) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if type(v) is not list:
-            raise _Mismatch(f"expected array, got {type(v).__name__}")
-        if item is _any:
-            return kind(v)
-        return kind(item(x) for x in v)
-
-    return check
-
-
-def _fixed_tuple(items: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if type(v) is not list or len(v) != len(items):
-            raise _Mismatch(f"expected array of {len(items)}")
-        return tuple(c(x) for c, x in zip(items, v))
-
-    return check
-
-
-def _mapping(key: Callable[[Any], Any], value: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if type(v) is not dict:
-            raise _Mismatch(f"expected map, got {type(v).__name__}")
-        return {key(k): value(x) for k, x in v.items()}
-
-    return check
+def _name_fields(error: str, data: bytes) -> str:
+    """:func:`explain_path` for a frame that failed to decode (error path only)."""
+    try:
+        value = msgspec.msgpack.decode(data)
+    except msgspec.DecodeError:
+        return error
+    return explain_path(error, value)
 
 
 def to_jsonable(obj: Any) -> Any:
     """A JSON-ready view of a message or structure, for traces: messages become
     ``{"type": tag, field: value...}``; bytes become ``{"bytes": length}``."""
-    tag = _class_to_tag.get(type(obj))
-    if tag is not None:
-        out: dict[str, Any] = {"type": tag}
-        for f in dataclasses.fields(obj):
-            out[f.name] = to_jsonable(getattr(obj, f.name))
+    if isinstance(obj, Message):
+        out: dict[str, Any] = {"type": message_tag(obj)}
+        for name in obj.__struct_fields__:
+            out[name] = to_jsonable(getattr(obj, name))
         return out
     if isinstance(obj, (bytes, bytearray)):
         return {"bytes": len(obj)}

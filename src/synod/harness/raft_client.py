@@ -10,10 +10,11 @@ was refused in a way that settles it: never entered the log), ``unknown``
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import msgspec
 
 from synod.core.errors import RemoteProtocolError
 from synod.raft import LEADER
@@ -118,7 +119,7 @@ class RaftSessionClient:
                 if hasattr(request, "attempt"):
                     # Each send is a new attempt: a server that refused an
                     # earlier one refuses its duplicates, not this retry.
-                    request = dataclasses.replace(request, attempt=attempt)
+                    request = msgspec.structs.replace(request, attempt=attempt)
                     attempt += 1
                 sent, reply = self._submit(target, request, min(CALL_TIMEOUT_S, left))
                 if reply is None:

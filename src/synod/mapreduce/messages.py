@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from synod.core import message
+from synod.core import Message
 from synod.mapreduce.constants import TASK_TIMEOUT_MS
 
 
-@message("mr.JobSpec")
-class JobSpec:
+class JobSpec(Message, tag="mr.JobSpec"):
     """What a job computes. ``app``: a module path (``synod.mapreduce.apps.wc``)
     or a ``.py`` file; ``app_args``: string options for the app;
     ``inputs``: input file paths on ``ctx.fs``; ``out_dir``: where
@@ -40,8 +39,7 @@ class JobSpec:
     sim_compute_ms_per_mb: float = 0.0
 
 
-@message("mr.RequestTask")
-class RequestTask:
+class RequestTask(Message, tag="mr.RequestTask"):
     """Worker -> coordinator: give me work. ``incarnation`` changes on every
     worker start, so the coordinator sees a restart as a death."""
 
@@ -49,8 +47,7 @@ class RequestTask:
     incarnation: int
 
 
-@message("mr.MapTask")
-class MapTask:
+class MapTask(Message, tag="mr.MapTask"):
     """Map task ``task_id`` over its split: 1..``SPLIT_RANGES_MAX`` file
     ranges (path, offset, length in bytes; length -1: the whole file), see
     synod.mapreduce._splits."""
@@ -62,8 +59,7 @@ class MapTask:
     partition_plan: Any    # the app's partition plan (sort: range boundaries), or None
 
 
-@message("mr.ReduceTask")
-class ReduceTask:
+class ReduceTask(Message, tag="mr.ReduceTask"):
     task_id: int
     attempt: int
     # (map task id, worker holding its output, attempt that made it), every map
@@ -72,18 +68,15 @@ class ReduceTask:
     job: JobSpec
 
 
-@message("mr.WaitTask")
-class WaitTask:
+class WaitTask(Message, tag="mr.WaitTask"):
     delay_ms: int
 
 
-@message("mr.ExitTask")
-class ExitTask:
+class ExitTask(Message, tag="mr.ExitTask"):
     pass
 
 
-@message("mr.MapDone")
-class MapDone:
+class MapDone(Message, tag="mr.MapDone"):
     worker_id: str
     incarnation: int
     task_id: int
@@ -91,8 +84,7 @@ class MapDone:
     region_bytes: tuple[int, ...]  # encoded size of each of the R regions
 
 
-@message("mr.ReduceDone")
-class ReduceDone:
+class ReduceDone(Message, tag="mr.ReduceDone"):
     worker_id: str
     incarnation: int
     task_id: int
@@ -100,8 +92,7 @@ class ReduceDone:
     output_path: str
 
 
-@message("mr.FetchFailed")
-class FetchFailed:
+class FetchFailed(Message, tag="mr.FetchFailed"):
     """Reducer -> coordinator: the output of ``map_task_id`` made by attempt
     ``map_attempt`` could not be read from ``holder``; the coordinator
     re-executes that map task (section 3.3) unless a newer attempt's output
@@ -117,8 +108,7 @@ class FetchFailed:
     map_attempt: int
 
 
-@message("mr.WhereIs")
-class WhereIs:
+class WhereIs(Message, tag="mr.WhereIs"):
     """Reducer -> coordinator: where is the output of ``map_task_id`` now?
     Also tells the coordinator the reduce attempt is alive and waiting."""
 
@@ -129,8 +119,7 @@ class WhereIs:
     map_task_id: int
 
 
-@message("mr.MapLocation")
-class MapLocation:
+class MapLocation(Message, tag="mr.MapLocation"):
     """Coordinator -> reducer. ``holder`` is None while the map task is being
     re-executed; ``abandon`` tells the reducer its task is already committed."""
 
@@ -139,20 +128,17 @@ class MapLocation:
     abandon: bool
 
 
-@message("mr.Ack")
-class Ack:
+class Ack(Message, tag="mr.Ack"):
     accepted: bool
 
 
-@message("mr.FetchRegion")
-class FetchRegion:
+class FetchRegion(Message, tag="mr.FetchRegion"):
     map_task_id: int
     reduce_task_id: int
     offset: int
 
 
-@message("mr.RegionChunk")
-class RegionChunk:
+class RegionChunk(Message, tag="mr.RegionChunk"):
     """One piece of a region file (checksummed records); ``found`` is False
     when the map output is not on this worker (lost in a crash, or corrupt)."""
 
@@ -161,24 +147,20 @@ class RegionChunk:
     total_bytes: int
 
 
-@message("mr.Ping")
-class Ping:
+class Ping(Message, tag="mr.Ping"):
     pass
 
 
-@message("mr.Pong")
-class Pong:
+class Pong(Message, tag="mr.Pong"):
     worker_id: str
     incarnation: int
 
 
-@message("mr.GetStatus")
-class GetStatus:
+class GetStatus(Message, tag="mr.GetStatus"):
     pass
 
 
-@message("mr.JobStatus")
-class JobStatus:
+class JobStatus(Message, tag="mr.JobStatus"):
     """Progress, for the CLI's progress bar and summary."""
 
     maps_total: int

@@ -65,6 +65,9 @@ from synod.mapreduce.messages import (
 
 __all__ = ["Worker", "partition_pairs", "map_output_path", "pack_map_output", "region_slice"]
 
+# One region of a map task's output: key -> the values emitted for it.
+_REGION_TYPE = dict[str, list[str]]
+
 
 def map_output_path(map_task_id: int) -> str:
     """Where map task m keeps its R regions on its worker's local disk: one
@@ -356,11 +359,9 @@ class Worker(Node):
         if scan.error is not None or len(scan.records) != 1:
             return None, f"corrupt map output: {scan.error or 'record count'}"
         try:
-            region = decode(scan.records[0])
+            region = decode(scan.records[0], _REGION_TYPE)
         except RemoteProtocolError as e:
             return None, f"undecodable map output: {e}"
-        if type(region) is not dict:
-            return None, "map output is not a region"
         return region, ""
 
     def _region_chunk(self, ctx: Context, msg: FetchRegion) -> RegionChunk:

@@ -26,7 +26,7 @@ session expiry). A request from an evicted client is applied again.
 
 from __future__ import annotations
 
-from synod.core import decode, encode, message
+from synod.core import decode, encode, Message
 from synod.core.errors import RemoteProtocolError
 
 __all__ = ["ClientCommand", "NodeSnapshot", "ClientSessions", "SESSIONS_MAX", "NEW", "DUPLICATE", "STALE",
@@ -36,8 +36,7 @@ SESSIONS_MAX = 4096
 NEW, DUPLICATE, STALE = "new", "duplicate", "stale"
 
 
-@message("raft.ClientCommand")
-class ClientCommand:
+class ClientCommand(Message, tag="raft.ClientCommand"):
     """A client's command as it is stored in a log entry."""
 
     client: str
@@ -45,8 +44,7 @@ class ClientCommand:
     command: bytes
 
 
-@message("raft.NodeSnapshot")
-class NodeSnapshot:
+class NodeSnapshot(Message, tag="raft.NodeSnapshot"):
     """What a RaftNode snapshot holds: the session table and the state
     machine's own snapshot."""
 
@@ -58,10 +56,9 @@ def as_client_command(data: bytes) -> ClientCommand | None:
     """``data`` as a ClientCommand, or None if it is some other command (a
     Lab 3 tester's, which carries no session)."""
     try:
-        obj = decode(data)
+        return decode(data, ClientCommand)
     except RemoteProtocolError:
         return None
-    return obj if type(obj) is ClientCommand else None
 
 
 class ClientSessions:

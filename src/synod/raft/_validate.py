@@ -317,7 +317,7 @@ def _check_snapshot(raft: Any, m: InstallSnapshot, *, kv: bool) -> None:
     if not data:
         return
     try:
-        obj = decode(data)
+        obj = _node_snapshot_or_plain(data)
     except RemoteProtocolError:
         if not kv:
             return  # another machine's own bytes (RaftNode._restore hands them over as they are)
@@ -339,3 +339,15 @@ def _check_snapshot(raft: Any, m: InstallSnapshot, *, kv: bool) -> None:
     if type(obj) is not list or not all(
             type(p) is list and len(p) == 2 and type(p[0]) is str and type(p[1]) is str for p in obj):
         raise _bad("a snapshot that is not a list of KV pairs")
+
+
+def _node_snapshot_or_plain(data: bytes) -> Any:
+    """``data`` as a NodeSnapshot if it is one, else as plain data.
+
+    Raises:
+        RemoteProtocolError: not msgpack at all.
+    """
+    try:
+        return decode(data, NodeSnapshot)
+    except RemoteProtocolError:
+        return decode(data)

@@ -8,7 +8,7 @@ leader commits an entry of its own term before serving reads).
 
 from __future__ import annotations
 
-from synod.core import message
+from synod.core import Message
 
 __all__ = [
     "Entry", "RequestVote", "RequestVoteReply", "AppendEntries", "AppendEntriesReply",
@@ -18,8 +18,7 @@ __all__ = [
 ]
 
 
-@message("raft.Entry")
-class Entry:
+class Entry(Message, tag="raft.Entry"):
     term: int
     index: int
     data: bytes | None  # None: the leader's no-op
@@ -28,8 +27,7 @@ class Entry:
     conf_change: bool = False
 
 
-@message("raft.RequestVote")
-class RequestVote:
+class RequestVote(Message, tag="raft.RequestVote"):
     """Candidate -> all. ``pre_vote``: a pre-vote (thesis 9.6) for ``term``,
     which the candidate has not entered yet. ``transfer``: the election was
     started by TimeoutNow, so voters skip the leader-stickiness check (4.2.3)."""
@@ -41,15 +39,13 @@ class RequestVote:
     transfer: bool = False
 
 
-@message("raft.RequestVoteReply")
-class RequestVoteReply:
+class RequestVoteReply(Message, tag="raft.RequestVoteReply"):
     term: int
     vote_granted: bool
     pre_vote: bool = False
 
 
-@message("raft.AppendEntries")
-class AppendEntries:
+class AppendEntries(Message, tag="raft.AppendEntries"):
     term: int
     prev_log_index: int
     prev_log_term: int
@@ -57,8 +53,7 @@ class AppendEntries:
     leader_commit: int
 
 
-@message("raft.AppendEntriesReply")
-class AppendEntriesReply:
+class AppendEntriesReply(Message, tag="raft.AppendEntriesReply"):
     """``match_index``: on success, the last index known to match the
     leader's log. On failure, the fast-backup hint: ``conflict_term`` is the
     follower's term at ``prev_log_index`` (0 if it has no entry there) and
@@ -75,8 +70,7 @@ class AppendEntriesReply:
     repairing: bool = False
 
 
-@message("raft.Heartbeat")
-class Heartbeat:
+class Heartbeat(Message, tag="raft.Heartbeat"):
     """Leader -> follower, every heartbeat period. ``commit``: min(follower's
     match_index, leader commit), safe for the follower to commit.
     ``read_seq``: the leader's ReadIndex round being confirmed (6.4)."""
@@ -86,14 +80,12 @@ class Heartbeat:
     read_seq: int
 
 
-@message("raft.HeartbeatReply")
-class HeartbeatReply:
+class HeartbeatReply(Message, tag="raft.HeartbeatReply"):
     term: int
     read_seq: int
 
 
-@message("raft.InstallSnapshot")
-class InstallSnapshot:
+class InstallSnapshot(Message, tag="raft.InstallSnapshot"):
     """One chunk of the leader's snapshot (Figure 13): ``data`` holds bytes
     [offset, offset + len) of the snapshot through ``last_included_index``."""
 
@@ -108,8 +100,7 @@ class InstallSnapshot:
     conf: bytes = b""
 
 
-@message("raft.InstallSnapshotReply")
-class InstallSnapshotReply:
+class InstallSnapshotReply(Message, tag="raft.InstallSnapshotReply"):
     """``next_offset``: the byte the follower expects next; ``done``: the
     snapshot through ``last_included_index`` is installed."""
 
@@ -119,23 +110,20 @@ class InstallSnapshotReply:
     done: bool
 
 
-@message("raft.TimeoutNow")
-class TimeoutNow:
+class TimeoutNow(Message, tag="raft.TimeoutNow"):
     """Leader -> transfer target: start an election now (thesis 3.10)."""
 
     term: int
 
 
-@message("raft.ReadIndexRequest")
-class ReadIndexRequest:
+class ReadIndexRequest(Message, tag="raft.ReadIndexRequest"):
     """Follower -> leader: a linearizable read wants a read index (6.4)."""
 
     term: int
     ctx: bytes
 
 
-@message("raft.ReadIndexReply")
-class ReadIndexReply:
+class ReadIndexReply(Message, tag="raft.ReadIndexReply"):
     """Leader -> follower: ``index`` is safe to read at once applied; -1: refused."""
 
     term: int
@@ -150,8 +138,7 @@ RaftMessage = (RequestVote | RequestVoteReply | AppendEntries | AppendEntriesRep
 
 # -- client <-> server (the node adapter, not the Raft core) -------------------------
 
-@message("raft.Propose")
-class Propose:
+class Propose(Message, tag="raft.Propose"):
     """Client -> server: append ``command`` to the replicated log.
     ``attempt``: which send of this request this copy is (0 first; a client
     that sends the same request again counts up). A server that refused a
@@ -165,8 +152,7 @@ class Propose:
     attempt: int = 0
 
 
-@message("raft.Read")
-class Read:
+class Read(Message, tag="raft.Read"):
     """Client -> any server: a linearizable read of the state machine
     without a log write (thesis 6.4: ReadIndex, or a leader lease when on).
     ``query`` is the state machine's (for the KV machine
@@ -178,8 +164,7 @@ class Read:
     query: bytes
 
 
-@message("raft.ConfChangeRequest")
-class ConfChangeRequest:
+class ConfChangeRequest(Message, tag="raft.ConfChangeRequest"):
     """Client -> leader: one single-server membership change (thesis 4.1):
     ``op`` is ``add-learner``, ``promote`` or ``remove``, of server
     ``node_id``. Answered with a :class:`ProposeReply` once the change is
@@ -190,8 +175,7 @@ class ConfChangeRequest:
     node_id: str
 
 
-@message("raft.ProposeReply")
-class ProposeReply:
+class ProposeReply(Message, tag="raft.ProposeReply"):
     """``ok``: committed and applied at ``index``; else ``leader_hint`` names
     the leader this server knows of (or None) and ``error`` says why, when
     the server knows (a refused membership change, say). ``indeterminate``
@@ -208,13 +192,11 @@ class ProposeReply:
     indeterminate: bool = False
 
 
-@message("raft.StatusRequest")
-class RaftStatusRequest:
+class RaftStatusRequest(Message, tag="raft.StatusRequest"):
     """Client -> server: how is your Raft server? Answered with ``ctx.reply``."""
 
 
-@message("raft.Status")
-class RaftStatus:
+class RaftStatus(Message, tag="raft.Status"):
     """One server's view: role, term, the leader it knows of (or None), its
     log's last, commit and applied indexes, and the configuration it uses
     (thesis 4.1: that of the latest change in its log)."""

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from synod.core import Context, Node, decode, encode, encoded_size_bytes
+from synod.core import Context, Node, Params, decode, encode, encoded_size_bytes, parse_params
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.raft import constants as C
 from synod.raft._confchange import ADD_LEARNER, PROMOTE, ConfChange, ConfState
@@ -482,8 +482,7 @@ class RaftNode(Node):
         state machine's own bytes). Raises RemoteProtocolError if corrupt."""
         snap = None
         try:
-            obj = decode(data) if data else None
-            snap = obj if type(obj) is NodeSnapshot else None
+            snap = decode(data, NodeSnapshot) if data else None
         except RemoteProtocolError:
             pass
         if snap is None:
@@ -503,34 +502,40 @@ class RaftNode(Node):
 # -- the real runtime ----------------------------------------------------------------
 
 FACTORY = "synod.raft.node:factory"
-_FACTORY_PARAMS = frozenset({"tick_interval_ms", "election_ticks", "heartbeat_ticks", "pre_vote", "check_quorum",
-                             "snapshot_interval_entries", "voters"})
+
+
+class RaftNodeParams(Params):
+    """The params of ``synod.raft.node:factory`` (all optional):
+    ``tick_interval_ms``; ``election_ticks`` and ``heartbeat_ticks`` (in
+    ticks); ``pre_vote`` and ``check_quorum``; ``snapshot_interval_entries``
+    (0: never); ``voters``: the initial voters (default every node of the
+    cluster; a node not among them starts as a learner waiting to be added,
+    thesis 4.2.1)."""
+
+    tick_interval_ms: float = C.TICK_INTERVAL_MS
+    election_ticks: int = C.ELECTION_TICKS
+    heartbeat_ticks: int = C.HEARTBEAT_TICKS
+    pre_vote: bool = True
+    check_quorum: bool = True
+    snapshot_interval_entries: int = 0
+    voters: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not all(self.voters):
+            raise ValueError("voters must be non-empty node ids")
 
 
 def factory(node_id: str, params: dict[str, Any]) -> RaftNode:
     """Cluster-config factory ``synod.raft.node:factory``: a :class:`RaftNode`
-    with a :class:`KVStateMachine`. ``params`` (all optional):
-    ``tick_interval_ms`` (float), ``election_ticks`` and ``heartbeat_ticks``
-    (int, in ticks), ``pre_vote`` and ``check_quorum`` (bool),
-    ``snapshot_interval_entries`` (int, 0: never), ``voters`` (list of
-    node ids, the initial voters; default every node of the cluster; a
-    node not among them starts as a learner waiting to be added, thesis
-    4.2.1).
+    with a :class:`KVStateMachine`, configured by :class:`RaftNodeParams`.
 
     Raises:
-        ValueError: an unknown parameter, or ``voters`` not a list of ids.
+        ConfigError: params that are not :class:`RaftNodeParams` (an unknown
+            name, a wrong type such as ``"false"`` or ``15.9`` ticks).
         LocalProtocolError: the timings do not validate (see :class:`RaftConfig`).
     """
-    unknown = set(params) - _FACTORY_PARAMS
-    if unknown:
-        raise ValueError(f"unknown params {sorted(unknown)} (known: {sorted(_FACTORY_PARAMS)})")
-    raft = RaftConfig(election_ticks=int(params.get("election_ticks", C.ELECTION_TICKS)),
-                      heartbeat_ticks=int(params.get("heartbeat_ticks", C.HEARTBEAT_TICKS)),
-                      pre_vote=bool(params.get("pre_vote", True)),
-                      check_quorum=bool(params.get("check_quorum", True)))
-    voters = params.get("voters", [])
-    if not isinstance(voters, list) or not all(isinstance(v, str) and v for v in voters):
-        raise ValueError(f"voters must be a list of node ids, not {voters!r}")
-    return RaftNode(RaftNodeConfig(raft=raft, voters=tuple(voters),
-                                   tick_interval_ms=float(params.get("tick_interval_ms", C.TICK_INTERVAL_MS)),
-                                   snapshot_interval_entries=int(params.get("snapshot_interval_entries", 0))))
+    p = parse_params(params, RaftNodeParams)
+    raft = RaftConfig(election_ticks=p.election_ticks, heartbeat_ticks=p.heartbeat_ticks,
+                      pre_vote=p.pre_vote, check_quorum=p.check_quorum)
+    return RaftNode(RaftNodeConfig(raft=raft, voters=p.voters, tick_interval_ms=p.tick_interval_ms,
+                                   snapshot_interval_entries=p.snapshot_interval_entries))

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgpack
+import msgspec
 
 from synod.core.errors import ConfigError, RemoteProtocolError
 from synod.runtime.constants import CLUSTER_KEY_BYTES, NODE_ID_BYTES_MAX
@@ -115,7 +115,7 @@ def key_id(key: bytes) -> str:
 
 def _transcript(role: str, peer_id: str, client_nonce: bytes, server_id: str, server_nonce: bytes,
                 kid: str) -> bytes:
-    return msgpack.packb([_VERSION, role, peer_id, client_nonce, server_id, server_nonce, kid])
+    return msgspec.msgpack.encode([_VERSION, role, peer_id, client_nonce, server_id, server_nonce, kid])
 
 
 def _mac(key: bytes, label: bytes, transcript: bytes) -> bytes:
@@ -124,8 +124,8 @@ def _mac(key: bytes, label: bytes, transcript: bytes) -> bytes:
 
 def _unpack(payload: bytes, kind: str, n: int) -> list[Any]:
     try:
-        obj = msgpack.unpackb(payload, raw=False, strict_map_key=True)
-    except Exception:  # msgpack raises several types for bad bytes
+        obj = msgspec.msgpack.decode(payload)
+    except msgspec.DecodeError:
         raise AuthError("a handshake message is not msgpack (this end requires the cluster key)") from None
     if type(obj) is list and obj and obj[0] == _REFUSED and len(obj) == 2 and type(obj[1]) is str:
         raise AuthError(f"refused: {obj[1][:_REASON_CHARS_MAX]}")
@@ -150,15 +150,15 @@ def _check_bytes(value: Any, n: int, what: str) -> bytes:
 
 def refused_payload(reason: str) -> bytes:
     """The payload a node sends before closing a connection it refuses."""
-    return msgpack.packb([_REFUSED, reason[:_REASON_CHARS_MAX]])
+    return msgspec.msgpack.encode([_REFUSED, reason[:_REASON_CHARS_MAX]])
 
 
 def refusal_reason(payload: bytes) -> str | None:
     """The reason in a ``Refused`` payload, or None if ``payload`` is not one
     (lets a client without a key explain why a keyed node closed on it)."""
     try:
-        obj = msgpack.unpackb(payload, raw=False)
-    except Exception:
+        obj = msgspec.msgpack.decode(payload)
+    except msgspec.DecodeError:
         return None
     if type(obj) is list and len(obj) == 2 and obj[0] == _REFUSED and type(obj[1]) is str:
         return obj[1]
@@ -216,7 +216,7 @@ class ServerHandshake:
             self.peer_role, self.peer_id = role, peer_id
             self._transcript = _transcript(role, peer_id, client_nonce, self.server_id, self._nonce, self._key_id)
             self._state = "wait_proof"
-            return msgpack.packb([_CHALLENGE, self.server_id, self._nonce, self._key_id,
+            return msgspec.msgpack.encode([_CHALLENGE, self.server_id, self._nonce, self._key_id,
                                   _mac(self._key, b"server", self._transcript)])
         if state == "wait_proof":
             _, proof = _unpack(payload, _PROOF, 2)
@@ -261,7 +261,7 @@ class ClientHandshake:
         """The first payload to send."""
         assert self._state == "start", self._state
         self._state = "wait_challenge"
-        return msgpack.packb([_HELLO, self.role, self.client_id, self._nonce, self._key_id])
+        return msgspec.msgpack.encode([_HELLO, self.role, self.client_id, self._nonce, self._key_id])
 
     def receive(self, payload: bytes) -> bytes:
         """Take the node's Challenge; returns the Proof to send (then :attr:`done`).
@@ -287,7 +287,7 @@ class ClientHandshake:
             raise AuthError("the node's proof of the cluster key is wrong")
         self.server_id = server_id
         self._state = "done"
-        return msgpack.packb([_PROOF, _mac(self._key, b"client", transcript)])
+        return msgspec.msgpack.encode([_PROOF, _mac(self._key, b"client", transcript)])
 
 
 # -- key files -------------------------------------------------------------------

@@ -44,9 +44,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from synod.core.errors import ConfigError, LocalProtocolError, RemoteProtocolError, SynodError
 from synod.runtime import client as _client
@@ -680,7 +682,7 @@ class LocalCluster:
 
     def _update_faults(self, node_ids: Iterable[str], **changes: Any) -> None:
         for nid in node_ids:
-            self.set_faults(nid, replace(self.faults(nid), **changes))
+            self.set_faults(nid, msgspec.structs.replace(self.faults(nid), **changes))
 
     def partition(self, *groups: Iterable[str]) -> None:
         """Split the cluster: nodes in different groups cannot exchange

@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from synod.core.codec import decode, encode, registered_types
+from synod.core.codec import Message, decode, encode
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.runtime.constants import FRAME_HEADER_BYTES, NODE_ID_BYTES_MAX, SMALL_FRAME_BYTES_MAX
 
 __all__ = ["pack_frame", "open_envelope", "FrameSplitter", "FrameBudget", "FrameRefused", "frame"]
 
 _CORR_ABS_MAX = 2**62
+_ENVELOPE_TYPE = tuple[str, int, Message]
 
 
 def pack_frame(src: str, corr: int, msg: Any, frame_size_bytes_max: int) -> bytes:
@@ -38,6 +39,8 @@ def pack_frame(src: str, corr: int, msg: Any, frame_size_bytes_max: int) -> byte
         LocalProtocolError: ``msg`` is not encodable, or the frame would exceed
             ``frame_size_bytes_max`` (the receiver would reject it).
     """
+    if not isinstance(msg, Message):
+        raise LocalProtocolError(f"cannot send a {type(msg).__name__}: not a registered message")
     payload = encode([src, corr, msg])
     if len(payload) > frame_size_bytes_max:
         raise LocalProtocolError(
@@ -54,30 +57,15 @@ def open_envelope(payload: bytes, frame_size_bytes_max: int) -> tuple[str, int, 
         RemoteProtocolError: not msgpack, not ``[src, corr, msg]``, a bad src
             or corr, or ``msg`` is not a registered message.
     """
-    obj = decode(payload, frame_size_bytes_max)
-    if type(obj) is not list or len(obj) != 3:
-        raise RemoteProtocolError("envelope is not [src, corr, msg]")
-    src, corr, msg = obj
-    if type(src) is not str or not src or len(src.encode()) > NODE_ID_BYTES_MAX:
+    try:
+        src, corr, msg = decode(payload, _ENVELOPE_TYPE, frame_size_bytes_max)
+    except RemoteProtocolError as e:
+        raise RemoteProtocolError(f"envelope [src, corr, msg]: {e}") from None
+    if not src or len(src.encode()) > NODE_ID_BYTES_MAX:
         raise RemoteProtocolError(f"envelope src must be a non-empty str of <= {NODE_ID_BYTES_MAX} bytes")
-    if type(corr) is not int or abs(corr) > _CORR_ABS_MAX:
-        raise RemoteProtocolError("envelope corr must be an int")
-    if type(msg) not in _registered_classes():
-        raise RemoteProtocolError(f"envelope msg is a {type(msg).__name__}, not a registered message")
+    if abs(corr) > _CORR_ABS_MAX:
+        raise RemoteProtocolError(f"envelope corr must be an int of at most {_CORR_ABS_MAX} in magnitude")
     return src, corr, msg
-
-
-_classes_cache: tuple[int, frozenset[type]] = (-1, frozenset())
-
-
-def _registered_classes() -> frozenset[type]:
-    # The registry only grows (message modules are imported lazily), so a
-    # cached set is refreshed when its size changes.
-    global _classes_cache
-    types = registered_types()
-    if len(types) != _classes_cache[0]:
-        _classes_cache = (len(types), frozenset(types.values()))
-    return _classes_cache[1]
 
 
 class FrameRefused(RemoteProtocolError):

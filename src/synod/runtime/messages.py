@@ -24,13 +24,12 @@ A in B's ``blocked_in``.
 
 from __future__ import annotations
 
-from synod.core.codec import message
+from synod.core.codec import Message
 
 __all__ = ["Faults", "SetFaults", "FaultsSet", "StatusRequest", "Status", "NO_FAULTS", "CONTROL_REQUESTS"]
 
 
-@message("runtime.Faults")
-class Faults:
+class Faults(Message, tag="runtime.Faults"):
     drop_probability: float = 0.0
     delay_ms: float = 0.0
     blocked_out: tuple[str, ...] = ()
@@ -69,24 +68,20 @@ class Faults:
 NO_FAULTS = Faults()
 
 
-@message("runtime.SetFaults")
-class SetFaults:
+class SetFaults(Message, tag="runtime.SetFaults"):
     faults: Faults
 
 
-@message("runtime.FaultsSet")
-class FaultsSet:
+class FaultsSet(Message, tag="runtime.FaultsSet"):
     node_id: str
     faults: Faults
 
 
-@message("runtime.StatusRequest")
-class StatusRequest:
+class StatusRequest(Message, tag="runtime.StatusRequest"):
     pass
 
 
-@message("runtime.Status")
-class Status:
+class Status(Message, tag="runtime.Status"):
     node_id: str
     pid: int
     uptime_ms: float

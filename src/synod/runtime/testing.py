@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from synod.core.codec import decode, encode, message
+from synod.core.codec import Message, decode, encode
 from synod.core.errors import RemoteProtocolError
 from synod.core.node import Context, Node
+from synod.core.params import Params, parse_params
 from synod.core.records import pack_record, scan_records
 
 __all__ = [
@@ -48,77 +49,64 @@ FACTORY = "synod.runtime.testing:make_node"
 STATE_FILE = "state"
 
 
-@message("runtime.test.Echo")
-class Echo:
+class Echo(Message, tag="runtime.test.Echo"):
     text: str
 
 
-@message("runtime.test.EchoReply")
-class EchoReply:
+class EchoReply(Message, tag="runtime.test.EchoReply"):
     node_id: str
     text: str
 
 
-@message("runtime.test.Incr")
-class Incr:
+class Incr(Message, tag="runtime.test.Incr"):
     amount: int
 
 
-@message("runtime.test.Counter")
-class Counter:
+class Counter(Message, tag="runtime.test.Counter"):
     node_id: str
     value: int
 
 
-@message("runtime.test.GetStats")
-class GetStats:
+class GetStats(Message, tag="runtime.test.GetStats"):
     pass
 
 
-@message("runtime.test.Stats")
-class Stats:
+class Stats(Message, tag="runtime.test.Stats"):
     node_id: str
     value: int
     boots: int
     pings_from: dict[str, int]
 
 
-@message("runtime.test.Ping")
-class Ping:
+class Ping(Message, tag="runtime.test.Ping"):
     seq: int
 
 
-@message("runtime.test.Relay")
-class Relay:
+class Relay(Message, tag="runtime.test.Relay"):
     dst: str
     text: str
     timeout_ms: float
 
 
-@message("runtime.test.RelayResult")
-class RelayResult:
+class RelayResult(Message, tag="runtime.test.RelayResult"):
     text: str
     reply: EchoReply | None
     elapsed_ms: float
 
 
-@message("runtime.test.Exit")
-class Exit:
+class Exit(Message, tag="runtime.test.Exit"):
     code: int
 
 
-@message("runtime.test.Boom")
-class Boom:
+class Boom(Message, tag="runtime.test.Boom"):
     pass
 
 
-@message("runtime.test.Invalid")
-class Invalid:
+class Invalid(Message, tag="runtime.test.Invalid"):
     text: str
 
 
-@message("runtime.test.Ack")
-class Ack:
+class Ack(Message, tag="runtime.test.Ack"):
     pass
 
 
@@ -196,12 +184,17 @@ class EchoNode(Node):
         ctx.disk.sync()
 
 
+class EchoParams(Params):
+    ping_interval_ms: float = 50.0
+
+
 def make_node(node_id: str, params: dict[str, Any]) -> EchoNode:
-    """Factory for the cluster config: ``params = {"ping_interval_ms": 50}``."""
-    unknown = set(params) - {"ping_interval_ms"}
-    if unknown:
-        raise ValueError(f"unknown params {sorted(unknown)}")
-    return EchoNode(node_id, float(params.get("ping_interval_ms", 50.0)))
+    """Factory for the cluster config: ``params = {"ping_interval_ms": 50}``.
+
+    Raises:
+        ConfigError: params that are not :class:`EchoParams`.
+    """
+    return EchoNode(node_id, parse_params(params, EchoParams).ping_interval_ms)
 
 
 def wait_until(predicate: Callable[[], _T], timeout_s: float, what: str, *, poll_s: float = 0.02) -> _T:

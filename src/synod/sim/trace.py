@@ -16,11 +16,11 @@ exactly ``to_jsonable``'s.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import IO, Any
 
-from synod.core.codec import message_tag, to_jsonable
+from synod.core.codec import message_fields, message_tag, to_jsonable
+from synod.core.errors import LocalProtocolError
 
 __all__ = ["Tracer", "jsonable"]
 
@@ -57,10 +57,10 @@ _message_specs: dict[type, tuple[str, tuple[str, ...]] | None] = {}
 def _message_spec(cls: type) -> tuple[str, tuple[str, ...]] | None:
     try:
         tag = message_tag(cls)
-    except KeyError:
+    except LocalProtocolError:
         spec = None
     else:
-        spec = (tag, tuple(f.name for f in dataclasses.fields(cls)))
+        spec = (tag, message_fields(cls))
     # A class is registered when it is defined, before any instance exists,
     # so caching a negative answer is safe.
     _message_specs[cls] = spec
