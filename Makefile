@@ -17,6 +17,8 @@ demo: $(STAMP)
 	@echo "The synod command is .venv/bin/synod; run '. .venv/bin/activate' to type plain 'synod' (see README: Using it)."
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(STAMP)

@@ -42,7 +42,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from synod.check import CasRegister, HistoryError, KV, Model, Operation, check_operations, operations, read_history
+from synod.check import KV, CasRegister, HistoryError, Model, Operation, check_operations, operations, read_history
 
 PORCUPINE_MS = {"c01-ok": 0.31, "c01-bad": 0.16, "c10-ok": 1.1, "c10-bad": 0.71, "c50-ok": 201.0,
                 "c50-bad": 11.0, "etcd_002": 238.0, "etcd_007": 141.0, "etcd_099": 92.0}

@@ -119,10 +119,10 @@ def main() -> None:
         results[name] = {
             "synod_encode_us": _timed(synod_enc, args.seconds, args.repeats),
             "synod_decode_us": _timed(synod_dec, args.seconds, args.repeats),
-            "pickle_encode_us": _timed(lambda: pickle.dumps(obj, protocol=5), args.seconds, args.repeats),
-            "pickle_decode_us": _timed(lambda: pickle.loads(pickled), args.seconds, args.repeats),
-            "msgpack_encode_us": _timed(lambda: msgpack.packb(plain, use_bin_type=True), args.seconds, args.repeats),
-            "msgpack_decode_us": _timed(lambda: msgpack.unpackb(packed, raw=False), args.seconds, args.repeats),
+            "pickle_encode_us": _timed(lambda o=obj: pickle.dumps(o, protocol=5), args.seconds, args.repeats),
+            "pickle_decode_us": _timed(lambda p=pickled: pickle.loads(p), args.seconds, args.repeats),
+            "msgpack_encode_us": _timed(lambda p=plain: msgpack.packb(p, use_bin_type=True), args.seconds, args.repeats),
+            "msgpack_decode_us": _timed(lambda p=packed: msgpack.unpackb(p, raw=False), args.seconds, args.repeats),
         }
         r = results[name]
         for anchor in ("pickle", "msgpack"):

@@ -53,7 +53,7 @@ import simpy
 from rich.console import Console
 from rich.table import Table
 
-from synod.core import Context, Node, Message
+from synod.core import Context, Message, Node
 from synod.sim import LinkModel, Network, Simulator, Tracer, Uniform
 
 SEED = 1

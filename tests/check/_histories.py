@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable
-from functools import lru_cache
+from functools import cache
 
 from hypothesis import strategies as st
 
@@ -42,7 +42,7 @@ def brute_force(model: Model, ops: list[Operation]) -> bool:
     n = len(live)
     must = frozenset(i for i, op in enumerate(live) if op.ret != INF)
 
-    @lru_cache(maxsize=None)
+    @cache
     def go(placed: frozenset[int], state: tuple[Hashable, ...]) -> bool:
         if must <= placed:
             return True

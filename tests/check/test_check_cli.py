@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import shared_data_dir
 
 SYNOD = [sys.executable, "-m", "synod.cli.main"]

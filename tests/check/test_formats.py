@@ -10,14 +10,21 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.check._histories import hist
 
 from synod.check import (
-    INF, HistoryError, HistoryWarning, check_events, detect_format, make_model, operations, parse_history, read_history,
+    INF,
+    HistoryError,
+    HistoryWarning,
+    check_events,
+    detect_format,
+    make_model,
+    operations,
+    parse_history,
+    read_history,
 )
 from synod.check._edn import EdnError, Keyword, read_edn
 from synod.core import ConfigError
-
-from tests.check._histories import hist
 
 
 def test_edn_reader_reads_the_values_jepsen_writes() -> None:

@@ -9,11 +9,10 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.check._histories import brute_force, hist, legal_history, mutate_read, random_history
 
 from synod.check import CasRegister, Event, Register, check_events, check_operations, make_model, operations
 from synod.check.models import MODELS
-
-from tests.check._histories import brute_force, hist, legal_history, mutate_read, random_history
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from tests.check._histories import brute_force, hist
 
 from synod.check import HistoryError, check_events, make_model, operations
 from synod.check.models import ILLEGAL, MODELS
-
-from tests.check._histories import brute_force, hist
 
 # (model, description, lines, linearizable?)
 CASES = [

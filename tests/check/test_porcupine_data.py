@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO, shared_data_dir
 
 from synod.check import KV, CasRegister, check_operations, operations, read_history
-
-from tests.conftest import REPO, shared_data_dir
 
 KV_FILES = ("c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad")
 ETCD = [f"etcd_{i:03d}" for i in range(103)]

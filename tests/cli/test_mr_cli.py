@@ -11,7 +11,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from tests.mapreduce._jobs import load_books, reference
 
 SYNOD = [sys.executable, "-m", "synod.cli.main"]

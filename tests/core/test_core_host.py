@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from synod.core import Context, LocalProtocolError, Node, Message, pack_record, scan_records
+from synod.core import Context, LocalProtocolError, Message, Node, pack_record, scan_records
 from synod.sim import Constant, LinkModel, Network, Simulator, Tracer
 
 

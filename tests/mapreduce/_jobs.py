@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from synod.mapreduce.messages import JobSpec
-from synod.mapreduce.simjob import SIM_OUT_DIR
 from synod.mapreduce.reference import output_lines, run_sequential
+from synod.mapreduce.simjob import SIM_OUT_DIR
 
 
 def load_books(files: list[Path]) -> dict[str, bytes]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 from synod.mapreduce.simjob import run_sim_job
 from synod.sim import DiskFaults, Tracer
-from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 
 @pytest.fixture

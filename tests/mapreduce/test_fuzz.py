@@ -20,6 +20,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests._fuzzhost import FuzzHost, fuzz_messages
 
 from synod.core import encode, pack_record
 from synod.mapreduce.constants import SPLIT_RANGES_MAX
@@ -46,7 +47,6 @@ from synod.mapreduce.messages import (
 )
 from synod.mapreduce.worker import Worker
 from synod.sim.simulator import new_memory_fs
-from tests._fuzzhost import FuzzHost, fuzz_messages
 
 COORD = "coordinator"
 WORKERS = ("worker-1", "worker-2", "worker-3")

@@ -7,6 +7,8 @@ test_real_outcome.py."""
 from __future__ import annotations
 
 import pytest
+from tests._fuzzhost import FuzzHost
+from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.coordinator import Coordinator
@@ -14,8 +16,6 @@ from synod.mapreduce.messages import JobSpec, MapDone, MapTask, ReduceDone, Redu
 from synod.mapreduce.outcome import job_outcome
 from synod.mapreduce.simjob import run_sim_job
 from synod.sim.simulator import new_memory_fs
-from tests._fuzzhost import FuzzHost
-from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 OUT = "/out"
 INPUTS = {"/in/a.txt": b"a b\n", "/in/b.txt": b"b c\n"}

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.mapreduce._jobs import load_books, reference
 
 from synod.cli.mr_real import RealJobSummary, run_real_job
 from synod.mapreduce.messages import JobSpec
 from synod.mapreduce.reference import output_lines
 from synod.mapreduce.simjob import COORDINATOR_ID, worker_ids
-from tests.mapreduce._jobs import load_books, reference
 
 JOB_TIMEOUT_S = 120.0        # one job; a hung job fails with a diagnosis instead of hanging
 CRASH_JOB_TIMEOUT_S = 300.0  # the crash app's run time has a long tail (stalls, cascading re-execution)

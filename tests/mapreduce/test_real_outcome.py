@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from tests.mapreduce._jobs import load_books, reference
 
 from synod.cli.mr_cmd import print_summary
 from synod.cli.mr_real import RealJobSummary, run_real_job
@@ -22,7 +23,6 @@ from synod.mapreduce.messages import JobSpec, JobStatus
 from synod.mapreduce.reference import output_lines
 from synod.mapreduce.simjob import COORDINATOR_ID
 from synod.runtime.cluster import LocalCluster
-from tests.mapreduce._jobs import load_books, reference
 
 JOB_TIMEOUT_S = 120.0
 REPORT_AFTER_KILL_S_MAX = 10.0   # the runner said FAILED within this of the coordinator's death (it took ~30 s)
@@ -86,7 +86,8 @@ def test_coordinator_killed_after_success_marker_is_success(books, tmp_path) -> 
         out_dir = tmp_path / f"out-{run}"
         killed: list[bool] = []
 
-        def kill_after_marker(cluster: LocalCluster, status: JobStatus | None) -> None:
+        def kill_after_marker(cluster: LocalCluster, status: JobStatus | None,
+                              killed: list[bool] = killed, out_dir: Path = out_dir) -> None:
             if not killed and (out_dir / SUCCESS_MARKER).exists():
                 killed.append(cluster.kill(COORDINATOR_ID) is not None)
 

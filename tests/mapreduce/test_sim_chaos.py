@@ -8,11 +8,11 @@ and the command that replays it.
 from __future__ import annotations
 
 import pytest
+from tests.conftest import ci_seeds
+from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 from synod.cli._mr_sim import kill_nemesis
 from synod.mapreduce.simjob import run_sim_job, scripted_crashes
-from tests.conftest import ci_seeds
-from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 SPLIT_SIZE_BYTES = 16_890  # cuts the eight books into exactly 200 map tasks
 COMPUTE_MS_PER_MB = 20_000.0  # a map task of 16.9 KB takes ~340 ms of virtual time

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from tests.mapreduce._jobs import lines_of, load_books, reference, replay_hint, spec
 
 from synod.mapreduce.simjob import run_sim_job
-from tests.mapreduce._jobs import lines_of, load_books, reference, replay_hint, spec
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from tests.mapreduce._jobs import lines_of, reference, spec
 
 from synod.mapreduce._splits import plan_splits
 from synod.mapreduce.simjob import COORDINATOR_ID, run_sim_job
 from synod.sim import Simulator
-from tests.mapreduce._jobs import lines_of, reference, spec
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma "
          "tau upsilon phi chi psi omega").split()

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from synod.core import ConfigError
 from synod.mapreduce._splits import plan_splits, read_range
-from synod.mapreduce.constants import SPLIT_RANGES_MAX
 from synod.mapreduce.app import fnv1a_32, ihash, load_app
 from synod.mapreduce.apps._words import words
+from synod.mapreduce.constants import SPLIT_RANGES_MAX
 from synod.mapreduce.worker import pack_map_output, region_slice
 from synod.sim import new_memory_fs
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests._fuzzhost import FuzzHost, fuzz_messages
 
 from synod.core import encode
 from synod.core.errors import RemoteProtocolError
@@ -51,7 +52,6 @@ from synod.raft.messages import (
     TimeoutNow,
 )
 from synod.raft.node import KVStateMachine, RaftNode, RaftNodeConfig
-from tests._fuzzhost import FuzzHost, fuzz_messages
 
 PEERS = ("n1", "n2", "n3")
 ROUNDS = 5                 # passes over one example's recipes

@@ -8,9 +8,10 @@ import random
 from typing import Any
 
 import pytest
+from tests.raft._host import drain
 
-from synod.raft import ADD_LEARNER, FOLLOWER, LEADER, PROMOTE, REMOVE, ConfChange, ConfState, Raft, RaftConfig
 from synod.core import Context, Node
+from synod.raft import ADD_LEARNER, FOLLOWER, LEADER, PROMOTE, REMOVE, ConfChange, ConfState, Raft, RaftConfig
 from synod.raft.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -24,8 +25,6 @@ from synod.raft.messages import (
 from synod.raft.node import RaftNodeConfig
 from synod.raft.scenario import InteractionEnv
 from synod.raft.sim import LabCluster
-
-from tests.raft._host import drain
 
 PEERS = ("a", "b", "c")
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.raft._host import drain
 
 from synod.core import encode
-from synod.raft.node import KVStateMachine
 from synod.raft import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, Raft, RaftConfig
 from synod.raft.messages import (
     AppendEntries,
@@ -25,8 +25,7 @@ from synod.raft.messages import (
     RequestVoteReply,
     TimeoutNow,
 )
-
-from tests.raft._host import drain
+from synod.raft.node import KVStateMachine
 
 PEERS = ("a", "b", "c")
 

@@ -14,9 +14,9 @@ import random
 from pathlib import Path
 
 import pytest
+from tests.raft._datadriven import run_file
 
 from synod.raft.scenario import InteractionEnv
-from tests.raft._datadriven import run_file
 
 TESTDATA = Path(__file__).parent / "testdata"
 SCRIPTS = sorted(TESTDATA.glob("*.txt"))

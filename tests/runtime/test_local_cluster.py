@@ -178,7 +178,7 @@ def _closed_by_peer(sock: socket.socket, timeout_s: float) -> bool:
                 return True
     except (ConnectionResetError, BrokenPipeError):
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 

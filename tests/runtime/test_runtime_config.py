@@ -111,7 +111,8 @@ def test_build_node_imports_the_factory_and_checks_what_it_returns(tmp_path: Pat
         build_node(config_with("synod.runtime.testing:nothing"), "n1")
     with pytest.raises(ConfigError, match="not a synod.core.Node"):
         build_node(config_with("operator:eq"), "n1")
-    with pytest.raises(ConfigError, match="failed for node 'n1': ConfigError: bad params for EchoParams: Object contains unknown field `bogus`"):
+    with pytest.raises(ConfigError, match="failed for node 'n1': ConfigError: bad params for EchoParams: "
+                                          "Object contains unknown field `bogus`"):
         build_node(config_with(FACTORY, {"bogus": 1}), "n1")
     with pytest.raises(ConfigError, match="not in the config"):
         build_node(config_with(FACTORY), "n9")

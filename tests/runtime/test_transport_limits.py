@@ -65,7 +65,7 @@ async def _closed(reader: asyncio.StreamReader, timeout_s: float = 5.0) -> bool:
     try:
         while await asyncio.wait_for(reader.read(1 << 16), timeout_s):
             pass
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
     except ConnectionError:
         pass

@@ -13,7 +13,7 @@ from typing import Any
 
 from simkit import Gossip
 
-from synod.core import Context, Node, Message
+from synod.core import Context, Message, Node
 from synod.sim import (
     Divergence,
     Nemesis,

@@ -103,7 +103,7 @@ def test_each_partition_kind_cuts_the_targets_then_heals(kind: str) -> None:
 
     line_count = 0
     while not shapes or len(shapes) < 3:
-        sim.run(until=lambda: len(_nemesis_lines(tracer)) > line_count)
+        sim.run(until=lambda n=line_count: len(_nemesis_lines(tracer)) > n)
         line_count = len(_nemesis_lines(tracer))
         if _nemesis_lines(tracer)[-1]["action"] == "partition":
             look()

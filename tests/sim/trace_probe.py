@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from synod.core import Context, Node, Message, pack_record
+from synod.core import Context, Message, Node, pack_record
 from synod.sim import DiskFaults, LinkModel, LongTail, Nemesis, Network, Simulator, Tracer
 
 

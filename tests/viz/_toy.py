@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from synod.core import Context, Node, Message
+from synod.core import Context, Message, Node
 from synod.sim import LinkModel, Nemesis, Network, Simulator, Tracer, Uniform
 
 

@@ -13,14 +13,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from tests.mapreduce._jobs import spec
+from tests.viz._toy import run_toy
+from tests.viz._traces import line, recv, send
 
 from synod.mapreduce.simjob import run_sim_job, scripted_crashes
 from synod.sim import Tracer
 from synod.viz import TraceModel, build_model, parse_lines, render_html
 from synod.viz.constants import ARROWS_DRAWN_MAX, EVENTS_DRAWN_MAX
-from tests.mapreduce._jobs import spec
-from tests.viz._toy import run_toy
-from tests.viz._traces import line, recv, send
 
 CHROMIUM_TIMEOUT_S = 180
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

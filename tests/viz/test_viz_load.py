@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.viz._traces import line
 
 from synod.viz import TraceError, parse_lines, read_trace
-from tests.viz._traces import line
 
 
 def test_records_keep_their_fields_and_sort_stably_by_time() -> None:

@@ -3,8 +3,9 @@ operations, nemesis bands (synod.viz._model's docstring)."""
 
 from __future__ import annotations
 
-from synod.viz import nemesis_label
 from tests.viz._traces import PING, line, model_of, recv, send
+
+from synod.viz import nemesis_label
 
 
 def test_lanes_nemesis_first_then_nodes_then_clients_in_natural_order() -> None:

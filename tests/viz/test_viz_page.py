@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.viz._traces import PING, drop, line, model_of, recv, send
 
 from synod.viz import payload, render_html
 from synod.viz.constants import DETAIL_CHARS_MAX
-from tests.viz._traces import PING, drop, line, model_of, recv, send
 
 SYNOD = [sys.executable, "-m", "synod.cli.main"]
 EVIL = "</script><script>alert(1)</script><!--"

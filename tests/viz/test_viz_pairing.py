@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from synod.viz import message_type
 from tests.viz._traces import PING, PONG, drop, ends, line, model_of, recv, send
+
+from synod.viz import message_type
 
 
 def test_a_call_and_its_reply_pair_by_corr() -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.conftest import ci_seeds
+from tests.mapreduce._jobs import spec
+from tests.viz._toy import run_toy
 
 from synod.mapreduce.simjob import run_sim_job, scripted_crashes
 from synod.sim import Tracer
 from synod.viz import build_model, parse_lines
-from tests.conftest import ci_seeds
-from tests.mapreduce._jobs import spec
-from tests.viz._toy import run_toy
 
 
 @pytest.mark.parametrize("seed", range(1, min(ci_seeds(), 10) + 1))

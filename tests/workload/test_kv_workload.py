@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from synod.check import operations
-from synod.core import Context, Node, Message
+from synod.core import Context, Message, Node
 from synod.core.errors import LocalProtocolError
 from synod.sim import Simulator, Tracer
 from synod.workload import HistoryRecorder, KVClient, KVWorkload, Outcome

@@ -11,7 +11,16 @@ from synod.check.formats import FORMATS, detect_format, parse_history, read_hist
 from synod.check.history import INF, Event, HistoryError, HistoryWarning, Operation, operations
 from synod.check.linearizability import CheckResult, Counterexample, check_events, check_operations
 from synod.check.models import (
-    ILLEGAL, KV, MODELS, CasRegister, Model, Mutex, Queue, Register, SetModel, make_model,
+    ILLEGAL,
+    KV,
+    MODELS,
+    CasRegister,
+    Model,
+    Mutex,
+    Queue,
+    Register,
+    SetModel,
+    make_model,
 )
 from synod.check.report import explain, json_value, render_html, why_illegal, window_json
 

@@ -14,8 +14,8 @@ from rich.console import Console
 
 from synod.mapreduce.coordinator import Coordinator
 from synod.mapreduce.messages import JobSpec
-from synod.mapreduce.simjob import COORDINATOR_ID, SIM_OUT_DIR, SimJobResult, run_sim_job, worker_ids
 from synod.mapreduce.reference import output_lines
+from synod.mapreduce.simjob import COORDINATOR_ID, SIM_OUT_DIR, SimJobResult, run_sim_job, worker_ids
 from synod.sim import Simulator, Tracer
 from synod.viz import load_model, render_html
 

@@ -18,8 +18,8 @@ from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.messages import JobSpec
 from synod.mapreduce.simjob import SimJobResult, run_sim_job, scripted_crashes, worker_nemesis
 from synod.sim import Tracer
-from synod.sim.nemesis import Nemesis
 from synod.sim.determinism import check_determinism, replay_command
+from synod.sim.nemesis import Nemesis
 
 __all__ = ["run_simulated"]
 
@@ -52,7 +52,8 @@ def kill_nemesis(kill_workers: float, partitions: float, workers: int) -> Nemesi
 
 
 def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, *, workers: int, seed: int,
-                  kill_workers: float, partitions: float, crashes: list[tuple[str, float]], trace_path: str | None, determinism_check: bool,
+                  kill_workers: float, partitions: float, crashes: list[tuple[str, float]], trace_path: str | None,
+                  determinism_check: bool,
                   argv: list[str], report: Callable[[dict[str, Any]], None] | None = None,
                   out_shown: Path | None = None) -> int:
     """Run ``job`` in the simulator; returns the process exit status.

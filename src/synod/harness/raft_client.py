@@ -11,8 +11,9 @@ was refused in a way that settles it: never entered the log), ``unknown``
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 

@@ -117,7 +117,7 @@ class _Appender(threading.Thread):
                 k += 1
                 command = encode(["append", KEY, f"{k},"])
                 t0 = time.monotonic()
-                outcome = self.client.run(lambda rid: Propose(request_id=rid, command=command), OP_TIMEOUT_S)
+                outcome = self.client.run(lambda rid, c=command: Propose(request_id=rid, command=c), OP_TIMEOUT_S)
                 self.outcomes.append((k, outcome.kind, (time.monotonic() - t0) * 1000.0))
         finally:
             self.client.close()

@@ -26,7 +26,7 @@ session expiry). A request from an evicted client is applied again.
 
 from __future__ import annotations
 
-from synod.core import decode, encode, Message
+from synod.core import Message, decode, encode
 from synod.core.errors import RemoteProtocolError
 
 __all__ = ["ClientCommand", "NodeSnapshot", "ClientSessions", "SESSIONS_MAX", "NEW", "DUPLICATE", "STALE",

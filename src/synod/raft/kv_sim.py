@@ -40,9 +40,9 @@ from typing import Any
 from synod.check import KV, CheckResult, Operation, check_events, explain
 from synod.core import decode, encode
 from synod.core.errors import ConfigError
+from synod.raft._safety import SafetyChecker
 from synod.raft.messages import Propose, ProposeReply, Read
 from synod.raft.node import KVStateMachine, RaftNode, RaftNodeConfig
-from synod.raft._safety import SafetyChecker
 from synod.raft.sim import NEMESIS_KINDS, chaos_nemesis
 from synod.sim import LinkModel, Network, Simulator, Tracer, Uniform
 from synod.workload import HistoryRecorder, KVClient, KVWorkload, Outcome

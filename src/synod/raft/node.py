@@ -33,9 +33,9 @@ from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.raft import constants as C
 from synod.raft._confchange import ADD_LEARNER, PROMOTE, ConfChange, ConfState
 from synod.raft._ready import Ready, Recovered
+from synod.raft._sessions import DUPLICATE, NEW, STALE, ClientCommand, ClientSessions, NodeSnapshot, as_client_command
 from synod.raft._storage import HARDSTATE_PATH, SNAPSHOT_PATH, WAL_PATH, RaftStorage
 from synod.raft._validate import check_inbound
-from synod.raft._sessions import DUPLICATE, NEW, STALE, ClientCommand, ClientSessions, NodeSnapshot, as_client_command
 from synod.raft.messages import (
     ConfChangeRequest,
     Entry,

@@ -51,13 +51,13 @@ from typing import Any, Protocol
 
 from synod.core.errors import LocalProtocolError
 from synod.raft import constants as C
+from synod.raft._checks import InboundChecks
 from synod.raft._log import RaftLog, Snapshot
 from synod.raft._membership import Membership
 from synod.raft._progress import PROBE, REPLICATE, SNAPSHOT, Progress, majority, quorum_index
 from synod.raft._read_only import ReadOnly
 from synod.raft._ready import HardState, ReadState, Ready, Recovered, SoftState
 from synod.raft._snapshots import Snapshots
-from synod.raft._checks import InboundChecks
 from synod.raft.messages import (
     AppendEntries,
     AppendEntriesReply,

@@ -14,8 +14,8 @@ harness lives outside the protocol, like the simulator).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from synod.core import decode, encode

@@ -32,7 +32,8 @@ from synod.runtime.messages import NO_FAULTS, Faults, FaultsSet, SetFaults, Stat
 from synod.runtime.transport import Transport
 
 __all__ = [
-    "AuthenticationFailed", "Credentials", "Client", "call", "call_async", "ClusterError", "LocalCluster", "NodeState", "ClusterConfig",
+    "AuthenticationFailed", "Credentials", "Client", "call", "call_async", "ClusterError", "LocalCluster", "NodeState",
+    "ClusterConfig",
     "ClusterSpec", "NodeConfig", "NodeSpec", "free_ports", "load_config", "local_spec", "parse_config",
     "write_config", "FileDisk", "RealHost", "run_node", "NO_FAULTS", "Faults", "FaultsSet", "SetFaults",
     "Status", "StatusRequest", "Transport",

@@ -10,8 +10,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from synod.core.errors import RemoteProtocolError
-from synod.runtime.auth import ClientHandshake, ServerHandshake
 from synod.runtime import constants as _limits
+from synod.runtime.auth import ClientHandshake, ServerHandshake
 from synod.runtime.framing import FrameSplitter, open_envelope
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -109,7 +109,7 @@ class _PeerLink:
                     if await asyncio.wait_for(proto.ready, HANDSHAKE_TIMEOUT_MS / 1000.0):
                         self.connected(proto)
                         return
-                except (OSError, asyncio.TimeoutError):
+                except (TimeoutError, OSError):
                     pass
                 if proto is not None and not proto.closed:
                     proto.close(abort=True)

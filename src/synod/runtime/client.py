@@ -45,7 +45,14 @@ from collections import deque
 from typing import Any
 
 from synod.core.errors import RemoteProtocolError
-from synod.runtime.auth import ROLE_CLIENT, AuthError, AuthenticationFailed, ClientHandshake, Credentials, refusal_reason
+from synod.runtime.auth import (
+    ROLE_CLIENT,
+    AuthenticationFailed,
+    AuthError,
+    ClientHandshake,
+    Credentials,
+    refusal_reason,
+)
 from synod.runtime.constants import CLIENT_INBOX_MESSAGES_MAX, FRAME_SIZE_BYTES_MAX, HANDSHAKE_FRAME_BYTES_MAX
 from synod.runtime.framing import FrameSplitter, frame, open_envelope, pack_frame
 
@@ -151,7 +158,7 @@ class Client:
         self._sock.sendall(frame(hs.hello()))
         payload = self._read_payload(deadline)
         if payload is None:
-            raise socket.timeout(f"node at {self.addr[0]}:{self.addr[1]} did not answer the key handshake")
+            raise TimeoutError(f"node at {self.addr[0]}:{self.addr[1]} did not answer the key handshake")
         try:
             proof = hs.receive(payload)
         except AuthError as e:
@@ -176,7 +183,7 @@ class Client:
         self._next_corr += 1
         try:
             self._send(corr, request)
-        except socket.timeout:
+        except TimeoutError:
             return None
         while True:
             item = self._read(deadline)
@@ -236,7 +243,7 @@ class Client:
             sock.settimeout(remaining)
             try:
                 data = sock.recv(1 << 16)
-            except socket.timeout:
+            except TimeoutError:
                 return None
             if not data:
                 self.close()
@@ -262,7 +269,7 @@ def call(addr: Addr, request: Any, timeout_s: float, *, client_id: str | None = 
     with Client(addr, client_id=client_id, connect_timeout_s=timeout_s, credentials=credentials) as client:
         try:
             client.connect()
-        except socket.timeout:
+        except TimeoutError:
             return None
         return client.call(request, max(0.0, deadline - time.monotonic()))
 
@@ -315,5 +322,5 @@ async def call_async(addr: Addr, request: Any, timeout_s: float, *, client_id: s
 
     try:
         return await asyncio.wait_for(exchange(), timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None

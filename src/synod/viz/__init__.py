@@ -29,7 +29,15 @@ traces stay usable. ``synod trace view`` is the command-line entry.
 from synod.viz._html import payload, render_html
 from synod.viz._load import Record, TraceError, parse_lines, read_trace
 from synod.viz._model import (
-    Band, ClientOp, Interval, StateSpan, TraceModel, build_model, load_model, nemesis_label, partition_groups,
+    Band,
+    ClientOp,
+    Interval,
+    StateSpan,
+    TraceModel,
+    build_model,
+    load_model,
+    nemesis_label,
+    partition_groups,
 )
 from synod.viz._pairing import Arrow, Pairing, message_type, pair_messages
 
