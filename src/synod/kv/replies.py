@@ -35,6 +35,7 @@ from synod.core.codec import Message
 __all__ = [
     "SimpleString", "SimpleError", "Integer", "BulkString", "Array", "Double", "Boolean", "Map", "Set",
     "VerbatimString", "Reply", "OK", "NIL", "NIL_ARRAY", "EMPTY_ARRAY",
+    "WRONGTYPE", "NOT_INTEGER", "NOT_FLOAT", "SYNTAX", "NO_SUCH_KEY", "wrong_arity", "unknown_command",
 ]
 
 
@@ -93,3 +94,22 @@ OK = SimpleString(text="OK")
 NIL = BulkString(data=None)
 NIL_ARRAY = Array(items=None)
 EMPTY_ARRAY = Array(items=())
+
+# Redis's own error texts, word for word (src/server.c, src/t_*.c of Redis 7).
+WRONGTYPE = SimpleError(text="WRONGTYPE Operation against a key holding the wrong kind of value")
+NOT_INTEGER = SimpleError(text="ERR value is not an integer or out of range")
+NOT_FLOAT = SimpleError(text="ERR value is not a valid float")
+SYNTAX = SimpleError(text="ERR syntax error")
+NO_SUCH_KEY = SimpleError(text="ERR no such key")
+
+
+def wrong_arity(name: str) -> SimpleError:
+    """``-ERR wrong number of arguments for 'get' command`` (``name`` as the client spelled it, lower-cased)."""
+    return SimpleError(text=f"ERR wrong number of arguments for '{name.lower()}' command")
+
+
+def unknown_command(args: tuple[bytes, ...] | list[bytes]) -> SimpleError:
+    """``-ERR unknown command 'foo', with args beginning with: 'a' 'b' `` as Redis 7 words it."""
+    name = args[0].decode("utf-8", errors="replace") if args else ""
+    rest = "".join(f"'{a.decode('utf-8', errors='replace')[:128]}' " for a in args[1:])
+    return SimpleError(text=f"ERR unknown command '{name[:128]}', with args beginning with: {rest}")

@@ -1,0 +1,1 @@
+"""Hash commands (HSET ... HSCAN): registered in synod.kv.commands on import."""

@@ -1,0 +1,1 @@
+"""List commands (LPUSH ... BLMPOP): registered in synod.kv.commands on import."""
