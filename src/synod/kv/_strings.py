@@ -1,0 +1,1 @@
+"""String commands (GET ... INCRBYFLOAT): registered in synod.kv.commands on import."""
