@@ -404,3 +404,50 @@ def test_effects_are_queued_until_the_handler_returns() -> None:
     sim.crash("a")
     sim.restart("a")
     assert host.disk.read("f") == b"x"
+
+
+# -- deferred replies and input from outside a handler (issue 10 part 1) ---------------
+
+class Deferring(Node):
+    """Keeps each Request's reply handle; answers them all, newest first,
+    when a Note arrives (or when a driver invokes ``answer_all``)."""
+
+    def __init__(self) -> None:
+        self.waiting: list = []
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        if type(msg) is Request:
+            self.waiting.append((ctx.reply_handle(), msg.x))
+        elif type(msg) is Note:
+            self.answer_all(ctx)
+
+    def answer_all(self, ctx: Context) -> None:
+        for handle, x in reversed(self.waiting):
+            ctx.reply_to(handle, Response(y=x + 1))
+        self.waiting.clear()
+
+
+def test_reply_to_answers_a_call_from_a_later_handler_and_invoke_gives_outside_input() -> None:
+    log: list = []
+    sim = _sim(5.0)
+    sim.add_node("server", Deferring)
+    for i in range(3):
+        sim.add_node(f"c{i}", lambda i=i: Caller(log, x=i, timeout_ms=1000.0))
+    sim.run(until_ms=50.0)
+    assert log == [] and len(sim.hosts["server"].node.waiting) == 3
+    host = sim.hosts["server"]
+    host.invoke(host.node.answer_all)  # a driver's input, applied like a handler's effects
+    sim.run()
+    assert sorted(r.y for r, _ in log) == [1, 2, 3]
+
+
+def test_reply_handle_outside_on_message_and_invoke_on_a_stopped_node_are_errors() -> None:
+    sim = _sim(5.0)
+    sim.add_node("server", Deferring)
+    sim.run()
+    host = sim.hosts["server"]
+    with pytest.raises(LocalProtocolError, match="outside on_message"):
+        host.ctx.reply_handle()
+    sim.stop_node("server", 0)
+    with pytest.raises(LocalProtocolError, match="not running"):
+        host.invoke(host.node.answer_all)

@@ -26,8 +26,8 @@ effects reach the world by implementing :meth:`Host._apply`.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from synod.core.errors import LocalProtocolError
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import fsspec
 
-__all__ = ["Node", "Context", "Host", "Disk", "TimerName", "Send"]
+__all__ = ["Node", "Context", "Host", "Disk", "TimerName", "Send", "ReplyHandle"]
 
 TimerName = str | tuple  # user timers are str; tuples are reserved for the host
 
@@ -78,6 +78,14 @@ class Node:
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> Coroutine[Any, Any, None] | None:
         return None
+
+    def client_protocols(self) -> dict[str, Callable[[], Any]]:
+        """The client-facing wire protocols this node serves, by name
+        (``{"resp": RespProtocol}``): each a factory of a sans-IO protocol
+        object (DESIGN.md section 8). The real runtime serves each on the
+        port the cluster config gives under ``client_ports``; requests reach
+        ``on_message`` from a per-connection client id. Default: none."""
+        return {}
 
     def on_timer(self, ctx: Context, name: str) -> Coroutine[Any, Any, None] | None:
         return None
@@ -156,6 +164,22 @@ class Context:
             raise LocalProtocolError("ctx.reply outside on_message")
         self._sends.append((self._reply_src, msg, -self._reply_corr))
 
+    def reply_handle(self) -> ReplyHandle:
+        """The request being handled, to answer later with :meth:`reply_to`
+        (a client's command answered once its log entry applies).
+
+        Raises:
+            LocalProtocolError: called outside ``on_message``'s synchronous part.
+        """
+        if self._reply_src is None:
+            raise LocalProtocolError("ctx.reply_handle outside on_message")
+        return ReplyHandle(self._reply_src, self._reply_corr)
+
+    def reply_to(self, handle: ReplyHandle, msg: Any) -> None:
+        """Answer the request ``handle`` names (from :meth:`reply_handle`),
+        from any handler. Answer each request once."""
+        self._sends.append((handle.src, msg, -handle.corr))
+
     def set_timer(self, name: str, delay_ms: float) -> None:
         """Arm timer ``name`` to fire after ``delay_ms`` of this node's clock;
         re-arming replaces the earlier deadline (one timer per name)."""
@@ -190,6 +214,14 @@ class Context:
         a WARNING line in the real node's ``node.log`` and a ``warning``
         trace event (``message`` plus ``fields``) in both worlds."""
         self._host.warn(message, fields)
+
+
+class ReplyHandle(NamedTuple):
+    """Who asked (``src``) and which of its requests (``corr``: > 0 for a
+    call, 0 for a plain message, whose answer is an ordinary send)."""
+
+    src: str
+    corr: int
 
 
 class Host:
@@ -231,6 +263,20 @@ class Host:
         self.ctx = ctx
         self.stopped = False
         self._after(node.on_start(ctx))
+
+    def invoke(self, fn: Callable[[Context], Coroutine[Any, Any, None] | None]) -> None:
+        """Give the node input from outside a handler: run ``fn(ctx)`` as a
+        handler would run (it may return a coroutine, resumed like one), then
+        apply its effects in the contract's order. For drivers that act on a
+        node directly (the Lab 3 tester's ``Start``) and must not touch the
+        host's private machinery.
+
+        Raises:
+            LocalProtocolError: the node is not running.
+        """
+        if self.ctx is None or self.node is None or self.stopped:
+            raise LocalProtocolError("invoke on a node that is not running")
+        self._after(fn(self.ctx))
 
     def deliver(self, src: str, msg: Any, corr: int) -> None:
         """A message arrived. ``corr`` > 0: a call's request; < 0: a reply."""

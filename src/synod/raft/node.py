@@ -397,11 +397,18 @@ class RaftNode(Node):
 
     def start(self, command: bytes) -> tuple[int, int, bool]:
         """Lab 3's ``Start(command)``: (index, term, is_leader). Call it from
-        inside a handler or follow it with the host's effect application."""
+        inside a handler, or from outside one followed by
+        ``host.invoke(node.flush)``."""
         placed = self.raft.propose(command)
         if placed is None:
             return -1, self.raft.term, False
         return placed[0], placed[1], True
+
+    def flush(self, ctx: Context) -> None:
+        """Act on what Raft has ready (persist, send, apply): for input given
+        to Raft from outside a handler (``start``, a conf change, a campaign),
+        run through ``host.invoke(node.flush)``."""
+        self._handle_ready(ctx)
 
     # -- Ready -----------------------------------------------------------------------------
     def _handle_ready(self, ctx: Context) -> None:

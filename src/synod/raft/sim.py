@@ -214,8 +214,7 @@ class LabCluster:
         host = self.sim.hosts[self.ids[i]]
         if not host.ready or host.incarnation != incarnation:
             return  # crashed (the proposals were never persisted) or paused (its next input flushes)
-        self.node(i)._handle_ready(host.ctx)
-        host._apply(host.ctx)  # the handler's effects, in the contract's order
+        host.invoke(self.node(i).flush)  # as a handler: its effects in the contract's order
 
     def propose_conf_change(self, i: int, cc: ConfChange) -> tuple[int, int] | str:
         """A membership change proposed to server i, flushed like ``start``."""

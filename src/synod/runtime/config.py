@@ -79,7 +79,7 @@ _TOP_KEYS = {"run_dir", "seed", "fs_root", "frame_size_bytes_max", "trace", "tra
              "key_file", "tls", "allow_remote", "partial_frame_bytes_max"}
 _PARTIAL_FRAME_BYTES_MIN = 64 * 1024
 _PARTIAL_FRAME_BYTES_LIMIT = 1 << 40
-_NODE_KEYS = {"host", "port", "factory", "params"}
+_NODE_KEYS = {"host", "port", "factory", "params", "client_ports"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +90,9 @@ class NodeConfig:
     port: int
     factory: str
     params: dict[str, Any] = field(default_factory=dict)
+    # Client-facing protocol name (one of the node's ``client_protocols``) ->
+    # the port its gateway serves on the node's host.
+    client_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def addr(self) -> tuple[str, int]:
@@ -131,7 +134,8 @@ class ClusterConfig:
             "allow_remote": self.allow_remote,
             "partial_frame_bytes_max": self.partial_frame_bytes_max,
             "nodes": {
-                nid: {"host": n.host, "port": n.port, "factory": n.factory, "params": n.params}
+                nid: {"host": n.host, "port": n.port, "factory": n.factory, "params": n.params,
+                      "client_ports": dict(n.client_ports)}
                 for nid, n in self.nodes.items()
             },
         }
@@ -212,9 +216,10 @@ def parse_config(raw: Any, *, base_dir: str | os.PathLike[str] | None = None,
     nodes = {nid: _parse_node(nid, spec, f"{where}: node {nid!r}") for nid, spec in nodes_raw.items()}
     seen: dict[tuple[str, int], str] = {}
     for nid, n in nodes.items():
-        other = seen.setdefault(n.addr, nid)
-        if other != nid:
-            raise ConfigError(f"{where}: nodes {other!r} and {nid!r} both use {n.host}:{n.port}")
+        for addr, what in [(n.addr, nid), *(((n.host, p), f"{nid} ({name})") for name, p in n.client_ports.items())]:
+            other = seen.setdefault(addr, what)
+            if other != what:
+                raise ConfigError(f"{where}: {other!r} and {what!r} both use {addr[0]}:{addr[1]}")
     key_raw = raw.get("key_file")
     if key_raw is not None and not isinstance(key_raw, str):
         raise ConfigError(f"{where}: key_file must be a string or null, got {type(key_raw).__name__}")
@@ -273,7 +278,17 @@ def _parse_node(nid: Any, spec: Any, where: str) -> NodeConfig:
     params = spec.get("params", {})
     if not isinstance(params, dict):
         raise ConfigError(f"{where}: params must be an object, got {type(params).__name__}")
-    return NodeConfig(host=host, port=port, factory=factory, params=params)
+    client_ports = spec.get("client_ports", {})
+    if not isinstance(client_ports, dict):
+        raise ConfigError(f"{where}: client_ports must be an object, got {type(client_ports).__name__}")
+    for name, cport in client_ports.items():
+        if not isinstance(name, str) or not _ID_RE.match(name):
+            raise ConfigError(f"{where}: a client protocol name is 1-64 of [A-Za-z0-9_.-], got {name!r}")
+        if type(cport) is not int or not 1 <= cport <= 65535:
+            raise ConfigError(f"{where}: client_ports.{name} must be a port in [1, 65535], got {cport!r}")
+        if cport == port:
+            raise ConfigError(f"{where}: client_ports.{name} is the node's own port {port}")
+    return NodeConfig(host=host, port=port, factory=factory, params=params, client_ports=dict(client_ports))
 
 
 def _need(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -345,6 +360,8 @@ class NodeSpec:
     params: dict[str, Any] = field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 0
+    # Client protocol name -> port (0: pick a free one), see NodeConfig.
+    client_ports: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -367,14 +384,17 @@ class ClusterSpec:
 
 def local_spec(n: int, factory: str, run_dir: str | os.PathLike[str], *,
                params: Mapping[str, Any] | None = None, seed: int = 0, prefix: str = "n",
-               host: str = "127.0.0.1", **options: Any) -> ClusterSpec:
+               host: str = "127.0.0.1", client_protocols: tuple[str, ...] = (),
+               **options: Any) -> ClusterSpec:
     """The spec of ``n`` alike nodes ``<prefix>1..<prefix>n`` listening on
     ``host`` (default 127.0.0.1; any other address needs
-    ``allow_remote=True``, and the spec's key, which is on by default).
+    ``allow_remote=True``, and the spec's key, which is on by default),
+    each serving ``client_protocols`` (names) on free ports.
     ``options`` are :class:`ClusterSpec` fields."""
     if n < 1:
         raise ConfigError(f"a cluster needs at least one node, got {n}")
-    nodes = {f"{prefix}{i}": NodeSpec(factory=factory, params=dict(params or {}), host=host)
+    nodes = {f"{prefix}{i}": NodeSpec(factory=factory, params=dict(params or {}), host=host,
+                                      client_ports={name: 0 for name in client_protocols})
              for i in range(1, n + 1)}
     return ClusterSpec(run_dir=run_dir, nodes=nodes, seed=seed, **options)
 
@@ -406,13 +426,19 @@ def write_config(spec: ClusterSpec, path: str | os.PathLike[str] | None = None) 
         ConfigError: the spec does not validate.
     """
     run_dir = Path(spec.run_dir).expanduser().resolve()
-    wanted = [nid for nid, n in spec.nodes.items() if n.port == 0]
-    by_host: dict[str, list[str]] = {}
-    for nid in wanted:
-        by_host.setdefault(spec.nodes[nid].host, []).append(nid)
-    ports: dict[str, int] = {}
-    for host, ids in by_host.items():
-        ports.update(zip(ids, free_ports(len(ids), host)))
+    # Every port 0 (a node's, or one of its client ports) gets a free port;
+    # all of one host's are drawn together, so they differ from each other.
+    wanted: list[tuple[str, str | None]] = []  # (node id, client protocol name or None for the node's port)
+    for nid, n in spec.nodes.items():
+        if n.port == 0:
+            wanted.append((nid, None))
+        wanted.extend((nid, name) for name, p in n.client_ports.items() if p == 0)
+    by_host: dict[str, list[tuple[str, str | None]]] = {}
+    for slot in wanted:
+        by_host.setdefault(spec.nodes[slot[0]].host, []).append(slot)
+    ports: dict[tuple[str, str | None], int] = {}
+    for host, slots in by_host.items():
+        ports.update(zip(slots, free_ports(len(slots), host)))
     raw = {
         "run_dir": str(run_dir),
         "seed": spec.seed,
@@ -425,7 +451,8 @@ def write_config(spec: ClusterSpec, path: str | os.PathLike[str] | None = None) 
         "allow_remote": spec.allow_remote,
         "partial_frame_bytes_max": spec.partial_frame_bytes_max,
         "nodes": {
-            nid: {"host": n.host, "port": ports.get(nid, n.port), "factory": n.factory, "params": n.params}
+            nid: {"host": n.host, "port": ports.get((nid, None), n.port), "factory": n.factory, "params": n.params,
+                  "client_ports": {name: ports.get((nid, name), p) for name, p in n.client_ports.items()}}
             for nid, n in spec.nodes.items()
         },
     }

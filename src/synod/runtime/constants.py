@@ -18,6 +18,9 @@ __all__ = [
     "CLIENT_WRITE_BUFFER_CHECK_BYTES",
     "PENDING_CONNECTIONS_MAX",
     "CLIENT_CONNECTIONS_MAX",
+    "GATEWAY_CONNECTIONS_MAX",
+    "GATEWAY_INFLIGHT_REQUESTS_MAX",
+    "GATEWAY_OUTPUT_BUFFER_BYTES_MAX",
     "PEER_CONNECTIONS_PER_NODE_MAX",
     "LISTEN_BACKLOG",
     "HANDSHAKE_TIMEOUT_MS",
@@ -78,6 +81,15 @@ PENDING_CONNECTIONS_MAX = 256
 # - clients: identified connections whose id is not a configured node; a new
 #   one beyond this is refused (closed).
 CLIENT_CONNECTIONS_MAX = 1024
+# Client-facing protocol ports (synod.runtime.gateway), per port: connections
+# beyond this are closed at once (Redis's maxclients default is 10,000).
+GATEWAY_CONNECTIONS_MAX = 10_000
+# Unanswered requests one connection may have (a pipeline); beyond it the
+# gateway stops reading that socket until half have been answered.
+GATEWAY_INFLIGHT_REQUESTS_MAX = 1024
+# Replies buffered towards one client connection that does not read them;
+# beyond it the connection is closed (Redis's client-output-buffer-limit).
+GATEWAY_OUTPUT_BUFFER_BYTES_MAX = 64 * 1024 * 1024
 # - peers: connections from each configured node (room is always reserved for
 #   every configured peer); a new one beyond this closes that peer's oldest
 #   (a restarted peer replaces its stale connections).

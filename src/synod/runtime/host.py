@@ -57,9 +57,9 @@ import fsspec
 
 from synod.core.codec import to_jsonable
 from synod.core.errors import ConfigError, RemoteProtocolError
-from synod.core.node import Context, Host, TimerName
+from synod.core.node import Context, Host, Node, TimerName
 from synod.runtime.auth import Credentials
-from synod.runtime.config import ClusterConfig, build_node
+from synod.runtime.config import ClusterConfig, NodeConfig, build_node
 from synod.runtime.constants import (
     EXIT_CODE_CONFIG_ERROR,
     EXIT_CODE_HANDLER_ERROR,
@@ -68,6 +68,7 @@ from synod.runtime.constants import (
     PARENT_CHECK_INTERVAL_MS,
 )
 from synod.runtime.disk import FileDisk
+from synod.runtime.gateway import Gateway
 from synod.runtime.messages import Faults
 from synod.runtime.transport import Transport
 
@@ -109,6 +110,9 @@ class RealHost(Host):
         if config.trace:
             self._trace_file = open(self.node_dir / TRACE_FILE_NAME, "a", buffering=1, encoding="utf-8")
         self._trace_messages = config.trace_messages
+        # Client-facing ports (synod.runtime.gateway), by protocol name; started
+        # once the node is built, since the node names its protocols.
+        self.gateways: dict[str, Gateway] = {}
         self.transport = Transport(
             node_id,
             {nid: n.addr for nid, n in config.nodes.items()},
@@ -147,9 +151,15 @@ class RealHost(Host):
         if sends:
             ctx._sends = []
             send = self.transport.send
+            gateways = self.gateways
             for dst, msg, corr in sends:
                 if self._trace_messages:
                     self.trace("send", {"dst": dst, "corr": corr, "msg": msg})
+                if gateways and ":" in dst:  # a client of a gateway: ids are "<protocol>:<n>"
+                    gw = gateways.get(dst.split(":", 1)[0])
+                    if gw is not None:
+                        gw.reply(dst, corr, msg)
+                        continue
                 send(dst, msg, corr)
         timer_ops = ctx._timer_ops
         if timer_ops:
@@ -191,7 +201,11 @@ class RealHost(Host):
         except RemoteProtocolError as e:
             if sender is not None and self._forget_handler():
                 self.trace("invalid_message", {"src": sender, "error": str(e)})
-                self.transport.reject_src(sender, e)
+                gw = self.gateways.get(sender.split(":", 1)[0]) if ":" in sender else None
+                if gw is not None and gw.owns(sender):
+                    gw.close_client(sender, f"protocol error: {e}")
+                else:
+                    self.transport.reject_src(sender, e)
                 return
             self._crash(e, "a handler raised RemoteProtocolError after asking for a disk sync" if sender else "")
         except Exception as e:  # a handler bug is a crash of this node, not of the loop
@@ -247,7 +261,34 @@ class RealHost(Host):
         log.info("node %s starting on %s:%d (pid %d)", self.node_id, node_cfg.host, node_cfg.port, os.getpid())
         self._guard(self.boot, node, ctx)
         if self.exit_code is None:  # on_start may have crashed or exited
+            await self._start_gateways(node, node_cfg)
+        if self.exit_code is None:
             await self.transport.start_serving()
+
+    async def _start_gateways(self, node: Node, node_cfg: NodeConfig) -> None:
+        """Serve each client protocol the config gives a port.
+
+        Raises:
+            ConfigError: the config names a protocol the node does not
+                speak, or a port cannot be bound.
+        """
+        protocols = node.client_protocols() if node_cfg.client_ports else {}
+        for name, port in node_cfg.client_ports.items():
+            factory = protocols.get(name)
+            if factory is None:
+                raise ConfigError(f"node {self.node_id}: client_ports names {name!r}, but the node speaks "
+                                  f"{sorted(protocols) or 'no client protocol'}")
+            gw = Gateway(name, factory, self._on_client_input, self.trace)
+            try:
+                await gw.listen(node_cfg.host, port)
+            except OSError as e:
+                raise ConfigError(f"node {self.node_id}: cannot serve {name} on {node_cfg.host}:{port}: {e}") from None
+            self.gateways[name] = gw
+            log.info("node %s serving %s clients on %s:%d", self.node_id, name, node_cfg.host, port)
+
+    def _on_client_input(self, src: str, msg: Any, corr: int) -> None:
+        """A gateway's input (a client's request, ClientOpened/Closed)."""
+        self._on_deliver(src, msg, corr)
 
     def stop(self, code: int, *, reason: str) -> None:
         """Stop the node: no handler runs after this; the process exits with
@@ -260,6 +301,8 @@ class RealHost(Host):
         self._timers.clear()
         self.shutdown()
         self.transport.stop_receiving()
+        for gw in self.gateways.values():
+            gw.close()
         self.trace("exit", {"code": code, "reason": reason})
         log.info("node %s stopping (%s), exit code %d", self.node_id, reason, code)
         if self._exited is not None:

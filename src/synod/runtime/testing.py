@@ -22,6 +22,19 @@ Inputs:
   raises ``RemoteProtocolError`` (an impossible message: the host must drop
   those effects and the sender's connection, and run on).
 
+Clients of the ``line`` protocol (:class:`LineProtocol`, served on a
+node's ``client_ports``, see synod.runtime.gateway) send text lines; each
+reaches the node as a ``Line`` request:
+
+- ``echo <text>`` -> ``<text>`` at once;
+- ``later <ms> <text>`` -> ``<text>`` after ``ms`` (answered with
+  ``ctx.reply_to``, so later requests may be answered first: the gateway
+  must still write replies in request order);
+- ``clients`` -> the number of line clients the node has heard open and not
+  close; ``push <text>`` -> ``ok``, then a pushed line ``! <text>``;
+  ``bad`` -> the handler raises RemoteProtocolError (that client is closed);
+  ``quit`` -> ``bye`` and the connection closes.
+
 Invariant: a ``Counter`` reply is never sent before its value is on disk.
 """
 
@@ -32,9 +45,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from synod.core.clients import ClientClosed, ClientOpened
 from synod.core.codec import Message, decode, encode
 from synod.core.errors import RemoteProtocolError
-from synod.core.node import Context, Node
+from synod.core.node import Context, Node, ReplyHandle
 from synod.core.params import Params, parse_params
 from synod.core.records import pack_record, scan_records
 
@@ -110,8 +124,59 @@ class Ack(Message, tag="runtime.test.Ack"):
     pass
 
 
+class Line(Message, tag="runtime.test.Line"):
+    text: str
+
+
+class LineProtocol:
+    """The ``line`` client protocol, sans-IO: one request per ``\n``-ended
+    line of at most ``LINE_BYTES_MAX`` bytes (a longer one is a
+    RemoteProtocolError); a reply is its text and ``\n``."""
+
+    LINE_BYTES_MAX = 1024
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pending: list[str] = []
+        self.wants_close = False
+
+    @property
+    def buffered_bytes(self) -> int:
+        return len(self._buf)
+
+    def receive_data(self, data: bytes) -> list[Line]:
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        if len(self._buf) > self.LINE_BYTES_MAX or any(len(line) > self.LINE_BYTES_MAX for line in lines):
+            raise RemoteProtocolError(f"line over {self.LINE_BYTES_MAX} bytes")
+        out = []
+        for line in lines:
+            try:
+                text = line.decode("utf-8").rstrip("\r")
+            except UnicodeDecodeError:
+                raise RemoteProtocolError("a line that is not UTF-8") from None
+            self._pending.append(text)
+            out.append(Line(text=text))
+        return out
+
+    def send(self, reply: Line) -> bytes:
+        request = self._pending.pop(0)
+        if request == "quit":
+            self.wants_close = True
+        return reply.text.encode() + b"\n"
+
+    def push(self, msg: Line) -> bytes:
+        return b"! " + msg.text.encode() + b"\n"
+
+    def error_bytes(self, error: RemoteProtocolError) -> bytes:
+        return f"error: {error}\n".encode()
+
+
 class EchoNode(Node):
     """See the module docstring."""
+
+    def client_protocols(self) -> dict[str, Any]:
+        return {"line": LineProtocol}
 
     def __init__(self, node_id: str, ping_interval_ms: float) -> None:
         self.node_id = node_id
@@ -120,6 +185,9 @@ class EchoNode(Node):
         self.boots = 0
         self.ping_seq = 0
         self.pings_from: dict[str, int] = {}
+        self.line_clients: set[str] = set()
+        self.later: dict[str, tuple[ReplyHandle, str]] = {}  # timer name -> (request, reply text)
+        self.later_seq = 0
 
     def on_start(self, ctx: Context) -> None:
         raw = ctx.disk.read(STATE_FILE)
@@ -135,6 +203,10 @@ class EchoNode(Node):
             ctx.set_timer("ping", self.ping_interval_ms)
 
     def on_timer(self, ctx: Context, name: str) -> None:
+        if name.startswith("later:"):
+            handle, text = self.later.pop(name)
+            ctx.reply_to(handle, Line(text=text))
+            return
         assert name == "ping", name
         self.ping_seq += 1
         for peer in ctx.peers:
@@ -161,6 +233,12 @@ class EchoNode(Node):
             case Exit(code=code):
                 ctx.reply(Ack())
                 ctx.exit(code)
+            case Line(text=text):
+                self._line(ctx, src, text)
+            case ClientOpened():
+                self.line_clients.add(src)
+            case ClientClosed():
+                self.line_clients.discard(src)
             case Boom():
                 raise RuntimeError("Boom: this handler crashes on purpose")
             case Invalid(text=text):
@@ -171,6 +249,28 @@ class EchoNode(Node):
             case _:
                 ctx.trace("ignore_message", type=type(msg).__name__, reason="not a test message")
         return None
+
+    def _line(self, ctx: Context, src: str, text: str) -> None:
+        word, _, rest = text.partition(" ")
+        if word == "echo":
+            ctx.reply(Line(text=rest))
+        elif word == "later":
+            ms, _, said = rest.partition(" ")
+            self.later_seq += 1
+            name = f"later:{self.later_seq}"
+            self.later[name] = (ctx.reply_handle(), said)
+            ctx.set_timer(name, float(ms))
+        elif word == "clients":
+            ctx.reply(Line(text=str(len(self.line_clients))))
+        elif word == "push":
+            ctx.reply(Line(text="ok"))
+            ctx.send(src, Line(text=rest))
+        elif word == "bad":
+            raise RemoteProtocolError("bad: this client sent an impossible request")
+        elif word == "quit":
+            ctx.reply(Line(text="bye"))
+        else:
+            ctx.reply(Line(text=f"unknown {word!r}"))
 
     async def _relay(self, ctx: Context, requester: str, msg: Relay) -> None:
         # ctx.reply works only in the synchronous part of a handler, so the
