@@ -111,7 +111,9 @@ class KeySpace:
     """The data of one replica. See the module docstring for time, expiry
     and versions; the command semantics are Redis 7's."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, string_size_bytes_max: int = STRING_SIZE_BYTES_MAX) -> None:
+        """``string_size_bytes_max``: the largest string value (bytes), Redis's proto-max-bulk-len."""
+        self.string_size_bytes_max = string_size_bytes_max
         self._data: dict[bytes, Value] = {}
         # key -> absolute expiry time (ms, the log's clock). Invariant: keys(_expires) ⊆ keys(_data).
         self._expires: dict[bytes, int] = {}
@@ -305,7 +307,7 @@ class KeySpace:
             RemoteProtocolError: ``data`` is not a valid snapshot.
         """
         snap = decode(data, KeySpaceSnapshot)
-        self.__init__()  # type: ignore[misc]
+        self.__init__(string_size_bytes_max=self.string_size_bytes_max)  # type: ignore[misc]
         self.applied_time_ms = snap.applied_time_ms
         self.version_clock = snap.version_clock
         self.version_floor = snap.version_floor
