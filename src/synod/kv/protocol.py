@@ -1,0 +1,929 @@
+"""RESP, the Redis wire protocol, as sans-IO objects (h11's shape).
+
+Spec: https://redis.io/docs/latest/develop/reference/protocol-spec/ (RESP2
+and RESP3); request parsing as Redis 7's ``src/networking.c``
+(``processInputBuffer``, ``processMultibulkBuffer``, ``processInlineBuffer``)
+and ``sdssplitargs`` do it, error words included.
+
+Roles
+    :class:`RespProtocol` is the server side of one client connection: bytes
+    in (:meth:`~RespProtocol.receive_data`) -> :class:`~synod.kv.messages.Command`
+    requests; replies in (:meth:`~RespProtocol.send`) -> bytes, answered in
+    request order. :class:`RespReader` and :func:`encode_command` are the
+    client side. :func:`render` is the pure reply renderer. Nothing here
+    reads a socket or a clock.
+
+Requests ("Sending commands to a Redis server")
+    A request starting with ``*`` is a multibulk ``*<n>\\r\\n`` then n
+    ``$<len>\\r\\n<len bytes>\\r\\n``; anything else is an inline command, a
+    line split into words as ``sdssplitargs`` does ("double" quotes with
+    ``\\xHH``, ``\\n``, ``\\r``, ``\\t``, ``\\b``, ``\\a`` escapes; 'single'
+    quotes with ``\\'``; a closing quote must be followed by a space). An
+    empty inline line and ``*0`` / ``*-1`` are skipped.
+
+States
+    Between commands; inside a multibulk (``_left`` arguments to go, the
+    next one's length ``_bulk_len`` known or -1); failed (after a
+    :class:`RespProtocolError`; :meth:`~RespProtocol.receive_data` then
+    raises ``LocalProtocolError`` and the gateway closes the connection).
+    Bytes not yet parsed sit in ``_tail``; ``_need`` / ``_wait_byte`` say
+    what must arrive before parsing again, so a 512 MiB bulk arriving in
+    16 KiB reads is copied once, not once per read.
+
+Invariants
+    ``buffered_bytes <= buffer_bytes_max`` after every call that returns;
+    a declared length (``$<len>``, ``*<n>``) is checked against its limit
+    before any of its data is buffered.
+
+Redis's quirks kept (so a byte stream gets the same answer from us as from
+Redis 7): the byte after a header's ``\\r`` and the two bytes after a bulk's
+data are skipped unchecked; a NUL byte before a header's ``\\r`` or an inline
+line's ``\\n`` hides that terminator (Redis searches with ``strchr``), so
+the line waits until it is too big. Simplifications: a header or inline line
+over ``inline_bytes_max`` is refused even when its terminator arrived in the
+same read (Redis refuses it only while unterminated, so the answer would
+depend on how TCP split the bytes); ``*<n>`` is bounded by
+``multibulk_len_max`` (1024*1024, Redis 2.6-6.2's bound; 7 allows INT_MAX).
+
+Replies are rendered per the table in :mod:`synod.kv.replies`; doubles as
+Redis 7.2+ writes them (shortest round-trip digits, ``inf``, ``-inf``,
+``nan``; an integral value within 2**62 as an integer).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Sequence
+
+from synod.core.errors import LocalProtocolError, RemoteProtocolError
+from synod.kv import constants as C
+from synod.kv.messages import Command
+from synod.kv.replies import (
+    OK,
+    Array,
+    Boolean,
+    BulkString,
+    Double,
+    Integer,
+    Map,
+    Reply,
+    Set,
+    SimpleError,
+    SimpleString,
+    VerbatimString,
+)
+
+__all__ = ["RespProtocol", "RespProtocolError", "RespReader", "encode_command", "render", "format_double"]
+
+_LLONG_MAX = 2**63 - 1
+_LLONG_MIN = -(2**63)
+_CR = b"\r"
+_LF = b"\n"
+_CRLF = b"\r\n"
+_STAR = 42  # '*'
+_DOLLAR = 36  # '$'
+_HELLO = b"hello"
+
+# Redis's reply texts (src/networking.c), as "-ERR <text>\r\n" carries them.
+_E_MBULK_LEN = "Protocol error: invalid multibulk length"
+_E_BULK_LEN = "Protocol error: invalid bulk length"
+_E_MBULK_BIG = "Protocol error: too big mbulk count string"
+_E_BULK_BIG = "Protocol error: too big bulk count string"
+_E_INLINE_BIG = "Protocol error: too big inline request"
+_E_QUOTES = "Protocol error: unbalanced quotes in request"
+_PROTOCOL_ERROR_PREFIX = "Protocol error: "
+
+
+# Header lines of the common sizes, parsed once: one dict lookup replaces
+# checking the type byte, the digits and the leading zero on the hot path.
+_COUNT_HEADERS = {b"*%d" % i: i for i in range(1, 1025)}
+_BULK_HEADERS = {b"$%d" % i: i for i in range(0, 10000)}
+# Largest buffer the fast path splits (it copies the buffer once).
+_FAST_PATH_BYTES_MAX = 4 * 1024 * 1024
+
+
+class RespProtocolError(RemoteProtocolError):
+    """A client sent bytes that are not RESP, or over a limit.
+
+    ``str(error)`` is Redis's reply text without ``ERR`` (``"Protocol error:
+    invalid bulk length"``), or, for an overfull query buffer (which Redis
+    answers by closing silently), a description. ``commands``: the whole
+    commands parsed in the same :meth:`RespProtocol.receive_data` call before
+    the bad bytes; Redis runs them before writing the error, and they count
+    in :attr:`RespProtocol.pending`, so a gateway may run and answer them
+    before writing :meth:`RespProtocol.error_bytes` and closing.
+    """
+
+    def __init__(self, text: str, commands: list[Command] | None = None) -> None:
+        super().__init__(text)
+        self.commands: list[Command] = commands if commands is not None else []
+
+
+def _string2ll(s: bytes) -> int | None:
+    """``s`` as Redis's ``string2ll`` reads it (util.c): optional ``-``, no
+    ``+``, no spaces, no leading zeros, within a signed 64-bit long long,
+    under 21 bytes; None otherwise."""
+    if len(s) >= 21:
+        return None
+    neg = s[:1] == b"-"
+    digits = s[1:] if neg else s
+    if not digits.isdigit() or (digits[0] == 48 and (len(digits) > 1 or neg)):
+        return None
+    v = -int(digits) if neg else int(digits)
+    if v > _LLONG_MAX or v < _LLONG_MIN:
+        return None
+    return v
+
+
+def _split_args(line: bytes) -> list[bytes] | None:
+    """An inline line split into words as Redis's ``sdssplitargs`` does; None
+    for unbalanced quotes or a closing quote followed by a non-space."""
+    if _NEEDS_SLOW_SPLIT.search(line) is None:
+        return line.split()  # ASCII whitespace = sdssplitargs's separators here
+    return _split_args_slow(line)
+
+
+# Outside quotes, sdssplitargs skips C isspace() between words but ends a word
+# only at ' ', '\t', '\r', '\n' (a '\v' or '\f' inside a word is kept), so
+# bytes.split() agrees with it on lines without quotes, '\v' and '\f'.
+_NEEDS_SLOW_SPLIT = re.compile(rb"[\"'\x0b\x0c]")
+_ISSPACE = frozenset(b" \t\n\v\f\r")
+_WORD_END = frozenset(b" \t\n\r")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+
+
+def _split_args_slow(line: bytes) -> list[bytes] | None:
+    """sdssplitargs on a line with quotes (rare: typed by hand in telnet)."""
+    words: list[bytes] = []
+    n = len(line)
+    i = 0
+    while True:
+        while i < n and line[i] in _ISSPACE:
+            i += 1
+        if i >= n:
+            return words
+        word = bytearray()
+        quote = 0  # 0, '"' or "'"
+        while True:
+            if i >= n:
+                if quote:
+                    return None  # unterminated quotes
+                break
+            c = line[i]
+            if quote == 34:  # inside "double quotes"
+                if c == 92 and i + 3 < n and line[i + 1] == 120 and line[i + 2] in _HEX and line[i + 3] in _HEX:
+                    word.append(int(line[i + 2:i + 4], 16))
+                    i += 4
+                elif c == 92 and i + 1 < n:
+                    word.append(_ESCAPES.get(line[i + 1], line[i + 1]))
+                    i += 2
+                elif c == 34:
+                    if i + 1 < n and line[i + 1] not in _ISSPACE:
+                        return None  # "foo"bar
+                    i += 1
+                    break
+                else:
+                    word.append(c)
+                    i += 1
+            elif quote == 39:  # inside 'single quotes'
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    word.append(39)
+                    i += 2
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in _ISSPACE:
+                        return None
+                    i += 1
+                    break
+                else:
+                    word.append(c)
+                    i += 1
+            elif c in _WORD_END:
+                i += 1
+                break
+            elif c == 34 or c == 39:
+                quote = c
+                i += 1
+            else:
+                word.append(c)
+                i += 1
+        words.append(bytes(word))
+
+
+class RespProtocol:
+    """Server side of one client connection (sans-IO).
+
+    Args (limits, each checked where bytes are added; defaults in
+    :mod:`synod.kv.constants`):
+        bulk_bytes_max: largest ``$<len>`` argument, bytes.
+        multibulk_len_max: most arguments in one ``*<n>`` request.
+        inline_bytes_max: longest inline line or header line, bytes.
+        buffer_bytes_max: most received bytes not yet a whole command.
+
+    Attributes:
+        version: 2 or 3, the RESP version replies are written in (starts at 2;
+            HELLO switches it, see :meth:`send`).
+    """
+
+    def __init__(self, *, bulk_bytes_max: int = C.BULK_BYTES_MAX, multibulk_len_max: int = C.MULTIBULK_LEN_MAX,
+                 inline_bytes_max: int = C.INLINE_BYTES_MAX,
+                 buffer_bytes_max: int = C.QUERY_BUFFER_BYTES_MAX) -> None:
+        assert bulk_bytes_max >= 0
+        assert multibulk_len_max >= 1
+        assert inline_bytes_max >= 1
+        assert buffer_bytes_max >= 1
+        self.bulk_bytes_max = bulk_bytes_max
+        self.multibulk_len_max = multibulk_len_max
+        self.inline_bytes_max = inline_bytes_max
+        self.buffer_bytes_max = buffer_bytes_max
+        self.version = 2
+        # The fast path knows only headers up to these sizes.
+        self._fast = bulk_bytes_max >= max(_BULK_HEADERS.values()) and multibulk_len_max >= max(_COUNT_HEADERS.values())
+        # Unparsed bytes: the start of an incomplete command or argument.
+        self._tail = bytearray()
+        # Parsing resumes only once len(_tail) >= _need, and (when set) only
+        # once a read brings _wait_byte, the terminator of the line in _tail.
+        self._need = 0
+        self._wait_byte: bytes | None = None
+        # The multibulk in progress: its arguments so far, how many to go,
+        # the next one's declared length (-1: header not read yet), and the
+        # bytes consumed for it outside _tail.
+        # Invariant: _left == 0 iff no multibulk is in progress (then _args == []).
+        self._args: list[bytes] = []
+        self._left = 0
+        self._bulk_len = -1
+        self._partial_bytes = 0
+        # Commands handed out / answered; HELLO <protover> among them as
+        # (sequence number, protover), oldest first.
+        # Invariant: _answered <= _received.
+        self._received = 0
+        self._answered = 0
+        self._hellos: deque[tuple[int, int]] = deque()
+        self._error: RespProtocolError | None = None
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes received that are not yet part of a whole command."""
+        return self._partial_bytes + len(self._tail)
+
+    @property
+    def pending(self) -> int:
+        """Commands handed out by :meth:`receive_data` and not yet answered."""
+        return self._received - self._answered
+
+    # -- requests ---------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Command]:
+        """Feed bytes read from the client; returns every command they
+        complete, in order (none while a command is still partial).
+
+        Raises:
+            RespProtocolError (a RemoteProtocolError): malformed input or a
+                limit exceeded, with Redis's words; the object is then failed.
+            LocalProtocolError: called again after that error.
+        """
+        if self._error is not None:
+            raise LocalProtocolError(f"receive_data after a protocol error ({self._error}); close the connection")
+        tail = self._tail
+        if tail or self._need:
+            if self._wait_byte is not None and self._wait_byte not in data:
+                tail += data
+                self._check_waiting_line()
+                self._check_buffer()
+                return []
+            tail += data
+            if len(tail) < self._need:
+                self._check_buffer()
+                return []
+            b = bytes(tail)
+        else:
+            b = data if type(data) is bytes else bytes(data)
+        try:
+            commands = self._parse(b)
+        except RespProtocolError as e:
+            self._received += len(e.commands)
+            self._error = e
+            raise
+        self._received += len(commands)
+        self._check_buffer()
+        return commands
+
+    def _fail(self, text: str, out: list[Command]) -> RespProtocolError:
+        return RespProtocolError(text, out)
+
+    def _unterminated(self, size_bytes: int, text: str, out: list[Command]) -> None:
+        """A line of ``size_bytes`` still without its terminator may wait
+        unless it is already over the line limit (then ``text``)."""
+        if size_bytes > self.inline_bytes_max:
+            raise self._fail(text, out)
+
+    def _parse(self, b: bytes) -> list[Command]:  # noqa: C901 (one loop, on the hot path)
+        """Parse commands from ``b`` (= the old tail + new data); keeps what
+        is left in ``_tail`` and the multibulk state in the fields."""
+        out: list[Command] = []
+        n = len(b)
+        pos = 0
+        find = b.find
+        inline_max = self.inline_bytes_max
+        bulk_max = self.bulk_bytes_max
+        left = self._left
+        args = self._args
+        bulk_len = self._bulk_len
+        cmd_start = 0  # where the multibulk in progress began in b
+        partial = self._partial_bytes  # its bytes consumed before b
+        need = 0
+        wait_byte: bytes | None = None
+        if not left and self._fast and n <= _FAST_PATH_BYTES_MAX and b[0] == _STAR:
+            pos = self._parse_well_formed(b, out)
+        while True:
+            if not left:
+                if pos >= n:
+                    break
+                partial = 0
+                if b[pos] != _STAR:
+                    end = self._inline(b, pos, n, out)
+                    if end < 0:
+                        need, wait_byte = n - pos + 1, _LF
+                        break
+                    pos = end
+                    continue
+                nl = find(_CR, pos)
+                if nl < 0:
+                    self._unterminated(n - pos, _E_MBULK_BIG, out)
+                    need, wait_byte = n - pos + 1, _CR
+                    break
+                if nl - pos > inline_max:
+                    raise self._fail(_E_MBULK_BIG, out)
+                if nl + 1 >= n:  # the '\n' has not arrived
+                    need = n - pos + 1
+                    break
+                count = _COUNT_HEADERS.get(b[pos:nl])
+                if count is None:
+                    s = b[pos + 1:nl]
+                    count = _string2ll(s)
+                    if count is None:
+                        if b"\0" in s:  # Redis's strchr stops at the NUL: no '\r' seen yet
+                            self._unterminated(n - pos, _E_MBULK_BIG, out)
+                            need, wait_byte = n - pos + 1, _CR
+                            break
+                        raise self._fail(_E_MBULK_LEN, out)
+                if count > self.multibulk_len_max:
+                    raise self._fail(_E_MBULK_LEN, out)
+                cmd_start = pos
+                pos = nl + 2
+                if count <= 0:
+                    continue
+                left = count
+                args = []
+            # Inside a multibulk: read its arguments.
+            while left:
+                if bulk_len < 0:
+                    if pos >= n:
+                        break
+                    nl = find(_CR, pos)
+                    if nl < 0:
+                        self._unterminated(n - pos, _E_BULK_BIG, out)
+                        need, wait_byte = n - pos + 1, _CR
+                        break
+                    if nl - pos > inline_max:
+                        raise self._fail(_E_BULK_BIG, out)
+                    if nl + 1 >= n:
+                        need = n - pos + 1
+                        break
+                    bulk_len = _BULK_HEADERS.get(b[pos:nl], -1)
+                    if bulk_len < 0:
+                        s = b[pos + 1:nl]
+                        if b.find(b"\0", pos, nl) >= 0:  # Redis's strchr stops at the NUL
+                            self._unterminated(n - pos, _E_BULK_BIG, out)
+                            need, wait_byte = n - pos + 1, _CR
+                            break
+                        if b[pos] != _DOLLAR:
+                            got = chr(b[pos]) if b[pos] not in (10, 13) else " "
+                            raise self._fail(f"Protocol error: expected '$', got '{got}'", out)
+                        v = _string2ll(s)
+                        if v is None or v < 0:
+                            raise self._fail(_E_BULK_LEN, out)
+                        bulk_len = v
+                    if bulk_len > bulk_max:
+                        raise self._fail(_E_BULK_LEN, out)
+                    pos = nl + 2
+                end = pos + bulk_len
+                if end + 2 > n:
+                    need = bulk_len + 2
+                    break
+                args.append(b[pos:end])
+                pos = end + 2  # the two bytes after the data are not checked, as in Redis
+                bulk_len = -1
+                left -= 1
+            if left:
+                break
+            a0 = args[0]
+            if len(a0) == 5 and len(args) >= 2 and a0.lower() == _HELLO:
+                self._note_hello(args, len(out))
+            out.append(Command(args=tuple(args)))
+        # Keep the state for the next call.
+        self._left = left
+        self._args = args if left else []
+        self._bulk_len = bulk_len
+        self._partial_bytes = (partial + pos - cmd_start) if left else 0
+        self._tail = bytearray(b[pos:]) if pos < n else bytearray()
+        self._need = need
+        self._wait_byte = wait_byte
+        return out
+
+    def _parse_well_formed(self, b: bytes, out: list[Command]) -> int:
+        """The fast path: whole multibulk commands at the start of ``b``
+        whose every line ends in CRLF and whose headers are common sizes,
+        found with one ``split``; returns where it stopped (the general
+        loop takes over from there: a partial command, an inline one, data
+        holding CRLF, anything unusual)."""
+        pieces = b.split(_CRLF)
+        complete = len(pieces) - 1  # the last piece is not followed by CRLF
+        counts = _COUNT_HEADERS
+        bulks = _BULK_HEADERS
+        i = 0
+        while i < complete:
+            count = counts.get(pieces[i])
+            if count is None:
+                break
+            j = i + 1 + 2 * count
+            if j > complete:
+                break
+            # Each header's length equals its data piece's length iff no data
+            # holds CRLF and every data is followed by CRLF.
+            k = i + 1
+            while k < j and bulks.get(pieces[k]) == len(pieces[k + 1]):
+                k += 2
+            if k < j:
+                break
+            data = pieces[i + 2:j:2]
+            a0 = data[0]
+            if len(a0) == 5 and count >= 2 and a0.lower() == _HELLO:
+                self._note_hello(data, len(out))
+            out.append(Command(args=tuple(data)))
+            i = j
+        return sum(map(len, pieces[:i])) + 2 * i
+
+    def _inline(self, b: bytes, pos: int, n: int, out: list[Command]) -> int:
+        """Parse one inline line at ``pos``; returns the position after it,
+        or -1 if its ``\\n`` has not arrived."""
+        nl = b.find(_LF, pos)
+        if nl < 0 or b.find(b"\0", pos, nl) >= 0:  # Redis's strchr stops at a NUL
+            self._unterminated(n - pos, _E_INLINE_BIG, out)
+            return -1
+        if nl - pos > self.inline_bytes_max:
+            raise self._fail(_E_INLINE_BIG, out)
+        line = b[pos:nl - 1] if nl > pos and b[nl - 1] == 13 else b[pos:nl]
+        words = _split_args(line)
+        if words is None:
+            raise self._fail(_E_QUOTES, out)
+        if words:
+            a0 = words[0]
+            if len(a0) == 5 and len(words) >= 2 and a0.lower() == _HELLO:
+                self._note_hello(words, len(out))
+            out.append(Command(args=tuple(words)))
+        return nl + 1
+
+    def _check_waiting_line(self) -> None:
+        """A line waiting for its terminator must stay within the line limit."""
+        n = len(self._tail)
+        if n <= self.inline_bytes_max:
+            return
+        if self._tail[0] != _STAR and not self._left:
+            text = _E_INLINE_BIG
+        else:
+            text = _E_BULK_BIG if self._left else _E_MBULK_BIG
+        self._error = RespProtocolError(text)
+        raise self._error
+
+    def _check_buffer(self) -> None:
+        if self.buffered_bytes > self.buffer_bytes_max:
+            self._error = RespProtocolError(
+                f"closing client that reached max query buffer length "
+                f"({self.buffered_bytes} bytes > {self.buffer_bytes_max})")
+            raise self._error
+
+    def _note_hello(self, args: list[bytes], index: int) -> None:
+        """Record a ``HELLO 2`` / ``HELLO 3`` (Redis reads protover with
+        string2ll, so ``03`` is not 3); :meth:`send` switches on its reply."""
+        if args[1] == b"2" or args[1] == b"3":
+            self._hellos.append((self._received + index, int(args[1])))
+
+    # -- replies ----------------------------------------------------------
+
+    def send(self, reply: Reply) -> bytes:
+        """The bytes of ``reply``, the answer to the oldest unanswered command.
+
+        A reply to ``HELLO 2`` / ``HELLO 3`` that is not a SimpleError first
+        switches :attr:`version`, so the HELLO reply itself is in the new
+        version (as Redis does).
+
+        Raises:
+            LocalProtocolError: no command is waiting for a reply, or
+                ``reply`` is not a Reply.
+        """
+        if self._answered >= self._received:
+            raise LocalProtocolError("send() with no command waiting for a reply")
+        hellos = self._hellos
+        if hellos and hellos[0][0] == self._answered:
+            protover = hellos.popleft()[1]
+            if type(reply) is not SimpleError:
+                self.version = protover
+        self._answered += 1
+        return render(reply, self.version)
+
+    def error_bytes(self, error: RemoteProtocolError) -> bytes:
+        """What Redis writes before closing on ``error``:
+        ``b"-ERR Protocol error: ...\\r\\n"``; ``b""`` for an error Redis
+        answers by closing silently (an overfull query buffer)."""
+        text = str(error)
+        if not text.startswith(_PROTOCOL_ERROR_PREFIX):
+            return b""
+        return b"-ERR " + _one_line(text).encode("latin-1", "replace") + _CRLF
+
+
+# -- rendering ------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    """``text`` with CR and LF replaced by spaces, as Redis does for errors."""
+    if "\r" in text or "\n" in text:
+        return text.replace("\r", " ").replace("\n", " ")
+    return text
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def format_double(x: float) -> bytes:
+    """``x`` as Redis 7.2+ writes a double (``d2string``): ``nan``, ``inf``,
+    ``-inf``, ``0`` / ``-0``; an integral value within 2**62 as an integer;
+    otherwise the shortest digits that read back as ``x``, in plain notation
+    when the decimal exponent is small, else ``d.ddde+XX``."""
+    if x != x:
+        return b"nan"
+    if x == math.inf:
+        return b"inf"
+    if x == -math.inf:
+        return b"-inf"
+    if x == 0.0:
+        return b"-0" if math.copysign(1.0, x) < 0 else b"0"
+    if -4611686018427387903.0 <= x <= 4611686018427387903.0 and x == int(x):
+        return b"%d" % int(x)
+    # Shortest round-trip digits and exponent K (x = digits * 10**K) from repr.
+    r = repr(abs(x))
+    mant, _, exp = r.partition("e")
+    whole, _, frac = mant.partition(".")
+    digits = (whole + frac).lstrip("0")
+    k = (int(exp) if exp else 0) - len(frac)
+    stripped = digits.rstrip("0")
+    k += len(digits) - len(stripped)
+    digits = stripped
+    nd = len(digits)
+    sign = "-" if x < 0 else ""
+    e10 = abs(k + nd - 1)
+    if k >= 0 and e10 < nd + 7:
+        return (sign + digits + "0" * k).encode()
+    if k < 0 and (k > -7 or e10 < 4):
+        offset = nd + k
+        if offset <= 0:
+            return (sign + "0." + "0" * -offset + digits).encode()
+        return (sign + digits[:offset] + "." + digits[offset:]).encode()
+    m = digits[0] + ("." + digits[1:] if nd > 1 else "")
+    return f"{sign}{m}e{'-' if k + nd - 1 < 0 else '+'}{e10}".encode()
+
+
+def render(reply: Reply, version: int) -> bytes:
+    """``reply`` as RESP ``version`` (2 or 3) bytes, per the table in
+    :mod:`synod.kv.replies`. SimpleString / SimpleError texts have CR and LF
+    replaced by spaces; texts are written as UTF-8 (surrogate escapes give
+    back the original bytes).
+
+    Raises:
+        LocalProtocolError: ``reply`` (or an item in it) is not a Reply, or
+            ``version`` is not 2 or 3.
+    """
+    if reply is OK:
+        return b"+OK\r\n"
+    t = type(reply)
+    if t is BulkString:
+        d = reply.data
+        if d is not None:
+            return b"$%d\r\n%s\r\n" % (len(d), d)
+    elif t is Integer:
+        return b":%d\r\n" % reply.value
+    if version != 2 and version != 3:
+        raise LocalProtocolError(f"RESP version must be 2 or 3, not {version!r}")
+    out: list[bytes] = []
+    _render_into(reply, version == 3, out)
+    return b"".join(out)
+
+
+def _render_into(reply: Reply, resp3: bool, out: list[bytes]) -> None:  # noqa: C901
+    t = type(reply)
+    if t is BulkString:
+        d = reply.data
+        if d is None:
+            out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(d), d))
+    elif t is SimpleString:
+        out.append(b"+" + _utf8(_one_line(reply.text)) + _CRLF)
+    elif t is SimpleError:
+        out.append(b"-" + _utf8(_one_line(reply.text)) + _CRLF)
+    elif t is Integer:
+        out.append(b":%d\r\n" % reply.value)
+    elif t is Array or t is Set:
+        items = reply.items
+        if items is None:
+            out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+            return
+        out.append((b"~%d\r\n" if resp3 and t is Set else b"*%d\r\n") % len(items))
+        for item in items:
+            _render_into(item, resp3, out)
+    elif t is Map:
+        pairs = reply.pairs
+        out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(pairs) if resp3 else 2 * len(pairs)))
+        for key, value in pairs:
+            _render_into(key, resp3, out)
+            _render_into(value, resp3, out)
+    elif t is Double:
+        text = format_double(reply.value)
+        out.append(b",%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
+    elif t is Boolean:
+        if resp3:
+            out.append(b"#t\r\n" if reply.value else b"#f\r\n")
+        else:
+            out.append(b":1\r\n" if reply.value else b":0\r\n")
+    elif t is VerbatimString:
+        text = _utf8(reply.text)
+        if resp3:
+            fmt = _utf8(reply.format)
+            if len(fmt) != 3 or b":" in fmt:
+                raise LocalProtocolError(f"verbatim string format must be 3 bytes, got {reply.format!r}")
+            out.append(b"=%d\r\n%s:%s\r\n" % (len(text) + 4, fmt, text))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(text), text))
+    else:
+        raise LocalProtocolError(f"cannot render {t.__name__}: not a synod.kv.replies Reply")
+
+
+# -- client side ------------------------------------------------------------
+
+
+def encode_command(args: Sequence[bytes | str | int]) -> bytes:
+    """A client's request as a RESP multibulk (``*<n>`` then ``$<len>``
+    bulk strings). ``str`` is sent as UTF-8, ``int`` in decimal.
+
+    Raises:
+        LocalProtocolError: no arguments, or an argument of another type
+            (``bool`` and ``float`` included, as redis-py refuses them).
+    """
+    if not args:
+        raise LocalProtocolError("a command needs at least its name")
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        t = type(a)
+        if t is bytes or t is bytearray or t is memoryview:
+            b = bytes(a)
+        elif t is str:
+            b = a.encode("utf-8")  # type: ignore[union-attr]
+        elif t is int:
+            b = b"%d" % a
+        else:
+            raise LocalProtocolError(f"command argument of type {t.__name__}: use bytes, str or int")
+        parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(parts)
+
+
+_INTEGER = re.compile(rb"[+-]?[0-9]+")
+_DOUBLE = re.compile(rb"[+-]?(?:inf|nan|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
+_AGGREGATES = frozenset(b"*%~>|")
+_BLOBS = frozenset(b"$=!")
+
+
+class _Frame:
+    """An aggregate reply being read: its type byte, the items still to
+    come, and those read so far."""
+
+    __slots__ = ("kind", "left", "items")
+
+    def __init__(self, kind: int, left: int) -> None:
+        self.kind = kind
+        self.left = left
+        self.items: list[Reply] = []
+
+
+class RespReader:
+    """Client side: parses a server's replies, RESP2 and RESP3, into
+    :mod:`synod.kv.replies` values (spec: "RESP protocol description").
+
+    Mapping: ``$-1``, ``*-1`` and ``_`` -> NIL / NIL_ARRAY / NIL (RESP3's
+    null reads as ``BulkString(None)``); ``!`` blob error -> SimpleError;
+    ``(`` big number -> Integer; ``>`` push -> Array; ``|`` attributes are
+    read and dropped. Texts are decoded as UTF-8 with surrogate escapes.
+    Aggregates are built with an explicit stack, so deep or long replies
+    arriving in many reads are parsed once.
+
+    Args (limits; defaults in :mod:`synod.kv.constants`):
+        bulk_bytes_max: largest declared ``$`` / ``=`` / ``!`` length, bytes.
+        aggregate_len_max: most elements (pairs for ``%``, ``|``) declared.
+        depth_max: deepest aggregate nesting.
+        line_bytes_max: longest line (simple reply or header), bytes.
+        buffer_bytes_max: most bytes held that are not yet a whole reply.
+    """
+
+    def __init__(self, *, bulk_bytes_max: int = C.READER_BULK_BYTES_MAX,
+                 aggregate_len_max: int = C.READER_AGGREGATE_LEN_MAX, depth_max: int = C.READER_DEPTH_MAX,
+                 line_bytes_max: int = C.READER_LINE_BYTES_MAX,
+                 buffer_bytes_max: int = C.READER_BUFFER_BYTES_MAX) -> None:
+        assert depth_max >= 1
+        self.bulk_bytes_max = bulk_bytes_max
+        self.aggregate_len_max = aggregate_len_max
+        self.depth_max = depth_max
+        self.line_bytes_max = line_bytes_max
+        self.buffer_bytes_max = buffer_bytes_max
+        self._tail = bytearray()
+        self._need = 0
+        self._wait_byte: bytes | None = None
+        # Invariant: len(_stack) <= depth_max; every frame has left > 0.
+        self._stack: list[_Frame] = []
+        self._partial_bytes = 0  # consumed for the top-level reply in progress
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes received that are not yet part of a whole top-level reply."""
+        return self._partial_bytes + len(self._tail)
+
+    def receive_data(self, data: bytes) -> list[Reply]:
+        """Feed bytes read from the server; returns every reply they
+        complete, in order.
+
+        Raises:
+            RemoteProtocolError: the bytes are not RESP or break a limit; the
+                reader is then failed.
+            LocalProtocolError: called again after that error.
+        """
+        if self._error is not None:
+            raise LocalProtocolError(f"receive_data after a protocol error ({self._error}); close the connection")
+        try:
+            tail = self._tail
+            if tail or self._need:
+                tail += data
+                if (self._wait_byte is not None and self._wait_byte not in data) or len(tail) < self._need:
+                    if self._wait_byte is not None and len(tail) > self.line_bytes_max + 2:
+                        raise RemoteProtocolError(f"reply line longer than {self.line_bytes_max} bytes")
+                    self._check_buffer()
+                    return []
+                b = bytes(tail)
+            else:
+                b = data if type(data) is bytes else bytes(data)
+            replies = self._parse(b)
+            self._check_buffer()
+            return replies
+        except RemoteProtocolError as e:
+            self._error = e
+            raise
+
+    def _check_buffer(self) -> None:
+        if self.buffered_bytes > self.buffer_bytes_max:
+            raise RemoteProtocolError(
+                f"reply buffer of {self.buffered_bytes} bytes exceeds {self.buffer_bytes_max}")
+
+    def _length(self, s: bytes, what: str) -> int:
+        v = _string2ll(s)
+        if v is None:
+            raise RemoteProtocolError(f"invalid {what} length {s[:32]!r}")
+        return v
+
+    def _parse(self, b: bytes) -> list[Reply]:  # noqa: C901
+        out: list[Reply] = []
+        stack = self._stack
+        n = len(b)
+        pos = 0
+        top_start = 0  # where the top-level reply in progress began in b
+        partial = self._partial_bytes
+        need = 0
+        wait_byte: bytes | None = None
+        line_max = self.line_bytes_max
+        while pos < n:
+            if not stack:
+                top_start, partial = pos, 0
+            nl = b.find(_CRLF, pos)
+            if nl < 0:
+                if n - pos > line_max + 2:
+                    raise RemoteProtocolError(f"reply line longer than {line_max} bytes")
+                need, wait_byte = n - pos + 1, _LF
+                break
+            if nl - pos > line_max + 1:
+                raise RemoteProtocolError(f"reply line longer than {line_max} bytes")
+            t = b[pos]
+            line = b[pos + 1:nl]
+            value: Reply
+            if t in _BLOBS:
+                size = self._length(line, "bulk")
+                if size == -1 and t == _DOLLAR:
+                    value, pos = BulkString(data=None), nl + 2
+                else:
+                    if size < 0 or size > self.bulk_bytes_max:
+                        raise RemoteProtocolError(f"invalid bulk length {size}")
+                    start = nl + 2
+                    end = start + size
+                    if end + 2 > n:
+                        need = end + 2 - pos
+                        break
+                    if b[end:end + 2] != _CRLF:
+                        raise RemoteProtocolError("bulk string not followed by CRLF")
+                    data = b[start:end]
+                    pos = end + 2
+                    if t == _DOLLAR:
+                        value = BulkString(data=data)
+                    elif t == 33:  # '!' blob error
+                        value = SimpleError(text=data.decode("utf-8", "surrogateescape"))
+                    else:  # '=' verbatim
+                        if size < 4 or data[3] != 58:
+                            raise RemoteProtocolError("verbatim string without its 'fmt:' prefix")
+                        value = VerbatimString(format=data[:3].decode("utf-8", "surrogateescape"),
+                                               text=data[4:].decode("utf-8", "surrogateescape"))
+            elif t in _AGGREGATES:
+                count = self._length(line, "aggregate")
+                pos = nl + 2
+                if count == -1 and t == _STAR:
+                    value = Array(items=None)
+                elif count < 0 or count > self.aggregate_len_max:
+                    raise RemoteProtocolError(f"invalid aggregate length {count}")
+                elif count == 0:
+                    if t == 124:  # '|' empty attributes: nothing to deliver
+                        continue
+                    value = _aggregate(t, [])
+                else:
+                    if len(stack) >= self.depth_max:
+                        raise RemoteProtocolError(f"replies nested deeper than {self.depth_max}")
+                    stack.append(_Frame(t, 2 * count if t in (37, 124) else count))
+                    continue
+            else:
+                value = _simple(t, line)
+                pos = nl + 2
+            # Deliver value to its parent, closing every aggregate it completes.
+            while True:
+                if not stack:
+                    out.append(value)
+                    break
+                top = stack[-1]
+                top.items.append(value)
+                top.left -= 1
+                if top.left:
+                    break
+                stack.pop()
+                if top.kind == 124:  # attributes describe the next reply; dropped
+                    break
+                value = _aggregate(top.kind, top.items)
+        if not stack:
+            top_start, partial = pos, 0
+        self._partial_bytes = partial + (pos - top_start)
+        self._tail = bytearray(b[pos:]) if pos < n else bytearray()
+        self._need = need
+        self._wait_byte = wait_byte
+        return out
+
+
+def _simple(t: int, line: bytes) -> Reply:
+    """A line-typed reply (``+ - : , ( # _``)."""
+    if t == 43:  # '+'
+        return SimpleString(text=line.decode("utf-8", "surrogateescape"))
+    if t == 45:  # '-'
+        return SimpleError(text=line.decode("utf-8", "surrogateescape"))
+    if t == 58 or t == 40:  # ':' integer, '(' big number
+        if _INTEGER.fullmatch(line) is None:
+            raise RemoteProtocolError(f"invalid integer {line[:32]!r}")
+        v = int(line)
+        if t == 58 and not _LLONG_MIN <= v <= _LLONG_MAX:
+            raise RemoteProtocolError("integer reply outside 64 bits")
+        return Integer(value=v)
+    if t == 44:  # ',' double
+        if _DOUBLE.fullmatch(line) is None:
+            raise RemoteProtocolError(f"invalid double {line[:32]!r}")
+        return Double(value=float(line))
+    if t == 35:  # '#'
+        if line == b"t":
+            return Boolean(value=True)
+        if line == b"f":
+            return Boolean(value=False)
+        raise RemoteProtocolError(f"invalid boolean {line[:32]!r}")
+    if t == 95:  # '_'
+        if line:
+            raise RemoteProtocolError("null with a payload")
+        return BulkString(data=None)
+    raise RemoteProtocolError(f"unknown RESP type byte {bytes([t])!r}")
+
+
+def _aggregate(kind: int, items: list[Reply]) -> Reply:
+    if kind == 37:  # '%'
+        return Map(pairs=tuple(zip(items[0::2], items[1::2])))
+    if kind == 126:  # '~'
+        return Set(items=tuple(items))
+    return Array(items=tuple(items))  # '*' and '>' (push)
