@@ -80,7 +80,7 @@ def _c_str(word: bytes) -> bytes:
 
 
 def _text(word: bytes) -> str:
-    return _c_str(word).decode("utf-8", errors="replace")
+    return _c_str(word).decode("utf-8", errors="surrogateescape")
 
 
 # ---- glob patterns (Redis's stringmatchlen, src/util.c) ----
@@ -364,8 +364,10 @@ def _copy(ks: KeySpace, args: tuple[bytes, ...], now_ms: int) -> Reply:
             replace = True
         elif opt == b"db" and i + 1 < len(args):
             db = parse_int(args[i + 1])
-            if db is None or not -(2**31) <= db < 2**31:
+            if db is None:
                 return NOT_INTEGER
+            if not -(2**31) <= db < 2**31:
+                return SimpleError(text="ERR value is out of range, value must between -2147483648 and 2147483647")
             if db != 0:
                 return SimpleError(text="ERR DB index is out of range")
             i += 1

@@ -397,6 +397,26 @@ _INF_RE = re.compile(rb"([+-]?)(?:inf|infinity)", re.IGNORECASE)
 _INF = "inf"
 
 
+_CHUNK_DIGITS = 1000  # below Python's int/str conversion limit (sys.get_int_max_str_digits)
+
+
+def _int_from_digits(digits: bytes, base: int) -> int:
+    """int(digits, base) for digit strings longer than Python's conversion limit."""
+    value = 0
+    for i in range(0, len(digits), _CHUNK_DIGITS):
+        chunk = digits[i:i + _CHUNK_DIGITS]
+        value = value * base ** len(chunk) + int(chunk, base)
+    return value
+
+
+def _int_to_str(n: int) -> str:
+    """str(n) (n >= 0) for integers longer than Python's conversion limit."""
+    if n < 10**_CHUNK_DIGITS:
+        return str(n)
+    high, low = divmod(n, 10**_CHUNK_DIGITS)
+    return _int_to_str(high) + f"{low:0{_CHUNK_DIGITS}d}"
+
+
 def _round_ld(x: Fraction) -> Fraction | str:
     """``x`` rounded to the nearest long double (ties to even), or ``"inf"``/``"-inf"`` on overflow."""
     if x == 0:
@@ -440,7 +460,7 @@ def parse_long_double(word: bytes) -> Fraction | str | None:
     exponent = int(exp) if exp else 0
     if not digits:
         return Fraction(0)
-    mantissa = int(digits, base)
+    mantissa = _int_from_digits(digits, base)
     if base == 10:
         magnitude = exponent - len(frac) + len(digits)  # the value is about 10**magnitude
         if magnitude > 4940:
@@ -467,7 +487,7 @@ def format_long_double(x: Fraction) -> bytes:
     sign = "-" if x < 0 else ""
     scaled = round(abs(x) * 10**17)  # printf rounds the exact binary value, ties to even
     whole, frac = divmod(scaled, 10**17)
-    text = f"{whole}.{frac:017d}".rstrip("0").rstrip(".")
+    text = f"{_int_to_str(whole)}.{frac:017d}".rstrip("0").rstrip(".")
     if sign and text == "0":
         return b"0"
     return (sign + text).encode()
