@@ -114,11 +114,15 @@ class RespProtocolError(RemoteProtocolError):
     the bad bytes; Redis runs them before writing the error, and they count
     in :attr:`RespProtocol.pending`, so a gateway may run and answer them
     before writing :meth:`RespProtocol.error_bytes` and closing.
+    ``replies``: likewise, the whole replies :meth:`RespReader.receive_data`
+    read before the bad bytes.
     """
 
-    def __init__(self, text: str, commands: list[Command] | None = None) -> None:
+    def __init__(self, text: str, commands: list[Command] | None = None,
+                 replies: list[Reply] | None = None) -> None:
         super().__init__(text)
         self.commands: list[Command] = commands if commands is not None else []
+        self.replies: list[Reply] = replies if replies is not None else []
 
 
 def _string2ll(s: bytes) -> int | None:
@@ -335,7 +339,7 @@ class RespProtocol:
         partial = self._partial_bytes  # its bytes consumed before b
         need = 0
         wait_byte: bytes | None = None
-        if not left and self._fast and n <= _FAST_PATH_BYTES_MAX and b[0] == _STAR:
+        if not left and self._fast and 0 < n <= _FAST_PATH_BYTES_MAX and b[0] == _STAR:
             pos = self._parse_well_formed(b, out)
         while True:
             if not left:
@@ -770,38 +774,41 @@ class RespReader:
         """
         if self._error is not None:
             raise LocalProtocolError(f"receive_data after a protocol error ({self._error}); close the connection")
+        replies: list[Reply] = []
         try:
             tail = self._tail
             if tail or self._need:
                 tail += data
                 if (self._wait_byte is not None and self._wait_byte not in data) or len(tail) < self._need:
                     if self._wait_byte is not None and len(tail) > self.line_bytes_max + 2:
-                        raise RemoteProtocolError(f"reply line longer than {self.line_bytes_max} bytes")
+                        raise RespProtocolError(f"reply line longer than {self.line_bytes_max} bytes")
                     self._check_buffer()
                     return []
                 b = bytes(tail)
             else:
                 b = data if type(data) is bytes else bytes(data)
-            replies = self._parse(b)
+            self._parse(b, replies)
             self._check_buffer()
             return replies
-        except RemoteProtocolError as e:
+        except RespProtocolError as e:
+            e.replies = replies
             self._error = e
             raise
 
     def _check_buffer(self) -> None:
         if self.buffered_bytes > self.buffer_bytes_max:
-            raise RemoteProtocolError(
+            raise RespProtocolError(
                 f"reply buffer of {self.buffered_bytes} bytes exceeds {self.buffer_bytes_max}")
 
     def _length(self, s: bytes, what: str) -> int:
         v = _string2ll(s)
         if v is None:
-            raise RemoteProtocolError(f"invalid {what} length {s[:32]!r}")
+            raise RespProtocolError(f"invalid {what} length {s[:32]!r}")
         return v
 
-    def _parse(self, b: bytes) -> list[Reply]:  # noqa: C901
-        out: list[Reply] = []
+    def _parse(self, b: bytes, out: list[Reply]) -> None:  # noqa: C901
+        """Parse replies from ``b`` (= the old tail + new data) into ``out``;
+        keeps what is left in ``_tail`` and the open aggregates on ``_stack``."""
         stack = self._stack
         n = len(b)
         pos = 0
@@ -816,11 +823,11 @@ class RespReader:
             nl = b.find(_CRLF, pos)
             if nl < 0:
                 if n - pos > line_max + 2:
-                    raise RemoteProtocolError(f"reply line longer than {line_max} bytes")
+                    raise RespProtocolError(f"reply line longer than {line_max} bytes")
                 need, wait_byte = n - pos + 1, _LF
                 break
             if nl - pos > line_max + 1:
-                raise RemoteProtocolError(f"reply line longer than {line_max} bytes")
+                raise RespProtocolError(f"reply line longer than {line_max} bytes")
             t = b[pos]
             line = b[pos + 1:nl]
             value: Reply
@@ -830,14 +837,14 @@ class RespReader:
                     value, pos = BulkString(data=None), nl + 2
                 else:
                     if size < 0 or size > self.bulk_bytes_max:
-                        raise RemoteProtocolError(f"invalid bulk length {size}")
+                        raise RespProtocolError(f"invalid bulk length {size}")
                     start = nl + 2
                     end = start + size
                     if end + 2 > n:
                         need = end + 2 - pos
                         break
                     if b[end:end + 2] != _CRLF:
-                        raise RemoteProtocolError("bulk string not followed by CRLF")
+                        raise RespProtocolError("bulk string not followed by CRLF")
                     data = b[start:end]
                     pos = end + 2
                     if t == _DOLLAR:
@@ -846,7 +853,7 @@ class RespReader:
                         value = SimpleError(text=data.decode("utf-8", "surrogateescape"))
                     else:  # '=' verbatim
                         if size < 4 or data[3] != 58:
-                            raise RemoteProtocolError("verbatim string without its 'fmt:' prefix")
+                            raise RespProtocolError("verbatim string without its 'fmt:' prefix")
                         value = VerbatimString(format=data[:3].decode("utf-8", "surrogateescape"),
                                                text=data[4:].decode("utf-8", "surrogateescape"))
             elif t in _AGGREGATES:
@@ -855,14 +862,14 @@ class RespReader:
                 if count == -1 and t == _STAR:
                     value = Array(items=None)
                 elif count < 0 or count > self.aggregate_len_max:
-                    raise RemoteProtocolError(f"invalid aggregate length {count}")
+                    raise RespProtocolError(f"invalid aggregate length {count}")
                 elif count == 0:
                     if t == 124:  # '|' empty attributes: nothing to deliver
                         continue
                     value = _aggregate(t, [])
                 else:
                     if len(stack) >= self.depth_max:
-                        raise RemoteProtocolError(f"replies nested deeper than {self.depth_max}")
+                        raise RespProtocolError(f"replies nested deeper than {self.depth_max}")
                     stack.append(_Frame(t, 2 * count if t in (37, 124) else count))
                     continue
             else:
@@ -888,7 +895,6 @@ class RespReader:
         self._tail = bytearray(b[pos:]) if pos < n else bytearray()
         self._need = need
         self._wait_byte = wait_byte
-        return out
 
 
 def _simple(t: int, line: bytes) -> Reply:
@@ -899,26 +905,26 @@ def _simple(t: int, line: bytes) -> Reply:
         return SimpleError(text=line.decode("utf-8", "surrogateescape"))
     if t == 58 or t == 40:  # ':' integer, '(' big number
         if _INTEGER.fullmatch(line) is None:
-            raise RemoteProtocolError(f"invalid integer {line[:32]!r}")
+            raise RespProtocolError(f"invalid integer {line[:32]!r}")
         v = int(line)
         if t == 58 and not _LLONG_MIN <= v <= _LLONG_MAX:
-            raise RemoteProtocolError("integer reply outside 64 bits")
+            raise RespProtocolError("integer reply outside 64 bits")
         return Integer(value=v)
     if t == 44:  # ',' double
         if _DOUBLE.fullmatch(line) is None:
-            raise RemoteProtocolError(f"invalid double {line[:32]!r}")
+            raise RespProtocolError(f"invalid double {line[:32]!r}")
         return Double(value=float(line))
     if t == 35:  # '#'
         if line == b"t":
             return Boolean(value=True)
         if line == b"f":
             return Boolean(value=False)
-        raise RemoteProtocolError(f"invalid boolean {line[:32]!r}")
+        raise RespProtocolError(f"invalid boolean {line[:32]!r}")
     if t == 95:  # '_'
         if line:
-            raise RemoteProtocolError("null with a payload")
+            raise RespProtocolError("null with a payload")
         return BulkString(data=None)
-    raise RemoteProtocolError(f"unknown RESP type byte {bytes([t])!r}")
+    raise RespProtocolError(f"unknown RESP type byte {bytes([t])!r}")
 
 
 def _aggregate(kind: int, items: list[Reply]) -> Reply:
