@@ -36,7 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import fsspec
 
-__all__ = ["Node", "Context", "Host", "Disk", "TimerName", "Send", "ReplyHandle"]
+__all__ = ["Node", "Context", "Host", "Disk", "TimerName", "Send", "ReplyHandle", "SIM_EPOCH_UNIX_MS"]
+
+# Where a simulated node's wall clock starts (2026-01-01T00:00:00Z): virtual
+# time 0 is this Unix time, so absolute times (EXPIREAT) look like real ones.
+SIM_EPOCH_UNIX_MS = 1_767_225_600_000
 
 TimerName = str | tuple  # user timers are str; tuples are reserved for the host
 
@@ -149,6 +153,14 @@ class Context:
         """This node's clock in ms (skewed and drifting in the simulator)."""
         return self._host.clock_ms()
 
+    @property
+    def unix_ms(self) -> float:
+        """This node's wall clock: ms since the Unix epoch, for times that
+        mean something outside the process (a key's expiry at a date). In
+        the simulator it is ``SIM_EPOCH_UNIX_MS`` plus the node's (skewed)
+        clock; in real processes ``time.time()``, which may jump."""
+        return self._host.unix_ms()
+
     def send(self, dst: str, msg: Any) -> None:
         """Queue ``msg`` (a registered message) for ``dst``."""
         self._sends.append((dst, msg, 0))
@@ -243,6 +255,10 @@ class Host:
     # -- environment hooks -------------------------------------------------
     def clock_ms(self) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def unix_ms(self) -> float:
+        """``ctx.unix_ms``; by default the node clock from a fixed epoch."""
+        return SIM_EPOCH_UNIX_MS + self.clock_ms()
 
     def trace(self, event: str, fields: dict[str, Any]) -> None:  # pragma: no cover
         raise NotImplementedError

@@ -258,6 +258,31 @@ class RaftNode(Node):
             return
         self._handle_ready(ctx)
 
+    def _answer(self, ctx: Context, src: str, reply: ProposeReply) -> None:
+        """Answer client ``src``'s request ``reply.request_id`` (a proposal,
+        a read or a membership change). A node built on this one (synod.kv)
+        overrides it to answer its own local clients, whose ``src`` it chose
+        when it called :meth:`propose_for` or :meth:`read_for`."""
+        ctx.send(src, reply)
+
+    def propose_for(self, ctx: Context, src: str, request_id: int, command: bytes) -> bool:
+        """Propose ``command`` (raw: no client session) on behalf of ``src``,
+        answered through :meth:`_answer` once its index applies (ok False if
+        another entry took the index). False (nothing proposed): not the
+        leader, or too many proposals waiting."""
+        if len(self._clients) >= CLIENTS_PENDING_MAX or (src, request_id) in self._waiting_at:
+            return False
+        placed = self.raft.propose(command)
+        if placed is None:
+            return False
+        self._wait(placed[0], src, request_id, placed[1])
+        return True
+
+    def read_for(self, ctx: Context, src: str, request_id: int, query: bytes) -> None:
+        """A linearizable read (thesis 6.4) of ``query`` on behalf of
+        ``src``, answered through :meth:`_answer`."""
+        self._read(ctx, src, Read(request_id=request_id, query=query))
+
     def _wait(self, index: int, src: str, request_id: int, term: int) -> None:
         self._clients[index] = (src, request_id, term)
         self._waiting_at[(src, request_id)] = index
@@ -280,7 +305,7 @@ class RaftNode(Node):
         status, result = self.sessions.classify(src, request_id)
         if status == NEW:
             return False
-        ctx.send(src, ProposeReply(request_id=request_id, ok=status != STALE, leader_hint=self.raft.leader,
+        self._answer(ctx, src, ProposeReply(request_id=request_id, ok=status != STALE, leader_hint=self.raft.leader,
                                    result=result, error="stale request" if status == STALE else ""))
         return True
 
@@ -321,7 +346,7 @@ class RaftNode(Node):
             self._refuse(ctx, src, msg.request_id, "too many reads waiting")
             return
         if self.config.unsafe_local_reads:
-            ctx.send(src, ProposeReply(request_id=msg.request_id, ok=True, index=self._applied_index,
+            self._answer(ctx, src, ProposeReply(request_id=msg.request_id, ok=True, index=self._applied_index,
                                        leader_hint=self.raft.leader, result=self.sm.query(msg.query)))
             return
         self._read_seq += 1
@@ -333,7 +358,7 @@ class RaftNode(Node):
         self._reads_unindexed[read_ctx] = (src, msg.request_id, msg.query)
 
     def _refuse(self, ctx: Context, dst: str, request_id: int, why: str) -> None:
-        ctx.send(dst, ProposeReply(request_id=request_id, ok=False, leader_hint=self.raft.leader, error=why))
+        self._answer(ctx, dst, ProposeReply(request_id=request_id, ok=False, leader_hint=self.raft.leader, error=why))
 
     def _serve_reads(self, ctx: Context, rd: Ready) -> None:
         if rd.soft_state is not None and self._reads_unindexed:
@@ -359,7 +384,7 @@ class RaftNode(Node):
             except LocalProtocolError as e:
                 self._refuse(ctx, src, rid, str(e))
                 continue
-            ctx.send(src, ProposeReply(request_id=rid, ok=True, index=index, leader_hint=self.raft.leader,
+            self._answer(ctx, src, ProposeReply(request_id=rid, ok=True, index=index, leader_hint=self.raft.leader,
                                        result=result))
         self._reads_indexed = still
 
@@ -378,7 +403,7 @@ class RaftNode(Node):
         else:
             raft = self.raft
             if raft.is_leader and raft.conf_index <= raft.log.commit_index and _in_effect(cc, raft.conf):
-                ctx.send(src, ProposeReply(request_id=msg.request_id, ok=True, index=raft.conf_index,
+                self._answer(ctx, src, ProposeReply(request_id=msg.request_id, ok=True, index=raft.conf_index,
                                            leader_hint=raft.leader))
                 return
             placed = ("too many clients waiting" if len(self._clients) >= CLIENTS_PENDING_MAX
@@ -449,18 +474,23 @@ class RaftNode(Node):
                 src, rid, _ = self._unwait(index)
                 status, result = self.sessions.classify(src, rid)
                 ok = status == DUPLICATE
-                ctx.send(src, ProposeReply(request_id=rid, ok=ok, index=index if ok else 0,
+                self._answer(ctx, src, ProposeReply(request_id=rid, ok=ok, index=index if ok else 0,
                                            leader_hint=self.raft.leader, result=result,
                                            error="" if ok else "replaced by a snapshot", indeterminate=not ok))
         for e in rd.committed_entries:
             stale, result = self._apply_entry(e)
             self._applied_index = e.index
+            self._applied(ctx, e, result)
             waiting = self._unwait(e.index)
             if waiting is not None:
                 src, rid, term = waiting
                 ok = term == e.term and not stale
-                ctx.send(src, ProposeReply(request_id=rid, ok=ok, index=e.index, leader_hint=self.raft.leader,
+                self._answer(ctx, src, ProposeReply(request_id=rid, ok=ok, index=e.index, leader_hint=self.raft.leader,
                                            result=result if ok else None, error="stale request" if stale else ""))
+
+    def _applied(self, ctx: Context, e: Entry, result: bytes | None) -> None:
+        """Entry ``e`` was just applied with ``result`` (a hook for a node
+        built on this one: synod.kv wakes clients blocked on the keys it wrote)."""
 
     def _apply_entry(self, e: Entry) -> tuple[bool, bytes | None]:
         """Apply one committed entry: (stale, result). A membership change

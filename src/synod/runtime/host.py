@@ -128,6 +128,9 @@ class RealHost(Host):
     def clock_ms(self) -> float:
         return time.monotonic() * 1000.0
 
+    def unix_ms(self) -> float:
+        return time.time() * 1000.0
+
     def trace(self, event: str, fields: dict[str, Any]) -> None:
         out = self._trace_file
         if out is None:

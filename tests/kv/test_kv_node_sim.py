@@ -1,0 +1,77 @@
+"""The KV server on Raft in the simulator: writes through the log, reads by
+ReadIndex, forwarding from followers, MULTI/EXEC with WATCH, blocking pops
+woken by another client's push (issue 10 part 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synod.core import Context, Node
+from synod.kv.messages import Command
+from synod.kv.node import KvNode
+from synod.kv.replies import NIL_ARRAY, OK, Array, BulkString, Integer, SimpleError, SimpleString
+from synod.sim import Simulator
+
+SERVERS = ("n1", "n2", "n3")
+
+
+class Client(Node):
+    """Sends its commands one at a time to ``target`` after ``start_ms``;
+    records (command, reply)."""
+
+    def __init__(self, target: str, commands: list[str], log: list, start_ms: float = 2000.0) -> None:
+        self.target, self.commands, self.log, self.start_ms = target, commands, log, start_ms
+
+    async def on_start(self, ctx: Context) -> None:
+        await ctx.sleep(self.start_ms)
+        for c in self.commands:
+            reply = await ctx.call(self.target, Command(args=tuple(a.encode() for a in c.split())), 20_000.0)
+            self.log.append((c, reply))
+
+
+def _run(clients: dict[str, tuple[str, list[str], float]], seed: int = 1) -> dict[str, list[tuple[str, Any]]]:
+    sim = Simulator(seed)
+    for s in SERVERS:
+        sim.add_node(s, KvNode, peers=SERVERS)
+    logs: dict[str, list] = {}
+    for name, (target, commands, start_ms) in clients.items():
+        logs[name] = []
+        sim.add_node(name, lambda t=target, c=commands, log=logs[name], s=start_ms: Client(t, c, log, s),
+                     peers=SERVERS)
+    sim.run(until_ms=30_000.0)
+    return logs
+
+
+def test_writes_reads_and_transactions_through_any_server() -> None:
+    logs = _run({
+        "c1": ("n1", ["SET k 1", "INCR k", "GET k", "MULTI", "INCR k", "GET k", "EXEC", "NOSUCH x"], 2000.0),
+        "c2": ("n2", ["SET j 5", "GET j", "WATCH j", "MULTI", "GET j", "EXEC", "EXEC"], 2000.0),
+        "c3": ("n3", ["GET k", "PING", "ECHO hi", "SELECT 1"], 8000.0),
+    })
+    assert [r for _, r in logs["c1"]] == [
+        OK, Integer(value=2), BulkString(data=b"2"), OK, SimpleString(text="QUEUED"), SimpleString(text="QUEUED"),
+        Array(items=(Integer(value=3), BulkString(data=b"3"))),
+        SimpleError(text="ERR unknown command 'NOSUCH', with args beginning with: 'x' "),
+    ]
+    assert [r for _, r in logs["c2"]][:6] == [
+        OK, BulkString(data=b"5"), OK, OK, SimpleString(text="QUEUED"), Array(items=(BulkString(data=b"5"),))]
+    assert logs["c2"][6][1] == SimpleError(text="ERR EXEC without MULTI")
+    assert [r for _, r in logs["c3"]] == [BulkString(data=b"3"), SimpleString(text="PONG"), BulkString(data=b"hi"),
+                                          SimpleError(text="ERR DB index is out of range")]
+
+
+def test_a_watched_key_written_by_another_client_aborts_the_exec() -> None:
+    logs = _run({"c1": ("n1", ["SET w 1", "WATCH w", "MULTI", "SET w 3", "EXEC"], 2000.0),
+                 "c2": ("n2", ["SET w 2"], 2000.0)}, seed=3)
+    exec_reply = logs["c1"][-1][1]
+    assert exec_reply in (NIL_ARRAY, Array(items=(OK,)))  # aborted iff c2's SET came between WATCH and EXEC
+
+
+def test_a_blocked_pop_is_served_when_another_client_pushes() -> None:
+    logs = _run({
+        "waiter": ("n3", ["BLPOP q 0", "BLPOP q 0.5"], 2000.0),
+        "pusher": ("n1", ["RPUSH q x", "LLEN q"], 6000.0),
+    })
+    assert logs["waiter"][0][1] == Array(items=(BulkString(data=b"q"), BulkString(data=b"x")))
+    assert logs["waiter"][1][1] == NIL_ARRAY  # timed out after 0.5 s with nothing to pop
+    assert logs["pusher"] == [("RPUSH q x", Integer(value=1)), ("LLEN q", Integer(value=0))]
