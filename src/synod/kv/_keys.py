@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import random
 import re
-import zlib
 from typing import TYPE_CHECKING
 
 from synod.kv.commands import DENYOOM, FAST, READONLY, WRITE, command
@@ -277,18 +276,7 @@ def _scan(ks: KeySpace, args: tuple[bytes, ...], now_ms: int) -> Reply:
         else:
             return SYNTAX
         i += 2
-    keys = sorted((zlib.crc32(k), k) for k in ks.live_keys(now_ms) if zlib.crc32(k) >= cursor)
-    batch = keys[:count]
-    if batch:
-        last = batch[-1][0]
-        j = len(batch)
-        while j < len(keys) and keys[j][0] == last:
-            j += 1
-        batch = keys[:j]
-        next_cursor = last + 1 if j < len(keys) else 0
-    else:
-        next_cursor = 0
-    out = [k for _, k in batch]
+    out, next_cursor = ks.scan(cursor, count, now_ms)
     if pattern is not None:
         tokens = _glob_tokens(pattern)
         out = [k for k in out if _match_tokens(tokens, k)]

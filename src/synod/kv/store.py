@@ -47,9 +47,11 @@ from __future__ import annotations
 
 import collections
 import heapq
+import zlib
 from typing import Any
 
 from synod.core.codec import Message, decode, encode
+from synod.kv import constants as C
 from synod.kv.commands import BLOCKING, CONNECTION, READONLY, WOULD_BLOCK, arity_ok, lookup
 from synod.kv.replies import NIL, NIL_ARRAY, Array, Reply, SimpleError, unknown_command, wrong_arity
 
@@ -58,10 +60,14 @@ __all__ = [
     "STRING_SIZE_BYTES_MAX", "TOMBSTONES_MAX",
 ]
 
-# Redis's proto-max-bulk-len: the largest string value (SETRANGE, APPEND, SET...).
-STRING_SIZE_BYTES_MAX = 512 * 1024 * 1024
+# Redis's proto-max-bulk-len: the largest string value (SETRANGE, APPEND, SET...), as for a request's bulk.
+STRING_SIZE_BYTES_MAX = C.BULK_BYTES_MAX
 # Versions of deleted keys kept for WATCH before they are folded into version_floor.
 TOMBSTONES_MAX = 100_000
+
+# SCAN's index buckets keys by the top bits of crc32(key): 2**12 buckets.
+_SCAN_BUCKET_SHIFT = 20
+_SCAN_BUCKETS = 1 << (32 - _SCAN_BUCKET_SHIFT)
 
 Value = bytes | collections.deque | dict
 
@@ -121,6 +127,8 @@ class KeySpace:
         self._expiry_heap: list[tuple[int, bytes]] = []
         # key -> version, for live keys and tombstones. Invariant: keys(_data) ⊆ keys(_versions).
         self._versions: dict[bytes, int] = {}
+        # SCAN's index: crc32(key) >> _SCAN_BUCKET_SHIFT -> keys. Invariant: the union of the buckets == keys(_data).
+        self._scan_buckets: dict[int, set[bytes]] = {}
         self.version_clock = 0
         self.version_floor = 0
         # Invariant: never decreases.
@@ -144,6 +152,8 @@ class KeySpace:
         """Store ``value`` under ``key`` (a new key goes last in iteration
         order); clears the TTL unless ``keep_ttl``; bumps the version."""
         assert isinstance(value, (bytes, collections.deque, dict)), type(value)
+        if key not in self._data:
+            self._scan_buckets.setdefault(zlib.crc32(key) >> _SCAN_BUCKET_SHIFT, set()).add(key)
         self._data[key] = value
         if not keep_ttl:
             self._expires.pop(key, None)
@@ -153,6 +163,11 @@ class KeySpace:
         """Remove ``key``; True if it existed (bumping its version)."""
         if self._data.pop(key, None) is None:
             return False
+        b = zlib.crc32(key) >> _SCAN_BUCKET_SHIFT
+        bucket = self._scan_buckets[b]
+        bucket.remove(key)
+        if not bucket:
+            del self._scan_buckets[b]
         self._expires.pop(key, None)
         self._bump(key)
         self._maybe_drop_tombstones()
@@ -191,6 +206,32 @@ class KeySpace:
         """Every key alive at ``now_ms``, in insertion order."""
         exp = self._expires
         return [k for k in self._data if (at := exp.get(k)) is None or at > now_ms]
+
+    def scan(self, cursor: int, count: int, now_ms: int) -> tuple[list[bytes], int]:
+        """One SCAN step (https://redis.io/docs/latest/commands/scan/): keys
+        alive at ``now_ms`` whose crc32 is >= ``cursor``, in (crc32, key)
+        order, ``count`` of them (fewer if fewer remain) plus every further
+        key sharing the last one's crc32; and the next cursor (0: the scan is
+        over). A key present for a whole scan is returned at least once."""
+        assert count >= 1, count
+        out: list[tuple[int, bytes]] = []
+        b, exhausted = cursor >> _SCAN_BUCKET_SHIFT, True
+        while b < _SCAN_BUCKETS:
+            bucket = self._scan_buckets.get(b)
+            b += 1
+            if bucket:
+                out.extend(sorted((crc, k) for k in bucket
+                                  if (crc := zlib.crc32(k)) >= cursor and self.get(k, now_ms) is not None))
+                if len(out) >= count:
+                    exhausted = b >= _SCAN_BUCKETS
+                    break
+        j = min(count, len(out))
+        while 0 < j < len(out) and out[j][0] == out[j - 1][0]:
+            j += 1
+        if j == len(out) and exhausted:
+            return [k for _, k in out], 0
+        next_cursor = out[j - 1][0] + 1
+        return [k for _, k in out[:j]], next_cursor if next_cursor < 1 << 32 else 0
 
     def dbsize(self, now_ms: int) -> int:
         """Number of keys alive at ``now_ms`` (DBSIZE, INFO keyspace ``keys``)."""
@@ -319,6 +360,7 @@ class KeySpace:
             else:
                 self._data[rec.key] = dict(rec.pairs)
             self._versions[rec.key] = rec.version
+            self._scan_buckets.setdefault(zlib.crc32(rec.key) >> _SCAN_BUCKET_SHIFT, set()).add(rec.key)
             if rec.expire_at_ms is not None:
                 self._expires[rec.key] = rec.expire_at_ms
         for key, version in snap.tombstones:
