@@ -482,14 +482,16 @@ def test_reader_limits() -> None:
 
 @pytest.fixture(scope="module")
 def redis_socket() -> Iterator[Path]:
-    """A redis-server 7 on a Unix socket (no TCP port); skips if absent."""
+    """A redis-server 7 on a Unix socket (no TCP port); skips if absent. Its
+    default user may run PING and ECHO only (the fuzz sends random commands)."""
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("redis-server is not on PATH: cannot compare error texts with Redis")
     with tempfile.TemporaryDirectory() as d:
         sock = Path(d) / "redis.sock"
         proc = subprocess.Popen([exe, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no",
-                                 "--dir", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 "--dir", d, "--user", "default", "on", "nopass", "~*", "&*", "-@all", "+ping",
+                                 "+echo"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 10
             while not sock.exists():
@@ -502,15 +504,25 @@ def redis_socket() -> Iterator[Path]:
             proc.wait(10)
 
 
-def redis_answer(sock_path: Path, data: bytes) -> bytes:
-    """Everything Redis writes for ``data`` until it closes the connection."""
+def redis_answer(sock_path: Path, data: bytes, replies: int | None = None, eof: bool = False) -> bytes:
+    """What Redis writes for ``data``: until it closes the connection, or
+    (``replies`` given) until that many whole replies have come. ``eof``:
+    end our side after ``data`` (Redis answers what it has, then closes)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(10)
         s.connect(str(sock_path))
         s.sendall(data)
+        if eof:
+            s.shutdown(socket.SHUT_WR)
         out = b""
+        reader = RespReader()
+        seen = 0
         while chunk := s.recv(65536):
             out += chunk
+            if replies is not None:
+                seen += len(reader.receive_data(chunk))
+                if seen >= replies:
+                    break
         return out
 
 
@@ -538,6 +550,10 @@ SMALL = {"bulk_bytes_max": 64, "multibulk_len_max": 8, "inline_bytes_max": 128, 
 _FUZZ = settings(max_examples=max(1, FUZZ_EXAMPLES // 4), deadline=None, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 _fuzz_counts: dict[str, int] = {}
+
+
+def _count(kind: str) -> None:
+    _fuzz_counts[kind] = _fuzz_counts.get(kind, 0) + 1
 
 _request_alphabet = st.sampled_from(b"*$\r\n0123456789-+ \"'\\x\x00abSETGEThello")
 _request_bytes = st.one_of(st.binary(max_size=300), st.lists(_request_alphabet, max_size=300).map(bytes))
@@ -592,7 +608,7 @@ def _check_server(data: bytes, cuts: list[int], limits: dict[str, int]) -> None:
 @_FUZZ
 @given(_request_bytes, st.lists(st.integers(0, 400), max_size=5), st.sampled_from([SMALL, {}]))
 def test_fuzz_request_parser_random_bytes(data: bytes, cuts: list[int], limits: dict[str, int]) -> None:
-    _fuzz_counts["server random"] = _fuzz_counts.get("server random", 0) + 1
+    _count("server random")
     _check_server(data, cuts, limits)
 
 
@@ -600,7 +616,7 @@ def test_fuzz_request_parser_random_bytes(data: bytes, cuts: list[int], limits: 
 @given(_valid_requests, _edits, st.lists(st.integers(0, 400), max_size=5), st.sampled_from([SMALL, {}]))
 def test_fuzz_request_parser_mutated_frames(data: bytes, edits: list[tuple[int, int, int]], cuts: list[int],
                                             limits: dict[str, int]) -> None:
-    _fuzz_counts["server mutated"] = _fuzz_counts.get("server mutated", 0) + 1
+    _count("server mutated")
     _check_server(_mutate(data, edits), cuts, limits)
 
 
@@ -634,7 +650,7 @@ def _check_reader(data: bytes, cuts: list[int], limits: dict[str, int]) -> None:
 @_FUZZ
 @given(_reply_bytes, st.lists(st.integers(0, 400), max_size=5), st.sampled_from([SMALL_READER, {}]))
 def test_fuzz_reply_reader_random_bytes(data: bytes, cuts: list[int], limits: dict[str, int]) -> None:
-    _fuzz_counts["reader random"] = _fuzz_counts.get("reader random", 0) + 1
+    _count("reader random")
     _check_reader(data, cuts, limits)
 
 
@@ -643,8 +659,40 @@ def test_fuzz_reply_reader_random_bytes(data: bytes, cuts: list[int], limits: di
        st.lists(st.integers(0, 400), max_size=5), st.sampled_from([SMALL_READER, {}]))
 def test_fuzz_reply_reader_mutated_frames(rs: list[Reply], version: int, edits: list[tuple[int, int, int]],
                                           cuts: list[int], limits: dict[str, int]) -> None:
-    _fuzz_counts["reader mutated"] = _fuzz_counts.get("reader mutated", 0) + 1
+    _count("reader mutated")
     _check_reader(_mutate(b"".join(render(r, version) for r in rs), edits), cuts, limits)
+
+
+@settings(max_examples=max(1, FUZZ_EXAMPLES // 10), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_fuzz_requests_against_redis(redis_socket: Path, draw: st.DataObject) -> None:
+    """Random and mutated requests to us and to Redis 7: where we refuse, Redis
+    answers the same commands then the same error line; where we parse whole
+    commands, Redis answers each of them and a PING after them; where we wait
+    for more, Redis answers the whole commands and waits too."""
+    data = draw.draw(st.one_of(_request_bytes, st.tuples(_valid_requests, _edits).map(lambda t: _mutate(*t))))
+    proto = RespProtocol(multibulk_len_max=2**31 - 1)  # Redis 7's bound
+    try:
+        commands = proto.receive_data(data)
+    except RespProtocolError as e:
+        _count("redis: both refuse")
+        out = redis_answer(redis_socket, data)
+        assert out.endswith(proto.error_bytes(e)), (data, out)
+        assert len(RespReader().receive_data(out)) == len(e.commands) + 1, (data, out)
+        return
+    if proto.buffered_bytes:
+        # We wait for more bytes: so must Redis, having answered the whole commands.
+        _count("redis: both wait")
+        replies = RespReader().receive_data(redis_answer(redis_socket, data, eof=True))
+        assert len(replies) == len(commands), data
+        assert not any(isinstance(r, SimpleError) and "Protocol error" in r.text for r in replies), data
+        return
+    _count("redis: both accept")
+    out = redis_answer(redis_socket, data + b"PING\r\n", len(commands) + 1)
+    replies = RespReader().receive_data(out)
+    assert len(replies) == len(commands) + 1, (data, out)
+    assert replies[-1] == SimpleString(text="PONG"), (data, out)
 
 
 def test_fuzz_report() -> None:
