@@ -365,7 +365,8 @@ def _cmd(*parts):
 
 
 COMMANDS = st.one_of(
-    _cmd(b"GET", KEYS_), _cmd(b"SET", KEYS_, VALUES).flatmap(lambda c: SET_OPTS.map(lambda o: c + o)),
+    _cmd(b"GET", KEYS_), _cmd(b"SET", KEYS_, VALUES),
+    _cmd(b"SET", KEYS_, VALUES).flatmap(lambda c: SET_OPTS.map(lambda o: c + o)),
     _cmd(b"SETNX", KEYS_, VALUES), _cmd(b"SETEX", KEYS_, TTL_S, VALUES), _cmd(b"PSETEX", KEYS_, TTL_MS, VALUES),
     _cmd(b"GETSET", KEYS_, VALUES), _cmd(b"GETDEL", KEYS_),
     _cmd(b"GETEX", KEYS_).flatmap(lambda c: SET_OPTS.map(lambda o: c + o)),
@@ -404,3 +405,24 @@ def test_random_sequences_match_redis(server, seq) -> None:
     for cmd in seq:
         args = tuple(w.resolve(run.now_ms) if isinstance(w, _At) else w for w in cmd)
         run.check(args)
+
+
+GLOB_BYTES = b"ab[]^-\\*?\x80\xff"
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(keys=st.lists(st.binary(max_size=5).map(lambda b: bytes(GLOB_BYTES[x % len(GLOB_BYTES)] for x in b)),
+                     min_size=1, max_size=12, unique=True),
+       patterns=st.lists(st.binary(max_size=7).map(lambda b: bytes(GLOB_BYTES[x % len(GLOB_BYTES)] for x in b)),
+                         min_size=1, max_size=6))
+def test_random_glob_patterns_match_redis(server, keys, patterns) -> None:
+    """KEYS and SCAN MATCH with random patterns over an alphabet of the glob's
+    special characters (and bytes >= 0x80, compared as C's signed char)
+    select the same keys as the real server's stringmatchlen."""
+    run = _Run(server)
+    run.check((b"MSET", *[w for k in keys for w in (k, b"v")]))
+    for pattern in patterns:
+        run.check((b"KEYS", pattern))
+        ours = run.ks.execute((b"SCAN", b"0", b"MATCH", pattern, b"COUNT", b"100"), run.now_ms)
+        theirs = _ask(server, (b"SCAN", b"0", b"MATCH", pattern, b"COUNT", b"100"))
+        assert sorted(x.data for x in ours.items[1].items) == sorted(x.data for x in theirs.items[1].items), pattern
