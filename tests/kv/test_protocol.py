@@ -127,7 +127,7 @@ def test_big_bulk_in_many_reads_is_parsed_once(monkeypatch: pytest.MonkeyPatch) 
     proto = RespProtocol()
     calls = []
     real = proto._parse
-    monkeypatch.setattr(proto, "_parse", lambda b: calls.append(len(b)) or real(b))
+    monkeypatch.setattr(proto, "_parse", lambda b, pos, out: calls.append(len(b)) or real(b, pos, out))
     got = feed(proto, [data[i:i + 1024] for i in range(0, len(data), 1024)])
     assert got == [(b"SET", b"k", value)]
     assert len(calls) <= 3

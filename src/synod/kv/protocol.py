@@ -304,8 +304,17 @@ class RespProtocol:
             b = bytes(tail)
         else:
             b = data if type(data) is bytes else bytes(data)
+        commands: list[Command] = []
+        pos = 0
+        if not self._left and self._fast and 0 < len(b) <= _FAST_PATH_BYTES_MAX and b[0] == _STAR:
+            pos = self._parse_well_formed(b, commands)
+            if pos == len(b):  # the common case: whole commands only
+                self._tail = bytearray()
+                self._need, self._wait_byte = 0, None
+                self._received += len(commands)
+                return commands
         try:
-            commands = self._parse(b)
+            self._parse(b, pos, commands)
         except RespProtocolError as e:
             self._received += len(e.commands)
             self._error = e
@@ -323,12 +332,11 @@ class RespProtocol:
         if size_bytes > self.inline_bytes_max:
             raise self._fail(text, out)
 
-    def _parse(self, b: bytes) -> list[Command]:  # noqa: C901 (one loop, on the hot path)
-        """Parse commands from ``b`` (= the old tail + new data); keeps what
-        is left in ``_tail`` and the multibulk state in the fields."""
-        out: list[Command] = []
+    def _parse(self, b: bytes, pos: int, out: list[Command]) -> None:  # noqa: C901 (one loop, on the hot path)
+        """Parse commands from ``b[pos:]`` (``b`` = the old tail + new data)
+        into ``out``; keeps what is left in ``_tail`` and the multibulk state
+        in the fields."""
         n = len(b)
-        pos = 0
         find = b.find
         inline_max = self.inline_bytes_max
         bulk_max = self.bulk_bytes_max
@@ -339,8 +347,6 @@ class RespProtocol:
         partial = self._partial_bytes  # its bytes consumed before b
         need = 0
         wait_byte: bytes | None = None
-        if not left and self._fast and 0 < n <= _FAST_PATH_BYTES_MAX and b[0] == _STAR:
-            pos = self._parse_well_formed(b, out)
         while True:
             if not left:
                 if pos >= n:
@@ -435,7 +441,6 @@ class RespProtocol:
         self._tail = bytearray(b[pos:]) if pos < n else bytearray()
         self._need = need
         self._wait_byte = wait_byte
-        return out
 
     def _parse_well_formed(self, b: bytes, out: list[Command]) -> int:
         """The fast path: whole multibulk commands at the start of ``b``
