@@ -426,3 +426,23 @@ def test_random_glob_patterns_match_redis(server, keys, patterns) -> None:
         ours = run.ks.execute((b"SCAN", b"0", b"MATCH", pattern, b"COUNT", b"100"), run.now_ms)
         theirs = _ask(server, (b"SCAN", b"0", b"MATCH", pattern, b"COUNT", b"100"))
         assert sorted(x.data for x in ours.items[1].items) == sorted(x.data for x in theirs.items[1].items), pattern
+
+
+MY_COMMANDS = ("del unlink exists type keys scan rename renamenx randomkey copy dbsize flushdb flushall expire pexpire "
+               "expireat pexpireat ttl pttl persist expiretime pexpiretime get set setnx setex psetex getset getdel "
+               "getex mget mset msetnx append strlen getrange setrange incr decr incrby decrby incrbyfloat").split()
+
+
+@pytest.mark.parametrize("name", MY_COMMANDS)
+def test_command_table_matches_command_info(server, name: str) -> None:
+    """Arity, flags and key positions of each command equal the real server's COMMAND INFO."""
+    info = _ask(server, (b"COMMAND", b"INFO", name.encode()))
+    assert isinstance(info, Array)
+    entry = info.items[0]
+    name_r, arity, flags, first, last, step = entry.items[:6]
+    spec = lookup(name)
+    assert spec is not None
+    assert name_r.data.decode() == spec.name
+    assert arity.value == spec.arity
+    assert {f.text for f in flags.items} == set(spec.flags)
+    assert (first.value, last.value, step.value) == (spec.first_key, spec.last_key, spec.step)
