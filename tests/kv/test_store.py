@@ -8,10 +8,12 @@ import collections
 import os
 from fractions import Fraction
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from synod.core.codec import decode, encode
 from synod.core.errors import RemoteProtocolError
 from synod.kv import store as store_mod
 from synod.kv._keys import glob_match
@@ -28,7 +30,7 @@ from synod.kv.replies import (
     SimpleString,
     wrong_arity,
 )
-from synod.kv.store import KeySpace
+from synod.kv.store import KeySpace, KeySpaceSnapshot, ListRecord
 
 FUZZ_EXAMPLES = int(os.environ.get("SYNOD_FUZZ_EXAMPLES", 200))
 
@@ -234,9 +236,17 @@ def test_snapshot_restore_round_trip_all_types_ttls_versions() -> None:
     assert other.get(b"s", 5010) is None
 
 
-def test_restore_rejects_garbage() -> None:
-    with pytest.raises(RemoteProtocolError):
-        KeySpace().restore(b"\x93\x01\x02")
+def test_restore_rejects_garbage_and_keeps_the_state() -> None:
+    ks = _populated()
+    before = ks.snapshot()
+    snap = decode(before, KeySpaceSnapshot)
+    twice = msgspec.structs.replace(snap, records=snap.records + snap.records[:1])
+    too_new = msgspec.structs.replace(snap, version_clock=1)
+    empty = msgspec.structs.replace(snap, records=(ListRecord(key=b"e", version=1, expire_at_ms=None, items=()),))
+    for data in (b"\x93\x01\x02", encode(twice), encode(too_new), encode(empty)):
+        with pytest.raises(RemoteProtocolError):
+            ks.restore(data)
+        assert ks.snapshot() == before
 
 
 # ---- SCAN's guarantee ----

@@ -51,6 +51,7 @@ import zlib
 from typing import Any
 
 from synod.core.codec import Message, decode, encode
+from synod.core.errors import RemoteProtocolError
 from synod.kv import constants as C
 from synod.kv.commands import BLOCKING, CONNECTION, READONLY, WOULD_BLOCK, arity_ok, lookup
 from synod.kv.replies import NIL, NIL_ARRAY, Array, Reply, SimpleError, unknown_command, wrong_arity
@@ -120,6 +121,10 @@ class KeySpace:
     def __init__(self, *, string_size_bytes_max: int = STRING_SIZE_BYTES_MAX) -> None:
         """``string_size_bytes_max``: the largest string value (bytes), Redis's proto-max-bulk-len."""
         self.string_size_bytes_max = string_size_bytes_max
+        self._clear()
+
+    def _clear(self) -> None:
+        """The empty state at time 0 (a new replica, or before a restore)."""
         self._data: dict[bytes, Value] = {}
         # key -> absolute expiry time (ms, the log's clock). Invariant: keys(_expires) ⊆ keys(_data).
         self._expires: dict[bytes, int] = {}
@@ -345,10 +350,13 @@ class KeySpace:
         """Replace the whole state with a :meth:`snapshot`'s.
 
         Raises:
-            RemoteProtocolError: ``data`` is not a valid snapshot.
+            RemoteProtocolError: ``data`` is not a valid snapshot (not
+                decodable, a key twice, an empty list or hash, a version
+                above ``version_clock``); the state is then unchanged.
         """
         snap = decode(data, KeySpaceSnapshot)
-        self.__init__(string_size_bytes_max=self.string_size_bytes_max)  # type: ignore[misc]
+        _check_snapshot(snap)
+        self._clear()
         self.applied_time_ms = snap.applied_time_ms
         self.version_clock = snap.version_clock
         self.version_floor = snap.version_floor
@@ -366,6 +374,22 @@ class KeySpace:
         for key, version in snap.tombstones:
             self._versions[key] = version
         self._expiry_heap = sorted((at, k) for k, at in self._expires.items())
+
+
+def _check_snapshot(snap: KeySpaceSnapshot) -> None:
+    """The invariants a snapshot must hold before it replaces the state."""
+    keys: set[bytes] = set()
+    for rec in [*snap.records, *snap.tombstones]:
+        key, version = (rec.key, rec.version) if isinstance(rec, Message) else rec
+        if key in keys:
+            raise RemoteProtocolError(f"snapshot names key {key[:64]!r} twice")
+        keys.add(key)
+        if not 0 < version <= snap.version_clock:
+            raise RemoteProtocolError(f"snapshot key {key[:64]!r} has version {version} outside 1..{snap.version_clock}")
+        if isinstance(rec, ListRecord) and not rec.items or isinstance(rec, HashRecord) and not rec.pairs:
+            raise RemoteProtocolError(f"snapshot key {key[:64]!r} holds an empty list or hash")
+    if not 0 <= snap.version_floor <= snap.version_clock:
+        raise RemoteProtocolError(f"snapshot version_floor {snap.version_floor} outside 0..{snap.version_clock}")
 
 
 # The command modules register their handlers on import.
