@@ -130,9 +130,11 @@ def blocking_timeout_ms(name: str, args: list[bytes]) -> float | SimpleError:
     BLMOVE, BLMPOP; any case) with ``args`` (the name excluded), in ms; 0.0
     means forever (as does a timeout that rounds up to 0, e.g. -0.0001).
     Errors: "ERR timeout is not a float or out of range", "ERR timeout is
-    negative" (https://redis.io/docs/latest/commands/blpop/)."""
+    negative", wrong arity when ``args`` has no timeout word
+    (https://redis.io/docs/latest/commands/blpop/)."""
     index = _TIMEOUT_INDEX[name.lower()]
-    assert len(args) > (index if index >= 0 else -index - 1), (name, args)
+    if len(args) <= (index if index >= 0 else -index - 1):
+        return wrong_arity(name)  # no timeout word: the handler answers the same
     return _timeout_ms(args[index])
 
 
