@@ -361,7 +361,7 @@ def test_dispatch_errors() -> None:
 def test_every_command_of_this_part_has_a_summary_and_flags() -> None:
     mine = ("del unlink exists type keys scan rename renamenx randomkey copy dbsize flushdb flushall expire pexpire "
             "expireat pexpireat ttl pttl persist expiretime pexpiretime get set setnx setex psetex getset getdel "
-            "getex mget mset msetnx append strlen getrange setrange incr decr incrby decrby incrbyfloat").split()
+            "getex mget mset msetnx append strlen getrange substr setrange incr decr incrby decrby incrbyfloat").split()
     for name in mine:
         spec = lookup(name)
         assert spec is not None, name

@@ -186,7 +186,7 @@ CORPUS: list[tuple[str, str]] = [
     ("getrange", "GETRANGE k 0 -1; SET k Hello; GETRANGE k 0 -1; GETRANGE k 1 3; GETRANGE k -3 -1; GETRANGE k -1 -3; "
      "GETRANGE k 3 1; GETRANGE k 10 20; GETRANGE k -100 100; GETRANGE k 0 0; GETRANGE k -9223372036854775808 "
      "9223372036854775807; GETRANGE k a 1; GETRANGE k 0 b; SET e ''; GETRANGE e 0 -1; SET n 1234; GETRANGE n 1 2; "
-     "LPUSH l a; GETRANGE l 0 1; GETRANGE l x 1"),
+     "LPUSH l a; GETRANGE l 0 1; GETRANGE l x 1; SUBSTR k 1 3; SUBSTR k -3 x; SUBSTR missing 0 1; SUBSTR l 0 1"),
     ("setrange", "SETRANGE k 5 ab; GET k; SETRANGE k 0 xy; GET k; SETRANGE k 1 ''; SETRANGE missing 3 ''; "
      "EXISTS missing; SETRANGE k -1 a; SETRANGE k x a; SET k v EX 1000; SETRANGE k 1 zz; TTL k; GET k; "
      "SETRANGE k 536870912 x; SETRANGE k 536870911 ''; SETRANGE k 9223372036854775807 x; LPUSH l a; "
@@ -430,7 +430,7 @@ def test_random_glob_patterns_match_redis(server, keys, patterns) -> None:
 
 MY_COMMANDS = ("del unlink exists type keys scan rename renamenx randomkey copy dbsize flushdb flushall expire pexpire "
                "expireat pexpireat ttl pttl persist expiretime pexpiretime get set setnx setex psetex getset getdel "
-               "getex mget mset msetnx append strlen getrange setrange incr decr incrby decrby incrbyfloat").split()
+               "getex mget mset msetnx append strlen getrange substr setrange incr decr incrby decrby incrbyfloat").split()
 
 
 @pytest.mark.parametrize("name", MY_COMMANDS)

@@ -1,4 +1,4 @@
-"""String commands (GET ... INCRBYFLOAT), registered in
+"""String commands (GET ... INCRBYFLOAT, and SUBSTR), registered in
 :mod:`synod.kv.commands` on import.
 
 Semantics, reply types and error texts are Redis 7.0's (src/t_string.c);
@@ -306,6 +306,12 @@ def _getrange(ks: KeySpace, args: tuple[bytes, ...], now_ms: int) -> Reply:
     if start > end or n == 0:
         return BulkString(data=b"")
     return BulkString(data=value[start:end + 1])
+
+
+@command("substr", 4, (READONLY,), 1, 1, 1, summary="Returns a substring from a string value.")
+def _substr(ks: KeySpace, args: tuple[bytes, ...], now_ms: int) -> Reply:
+    """SUBSTR key start end: the old name of GETRANGE. https://redis.io/docs/latest/commands/substr/"""
+    return _getrange(ks, args, now_ms)
 
 
 @command("setrange", 4, (WRITE, DENYOOM), 1, 1, 1,
