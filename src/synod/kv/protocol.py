@@ -30,6 +30,20 @@ States
     what must arrive before parsing again, so a 512 MiB bulk arriving in
     16 KiB reads is copied once, not once per read.
 
+Two parsers, one answer
+    The fast path (:meth:`~RespProtocol._parse_well_formed`) takes whole
+    multibulk commands whose lines all end in CRLF and whose headers are
+    common sizes with one ``bytes.split``; the general parser takes over
+    where it stops (a partial command, inline, data holding CRLF, anything
+    malformed), so every error comes from the general parser. About 0.8 us
+    a 3-word SET pipelined, 1.25 us alone (CPython 3.11).
+
+Errors
+    Redis answers the commands before the bad bytes, then writes the error
+    and closes; :class:`RespProtocolError` carries those commands so the
+    gateway can do the same. RESP2 nil and RESP3 null are one value in
+    RESP3, so RespReader reads ``_`` as ``BulkString(None)``.
+
 Invariants
     ``buffered_bytes <= buffer_bytes_max`` after every call that returns;
     a declared length (``$<len>``, ``*<n>``) is checked against its limit
@@ -309,8 +323,9 @@ class RespProtocol:
         if not self._left and self._fast and 0 < len(b) <= _FAST_PATH_BYTES_MAX and b[0] == _STAR:
             pos = self._parse_well_formed(b, commands)
             if pos == len(b):  # the common case: whole commands only
-                self._tail = bytearray()
-                self._need, self._wait_byte = 0, None
+                if tail:
+                    self._tail = bytearray()
+                    self._need, self._wait_byte = 0, None
                 self._received += len(commands)
                 return commands
         try:
@@ -326,121 +341,107 @@ class RespProtocol:
     def _fail(self, text: str, out: list[Command]) -> RespProtocolError:
         return RespProtocolError(text, out)
 
-    def _unterminated(self, size_bytes: int, text: str, out: list[Command]) -> None:
-        """A line of ``size_bytes`` still without its terminator may wait
-        unless it is already over the line limit (then ``text``)."""
-        if size_bytes > self.inline_bytes_max:
-            raise self._fail(text, out)
-
-    def _parse(self, b: bytes, pos: int, out: list[Command]) -> None:  # noqa: C901 (one loop, on the hot path)
-        """Parse commands from ``b[pos:]`` (``b`` = the old tail + new data)
-        into ``out``; keeps what is left in ``_tail`` and the multibulk state
-        in the fields."""
+    def _parse(self, b: bytes, pos: int, out: list[Command]) -> None:
+        """The general parser: commands from ``b[pos:]`` (``b`` = the old
+        tail + new data) into ``out``, any form, resuming a multibulk in
+        progress; what is left goes to ``_tail``, and ``_need`` /
+        ``_wait_byte`` say what must arrive before parsing again."""
         n = len(b)
-        find = b.find
-        inline_max = self.inline_bytes_max
-        bulk_max = self.bulk_bytes_max
-        left = self._left
-        args = self._args
-        bulk_len = self._bulk_len
-        cmd_start = 0  # where the multibulk in progress began in b
-        partial = self._partial_bytes  # its bytes consumed before b
-        need = 0
-        wait_byte: bytes | None = None
+        self._need, self._wait_byte = 0, None
+        cmd_start = 0  # where the multibulk in progress begins in b (0: it began before b)
         while True:
-            if not left:
+            if not self._left:
+                self._partial_bytes = 0
+                cmd_start = pos
                 if pos >= n:
                     break
-                partial = 0
-                if b[pos] != _STAR:
-                    end = self._inline(b, pos, n, out)
-                    if end < 0:
-                        need, wait_byte = n - pos + 1, _LF
-                        break
-                    pos = end
+                end = self._inline(b, pos, n, out) if b[pos] != _STAR else self._multibulk_header(b, pos, n, out)
+                if end < 0:
+                    break
+                pos = end
+                if not self._left:
                     continue
-                nl = find(_CR, pos)
-                if nl < 0:
-                    self._unterminated(n - pos, _E_MBULK_BIG, out)
-                    need, wait_byte = n - pos + 1, _CR
-                    break
-                if nl - pos > inline_max:
-                    raise self._fail(_E_MBULK_BIG, out)
-                if nl + 1 >= n:  # the '\n' has not arrived
-                    need = n - pos + 1
-                    break
-                count = _COUNT_HEADERS.get(b[pos:nl])
-                if count is None:
-                    s = b[pos + 1:nl]
-                    count = _string2ll(s)
-                    if count is None:
-                        if b"\0" in s:  # Redis's strchr stops at the NUL: no '\r' seen yet
-                            self._unterminated(n - pos, _E_MBULK_BIG, out)
-                            need, wait_byte = n - pos + 1, _CR
-                            break
-                        raise self._fail(_E_MBULK_LEN, out)
-                if count > self.multibulk_len_max:
-                    raise self._fail(_E_MBULK_LEN, out)
-                cmd_start = pos
-                pos = nl + 2
-                if count <= 0:
-                    continue
-                left = count
-                args = []
-            # Inside a multibulk: read its arguments.
-            while left:
-                if bulk_len < 0:
-                    if pos >= n:
-                        break
-                    nl = find(_CR, pos)
-                    if nl < 0:
-                        self._unterminated(n - pos, _E_BULK_BIG, out)
-                        need, wait_byte = n - pos + 1, _CR
-                        break
-                    if nl - pos > inline_max:
-                        raise self._fail(_E_BULK_BIG, out)
-                    if nl + 1 >= n:
-                        need = n - pos + 1
-                        break
-                    bulk_len = _BULK_HEADERS.get(b[pos:nl], -1)
-                    if bulk_len < 0:
-                        s = b[pos + 1:nl]
-                        if b.find(b"\0", pos, nl) >= 0:  # Redis's strchr stops at the NUL
-                            self._unterminated(n - pos, _E_BULK_BIG, out)
-                            need, wait_byte = n - pos + 1, _CR
-                            break
-                        if b[pos] != _DOLLAR:
-                            got = chr(b[pos]) if b[pos] not in (10, 13) else " "
-                            raise self._fail(f"Protocol error: expected '$', got '{got}'", out)
-                        v = _string2ll(s)
-                        if v is None or v < 0:
-                            raise self._fail(_E_BULK_LEN, out)
-                        bulk_len = v
-                    if bulk_len > bulk_max:
-                        raise self._fail(_E_BULK_LEN, out)
-                    pos = nl + 2
-                end = pos + bulk_len
-                if end + 2 > n:
-                    need = bulk_len + 2
-                    break
-                args.append(b[pos:end])
-                pos = end + 2  # the two bytes after the data are not checked, as in Redis
-                bulk_len = -1
-                left -= 1
-            if left:
+            pos = self._arguments(b, pos, n, out)
+            if self._left:
                 break
-            a0 = args[0]
-            if len(a0) == 5 and len(args) >= 2 and a0.lower() == _HELLO:
-                self._note_hello(args, len(out))
-            out.append(Command(args=tuple(args)))
-        # Keep the state for the next call.
-        self._left = left
-        self._args = args if left else []
-        self._bulk_len = bulk_len
-        self._partial_bytes = (partial + pos - cmd_start) if left else 0
+        if self._left:
+            self._partial_bytes += pos - cmd_start
         self._tail = bytearray(b[pos:]) if pos < n else bytearray()
-        self._need = need
-        self._wait_byte = wait_byte
+
+    def _header_end(self, b: bytes, pos: int, n: int, too_big: str, out: list[Command]) -> int:
+        """Where the header line at ``pos`` (``*<n>`` or ``$<len>``) ends (its
+        ``\r``), or -1 if it has not all arrived (``_need`` / ``_wait_byte``
+        set). Raises ``too_big`` for a line over ``inline_bytes_max``."""
+        nl = b.find(_CR, pos)
+        if nl < 0:
+            return self._wait_line(pos, n, too_big, out)
+        if nl - pos > self.inline_bytes_max:
+            raise self._fail(too_big, out)
+        if nl + 1 >= n:  # the byte after '\r' (not checked, as in Redis) has not arrived
+            self._need = n - pos + 1
+            return -1
+        return nl
+
+    def _wait_line(self, pos: int, n: int, too_big: str, out: list[Command]) -> int:
+        """The line at ``pos`` has no terminator yet (or Redis's ``strchr``
+        would not see it past a NUL): wait for one, unless already too big."""
+        if n - pos > self.inline_bytes_max:
+            raise self._fail(too_big, out)
+        self._need, self._wait_byte = n - pos + 1, _CR
+        return -1
+
+    def _multibulk_header(self, b: bytes, pos: int, n: int, out: list[Command]) -> int:
+        """Read ``*<n>\r\n`` at ``pos``: returns the position after it
+        (a multibulk begun unless n <= 0), or -1 to wait."""
+        nl = self._header_end(b, pos, n, _E_MBULK_BIG, out)
+        if nl < 0:
+            return -1
+        s = b[pos + 1:nl]
+        count = _string2ll(s)
+        if count is None:
+            if b"\0" in s:
+                return self._wait_line(pos, n, _E_MBULK_BIG, out)
+            raise self._fail(_E_MBULK_LEN, out)
+        if count > self.multibulk_len_max:
+            raise self._fail(_E_MBULK_LEN, out)
+        if count > 0:
+            self._left, self._args, self._bulk_len = count, [], -1
+        return nl + 2
+
+    def _arguments(self, b: bytes, pos: int, n: int, out: list[Command]) -> int:
+        """Read the arguments of the multibulk in progress from ``pos``;
+        returns where it stopped (``_left`` > 0: waiting for more bytes)."""
+        args = self._args
+        while self._left:
+            if self._bulk_len < 0:
+                nl = self._header_end(b, pos, n, _E_BULK_BIG, out) if pos < n else -1
+                if nl < 0:
+                    return pos
+                s = b[pos + 1:nl]
+                size = _string2ll(s) if b[pos] == _DOLLAR else None
+                if size is None or size < 0 or size > self.bulk_bytes_max:
+                    if b.find(b"\0", pos, nl) >= 0:
+                        self._wait_line(pos, n, _E_BULK_BIG, out)
+                        return pos
+                    if b[pos] != _DOLLAR:
+                        got = chr(b[pos]) if b[pos] not in (10, 13) else " "
+                        raise self._fail(f"Protocol error: expected '$', got '{got}'", out)
+                    raise self._fail(_E_BULK_LEN, out)
+                self._bulk_len = size
+                pos = nl + 2
+            end = pos + self._bulk_len
+            if end + 2 > n:
+                self._need = self._bulk_len + 2
+                return pos
+            args.append(b[pos:end])
+            pos = end + 2  # the two bytes after the data are not checked, as in Redis
+            self._bulk_len = -1
+            self._left -= 1
+        if len(args[0]) == 5 and len(args) >= 2 and args[0].lower() == _HELLO:
+            self._note_hello(args, len(out))
+        out.append(Command(args=tuple(args)))
+        self._args = []
+        return pos
 
     def _parse_well_formed(self, b: bytes, out: list[Command]) -> int:
         """The fast path: whole multibulk commands at the start of ``b``
@@ -473,14 +474,18 @@ class RespProtocol:
                 self._note_hello(data, len(out))
             out.append(Command(args=tuple(data)))
             i = j
+        if i == complete and not pieces[-1]:
+            return len(b)
         return sum(map(len, pieces[:i])) + 2 * i
 
     def _inline(self, b: bytes, pos: int, n: int, out: list[Command]) -> int:
         """Parse one inline line at ``pos``; returns the position after it,
-        or -1 if its ``\\n`` has not arrived."""
+        or -1 if its ``\\n`` has not arrived (``_need`` / ``_wait_byte`` set)."""
         nl = b.find(_LF, pos)
         if nl < 0 or b.find(b"\0", pos, nl) >= 0:  # Redis's strchr stops at a NUL
-            self._unterminated(n - pos, _E_INLINE_BIG, out)
+            if n - pos > self.inline_bytes_max:
+                raise self._fail(_E_INLINE_BIG, out)
+            self._need, self._wait_byte = n - pos + 1, _LF
             return -1
         if nl - pos > self.inline_bytes_max:
             raise self._fail(_E_INLINE_BIG, out)
@@ -773,8 +778,9 @@ class RespReader:
         complete, in order.
 
         Raises:
-            RemoteProtocolError: the bytes are not RESP or break a limit; the
-                reader is then failed.
+            RespProtocolError (a RemoteProtocolError): the bytes are not RESP
+                or break a limit; its ``replies`` are the whole replies read
+                before the bad bytes. The reader is then failed.
             LocalProtocolError: called again after that error.
         """
         if self._error is not None:
