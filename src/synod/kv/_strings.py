@@ -443,12 +443,11 @@ def _round_ld(x: Fraction) -> Fraction | str:
 
 def parse_long_double(word: bytes) -> Fraction | str | None:
     """``word`` as Redis's string2ld reads it (strtold, then rejected if it
-    starts with a space, has trailing bytes, overflows, underflows to zero
+    starts with a space, has trailing bytes (a NUL included), overflows, underflows to zero
     or is NaN): the exact long double value as a Fraction, ``"inf"`` or
     ``"-inf"``, or None."""
     if not word or len(word) >= _LD_STRING_MAX:
         return None
-    word = _c_str(word)
     m = _INF_RE.fullmatch(word)
     if m:
         return "-" + _INF if m.group(1) == b"-" else _INF
