@@ -87,6 +87,7 @@ APPLIED_IDS_MAX = 100_000          # replies remembered for at-most-once
 FORWARD_TIMEOUT_MS = 3000.0        # a follower's wait for the leader's answer
 CLIENT_QUEUE_MAX = 4096            # commands queued behind one connection's in-flight ones
 PARKED_CLIENTS_MAX = 10_000        # blocked clients parked on this leader
+REQUESTS_REMEMBERED_MAX = 100_000  # client requests remembered to drop network copies
 VERSIONS_QUERY = b"\x00versions"   # a state-machine query: versions of keys (WATCH)
 SERVER_VERSION = "7.0.15"          # the Redis version whose behaviour synod.kv follows
 
@@ -264,6 +265,8 @@ class KvNode(RaftNode):
         self._forwards: dict[int, _Pending] = {}        # forward request id -> the client waiting for it
         self._was_leader = False
         self._known_leader: str | None = None
+        # (client, correlation) of requests received lately: copies are dropped.
+        self._requests_seen: collections.OrderedDict[Any, None] = collections.OrderedDict()
         self.config_values = dict(CONFIG_DEFAULTS)
 
     def client_protocols(self) -> dict[str, Any]:
@@ -284,7 +287,16 @@ class KvNode(RaftNode):
     def on_message(self, ctx: Context, src: str, msg: Any) -> Any:
         t = type(msg)
         if t is Command:
-            self._enqueue(ctx, src, ctx.reply_handle(), msg.args)
+            handle = ctx.reply_handle()
+            if handle.corr > 0:
+                # A network that duplicates (the simulator's) may deliver a
+                # request twice: the copy must not run again.
+                if handle in self._requests_seen:
+                    return None
+                self._requests_seen[handle] = None
+                if len(self._requests_seen) > REQUESTS_REMEMBERED_MAX:
+                    self._requests_seen.popitem(last=False)
+            self._enqueue(ctx, src, handle, msg.args)
         elif t is KvForward:
             self._forwarded(ctx, _ForwardHandle(src, msg.request_id), msg)
         elif t is KvForwardReply:
@@ -339,10 +351,14 @@ class KvNode(RaftNode):
             if c.inflight and (kind != c.inflight_kind or kind == "barrier"):
                 return
             c.queue.popleft()
-            started = self._dispatch(ctx, src, c, handle, args, kind)
-            if started:
-                c.inflight += 1
-                c.inflight_kind = kind
+            # Counted in flight before it starts: its answer may come back
+            # synchronously (a refusal), through _done, before this returns.
+            c.inflight += 1
+            c.inflight_kind = kind
+            if not self._dispatch(ctx, src, c, handle, args, kind):
+                c.inflight -= 1  # answered at once, not through _done
+                if not c.inflight:
+                    c.inflight_kind = ""
 
     def _done(self, ctx: Context, src: str) -> None:
         c = self._clients_by_id.get(src)

@@ -22,7 +22,10 @@ viewer draws every operation on the client's lane and can point at the ones
 a checker names by their line.
 
 How a request looks and how a reply reads is the system's business: a
-:class:`KVAdapter` builds the request message and classifies replies.
+:class:`KVAdapter` builds the request message and classifies replies. An
+adapter whose ``calls`` is true is answered through ``ctx.call`` (the reply
+is matched by the host's correlation, as a KV server's typed replies are);
+otherwise requests are plain messages matched by ``reply_id``.
 """
 
 from __future__ import annotations
@@ -116,20 +119,21 @@ class KVClient(Node):
         self.process += self.clients
         self.pending = None
 
-    def on_timer(self, ctx: Context, name: str) -> None:
+    def on_timer(self, ctx: Context, name: str) -> Any:
         if name == _NEXT_TIMER:
-            self._invoke(ctx)
+            return self._invoke(ctx)
         elif name == _OP_TIMER and self.pending is not None:
             f, key, value = self.pending
             self._record(ctx, INFO, f, key, value)
             self.leader_hint = None
             self._new_process()
             self._next(ctx)
+        return None
 
-    def _invoke(self, ctx: Context) -> None:
+    def _invoke(self, ctx: Context) -> Any:
         w = self.workload
         if self.history.clock() >= w.stop_ms:
-            return
+            return None
         rng = ctx.rng
         key = f"k{rng.randrange(w.keys)}"
         r = rng.random()
@@ -140,15 +144,37 @@ class KVClient(Node):
         self.request_id += 1
         self._record(ctx, "invoke", f, key, value)
         target = self.leader_hint if self.leader_hint in self.servers else rng.choice(self.servers)
-        ctx.send(target, self.adapter.request(f, key, value, self.request_id))
+        request = self.adapter.request(f, key, value, self.request_id)
+        if getattr(self.adapter, "calls", False):
+            return self._call(ctx, target, request)
+        ctx.send(target, request)
         ctx.set_timer(_OP_TIMER, w.op_timeout_ms)
+        return None
+
+    async def _call(self, ctx: Context, target: str, request: Any) -> None:
+        reply = await ctx.call(target, request, self.workload.op_timeout_ms)
+        if self.pending is None:
+            return
+        if reply is None:
+            f, key, value = self.pending
+            self._record(ctx, INFO, f, key, value)
+            self.leader_hint = None
+            self._new_process()
+            self._next(ctx)
+            return
+        self._completed(ctx, reply)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         if self.pending is None or self.adapter.reply_id(msg) != self.request_id:
             return  # a late reply to an operation already recorded as info
+        ctx.cancel_timer(_OP_TIMER)
+        self._completed(ctx, msg)
+
+    def _completed(self, ctx: Context, msg: Any) -> None:
+        if self.pending is None:
+            return
         f, key, value = self.pending
         out = self.adapter.outcome(f, msg)
-        ctx.cancel_timer(_OP_TIMER)
         self.leader_hint = out.leader_hint
         if out.type == OK:
             self._record(ctx, OK, f, key, out.value if f == "get" else value)
