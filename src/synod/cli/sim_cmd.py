@@ -15,6 +15,12 @@ reads) and checks it for linearizability: exit 1 if it is not (the failing
 window goes to ``--html FILE``; the history is written even without
 ``--history``, since the report points at its lines), 3 if the check gave no
 verdict in time.
+
+``synod sim kv --nodes 5 --nemesis ... --seed S --time 60s [--trace F]
+[--history F]`` runs the Redis-compatible store (synod.kv) the same way
+through the shared fault runner (synod.harness.runner): Raft safety,
+linearizability of the clients' GET/SET/APPEND history, and progress after
+the faults stop.
 """
 
 from __future__ import annotations
@@ -146,7 +152,7 @@ def raft_cmd(nodes: int, kinds: str, seed: int, n_seeds: int, time_text: str, tr
     _sweep(run, seed, n_seeds, as_json)
 
 
-def _sweep(run: _Runner, first: int, n: int, as_json: bool) -> None:
+def _sweep(run: Any, first: int, n: int, as_json: bool) -> None:
     outcomes: list[_Outcome] = []
     with _progress(not as_json, "seeds", n, "seeds") as update:
         for seed in range(first, first + n):
@@ -161,7 +167,7 @@ def _sweep(run: _Runner, first: int, n: int, as_json: bool) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"synod sim raft: seeds {first}..{first + n - 1}, {run.describe()}")
+        table = Table(title=f"synod sim {run.system}: seeds {first}..{first + n - 1}, {run.describe()}")
         keys = [k for k in ("verdict", "linearizable", "committed", "proposed", "operations", "recovered", "faults")
                 if k in outcomes[0].summary]
         table.add_column("seed", justify="right")
@@ -200,6 +206,7 @@ class _Runner:
     workload: str
     clients: int
     reads: str
+    system: str = "raft"
 
     def describe(self) -> str:
         if self.workload == "figure8":
@@ -270,7 +277,6 @@ class _Runner:
             progress: Callable[[float, float], None] | None, html_for_failure: bool) -> _Outcome:
         from dataclasses import replace
 
-        from synod.check import KV, explain, render_html
         from synod.raft.kv_sim import SNAPSHOT_INTERVAL_ENTRIES, run_kv_linearizability
 
         cfg = replace(self._config(), snapshot_interval_entries=SNAPSHOT_INTERVAL_ENTRIES)
@@ -279,34 +285,164 @@ class _Runner:
                                    progress=progress)
         source = f"raft-kv-seed-{seed}"
         ok = not r.violations and r.verdict == "ok"
-        files: dict[str, str] = {}
-        if trace_path:
-            files["trace"] = trace_path
-        if history_path is None and r.verdict == "illegal" and html_for_failure:
-            history_path = f"{source}.history.jsonl"  # the report below points at its lines
-        if history_path:
-            with open(history_path, "w") as f:
-                f.write(r.history.jsonl())
-            files["history"] = history_path
         n = r.history.counts()
+        report, files, history_path = _lin_report(source, r.check, r.history, trace_path, history_path, html_path,
+                                                  html_for_failure)
         lines = [f"raft sim: seed {seed}, {self.describe()} ({r.virtual_ms / 1000:.1f} s virtual in all)",
-                 f"history: {n['invoke']} operations: {n['ok']} ok, {n['fail']} fail (did not happen), "
-                 f"{n['info']} info (may or may not have happened)"
-                 + (f"; written to {history_path}" if history_path else ""),
+                 _history_line(n, history_path),
                  f"safety: {'SAFE' if not r.violations else 'VIOLATION'}; linearizability (kv model): "
                  f"{r.verdict} ({r.check.partitions} keys, {r.check.configurations} configurations searched)",
                  _faults_line(r.faults)]
         lines += [f"  {v}" for v in r.violations[:10]]
-        if r.verdict == "illegal" and html_for_failure:
-            lines += explain(r.check, KV(), history_path or source)
-            page = html_path or f"{source}.lin.html"
-            with open(page, "w", encoding="utf-8") as f:
-                f.write(render_html(r.check, KV(), history_path or source))
-            lines.append(f"failing window: {page}")
-            files["html"] = page
+        lines += report
         summary = {"seed": seed, "verdict": "SAFE" if not r.violations else "VIOLATION",
                    "linearizable": r.verdict, "operations": n["invoke"], "ok": n["ok"], "fail": n["fail"],
                    "info": n["info"], "virtual_s": round(r.virtual_ms / 1000, 3), "faults": r.faults,
                    "violations": r.violations[:10]}
         code = 0 if ok else (EXIT_UNKNOWN if not r.violations and r.verdict == "unknown" else 1)
         return _Outcome(seed, ok, code, lines, summary, self.replay(seed, trace_path, history_path), files)
+
+
+def _history_line(n: dict[str, int], history_path: str | None) -> str:
+    return (f"history: {n['invoke']} operations: {n['ok']} ok, {n['fail']} fail (did not happen), "
+            f"{n['info']} info (may or may not have happened)"
+            + (f"; written to {history_path}" if history_path else ""))
+
+
+def _lin_report(source: str, check: Any, history: Any, trace_path: str | None, history_path: str | None,
+                html_path: str | None, html_for_failure: bool) -> tuple[list[str], dict[str, str], str | None]:
+    """Write the history (asked for, or needed because the report points at
+    its lines) and, for an illegal history, the failing window's page; the
+    report's lines, the files written and the history's path."""
+    from synod.check import KV, explain, render_html
+
+    files: dict[str, str] = {}
+    if trace_path:
+        files["trace"] = trace_path
+    if history_path is None and check.verdict == "illegal" and html_for_failure:
+        history_path = f"{source}.history.jsonl"
+    if history_path:
+        with open(history_path, "w") as f:
+            f.write(history.jsonl())
+        files["history"] = history_path
+    lines: list[str] = []
+    if check.verdict == "illegal" and html_for_failure:
+        lines += explain(check, KV(), history_path or source)
+        page = html_path or f"{source}.lin.html"
+        with open(page, "w", encoding="utf-8") as f:
+            f.write(render_html(check, KV(), history_path or source))
+        lines.append(f"failing window: {page}")
+        files["html"] = page
+    return lines, files, history_path
+
+
+KV_READS = ("read-index", "lease", "unsafe-local")
+
+
+@sim.command("kv")
+@click.option("--nodes", default=5, show_default=True, type=click.IntRange(1, 15), help="KV servers (Raft underneath).")
+@click.option("--clients", default=5, show_default=True, type=click.IntRange(1, 100),
+              help="Jepsen-style clients sending GET/SET/APPEND through any server.")
+@click.option("--nemesis", "kinds", default=",".join(NEMESIS_KINDS), show_default=True,
+              help=f"Comma-separated fault kinds from {', '.join(NEMESIS_KINDS)} (empty: none).")
+@click.option("--seed", default=1, show_default=True, type=click.IntRange(0, None),
+              help="The run's seed: the same seed replays the same run exactly.")
+@click.option("--seeds", "n_seeds", default=1, show_default=True, type=click.IntRange(1, SEEDS_MAX),
+              help="Run seeds SEED..SEED+N-1 and print a table.")
+@click.option("--time", "time_text", default="60s", show_default=True,
+              help="Virtual time with faults (then the faults stop and the run must make progress again).")
+@click.option("--reads", default="read-index", show_default=True, type=click.Choice(KV_READS),
+              help="How reads are served; unsafe-local reads local state with no read index (must be caught).")
+@click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the run's trace (JSON lines) here; `synod trace view` draws it.")
+@click.option("--history", "history_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the clients' history (JSON lines; `synod check lin FILE --model kv` reads it).")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
+              help="Where the failing window's page goes, if the history is not linearizable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def kv_cmd(nodes: int, clients: int, kinds: str, seed: int, n_seeds: int, time_text: str, reads: str,
+           trace_path: str | None, history_path: str | None, html_path: str | None, as_json: bool) -> None:
+    """The Redis-compatible KV store (synod.kv) under a nemesis, checked:
+    Raft's safety properties, linearizability of the clients' history (kv
+    model), and progress once the faults stop.
+
+    Exit status: 0 all ok; 1 a violation (the replay command is printed);
+    2 bad arguments; 3 the linearizability check gave no verdict in time."""
+    try:
+        time_ms = _duration_ms(time_text)
+    except ValueError:
+        raise click.BadParameter(f"not a duration: {time_text!r}", param_hint="--time") from None
+    if n_seeds > 1 and (trace_path or history_path or html_path):
+        raise click.UsageError("--trace, --history and --html go with one seed (replay the one you want)")
+    kind_list = tuple(k for k in kinds.split(",") if k)
+    unknown = [k for k in kind_list if k not in NEMESIS_KINDS]
+    if unknown:
+        raise click.BadParameter(f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(NEMESIS_KINDS)}",
+                                 param_hint="--nemesis")
+    run = _KvRunner(nodes, clients, kind_list, kinds, time_ms, time_text, reads)
+    if n_seeds > 1:
+        _sweep(run, seed, n_seeds, as_json)
+        return
+    with _progress(not as_json, f"seed {seed}", time_ms / 1000.0, "virtual s") as update:
+        out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(now / 1000.0))
+    if as_json:
+        click.echo(json.dumps({**out.summary, "replay": out.replay if not out.ok else None, **out.files}))
+    else:
+        for line in out.lines:
+            click.echo(line)
+        if not out.ok:
+            click.echo(f"replay: {out.replay}")
+    if out.exit_code:
+        raise SystemExit(out.exit_code)
+
+
+@dataclass(slots=True)
+class _KvRunner:
+    nodes: int
+    clients: int
+    kind_list: tuple[str, ...]
+    kinds: str
+    time_ms: float
+    time_text: str
+    reads: str
+    system: str = "kv"
+
+    def describe(self) -> str:
+        return (f"{self.nodes} servers, {self.clients} clients, reads {self.reads}, "
+                f"nemesis {','.join(self.kind_list) or 'none'}, {self.time_text}")
+
+    def replay(self, seed: int, trace_path: str | None = None, history_path: str | None = None) -> str:
+        extra = (f" --trace {trace_path}" if trace_path else "") + (f" --history {history_path}" if history_path else "")
+        return (f"synod sim kv --nodes {self.nodes} --clients {self.clients} --reads {self.reads} "
+                f"--nemesis {self.kinds} --seed {seed} --time {self.time_text}{extra}")
+
+    def one(self, seed: int, trace_path: str | None, history_path: str | None, html_path: str | None,
+            progress: Callable[[float, float], None] | None, *, html_for_failure: bool = True) -> _Outcome:
+        from synod.harness.kv import run_kv
+        from synod.sim import Tracer
+
+        out = open(trace_path, "w") if trace_path else None  # noqa: SIM115
+        try:
+            r = run_kv(seed, tracer=Tracer(out) if out is not None else None, progress=progress, nodes=self.nodes,
+                       clients=self.clients, time_ms=self.time_ms, kinds=self.kind_list, reads=self.reads)
+        finally:
+            if out is not None:
+                out.close()
+        by = {v.checker: v for v in r.verdicts}
+        lin = by["linearizability"]
+        history = r.scenario.history
+        n = history.counts()
+        report, files, history_path = _lin_report(f"kv-seed-{seed}", lin.detail, history, trace_path, history_path,
+                                                  html_path, html_for_failure)
+        lines = [f"kv sim: seed {seed}, {self.describe()} ({r.virtual_ms / 1000:.1f} s virtual in all)",
+                 _history_line(n, history_path)]
+        lines += [f"{v.checker}: {v.status}: {v.summary}" for v in r.verdicts]
+        lines.append(_faults_line(r.faults))
+        lines += report
+        summary = {"seed": seed, "verdict": r.verdict, "linearizable": lin.status,
+                   "operations": n["invoke"], "ok": n["ok"], "fail": n["fail"], "info": n["info"],
+                   "virtual_s": round(r.virtual_ms / 1000, 3), "faults": r.faults,
+                   "verdicts": {v.checker: v.status for v in r.verdicts}}
+        code = 0 if r.verdict == "ok" else EXIT_UNKNOWN if r.verdict == "unknown" else 1
+        return _Outcome(seed, r.verdict == "ok", code, lines, summary, self.replay(seed, trace_path, history_path),
+                        files)
