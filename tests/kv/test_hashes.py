@@ -293,6 +293,8 @@ def test_hrandfield_is_a_function_of_the_state() -> None:
     ("HRANDFIELD h 9223372036854775807 WITHVALUES", "ERR value is out of range"),
     ("HRANDFIELD h -4611686018427387904 WITHVALUES", "ERR value is out of range"),
     ("HRANDFIELD h -100000000", "ERR value is out of range"),
+    ("HRANDFIELD h -9223372036854775808 FOO", "ERR value is out of range, value must between -9223372036854775807 and "
+                                              "9223372036854775807"),
 ])
 def test_hrandfield_errors(ks: KeySpace, line: str, error: str) -> None:
     run(ks, "HSET h a 1")

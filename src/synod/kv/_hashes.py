@@ -39,6 +39,7 @@ NOVALUES (Redis 7.4) is accepted. MATCH uses :func:`synod.kv._keys.glob_match`
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import random
 import re
@@ -85,6 +86,7 @@ _OVERFLOW = SimpleError(text="ERR increment or decrement would overflow")
 _NAN_OR_INF = SimpleError(text="ERR value is NaN or Infinity")
 _WOULD_BE_NAN_OR_INF = SimpleError(text="ERR increment would produce NaN or Infinity")
 _OUT_OF_RANGE = SimpleError(text="ERR value is out of range")
+_COUNT_RANGE = SimpleError(text="ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
 _INVALID_CURSOR = SimpleError(text="ERR invalid cursor")
 _CURSOR_RE = re.compile(rb"[+-]?[0-9]+|")
 
@@ -473,7 +475,9 @@ def hrandfield(ks: KeySpace, args: list[bytes], now_ms: int) -> Reply:
     allowed; empty for a missing key or count 0. WITHVALUES: the flat array
     f1 v1 f2 v2 ... (Redis's RESP2 shape; Redis 7 sends [field, value]
     pairs in RESP3, we send the flat array in both). Errors, in Redis's
-    order: NOT_INTEGER, SYNTAX, "ERR value is out of range" (WITHVALUES and
+    order: NOT_INTEGER, "ERR value is out of range, value must between
+    -9223372036854775807 and 9223372036854775807", SYNTAX, "ERR value is out
+    of range" (WITHVALUES and
     |count| > 2**62, or |count| > HRANDFIELD_COUNT_MAX), WRONGTYPE.
     Deterministic: see the module doc."""
     key = args[0]
@@ -482,6 +486,8 @@ def hrandfield(ks: KeySpace, args: list[bytes], now_ms: int) -> Reply:
         count = parse_int(args[1])
         if count is None:
             return NOT_INTEGER
+        if count < -_LONG_MAX:
+            return _COUNT_RANGE
         if len(args) > 3 or (len(args) == 3 and args[2].lower() != b"withvalues"):
             return SYNTAX
         withvalues = len(args) == 3
@@ -579,21 +585,15 @@ def hscan(ks: KeySpace, args: list[bytes], now_ms: int) -> Reply:
 
 
 def _scan_step(h: dict, cursor: int, count: int) -> tuple[list[bytes], int]:
-    """The fields one HSCAN call visits from ``cursor``, and the next cursor."""
+    """The fields one HSCAN call visits from ``cursor``, and the next cursor.
+    O(n log count) per call for n fields (no index is kept between calls)."""
     if len(h) <= HSCAN_SINGLE_PASS_FIELDS_MAX:
         return list(h), 0
-    ordered = sorted((_field_hash(f), f) for f in h)
-    lo, hi = 0, len(ordered)
-    while lo < hi:  # the first field whose hash is >= cursor
-        mid = (lo + hi) // 2
-        if ordered[mid][0] < cursor:
-            lo = mid + 1
-        else:
-            hi = mid
-    end = min(lo + count, len(ordered))
-    while end < len(ordered) and end > lo and ordered[end][0] == ordered[end - 1][0]:
-        end += 1
-    fields = [f for _, f in ordered[lo:end]]
-    if end >= len(ordered) or ordered[end - 1][0] + 1 >= 2**64:
-        return fields, 0
-    return fields, ordered[end - 1][0] + 1
+    ahead = [(hf, f) for f in h if (hf := _field_hash(f)) >= cursor]
+    chosen = heapq.nsmallest(count, ahead)
+    if not chosen:
+        return [], 0
+    last = chosen[-1][0]
+    chosen += sorted(x for x in ahead if x[0] == last and x not in chosen)  # never split fields of one hash
+    more = any(hf > last for hf, _ in ahead)
+    return [f for _, f in chosen], (last + 1 if more else 0)
