@@ -297,8 +297,10 @@ class KvNode(RaftNode):
                 if len(self._requests_seen) > REQUESTS_REMEMBERED_MAX:
                     self._requests_seen.popitem(last=False)
             self._enqueue(ctx, src, handle, msg.args)
+            self.flush_soon(ctx)
         elif t is KvForward:
             self._forwarded(ctx, _ForwardHandle(src, msg.request_id), msg)
+            self.flush_soon(ctx)
         elif t is KvForwardReply:
             self._forward_answered(ctx, src, msg.request_id, msg.reply)
         elif t is ClientOpened:

@@ -32,6 +32,17 @@ Recovery tells the two kinds of damage apart (Alagappan et al.,
 The commit index is persisted no further than the entries already durable
 before the Ready that carries it, so a crash can never leave a commit index
 that covers entries whose truncation record was lost with an unsynced append.
+
+The commit index is volatile state in Raft (Figure 2): a Ready whose hard
+state differs from the last one written only in its commit index is not
+written at once (etcd's MustSync rule: term, vote and new entries need an
+fsync before messages go out; the commit index does not). It is written with
+the next change of term, vote or repair bound, or once it has advanced
+``COMMIT_PERSIST_INTERVAL_ENTRIES`` past the last written value, so a
+restarted server replays at most that many entries less than it could; a
+leader's next AppendEntries gives it the rest. This takes a whole-file
+rewrite (temp file, fsync, rename, directory fsync) off every Ready, the
+largest cost of a write under load (MEASUREMENTS.md).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from typing import Any
 from synod.core import Context, decode, encode, pack_record, resync, scan_records
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.core.records import RECORD_HEADER_BYTES, RecordScan
+from synod.raft import constants as C
 from synod.raft._confchange import ConfState
 from synod.raft._log import Snapshot
 from synod.raft._ready import HardState, Ready, Recovered
@@ -95,6 +107,8 @@ class RaftStorage:
         self.cut_corruption = cut_corruption
         # (term, vote, repair_term, repair_index) last written to the copy.
         self._copied: tuple[Any, ...] | None = None
+        # The hard state last written to raft/hardstate (None: not yet this run).
+        self._written: HardState | None = None
 
     # -- writing ---------------------------------------------------------------------
     def persist(self, ctx: Context, rd: Ready, entries: list[Entry], stable_index: int) -> None:
@@ -110,16 +124,25 @@ class RaftStorage:
             disk.write(WAL_PATH, b"".join(entry_record(e) for e in entries))
         elif rd.entries:
             disk.append(WAL_PATH, b"".join(entry_record(e) for e in rd.entries))
+        sync = bool(rd.entries) or rd.snapshot is not None
         if rd.hard_state is not None:
             hs = rd.hard_state
             commit = min(hs.commit, max(stable_index, rd.snapshot.index if rd.snapshot is not None else 0))
-            self._write_hard_state(ctx, dataclasses.replace(hs, commit=commit))
-        if rd.must_sync and not self.skip_fsync:
+            hs = dataclasses.replace(hs, commit=commit)
+            last = self._written
+            if (last is None or (hs.term, hs.vote, hs.repair_term, hs.repair_index)
+                    != (last.term, last.vote, last.repair_term, last.repair_index)
+                    or hs.commit < last.commit or hs.commit - last.commit >= C.COMMIT_PERSIST_INTERVAL_ENTRIES
+                    or rd.snapshot is not None):
+                self._write_hard_state(ctx, hs)
+                sync = True
+        if sync and not self.skip_fsync:
             disk.sync()
 
     def _write_hard_state(self, ctx: Context, hs: HardState) -> None:
         record = pack_record(encode([hs.term, hs.vote, hs.commit, hs.repair_term, hs.repair_index]))
         ctx.disk.write(HARDSTATE_PATH, record)
+        self._written = hs
         key = (hs.term, hs.vote, hs.repair_term, hs.repair_index)
         if key != self._copied:
             ctx.disk.write(HARDSTATE_COPY_PATH, record)

@@ -14,6 +14,7 @@ MESSAGE_ENTRIES_BYTES_MAX = 64 * 1024   # payload bytes of entries in one Append
 MESSAGE_ENTRIES_MAX = 256          # entries in one AppendEntries
 SNAPSHOT_CHUNK_BYTES = 16 * 1024   # bytes of snapshot data in one InstallSnapshot
 COMMITTED_ENTRIES_MAX = 1024       # entries handed out for apply in one Ready
+COMMIT_PERSIST_INTERVAL_ENTRIES = 4096  # a commit index alone is written once it moved this far (raft/_storage.py)
 PROPOSALS_PENDING_MAX = 4096       # uncommitted entries a leader accepts before refusing proposals
 READS_PENDING_MAX = 4096           # ReadIndex requests waiting for a quorum
 LEASE_ROUNDS_MAX = 64              # heartbeat rounds awaiting a quorum's ack for the lease (thesis 6.4.1)
