@@ -1,6 +1,8 @@
 """``synod demo`` from the command line, as ``make demo`` runs it: small files
 packed into a few dozen map tasks, one worker killed and its lost map output
-re-executed, the same job in the simulator, and a trace-view page written."""
+re-executed, the same job in the simulator, and a trace-view page written;
+then the KV store on Raft with its leader killed, every acknowledged key
+read back from the survivors, and nothing left running."""
 
 from __future__ import annotations
 
@@ -45,5 +47,15 @@ def test_demo_explains_the_kill_and_writes_a_trace_view(tmp_path: Path) -> None:
     trace = html.with_name("sim-trace.jsonl")
     kinds = trace.read_text(encoding="utf-8")
     assert '"kind":"crash"' in kinds and '"kind":"reexecute"' in kinds
+    # act 2: the KV store on Raft, its leader killed mid-stream
+    assert "act 2: a Redis-compatible KV store on Raft" in out
+    killed = re.search(r"killed (n\d), the leader, with SIGKILL \((\d+) keys acknowledged", out)
+    assert killed is not None, out
+    elected = re.search(r"(n\d) elected leader of term (\d+), ([\d.]+) s after the kill", out)
+    assert elected is not None and elected.group(1) != killed.group(1) and int(elected.group(2)) >= 2, out
+    present = re.search(r"all (\d+) keys present on (n\d) and (n\d)", out)
+    assert present is not None and int(present.group(1)) > int(killed.group(2)), out
+    assert killed.group(1) not in present.group(2, 3)
+    assert "none of the cluster's processes runs" in out
     # only the trace and its page are left behind
     assert sorted(p.name for p in html.parent.iterdir()) == ["sim-trace.html", "sim-trace.jsonl"]

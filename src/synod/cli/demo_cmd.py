@@ -16,6 +16,11 @@ checks the result line for line against a sequential run of the same app
 (timed, beside the job), shows a few lookups, then runs the same job with
 the same fault in the simulator and writes its trace and a trace-view page
 (``synod trace view``) the user can open.
+
+Act 2 (:mod:`synod.cli._demo_kv`): a 3-server KV store on Raft driven by
+redis-py; its leader is killed with SIGKILL mid-stream, the survivors elect
+another (the act says which, and how long it took), every acknowledged key
+is read back from both, and the cluster is stopped with nothing left running.
 """
 
 from __future__ import annotations
@@ -162,7 +167,8 @@ def explain_real_run(console: Console, fault: KillAndRestart, t0_s: float, summa
 def demo(workers: int, reduces: int, split_size: int, keep: bool) -> None:
     """Inverted index of the Python standard library on a real local cluster,
     with one worker killed mid-job, verified against a sequential run, then
-    the same job in the simulator, with a trace-view page to open."""
+    the same job in the simulator, with a trace-view page to open; then a
+    Redis-compatible KV store on Raft, its leader killed mid-stream."""
     console = Console(soft_wrap=True)
     if workers < 2:
         click.echo("synod demo: error: --workers must be >= 2 (one of them is killed)", err=True)
@@ -199,12 +205,16 @@ def demo(workers: int, reduces: int, split_size: int, keep: bool) -> None:
     from synod.cli._demo_sim import run_sim_demo_and_page
 
     sim_ok = run_sim_demo_and_page(console, job, files, workers=workers, work=work, expected=expected)
+    from synod.cli._demo_kv import run_kv_demo
+
+    kv_ok = run_kv_demo(console, work / "kv")
     if keep:
         console.print(f"kept: {work}")
     else:
         shutil.rmtree(work / "run", ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
-    sys.exit(0 if ok and sim_ok else 1)
+        shutil.rmtree(work / "kv", ignore_errors=True)
+    sys.exit(0 if ok and sim_ok and kv_ok else 1)
 
 
 def _verify_and_look_up(console: Console, root: Path, files: list[Path], out: Path,
