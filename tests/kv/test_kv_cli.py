@@ -118,6 +118,10 @@ def test_up_status_member_add_remove_down(run_dir: Path) -> None:
     assert served(ports[0], "GET", "from-n4") == BulkString(data=b"x")
     refused = synod("kv", "member", "add", "n4", "--dir", str(run_dir))
     assert refused.exit_code == 2 and "already runs" in refused.stderr
+    bad_id = synod("kv", "member", "add", "../n5", "--dir", str(run_dir))
+    assert bad_id.exit_code == 2 and "a node id is 1-64 of" in bad_id.stderr
+    unknown = synod("kv", "member", "remove", "n9", "--dir", str(run_dir))
+    assert unknown.exit_code == 2 and "no node 'n9'" in unknown.stderr
 
     n1_pid = states["n1"]["pid"]
     removed = synod("kv", "member", "remove", "n1", "--dir", str(run_dir))
@@ -137,6 +141,9 @@ def test_up_status_member_add_remove_down(run_dir: Path) -> None:
     gone = synod("kv", "status", "--dir", str(run_dir))
     assert gone.exit_code == 1 and "no node of the KV cluster" in gone.stderr
     assert synod("kv", "down", "--dir", str(run_dir)).stdout.startswith("nothing was running")
+    for command in (("member", "add", "n5"), ("member", "remove", "n2")):
+        result = synod("kv", *command, "--dir", str(run_dir))
+        assert result.exit_code == 1 and "no node of the KV cluster" in result.stderr, result.output
 
 
 def _free_base(n: int) -> int:
@@ -173,6 +180,17 @@ def test_base_port_and_up_again_keeps_the_data(run_dir: Path) -> None:
     assert "started again (its data kept)" in back.stdout
     assert served(base + 2, "GET", "kept") == BulkString(data=b"yes")
     assert synod("kv", "down", "--dir", str(run_dir)).exit_code == 0
+    assert processes_of(run_dir) == []
+
+
+def test_a_taken_base_port_is_refused_before_anything_starts(run_dir: Path) -> None:
+    base = _free_base(3)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", base + 1))
+        busy.listen()
+        result = synod("kv", "up", "--nodes", "3", "--base-port", str(base), "--dir", str(run_dir))
+    assert result.exit_code == 1, result.output
+    assert f"port {base + 1} on 127.0.0.1 is not free" in result.stderr
     assert processes_of(run_dir) == []
 
 

@@ -443,26 +443,26 @@ _timeout = click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 360
 @click.argument("node_id")
 def member_add(run_dir: str, timeout_s: float, resp_port: int, node_id: str) -> None:
     """Start NODE_ID as a new server and make it a voter: written into the
-    config, started, added as a learner, promoted once caught up."""
+    config, started, added as a learner, promoted once caught up (thesis
+    4.2.1). NODE_ID must be new to the cluster (1-64 of [A-Za-z0-9_.-])."""
     from synod.cli.raft_cmd import _until_applied
     from synod.raft.messages import ConfChangeRequest
+    from synod.runtime.cluster import ClusterError
 
     cl = _attach(run_dir)
-    if not any(cl.is_alive(nid) for nid in cl.node_ids):
-        raise click.ClickException(f"no node of the KV cluster in {cl.run_dir} runs; `synod kv up --dir {run_dir}`")
+    _need_running(cl, run_dir)
+    config = _with_node(cl, node_id, resp_port)  # validates the id first
     if node_id in cl.config.nodes and cl.is_alive(node_id):
         raise click.UsageError(f"{node_id} already runs in this cluster (nodes: {', '.join(cl.node_ids)})")
-    if node_id in cl.config.nodes or cl.node_dir(node_id).exists():
+    if node_id in cl.config.nodes or cl.data_dir(node_id).exists():
         # The servers started with it in their config would keep sending to
         # its old address; a new id is reached on its own connections.
         raise click.UsageError(f"{node_id} was in this cluster before ({cl.node_dir(node_id)}); "
                                f"add the server under a new id")
     if resp_port:
         _check_ports_free("127.0.0.1", [resp_port])
-    cl = _add_to_config(cl, node_id, resp_port)
-    port = cl.config.nodes[node_id].client_ports["resp"]
-    from synod.runtime.cluster import ClusterError
-
+    config.save(cl.config_path)
+    cl = _attach(run_dir)
     try:
         cl.start([node_id])
     except ClusterError as e:
@@ -473,18 +473,28 @@ def member_add(run_dir: str, timeout_s: float, resp_port: int, node_id: str) -> 
     promoted = _until_applied(cl, lambda rid: ConfChangeRequest(request_id=rid, op="promote", node_id=node_id),
                               timeout_s)
     click.echo(f"index {promoted.index}: {node_id} promoted to voter")
+    port = cl.config.nodes[node_id].client_ports["resp"]
     click.echo(f"{node_id} serves RESP on port {port}:  redis-cli -p {port}")
 
 
-def _add_to_config(cl: Any, node_id: str, resp_port: int) -> Any:
-    """Write ``node_id`` (free Raft port; ``resp_port``, 0: free) into the
-    cluster's config file; the cluster attached again. UsageError (exit 2)
+def _need_running(cl: Any, run_dir: str) -> None:
+    """ClickException (exit 1) unless some node of ``cl`` runs."""
+    if not any(cl.is_alive(nid) for nid in cl.node_ids):
+        raise click.ClickException(f"no node of the KV cluster in {cl.run_dir} runs; "
+                                   f"`synod kv up --dir {run_dir}` starts it again")
+
+
+def _with_node(cl: Any, node_id: str, resp_port: int) -> Any:
+    """The cluster's config with ``node_id`` added (a free Raft port;
+    ``resp_port``, 0: a free one), validated, not saved. UsageError (exit 2)
     for an id or port the config refuses."""
     from synod.runtime.config import ensure_credentials, free_ports, parse_config
 
     host = "127.0.0.1"
     raft_port, free_resp = free_ports(2, host)
     raw = cl.config.to_json()
+    if node_id in raw["nodes"]:
+        return cl.config
     raw["nodes"][node_id] = {"host": host, "port": raft_port, "factory": FACTORY, "params": {},
                              "client_ports": {"resp": resp_port or free_resp}}
     try:
@@ -492,12 +502,18 @@ def _add_to_config(cl: Any, node_id: str, resp_port: int) -> Any:
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     ensure_credentials(config)
-    config.save(cl.config_path)
-    return _attach(str(cl.run_dir))
+    return config
 
 
 def _fail_one(cl: Any, node_id: str, e: Any) -> None:
+    """``node_id`` did not start: stop it, take it out of the config again,
+    show the end of its log; exit 1."""
+    from synod.runtime.config import parse_config
+
     cl.stop_node(node_id)
+    raw = cl.config.to_json()
+    del raw["nodes"][node_id]
+    parse_config(raw, source=str(cl.config_path)).save(cl.config_path)
     click.echo(f"Error: {node_id} did not start: {e.failed.get(node_id, e)}", err=True)
     for line in cl.log_tail(node_id, 5):
         click.echo(f"    {line}", err=True)
@@ -516,6 +532,7 @@ def member_remove(run_dir: str, timeout_s: float, node_id: str) -> None:
     from synod.runtime.config import parse_config
 
     cl = _attach(run_dir)
+    _need_running(cl, run_dir)
     if node_id not in cl.config.nodes:
         raise click.UsageError(f"no node {node_id!r} in the KV cluster (nodes: {', '.join(cl.node_ids)})")
     if len(cl.config.nodes) == 1:
