@@ -354,3 +354,22 @@ def test_hscan_large_hash_returns_every_field_present_throughout(ks: KeySpace, c
     assert stable <= seen
     if count >= 50:
         assert calls > 1 or count >= n
+
+
+@pytest.mark.parametrize("line", ["HSET h a 9", "HSET h z 1", "HMSET h a 1", "HSETNX h z 1", "HDEL h a", "HDEL h a b",
+                                  "HINCRBY h a 1", "HINCRBY h z 1", "HINCRBYFLOAT h a 0.5", "HINCRBYFLOAT h z 0.5"])
+def test_every_mutation_bumps_the_version(ks: KeySpace, line: str) -> None:
+    """WATCH sees every change, in place or by deletion."""
+    run(ks, "HSET h a 1 b 2")
+    bumped(ks, "h", line)
+
+
+@pytest.mark.parametrize("line", ["HGET h a", "HMGET h a", "HGETALL h", "HEXISTS h a", "HLEN h", "HKEYS h", "HVALS h",
+                                  "HSTRLEN h a", "HRANDFIELD h", "HRANDFIELD h -3 WITHVALUES", "HSCAN h 0",
+                                  "HSETNX h a 5", "HDEL h zz", "HINCRBY h b x"])
+def test_reads_and_no_ops_change_nothing(ks: KeySpace, line: str) -> None:
+    run(ks, "HSET h a 1 b 2")
+    clock = ks.version_clock
+    run(ks, line)
+    assert ks.version_clock == clock
+    assert fields(ks, "h") == {"a": "1", "b": "2"}

@@ -473,3 +473,17 @@ def test_expired_list_reads_as_missing(ks: KeySpace) -> None:
     assert ks.execute((b"LLEN", b"k"), NOW + 10) == Integer(value=0)
     assert ks.execute((b"RPUSH", b"k", b"b"), NOW + 10) == Integer(value=1)
     assert ks.expire_at_ms(b"k") is None
+
+
+@pytest.mark.parametrize("line,key", [
+    ("LPUSH k x", "k"), ("RPUSH k x", "k"), ("LPUSHX k x", "k"), ("RPUSHX k x", "k"), ("LPOP k", "k"),
+    ("RPOP k 2", "k"), ("LSET k 1 x", "k"), ("LREM k 1 b", "k"), ("LTRIM k 0 0", "k"), ("LINSERT k AFTER a x", "k"),
+    ("RPOPLPUSH k d", "k"), ("RPOPLPUSH k d", "d"), ("LMOVE k d LEFT LEFT", "k"), ("LMOVE k d LEFT LEFT", "d"),
+    ("LMOVE k k LEFT RIGHT", "k"), ("LMPOP 1 k LEFT", "k"), ("BLPOP k 0", "k"), ("BRPOP m k 0", "k"),
+    ("BRPOPLPUSH k d 0", "k"), ("BRPOPLPUSH k d 0", "d"), ("BLMOVE k d RIGHT LEFT 0", "d"),
+    ("BLMPOP 0 1 k RIGHT COUNT 9", "k"),
+])
+def test_every_mutation_bumps_the_version(ks: KeySpace, line: str, key: str) -> None:
+    """WATCH sees every change, in place or by creation or deletion."""
+    run(ks, "RPUSH k a b c")
+    bumped(ks, key, line)

@@ -14,6 +14,11 @@ Known, deliberate differences, compared loosely:
   state): compared by shape and membership, exactly when the whole hash is
   returned; with WITHVALUES Redis 7 answers [field, value] pairs in RESP3,
   we answer the flat RESP2 array in both protocols.
+- A hash Redis has turned into a hash table (a field or value over 64
+  bytes, or over 128 fields) iterates in an order seeded at random per
+  process: its HGETALL/HKEYS/HVALS are compared as sets, its HSCAN not at
+  all (a full scan of a large hash is compared as a set in
+  test_large_hash_scan_visits_every_field).
 - HSCAN NOVALUES is Redis 7.4's; the server here is 7.0, so it is not
   compared.
 - A blocking command with nothing to take returns WOULD_BLOCK here; the
@@ -493,7 +498,7 @@ HASH_COMMANDS = st.one_of(
 OTHER_COMMANDS = st.one_of(_cmd(b"SET", KEYS_, VALUES), _cmd(b"DEL", KEYS_), _cmd(b"TYPE", KEYS_),
                            _cmd(b"GET", KEYS_))
 SEQUENCES = st.lists(st.one_of(LIST_COMMANDS, LIST_COMMANDS, HASH_COMMANDS, HASH_COMMANDS, OTHER_COMMANDS),
-                     min_size=1, max_size=30)
+                     min_size=8, max_size=40)
 
 
 @seed(FUZZ_SEED)
