@@ -278,11 +278,12 @@ def up(run_dir: str, n: int | None, base_port: int | None, new_cluster: bool, ti
         raise click.ClickException(f"a KV cluster already runs in {run_path} (nodes {', '.join(running)}); "
                                    f"`synod kv status --dir {run_dir}` shows it, `synod kv down --dir {run_dir}` "
                                    "stops it")
+    if base_port is not None:
+        _check_ports_free("127.0.0.1", list(range(base_port, base_port + size)))
     previous, config_path = _target_config(run_path, n, base_port, new_cluster)
     if previous is None:
         spec = local_spec(size, FACTORY, run_path, client_protocols=("resp",))
         if base_port is not None:
-            _check_ports_free("127.0.0.1", list(range(base_port, base_port + size)))
             for i, node in enumerate(spec.nodes.values()):
                 node.client_ports["resp"] = base_port + i
         try:
@@ -304,13 +305,12 @@ def up(run_dir: str, n: int | None, base_port: int | None, new_cluster: bool, ti
         _fail_start(cl, e)
     ports = _resp_ports(cl.config)
     try:
-        served_by, _ = wait_for_write(ports, timeout_s)
+        wait_for_write(ports, timeout_s)
     except TimeoutError as e:
         raise click.ClickException(f"no leader served a write within {timeout_s:g} s (last answer: {e}); the "
                                    f"nodes still run: `synod kv status --dir {run_dir}`, `synod kv down --dir "
                                    f"{run_dir}`") from None
     _print_up(cl, ports, time.monotonic() - t0, restarted=previous is not None)
-
 
 
 def _console() -> Any:
