@@ -223,9 +223,13 @@ def _story(console: Console, cl: Any, demo: KvDemo) -> None:
     console.print(f"[bold]{demo.elected_s - t0:5.2f} s: {demo.new_leader} elected[/] leader of term {demo.new_term}, "
                   f"{demo.elected_s - demo.kill_s:.2f} s after the kill")
     console.print(f"the client's writes stalled for {demo.stall_s:.2f} s (the longest wait between two "
-                  f"acknowledgements); meanwhile it was told TRYAGAIN {demo.tryagain} times and UNCERTAIN "
-                  f"{demo.uncertain} times, and sent the same SET again; {len(demo.acked)} keys acknowledged in all")
+                  f"acknowledgements); meanwhile it was told TRYAGAIN {_times(demo.tryagain)} and UNCERTAIN "
+                  f"{_times(demo.uncertain)}, and sent the same SET again; {len(demo.acked)} keys acknowledged in all")
     _read_back(console, survivors, demo)
+
+
+def _times(n: int) -> str:
+    return f"{n} time{'' if n == 1 else 's'}"
 
 
 def _read_back(console: Console, survivors: dict[str, int], demo: KvDemo) -> None:
