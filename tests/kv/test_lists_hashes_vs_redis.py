@@ -318,6 +318,7 @@ CORPUS: list[tuple[str, str]] = [
     ("lmpop-errors", "RPUSH a 1; LMPOP 0 a LEFT; LMPOP -1 a LEFT; LMPOP x a LEFT; LMPOP 2 a LEFT; "
      "LMPOP 1 a MIDDLE; LMPOP 1 a LEFT COUNT 0; LMPOP 1 a LEFT COUNT -1; LMPOP 1 a LEFT COUNT x; "
      "LMPOP 1 a LEFT COUNT; LMPOP 1 a LEFT COUNT 1 COUNT 1; LMPOP 1 a LEFT FOO; LMPOP 3 a b LEFT; "
+     "LMPOP 9223372036854775807 a LEFT; BLMPOP 0 9223372036854775807 a LEFT; "
      "SET s v; LMPOP 2 missing s LEFT; LMPOP 2 a s LEFT; LMPOP 2 s a LEFT"),
     # blocking forms, with data or with the server's timeout
     ("blpop", "RPUSH a 1 2; RPUSH b 3; BLPOP missing a b 0; BRPOP a b 0; BLPOP a b 0; BLPOP b a 0.01; "
@@ -377,7 +378,8 @@ CORPUS: list[tuple[str, str]] = [
      "SET s v; HRANDFIELD s; HRANDFIELD s 1; HRANDFIELD s x"),
     ("hscan", "HSCAN missing 0; HSCAN missing x; HSCAN missing 0 FOO; HSET h a 1 b 2 ab 3 ba 4 '' 5; HSCAN h 0; "
      "HSCAN h 0 COUNT 1; HSCAN h 0 MATCH a*; HSCAN h 0 MATCH *; HSCAN h 0 match ?a count 100; HSCAN h 0 MATCH ''; "
-     "HSCAN h 17; HSCAN h -1; HSCAN h +0; HSCAN h ''; HSCAN h 007"),
+     "HSCAN h 17; HSCAN h -1; HSCAN h +0; HSCAN h ''; HSCAN h 007; HSCAN h 0 MATCH a COUNT 1 MATCH b; "
+     "HSCAN h 0 COUNT 9223372036854775807"),
     ("hscan-errors", "HSET h a 1; HSCAN h x; HSCAN h ' 1'; HSCAN h 1.5; HSCAN h -; HSCAN h 18446744073709551616; "
      "HSCAN h 0 COUNT 0; HSCAN h 0 COUNT -1; HSCAN h 0 COUNT x; HSCAN h 0 COUNT; HSCAN h 0 MATCH; HSCAN h 0 FOO; "
      "SET s v; HSCAN s 0; HSCAN s x"),
