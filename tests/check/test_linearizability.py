@@ -178,3 +178,23 @@ def test_why_sentence_names_the_read_the_state_and_what_was_concurrent() -> None
     assert why_illegal(stale, model).startswith(
         "Process 2's read returned 3, but the value was 4 after the longest linearizable prefix "
         "(#2: process 1 write 4 -> ok, lines 3-6), and no operation")
+
+
+def test_unobserved_unknown_writes_are_pruned_and_observed_ones_kept() -> None:
+    """KV.prune: an info append whose token no read contains can take
+    effect after everything else, so it is dropped before the search; one a
+    read saw is kept (and still constrains the order)."""
+    from synod.check import KV
+
+    base = ["0 invoke append @k \"[0.1]\"", "0 ok append @k \"[0.1]\"",
+            "1 invoke append @k \"[1.1]\"", "1 info append @k \"[1.1]\"",
+            "2 invoke append @k \"[2.1]\"", "2 info append @k \"[2.1]\"",
+            "3 invoke get @k", "3 ok get @k \"[0.1][2.1]\""]
+    r = check_events(KV(), hist(*base))
+    assert r.verdict == "ok" and r.dropped == 1  # [1.1] pruned; [2.1] was read, so it stays
+    plain = check_operations(KV(), operations(hist(*base)), reductions=False)
+    assert plain.verdict == "ok" and plain.dropped == 0
+    # A later read without the observed token is illegal either way.
+    bad = [*base, "4 invoke get @k", "4 ok get @k \"[0.1]\""]
+    assert check_events(KV(), hist(*bad)).verdict == "illegal"
+    assert check_operations(KV(), operations(hist(*bad)), reductions=False).verdict == "illegal"

@@ -127,17 +127,23 @@ def check_operations(model: Model, ops: Sequence[Operation], *, timeout_s: float
     the first operation the model does not know.
     """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    parts: dict[Hashable, list[tuple[Operation, Stepper]]] = {}
-    dropped = 0
+    by_key: dict[Hashable, list[Operation]] = {}
     for op in ops:
         why = model.check_op(op)
         if why is not None:
             raise HistoryError(why, source=source, line=op.lines[0])
-        step = model.compile(op)
-        if step is None:
-            dropped += 1
-            continue
-        parts.setdefault(op.key, []).append((op, step))
+        by_key.setdefault(op.key, []).append(op)
+    parts: dict[Hashable, list[tuple[Operation, Stepper]]] = {}
+    dropped = 0
+    for key, key_ops in by_key.items():
+        kept = model.prune(key_ops) if reductions else key_ops
+        dropped += len(key_ops) - len(kept)
+        for op in kept:
+            step = model.compile(op)
+            if step is None:
+                dropped += 1
+                continue
+            parts.setdefault(key, []).append((op, step))
     searches = {key: _Search(model, key, part, reductions) for key, part in parts.items()}
     verdict, key, reason = _round_robin(searches, deadline, configurations_max)
     explored = sum(s.explored for s in searches.values())

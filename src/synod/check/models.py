@@ -91,6 +91,12 @@ class Model:
         check (default: a failed operation did not happen, and is dropped)."""
         return False
 
+    def prune(self, ops: list[Operation]) -> list[Operation]:
+        """Operations of one key that cannot change the verdict, removed
+        before the search (default: none). Must be exact: the history with
+        and without them is equally linearizable."""
+        return ops
+
     def compile(self, op: Operation) -> Stepper | None:
         """``op`` as a stepper for the search, or None when it cannot affect
         the verdict (a failed op, or a read whose output is unknown)."""
@@ -224,6 +230,27 @@ class KV(Model):
         if op.status != "ok" or (op.output or "") == state:
             return state
         return ILLEGAL
+
+    def prune(self, ops: list[Operation]) -> list[Operation]:
+        """Drop unknown-outcome writes that no read observed. A put or append
+        of value ``v`` that took effect is visible in every later get until
+        a put replaces it, as a substring of the value read; if no ok get of
+        the key returned a value containing ``v`` (non-empty), every
+        linearization leaves it unobserved, and moving it after all other
+        operations (an unknown-outcome operation may take effect at any
+        later time, or never) changes no read: the history is linearizable
+        with it exactly when it is without it. Unique written values (the
+        workloads' ``[process.n]`` tokens) make this prune almost every
+        write that timed out, which the search would otherwise carry to the
+        end as a candidate."""
+        reads = [op.output for op in ops if op.f == "get" and op.status == "ok" and isinstance(op.output, str)]
+        out = []
+        for op in ops:
+            if (op.status == "info" and op.f in ("put", "append") and isinstance(op.value, str) and op.value
+                    and not any(op.value in r for r in reads)):
+                continue
+            out.append(op)
+        return out
 
     def compile(self, op: Operation) -> Stepper | None:
         if op.status == "fail" or (op.status != "ok" and op.f == "get"):
