@@ -1,7 +1,7 @@
 """Raft's KV machine under Jepsen-style clients, checked for linearizability:
 how many seeds and operations per wall second, and every verdict.
 
-Workload: :func:`synod.raft.kv_sim.run_kv_linearizability`, exactly what
+Workload: :func:`synod.harness.raft.run_kv_linearizability`, exactly what
 ``synod sim raft --workload kv`` runs: 5 servers, 5 clients (get 50%, put
 25%, append 25% over 5 keys), the nemesis for ``--time`` seconds, a 3 s
 drain, then the kv-model check. Each read mode runs with the nemesis its
@@ -27,7 +27,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from synod.raft.kv_sim import run_kv_linearizability
+from synod.harness.raft import run_kv_linearizability
 
 FULL = ("partition", "kill", "pause", "skew", "loss", "corrupt")
 NEMESIS_BY_MODE = {"read-index": FULL, "log": FULL, "lease": ("partition", "kill", "loss", "corrupt")}

@@ -1,6 +1,6 @@
 """Raft in the simulator: simulated seconds per wall second, and seeds per minute.
 
-Workload: :func:`synod.raft.sim.run_chaos`, exactly what ``synod sim raft``
+Workload: :func:`synod.harness.raft.run_chaos`, exactly what ``synod sim raft``
 runs: a 5-node cluster, a client proposing a command every 10 ms of virtual
 time to a random live server, the full nemesis (partition, kill, pause, clock
 skew, loss) for ``--time`` seconds, then faults stop and the cluster must
@@ -28,7 +28,8 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from synod.raft.sim import NEMESIS_KINDS, run_chaos
+from synod.harness.raft import run_chaos
+from synod.sim.nemesis import NEMESIS_KINDS
 
 NODES = 5
 

@@ -100,6 +100,6 @@ def test_trace_and_seeds_do_not_mix(tmp_path: Path) -> None:
 def test_the_cli_knows_the_same_nemesis_kinds_as_the_simulation() -> None:
     # sim_cmd keeps its own copy so that loading the CLI imports no system.
     from synod.cli.sim_cmd import NEMESIS_KINDS as CLI_KINDS
-    from synod.raft.sim import NEMESIS_KINDS
+    from synod.sim.nemesis import NEMESIS_KINDS
 
     assert CLI_KINDS == NEMESIS_KINDS

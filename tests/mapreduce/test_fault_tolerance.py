@@ -8,7 +8,7 @@ import json
 import pytest
 from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
-from synod.mapreduce.simjob import run_sim_job
+from synod.harness.mapreduce import run_sim_job
 from synod.sim import DiskFaults, Tracer
 
 

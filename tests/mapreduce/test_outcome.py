@@ -10,11 +10,11 @@ import pytest
 from tests._fuzzhost import FuzzHost
 from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
+from synod.harness.mapreduce import run_sim_job
 from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.coordinator import Coordinator
 from synod.mapreduce.messages import JobSpec, MapDone, MapTask, ReduceDone, ReduceTask, RequestTask
 from synod.mapreduce.outcome import job_outcome
-from synod.mapreduce.simjob import run_sim_job
 from synod.sim.simulator import new_memory_fs
 
 OUT = "/out"

@@ -12,7 +12,7 @@ from tests.conftest import ci_seeds
 from tests.mapreduce._jobs import lines_of, load_books, reference, spec
 
 from synod.cli._mr_sim import kill_nemesis
-from synod.mapreduce.simjob import run_sim_job, scripted_crashes
+from synod.harness.mapreduce import run_sim_job, scripted_crashes
 
 SPLIT_SIZE_BYTES = 16_890  # cuts the eight books into exactly 200 map tasks
 COMPUTE_MS_PER_MB = 20_000.0  # a map task of 16.9 KB takes ~340 ms of virtual time

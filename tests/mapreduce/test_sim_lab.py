@@ -11,7 +11,7 @@ import re
 import pytest
 from tests.mapreduce._jobs import lines_of, load_books, reference, replay_hint, spec
 
-from synod.mapreduce.simjob import run_sim_job
+from synod.harness.mapreduce import run_sim_job
 
 
 @pytest.fixture

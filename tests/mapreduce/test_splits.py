@@ -9,8 +9,9 @@ import random
 import pytest
 from tests.mapreduce._jobs import lines_of, reference, spec
 
+from synod.harness.mapreduce import run_sim_job
 from synod.mapreduce._splits import plan_splits
-from synod.mapreduce.simjob import COORDINATOR_ID, run_sim_job
+from synod.mapreduce.simjob import COORDINATOR_ID
 from synod.sim import Simulator
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma "

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from synod.harness.raft import run_chaos, run_figure8_chaos
 from synod.raft.node import RaftNodeConfig
 from synod.raft.raft import RaftConfig
-from synod.raft.sim import run_chaos, run_figure8_chaos
 from synod.sim import check_determinism
 
 UNSAFE_SEEDS_MAX = 20

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from synod.check import parse_history
-from synod.raft.kv_sim import run_kv_linearizability
+from synod.harness.raft import run_kv_linearizability
 from synod.raft.node import RaftNodeConfig
 from synod.sim import check_determinism
 

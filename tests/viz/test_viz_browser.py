@@ -17,7 +17,7 @@ from tests.mapreduce._jobs import spec
 from tests.viz._toy import run_toy
 from tests.viz._traces import line, recv, send
 
-from synod.mapreduce.simjob import run_sim_job, scripted_crashes
+from synod.harness.mapreduce import run_sim_job, scripted_crashes
 from synod.sim import Tracer
 from synod.viz import TraceModel, build_model, parse_lines, render_html
 from synod.viz.constants import ARROWS_DRAWN_MAX, EVENTS_DRAWN_MAX

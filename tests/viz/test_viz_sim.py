@@ -10,7 +10,7 @@ from tests.conftest import ci_seeds
 from tests.mapreduce._jobs import spec
 from tests.viz._toy import run_toy
 
-from synod.mapreduce.simjob import run_sim_job, scripted_crashes
+from synod.harness.mapreduce import run_sim_job, scripted_crashes
 from synod.sim import Tracer
 from synod.viz import build_model, parse_lines
 
@@ -92,7 +92,7 @@ def test_kv_run_traces_its_client_operations_and_the_checkers_failing_window() -
     linearizable (unsafe local reads, seed 2) ends with a ``check`` record;
     the viewer marks exactly the failing window's operations, the stuck one
     by the history lines the checker reports."""
-    from synod.raft.kv_sim import SNAPSHOT_INTERVAL_ENTRIES, run_kv_linearizability
+    from synod.harness.raft import SNAPSHOT_INTERVAL_ENTRIES, run_kv_linearizability
     from synod.raft.node import RaftNodeConfig
 
     tracer = Tracer(keep=True)

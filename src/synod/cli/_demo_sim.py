@@ -12,10 +12,11 @@ from pathlib import Path
 import msgspec
 from rich.console import Console
 
+from synod.harness.mapreduce import SimJobResult, run_sim_job
 from synod.mapreduce.coordinator import Coordinator
 from synod.mapreduce.messages import JobSpec
 from synod.mapreduce.reference import output_lines
-from synod.mapreduce.simjob import COORDINATOR_ID, SIM_OUT_DIR, SimJobResult, run_sim_job, worker_ids
+from synod.mapreduce.simjob import COORDINATOR_ID, SIM_OUT_DIR, worker_ids
 from synod.sim import Simulator, Tracer
 from synod.viz import load_model, render_html
 

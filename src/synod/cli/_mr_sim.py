@@ -14,9 +14,9 @@ from typing import Any
 
 from rich.console import Console
 
+from synod.harness.mapreduce import SimJobResult, run_sim_job, scripted_crashes, worker_nemesis
 from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.messages import JobSpec
-from synod.mapreduce.simjob import SimJobResult, run_sim_job, scripted_crashes, worker_nemesis
 from synod.sim import Tracer
 from synod.sim.determinism import check_determinism, replay_command
 from synod.sim.nemesis import Nemesis

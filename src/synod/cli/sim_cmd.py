@@ -38,7 +38,7 @@ __all__ = ["sim"]
 
 NODE_UNSAFE = ("unsafe_skip_fsync", "unsafe_local_reads", "unsafe_cut_corrupt_wal")
 UNSAFE = (*NODE_UNSAFE, "unsafe_vote_without_log_check", "unsafe_commit_old_term")
-NEMESIS_KINDS = ("partition", "kill", "pause", "skew", "loss", "corrupt")  # synod.raft.sim.NEMESIS_KINDS
+NEMESIS_KINDS = ("partition", "kill", "pause", "skew", "loss", "corrupt")  # synod.sim.nemesis.NEMESIS_KINDS
 EXIT_UNKNOWN = 3
 SEEDS_MAX = 100_000
 
@@ -245,7 +245,7 @@ class _Runner:
             tracer = Tracer(out) if out is not None else None
             if self.workload == "kv":
                 return self._kv(seed, tracer, trace_path, history_path, html_path, progress, html_for_failure)
-            from synod.raft.sim import run_chaos, run_figure8_chaos
+            from synod.harness.raft import run_chaos, run_figure8_chaos
 
             if self.workload == "figure8":
                 r = run_figure8_chaos(seed, nodes=self.nodes, time_ms=self.time_ms, node_config=self._config(),
@@ -277,7 +277,7 @@ class _Runner:
             progress: Callable[[float, float], None] | None, html_for_failure: bool) -> _Outcome:
         from dataclasses import replace
 
-        from synod.raft.kv_sim import SNAPSHOT_INTERVAL_ENTRIES, run_kv_linearizability
+        from synod.harness.raft import SNAPSHOT_INTERVAL_ENTRIES, run_kv_linearizability
 
         cfg = replace(self._config(), snapshot_interval_entries=SNAPSHOT_INTERVAL_ENTRIES)
         r = run_kv_linearizability(seed, nodes=self.nodes, clients=self.clients, time_ms=self.time_ms,

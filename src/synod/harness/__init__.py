@@ -1,7 +1,9 @@
-"""Drivers that sit above ``sim`` and ``runtime`` (DESIGN.md section 8):
-clients that keep Raft's session semantics against real processes, and the
-real-process fault suite of issue 8. The shared fault runner of DESIGN.md
-section 8 grows here."""
+"""Drivers that sit above ``sim``, ``runtime`` and the systems (DESIGN.md
+section 8): the one fault runner (:mod:`synod.harness.runner`) and the
+systems' scenarios for it (:mod:`synod.harness.kv`, :mod:`synod.harness.raft`,
+:mod:`synod.harness.mapreduce`); clients that keep Raft's session semantics
+against real processes, and the real-process fault suite of issue 8. The
+scenario modules are imported by name, so loading this package stays light."""
 
 from synod.harness.raft_client import Outcome, RaftSessionClient, leader_of, status_of
 

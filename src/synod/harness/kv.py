@@ -24,6 +24,7 @@ from typing import Any
 
 from synod.check import KV, check_events
 from synod.core.errors import ConfigError
+from synod.harness.raft import raft_nemesis
 from synod.harness.runner import ILLEGAL, OK, UNKNOWN, RunResult, Scenario, Verdict, run_simulated
 from synod.kv.messages import Command
 from synod.kv.node import KvNode
@@ -32,8 +33,8 @@ from synod.raft._safety import SafetyChecker
 from synod.raft.kv_sim import check_record
 from synod.raft.node import RaftNodeConfig
 from synod.raft.raft import RaftConfig
-from synod.raft.sim import NEMESIS_KINDS, chaos_nemesis
 from synod.sim import Simulator, Tracer
+from synod.sim.nemesis import NEMESIS_KINDS
 from synod.workload import HistoryRecorder, KVClient, KVWorkload, Outcome
 from synod.workload.kv import FAIL, INFO
 from synod.workload.kv import OK as OP_OK
@@ -127,7 +128,7 @@ def kv_scenario(sim: Simulator, *, nodes: int = 5, clients: int = 5, time_ms: fl
     return Scenario(
         servers=servers,
         clients={f"c{i + 1}": (lambda i=i: KVClient(i, clients, ids, adapter, wl, history)) for i in range(clients)},
-        nemesis=replace(chaos_nemesis(kinds, sim=sim), targets=ids),
+        nemesis=replace(raft_nemesis(kinds, sim), targets=ids),
         safety_ms=time_ms, liveness_ms=liveness_ms, liveness_done=liveness_done,
         stop_early=lambda: bool(safety.violations), check=check, after_heal=after_heal, replay=replay,
         history=history,

@@ -1,6 +1,7 @@
 """Raft consensus (Ongaro & Ousterhout 2014): a sans-IO state machine
-(:class:`Raft`), a synod node hosting it (:class:`RaftNode`), and a simulated
-cluster harness (:mod:`synod.raft.sim`)."""
+(:class:`Raft`), a synod node hosting it (:class:`RaftNode`), and Lab 3's
+tester over a simulated cluster (:mod:`synod.raft.sim`). Raft's runs under
+the nemesis (``synod sim raft``) are in :mod:`synod.harness.raft`."""
 
 from synod.raft._confchange import ADD_LEARNER, PROMOTE, REMOVE, ConfChange, ConfState
 from synod.raft._log import RaftLog, Snapshot

@@ -10,24 +10,26 @@ with a message naming the seed and the command that replays it.
 Time is virtual: ``sleep(ms)`` runs the simulator for ``ms``. The tester's
 own random choices come from ``random.Random`` seeded by the run seed (the
 harness lives outside the protocol, like the simulator).
+
+The fault runs of ``synod sim raft`` (the chaos, Figure 8 and KV workloads)
+use the same cluster inside the shared fault runner: see
+:mod:`synod.harness.raft`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from synod.core import decode, encode
-from synod.core.errors import ConfigError
 from synod.raft._confchange import ConfChange
 from synod.raft._safety import SafetyChecker
 from synod.raft.node import MessageStats, RaftNode, RaftNodeConfig
 from synod.raft.raft import LEADER
-from synod.sim import LinkModel, Nemesis, Network, Simulator, Tracer, Uniform
+from synod.sim import LinkModel, Network, Simulator, Uniform
 
-__all__ = ["LabCluster", "ClusterFailure", "REQUEST_TYPES", "ChaosResult", "run_chaos", "chaos_nemesis",
-           "NEMESIS_KINDS", "run_figure8_chaos"]
+__all__ = ["LabCluster", "ClusterFailure", "REQUEST_TYPES", "NOOP"]
 
 ELECTION_TIMEOUT_MS = 1000   # Lab 3's RaftElectionTimeout
 REQUEST_TYPES = ("RequestVote", "AppendEntries", "Heartbeat", "InstallSnapshot", "TimeoutNow",
@@ -65,11 +67,18 @@ class _LabStateMachine:
 
 class LabCluster:
     """``n`` servers ``s1..sn``; ``snapshot``: servers compact every
-    ``snapshot_interval`` applied entries (Lab 3D's SnapShotInterval)."""
+    ``snapshot_interval`` applied entries (Lab 3D's SnapShotInterval).
+
+    ``sim``: a simulator built by a fault runner
+    (:func:`synod.harness.runner.run_simulated`, seeded with ``seed``): the
+    cluster then adds no servers (the runner adds :meth:`servers`) and
+    leaves the simulator's network as it is (``unreliable`` must be off).
+    Without it the cluster builds its own, 1-5 ms links, and starts its
+    servers."""
 
     def __init__(self, n: int, seed: int, *, unreliable: bool = False, snapshot: bool = False,
                  snapshot_interval: int = 10, node_config: RaftNodeConfig | None = None,
-                 count_bytes: bool = False, replay: str = "") -> None:
+                 count_bytes: bool = False, replay: str = "", sim: Simulator | None = None) -> None:
         self.n = n
         self.seed = seed
         self.replay = replay
@@ -78,8 +87,14 @@ class LabCluster:
         if snapshot:
             cfg = replace(cfg, snapshot_interval_entries=snapshot_interval)
         self.node_config = cfg
-        self.network = Network(LinkModel(latency=Uniform(1.0, 5.0)))
-        self.sim = Simulator(seed, network=self.network)
+        runner_sim = sim is not None
+        if sim is None:
+            sim = Simulator(seed, network=Network(LinkModel(latency=Uniform(1.0, 5.0))))
+        else:
+            assert sim.seed == seed, f"the runner's simulator has seed {sim.seed}, the cluster {seed}"
+            assert not unreliable, "the runner's network model decides how reliable links are"
+        self.sim = sim
+        self.network = sim.network
         # The tester's own choices: a Random of the simulator's kind, seeded apart.
         self.rng = type(self.sim.rng)(f"raft-tester:{seed}")
         self.checker = SafetyChecker()
@@ -93,10 +108,16 @@ class LabCluster:
         self.long_reordering = False
         self._flush_scheduled: set[int] = set()
         self._background: set[Any] = set()  # commands of one_background still running
+        if runner_sim:
+            return  # the runner adds the servers
         peers = tuple(self.ids)
-        for i, node_id in enumerate(self.ids):
-            self.sim.add_node(node_id, self._factory(i), peers=peers)
+        for node_id, make in self.servers().items():
+            self.sim.add_node(node_id, make, peers=peers)
         self.set_unreliable(unreliable)
+
+    def servers(self) -> dict[str, Callable[[], RaftNode]]:
+        """Server id -> factory of a fresh server over its disk (for a runner's ``Scenario.servers``)."""
+        return {node_id: self._factory(i) for i, node_id in enumerate(self.ids)}
 
     def _factory(self, i: int):  # type: ignore[no-untyped-def]
         return lambda: RaftNode(self.node_config, _LabStateMachine(self, i), self.checker, self.stats)
@@ -162,7 +183,8 @@ class LabCluster:
         self.long_reordering = on
         self.network.set_default(self._link())
 
-    def _rewire(self) -> None:
+    def rewire(self) -> None:
+        """Cut exactly the links of disconnected servers (lifting any other cut)."""
         self.network.heal()
         for a in range(self.n):
             for b in range(self.n):
@@ -171,11 +193,11 @@ class LabCluster:
 
     def connect(self, i: int) -> None:
         self.connected[i] = True
-        self._rewire()
+        self.rewire()
 
     def disconnect(self, i: int) -> None:
         self.connected[i] = False
-        self._rewire()
+        self.rewire()
 
     def crash1(self, i: int) -> None:
         """Lab 3's crash1: disconnect and kill; unsynced writes are lost."""
@@ -394,230 +416,3 @@ class LabCluster:
     def finish(self) -> None:
         """End of a test: heal, let the cluster settle, and check safety once more."""
         self._check()
-
-
-# -- chaos runs: a nemesis, a steady client, the safety checker -----------------------------
-
-NEMESIS_KINDS = ("partition", "kill", "pause", "skew", "loss", "corrupt")
-
-
-@dataclass(slots=True, kw_only=True)
-class ChaosResult:
-    """What :func:`run_chaos` saw: ``violations`` (empty: safe), commands
-    ``proposed`` and the highest ``committed`` index, whether the cluster
-    ``recovered`` (committed after faults stopped), and simulator counters."""
-
-    seed: int
-    violations: list[str]
-    proposed: int
-    committed: int
-    recovered: bool
-    virtual_ms: float
-    deliveries: int
-    faults: dict[str, int] = field(default_factory=dict)  # nemesis action -> count
-
-
-def chaos_nemesis(kinds: tuple[str, ...], interval_ms: float = 300.0,
-                  sim: Simulator | None = None) -> Nemesis:
-    """The fault schedule of ``synod sim raft --nemesis ...``. ``corrupt``
-    flips a bit of a synced file under ``raft/`` of a crashed server (one
-    server at a time: the next only once the last has repaired its log;
-    pass ``sim`` so the nemesis can ask)."""
-    for k in kinds:
-        if k not in NEMESIS_KINDS:
-            raise ConfigError(f"unknown nemesis {k!r}; choose from {', '.join(NEMESIS_KINDS)}")
-    return Nemesis(
-        interval_ms=interval_ms,
-        crash_probability=0.3 if "kill" in kinds else 0.0, restart_delay_ms=400.0,
-        pause_probability=0.2 if "pause" in kinds else 0.0, pause_duration_ms=500.0,
-        partition_probability=0.3 if "partition" in kinds else 0.0, partition_duration_ms=800.0,
-        clock_probability=0.2 if "skew" in kinds else 0.0, clock_skew_ms_max=500.0, clock_drift_max=0.2,
-        link_fault_probability=0.2 if "loss" in kinds else 0.0, loss_probability_max=0.3,
-        duplicate_probability_max=0.1, link_fault_duration_ms=800.0,
-        disk_corruption_probability=0.3 if "corrupt" in kinds else 0.0,
-        disk_corruption_paths=("raft/wal", "raft/hardstate", "raft/snapshot"),
-        disk_repaired=_repaired_in(sim) if sim is not None else None,
-    )
-
-
-def _repaired_in(sim: Simulator) -> Callable[[str], bool]:
-    def repaired(node_id: str) -> bool:
-        node = sim.hosts[node_id].node
-        raft = getattr(node, "raft", None)
-        return raft is not None and raft.repair_bound is None
-    return repaired
-
-
-def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
-              kinds: tuple[str, ...] = NEMESIS_KINDS, node_config: RaftNodeConfig | None = None,
-              tracer: Tracer | None = None, propose_interval_ms: float = 10.0,
-              liveness_ms: float = 10_000.0,
-              progress: Callable[[float, float], None] | None = None) -> ChaosResult:
-    """``nodes`` servers under the nemesis ``kinds`` for ``time_ms`` while a
-    client proposes a command every ``propose_interval_ms`` to a random live
-    server; then faults stop and the cluster must commit again within
-    ``liveness_ms``. Every server's Ready feeds the safety checker.
-    ``progress(now_ms, time_ms)`` is called as virtual time passes."""
-    c = LabCluster(nodes, seed, node_config=node_config)
-    if tracer is not None:
-        c.sim.tracer = tracer
-    nemesis = chaos_nemesis(kinds, sim=c.sim)
-    nemesis.install(c.sim)
-    c.sim.report_progress(time_ms, progress)
-    proposed = [0]
-
-    def client() -> None:
-        if c.sim.now_ms >= time_ms:
-            return
-        i = c.rng.randrange(nodes)
-        if c.up(i):
-            proposed[0] += 1
-            c.start(i, proposed[0])
-        c.sim.call_after(propose_interval_ms, client)
-
-    c.sim.call_after(propose_interval_ms, client)
-    try:
-        c.sim.run(until_ms=time_ms, until=lambda: bool(c.checker.violations or c.errors))
-    except AssertionError as e:
-        c.errors.append(f"assertion inside a server: {e!r}")
-    recovered = False
-    if not (c.checker.violations or c.errors):
-        nemesis.heal_and_stop(c.sim.now_ms)
-        for i in range(nodes):
-            c.connect(i)
-        before = c.max_index
-        try:
-            c.sim.run(until_ms=c.sim.now_ms + 2000.0)
-            deadline = c.sim.now_ms + liveness_ms
-            while c.sim.now_ms < deadline and not recovered:
-                for i in range(nodes):
-                    if c.up(i) and c.start(i, -1)[2]:
-                        break
-                c.sim.run(until_ms=c.sim.now_ms + 200.0)
-                recovered = c.max_index > before and all(
-                    c.last_applied[i] >= before for i in range(nodes))
-        except AssertionError as e:
-            c.errors.append(f"assertion inside a server: {e!r}")
-    return ChaosResult(seed=seed, violations=c.errors + c.checker.violations, proposed=proposed[0],
-                       committed=c.max_index, recovered=recovered, virtual_ms=c.sim.now_ms,
-                       deliveries=c.sim.deliveries, faults=dict(sorted(nemesis.counts.items())))
-
-
-
-# -- the Figure 8 workload: short-lived leaders, one entry per AppendEntries ------------------
-
-FIGURE8_POLL_MS = 0.5  # how often the Figure 8 workload looks at the leaders
-
-
-def run_figure8_chaos(seed: int, *, nodes: int = 5, time_ms: float = 30_000.0,
-                      node_config: RaftNodeConfig | None = None, tracer: Tracer | None = None,
-                      loss_probability: float = 0.2, crash_on_commit_probability: float = 1.0,
-                      leader_lifetime_ms_max: float = 200.0, restart_delay_ms_max: float = 300.0,
-                      progress: Callable[[float, float], None] | None = None) -> ChaosResult:
-    """A workload that makes Raft's Figure 8 (section 5.4.2) likely under
-    random faults, in the spirit of Lab 3's Figure8 test.
-
-    AppendEntries carry one entry each, so a new leader backing up a lagging
-    follower sends an older term's entry and its own no-op in separate
-    messages, the no-op only once the first is acknowledged; links lose
-    ``loss_probability`` of messages. Leaders are short-lived: every
-    ``FIGURE8_POLL_MS`` the workload looks at each leader and crashes it
-    with ``crash_on_commit_probability`` when its commit index has just
-    advanced (it has just replicated to a bare majority; what it sent next
-    is lost), and in any case once it has led for a random time up to
-    ``leader_lifetime_ms_max`` (its own entries then reach few servers, so
-    logs diverge). A client proposes to every live server every 10 ms.
-    Crashed servers restart over their disks after up to
-    ``restart_delay_ms_max``, and at once if fewer than a majority are up.
-    Every server's Ready feeds the safety checker; the run stops at the
-    first violation."""
-    cfg = node_config or RaftNodeConfig()
-    cfg = replace(cfg, raft=replace(cfg.raft, message_entries_max=1))
-    c = LabCluster(nodes, seed, node_config=cfg)
-    c.sim.report_progress(time_ms, progress)
-    c.network.set_default(LinkModel(latency=Uniform(1.0, 5.0), loss_probability=loss_probability))
-    if tracer is not None:
-        c.sim.tracer = tracer
-    rng = c.rng
-    quorum = nodes // 2 + 1
-    cmd = [0]
-    seen_commit: dict[int, tuple[int, int]] = {}   # server -> (term, commit index) when last polled
-    deadline: dict[tuple[int, int], float] = {}    # (server, term) -> when the workload crashes it
-    restart_at: dict[int, float] = {}
-    muted: set[tuple[int, int]] = set()
-
-    def restart(i: int) -> None:
-        restart_at.pop(i, None)
-        c.start1(i)
-        c.connect(i)
-
-    def crash(i: int) -> None:
-        c.crash1(i)
-        restart_at[i] = c.now_ms + rng.uniform(0.0, restart_delay_ms_max)
-
-    def mute(i: int) -> None:
-        # A one-way cut: what the leader has sent still arrives and replies
-        # still reach it, but nothing it sends from now on does. Any crash or
-        # restart rewires the network and lifts it.
-        for j in range(nodes):
-            if j != i:
-                c.network.block(c.ids[i], c.ids[j])
-
-    def poll() -> None:
-        for i in range(nodes):
-            if not c.up(i):
-                if c.now_ms >= restart_at.get(i, 0.0):
-                    restart(i)
-                continue
-            raft = c.node(i).raft
-            if raft.role != LEADER:
-                seen_commit.pop(i, None)
-                continue
-            key = (i, raft.term)
-            deadline.setdefault(key, c.now_ms + rng.uniform(0.0, leader_lifetime_ms_max))
-            before = seen_commit.get(i)
-            seen_commit[i] = (raft.term, raft.log.commit_index)
-            advanced = before is not None and before[0] == raft.term and raft.log.commit_index > before[1]
-            if advanced and rng.random() < crash_on_commit_probability:
-                crash(i)
-                seen_commit.pop(i, None)
-            elif c.now_ms >= deadline[key]:
-                if key in muted:
-                    crash(i)
-                    seen_commit.pop(i, None)
-                else:
-                    mute(i)
-                    muted.add(key)
-                    deadline[key] = c.now_ms + rng.uniform(0.0, leader_lifetime_ms_max)
-        while sum(1 for i in range(nodes) if c.up(i)) < quorum:
-            restart(rng.choice([i for i in range(nodes) if not c.up(i)]))
-
-    recovered = False
-    try:
-        next_propose = 0.0
-        while c.now_ms < time_ms:
-            if c.now_ms >= next_propose:
-                next_propose = c.now_ms + 10.0
-                for i in range(nodes):
-                    cmd[0] += 1
-                    c.start(i, cmd[0])
-            c.sleep(FIGURE8_POLL_MS)
-            poll()
-        # Faults stop: every server up, and a new command must commit.
-        for i in range(nodes):
-            if not c.up(i):
-                restart(i)
-        c._rewire()  # lift one-way cuts
-        before = c.max_index
-        end = c.now_ms + 10_000.0
-        while c.now_ms < end and not recovered:
-            for i in range(nodes):
-                if c.start(i, -1)[2]:
-                    break
-            c.sleep(200.0)
-            recovered = c.max_index > before
-    except ClusterFailure:
-        pass
-    return ChaosResult(seed=seed, violations=c.errors + c.checker.violations, proposed=cmd[0],
-                       committed=c.max_index, recovered=recovered, virtual_ms=c.sim.now_ms,
-                       deliveries=c.sim.deliveries)

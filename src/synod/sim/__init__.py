@@ -2,7 +2,7 @@
 
 from synod.sim.determinism import Divergence, check_determinism, first_divergence, replay_command
 from synod.sim.disk import DiskFaults, SimDisk
-from synod.sim.nemesis import NEMESIS_NODE, PARTITION_KINDS, Nemesis
+from synod.sim.nemesis import NEMESIS_KINDS, NEMESIS_NODE, PARTITION_KINDS, Nemesis, chaos_nemesis
 from synod.sim.network import (
     Constant,
     Exponential,
@@ -18,6 +18,6 @@ from synod.sim.trace import Tracer
 __all__ = [
     "DiskFaults", "SimDisk", "Constant", "Exponential", "Latency", "LinkModel", "LongTail",
     "Network", "Uniform", "SimHost", "Simulator", "new_memory_fs", "Tracer",
-    "Nemesis", "PARTITION_KINDS", "NEMESIS_NODE",
+    "Nemesis", "PARTITION_KINDS", "NEMESIS_NODE", "NEMESIS_KINDS", "chaos_nemesis",
     "Divergence", "check_determinism", "first_divergence", "replay_command",
 ]

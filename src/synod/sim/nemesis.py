@@ -44,6 +44,10 @@ turning the nemesis on does not change the network's draws except through the
 faults themselves. Targets and partition sides are sorted before any draw.
 Each action is one trace line of kind ``nemesis`` from node ``"nemesis"``.
 
+The chaos schedule. :func:`chaos_nemesis` is the one schedule the fault runs
+of ``synod sim`` share: a list of fault kinds (``NEMESIS_KINDS``: partition,
+kill, pause, skew, loss, corrupt) switched on at fixed rates and durations.
+
 Simplifications: one partition at a time; a clock fault replaces the node's
 earlier drift; the nemesis only undoes what it did (a node that exited by
 itself is never restarted, a link blocked by the test is never unblocked).
@@ -63,7 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from synod.sim.network import LinkModel
     from synod.sim.simulator import Simulator
 
-__all__ = ["Nemesis", "PARTITION_KINDS", "NEMESIS_NODE"]
+__all__ = ["Nemesis", "PARTITION_KINDS", "NEMESIS_NODE", "NEMESIS_KINDS", "chaos_nemesis"]
 
 PARTITION_KINDS: tuple[str, ...] = ("symmetric", "one_way", "isolate", "majority_minority", "bridge")
 
@@ -423,3 +427,38 @@ class Nemesis:
             self._emit("reset_clock", target=target)
             sim.reset_clock(target)
         self._skewed.clear()
+
+
+# -- the chaos schedule of ``synod sim`` ------------------------------------------------------
+
+NEMESIS_KINDS: tuple[str, ...] = ("partition", "kill", "pause", "skew", "loss", "corrupt")
+
+
+def chaos_nemesis(kinds: tuple[str, ...], *, interval_ms: float = 300.0, disk_paths: tuple[str, ...] = (),
+                  disk_repaired: Callable[[str], bool] | None = None) -> Nemesis:
+    """The fault schedule of ``synod sim ... --nemesis KINDS``: every
+    ``interval_ms`` (jittered) each kind of ``kinds`` strikes with its own
+    probability: ``partition`` (any kind, 800 ms), ``kill`` (crash, restart
+    400 ms later), ``pause`` (500 ms), ``skew`` (clock jumps up to 500 ms,
+    drift up to 20%), ``loss`` (up to 30% loss and 10% duplication for 800
+    ms), ``corrupt`` (a bit of a synced file under one of ``disk_paths``,
+    any file if empty, of a crashed node flips for good; the next node only
+    once ``disk_repaired(node_id)`` says the last has recovered).
+
+    Raises:
+        ConfigError: a kind not in ``NEMESIS_KINDS``.
+    """
+    for k in kinds:
+        if k not in NEMESIS_KINDS:
+            raise ConfigError(f"unknown nemesis {k!r}; choose from {', '.join(NEMESIS_KINDS)}")
+    return Nemesis(
+        interval_ms=interval_ms,
+        crash_probability=0.3 if "kill" in kinds else 0.0, restart_delay_ms=400.0,
+        pause_probability=0.2 if "pause" in kinds else 0.0, pause_duration_ms=500.0,
+        partition_probability=0.3 if "partition" in kinds else 0.0, partition_duration_ms=800.0,
+        clock_probability=0.2 if "skew" in kinds else 0.0, clock_skew_ms_max=500.0, clock_drift_max=0.2,
+        link_fault_probability=0.2 if "loss" in kinds else 0.0, loss_probability_max=0.3,
+        duplicate_probability_max=0.1, link_fault_duration_ms=800.0,
+        disk_corruption_probability=0.3 if "corrupt" in kinds else 0.0,
+        disk_corruption_paths=disk_paths, disk_repaired=disk_repaired,
+    )
