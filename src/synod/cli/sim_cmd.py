@@ -138,7 +138,7 @@ def raft_cmd(nodes: int, kinds: str, seed: int, n_seeds: int, time_text: str, tr
     run = _Runner(nodes, kind_list, kinds, time_ms, time_text, unsafe, workload, clients, reads)
     if n_seeds == 1:
         with _progress(not as_json, f"seed {seed}", time_ms / 1000.0, "virtual s") as update:
-            out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(now / 1000.0))
+            out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(min(now, time_ms) / 1000.0))
         if as_json:
             click.echo(json.dumps({**out.summary, "replay": out.replay if not out.ok else None, **out.files}))
         else:
@@ -384,7 +384,7 @@ def kv_cmd(nodes: int, clients: int, kinds: str, seed: int, n_seeds: int, time_t
         _sweep(run, seed, n_seeds, as_json)
         return
     with _progress(not as_json, f"seed {seed}", time_ms / 1000.0, "virtual s") as update:
-        out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(now / 1000.0))
+        out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(min(now, time_ms) / 1000.0))
     if as_json:
         click.echo(json.dumps({**out.summary, "replay": out.replay if not out.ok else None, **out.files}))
     else:

@@ -149,12 +149,16 @@ def _chaos_result(seed: int, c: LabCluster, r: RunResult, proposed: int, recover
 class _Chaos:
     """The chaos workload: one run's cluster, client and recovery probe."""
 
+    cluster: LabCluster     # set by build(), in the runner's simulator
+    recovery: _Recovery
+
     def __init__(self, nodes: int, time_ms: float, kinds: tuple[str, ...], node_config: RaftNodeConfig | None,
                  propose_interval_ms: float, liveness_ms: float, replay: str) -> None:
         self.nodes, self.time_ms, self.kinds, self.node_config = nodes, time_ms, kinds, node_config
         self.propose_interval_ms, self.liveness_ms, self.replay = propose_interval_ms, liveness_ms, replay
         self.proposed = 0
         self.healed = False
+        self.committed_before = 0   # the highest committed index when the faults stopped
 
     def build(self, sim: Simulator) -> Scenario:
         c = self.cluster = LabCluster(self.nodes, sim.seed, node_config=self.node_config, sim=sim)
@@ -218,6 +222,9 @@ def run_chaos(seed: int, *, nodes: int = 5, time_ms: float = 20_000.0,
 class _Figure8:
     """The Figure 8 workload's fault driver and client (see :func:`run_figure8_chaos`)."""
 
+    cluster: LabCluster     # set by build(), in the runner's simulator
+    recovery: _Recovery
+
     def __init__(self, nodes: int, time_ms: float, node_config: RaftNodeConfig | None,
                  crash_on_commit_probability: float, leader_lifetime_ms_max: float,
                  restart_delay_ms_max: float, replay: str) -> None:
@@ -229,6 +236,7 @@ class _Figure8:
         self.restart_delay_ms_max = restart_delay_ms_max
         self.proposed = 0
         self.started = self.healed = False
+        self.committed_before = 0   # the highest committed index when the faults stopped
         self.next_propose_ms = 0.0
         self.seen_commit: dict[int, tuple[int, int]] = {}   # server -> (term, commit index) when last polled
         self.deadline: dict[tuple[int, int], float] = {}    # (server, term) -> when the workload acts on it
