@@ -28,7 +28,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-import crc32c as _crc32c
+import google_crc32c as _crc32c
 
 __all__ = ["pack_record", "scan_records", "resync", "RecordScan", "RECORD_HEADER_BYTES", "checksum"]
 
@@ -39,13 +39,15 @@ _HEADER = struct.Struct(">III")
 
 def checksum(data: bytes) -> int:
     """CRC-32C (Castagnoli) of ``data``, as a non-negative int."""
-    return _crc32c.crc32c(data)
+    return _crc32c.value(data if type(data) is bytes else bytes(data))
 
 
 def pack_record(payload: bytes) -> bytes:
     """Frame ``payload`` (bytes, under 4 GiB) as one checksummed record."""
-    head = _LENGTH_CRC.pack(len(payload), _crc32c.crc32c(payload))
-    return head + _crc32c.crc32c(head).to_bytes(4, "big") + payload
+    if type(payload) is not bytes:
+        payload = bytes(payload)
+    head = _LENGTH_CRC.pack(len(payload), _crc32c.value(payload))
+    return head + _crc32c.value(head).to_bytes(4, "big") + payload
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,19 +77,20 @@ def scan_records(data: bytes) -> RecordScan:
     """Split ``data`` into records, stopping at the first torn or corrupt one."""
     records: list[bytes] = []
     pos = 0
+    if type(data) is not bytes:
+        data = bytes(data)  # the checksum extension reads bytes only
     end = len(data)
-    view = memoryview(data)
-    crc = _crc32c.crc32c
+    crc = _crc32c.value
     while pos < end:
         if end - pos < RECORD_HEADER_BYTES:
             return _damaged(data, records, pos, f"torn record header at {pos}", torn=True)
         length, payload_crc, header_crc = _HEADER.unpack_from(data, pos)
-        if crc(view[pos : pos + 8]) != header_crc:
+        if crc(data[pos : pos + 8]) != header_crc:
             return _damaged(data, records, pos, f"header checksum mismatch at {pos}", torn=False)
         start = pos + RECORD_HEADER_BYTES
         if end - start < length:
             return _damaged(data, records, pos, f"torn record at {pos}", torn=True)
-        payload = bytes(view[start : start + length])
+        payload = data[start : start + length]
         if crc(payload) != payload_crc:
             return _damaged(data, records, pos, f"checksum mismatch at {pos}", torn=False)
         records.append(payload)
@@ -106,14 +109,15 @@ def resync(data: bytes, pos: int) -> int | None:
     header and payload checksums match), or None. Used to see past a
     corrupt record: what follows it tells how much was lost. A false match
     needs two 32-bit checksums to agree by chance."""
+    if type(data) is not bytes:
+        data = bytes(data)
     end = len(data)
-    view = memoryview(data)
-    crc = _crc32c.crc32c
+    crc = _crc32c.value
     for q in range(pos + 1, end - RECORD_HEADER_BYTES + 1):
         length, payload_crc, header_crc = _HEADER.unpack_from(data, q)
-        if crc(view[q : q + 8]) != header_crc or end - q - RECORD_HEADER_BYTES < length:
+        if crc(data[q : q + 8]) != header_crc or end - q - RECORD_HEADER_BYTES < length:
             continue
         start = q + RECORD_HEADER_BYTES
-        if crc(view[start : start + length]) == payload_crc:
+        if crc(data[start : start + length]) == payload_crc:
             return q
     return None

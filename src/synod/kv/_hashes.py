@@ -41,11 +41,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
-import random
 import re
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from synod.core.rng import Rng, seeded_rng
 from synod.kv._keys import glob_match, parse_int
 from synod.kv.commands import DENYOOM, FAST, READONLY, WRITE, command
 from synod.kv.replies import (
@@ -518,11 +518,11 @@ def hrandfield(ks: KeySpace, args: list[bytes], now_ms: int) -> Reply:
     return _bulks(x for f in chosen for x in (f, h[f]))
 
 
-def _rng(ks: KeySpace, key: bytes, now_ms: int) -> random.Random:
+def _rng(ks: KeySpace, key: bytes, now_ms: int) -> Rng:
     """A generator seeded by the state only (the same on every replica)."""
     seed = hashlib.blake2b(b"%d:%d:%d:%d:" % (ks.version(key), ks.version_clock, ks.applied_time_ms, now_ms) + key,
                            digest_size=8).digest()
-    return random.Random(int.from_bytes(seed, "big"))
+    return seeded_rng(int.from_bytes(seed, "big"))
 
 
 def _field_hash(field: bytes) -> int:

@@ -19,10 +19,10 @@ added or removed between calls, as Redis's reverse-binary cursor promises
 from __future__ import annotations
 
 import collections
-import random
 import re
 from typing import TYPE_CHECKING
 
+from synod.core.rng import seeded_rng
 from synod.kv.commands import DENYOOM, FAST, READONLY, WRITE, command
 from synod.kv.replies import (
     NIL,
@@ -326,7 +326,7 @@ def _randomkey(ks: KeySpace, args: tuple[bytes, ...], now_ms: int) -> Reply:
     live = ks.live_keys(now_ms)
     if not live:
         return NIL
-    return BulkString(data=live[random.Random(ks.version_clock).randrange(len(live))])
+    return BulkString(data=live[seeded_rng(ks.version_clock).randrange(len(live))])
 
 
 def _copy_value(value: Value) -> Value:
