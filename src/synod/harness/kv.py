@@ -22,15 +22,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from synod.check import KV, check_events
 from synod.core.errors import ConfigError
-from synod.harness.raft import raft_nemesis
-from synod.harness.runner import ILLEGAL, OK, UNKNOWN, RunResult, Scenario, Verdict, run_simulated
+from synod.harness.raft import linearizability_verdict, raft_nemesis, safety_verdict
+from synod.harness.runner import RunResult, Scenario, Verdict, run_simulated
 from synod.kv.messages import Command
 from synod.kv.node import KvNode
 from synod.kv.replies import BulkString, Integer, SimpleError, SimpleString
 from synod.raft._safety import SafetyChecker
-from synod.raft.kv_sim import check_record
 from synod.raft.node import RaftNodeConfig
 from synod.raft.raft import RaftConfig
 from synod.sim import Simulator, Tracer
@@ -115,15 +113,7 @@ def kv_scenario(sim: Simulator, *, nodes: int = 5, clients: int = 5, time_ms: fl
         return len(seen) == clients
 
     def check() -> list[Verdict]:
-        out = [Verdict("raft-safety", ILLEGAL if safety.violations else OK,
-                       "; ".join(safety.violations[:3]) or "election safety, log matching, leader completeness, "
-                       "state machine safety held")]
-        result = check_events(KV(), history.events, timeout_s=check_timeout_s, source=f"seed {sim.seed}")
-        status = {"ok": OK, "illegal": ILLEGAL}.get(result.verdict, UNKNOWN)
-        record = check_record(result)
-        sim.emit("checker", "check", **record)
-        out.append(Verdict("linearizability", status, record.get("summary", ""), result))
-        return out
+        return [safety_verdict(safety.violations), linearizability_verdict(sim, history, check_timeout_s)]
 
     return Scenario(
         servers=servers,

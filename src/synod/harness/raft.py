@@ -49,7 +49,8 @@ from synod.sim.nemesis import NEMESIS_KINDS, Nemesis, chaos_nemesis
 from synod.workload import HistoryRecorder, KVClient, KVWorkload
 
 __all__ = ["ChaosResult", "KVRunResult", "run_chaos", "run_figure8_chaos", "run_kv_linearizability",
-           "raft_nemesis", "RAFT_DISK_PATHS", "SNAPSHOT_INTERVAL_ENTRIES", "NEMESIS_KINDS"]
+           "raft_nemesis", "safety_verdict", "linearizability_verdict", "RAFT_DISK_PATHS", "SNAPSHOT_INTERVAL_ENTRIES",
+           "NEMESIS_KINDS"]
 
 RAFT_DISK_PATHS = ("raft/wal", "raft/hardstate", "raft/snapshot")   # the files the corrupt nemesis may hit
 RECOVERY_SETTLE_MS = 2000.0    # chaos: after the heal, before the first recovery probe
@@ -96,7 +97,8 @@ class ChaosResult:
     verdicts: list[Verdict] = field(default_factory=list)
 
 
-def _safety_verdict(violations: list[str]) -> Verdict:
+def safety_verdict(violations: list[str]) -> Verdict:
+    """Raft's safety properties (Figure 3) as a verdict: illegal with the first violations, if any."""
     return Verdict("raft-safety", ILLEGAL if violations else OK, "; ".join(violations[:3])
                    or "election safety, log matching, leader completeness, state machine safety held")
 
@@ -170,7 +172,7 @@ class _Chaos:
             after_heal=self._heal, liveness_done=lambda: self.recovery.done,
             # settle, probe for up to liveness_ms, and one probe interval for the last look
             liveness_ms=RECOVERY_SETTLE_MS + self.liveness_ms + RECOVERY_PROBE_MS,
-            check=lambda: [_safety_verdict(c.errors + c.checker.violations)], replay=self.replay)
+            check=lambda: [safety_verdict(c.errors + c.checker.violations)], replay=self.replay)
 
     def _start_client(self, sim: Simulator) -> None:
         sim.call_after(self.propose_interval_ms, self._propose)
@@ -250,7 +252,7 @@ class _Figure8:
             servers=c.servers(), tester=self._wake, safety_ms=self.time_ms,
             stop_early=lambda: bool(c.checker.violations or c.errors), after_heal=self._heal,
             liveness_done=lambda: self.recovery.done, liveness_ms=FIGURE8_RECOVERY_MS + RECOVERY_PROBE_MS,
-            check=lambda: [_safety_verdict(c.errors + c.checker.violations)], replay=self.replay)
+            check=lambda: [safety_verdict(c.errors + c.checker.violations)], replay=self.replay)
 
     def _wake(self, now_ms: float) -> float | None:
         """The tester: every ``FIGURE8_POLL_MS`` look at the leaders (not
@@ -417,7 +419,7 @@ def _kv_scenario(sim: Simulator, checker: SafetyChecker, *, nodes: int, clients:
         clients={f"c{i + 1}": (lambda i=i: KVClient(i, clients, ids, adapter, wl, history)) for i in range(clients)},
         nemesis=replace(raft_nemesis(kinds, sim), targets=ids),
         safety_ms=time_ms, liveness_ms=DRAIN_MS + wl.op_timeout_ms, stop_early=lambda: bool(checker.violations),
-        check=lambda: [_safety_verdict(checker.violations), linearizability_verdict(sim, history, check_timeout_s)],
+        check=lambda: [safety_verdict(checker.violations), linearizability_verdict(sim, history, check_timeout_s)],
         replay=replay, history=history)
 
 
