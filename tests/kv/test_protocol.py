@@ -699,3 +699,13 @@ def test_fuzz_report() -> None:
     """Prints how many fuzz examples ran (with -s); runs after the fuzz tests."""
     print(f"\nRESP fuzz: {sum(_fuzz_counts.values())} examples, 0 crashes; " +
           ", ".join(f"{k} {v}" for k, v in sorted(_fuzz_counts.items())))
+
+
+def test_the_reply_to_quit_asks_the_gateway_to_close() -> None:
+    """QUIT is answered +OK, then the connection closes (Redis's QUIT):
+    ``wants_close`` turns true when that reply is rendered, not before."""
+    p = RespProtocol()
+    cmds = p.receive_data(b"PING\r\n*1\r\n$4\r\nquit\r\nPING\r\n")
+    assert [c.args[0] for c in cmds] == [b"PING", b"quit", b"PING"]
+    assert p.send(SimpleString(text="PONG")) == b"+PONG\r\n" and not p.wants_close
+    assert p.send(SimpleString(text="OK")) == b"+OK\r\n" and p.wants_close

@@ -279,6 +279,10 @@ class RespProtocol:
         self._received = 0
         self._answered = 0
         self._hellos: deque[tuple[int, int]] = deque()
+        self._quits: deque[int] = deque()  # command numbers of QUITs not yet answered
+        # True once the reply to a QUIT has been rendered: the gateway closes
+        # the connection after writing it (Redis's QUIT).
+        self.wants_close = False
         self._error: RespProtocolError | None = None
 
     @property
@@ -326,17 +330,26 @@ class RespProtocol:
                 if tail:
                     self._tail = bytearray()
                     self._need, self._wait_byte = 0, None
-                self._received += len(commands)
+                self._count(commands)
                 return commands
         try:
             self._parse(b, pos, commands)
         except RespProtocolError as e:
-            self._received += len(e.commands)
+            self._count(e.commands)
             self._error = e
             raise
-        self._received += len(commands)
+        self._count(commands)
         self._check_buffer()
         return commands
+
+    def _count(self, commands: list[Command]) -> None:
+        """Number the new commands; note the QUITs among them (their reply
+        closes the connection, see :attr:`wants_close`)."""
+        for i, c in enumerate(commands):
+            a0 = c.args[0]
+            if len(a0) == 4 and a0.lower() == b"quit":
+                self._quits.append(self._received + i)
+        self._received += len(commands)
 
     def _fail(self, text: str, out: list[Command]) -> RespProtocolError:
         return RespProtocolError(text, out)
@@ -545,6 +558,10 @@ class RespProtocol:
             protover = hellos.popleft()[1]
             if type(reply) is not SimpleError:
                 self.version = protover
+        quits = self._quits
+        if quits and quits[0] == self._answered:
+            quits.popleft()
+            self.wants_close = True
         self._answered += 1
         return render(reply, self.version)
 
