@@ -145,3 +145,29 @@ def test_a_thousand_idle_connections_do_not_stop_service(cluster: LocalCluster) 
     finally:
         for s in idle:
             s.close()
+
+
+def test_a_client_that_floods_without_reading_is_slowed_and_others_are_served(cluster: LocalCluster) -> None:
+    flood = _Client(_port(cluster))
+    other = _Client(_port(cluster))
+    n = 2_000_000  # 23 MB of requests: more than the socket buffers and the gateway hold
+    try:
+        flood.sock.setblocking(False)
+        sent = 0
+        payload = b"".join(b"echo %d\n" % i for i in range(n))
+        # Write until the node stops reading (its replies are not being read):
+        # the socket's buffers fill and sendall would block.
+        while sent < len(payload):
+            try:
+                sent += flood.sock.send(payload[sent:sent + 65536])
+            except BlockingIOError:
+                break
+        assert sent < len(payload), "the node read everything: nothing slowed the flood"
+        assert other.ask("echo still served") == "still served"
+        flood.sock.setblocking(True)
+        flood.sock.settimeout(TIMEOUT_S)
+        got = flood.read_lines(1000)
+        assert got == [str(i) for i in range(1000)]  # in order, none lost
+    finally:
+        flood.close()
+        other.close()
