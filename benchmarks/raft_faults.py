@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synod.harness.raft_faults import FAULT_KINDS, run_raft_faults
-from synod.raft.node import FACTORY
+from synod.kv.simple import FACTORY
 from synod.runtime import LocalCluster, local_spec, write_config
 
 

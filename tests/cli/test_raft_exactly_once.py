@@ -16,7 +16,7 @@ from tests.raft.test_real_smoke import statuses, synod
 
 from synod.cli.raft_cmd import EXIT_UNKNOWN
 from synod.harness.raft_client import CALL_TIMEOUT_S
-from synod.raft.node import FACTORY
+from synod.kv.simple import FACTORY
 from synod.runtime.testing import wait_until
 
 # Elections after 3-6 s without a heartbeat (20 ms ticks): a 1.5 s delay on

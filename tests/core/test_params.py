@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from synod.core import ConfigError, LocalProtocolError
+from synod.kv.simple import factory
 from synod.mapreduce.factories import coordinator, job_to_params, worker
 from synod.mapreduce.messages import JobSpec
-from synod.raft.node import RaftNode, factory
+from synod.raft.node import RaftNode
 
 
 @pytest.mark.parametrize(("params", "needle"), [

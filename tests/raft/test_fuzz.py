@@ -30,6 +30,7 @@ from tests._fuzzhost import FuzzHost, fuzz_messages
 
 from synod.core import encode
 from synod.core.errors import RemoteProtocolError
+from synod.kv.simple import SimpleKV
 from synod.raft import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, RaftConfig
 from synod.raft._confchange import ConfState
 from synod.raft._sessions import ClientCommand, ClientSessions, NodeSnapshot
@@ -51,7 +52,7 @@ from synod.raft.messages import (
     RequestVoteReply,
     TimeoutNow,
 )
-from synod.raft.node import KVStateMachine, RaftNode, RaftNodeConfig
+from synod.raft.node import RaftNode, RaftNodeConfig
 
 PEERS = ("n1", "n2", "n3")
 ROUNDS = 5                 # passes over one example's recipes
@@ -63,7 +64,7 @@ EXTREMES = (-1, -(2**63), 2**62 + 1, 2**63)
 
 
 def _kv_snapshot() -> bytes:
-    sm = KVStateMachine()
+    sm = SimpleKV()
     sm.data = {f"k{i}": "v" * i for i in range(5)}
     sessions = ClientSessions()
     sessions.record("c1", 7, encode("v"), 3)
@@ -259,7 +260,7 @@ def _tick(host: FuzzHost, n: int = 1) -> None:
 
 def new_node(role: str, seed: int) -> tuple[FuzzHost, RaftNode]:
     """Server n1 of (n1, n2, n3), brought into ``role`` by messages from n2."""
-    node = RaftNode(RaftNodeConfig(raft=RAFT, snapshot_interval_entries=6))
+    node = RaftNode(RaftNodeConfig(raft=RAFT, snapshot_interval_entries=6), SimpleKV())
     host = FuzzHost(node, "n1", PEERS, seed=seed)
     r = node.raft
     if role == FOLLOWER:
@@ -430,7 +431,7 @@ def test_malformed_kv_command_is_refused_at_the_door() -> None:
     host2, follower = new_node(FOLLOWER, 1)
     r = follower.raft
     bad = Entry(term=2, index=9, data=_data("kv-bad", 9)[0])
-    with pytest.raises(RemoteProtocolError, match="KV command"):
+    with pytest.raises(RemoteProtocolError, match="entry 9: a command that is not encode"):
         host2.deliver("n2", AppendEntries(term=2, prev_log_index=8, prev_log_term=2, entries=(bad,),
                                           leader_commit=9), 0)
     assert r.log.last_index == 8

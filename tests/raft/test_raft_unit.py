@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.raft._host import drain
 
 from synod.core import encode
+from synod.kv.simple import SimpleKV
 from synod.raft import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, Raft, RaftConfig
 from synod.raft.messages import (
     AppendEntries,
@@ -25,7 +26,6 @@ from synod.raft.messages import (
     RequestVoteReply,
     TimeoutNow,
 )
-from synod.raft.node import KVStateMachine
 
 PEERS = ("a", "b", "c")
 
@@ -375,7 +375,7 @@ def test_the_kv_machine_applies_any_committed_bytes_without_raising(command: byt
     """A committed entry is replayed on every restart: an apply that raised
     would crash every server forever. Anything but a well-formed command is
     a no-op."""
-    sm = KVStateMachine()
+    sm = SimpleKV()
     sm.apply(1, encode(["put", "k", "v"]))
     sm.apply(2, command)
     assert all(type(k) is str and type(v) is str for k, v in sm.data.items())

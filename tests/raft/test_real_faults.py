@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from synod.harness.raft_faults import FAULT_KINDS, run_raft_faults
-from synod.raft.node import FACTORY
+from synod.kv.simple import FACTORY
 from synod.runtime import LocalCluster, local_spec, write_config
 
 DURATION_S = 20.0

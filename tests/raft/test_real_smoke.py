@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from synod.raft.node import FACTORY
+from synod.kv.simple import FACTORY
 from synod.runtime.testing import wait_until
 
 IDS = ("n1", "n2", "n3")

@@ -11,10 +11,11 @@ import pytest
 from synod.check import KV, check_events
 from synod.core import encode
 from synod.core.errors import RemoteProtocolError
+from synod.kv.simple import SimpleKV
 from synod.raft import _sessions
 from synod.raft._sessions import DUPLICATE, NEW, STALE, ClientSessions, as_client_command
 from synod.raft.kv_sim import RaftKVAdapter
-from synod.raft.node import KVStateMachine, RaftNode, RaftNodeConfig
+from synod.raft.node import RaftNode, RaftNodeConfig
 from synod.sim import LinkModel, Network, Simulator, Uniform
 from synod.workload import HistoryRecorder, KVClient, KVWorkload
 
@@ -48,15 +49,15 @@ def test_encode_round_trip_and_corrupt_input() -> None:
 
 
 def test_node_snapshot_carries_sessions_and_reads_old_snapshots() -> None:
-    node = RaftNode(RaftNodeConfig(), KVStateMachine())
+    node = RaftNode(RaftNodeConfig(), SimpleKV())
     node.sessions.record("c1", 9, encode("v"), 4)
     node.sm.apply(4, encode(["put", "k", "v"]))
-    other = RaftNode(RaftNodeConfig(), KVStateMachine())
+    other = RaftNode(RaftNodeConfig(), SimpleKV())
     other._restore(node._snapshot())
     assert other.sessions.table == node.sessions.table
     assert other.sm.data == {"k": "v"}
     # A snapshot written before sessions existed is the machine's own bytes.
-    legacy = RaftNode(RaftNodeConfig(), KVStateMachine())
+    legacy = RaftNode(RaftNodeConfig(), SimpleKV())
     legacy._restore(encode([["k", "old"]]))
     assert legacy.sm.data == {"k": "old"} and legacy.sessions.table == {}
 
@@ -70,7 +71,7 @@ def test_duplicated_messages_are_proposed_once_and_answered_truly() -> None:
     sim = Simulator(11, network=Network(LinkModel(latency=Uniform(1.0, 5.0), duplicate_probability=1.0)))
     servers = ("s1", "s2", "s3")
     for sid in servers:
-        sim.add_node(sid, lambda: RaftNode(RaftNodeConfig(), KVStateMachine()), peers=servers)
+        sim.add_node(sid, lambda: RaftNode(RaftNodeConfig(), SimpleKV()), peers=servers)
     history = HistoryRecorder(lambda: sim.now_ms)
     workload = KVWorkload(keys=2, get_fraction=0.3, put_fraction=0.0, stop_ms=3_000.0)
     for i in range(3):
@@ -92,7 +93,7 @@ def test_same_command_twice_in_the_log_applies_once() -> None:
     """However a command gets into the log twice (a retry to a new leader),
     the session applies it once and answers the copy with the first result."""
     sim = Simulator(5)
-    sim.add_node("s1", lambda: RaftNode(RaftNodeConfig(), KVStateMachine()), peers=("s1",))
+    sim.add_node("s1", lambda: RaftNode(RaftNodeConfig(), SimpleKV()), peers=("s1",))
     sim.run(until=lambda: sim.hosts["s1"].node.raft.is_leader, until_ms=5_000.0)
     node = sim.hosts["s1"].node
     append = encode(_sessions.ClientCommand(client="c1", request_id=1, command=encode(["append", "k", "x"])))

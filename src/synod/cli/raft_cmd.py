@@ -2,7 +2,7 @@
 
 ::
 
-    synod cluster up --nodes 3 --factory synod.raft.node:factory --run-dir runs/raft
+    synod cluster up --nodes 3 --factory synod.kv.simple:factory --run-dir runs/raft
     synod raft status --run-dir runs/raft [--json]
     synod raft put KEY VALUE | append KEY VALUE | get KEY   --run-dir runs/raft
     synod raft member add-learner n4 | promote n4 | remove n1   --run-dir runs/raft

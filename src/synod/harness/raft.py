@@ -39,9 +39,10 @@ from dataclasses import dataclass, field, replace
 
 from synod.check import KV, CheckResult, check_events
 from synod.harness.runner import ILLEGAL, OK, UNKNOWN, RunResult, Scenario, Verdict, run_simulated
+from synod.kv.simple import SimpleKV
 from synod.raft._safety import SafetyChecker
 from synod.raft.kv_sim import RaftKVAdapter, check_record
-from synod.raft.node import KVStateMachine, RaftNode, RaftNodeConfig
+from synod.raft.node import RaftNode, RaftNodeConfig
 from synod.raft.raft import LEADER
 from synod.raft.sim import LabCluster
 from synod.sim import LinkModel, Network, Simulator, Tracer, Uniform
@@ -415,7 +416,7 @@ def _kv_scenario(sim: Simulator, checker: SafetyChecker, *, nodes: int, clients:
     if wl.stop_ms > time_ms:
         wl = replace(wl, stop_ms=time_ms)
     return Scenario(
-        servers={sid: (lambda: RaftNode(cfg, KVStateMachine(), checker)) for sid in ids},
+        servers={sid: (lambda: RaftNode(cfg, SimpleKV(), checker)) for sid in ids},
         clients={f"c{i + 1}": (lambda i=i: KVClient(i, clients, ids, adapter, wl, history)) for i in range(clients)},
         nemesis=replace(raft_nemesis(kinds, sim), targets=ids),
         safety_ms=time_ms, liveness_ms=DRAIN_MS + wl.op_timeout_ms, stop_early=lambda: bool(checker.violations),

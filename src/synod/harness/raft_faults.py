@@ -1,5 +1,5 @@
 """The real-process fault suite for Raft (issue 8, part 7): one client
-session appends tokens to one key of a 3-node ``synod.raft.node:factory``
+session appends tokens to one key of a 3-node ``synod.kv.simple:factory``
 cluster while faults hit the processes, then everything is healed and the
 final value is read (ReadIndex, thesis 6.4) and checked.
 
@@ -281,7 +281,7 @@ def run_raft_faults(cl: Any, *, duration_s: float, seed: int = 1, kinds: tuple[s
                     interval_s: float = 2.0, ops_max: int = 1_000_000, rss_mb_max: float = RSS_MB_MAX,
                     on_fault: Any = None) -> FaultReport:
     """Run the suite against ``cl``, a started 3-node :class:`LocalCluster`
-    of ``synod.raft.node:factory``: faults for ``duration_s`` seconds (every
+    of ``synod.kv.simple:factory``: faults for ``duration_s`` seconds (every
     kind in ``kinds`` at least once, first in a shuffled order), then heal,
     stop the client, read and check. ``on_fault(kind)`` is called after each."""
     rng = random.Random(f"raft-faults:{seed}")

@@ -20,10 +20,12 @@ what a correct peer running this code could have sent.
   ``RaftNode.on_message``): a Raft message must come from a configured node
   (``ctx.peers``) or a member of the configuration in effect (a server added
   at run time is a client to nodes started before it), never from this
-  node's own id; then :func:`validate_message`; for the KV state machine, the
-  commands and queries it would apply (and a snapshot it would restore) must
-  be ones it can apply: :class:`~synod.raft.node.KVStateMachine` trusts its
-  log, so a malformed command is refused here, where it enters.
+  node's own id; then :func:`validate_message`; then, for a state machine
+  that asks for it (``check_command``, ``check_query``, ``check_snapshot``,
+  see :class:`~synod.raft.node.StateMachine`; synod.kv.simple does), the
+  commands and queries it would apply and a snapshot it would restore must
+  be ones it can: a machine that trusts its log has a malformed command
+  refused here, where it enters.
 
 Checks that need the receiver's log (a reply matching beyond the leader's
 log, a second leader in one term, an entry whose term is below its
@@ -66,7 +68,7 @@ if TYPE_CHECKING:
     from synod.raft.node import RaftNode
     from synod.raft.raft import RaftConfig
 
-__all__ = ["validate_message", "check_inbound", "check_conf", "kv_command_ok", "RAFT_MESSAGE_TYPES"]
+__all__ = ["validate_message", "check_inbound", "check_conf", "RAFT_MESSAGE_TYPES"]
 
 
 def _bad(why: str) -> RemoteProtocolError:
@@ -227,85 +229,49 @@ def validate_message(msg: Any, config: RaftConfig) -> None:
 def check_inbound(ctx: Context, src: str, msg: Any, node: RaftNode) -> None:
     """Check a message before ``RaftNode.on_message`` handles it (see the
     module docstring). Client requests and messages of no Raft type pass,
-    except KV commands a :class:`KVStateMachine` could not apply.
+    except commands and queries the state machine says it cannot apply.
 
     Raises:
         RemoteProtocolError: the message is impossible or malformed.
     """
     t = type(msg)
     raft = node.raft
+    sm = node.sm
     if t in RAFT_MESSAGE_TYPES:
         if src == ctx.node_id:
             raise _bad(f"a {t.__name__} claiming to come from this node ({src})")
         if src not in ctx.peers and src not in raft.conf.members:
             raise _bad(f"a {t.__name__} from {src!r}, which is not a configured node or member")
         validate_message(msg, raft.config)
-        if t is AppendEntries and _is_kv(node):
+        check = getattr(sm, "check_command", None)
+        if t is AppendEntries and check is not None:
             for e in msg.entries:
                 if not e.conf_change and e.data is not None:
-                    _check_kv_entry(e.index, e.data)
+                    cc = as_client_command(e.data)
+                    why = check(cc.command if cc is not None else e.data, from_client=False)
+                    if why is not None:
+                        raise _bad(f"entry {e.index}: {why}")
         elif t is InstallSnapshot and msg.done:
-            _check_snapshot(raft, msg, kv=_is_kv(node))
+            _check_snapshot(raft, msg, getattr(sm, "check_snapshot", None))
         return
     if t is Propose:
-        if _is_kv(node) and not kv_command_ok(msg.command, strict=True):
-            raise _bad("a Propose whose command is not encode([op, key, value]) with str key and value")
+        check = getattr(sm, "check_command", None)
+        why = check(msg.command, from_client=True) if check is not None else None
+        if why is not None:
+            raise _bad(f"a Propose with {why}")
     elif t is Read:
-        if _is_kv(node) and not _kv_query_ok(msg.query):
-            raise _bad("a Read whose query is not encode(['get', key]) with a str key")
+        check = getattr(sm, "check_query", None)
+        why = check(msg.query) if check is not None else None
+        if why is not None:
+            raise _bad(f"a Read with {why}")
     elif hasattr(msg, "term"):
         raise _bad(f"{t.__name__} is not a Raft message")
 
 
-# -- the KV state machine's inputs ---------------------------------------------------
-
-def _is_kv(node: RaftNode) -> bool:
-    from synod.raft.node import KVStateMachine  # node.py imports this module
-
-    return type(node.sm) is KVStateMachine
-
-
-def kv_command_ok(command: bytes, *, strict: bool) -> bool:
-    """Whether :meth:`KVStateMachine.apply` can apply ``command`` without
-    failing. ``strict`` (a client's Propose): it must be ``[op, key, value]``
-    with str op and key, and a str value for ``put``/``append`` (None or a
-    str for ``get``). Not strict (an entry already in a leader's log): bytes
-    the machine treats as a no-op (not a 3-element array) also pass."""
-    try:
-        cmd = decode(command)
-    except RemoteProtocolError:
-        return not strict
-    if type(cmd) is not list or len(cmd) != 3:
-        return not strict
-    op, key, value = cmd
-    if type(key) is not str or (strict and type(op) is not str):
-        return False
-    if op in ("put", "append"):
-        return type(value) is str
-    return not strict or value is None or type(value) is str
-
-
-def _kv_query_ok(query: bytes) -> bool:
-    try:
-        q = decode(query)
-    except RemoteProtocolError:
-        return True  # KVStateMachine.query refuses it (LocalProtocolError, answered as an error)
-    if type(q) is not list or len(q) != 2:
-        return True  # refused the same way
-    return type(q[1]) is str
-
-
-def _check_kv_entry(index: int, data: bytes) -> None:
-    cc = as_client_command(data)
-    command = cc.command if cc is not None else data
-    if not kv_command_ok(command, strict=False):
-        raise _bad(f"entry {index}: a KV command the state machine cannot apply")
-
-
-def _check_snapshot(raft: Any, m: InstallSnapshot, *, kv: bool) -> None:
+def _check_snapshot(raft: Any, m: InstallSnapshot, check_data: Callable[[bytes], str | None] | None) -> None:
     """The last chunk of a snapshot: the whole snapshot, as it would be
-    installed, must be one the node can restore (its session table, and for
-    the KV machine its pairs)."""
+    installed, must be one the node can restore (its session table, and
+    what the state machine's ``check_data`` says of its own bytes)."""
     inc = raft._incoming
     if m.offset == 0:
         data = m.data
@@ -319,26 +285,18 @@ def _check_snapshot(raft: Any, m: InstallSnapshot, *, kv: bool) -> None:
     try:
         obj = _node_snapshot_or_plain(data)
     except RemoteProtocolError:
-        if not kv:
-            return  # another machine's own bytes (RaftNode._restore hands them over as they are)
-        raise _bad("an undecodable snapshot") from None
+        obj = None  # not msgpack at all: the machine's own bytes (RaftNode._restore hands them over)
     if type(obj) is NodeSnapshot:
         sessions = ClientSessions.decode(obj.sessions)
         for client, (rid, result, index) in sessions.table.items():
             if type(client) is not str or type(rid) is not int or type(index) is not int \
                     or not (result is None or type(result) is bytes):
                 raise _bad("a snapshot with a malformed session table")
-        if not kv:
-            return
-        try:
-            obj = decode(obj.data) if obj.data else []
-        except RemoteProtocolError:
-            raise _bad("a snapshot whose state machine data does not decode") from None
-    if not kv:
-        return
-    if type(obj) is not list or not all(
-            type(p) is list and len(p) == 2 and type(p[0]) is str and type(p[1]) is str for p in obj):
-        raise _bad("a snapshot that is not a list of KV pairs")
+        data = obj.data
+    if check_data is not None:
+        why = check_data(data)
+        if why is not None:
+            raise _bad(why)
 
 
 def _node_snapshot_or_plain(data: bytes) -> Any:

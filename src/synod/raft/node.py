@@ -28,7 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from synod.core import Context, Node, Params, decode, encode, encoded_size_bytes, parse_params
+from synod.core import Context, Node, decode, encode, encoded_size_bytes
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.raft import constants as C
 from synod.raft._confchange import ADD_LEARNER, PROMOTE, ConfChange, ConfState
@@ -47,8 +47,8 @@ from synod.raft.messages import (
 )
 from synod.raft.raft import Raft, RaftConfig
 
-__all__ = ["RaftNode", "RaftNodeConfig", "StateMachine", "KVStateMachine", "Observer", "MessageStats",
-           "WAL_PATH", "HARDSTATE_PATH", "SNAPSHOT_PATH", "factory", "FACTORY"]
+__all__ = ["RaftNode", "RaftNodeConfig", "StateMachine", "Observer", "MessageStats",
+           "WAL_PATH", "HARDSTATE_PATH", "SNAPSHOT_PATH"]
 
 TICK_TIMER = "tick"
 FLUSH_TIMER = "flush"
@@ -59,7 +59,18 @@ REFUSED_REMEMBERED_MAX = 4096  # clients whose last refused proposal copy is rem
 
 
 class StateMachine(Protocol):
-    """What Raft replicates. ``apply`` must be deterministic."""
+    """What Raft replicates, given by the node's user (synod.kv.simple,
+    synod.kv.node, the Lab 3 tester). ``apply`` must be deterministic and
+    total: a committed entry is replayed on every restart and must never
+    raise.
+
+    Optional, for Raft's inbound checks (synod.raft._validate): a machine
+    that trusts its log says what it cannot apply, so it is refused where it
+    enters: ``check_command(command, *, from_client) -> str | None`` (a
+    client's Propose, or an entry in a leader's AppendEntries),
+    ``check_query(query) -> str | None``, ``check_snapshot(data) -> str |
+    None`` (its own snapshot bytes); None means acceptable.
+    """
 
     def apply(self, index: int, command: bytes | None) -> bytes | None:
         """Apply the entry at ``index``; ``command`` None is a leader's no-op."""
@@ -69,51 +80,6 @@ class StateMachine(Protocol):
     def query(self, query: bytes) -> bytes | None:
         """Answer a read-only ``query`` from the current state (thesis 6.4).
         Raises LocalProtocolError on a query it does not understand."""
-
-
-class KVStateMachine:
-    """A small key-value store; a command is ``encode([op, key, value])`` with
-    op ``put`` | ``append`` | ``get``; the result is the value after it."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    def apply(self, index: int, command: bytes | None) -> bytes | None:
-        """Total: a command that is not ``[put|append|get, str, str|None]``
-        (a value for get) is a no-op, since a committed entry is replayed
-        on every restart and must never raise."""
-        if command is None:
-            return None
-        try:
-            op, key, value = decode(command)
-        except Exception:
-            return None  # not a KV command: a no-op for this machine
-        if type(key) is not str or op not in ("put", "append", "get"):
-            return None
-        if op in ("put", "append") and type(value) is not str:
-            return None
-        if op == "put":
-            self.data[key] = value
-        elif op == "append":
-            self.data[key] = self.data.get(key, "") + value
-        return encode(self.data.get(key))
-
-    def query(self, query: bytes) -> bytes | None:
-        """``encode(["get", key])``: the key's value, or None if unset.
-        Raises LocalProtocolError on anything else."""
-        try:
-            op, key = decode(query)
-        except Exception:
-            raise LocalProtocolError("a KV query is encode(['get', key])") from None
-        if op != "get" or type(key) is not str:
-            raise LocalProtocolError(f"unknown KV query {op!r}")
-        return encode(self.data.get(key))
-
-    def snapshot(self) -> bytes:
-        return encode(sorted(self.data.items()))
-
-    def restore(self, data: bytes) -> None:
-        self.data = {k: v for k, v in decode(data)} if data else {}
 
 
 class Observer(Protocol):
@@ -183,13 +149,14 @@ def _in_effect(cc: ConfChange, conf: ConfState) -> bool:
 
 
 class RaftNode(Node):
-    """Hosts Raft over ``ctx``. ``state_machine``: a fresh machine per start
-    (the durable state is the snapshot plus the log)."""
+    """Hosts Raft over ``ctx``. ``state_machine``: what it replicates, a
+    fresh machine per start (the durable state is the snapshot plus the
+    log); Raft has no state machine of its own."""
 
-    def __init__(self, config: RaftNodeConfig | None = None, state_machine: StateMachine | None = None,
+    def __init__(self, config: RaftNodeConfig | None, state_machine: StateMachine,
                  observer: Observer | None = None, stats: MessageStats | None = None) -> None:
         self.config = config or RaftNodeConfig()
-        self.sm: StateMachine = state_machine if state_machine is not None else KVStateMachine()
+        self.sm: StateMachine = state_machine
         self.observer = observer
         self.stats = stats
         self.raft: Raft | None = None
@@ -550,45 +517,3 @@ class RaftNode(Node):
         log = self.raft.log
         if every and log.applied_index - log.snapshot.index >= every:
             self.raft.compact(log.applied_index, self._snapshot())
-
-
-# -- the real runtime ----------------------------------------------------------------
-
-FACTORY = "synod.raft.node:factory"
-
-
-class RaftNodeParams(Params):
-    """The params of ``synod.raft.node:factory`` (all optional):
-    ``tick_interval_ms``; ``election_ticks`` and ``heartbeat_ticks`` (in
-    ticks); ``pre_vote`` and ``check_quorum``; ``snapshot_interval_entries``
-    (0: never); ``voters``: the initial voters (default every node of the
-    cluster; a node not among them starts as a learner waiting to be added,
-    thesis 4.2.1)."""
-
-    tick_interval_ms: float = C.TICK_INTERVAL_MS
-    election_ticks: int = C.ELECTION_TICKS
-    heartbeat_ticks: int = C.HEARTBEAT_TICKS
-    pre_vote: bool = True
-    check_quorum: bool = True
-    snapshot_interval_entries: int = 0
-    voters: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not all(self.voters):
-            raise ValueError("voters must be non-empty node ids")
-
-
-def factory(node_id: str, params: dict[str, Any]) -> RaftNode:
-    """Cluster-config factory ``synod.raft.node:factory``: a :class:`RaftNode`
-    with a :class:`KVStateMachine`, configured by :class:`RaftNodeParams`.
-
-    Raises:
-        ConfigError: params that are not :class:`RaftNodeParams` (an unknown
-            name, a wrong type such as ``"false"`` or ``15.9`` ticks).
-        LocalProtocolError: the timings do not validate (see :class:`RaftConfig`).
-    """
-    p = parse_params(params, RaftNodeParams)
-    raft = RaftConfig(election_ticks=p.election_ticks, heartbeat_ticks=p.heartbeat_ticks,
-                      pre_vote=p.pre_vote, check_quorum=p.check_quorum)
-    return RaftNode(RaftNodeConfig(raft=raft, voters=p.voters, tick_interval_ms=p.tick_interval_ms,
-                                   snapshot_interval_entries=p.snapshot_interval_entries))
