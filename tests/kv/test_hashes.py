@@ -11,7 +11,8 @@ from fractions import Fraction
 
 import pytest
 
-from synod.kv._hashes import HSCAN_SINGLE_PASS_FIELDS_MAX, ld_human, ld_round, parse_long_double
+from synod.kv._hashes import HSCAN_SINGLE_PASS_FIELDS_MAX
+from synod.kv._longdouble import ld_human, ld_round, parse_long_double
 from synod.kv.commands import DENYOOM, FAST, READONLY, WRITE, lookup
 from synod.kv.replies import (
     EMPTY_ARRAY,
@@ -249,7 +250,8 @@ def test_long_double_rounding() -> None:
     assert parse_long_double(b"1" + b"0" * 5000) is None, "5120 characters or more is refused"
     assert parse_long_double(b"1" + b"0" * 4900) is not None, "over 4300 digits is not a problem"
     assert ld_human(parse_long_double(b"1e4900")).startswith(b"1000000000")
-    assert parse_long_double(b"1\x00xyz") == 1, "C reads up to the NUL"
+    # string2ld refuses a NUL inside: redis-server 7.0.15 answers "not a valid float"
+    assert parse_long_double(b"1\x00xyz") is None
 
 
 # ---- HRANDFIELD ----

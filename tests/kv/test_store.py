@@ -5,6 +5,7 @@ are checked against a real Redis in test_store_vs_redis.py."""
 from __future__ import annotations
 
 import collections
+import math
 import os
 from fractions import Fraction
 
@@ -17,7 +18,8 @@ from synod.core.codec import decode, encode
 from synod.core.errors import RemoteProtocolError
 from synod.kv import store as store_mod
 from synod.kv._keys import glob_match
-from synod.kv._strings import format_long_double, parse_long_double
+from synod.kv._longdouble import ld_human as format_long_double
+from synod.kv._longdouble import parse_long_double
 from synod.kv.commands import WOULD_BLOCK, all_commands, lookup
 from synod.kv.replies import (
     NIL,
@@ -404,7 +406,7 @@ def test_glob_match_as_stringmatchlen(pattern: bytes, key: bytes, expected: bool
 def test_long_double_parse_and_format() -> None:
     assert format_long_double(parse_long_double(b"0.1") + parse_long_double(b"0.2")) == b"0.3"
     assert parse_long_double(b"0x1.8p1") == Fraction(3)
-    assert parse_long_double(b"inf") == "inf"
+    assert parse_long_double(b"inf") == math.inf
     for bad in (b"nan", b" 1", b"1 ", b"1e", b"", b"1e5000", b"1e-5000", b"0x", b"1_0"):
         assert parse_long_double(bad) is None, bad
     assert format_long_double(Fraction(-1, 10**30)) == b"0"

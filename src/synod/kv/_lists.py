@@ -24,8 +24,8 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING
 
-from synod.kv._hashes import ld_round, parse_long_double
 from synod.kv._keys import parse_int
+from synod.kv._longdouble import ld_round, parse_long_double
 from synod.kv.commands import BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WOULD_BLOCK, WRITE, command
 from synod.kv.replies import (
     EMPTY_ARRAY,

@@ -17,11 +17,11 @@ LD_STR_HUMAN), so replies match the real server digit for digit.
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from synod.kv._keys import INT64_MAX, INT64_MIN, _c_str, expire_time_error, parse_int
+from synod.kv._longdouble import ld_human, ld_round, parse_long_double
 from synod.kv.commands import DENYOOM, FAST, READONLY, WRITE, command
 from synod.kv.replies import (
     NIL,
@@ -41,7 +41,7 @@ from synod.kv.replies import (
 if TYPE_CHECKING:
     from synod.kv.store import KeySpace
 
-__all__ = ["parse_long_double", "format_long_double"]
+__all__: list[str] = []  # commands register themselves in synod.kv.commands
 
 _TOO_BIG = SimpleError(text="ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
@@ -393,111 +393,6 @@ def _decrby(ks: KeySpace, args: tuple[bytes, ...], now_ms: int) -> Reply:
 
 # ---- INCRBYFLOAT: x87 long double, emulated exactly ----
 
-_LD_MANT_BITS = 64
-_LD_EMIN = -16382            # the smallest normal exponent: 2**-16382
-_LD_MAX_EXP = 16384           # values >= 2**16384 overflow
-_LD_STRING_MAX = 5 * 1024     # MAX_LONG_DOUBLE_CHARS: longer words are rejected
-_DEC_RE = re.compile(rb"([+-]?)(?:([0-9]+)\.?([0-9]*)|\.([0-9]+))(?:[eE]([+-]?[0-9]+))?")
-_HEX_RE = re.compile(rb"([+-]?)0[xX](?:([0-9a-fA-F]+)\.?([0-9a-fA-F]*)|\.([0-9a-fA-F]+))(?:[pP]([+-]?[0-9]+))?")
-_INF_RE = re.compile(rb"([+-]?)(?:inf|infinity)", re.IGNORECASE)
-_INF = "inf"
-
-
-_CHUNK_DIGITS = 1000  # below Python's int/str conversion limit (sys.get_int_max_str_digits)
-
-
-def _int_from_digits(digits: bytes, base: int) -> int:
-    """int(digits, base) for digit strings longer than Python's conversion limit."""
-    value = 0
-    for i in range(0, len(digits), _CHUNK_DIGITS):
-        chunk = digits[i:i + _CHUNK_DIGITS]
-        value = value * base ** len(chunk) + int(chunk, base)
-    return value
-
-
-def _int_to_str(n: int) -> str:
-    """str(n) (n >= 0) for integers longer than Python's conversion limit."""
-    if n < 10**_CHUNK_DIGITS:
-        return str(n)
-    high, low = divmod(n, 10**_CHUNK_DIGITS)
-    return _int_to_str(high) + f"{low:0{_CHUNK_DIGITS}d}"
-
-
-def _round_ld(x: Fraction) -> Fraction | str:
-    """``x`` rounded to the nearest long double (ties to even), or ``"inf"``/``"-inf"`` on overflow."""
-    if x == 0:
-        return x
-    sign, a = (-1, -x) if x < 0 else (1, x)
-    e = a.numerator.bit_length() - a.denominator.bit_length()
-    if Fraction(2) ** e > a:
-        e -= 1
-    # Now 2**e <= a < 2**(e+1); the unit in the last place is 2**(e-63), or the subnormal one.
-    ulp_exp = max(e, _LD_EMIN) - (_LD_MANT_BITS - 1)
-    scaled = a / Fraction(2) ** ulp_exp
-    m = round(scaled)  # Fraction.__round__ rounds half to even
-    r = m * Fraction(2) ** ulp_exp
-    if r >= Fraction(2) ** _LD_MAX_EXP:
-        return _INF if sign > 0 else "-" + _INF
-    return sign * r
-
-
-def parse_long_double(word: bytes) -> Fraction | str | None:
-    """``word`` as Redis's string2ld reads it (strtold, then rejected if it
-    starts with a space, has trailing bytes (a NUL included), overflows, underflows to zero
-    or is NaN): the exact long double value as a Fraction, ``"inf"`` or
-    ``"-inf"``, or None."""
-    if not word or len(word) >= _LD_STRING_MAX:
-        return None
-    m = _INF_RE.fullmatch(word)
-    if m:
-        return "-" + _INF if m.group(1) == b"-" else _INF
-    m = _DEC_RE.fullmatch(word)
-    base = 10
-    if m is None:
-        m = _HEX_RE.fullmatch(word)
-        base = 16
-        if m is None:
-            return None
-    sign, whole, frac, only_frac, exp = m.groups()
-    if only_frac is not None:
-        whole, frac = b"", only_frac
-    digits = (whole + frac).lstrip(b"0")
-    exponent = int(exp) if exp else 0
-    if not digits:
-        return Fraction(0)
-    mantissa = _int_from_digits(digits, base)
-    if base == 10:
-        magnitude = exponent - len(frac) + len(digits)  # the value is about 10**magnitude
-        if magnitude > 4940:
-            return None
-        if magnitude < -4960:
-            return None
-        value = Fraction(mantissa) * Fraction(10) ** (exponent - len(frac))
-    else:
-        magnitude = exponent - 4 * len(frac) + 4 * len(digits)
-        if magnitude > _LD_MAX_EXP + 8:
-            return None
-        if magnitude < -16500:
-            return None
-        value = Fraction(mantissa) * Fraction(2) ** (exponent - 4 * len(frac))
-    rounded = _round_ld(-value if sign == b"-" else value)
-    if isinstance(rounded, str) or rounded == 0:
-        return None  # ERANGE: overflow, or underflow to zero
-    return rounded
-
-
-def format_long_double(x: Fraction) -> bytes:
-    """``x`` as Redis's ld2string(LD_STR_HUMAN) prints it: ``"%.17Lf"``,
-    trailing zeros and a trailing point removed, "-0" as "0"."""
-    sign = "-" if x < 0 else ""
-    scaled = round(abs(x) * 10**17)  # printf rounds the exact binary value, ties to even
-    whole, frac = divmod(scaled, 10**17)
-    text = f"{_int_to_str(whole)}.{frac:017d}".rstrip("0").rstrip(".")
-    if sign and text == "0":
-        return b"0"
-    return (sign + text).encode()
-
-
 @command("incrbyfloat", 3, (WRITE, DENYOOM, FAST), 1, 1, 1,
          summary="Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.")
 def _incrbyfloat(ks: KeySpace, args: tuple[bytes, ...], now_ms: int) -> Reply:
@@ -511,11 +406,11 @@ def _incrbyfloat(ks: KeySpace, args: tuple[bytes, ...], now_ms: int) -> Reply:
     incr = parse_long_double(args[1])
     if value is None or incr is None:
         return NOT_FLOAT
-    if isinstance(value, str) or isinstance(incr, str):
+    if isinstance(value, float) or isinstance(incr, float):  # an infinity
         return SimpleError(text="ERR increment would produce NaN or Infinity")
-    total = _round_ld(value + incr)
-    if isinstance(total, str):
+    total = ld_round(value + incr)
+    if isinstance(total, float):
         return SimpleError(text="ERR increment would produce NaN or Infinity")
-    text = format_long_double(total)
+    text = ld_human(total)
     ks.set(args[0], text, keep_ttl=True)
     return BulkString(data=text)
