@@ -6,10 +6,10 @@ deterministic HRANDFIELD, and HSCAN's cursor guarantee."""
 from __future__ import annotations
 
 import math
-import shlex
 from fractions import Fraction
 
 import pytest
+from tests.kv._keyspace import NOW, bulks, bumped, err, run, unchanged
 
 from synod.kv._hashes import HSCAN_SINGLE_PASS_FIELDS_MAX
 from synod.kv._longdouble import ld_human, ld_round, parse_long_double
@@ -31,16 +31,6 @@ from synod.kv.replies import (
 )
 from synod.kv.store import KeySpace
 
-NOW = 1_000
-
-
-def run(ks: KeySpace, line: str):
-    return ks.execute(tuple(w.encode() for w in shlex.split(line)), NOW)
-
-
-def bulks(*items: str) -> Array:
-    return Array(items=tuple(BulkString(data=x.encode()) for x in items))
-
 
 def fields(ks: KeySpace, key: str) -> dict[str, str] | None:
     value = ks.get(key.encode(), NOW)
@@ -50,27 +40,12 @@ def fields(ks: KeySpace, key: str) -> dict[str, str] | None:
     return {f.decode(): v.decode() for f, v in value.items()}
 
 
-def err(text: str) -> SimpleError:
-    return SimpleError(text=text)
-
 
 @pytest.fixture
 def ks() -> KeySpace:
     return KeySpace()
 
 
-def bumped(ks: KeySpace, key: str, line: str):
-    before = ks.version(key.encode())
-    reply = run(ks, line)
-    assert ks.version(key.encode()) != before, (line, reply)
-    return reply
-
-
-def unchanged(ks: KeySpace, key: str, line: str):
-    before = ks.version(key.encode())
-    reply = run(ks, line)
-    assert ks.version(key.encode()) == before, (line, reply)
-    return reply
 
 
 SPECS = {

@@ -8,6 +8,7 @@ import shlex
 from collections import deque
 
 import pytest
+from tests.kv._keyspace import NOW, bulks, bumped, err, run, unchanged
 
 from synod.kv._lists import BLOCKING_TIMEOUT_REPLY, blocking_timeout_ms
 from synod.kv.commands import BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WOULD_BLOCK, WRITE, keys_of, lookup
@@ -23,20 +24,9 @@ from synod.kv.replies import (
     Array,
     BulkString,
     Integer,
-    SimpleError,
     wrong_arity,
 )
 from synod.kv.store import KeySpace
-
-NOW = 1_000
-
-
-def run(ks: KeySpace, line: str):
-    return ks.execute(tuple(w.encode() for w in shlex.split(line)), NOW)
-
-
-def bulks(*items: str) -> Array:
-    return Array(items=tuple(BulkString(data=x.encode()) for x in items))
 
 
 def items(ks: KeySpace, key: str) -> list[str] | None:
@@ -47,29 +37,12 @@ def items(ks: KeySpace, key: str) -> list[str] | None:
     return [x.decode() for x in value]
 
 
-def err(text: str) -> SimpleError:
-    return SimpleError(text=text)
-
 
 @pytest.fixture
 def ks() -> KeySpace:
     return KeySpace()
 
 
-def bumped(ks: KeySpace, key: str, line: str):
-    """Run ``line``; assert ``key``'s version changed; return the reply."""
-    before = ks.version(key.encode())
-    reply = run(ks, line)
-    assert ks.version(key.encode()) != before, (line, reply)
-    return reply
-
-
-def unchanged(ks: KeySpace, key: str, line: str):
-    """Run ``line``; assert ``key``'s version did not change; return the reply."""
-    before = ks.version(key.encode())
-    reply = run(ks, line)
-    assert ks.version(key.encode()) == before, (line, reply)
-    return reply
 
 
 # ---- the command table, as the real server's COMMAND INFO gives it ----
