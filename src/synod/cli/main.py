@@ -22,7 +22,7 @@ __all__ = ["main", "cli", "COMMANDS"]
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("synod.cli.check_cmd", "check", "Check recorded histories (linearizability) of concurrent operations."),
     "cluster": ("synod.cli.cluster_cmd", "cluster", "Run node processes on this machine; kill, pause, partition them."),
-    "demo": ("synod.cli.demo_cmd", "demo", "MapReduce on 4 worker processes, one killed mid-job; then the same job simulated."),
+    "demo": ("synod.cli.demo_cmd", "demo", "MapReduce with a worker killed (real, then simulated); the KV store, leader killed."),
     "kv": ("synod.cli.kv_cmd", "kv", "A Redis-compatible KV store on Raft: local clusters for redis-cli and redis-py."),
     "mr": ("synod.cli.mr_cmd", "mr", "MapReduce (Dean & Ghemawat, OSDI 2004): real processes or the simulator."),
     "node": ("synod.cli.node_cmd", "node", "Run one node of a cluster as this process."),
