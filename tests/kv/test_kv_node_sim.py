@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from synod.core import Context, Node
+from synod.core.clients import ClientClosed
 from synod.kv.messages import Command
 from synod.kv.node import KvNode
 from synod.kv.replies import NIL_ARRAY, OK, Array, BulkString, Integer, SimpleError, SimpleString
@@ -75,3 +76,35 @@ def test_a_blocked_pop_is_served_when_another_client_pushes() -> None:
     assert logs["waiter"][0][1] == Array(items=(BulkString(data=b"q"), BulkString(data=b"x")))
     assert logs["waiter"][1][1] == NIL_ARRAY  # timed out after 0.5 s with nothing to pop
     assert logs["pusher"] == [("RPUSH q x", Integer(value=1)), ("LLEN q", Integer(value=0))]
+
+
+class LeavingClient(Node):
+    """Blocks on ``BLPOP q 0`` at 2 s, then closes its connection at 3 s
+    (without waiting for the reply)."""
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer("block", 2000.0)
+        ctx.set_timer("leave", 3000.0)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name == "block":
+            ctx.send("n1", Command(args=(b"BLPOP", b"q", b"0")))
+        else:
+            ctx.send("n1", ClientClosed(reason="client closed"))
+
+
+def test_a_blocked_client_that_leaves_does_not_hold_up_the_next_one() -> None:
+    """A client blocked on a key disconnects: the next client blocked on the
+    same key is served when an element arrives (the first must not stay
+    at the head of the key's queue)."""
+    sim = Simulator(1)  # n1 leads from 2 s on: the clients' commands are parked there, not forwarded
+    for s in SERVERS:
+        sim.add_node(s, KvNode, peers=SERVERS)
+    sim.add_node("leaver", LeavingClient, peers=SERVERS)
+    logs: dict[str, list] = {"waiter": [], "pusher": []}
+    sim.add_node("waiter", lambda: Client("n1", ["BLPOP q 0"], logs["waiter"], 4000.0), peers=SERVERS)
+    sim.add_node("pusher", lambda: Client("n1", ["RPUSH q x"], logs["pusher"], 6000.0), peers=SERVERS)
+    sim.run(until_ms=30_000.0)
+    assert sim.hosts["n1"].node.raft.is_leader
+    assert logs["waiter"] == [("BLPOP q 0", Array(items=(BulkString(data=b"q"), BulkString(data=b"x"))))]
+    assert not sim.hosts["n1"].node._timers_parked  # nothing left parked

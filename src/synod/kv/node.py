@@ -226,8 +226,9 @@ class _Pending:
     handle: Any
     kind: str                       # "read" | "write" | "watch" | "forwarded"
     entry: KvEntry | None = None
-    keys: tuple[bytes, ...] = ()
+    keys: tuple[bytes, ...] = ()   # a WATCH's keys
     parked: _Parked | None = None
+    leader: str = ""               # a forward: the leader it went to
 
 
 @dataclass(slots=True)
@@ -239,7 +240,8 @@ class _Parked:
     commands: tuple[tuple[bytes, ...], ...]
     keys: tuple[bytes, ...]
     timeout_reply: Reply
-    timer: str = ""
+    timeout_ms: float               # 0: forever
+    timer: str = ""                 # the unblock timer's name once parked ("": not parked)
     inflight: bool = False
     timed_out: bool = False
     done: bool = False
@@ -306,7 +308,7 @@ class KvNode(RaftNode):
         elif t is ClientOpened:
             self._client(src, msg.addr)
         elif t is ClientClosed:
-            self._forget_client(src)
+            self._forget_client(ctx, src)
         else:
             super().on_message(ctx, src, msg)
         self._leadership(ctx)
@@ -330,12 +332,15 @@ class KvNode(RaftNode):
             self._clients_by_id[src] = c
         return c
 
-    def _forget_client(self, src: str) -> None:
+    def _forget_client(self, ctx: Context, src: str) -> None:
+        """The client left: forget its connection state, and its blocked
+        commands that are not in the log right now (one that is may still
+        pop an element: its answer goes nowhere, as in Redis)."""
         self._clients_by_id.pop(src, None)
-        for q in self._parked.values():
-            for p in q:
-                if p.client == src and not p.inflight:
-                    p.done = True
+        for parked in list(self._timers_parked.values()):
+            if parked.client == src and not parked.inflight:
+                parked.done = True
+                self._unpark(ctx, parked)
 
     def _enqueue(self, ctx: Context, src: str, handle: Any, args: tuple[bytes, ...]) -> None:
         c = self._client(src)
@@ -349,7 +354,8 @@ class KvNode(RaftNode):
         """Start queued commands while they may run alongside what is in flight."""
         while c.queue:
             handle, args = c.queue[0]
-            kind = self._kind(c, args)
+            spec = lookup(args[0]) if args else None
+            kind = self._kind(c, spec, len(args))
             if c.inflight and (kind != c.inflight_kind or kind == "barrier"):
                 return
             c.queue.popleft()
@@ -357,7 +363,7 @@ class KvNode(RaftNode):
             # synchronously (a refusal), through _done, before this returns.
             c.inflight += 1
             c.inflight_kind = kind
-            if not self._dispatch(ctx, src, c, handle, args, kind):
+            if not self._dispatch(ctx, src, c, handle, args, spec, kind):
                 c.inflight -= 1  # answered at once, not through _done
                 if not c.inflight:
                     c.inflight_kind = ""
@@ -372,9 +378,8 @@ class KvNode(RaftNode):
         self._pump(ctx, src, c)
 
     @staticmethod
-    def _kind(c: _Client, args: tuple[bytes, ...]) -> str:
-        spec = lookup(args[0]) if args else None
-        if spec is None or not arity_ok(spec, len(args)):
+    def _kind(c: _Client, spec: Any, nwords: int) -> str:
+        if spec is None or not arity_ok(spec, nwords):
             return "local"
         if c.multi is not None and spec.name not in ("exec", "discard", "multi", "watch"):
             return "local"  # queued: answered QUEUED at once
@@ -383,13 +388,13 @@ class KvNode(RaftNode):
         return "read" if READONLY in spec.flags else "write"
 
     # -- dispatch -----------------------------------------------------------------------------
-    def _dispatch(self, ctx: Context, src: str, c: _Client, handle: Any, args: tuple[bytes, ...],
+    def _dispatch(self, ctx: Context, src: str, c: _Client, handle: Any, args: tuple[bytes, ...], spec: Any,
                   kind: str) -> bool:
-        """Handle one command; True if it is now in flight (answered later)."""
+        """Handle one command (``spec``: its table entry, None if unknown);
+        True if it is now in flight (answered later)."""
         if not args:
             self._reply(ctx, handle, SimpleError(text="ERR empty command"))
             return False
-        spec = lookup(args[0])
         if spec is None:
             self._queue_error(c)
             self._reply(ctx, handle, unknown_command(args))
@@ -467,13 +472,13 @@ class KvNode(RaftNode):
         if isinstance(timeout, SimpleError):
             return timeout
         return _Parked(client=src, handle=handle, commands=commands, keys=tuple(keys_of(spec, list(args[1:]))),
-                       timeout_reply=BLOCKING_TIMEOUT_REPLY[spec.name], timer=f"{timeout}")
+                       timeout_reply=BLOCKING_TIMEOUT_REPLY[spec.name], timeout_ms=timeout)
 
     def _forward(self, ctx: Context, src: str, handle: Any, leader: str, fwd: KvForward) -> None:
         """Send a write to the leader. Its answer is awaited for
         FORWARD_TIMEOUT_MS, plus a blocking command's own timeout (forever
         for 0); a change of leader ends the wait too (UNCERTAIN)."""
-        self._forwards[fwd.request_id] = _Pending(client=src, handle=handle, kind="forwarded", keys=(leader.encode(),))
+        self._forwards[fwd.request_id] = _Pending(client=src, handle=handle, kind="forwarded", leader=leader)
         ctx.send(leader, fwd)
         wait_ms: float | None = FORWARD_TIMEOUT_MS
         spec = lookup(fwd.commands[0][0]) if not fwd.multi and fwd.commands and fwd.commands[0] else None
@@ -488,14 +493,14 @@ class KvNode(RaftNode):
     def _forward_answered(self, ctx: Context, src: str | None, request_id: int, reply: Any) -> None:
         """The leader's answer to a forward (src, reply), or its timeout (None, None)."""
         p = self._forwards.get(request_id)
-        if p is None or (src is not None and src.encode() != p.keys[0]):
+        if p is None or (src is not None and src != p.leader):
             return  # answered already, or an answer from a node it did not go to
         del self._forwards[request_id]
         if src is not None:
             ctx.cancel_timer(f"forward:{request_id}")
         else:
             ctx.cancel_timer(f"forward:{request_id}")
-            reply = SimpleError(text=f"UNCERTAIN no answer from the leader {p.keys[0].decode()} (it did not answer "
+            reply = SimpleError(text=f"UNCERTAIN no answer from the leader {p.leader} (it did not answer "
                                      "in time, or lost leadership); the write may or may not have been applied")
         self._reply(ctx, p.handle, reply)
         self._done(ctx, p.client)
@@ -530,8 +535,6 @@ class KvNode(RaftNode):
             out: Any = SimpleError(text=text)
             if p.parked is not None:
                 self._unpark(ctx, p.parked)
-                if p.parked.done:
-                    return
         else:
             try:
                 out = decode(reply.result, Message) if reply.result is not None else OK
@@ -547,9 +550,7 @@ class KvNode(RaftNode):
                 self._park(ctx, p.parked)
                 return
             if p.parked is not None:
-                self._served(ctx, p.parked)
-                if p.parked.done:
-                    return
+                self._unpark(ctx, p.parked)
         self._reply(ctx, p.handle, out)
         if p.client:
             self._done(ctx, p.client)
@@ -560,27 +561,19 @@ class KvNode(RaftNode):
         if parked.timed_out:
             self._finish_parked(ctx, parked, parked.timeout_reply)
             return
-        if parked.timer and not parked.timer.startswith("unblock:"):
-            if self._parked_count >= PARKED_CLIENTS_MAX:
-                self._finish_parked(ctx, parked, SimpleError(text="ERR too many blocked clients"))
-                return
-            timeout_ms = float(parked.timer)
-            self._parked_count += 1
-            self._parked_seq += 1
-            parked.timer = f"unblock:{self._parked_seq}"
-            self._timers_parked[parked.timer] = parked
-            for k in parked.keys:
-                self._parked.setdefault(k, collections.deque()).append(parked)
-            if timeout_ms > 0:
-                ctx.set_timer(parked.timer, timeout_ms)
-
-    def _served(self, ctx: Context, parked: _Parked) -> None:
-        parked.inflight = False
-        if parked.timer.startswith("unblock:"):
-            ctx.cancel_timer(parked.timer)
-            self._timers_parked.pop(parked.timer, None)
-            self._remove_parked(parked)
-        parked.done = False
+        if parked.timer:
+            return  # a retry that found nothing again: it keeps its place
+        if self._parked_count >= PARKED_CLIENTS_MAX:
+            self._finish_parked(ctx, parked, SimpleError(text="ERR too many blocked clients"))
+            return
+        self._parked_count += 1
+        self._parked_seq += 1
+        parked.timer = f"unblock:{self._parked_seq}"
+        self._timers_parked[parked.timer] = parked
+        for k in parked.keys:
+            self._parked.setdefault(k, collections.deque()).append(parked)
+        if parked.timeout_ms > 0:
+            ctx.set_timer(parked.timer, parked.timeout_ms)
 
     def _remove_parked(self, parked: _Parked) -> None:
         for k in parked.keys:
@@ -595,11 +588,13 @@ class KvNode(RaftNode):
         self._parked_count = max(0, self._parked_count - 1)
 
     def _unpark(self, ctx: Context, parked: _Parked) -> None:
+        """No longer blocked (served, answered, or its client gone)."""
         parked.inflight = False
-        if parked.timer.startswith("unblock:"):
+        if parked.timer:
             ctx.cancel_timer(parked.timer)
             self._timers_parked.pop(parked.timer, None)
             self._remove_parked(parked)
+            parked.timer = ""
 
     def _finish_parked(self, ctx: Context, parked: _Parked, reply: Reply) -> None:
         if parked.done:
@@ -664,7 +659,7 @@ class KvNode(RaftNode):
         self._was_leader = leader
         if self._forwards and raft.leader != self._known_leader:
             for rid, p in list(self._forwards.items()):
-                if p.keys[0].decode() != raft.leader:
+                if p.leader != raft.leader:
                     self._forward_answered(ctx, None, rid, None)
         self._known_leader = raft.leader
 
