@@ -122,34 +122,48 @@ def raft_cmd(nodes: int, kinds: str, seed: int, n_seeds: int, time_text: str, tr
 
     Exit status: 0 safe (and linearizable); 1 a violation (the replay command
     is printed); 2 bad arguments; 3 kv: the check gave no verdict in time."""
+    if workload != "kv" and (history_path or html_path):
+        raise click.UsageError("--history and --html go with --workload kv")
+    time_ms, kind_list = _run_args(time_text, kinds, n_seeds, trace_path or history_path or html_path)
+    run = _Runner(nodes, kind_list, kinds, time_ms, time_text, unsafe, workload, clients, reads)
+    if n_seeds == 1:
+        _one_seed(run, seed, time_ms, trace_path, history_path, html_path, as_json)
+    else:
+        _sweep(run, seed, n_seeds, as_json)
+
+
+def _run_args(time_text: str, kinds: str, n_seeds: int, files: str | None) -> tuple[float, tuple[str, ...]]:
+    """--time as ms and --nemesis as kinds, checked; files (--trace,
+    --history, --html) only with one seed. BadParameter / UsageError (exit 2)."""
     try:
         time_ms = _duration_ms(time_text)
     except ValueError:
         raise click.BadParameter(f"not a duration: {time_text!r}", param_hint="--time") from None
-    if workload != "kv" and (history_path or html_path):
-        raise click.UsageError("--history and --html go with --workload kv")
-    if n_seeds > 1 and (trace_path or history_path or html_path):
+    if n_seeds > 1 and files:
         raise click.UsageError("--trace, --history and --html go with one seed (replay the one you want)")
     kind_list = tuple(k for k in kinds.split(",") if k)
     unknown = [k for k in kind_list if k not in NEMESIS_KINDS]
     if unknown:
         raise click.BadParameter(f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(NEMESIS_KINDS)}",
                                  param_hint="--nemesis")
-    run = _Runner(nodes, kind_list, kinds, time_ms, time_text, unsafe, workload, clients, reads)
-    if n_seeds == 1:
-        with _progress(not as_json, f"seed {seed}", time_ms / 1000.0, "virtual s") as update:
-            out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(min(now, time_ms) / 1000.0))
-        if as_json:
-            click.echo(json.dumps({**out.summary, "replay": out.replay if not out.ok else None, **out.files}))
-        else:
-            for line in out.lines:
-                click.echo(line)
-            if not out.ok:
-                click.echo(f"replay: {out.replay}")
-        if out.exit_code:
-            raise SystemExit(out.exit_code)
-        return
-    _sweep(run, seed, n_seeds, as_json)
+    return time_ms, kind_list
+
+
+def _one_seed(run: Any, seed: int, time_ms: float, trace_path: str | None, history_path: str | None,
+              html_path: str | None, as_json: bool) -> None:
+    """Run one seed with a progress bar; print its lines (or one JSON
+    object) and the replay command if it failed; exit with its status."""
+    with _progress(not as_json, f"seed {seed}", time_ms / 1000.0, "virtual s") as update:
+        out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(min(now, time_ms) / 1000.0))
+    if as_json:
+        click.echo(json.dumps({**out.summary, "replay": out.replay if not out.ok else None, **out.files}))
+    else:
+        for line in out.lines:
+            click.echo(line)
+        if not out.ok:
+            click.echo(f"replay: {out.replay}")
+    if out.exit_code:
+        raise SystemExit(out.exit_code)
 
 
 def _sweep(run: Any, first: int, n: int, as_json: bool) -> None:
@@ -368,32 +382,12 @@ def kv_cmd(nodes: int, clients: int, kinds: str, seed: int, n_seeds: int, time_t
 
     Exit status: 0 all ok; 1 a violation (the replay command is printed);
     2 bad arguments; 3 the linearizability check gave no verdict in time."""
-    try:
-        time_ms = _duration_ms(time_text)
-    except ValueError:
-        raise click.BadParameter(f"not a duration: {time_text!r}", param_hint="--time") from None
-    if n_seeds > 1 and (trace_path or history_path or html_path):
-        raise click.UsageError("--trace, --history and --html go with one seed (replay the one you want)")
-    kind_list = tuple(k for k in kinds.split(",") if k)
-    unknown = [k for k in kind_list if k not in NEMESIS_KINDS]
-    if unknown:
-        raise click.BadParameter(f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(NEMESIS_KINDS)}",
-                                 param_hint="--nemesis")
+    time_ms, kind_list = _run_args(time_text, kinds, n_seeds, trace_path or history_path or html_path)
     run = _KvRunner(nodes, clients, kind_list, kinds, time_ms, time_text, reads)
-    if n_seeds > 1:
-        _sweep(run, seed, n_seeds, as_json)
-        return
-    with _progress(not as_json, f"seed {seed}", time_ms / 1000.0, "virtual s") as update:
-        out = run.one(seed, trace_path, history_path, html_path, lambda now, _t: update(min(now, time_ms) / 1000.0))
-    if as_json:
-        click.echo(json.dumps({**out.summary, "replay": out.replay if not out.ok else None, **out.files}))
+    if n_seeds == 1:
+        _one_seed(run, seed, time_ms, trace_path, history_path, html_path, as_json)
     else:
-        for line in out.lines:
-            click.echo(line)
-        if not out.ok:
-            click.echo(f"replay: {out.replay}")
-    if out.exit_code:
-        raise SystemExit(out.exit_code)
+        _sweep(run, seed, n_seeds, as_json)
 
 
 @dataclass(slots=True)
