@@ -33,14 +33,11 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import socket
-import subprocess
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+from tests.kv._redis_server import connect, redis_server
 
 from synod.kv._lists import BLOCKING_TIMEOUT_REPLY
 from synod.kv.commands import WOULD_BLOCK
@@ -65,7 +62,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E4
 
 FUZZ_EXAMPLES = int(os.environ.get("SYNOD_FUZZ_EXAMPLES", 200))
 FUZZ_SEED = int(os.environ.get("SYNOD_FUZZ_SEED", 0))
-STARTUP_DEADLINE_S = 10.0
 NOW_MS = 1_000_000
 NULL = BulkString(data=None)  # RESP3's one null, whatever the RESP2 kind
 
@@ -107,45 +103,20 @@ class _KindParser(_RESP2Parser):
         raise AssertionError(f"unexpected RESP line {raw!r}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """{2: a RESP2 connection, 3: a RESP3 connection} to a fresh redis-server (killed at the end)."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not on PATH (apt-get install redis-server): no differential test")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    conns = {}
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        for proto in (2, 3):
-            conn = redis.Connection(host="127.0.0.1", port=port, protocol=2, parser_class=_KindParser)
-            while True:
-                try:
-                    conn.connect()
-                    break
-                except RedisConnectionError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-            conns[proto] = conn
-        hello = _ask(conns[3], (b"HELLO", b"3"))
-        assert isinstance(hello, Map), hello
-        version = _ask(conns[2], (b"INFO", b"server")).data
-        assert b"redis_version:7." in version, version[:200]
-        yield conns
-    finally:
-        for conn in conns.values():
-            conn.disconnect()
-        proc.kill()
-        proc.wait()
+    with redis_server() as port:
+        conns = {proto: connect(port, _KindParser) for proto in (2, 3)}
+        try:
+            hello = _ask(conns[3], (b"HELLO", b"3"))
+            assert isinstance(hello, Map), hello
+            version = _ask(conns[2], (b"INFO", b"server")).data
+            assert b"redis_version:7." in version, version[:200]
+            yield conns
+        finally:
+            for conn in conns.values():
+                conn.disconnect()
 
 
 def _ask(conn, args: tuple[bytes, ...]) -> Reply:

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.kv._redis_server import connect, redis_server
 
 from synod.kv.commands import lookup
 from synod.kv.protocol import render
@@ -39,7 +37,6 @@ from redis._parsers.resp2 import _RESP2Parser  # noqa: E402  (pinned redis-py 8.
 from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
 
 FUZZ_EXAMPLES = int(os.environ.get("SYNOD_FUZZ_EXAMPLES", 200))
-STARTUP_DEADLINE_S = 10.0
 # Replies that depend on the clock may differ by the time between the server's and our evaluation.
 TIME_TOLERANCE_MS = 2000
 
@@ -67,46 +64,23 @@ class _KindParser(_RESP2Parser):
         raise AssertionError(f"unexpected RESP line {raw!r}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """A connection to a fresh redis-server (killed at the end)."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not on PATH (apt-get install redis-server): no differential test")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        conn = redis.Connection(host="127.0.0.1", port=port, protocol=2, parser_class=_KindParser)
-        while True:
-            try:
-                conn.connect()
-                break
-            except RedisConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        version = _ask(conn, (b"INFO", b"server")).data
-        assert b"redis_version:7." in version, version[:200]
-        yield conn
-        conn.disconnect()
-    finally:
-        proc.kill()
-        proc.wait()
+    with redis_server() as port:
+        conn = connect(port, _KindParser)
+        try:
+            version = _ask(conn, (b"INFO", b"server")).data
+            assert b"redis_version:7." in version, version[:200]
+            yield conn
+        finally:
+            conn.disconnect()
 
 
 @pytest.fixture(scope="module")
 def other_client(server):
     """A second connection to the same server: the "other client" that writes between WATCH and EXEC."""
-    conn = redis.Connection(host="127.0.0.1", port=server.port, protocol=2, parser_class=_KindParser)
-    conn.connect()
+    conn = connect(server.port, _KindParser)
     yield conn
     conn.disconnect()
 
