@@ -882,13 +882,21 @@ class KvNodeParams(Params):
     """The params of ``synod.kv.node:factory`` (all optional): Raft's
     ``tick_interval_ms``, ``election_ticks``, ``heartbeat_ticks``,
     ``snapshot_interval_entries`` (0: never), ``lease_read`` (serve reads
-    under the leader's lease instead of a ReadIndex round, thesis 6.4.1)."""
+    under the leader's lease instead of a ReadIndex round, thesis 6.4.1);
+    ``voters``: the initial voters (default every node of the cluster; a
+    node not among them starts as a learner waiting to be added, thesis
+    4.2.1, as ``synod kv member add`` starts a new server)."""
 
     tick_interval_ms: float = RC.TICK_INTERVAL_MS
     election_ticks: int = RC.ELECTION_TICKS
     heartbeat_ticks: int = RC.HEARTBEAT_TICKS
     snapshot_interval_entries: int = 10_000
     lease_read: bool = False
+    voters: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not all(self.voters):
+            raise ValueError("voters must be non-empty node ids")
 
 
 def factory(node_id: str, params: dict[str, Any]) -> KvNode:
@@ -899,5 +907,5 @@ def factory(node_id: str, params: dict[str, Any]) -> KvNode:
     """
     p = parse_params(params, KvNodeParams)
     raft = RaftConfig(election_ticks=p.election_ticks, heartbeat_ticks=p.heartbeat_ticks, lease_read=p.lease_read)
-    return KvNode(RaftNodeConfig(raft=raft, tick_interval_ms=p.tick_interval_ms,
+    return KvNode(RaftNodeConfig(raft=raft, voters=p.voters, tick_interval_ms=p.tick_interval_ms,
                                  snapshot_interval_entries=p.snapshot_interval_entries))
