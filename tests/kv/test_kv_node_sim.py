@@ -108,3 +108,84 @@ def test_a_blocked_client_that_leaves_does_not_hold_up_the_next_one() -> None:
     assert sim.hosts["n1"].node.raft.is_leader
     assert logs["waiter"] == [("BLPOP q 0", Array(items=(BulkString(data=b"q"), BulkString(data=b"x"))))]
     assert not sim.hosts["n1"].node._timers_parked  # nothing left parked
+
+
+class LeavingFollowerClient(Node):
+    """Blocks on ``BLPOP q 0`` through the follower ``target`` at 2 s, then
+    closes its connection at 3 s (without waiting for the reply)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer("block", 2000.0)
+        ctx.set_timer("leave", 3000.0)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name == "block":
+            ctx.send(self.target, Command(args=(b"BLPOP", b"q", b"0")))
+        else:
+            ctx.send(self.target, ClientClosed(reason="client closed"))
+
+
+def test_a_client_that_leaves_a_follower_while_blocked_pops_nothing() -> None:
+    """A client blocked through a follower disconnects: an element pushed
+    later stays in the list (nobody is left to receive it), as in Redis,
+    where a closed connection never pops."""
+    sim = Simulator(1)  # n1 leads from 2 s on
+    for s in SERVERS:
+        sim.add_node(s, KvNode, peers=SERVERS)
+    sim.add_node("leaver", lambda: LeavingFollowerClient("n3"), peers=SERVERS)
+    logs: dict[str, list] = {"pusher": []}
+    sim.add_node("pusher", lambda: Client("n1", ["RPUSH q x", "LLEN q"], logs["pusher"], 6000.0), peers=SERVERS)
+    sim.run(until_ms=30_000.0)
+    assert sim.hosts["n1"].node.raft.is_leader
+    assert logs["pusher"] == [("RPUSH q x", Integer(value=1)), ("LLEN q", Integer(value=1))]
+    for s in SERVERS:
+        assert not sim.hosts[s].node._timers_parked, s  # nothing left parked anywhere
+
+
+def test_blocked_clients_on_every_server_are_each_served_once() -> None:
+    """Three clients block on one list through three servers; three pushes
+    are each popped by exactly one of them."""
+    logs = _run({
+        "w1": ("n1", ["BLPOP q 0"], 2000.0),
+        "w2": ("n2", ["BLPOP q 0"], 2000.0),
+        "w3": ("n3", ["BLPOP q 0"], 2000.0),
+        "pusher": ("n2", ["RPUSH q a", "RPUSH q b", "RPUSH q c", "LLEN q"], 6000.0),
+    }, seed=2)
+    popped = sorted(logs[w][0][1].items[1].data for w in ("w1", "w2", "w3"))
+    assert popped == [b"a", b"b", b"c"]
+    assert logs["pusher"][-1] == ("LLEN q", Integer(value=0))
+
+
+class QuickLeaver(Node):
+    """Sends ``BLPOP q 0`` to ``target`` at 2 s and closes its connection
+    1 ms later, while the command is still on its way through the log."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer("block", 2000.0)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name == "block":
+            ctx.send(self.target, Command(args=(b"BLPOP", b"q", b"0")))
+            ctx.set_timer("leave", 1.0)
+        else:
+            ctx.send(self.target, ClientClosed(reason="client closed"))
+
+
+def test_a_client_that_leaves_while_its_first_attempt_is_in_the_log_is_not_parked() -> None:
+    for target in SERVERS:  # the leader n1 and both followers
+        sim = Simulator(1)
+        for s in SERVERS:
+            sim.add_node(s, KvNode, peers=SERVERS)
+        sim.add_node("leaver", lambda t=target: QuickLeaver(t), peers=SERVERS)
+        log: list = []
+        sim.add_node("pusher", lambda log=log: Client("n1", ["RPUSH q x", "LLEN q"], log, 6000.0), peers=SERVERS)
+        sim.run(until_ms=30_000.0)
+        assert log == [("RPUSH q x", Integer(value=1)), ("LLEN q", Integer(value=1))], target
+        for s in SERVERS:
+            assert not sim.hosts[s].node._timers_parked, (target, s)

@@ -29,13 +29,18 @@ write for its earlier reads, so a pipeline sees its own writes; connection
 commands wait until nothing is in flight.
 
 Blocking pops (BLPOP ...): a blocking command goes through the log like any
-write; when its list is empty it applies as "blocked" and the leader parks
-the client, in arrival order per key. Each later applied write that touches
-a parked key proposes the first parked client's command again; the client
-is answered when one applies with an element, with the timeout reply when
-its timeout passes, and with ``-UNBLOCKED`` if this server stops being the
-leader (never a lost or doubly delivered element: an element is popped only
-by an applied entry whose reply is delivered).
+write (forwarded by a follower); when its list is empty it applies as
+"blocked" and the server the client is connected to parks it, in arrival
+order per key. Each later applied write that touches a parked key puts the
+first parked client's command in the log again (forwarded by a follower);
+the client is answered when one applies with an element, or with the
+timeout reply when its timeout passes. A parked client lives only on its
+own server, so a client that disconnects leaves nothing behind that could
+pop an element later (an attempt already in the log may still pop, as a
+reply in flight is lost when a Redis connection closes). A change of leader
+leaves parked clients parked (an attempt in flight is answered
+``-UNCERTAIN``, as any write) and wakes them all once, in case an element
+arrived while no attempt could be made.
 
 At most once: a command gets a unique ``(origin, seq)`` where it enters the
 cluster (``origin`` is the server's id and boot count, durable); the state
@@ -92,7 +97,6 @@ VERSIONS_QUERY = b"\x00versions"   # a state-machine query: versions of keys (WA
 SERVER_VERSION = "7.0.15"          # the Redis version whose behaviour synod.kv follows
 
 TRYAGAIN_NO_LEADER = "TRYAGAIN no leader: the cluster has no quorum or is electing one; nothing was applied"
-UNBLOCKED = "UNBLOCKED this server stopped being the leader while the client was blocked; retry"
 
 
 class KvEntry(Message, tag="kv.Entry"):
@@ -108,6 +112,10 @@ class KvEntry(Message, tag="kv.Entry"):
     multi: bool = False
 
 
+class Blocked(Message, tag="kv.Blocked"):
+    """The result of a blocking command that found nothing to pop."""
+
+
 class KvForward(Message, tag="kv.Forward"):
     """Follower -> leader: put this write in the log for me. Answered with
     a :class:`KvForwardReply` of the same ``request_id``."""
@@ -121,8 +129,12 @@ class KvForward(Message, tag="kv.Forward"):
 
 
 class KvForwardReply(Message, tag="kv.ForwardReply"):
+    """Leader -> follower: the answer to :class:`KvForward` ``request_id``;
+    :class:`Blocked` when a blocking command found nothing to pop (the
+    follower parks its client)."""
+
     request_id: int
-    reply: Reply
+    reply: Reply | Blocked
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +143,6 @@ class _ForwardHandle:
 
     src: str
     request_id: int
-
-
-class Blocked(Message, tag="kv.Blocked"):
-    """The result of a blocking command that found nothing to pop."""
 
 
 class _MachineSnapshot(Message, tag="kv.MachineSnapshot"):
@@ -233,7 +241,7 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Parked:
-    """A blocked client (leader only)."""
+    """A blocked client of this server."""
 
     client: str
     handle: Any
@@ -265,7 +273,6 @@ class KvNode(RaftNode):
         self._timers_parked: dict[str, _Parked] = {}   # unblock timer name -> parked client
         self._parked_seq = 0
         self._forwards: dict[int, _Pending] = {}        # forward request id -> the client waiting for it
-        self._was_leader = False
         self._known_leader: str | None = None
         # (client, correlation) of requests received lately: copies are dropped.
         self._requests_seen: collections.OrderedDict[Any, None] = collections.OrderedDict()
@@ -333,14 +340,16 @@ class KvNode(RaftNode):
         return c
 
     def _forget_client(self, ctx: Context, src: str) -> None:
-        """The client left: forget its connection state, and its blocked
-        commands that are not in the log right now (one that is may still
-        pop an element: its answer goes nowhere, as in Redis)."""
+        """The client left: forget its connection state and its blocked
+        commands; one in the log right now may still pop an element (its
+        answer goes nowhere, as in Redis) but is not parked again."""
         self._clients_by_id.pop(src, None)
-        for parked in list(self._timers_parked.values()):
-            if parked.client == src and not parked.inflight:
+        attempts = [p.parked for p in (*self._local.values(), *self._forwards.values()) if p.parked is not None]
+        for parked in (*self._timers_parked.values(), *attempts):
+            if parked.client == src and not parked.done:
                 parked.done = True
-                self._unpark(ctx, parked)
+                if not parked.inflight:
+                    self._unpark(ctx, parked)
 
     def _enqueue(self, ctx: Context, src: str, handle: Any, args: tuple[bytes, ...]) -> None:
         c = self._client(src)
@@ -434,22 +443,23 @@ class KvNode(RaftNode):
     def _start_write(self, ctx: Context, src: str, handle: Any, commands: tuple[tuple[bytes, ...], ...],
                      watched: tuple[tuple[bytes, int], ...], *, multi: bool, blocking: bool = False,
                      origin: str | None = None, seq: int | None = None, forwarded: bool = False) -> bool:
-        """Log the write here if leader, else forward it. True: in flight."""
+        """Log the write here if leader, else forward it. True: in flight.
+        ``blocking``: a blocking command of a client of this server (it is
+        parked here if it finds nothing to pop)."""
         raft = self.raft
         if origin is None:
             self._seq += 1
             origin, seq = self.origin, self._seq
+        parked = None
+        if blocking and (raft.is_leader or raft.leader is not None):
+            parked = self._parked_for(src, handle, commands, lookup(commands[0][0]))
+            if isinstance(parked, SimpleError):
+                self._reply(ctx, handle, parked)
+                return False
         if raft.is_leader:
             entry = KvEntry(origin=origin, seq=seq, now_ms=int(ctx.unix_ms), commands=commands, watched=watched,
                             multi=multi)
             rid = self._next_rid()
-            parked = None
-            if blocking:
-                spec = lookup(commands[0][0])
-                parked = self._parked_for(src, handle, commands, spec)
-                if isinstance(parked, SimpleError):
-                    self._reply(ctx, handle, parked)
-                    return False
             self._local[rid] = _Pending(client=src, handle=handle, kind="forwarded" if forwarded else "write",
                                         entry=entry, parked=parked)
             if not self.propose_for(ctx, LOCAL_SRC, rid, encode(entry)):
@@ -461,7 +471,8 @@ class KvNode(RaftNode):
             self._reply(ctx, handle, SimpleError(text=TRYAGAIN_NO_LEADER))
             return False
         self._forward(ctx, src, handle, raft.leader, KvForward(request_id=self._next_rid(), origin=origin, seq=seq,
-                                                               commands=commands, watched=watched, multi=multi))
+                                                               commands=commands, watched=watched, multi=multi),
+                      parked)
         return True
 
     def _parked_for(self, src: str, handle: Any, commands: tuple[tuple[bytes, ...], ...], spec: Any) -> Any:
@@ -474,21 +485,15 @@ class KvNode(RaftNode):
         return _Parked(client=src, handle=handle, commands=commands, keys=tuple(keys_of(spec, list(args[1:]))),
                        timeout_reply=BLOCKING_TIMEOUT_REPLY[spec.name], timeout_ms=timeout)
 
-    def _forward(self, ctx: Context, src: str, handle: Any, leader: str, fwd: KvForward) -> None:
-        """Send a write to the leader. Its answer is awaited for
-        FORWARD_TIMEOUT_MS, plus a blocking command's own timeout (forever
-        for 0); a change of leader ends the wait too (UNCERTAIN)."""
-        self._forwards[fwd.request_id] = _Pending(client=src, handle=handle, kind="forwarded", leader=leader)
+    def _forward(self, ctx: Context, src: str, handle: Any, leader: str, fwd: KvForward,
+                 parked: _Parked | None = None) -> None:
+        """Send a write to the leader (``parked``: the blocked client it is
+        an attempt for). Its answer is awaited for FORWARD_TIMEOUT_MS; a
+        change of leader ends the wait too (UNCERTAIN)."""
+        self._forwards[fwd.request_id] = _Pending(client=src, handle=handle, kind="forwarded", leader=leader,
+                                                  parked=parked)
         ctx.send(leader, fwd)
-        wait_ms: float | None = FORWARD_TIMEOUT_MS
-        spec = lookup(fwd.commands[0][0]) if not fwd.multi and fwd.commands and fwd.commands[0] else None
-        if spec is not None and BLOCKING in spec.flags:
-            from synod.kv._lists import blocking_timeout_ms
-
-            timeout = blocking_timeout_ms(spec.name, list(fwd.commands[0][1:]))
-            wait_ms = None if timeout == 0.0 else FORWARD_TIMEOUT_MS + (timeout if isinstance(timeout, float) else 0.0)
-        if wait_ms is not None:
-            ctx.set_timer(f"forward:{fwd.request_id}", wait_ms)
+        ctx.set_timer(f"forward:{fwd.request_id}", FORWARD_TIMEOUT_MS)
 
     def _forward_answered(self, ctx: Context, src: str | None, request_id: int, reply: Any) -> None:
         """The leader's answer to a forward (src, reply), or its timeout (None, None)."""
@@ -496,14 +501,26 @@ class KvNode(RaftNode):
         if p is None or (src is not None and src != p.leader):
             return  # answered already, or an answer from a node it did not go to
         del self._forwards[request_id]
-        if src is not None:
-            ctx.cancel_timer(f"forward:{request_id}")
-        else:
-            ctx.cancel_timer(f"forward:{request_id}")
+        ctx.cancel_timer(f"forward:{request_id}")
+        if src is None:
             reply = SimpleError(text=f"UNCERTAIN no answer from the leader {p.leader} (it did not answer "
                                      "in time, or lost leadership); the write may or may not have been applied")
-        self._reply(ctx, p.handle, reply)
-        self._done(ctx, p.client)
+        self._finish(ctx, p, reply)
+
+    def _finish(self, ctx: Context, p: _Pending, out: Any) -> None:
+        """A write of this server's client has its answer ``out``: relay it,
+        or park a blocking command that found nothing to pop."""
+        parked = p.parked
+        if parked is None:
+            self._reply(ctx, p.handle, out)
+            if p.client:
+                self._done(ctx, p.client)
+        elif type(out) is Blocked:
+            self._park(ctx, parked)
+        elif parked.timer and type(out) is SimpleError and out.text.startswith("TRYAGAIN"):
+            parked.inflight = False  # a retry that was not applied: it stays parked
+        else:
+            self._finish_parked(ctx, parked, out)
 
     def _reply(self, ctx: Context, handle: Any, reply: Any) -> None:
         """Answer a local client (a ReplyHandle) or a follower's forward."""
@@ -513,10 +530,10 @@ class KvNode(RaftNode):
             ctx.reply_to(handle, reply)
 
     def _forwarded(self, ctx: Context, handle: Any, fwd: KvForward) -> None:
-        spec = lookup(fwd.commands[0][0]) if fwd.commands and fwd.commands[0] else None
-        blocking = spec is not None and not fwd.multi and BLOCKING in spec.flags
-        self._start_write(ctx, "", handle, fwd.commands, fwd.watched, multi=fwd.multi, blocking=blocking,
-                          origin=fwd.origin, seq=fwd.seq, forwarded=True)
+        """A follower's write: logged here (a blocking command that finds
+        nothing to pop is answered :class:`Blocked`; the follower parks it)."""
+        self._start_write(ctx, "", handle, fwd.commands, fwd.watched, multi=fwd.multi, origin=fwd.origin,
+                          seq=fwd.seq, forwarded=True)
 
     # -- answers from RaftNode ------------------------------------------------------------------
     def _answer(self, ctx: Context, src: str, reply: ProposeReply) -> None:
@@ -533,8 +550,6 @@ class KvNode(RaftNode):
             else:
                 text = f"TRYAGAIN {reply.error or 'no leader'}; nothing was applied"
             out: Any = SimpleError(text=text)
-            if p.parked is not None:
-                self._unpark(ctx, p.parked)
         else:
             try:
                 out = decode(reply.result, Message) if reply.result is not None else OK
@@ -546,18 +561,14 @@ class KvNode(RaftNode):
                     for k, v in zip(p.keys, out.items or ()):
                         c.watched[k] = v.value
                 out = OK
-            if type(out) is Blocked and p.parked is not None:
-                self._park(ctx, p.parked)
-                return
-            if p.parked is not None:
-                self._unpark(ctx, p.parked)
-        self._reply(ctx, p.handle, out)
-        if p.client:
-            self._done(ctx, p.client)
+        self._finish(ctx, p, out)
 
     # -- blocked clients (leader) ---------------------------------------------------------------
     def _park(self, ctx: Context, parked: _Parked) -> None:
         parked.inflight = False
+        if parked.done:
+            self._unpark(ctx, parked)  # its client left while it was in the log
+            return
         if parked.timed_out:
             self._finish_parked(ctx, parked, parked.timeout_reply)
             return
@@ -615,7 +626,7 @@ class KvNode(RaftNode):
         self._finish_parked(ctx, parked, parked.timeout_reply)
 
     def _applied(self, ctx: Context, e: Any, result: bytes | None) -> None:
-        if not self._parked or e.data is None or e.conf_change or not self.raft.is_leader:
+        if not self._parked or e.data is None or e.conf_change:
             return
         try:
             entry = decode(e.data, KvEntry)
@@ -632,35 +643,44 @@ class KvNode(RaftNode):
                 self._wake(ctx, q[0])
 
     def _wake(self, ctx: Context, parked: _Parked) -> None:
+        """Put a parked client's command in the log again (forwarded from a
+        follower); with no leader known it waits for the next wake."""
         if parked.inflight or parked.done:
             return
-        parked.inflight = True
+        raft = self.raft
         self._seq += 1
-        entry = KvEntry(origin=self.origin, seq=self._seq, now_ms=int(ctx.unix_ms), commands=parked.commands)
         rid = self._next_rid()
-        kind = "forwarded" if type(parked.handle) is _ForwardHandle else "write"
-        self._local[rid] = _Pending(client=parked.client, handle=parked.handle, kind=kind, entry=entry, parked=parked)
-        if not self.propose_for(ctx, LOCAL_SRC, rid, encode(entry)):
-            del self._local[rid]
-            parked.inflight = False
+        if raft.is_leader:
+            entry = KvEntry(origin=self.origin, seq=self._seq, now_ms=int(ctx.unix_ms), commands=parked.commands)
+            self._local[rid] = _Pending(client=parked.client, handle=parked.handle, kind="write", entry=entry,
+                                        parked=parked)
+            if not self.propose_for(ctx, LOCAL_SRC, rid, encode(entry)):
+                del self._local[rid]
+                return
+        elif raft.leader is not None:
+            self._forward(ctx, parked.client, parked.handle, raft.leader,
+                          KvForward(request_id=rid, origin=self.origin, seq=self._seq, commands=parked.commands),
+                          parked)
+        else:
+            return
+        parked.inflight = True
 
     def _leadership(self, ctx: Context) -> None:
-        """After each input: clients blocked here are released if this
-        server stopped leading; forwards to a leader that is no longer the
-        leader are answered UNCERTAIN (they may have been applied)."""
+        """After each input, if the leader changed: forwards to a leader
+        that is no longer the leader are answered UNCERTAIN (they may have
+        been applied), and once a leader is known every key's first parked
+        client tries again (an element may have arrived meanwhile)."""
         raft = self.raft
-        if raft is None:
+        if raft is None or raft.leader == self._known_leader:
             return
-        leader = raft.is_leader
-        if self._was_leader and not leader and self._timers_parked:
-            for parked in list(self._timers_parked.values()):
-                if not parked.inflight:
-                    self._finish_parked(ctx, parked, SimpleError(text=UNBLOCKED))
-        self._was_leader = leader
-        if self._forwards and raft.leader != self._known_leader:
+        if self._forwards:
             for rid, p in list(self._forwards.items()):
                 if p.leader != raft.leader:
                     self._forward_answered(ctx, None, rid, None)
+        if raft.leader is not None:
+            for q in list(self._parked.values()):
+                if q:
+                    self._wake(ctx, q[0])
         self._known_leader = raft.leader
 
     # -- connection-level commands ----------------------------------------------------------------
