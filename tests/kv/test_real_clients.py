@@ -283,3 +283,37 @@ def test_leader_killed_mid_stream_keeps_every_acknowledged_write(kv: Cluster) ->
         values = wait_until(f"{nid} serving reads", read_all)
         missing = [k for k, v in zip(keys, values) if v != acked[k]]
         assert not missing, f"{nid} lost acknowledged writes {missing[:10]} (uncertain: {uncertain})"
+
+
+def _blocked_clients(port: int) -> int | None:
+    r = redis.Redis(port=port, socket_timeout=10, decode_responses=True)
+    try:
+        return int(r.info("clients")["blocked_clients"])
+    finally:
+        r.close()
+
+
+def test_blocked_pop_through_a_follower_served_and_a_leaver_pops_nothing(kv: Cluster) -> None:
+    """The job-queue pattern over real connections: BLPOP through a
+    follower is served by an RPUSH through another node; a client that
+    closes its connection while blocked leaves the next element queued."""
+    leader, _ = wait_until("a leader", kv.leader)
+    follower = next(n for n in kv.cl.node_ids if n != leader)
+    other = next(n for n in kv.cl.node_ids if n not in (leader, follower))
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(kv.client(follower).blpop(["jobs"], timeout=0)))
+    waiter.start()
+    wait_until("the waiter blocked on the follower", lambda: _blocked_clients(kv.ports[follower]) == 1)
+    assert kv.client(other).rpush("jobs", "j1") == 1
+    waiter.join(DEADLINE_S)
+    assert got == [(b"jobs", b"j1")]
+
+    leaver = kv.client(follower)
+    conn = leaver.connection_pool.get_connection()
+    conn.send_command("BLPOP", "jobs", 0)
+    wait_until("the leaver blocked on the follower", lambda: _blocked_clients(kv.ports[follower]) == 1)
+    conn.disconnect()
+    wait_until("the follower forgot the leaver", lambda: _blocked_clients(kv.ports[follower]) == 0)
+    assert kv.client(leader).rpush("jobs", "j2") == 1
+    r = kv.client(other)
+    assert r.llen("jobs") == 1 and r.lpop("jobs") == b"j2"
