@@ -26,14 +26,14 @@ reproduces it.
 
 The result names the seed, the verdicts and the exact command that replays
 the run. :func:`run_simulated` runs a scenario in the simulator (virtual
-time, one seed decides everything). The real-process variant, the same
-scenario over a :class:`~synod.runtime.LocalCluster`, grows here next (issue
-10 part 3); until then the real-process fault suites live beside their
-systems' harness modules.
+time, one seed decides everything); :func:`synod.harness.real.run_real`
+runs the same phases with the same nemesis over a
+:class:`~synod.runtime.LocalCluster` of real processes (kill -9, SIGSTOP,
+transport partitions).
 
 A system provides a scenario builder, ``build(sim) -> Scenario``, in its
-harness module (:mod:`synod.harness.kv`, :mod:`synod.harness.raft`,
-:mod:`synod.harness.mapreduce`); the CLI and the tests call
+harness module (:mod:`synod.harness.kv`, :mod:`synod.harness.kv_queue`,
+:mod:`synod.harness.raft`, :mod:`synod.harness.mapreduce`); the CLI and the tests call
 :func:`run_simulated` with it, or the harness module's ``run_*`` function
 that does and reads the result in the system's terms.
 """
