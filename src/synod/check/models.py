@@ -21,8 +21,8 @@ with one documented exception: :class:`CasRegister` with
 value" (how Porcupine's tests read Jepsen's etcd logs).
 
 The models: :class:`Register` (read/write), :class:`CasRegister`
-(read/write/cas), :class:`KV` (get/put/append on string values; a missing
-key reads as ""), :class:`SetModel` (add/read), :class:`Queue`
+(read/write/cas), :class:`KV` (get/put/append/incr/cas on string values; a
+missing key reads as ""), :class:`SetModel` (add/read), :class:`Queue`
 (enqueue/dequeue, FIFO) and :class:`Mutex` (acquire/release).
 """
 
@@ -200,13 +200,40 @@ class CasRegister(Register):
         return lambda s: new if s == old else ILLEGAL
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _integer(s: str) -> int | None:
+    """``s`` as Redis's INCR reads it (``string2ll``): "0" or a decimal
+    without leading zeros, in 64 bits; a missing key ("") is 0. None if it
+    is no integer."""
+    if s == "" or s == "0":
+        return 0
+    digits = s[1:] if s[:1] == "-" else s
+    if not (digits.isascii() and digits.isdigit()) or digits[0] == "0":
+        return None
+    n = int(s)
+    return n if -_INT64_MAX - 1 <= n <= _INT64_MAX else None
+
+
 class KV(Model):
-    """A key-value map of strings: ``get`` returns the key's value (a missing
-    key reads as ""; a null result means ""), ``put`` sets it, ``append``
-    concatenates. One register per key (ops with the same key)."""
+    """A key-value map of strings, one register per key (ops with the same
+    key):
+
+    - ``get`` returns the key's value (a missing key reads as ""; a null
+      result means "");
+    - ``put`` sets it, ``append`` concatenates;
+    - ``incr`` adds one to a value that reads as an integer (Redis's INCR: a
+      missing key is 0; anything else is an error, so an ``incr`` there is
+      illegal) and returns the new number, an int; the value becomes its
+      decimal string, so a ``get`` of a counter reads ``"3"``;
+    - ``cas`` with value ``[old, new]`` (``old`` null: the empty string)
+      sets ``new`` if the value is ``old``: legal only then when ``ok``; an
+      ``info`` cas applies where the value is ``old`` and nowhere else; a
+      failed cas did not happen (a watch that tripped, a refusal)."""
 
     name = "kv"
-    functions = ("get", "put", "append")
+    functions = ("get", "put", "append", "incr", "cas")
     read_functions = ("get",)
 
     def init(self) -> Hashable:
@@ -219,6 +246,11 @@ class KV(Model):
             return f"{op.f} value must be a string, not {_fmt(op.value)}"
         if op.f == "get" and op.status == "ok" and not isinstance(op.output, str | None):
             return f"get result must be a string or nil, not {_fmt(op.output)}"
+        if op.f == "incr" and op.status == "ok" and (type(op.output) is not int):
+            return f"incr result must be an integer, not {_fmt(op.output)}"
+        if op.f == "cas" and not (isinstance(op.value, tuple) and len(op.value) == 2
+                                  and isinstance(op.value[0], str | None) and isinstance(op.value[1], str)):
+            return f"cas value must be [old, new] (strings; old may be nil), not {_fmt(op.value)}"
         return None
 
     def step(self, state: Hashable, op: Operation) -> Hashable:
@@ -227,27 +259,54 @@ class KV(Model):
             return op.value
         if op.f == "append":
             return state + op.value
+        if op.f == "incr":
+            n = _integer(state)
+            if n is None or n == _INT64_MAX:
+                return ILLEGAL  # Redis answers an error and changes nothing
+            if op.status == "ok" and op.output != n + 1:
+                return ILLEGAL
+            return str(n + 1)
+        if op.f == "cas":
+            old, new = op.value
+            if state == (old or ""):
+                return new
+            return state if op.status == "info" else ILLEGAL
         if op.status != "ok" or (op.output or "") == state:
             return state
         return ILLEGAL
 
     def prune(self, ops: list[Operation]) -> list[Operation]:
-        """Drop unknown-outcome writes that no read observed. A put or append
-        of value ``v`` that took effect is visible in every later get until
-        a put replaces it, as a substring of the value read; if no ok get of
-        the key returned a value containing ``v`` (non-empty), every
-        linearization leaves it unobserved, and moving it after all other
-        operations (an unknown-outcome operation may take effect at any
-        later time, or never) changes no read: the history is linearizable
-        with it exactly when it is without it. Unique written values (the
-        workloads' ``[process.n]`` tokens) make this prune almost every
-        write that timed out, which the search would otherwise carry to the
-        end as a candidate."""
-        reads = [op.output for op in ops if op.f == "get" and op.status == "ok" and isinstance(op.output, str)]
+        """Drop unknown-outcome writes that nothing observed: a put, an
+        append, or a cas's ``new``, of a value ``v`` (non-empty) that no
+        ``ok`` get returned inside its result and no cas expected inside its
+        ``old``.
+
+        Why this is exact. Without them the history is at least as
+        linearizable (an ``info`` operation may never happen). Conversely,
+        take a linearization in which such a write took effect: ``v`` is
+        part of the value from then until a put replaces it (a cas replaces
+        it only if its ``old``, the whole value, contains ``v``: observed;
+        an incr cannot apply to a value holding a written string, see
+        below), and every get in between would return it (observed). So
+        only appends and info operations that changed nothing lie in
+        between; leave out the write and those info operations, and every
+        remaining operation is as legal as before, and from the put on the
+        states agree. Incr is the exception: it reads the value as a number,
+        so a written ``"5"`` shows as ``6`` with no ``"5"`` in sight; a key
+        with any incr is left whole.
+
+        Unique written values (the workloads' ``[process.n]`` tokens) make
+        this prune almost every write that timed out, which the search would
+        otherwise carry to the end as a candidate."""
+        if any(op.f == "incr" and op.status != "fail" for op in ops):
+            return ops
+        seen = [op.output for op in ops if op.f == "get" and op.status == "ok" and isinstance(op.output, str)]
+        seen += [op.value[0] for op in ops if op.f == "cas" and op.status != "fail" and isinstance(op.value[0], str)]
         out = []
         for op in ops:
-            if (op.status == "info" and op.f in ("put", "append") and isinstance(op.value, str) and op.value
-                    and not any(op.value in r for r in reads)):
+            written = op.value[1] if op.f == "cas" else op.value if op.f in ("put", "append") else None
+            if (op.status == "info" and isinstance(written, str) and written
+                    and not any(written in r for r in seen)):
                 continue
             out.append(op)
         return out
@@ -260,8 +319,16 @@ class KV(Model):
             return lambda s: v
         if op.f == "append":
             return lambda s: s + v
+        if op.f in ("incr", "cas"):
+            step = self.step
+            return lambda s: step(s, op)
         out = op.output or ""
         return lambda s: s if s == out else ILLEGAL
+
+    def describe(self, op: Operation) -> str:
+        if op.f != "incr":
+            return super().describe(op)
+        return f"incr -> {'?' if op.status == 'info' else 'fail' if op.status == 'fail' else _fmt(op.output)}"
 
 
 class SetModel(Model):
