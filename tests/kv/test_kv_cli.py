@@ -112,6 +112,9 @@ def test_up_status_member_add_remove_down(run_dir: Path) -> None:
     added = synod("kv", "member", "add", "n4", "--dir", str(run_dir))
     assert added.exit_code == 0, added.output
     assert "n4 added as a learner" in added.stdout and "n4 promoted to voter" in added.stdout
+    # n4 started as a learner (thesis 4.2.1): outside the voters it was given, the current ones
+    config = json.loads((run_dir / "cluster-config.json").read_text())
+    assert config["nodes"]["n4"]["params"] == {"voters": ["n1", "n2", "n3"]}
     n4_port = int(re.search(r"redis-cli -p (\d+)", added.stdout).group(1))
     wait_until("every node reports n1..n4 as voters", lambda: voters_everywhere(run_dir, ["n1", "n2", "n3", "n4"]))
     assert served(n4_port, "SET", "from-n4", "x") == SimpleString(text="OK")

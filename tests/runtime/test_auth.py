@@ -57,6 +57,48 @@ def test_handshake_messages_fit_the_pre_authentication_frame_bound() -> None:
     assert max(len(hello), len(challenge), len(proof)) <= HANDSHAKE_FRAME_BYTES_MAX
 
 
+def test_a_node_announces_its_listen_address_bound_into_the_proofs() -> None:
+    """The address a node announces (for the peers' address books) is part
+    of the transcript: changed on the way, the node's proof does not check
+    out for the connector, which then sends no proof of its own."""
+    client = ClientHandshake(KEY, ROLE_NODE, "n4", listen_addr=("127.0.0.1", 7004))
+    server = ServerHandshake(KEY, "n1")
+    _run(client, server)
+    assert (server.peer_role, server.peer_id, server.peer_addr) == (ROLE_NODE, "n4", ("127.0.0.1", 7004))
+    plain = ServerHandshake(KEY, "n1")
+    _run(ClientHandshake(KEY, ROLE_NODE, "n2"), plain)
+    assert plain.peer_addr is None
+    longest = ClientHandshake(KEY, ROLE_NODE, "x" * NODE_ID_BYTES_MAX, listen_addr=("h" * 255, 65535))
+    assert len(longest.hello()) <= HANDSHAKE_FRAME_BYTES_MAX
+
+    client = ClientHandshake(KEY, ROLE_NODE, "n4", listen_addr=("127.0.0.1", 7004))
+    hello = msgpack.unpackb(client.hello())
+    hello[5] = ["127.0.0.1", 6666]  # a man in the middle redirects n4's traffic
+    server = ServerHandshake(KEY, "n1")
+    challenge = server.receive(msgpack.packb(hello))
+    with pytest.raises(AuthError, match="proof of the cluster key is wrong"):
+        client.receive(challenge)  # n4 sends no proof: the server never completes with that address
+    assert not server.done
+
+
+@pytest.mark.parametrize(("addr", "needle"), [
+    (["127.0.0.1", 0], "listen address must be"),
+    (["", 7004], "listen address must be"),
+    (["h" * 256, 7004], "listen address must be"),
+    ("127.0.0.1:7004", "listen address must be"),
+])
+def test_a_malformed_listen_address_fails_the_handshake(addr: object, needle: str) -> None:
+    hello = msgpack.unpackb(ClientHandshake(KEY, ROLE_NODE, "n4").hello())
+    with pytest.raises(AuthError, match=needle):
+        ServerHandshake(KEY, "n1").receive(msgpack.packb([*hello, addr]))
+
+
+def test_only_a_node_announces_an_address() -> None:
+    hello = msgpack.unpackb(ClientHandshake(KEY, ROLE_CLIENT, "c").hello())
+    with pytest.raises(AuthError, match="only a node announces"):
+        ServerHandshake(KEY, "n1").receive(msgpack.packb([*hello, ["127.0.0.1", 7004]]))
+
+
 def test_another_clusters_key_is_refused_by_name_on_both_sides() -> None:
     server = ServerHandshake(KEY, "n2")
     with pytest.raises(AuthError, match="wrong cluster key"):

@@ -72,10 +72,13 @@ async def _closed(reader: asyncio.StreamReader, timeout_s: float = 5.0) -> bool:
     return True
 
 
-async def _authenticated(addr: tuple[str, int], client_id: str,
-                         creds: Credentials = KEY) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _authenticated(addr: tuple[str, int], client_id: str, creds: Credentials = KEY, *, role: str = ROLE_CLIENT,
+                         listen_addr: tuple[str, int] | None = None,
+                         ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that passed the handshake as ``client_id`` (as a node
+    announcing ``listen_addr`` with ``role="node"``)."""
     reader, writer = await asyncio.open_connection(*addr)
-    hs = ClientHandshake(creds.key, ROLE_CLIENT, client_id)
+    hs = ClientHandshake(creds.key, role, client_id, listen_addr=listen_addr)
     writer.write(frame(hs.hello()))
     splitter = FrameSplitter(HANDSHAKE_FRAME_BYTES_MAX)
     got: list[bytes] = []

@@ -23,12 +23,15 @@ moves the old run to ``RUN_DIR/old-<time>/`` first, as ``synod cluster up
 term, leader, commit and applied index, voters and learners). ``member``
 changes membership through Raft, one server at a time (thesis 4.1), with the
 requests and retries of ``synod raft member``: ``add`` writes the new node
-into the config, starts its process, adds it as a learner and promotes it
-once it has caught up (the leader refuses before, thesis 4.2.1); ``remove``
-removes it from the voters (there is no demote-to-learner change), then
-stops its process and drops it from the config. The running servers keep
-the config they started with; an added node reaches them on its own
-connections, and they answer it there.
+into the config with ``voters`` = the leader's current voters (so it starts
+as a learner that never campaigns, thesis 4.2.1), starts its process, adds
+it as a learner and promotes it once it has caught up (the leader refuses
+before); ``remove`` removes it from the voters (there is no
+demote-to-learner change), then stops its process and drops it from the
+config. The running servers keep the config they started with; the new
+node announces itself to each of them in its authenticated handshake, and
+they record its address (:mod:`synod.runtime.transport`, "Address book"),
+so the leader, and every later one, reaches it.
 
 Exit status: 0 done; 1 the cluster is not there or not answering, a node
 did not start, or no write was served in time (a message says which); 2 bad
@@ -443,26 +446,29 @@ _timeout = click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 360
 @click.argument("node_id")
 def member_add(run_dir: str, timeout_s: float, resp_port: int, node_id: str) -> None:
     """Start NODE_ID as a new server and make it a voter: written into the
-    config, started, added as a learner, promoted once caught up (thesis
-    4.2.1). NODE_ID must be new to the cluster (1-64 of [A-Za-z0-9_.-])."""
+    config, started as a learner (its voters are the current ones),
+    added as a learner, promoted once caught up (thesis 4.2.1). NODE_ID must
+    be new to the cluster (1-64 of [A-Za-z0-9_.-])."""
     from synod.cli.raft_cmd import _until_applied
     from synod.raft.messages import ConfChangeRequest
     from synod.runtime.cluster import ClusterError
 
     cl = _attach(run_dir)
     _need_running(cl, run_dir)
-    config = _with_node(cl, node_id, resp_port)  # validates the id first
     if node_id in cl.config.nodes and cl.is_alive(node_id):
         raise click.UsageError(f"{node_id} already runs in this cluster (nodes: {', '.join(cl.node_ids)})")
     if node_id in cl.config.nodes or cl.data_dir(node_id).exists():
         # The servers started with it in their config would keep sending to
-        # its old address; a new id is reached on its own connections.
+        # its old address; a new id is learned from its own handshake.
         raise click.UsageError(f"{node_id} was in this cluster before ({cl.node_dir(node_id)}); "
                                f"add the server under a new id")
     if resp_port:
         _check_ports_free("127.0.0.1", [resp_port])
-    config.save(cl.config_path)
-    cl = _attach(run_dir)
+    voters = _current_voters(cl, timeout_s)
+    try:
+        cl.add_node(node_id, FACTORY, {"voters": voters}, client_ports={"resp": resp_port}, start=False)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
     try:
         cl.start([node_id])
     except ClusterError as e:
@@ -484,25 +490,22 @@ def _need_running(cl: Any, run_dir: str) -> None:
                                    f"`synod kv up --dir {run_dir}` starts it again")
 
 
-def _with_node(cl: Any, node_id: str, resp_port: int) -> Any:
-    """The cluster's config with ``node_id`` added (a free Raft port;
-    ``resp_port``, 0: a free one), validated, not saved. UsageError (exit 2)
-    for an id or port the config refuses."""
-    from synod.runtime.config import ensure_credentials, free_ports, parse_config
+def _current_voters(cl: Any, timeout_s: float) -> list[str]:
+    """The voters of the leader's configuration (thesis 4.1: the latest in
+    its log), asked until ``timeout_s`` passes; ClickException (exit 1,
+    nothing changed) if no leader answers."""
+    from synod.harness.raft_client import RETRY_PAUSE_S, leader_of, status_of
 
-    host = "127.0.0.1"
-    raft_port, free_resp = free_ports(2, host)
-    raw = cl.config.to_json()
-    if node_id in raw["nodes"]:
-        return cl.config
-    raw["nodes"][node_id] = {"host": host, "port": raft_port, "factory": FACTORY, "params": {},
-                             "client_ports": {"resp": resp_port or free_resp}}
-    try:
-        config = parse_config(raw, source=f"node {node_id!r}")
-    except ConfigError as e:
-        raise click.UsageError(str(e)) from None
-    ensure_credentials(config)
-    return config
+    deadline = time.monotonic() + timeout_s
+    while True:
+        leader = leader_of(cl)
+        st = status_of(cl, leader) if leader is not None else None
+        if st is not None and st.role == "leader" and st.voters:
+            return list(st.voters)
+        if time.monotonic() >= deadline:
+            raise click.ClickException(f"no leader answered within {timeout_s:g} s, so the current voters are "
+                                       f"unknown; nothing was changed (`synod kv status --dir {cl.run_dir}`)")
+        time.sleep(RETRY_PAUSE_S)
 
 
 def _fail_one(cl: Any, node_id: str, e: Any) -> None:

@@ -1,7 +1,15 @@
 """The outgoing side of the transport (:mod:`synod.runtime.transport`): one
-:class:`_PeerLink` per configured node, its bounded queue and reconnects,
-and the :class:`_Outbound` connection it opens (TLS, then the key handshake
-as role ``node``, checking it reached the configured peer)."""
+:class:`_PeerLink` per configured node (and per node of the address book),
+its bounded queue and reconnects, and the :class:`_Outbound` connection it
+opens (TLS, then the key handshake as role ``node``, announcing this node's
+listen address and checking it reached the expected peer).
+
+With a cluster key, a link is *kept open* (``keep``) to every configured
+peer from the start: it connects at once and reconnects whenever the
+connection drops, queue or no queue, so every peer hears this node's
+handshake, and hears it again after it restarts (that is how a node missing
+from a peer's config gets into its address book). Other links connect on
+their first send."""
 
 from __future__ import annotations
 
@@ -33,15 +41,18 @@ log = logging.getLogger("synod.runtime")
 
 
 class _PeerLink:
-    """The outgoing connection to one configured node, and its queue."""
+    """The outgoing connection to one node, and its queue. ``learned``: the
+    node is not configured; its address came from its own handshake."""
 
-    __slots__ = ("owner", "peer_id", "addr", "queue", "proto", "connecting", "paused", "held",
+    __slots__ = ("owner", "peer_id", "addr", "learned", "keep", "queue", "proto", "connecting", "paused", "held",
                  "backoff_ms", "overflowed", "task", "dirty")
 
-    def __init__(self, owner: Transport, peer_id: str, addr: tuple[str, int]) -> None:
+    def __init__(self, owner: Transport, peer_id: str, addr: tuple[str, int], *, learned: bool = False) -> None:
         self.owner = owner
         self.peer_id = peer_id
         self.addr = addr
+        self.learned = learned
+        self.keep = False  # kept open: (re)connect even with nothing queued (see the module docstring)
         self.queue: deque[bytes] = deque()
         self.proto: _Outbound | None = None  # set once connected (and authenticated)
         self.connecting = False
@@ -70,10 +81,28 @@ class _PeerLink:
                 self.dirty = True
                 self.owner._dirty_links.append(self)
                 self.owner._schedule_flush()
-        elif not self.connecting and not self.owner.closing:
+        else:
+            self._start_connecting()
+        return True
+
+    def keep_open(self) -> None:
+        """Connect now and reconnect whenever the connection drops."""
+        self.keep = True
+        if self.proto is None:
+            self._start_connecting()
+
+    def readdress(self, addr: tuple[str, int]) -> None:
+        """The node now listens at ``addr`` (it announced so): drop the
+        connection to the old address; queued frames go to the new one."""
+        self.addr = addr
+        self.backoff_ms = RECONNECT_BACKOFF_MS_MIN
+        if self.proto is not None:
+            self.proto.close(abort=True)  # lost() reconnects if frames wait
+
+    def _start_connecting(self) -> None:
+        if not self.connecting and not self.owner.closing:
             self.connecting = True
             self.task = asyncio.get_running_loop().create_task(self._connect())
-        return True
 
     def release(self, frame_bytes: bytes) -> None:
         """A frame held by the delay fault is due (its slot was reserved)."""
@@ -94,13 +123,13 @@ class _PeerLink:
         """Connect (TLS, then the key handshake, when configured), retrying
         with backoff until connected or the transport closes."""
         loop = asyncio.get_running_loop()
-        host, port = self.addr
         owner = self.owner
         tls: dict[str, Any] = {}
         if owner.client_ssl is not None:
             tls = {"ssl": owner.client_ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT_MS / 1000.0}
         try:
             while self.proto is None and not owner.closing:
+                host, port = self.addr  # readdress() may change it between attempts
                 proto: _Outbound | None = None
                 try:
                     _, proto = await asyncio.wait_for(
@@ -134,9 +163,8 @@ class _PeerLink:
         self.proto = None
         self.paused = False
         log.info("connection to %s lost", self.peer_id)
-        if self.queue and not self.connecting and not self.owner.closing:
-            self.connecting = True
-            self.task = asyncio.get_running_loop().create_task(self._connect())
+        if self.queue or (self.keep and self.owner.receiving):
+            self._start_connecting()
 
     def close(self) -> None:
         if self.task is not None:
@@ -147,8 +175,9 @@ class _PeerLink:
 
 class _Outbound(_Conn):
     """The connection a :class:`_PeerLink` opened to its peer. With a key it
-    proves the key as role ``node`` and checks it reached ``link.peer_id``;
-    :attr:`ready` resolves to whether it may carry frames."""
+    proves the key as role ``node``, announces this node's listen address
+    and checks it reached ``link.peer_id``; :attr:`ready` resolves to
+    whether it may carry frames."""
 
     def __init__(self, link: _PeerLink) -> None:
         super().__init__(link.owner)
@@ -161,7 +190,8 @@ class _Outbound(_Conn):
         if key is None:
             self._set_ready(True)
             return
-        hs = ClientHandshake(key, ROLE_NODE, self.owner.node_id, expect_server_id=self.link.peer_id)
+        hs = ClientHandshake(key, ROLE_NODE, self.owner.node_id, expect_server_id=self.link.peer_id,
+                             listen_addr=self.owner.listen_addr)
         self.handshake = hs
         self.splitter.frame_size_bytes_max = HANDSHAKE_FRAME_BYTES_MAX
         self.write_raw(frame(hs.hello()))

@@ -8,11 +8,11 @@ supervisor's status and fault calls), proves knowledge of the key before any
 envelope is accepted, with a mutual HMAC-SHA256 challenge-response
 (RFC 2104; the shape of SCRAM's proofs, RFC 5802, without passwords)::
 
-    connector -> node   Hello(role, id, client_nonce, key_id)
+    connector -> node   Hello(role, id, client_nonce, key_id[, listen_addr])
     node -> connector   Challenge(server_id, server_nonce, key_id, server_proof)
     connector -> node   Proof(client_proof)
 
-    T            = msgpack([version, role, id, client_nonce, server_id, server_nonce, key_id])
+    T            = msgpack([version, role, id, client_nonce, server_id, server_nonce, key_id, listen_addr])
     server_proof = HMAC-SHA256(key, "synod-auth server\\0" || T)
     client_proof = HMAC-SHA256(key, "synod-auth client\\0" || T)
 
@@ -24,6 +24,12 @@ both ends say "another cluster" rather than "forged" when keys differ. The
 authenticated ``id`` is bound to the connection: every envelope on it must
 carry that ``src``. A node that refuses a handshake sends ``Refused(reason)``
 and closes; the refusal is one WARNING line in its log.
+
+``listen_addr`` (``[host, port]``, or absent: None) is where a connector of
+role ``node`` accepts connections itself. It is part of T, so a node that
+checked the proof knows the address comes from a holder of the key as well:
+the transport's address book (:mod:`synod.runtime.transport`) learns a node
+that is not in its config from it. A client announces no address.
 
 What this does not do: it authenticates the start of a connection, not each
 frame, and hides nothing. Between hosts, turn on TLS (``tls: true`` in the
@@ -90,6 +96,7 @@ _KEY_ID_CHARS = 16
 _KEY_BYTES_MIN = 16
 _KEY_BYTES_MAX = 1024
 _REASON_CHARS_MAX = 200
+_HOST_BYTES_MAX = 255  # a DNS name's limit (RFC 1035); IP literals are shorter
 
 
 class AuthError(RemoteProtocolError):
@@ -114,22 +121,23 @@ def key_id(key: bytes) -> str:
 
 
 def _transcript(role: str, peer_id: str, client_nonce: bytes, server_id: str, server_nonce: bytes,
-                kid: str) -> bytes:
-    return msgspec.msgpack.encode([_VERSION, role, peer_id, client_nonce, server_id, server_nonce, kid])
+                kid: str, listen_addr: tuple[str, int] | None) -> bytes:
+    addr = None if listen_addr is None else list(listen_addr)
+    return msgspec.msgpack.encode([_VERSION, role, peer_id, client_nonce, server_id, server_nonce, kid, addr])
 
 
 def _mac(key: bytes, label: bytes, transcript: bytes) -> bytes:
     return hmac.new(key, b"synod-auth " + label + b"\0" + transcript, hashlib.sha256).digest()
 
 
-def _unpack(payload: bytes, kind: str, n: int) -> list[Any]:
+def _unpack(payload: bytes, kind: str, *lengths: int) -> list[Any]:
     try:
         obj = msgspec.msgpack.decode(payload)
     except msgspec.DecodeError:
         raise AuthError("a handshake message is not msgpack (this end requires the cluster key)") from None
     if type(obj) is list and obj and obj[0] == _REFUSED and len(obj) == 2 and type(obj[1]) is str:
         raise AuthError(f"refused: {obj[1][:_REASON_CHARS_MAX]}")
-    if type(obj) is not list or len(obj) != n or obj[0] != kind:
+    if type(obj) is not list or len(obj) not in lengths or obj[0] != kind:
         if kind == _HELLO:
             raise AuthError("this node requires the cluster key (expected a handshake hello)")
         raise AuthError(f"expected a handshake {kind.split()[-1]} (does the other end run with this cluster's key?)")
@@ -140,6 +148,13 @@ def _check_id(value: Any, what: str) -> str:
     if type(value) is not str or not value or len(value.encode()) > NODE_ID_BYTES_MAX:
         raise AuthError(f"handshake {what} must be a non-empty str of <= {NODE_ID_BYTES_MAX} bytes")
     return value
+
+
+def _check_addr(value: Any) -> tuple[str, int]:
+    if (type(value) is not list or len(value) != 2 or type(value[0]) is not str or type(value[1]) is not int
+            or not value[0] or len(value[0].encode()) > _HOST_BYTES_MAX or not 1 <= value[1] <= 65535):
+        raise AuthError(f"handshake listen address must be [host of 1..{_HOST_BYTES_MAX} bytes, port 1..65535]")
+    return (value[0], value[1])
 
 
 def _check_bytes(value: Any, n: int, what: str) -> bytes:
@@ -174,10 +189,13 @@ class ServerHandshake:
         nonce: the server nonce (tests); default 32 fresh random bytes.
 
     After :attr:`done`: :attr:`peer_role` (``"node"`` or ``"client"``) and
-    :attr:`peer_id` are the authenticated identity of the other end.
+    :attr:`peer_id` are the authenticated identity of the other end, and
+    :attr:`peer_addr` the ``(host, port)`` a node announced (None if it did
+    not; a client never does).
     """
 
-    __slots__ = ("_key", "_key_id", "server_id", "_nonce", "_state", "peer_role", "peer_id", "_transcript")
+    __slots__ = ("_key", "_key_id", "server_id", "_nonce", "_state", "peer_role", "peer_id", "peer_addr",
+                 "_transcript")
 
     def __init__(self, key: bytes, server_id: str, *, nonce: bytes | None = None) -> None:
         self._key = key
@@ -187,6 +205,7 @@ class ServerHandshake:
         self._state = "wait_hello"
         self.peer_role: str | None = None
         self.peer_id: str | None = None
+        self.peer_addr: tuple[str, int] | None = None
         self._transcript = b""
 
     @property
@@ -205,16 +224,20 @@ class ServerHandshake:
         """
         state, self._state = self._state, "failed"  # until this step succeeds
         if state == "wait_hello":
-            _, role, peer_id, client_nonce, kid = _unpack(payload, _HELLO, 5)
+            _, role, peer_id, client_nonce, kid, *rest = _unpack(payload, _HELLO, 5, 6)
             if role not in _ROLES:
                 raise AuthError(f"handshake role must be one of {_ROLES}")
             _check_id(peer_id, "id")
             _check_bytes(client_nonce, _NONCE_BYTES, "nonce")
+            addr = None if not rest or rest[0] is None else _check_addr(rest[0])
+            if addr is not None and role != ROLE_NODE:
+                raise AuthError("only a node announces a listen address in its handshake")
             if kid != self._key_id:
                 raise AuthError(f"wrong cluster key: the connector's key id is {str(kid)[:_KEY_ID_CHARS]!r}, "
                                 f"this cluster's is {self._key_id!r} (another cluster's run dir?)")
-            self.peer_role, self.peer_id = role, peer_id
-            self._transcript = _transcript(role, peer_id, client_nonce, self.server_id, self._nonce, self._key_id)
+            self.peer_role, self.peer_id, self.peer_addr = role, peer_id, addr
+            self._transcript = _transcript(role, peer_id, client_nonce, self.server_id, self._nonce, self._key_id,
+                                           addr)
             self._state = "wait_proof"
             return msgspec.msgpack.encode([_CHALLENGE, self.server_id, self._nonce, self._key_id,
                                   _mac(self._key, b"server", self._transcript)])
@@ -236,19 +259,26 @@ class ClientHandshake:
         role: ``"node"`` for a peer link, ``"client"`` otherwise.
         client_id: the id this connection will send envelopes under.
         expect_server_id: if given, the node must prove to be this one.
+        listen_addr: role ``"node"`` only: the ``(host, port)`` this node
+            listens on, announced in the Hello and bound into both proofs.
         nonce: the client nonce (tests); default 32 fresh random bytes.
     """
 
-    __slots__ = ("_key", "_key_id", "role", "client_id", "expect_server_id", "_nonce", "_state", "server_id")
+    __slots__ = ("_key", "_key_id", "role", "client_id", "expect_server_id", "listen_addr", "_nonce", "_state",
+                 "server_id")
 
     def __init__(self, key: bytes, role: str, client_id: str, *, expect_server_id: str | None = None,
-                 nonce: bytes | None = None) -> None:
+                 listen_addr: tuple[str, int] | None = None, nonce: bytes | None = None) -> None:
         assert role in _ROLES, role
+        assert listen_addr is None or role == ROLE_NODE, "only a node announces a listen address"
+        if listen_addr is not None:
+            _check_addr(list(listen_addr))  # the server checks it the same way
         self._key = key
         self._key_id = key_id(key)
         self.role = role
         self.client_id = client_id
         self.expect_server_id = expect_server_id
+        self.listen_addr = None if listen_addr is None else (listen_addr[0], listen_addr[1])
         self._nonce = nonce if nonce is not None else secrets.token_bytes(_NONCE_BYTES)
         self._state = "start"
         self.server_id: str | None = None
@@ -261,7 +291,10 @@ class ClientHandshake:
         """The first payload to send."""
         assert self._state == "start", self._state
         self._state = "wait_challenge"
-        return msgspec.msgpack.encode([_HELLO, self.role, self.client_id, self._nonce, self._key_id])
+        hello = [_HELLO, self.role, self.client_id, self._nonce, self._key_id]
+        if self.listen_addr is not None:
+            hello.append(list(self.listen_addr))
+        return msgspec.msgpack.encode(hello)
 
     def receive(self, payload: bytes) -> bytes:
         """Take the node's Challenge; returns the Proof to send (then :attr:`done`).
@@ -282,7 +315,8 @@ class ClientHandshake:
                             f"ours is {self._key_id!r})")
         if self.expect_server_id is not None and server_id != self.expect_server_id:
             raise AuthError(f"expected node {self.expect_server_id!r}, reached {server_id!r}")
-        transcript = _transcript(self.role, self.client_id, self._nonce, server_id, server_nonce, self._key_id)
+        transcript = _transcript(self.role, self.client_id, self._nonce, server_id, server_nonce, self._key_id,
+                                 self.listen_addr)
         if not hmac.compare_digest(proof, _mac(self._key, b"server", transcript)):
             raise AuthError("the node's proof of the cluster key is wrong")
         self.server_id = server_id

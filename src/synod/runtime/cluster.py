@@ -60,6 +60,7 @@ from synod.runtime.config import (
     ensure_credentials,
     free_ports,
     load_config,
+    parse_config,
 )
 from synod.runtime.constants import (
     MONITOR_INTERVAL_MS,
@@ -297,13 +298,28 @@ class LocalCluster:
             self.wait_ready(ids, timeout_s=timeout_s)
 
     def add_node(self, node_id: str, factory: str, params: dict[str, Any] | None = None, *,
-                 host: str = "127.0.0.1", port: int = 0, start: bool = True, respawn: bool | None = None,
+                 host: str = "127.0.0.1", port: int = 0, client_ports: dict[str, int] | None = None,
+                 start: bool = True, respawn: bool | None = None,
                  timeout_s: float = READY_TIMEOUT_S) -> NodeConfig:
         """Add a node to the config (rewriting the config file) and start it.
 
-        Running nodes keep the config they started with: to them the new node
-        is a client, so it reaches them and gets replies on its own
-        connections, and they learn its address when they restart.
+        Args:
+            node_id: a new id.
+            factory, params: how the node is built (a new server of a
+                replicated system usually starts as a learner, e.g. with
+                ``params={"voters": [...the current voters...]}``).
+            host, port: where it listens (port 0: a free one).
+            client_ports: client protocol name -> port (0: a free one), as
+                in :class:`NodeConfig` (e.g. ``{"resp": 0}`` for a KV server).
+
+        Running nodes keep the config they started with. The new node dials
+        each of its configured peers when it starts; with a cluster key, a
+        peer records the address the new node proves on that connection
+        (:mod:`synod.runtime.transport`, "Address book") and from then on
+        sends to it as to a configured peer, fault layer included. Without a
+        key the new node stays a client to them: they answer it on the
+        connections it holds open. A node that restarts reads the rewritten
+        config.
 
         Raises:
             LocalProtocolError: ``node_id`` is taken.
@@ -312,12 +328,15 @@ class LocalCluster:
         with self._lock:
             if node_id in self.config.nodes:
                 raise LocalProtocolError(f"node {node_id!r} already exists")
+            wanted = dict(client_ports or {})
+            zeros = [name for name, p in wanted.items() if p == 0]
+            free = free_ports(len(zeros) + (port == 0), host)
             if port == 0:
-                port = free_ports(1, host)[0]
-            from synod.runtime.config import parse_config
-
+                port = free.pop()
+            wanted.update(zip(zeros, free))
             raw = self.config.to_json()
-            raw["nodes"][node_id] = {"host": host, "port": port, "factory": factory, "params": dict(params or {})}
+            raw["nodes"][node_id] = {"host": host, "port": port, "factory": factory, "params": dict(params or {}),
+                                     "client_ports": wanted}
             self.config = parse_config(raw, source=str(self.config_path))
             ensure_credentials(self.config)  # with TLS: the new node's certificate
             self.config.save(self.config_path)

@@ -22,6 +22,7 @@ __all__ = [
     "GATEWAY_INFLIGHT_REQUESTS_MAX",
     "GATEWAY_OUTPUT_BUFFER_BYTES_MAX",
     "PEER_CONNECTIONS_PER_NODE_MAX",
+    "LEARNED_PEERS_MAX",
     "LISTEN_BACKLOG",
     "HANDSHAKE_TIMEOUT_MS",
     "HANDSHAKE_FRAME_BYTES_MAX",
@@ -94,6 +95,12 @@ GATEWAY_OUTPUT_BUFFER_BYTES_MAX = 64 * 1024 * 1024
 #   every configured peer); a new one beyond this closes that peer's oldest
 #   (a restarted peer replaces its stale connections).
 PEER_CONNECTIONS_PER_NODE_MAX = 4
+# The address book: nodes missing from this node's config whose address it
+# learned from their authenticated handshake (a server added to a running
+# cluster). Full: a new one replaces the least recently announced one that
+# holds no connection to this node; if every one does, the new one is not
+# learned (it stays a client, answered on its own connections).
+LEARNED_PEERS_MAX = 64
 # A node process raises its soft open-files limit towards this (the hard
 # limit permitting), so the pools above fit with room for files and links.
 OPEN_FILES_WANTED = 8192

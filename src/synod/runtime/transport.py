@@ -3,10 +3,14 @@
 Frames and envelopes are described in :mod:`synod.runtime.framing`.
 
 Outgoing (:mod:`synod.runtime._links`): one ``_PeerLink`` per configured
-node, connected lazily on the first send and re-connected with exponential
-backoff (capped, jittered) when the connection drops. While a link is down
-or the socket's buffer is above asyncio's high-water mark, frames wait in a
-queue bounded by
+node (and per node of the address book, below). With a cluster key, the
+links to configured peers are opened when the node starts serving and kept
+open: each reconnects with exponential backoff (capped, jittered) whenever
+its connection drops, so every peer hears this node's handshake (the node
+*announces* itself), again after either end restarts. Other links (every
+link without a key, learned ones) connect on their first send and
+reconnect while frames wait. While a link is down or the socket's buffer is
+above asyncio's high-water mark, frames wait in a queue bounded by
 ``SEND_QUEUE_MESSAGES_MAX``; a full queue drops the newest frame, as a
 congested network would, and says so in the log (one line when dropping
 starts, one when it stops). Writes are corked: the frames a loop turn
@@ -15,13 +19,12 @@ turn. Frames in flight when a connection breaks are lost, as on a real
 network; the protocols above retry.
 
 Incoming: one listener. The sender is the envelope's ``src``, fixed by a
-connection's first frame. A src that is not a configured node is a *client*:
-messages to that id go back on the connection it came from, so a client
-process (or a node missing from this node's config, such as one a supervisor
-added later) can send a request and read the reply on one connection; frames
-arriving on a connection this node opened are delivered too, so such a node
-also receives what it is sent. A connection that sends bytes that do not
-decode, a malformed envelope, a src change or a frame over
+connection's first frame (with a key: by the handshake). A src that is
+neither a configured node nor in the address book is a *client*: messages to
+that id go back on the connection it came from, so a client process can send
+a request and read the reply on one connection; frames arriving on a
+connection this node opened are delivered too. A connection that sends
+bytes that do not decode, a malformed envelope, a src change or a frame over
 ``frame_size_bytes_max`` is closed with ONE log line; the node keeps serving
 everyone else. So is the connection of a src whose message the node itself
 found invalid (:meth:`Transport.reject_src`).
@@ -34,6 +37,38 @@ authenticated as; an outgoing link proves it the same way and checks that the
 node it reached is the configured peer. A refused connector gets a
 ``Refused(reason)`` frame and a close; the node logs one WARNING line. With
 TLS, the listener and the links wrap their sockets first.
+
+Address book (membership changes, Raft thesis 4.1): a server added to a
+running cluster is in its own config and in the rewritten config file, but
+not in the config the running nodes started with. It announces itself by
+opening its kept-open links; with a cluster key, the handshake of such a
+link proves the key as role ``node`` and carries the connector's listen
+address, bound into both proofs (:mod:`synod.runtime.auth`). A node records
+an announced address of an id that is not in its config (a configured
+node's address never changes this way; an unspecified host such as 0.0.0.0
+is replaced by the connection's source address) and from then on treats the
+id as a peer: sends to it go through a ``_PeerLink`` that dials it, its
+connections are in the peer pool, and the fault layer applies to it as to a
+configured node (``Faults`` name nodes by id). So the leader that adds a
+learner reaches it though the learner never sends first, and so does every
+later leader. The latest announcement wins (a node restarted on another
+port). The book holds at most ``LEARNED_PEERS_MAX`` ids; when full, a new id
+replaces the least recently announced one that has no connection open to
+this node, or else is not learned. It lives in memory: a restarted node
+reads the config file, which the supervisor rewrote when it added the node,
+and hears any other added node again when that node's kept-open link
+reconnects.
+
+Without a key there is no handshake, nothing is announced and nothing is
+learned: an unkeyed config is a loopback test setup in which an envelope's
+``src`` is not proven, and an address taken from an unproven connection
+would let any local process point a node's messages for an id at a port of
+its choosing. There an added node stays a client of the nodes that started
+without it, as before: they answer it on a connection it opened and sent
+on, and the fault layer does not apply to it; a learner, which sends
+nothing first, is not reached. Membership changes need the key, which
+``synod cluster up``, ``synod kv up`` and ``write_config`` create unless told
+not to.
 
 Limits (issue 8): inbound connections live in three pools (constants.py):
 *pending* (not yet authenticated or identified; full: the oldest is closed;
@@ -49,8 +84,8 @@ Control requests (:mod:`synod.runtime.messages`, ``SetFaults`` and
 ``StatusRequest``) are answered here and never reach the node.
 
 Fault layer: the current :class:`~synod.runtime.messages.Faults` applies to
-messages between configured nodes: drops and delays on send, ``blocked_out``
-on send and ``blocked_in`` on arrival. The supervisor switches it at run time
+messages between configured or learned nodes: drops and delays on send,
+``blocked_out`` on send and ``blocked_in`` on arrival. The supervisor switches it at run time
 with a ``SetFaults`` control message (and writes it to ``faults.json`` in the
 node's folder, which the node reads when it starts).
 """
@@ -58,6 +93,7 @@ node's folder, which the node reads when it starts).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import random
@@ -67,7 +103,7 @@ from typing import Any
 from synod.core.errors import RemoteProtocolError
 from synod.runtime._conn import _Conn, now_ms
 from synod.runtime._links import _Outbound, _PeerLink
-from synod.runtime.auth import AuthError, Credentials, ServerHandshake, refused_payload
+from synod.runtime.auth import ROLE_NODE, AuthError, Credentials, ServerHandshake, refused_payload
 from synod.runtime.constants import (
     CLIENT_CONNECTIONS_MAX,
     CLIENT_IDLE_TIMEOUT_MS,
@@ -75,6 +111,7 @@ from synod.runtime.constants import (
     FRAME_RECEIVE_TIMEOUT_MS_MIN,
     HANDSHAKE_FRAME_BYTES_MAX,
     HANDSHAKE_TIMEOUT_MS,
+    LEARNED_PEERS_MAX,
     LISTEN_BACKLOG,
     PARTIAL_FRAME_BYTES_MAX,
     PEER_CONNECTIONS_PER_NODE_MAX,
@@ -160,6 +197,11 @@ class Transport:
         self.budget = FrameBudget(partial_frame_bytes_max)
         self.faults: Faults = NO_FAULTS
         self.links = {pid: _PeerLink(self, pid, addr) for pid, addr in addrs.items()}
+        self.configured = frozenset(addrs)
+        # The address book: learned node ids, least recently announced first
+        # (each has a learned link in self.links). Bounded by LEARNED_PEERS_MAX.
+        self.learned: dict[str, None] = {}
+        self.listen_addr: tuple[str, int] | None = None  # announced in the handshake of every link
         self.inbound: set[_Inbound] = set()
         # The three pools of inbound connections (see the module docstring).
         self.pending: dict[_Inbound, None] = {}  # insertion order: oldest first
@@ -196,12 +238,21 @@ class Transport:
             tls = {"ssl": self.server_ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT_MS / 1000.0}
         self.server = await loop.create_server(lambda: _Inbound(self), host, port, start_serving=False,
                                                reuse_address=True, backlog=LISTEN_BACKLOG, **tls)
+        self.listen_addr = (host, self.server.sockets[0].getsockname()[1])
 
     async def start_serving(self) -> None:
+        """Accept connections and, with a key, open a kept-open link to every
+        configured peer (this node announces itself; see the module
+        docstring)."""
         assert self.server is not None
         await self.server.start_serving()
         if self._sweeper is None:
             self._sweep()
+        if self.key is None:
+            return  # an unproven announcement teaches nothing (module docstring)
+        for pid, link in self.links.items():
+            if pid != self.node_id and not link.learned:
+                link.keep_open()
 
     async def flush(self, timeout_ms: float) -> bool:
         """Wait (at most ``timeout_ms``) until every queued and buffered frame
@@ -438,6 +489,8 @@ class Transport:
         self.pending.pop(conn, None)
         src = conn.src
         assert src is not None
+        if conn.announced is not None and src not in self.configured:
+            self._learn(src, conn.announced, conn)
         if src in self.links:
             conns = self.peer_conns.setdefault(src, [])
             conns.append(conn)
@@ -457,6 +510,47 @@ class Transport:
         self.client_conns.add(conn)
         self.clients[src] = conn
         return True
+
+    def _learn(self, node_id: str, announced: tuple[str, int], conn: _Inbound) -> None:
+        """Put ``node_id`` at ``announced`` in the address book (its
+        connection ``conn`` proved the key as a node); see the module
+        docstring."""
+        assert conn.kind is None
+        host, port = announced
+        if _unspecified(host) and isinstance(conn.peername, tuple):
+            host = conn.peername[0]
+        addr = (host, port)
+        link = self.links.get(node_id)
+        if link is not None:
+            assert link.learned
+            del self.learned[node_id]
+            self.learned[node_id] = None  # the most recently announced now
+            if link.addr != addr:
+                log.info("%s now announces %s:%d (was %s:%d)", node_id, *addr, *link.addr)
+                self._trace("peer_learned", {"node": node_id, "host": host, "port": port})
+                link.readdress(addr)
+            return
+        if len(self.learned) >= LEARNED_PEERS_MAX:
+            victim = next((nid for nid in self.learned if nid not in self.peer_conns), None)
+            if victim is None:
+                self._throttle.warn("address-book", "not learning the address of %s: the address book holds %d "
+                                    "nodes, each connected (LEARNED_PEERS_MAX); it stays a client",
+                                    node_id, LEARNED_PEERS_MAX)
+                return
+            self._unlearn(victim)
+        self.links[node_id] = _PeerLink(self, node_id, addr, learned=True)
+        self.learned[node_id] = None
+        log.info("learned the address of %s: %s:%d (announced in its authenticated handshake)", node_id, *addr)
+        self._trace("peer_learned", {"node": node_id, "host": host, "port": port})
+
+    def _unlearn(self, node_id: str) -> None:
+        """Drop a learned node from the address book (its queued frames too)."""
+        del self.learned[node_id]
+        link = self.links.pop(node_id)
+        assert link.learned
+        link.close()
+        log.info("forgot the address of %s: room for another in the address book (LEARNED_PEERS_MAX)", node_id)
+        self._trace("peer_forgotten", {"node": node_id})
 
     def _forget(self, conn: _Inbound) -> None:
         self.inbound.discard(conn)
@@ -512,12 +606,23 @@ class Transport:
         self._sweeper = asyncio.get_running_loop().call_later(SWEEP_INTERVAL_MS / 1000.0, self._sweep)
 
 
+def _unspecified(host: str) -> bool:
+    """Whether ``host`` is a wildcard address (0.0.0.0, ::): a listener's,
+    not one to dial."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 class _Inbound(_Conn):
     """A connection some peer or client opened to this node."""
 
     def __init__(self, owner: Transport) -> None:
         super().__init__(owner)
         self.deadline: asyncio.TimerHandle | None = None
+        # The listen address a connector of role node proved in its handshake.
+        self.announced: tuple[str, int] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -540,6 +645,8 @@ class _Inbound(_Conn):
             return
         self.handshake_done()
         assert hs.peer_id is not None
+        if hs.peer_role == ROLE_NODE:
+            self.announced = hs.peer_addr
         self.identify(hs.peer_id)
 
     def identify(self, src: str) -> None:
