@@ -312,14 +312,15 @@ class LocalCluster:
             client_ports: client protocol name -> port (0: a free one), as
                 in :class:`NodeConfig` (e.g. ``{"resp": 0}`` for a KV server).
 
-        Running nodes keep the config they started with. The new node dials
-        each of its configured peers when it starts; with a cluster key, a
-        peer records the address the new node proves on that connection
-        (:mod:`synod.runtime.transport`, "Address book") and from then on
-        sends to it as to a configured peer, fault layer included. Without a
-        key the new node stays a client to them: they answer it on the
-        connections it holds open. A node that restarts reads the rewritten
-        config.
+        Running nodes keep the config they started with. With a cluster key
+        (the default) the new node dials each of its configured peers when it
+        starts, and each records the address the new node proves in that
+        handshake (:mod:`synod.runtime.transport`, "Address book"): from then
+        on it sends to the new node as to a configured peer, fault layer
+        included. Without a key nothing is announced: the new node is a
+        client to them, answered only on connections it opened and sent on
+        (a learner, which sends nothing first, is not reached). A node that
+        restarts reads the rewritten config.
 
         Raises:
             LocalProtocolError: ``node_id`` is taken.
