@@ -59,17 +59,15 @@ class FuzzHost(Host):
     def _apply(self, ctx: Context) -> None:
         if ctx.disk.sync_requested:
             ctx.disk.make_durable()
-        self.sent.extend(ctx._sends)
-        ctx._sends.clear()
-        for name, delay_ms in ctx._timer_ops:
+        effects = ctx.take_effects()
+        self.sent.extend(effects.sends)
+        for name, delay_ms in effects.timer_ops:
             if delay_ms is None:
                 self.timers.pop(name, None)
             else:
                 self.timers[name] = delay_ms
-        ctx._timer_ops.clear()
-        if ctx._exit_code is not None:
-            self.exit_code = ctx._exit_code
-            ctx._exit_code = None
+        if effects.exit_code is not None:
+            self.exit_code = effects.exit_code
             self.shutdown()
 
     # -- driving ---------------------------------------------------------------
@@ -81,11 +79,12 @@ class FuzzHost(Host):
         try:
             self.deliver(src, msg, corr)
         except RemoteProtocolError:
-            assert not ctx._sends, f"refused {msg!r} but queued sends {ctx._sends!r}"
-            assert not ctx._timer_ops, f"refused {msg!r} but queued timers"
+            effects = ctx.effects
+            assert not effects.sends, f"refused {msg!r} but queued sends {effects.sends!r}"
+            assert not effects.timer_ops, f"refused {msg!r} but queued timers"
             assert not ctx.disk.sync_requested, f"refused {msg!r} but asked for a sync"
-            assert ctx._exit_code is None, f"refused {msg!r} but asked to exit"
-            ctx._reply_src = None
+            assert effects.exit_code is None, f"refused {msg!r} but asked to exit"
+            ctx.end_request()
             self.rejected += 1
             return False
         self.handled += 1

@@ -312,7 +312,7 @@ class WorkerHost(FuzzHost):
         super().__init__(*args, **kwargs)
 
     def _apply(self, ctx: Any) -> None:
-        for dst, msg, corr in ctx._sends:
+        for dst, msg, corr in ctx.effects.sends:
             if corr > 0:
                 self.pending_calls[corr] = (dst, msg)
         super()._apply(ctx)

@@ -123,9 +123,13 @@ def test_a_duplicate_of_a_refused_copy_is_never_applied() -> None:
     command = encode(["put", "k", "v"])
 
     def propose(attempt: int) -> Any:
-        node.on_message(host.ctx, "client-1", Propose(request_id=1, command=command, attempt=attempt))
-        replies = [m for _, m, _ in host.ctx._sends if type(m).__name__ == "ProposeReply"]
-        host.ctx._sends.clear()
+        ctx = host.ctx
+        ctx.begin_request("client-1", 0)  # a plain message, delivered by hand
+        node.on_message(ctx, "client-1", Propose(request_id=1, command=command, attempt=attempt))
+        ctx.end_request()
+        sends = ctx.effects.sends
+        replies = [m for _, m, _ in sends if type(m).__name__ == "ProposeReply"]
+        sends.clear()
         return replies[-1] if replies else None
 
     refused = propose(0)

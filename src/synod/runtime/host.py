@@ -57,7 +57,7 @@ import fsspec
 
 from synod.core.codec import to_jsonable
 from synod.core.errors import ConfigError, RemoteProtocolError
-from synod.core.node import Context, Host, Node, TimerName
+from synod.core.node import Context, Host, Node, TimerName, TimerOp
 from synod.runtime.auth import Credentials
 from synod.runtime.config import ClusterConfig, NodeConfig, build_node
 from synod.runtime.constants import (
@@ -150,9 +150,13 @@ class RealHost(Host):
         disk = ctx.disk
         if disk.sync_requested:
             disk.make_durable()  # type: ignore[attr-defined]
-        sends = ctx._sends
-        if sends:
-            ctx._sends = []
+        effects = ctx.effects
+        if effects.sends:
+            # Copied and emptied before sending: a send can run a nested
+            # handler (a gateway closing a client delivers ClientClosed)
+            # whose own _apply must not send these again.
+            sends = effects.sends.copy()
+            effects.sends.clear()
             send = self.transport.send
             gateways = self.gateways
             for dst, msg, corr in sends:
@@ -164,15 +168,15 @@ class RealHost(Host):
                         gw.reply(dst, corr, msg)
                         continue
                 send(dst, msg, corr)
-        timer_ops = ctx._timer_ops
-        if timer_ops:
-            ctx._timer_ops = []
-            self._arm(timer_ops)
-        if ctx._exit_code is not None:
-            code, ctx._exit_code = ctx._exit_code, None
-            self.stop(code, reason="ctx.exit")
+        if effects.timer_ops:
+            self._arm(effects.timer_ops)
+            effects.timer_ops.clear()
+        exit_code = effects.exit_code
+        if exit_code is not None:
+            effects.exit_code = None
+            self.stop(exit_code, reason="ctx.exit")
 
-    def _arm(self, timer_ops: list[tuple[TimerName, float | None]]) -> None:
+    def _arm(self, timer_ops: list[TimerOp]) -> None:
         loop = asyncio.get_running_loop()
         timers = self._timers
         for name, delay_ms in timer_ops:
@@ -226,10 +230,8 @@ class RealHost(Host):
         ctx = self.ctx
         if ctx is None or ctx.disk.sync_requested:
             return False
-        ctx._sends = []
-        ctx._timer_ops = []
-        ctx._exit_code = None
-        ctx._reply_src = None
+        ctx.effects.clear()
+        ctx.end_request()
         return True
 
     # -- lifecycle ---------------------------------------------------------------------

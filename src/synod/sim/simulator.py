@@ -21,8 +21,9 @@ contract's order (disk sync, sends, timers, exit). Faults:
 - the network model and partitions (:mod:`synod.sim.network`) and disk faults
   (:mod:`synod.sim.disk`).
 
-Performance: the loop in :meth:`Simulator.run` and :meth:`SimHost._apply` is
-the hot path of every simulation. When tracing is off and the network is
+Performance: the loop in :meth:`Simulator.run`, :meth:`SimHost._apply` and
+:meth:`SimHost._apply_sends` (a handler that only sent) is the hot path of
+every simulation. When tracing is off and the network is
 plain (:attr:`Network.fast_latency` is set), sends go straight onto the heap,
 with the latency sampled inline for :class:`Uniform`; the arithmetic and the
 order of rng draws are the same as on the general path, so a seed gives the
@@ -39,7 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from synod.core.errors import LocalProtocolError
-from synod.core.node import Context, Host, Node
+from synod.core.node import Context, Effects, Host, Node, Send, TimerOp
 from synod.sim.disk import DiskFaults, SimDisk
 from synod.sim.network import Network, Uniform
 from synod.sim.trace import Tracer
@@ -121,66 +122,49 @@ class SimHost(Host):
         if tracer is not None:
             tracer.emit(self.sim.now_ms, self.node_id, event, fields)
 
-    def deliver(self, src: str, msg: Any, corr: int) -> None:
-        """:meth:`Host.deliver`, specialised for the simulator's hot path.
+    def _apply_sends(self, ctx: Context) -> None:
+        """:meth:`Host._apply_sends`: the simulator's hot path.
 
-        A request or plain message whose handler only sends (no sync, timer,
-        exit or suspended coroutine, no slow sync in progress) on a plain
-        uniform-latency network with tracing off has its sends pushed onto the
-        heap right here; everything else goes through :meth:`_apply`. The
-        semantics are :meth:`Host.deliver`'s exactly, and the latency draws
-        are those of :meth:`Simulator.transmit` (same arithmetic, same order),
-        so a seed gives the same run on either path.
+        ``on_message`` queued only sends. On a plain uniform-latency network
+        with tracing off and no slow sync in progress, they are pushed onto
+        the heap right here; otherwise they go through :meth:`_apply`. The
+        latency draws are those of :meth:`Simulator.transmit` (same
+        arithmetic, same order), so a seed gives the same run either way.
         """
-        if corr < 0:
-            Host.deliver(self, src, msg, corr)
-            return
-        ctx = self.ctx
-        ctx._reply_src = src
-        ctx._reply_corr = corr
-        result = self.node.on_message(ctx, src, msg)
-        if result is not None:
-            self._resume(result, None)
-        ctx._reply_src = None
-        if ctx._timer_ops or ctx._exit_code is not None or self.disk.sync_requested:
+        sim = self.sim
+        lat = sim._fast_uniform
+        now = sim.now_ms
+        if lat is None or self._effects_not_before_ms > now:
             self._apply(ctx)
-        else:
-            sends = ctx._sends
-            if not sends:
-                return
-            sim = self.sim
-            lat = sim._fast_uniform
-            if lat is None or self._effects_not_before_ms > sim.now_ms:
-                self._apply(ctx)
-                return
-            # _send, inlined (one call less per message delivered).
-            low, span = lat
-            src = self.node_id
-            heap = sim._heap
-            now = sim.now_ms
-            next_seq = sim._next_seq
-            rnd = sim._random
-            for dst, msg, corr in sends:
-                _heappush(heap, (now + (low + span * rnd()), next_seq(), _DELIVER, dst, src, msg, corr))
-            sends.clear()
+            return
+        # _send, inlined (one call less per message delivered).
+        low, span = lat
+        src = self.node_id
+        heap = sim._heap
+        next_seq = sim._next_seq
+        rnd = sim._random
+        sends = ctx.effects.sends
+        for dst, msg, corr in sends:
+            _heappush(heap, (now + (low + span * rnd()), next_seq(), _DELIVER, dst, src, msg, corr))
+        sends.clear()
 
     def _apply(self, ctx: Context) -> None:
         sim = self.sim
         if self.disk.sync_requested or self._effects_not_before_ms > sim.now_ms:
             self._apply_slow(ctx)
             return
-        if ctx._sends:
-            self._send(sim, ctx._sends)
-        if ctx._timer_ops:
-            timer_ops = ctx._timer_ops
-            ctx._timer_ops = []
-            self._arm(timer_ops)
-        if ctx._exit_code is not None:
-            exit_code = ctx._exit_code
-            ctx._exit_code = None
+        effects = ctx.effects
+        if effects.sends:
+            self._send(sim, effects.sends)
+        if effects.timer_ops:
+            self._arm(effects.timer_ops)
+            effects.timer_ops.clear()
+        exit_code = effects.exit_code
+        if exit_code is not None:
+            effects.exit_code = None
             sim.stop_node(self.node_id, exit_code)
 
-    def _send(self, sim: Simulator, sends: list) -> None:
+    def _send(self, sim: Simulator, sends: list[Send]) -> None:
         """Transmit ``sends`` now, then empty the list."""
         src = self.node_id
         uniform = sim._fast_uniform
@@ -208,36 +192,32 @@ class SimHost(Host):
             latency = disk.faults.sync_latency_ms
             if latency:
                 self._effects_not_before_ms = max(self._effects_not_before_ms, sim.now_ms + latency)
-        sends, ctx._sends = ctx._sends, []
-        timer_ops, ctx._timer_ops = ctx._timer_ops, []
-        exit_code, ctx._exit_code = ctx._exit_code, None
+        effects = ctx.take_effects()
         if self._effects_not_before_ms > sim.now_ms:
             # A slow sync: what the node says waits until its disk has it.
-            sim.call_at(self._effects_not_before_ms, self._apply_late, self.incarnation, sends,
-                        timer_ops, exit_code)
+            sim.call_at(self._effects_not_before_ms, self._apply_late, self.incarnation, effects)
             return
-        self._apply_now(sends, timer_ops, exit_code)
+        self._apply_now(effects)
 
-    def _apply_now(self, sends: list, timer_ops: list, exit_code: int | None) -> None:
+    def _apply_now(self, effects: Effects) -> None:
         transmit = self.sim.transmit
-        for dst, msg, corr in sends:
+        for dst, msg, corr in effects.sends:
             transmit(self.node_id, dst, msg, corr)
-        if timer_ops:
-            self._arm(timer_ops)
-        if exit_code is not None:
-            self.sim.stop_node(self.node_id, exit_code)
+        if effects.timer_ops:
+            self._arm(effects.timer_ops)
+        if effects.exit_code is not None:
+            self.sim.stop_node(self.node_id, effects.exit_code)
 
-    def _apply_late(self, incarnation: int, sends: list, timer_ops: list, exit_code: int | None) -> None:
+    def _apply_late(self, incarnation: int, effects: Effects) -> None:
         if incarnation != self.incarnation or not self._up:
             return  # the incarnation that said it died before its disk answered
         if self._paused:
             # A stopped process cannot send; it goes on after SIGCONT.
-            self.deferred.append((self.sim.now_ms, 0, _CALL, self._apply_late,
-                                  (incarnation, sends, timer_ops, exit_code), None, None))
+            self.deferred.append((self.sim.now_ms, 0, _CALL, self._apply_late, (incarnation, effects), None, None))
             return
-        self._apply_now(sends, timer_ops, exit_code)
+        self._apply_now(effects)
 
-    def _arm(self, timer_ops: list) -> None:
+    def _arm(self, timer_ops: list[TimerOp]) -> None:
         sim = self.sim
         timers = self.timers
         now = sim.now_ms
