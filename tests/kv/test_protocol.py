@@ -1,4 +1,4 @@
-"""RESP, server and client side (synod.kv.protocol).
+"""RESP, server and client side (synod.kv.protocol, synod.kv.resp_client).
 
 Spec: https://redis.io/docs/latest/develop/reference/protocol-spec/ and
 Redis 7's request parser (src/networking.c). The error texts are checked
@@ -24,14 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
-from synod.kv.protocol import (
-    RespProtocol,
-    RespProtocolError,
-    RespReader,
-    encode_command,
-    format_double,
-    render,
-)
+from synod.kv.protocol import RespProtocol, RespProtocolError, format_double, render
 from synod.kv.replies import (
     NIL,
     NIL_ARRAY,
@@ -48,6 +41,7 @@ from synod.kv.replies import (
     SimpleString,
     VerbatimString,
 )
+from synod.kv.resp_client import RespReader, encode_command
 
 FUZZ_EXAMPLES = int(os.environ.get("SYNOD_FUZZ_EXAMPLES", 3000))
 # `make test` draws the same examples every run (a fuzz test must not make CI

@@ -39,8 +39,8 @@ arguments; 3 a membership change whose outcome is unknown (as ``synod raft
 member``).
 
 The RESP client here (:func:`resp_call`) is a few lines over
-:func:`~synod.kv.protocol.encode_command` and
-:class:`~synod.kv.protocol.RespReader`, so the CLI needs no Redis library.
+:func:`~synod.kv.resp_client.encode_command` and
+:class:`~synod.kv.resp_client.RespReader`, so the CLI needs no Redis library.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def resp_call(port: int, *args: bytes | str | int, host: str = "127.0.0.1",
         RemoteProtocolError: the bytes are not RESP, or over
             ``REPLY_BYTES_MAX``.
     """
-    from synod.kv.protocol import RespReader, encode_command
+    from synod.kv.resp_client import RespReader, encode_command
 
     with socket.create_connection((host, port), timeout=timeout_s) as s:
         s.sendall(encode_command(args))

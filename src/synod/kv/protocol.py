@@ -9,9 +9,9 @@ Roles
     :class:`RespProtocol` is the server side of one client connection: bytes
     in (:meth:`~RespProtocol.receive_data`) -> :class:`~synod.kv.messages.Command`
     requests; replies in (:meth:`~RespProtocol.send`) -> bytes, answered in
-    request order. :class:`RespReader` and :func:`encode_command` are the
-    client side. :func:`render` is the pure reply renderer. Nothing here
-    reads a socket or a clock.
+    request order. :func:`render` is the pure reply renderer; the client
+    side is :mod:`synod.kv.resp_client`. Nothing here reads a socket or a
+    clock.
 
 Requests ("Sending commands to a Redis server")
     A request starting with ``*`` is a multibulk ``*<n>\\r\\n`` then n
@@ -41,8 +41,7 @@ Two parsers, one answer
 Errors
     Redis answers the commands before the bad bytes, then writes the error
     and closes; :class:`RespProtocolError` carries those commands so the
-    gateway can do the same. RESP2 nil and RESP3 null are one value in
-    RESP3, so RespReader reads ``_`` as ``BulkString(None)``.
+    gateway can do the same.
 
 Invariants
     ``buffered_bytes <= buffer_bytes_max`` after every call that returns;
@@ -69,10 +68,10 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from collections.abc import Sequence
 
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.kv import constants as C
+from synod.kv._resp import CR, CRLF, DOLLAR, LF, STAR, RespProtocolError, string2ll
 from synod.kv.messages import Command
 from synod.kv.replies import (
     OK,
@@ -89,15 +88,8 @@ from synod.kv.replies import (
     VerbatimString,
 )
 
-__all__ = ["RespProtocol", "RespProtocolError", "RespReader", "encode_command", "render", "format_double"]
+__all__ = ["RespProtocol", "RespProtocolError", "render", "format_double"]
 
-_LLONG_MAX = 2**63 - 1
-_LLONG_MIN = -(2**63)
-_CR = b"\r"
-_LF = b"\n"
-_CRLF = b"\r\n"
-_STAR = 42  # '*'
-_DOLLAR = 36  # '$'
 _HELLO = b"hello"
 
 # Redis's reply texts (src/networking.c), as "-ERR <text>\r\n" carries them.
@@ -116,43 +108,6 @@ _COUNT_HEADERS = {b"*%d" % i: i for i in range(1, 1025)}
 _BULK_HEADERS = {b"$%d" % i: i for i in range(0, 10000)}
 # Largest buffer the fast path splits (it copies the buffer once).
 _FAST_PATH_BYTES_MAX = 4 * 1024 * 1024
-
-
-class RespProtocolError(RemoteProtocolError):
-    """A client sent bytes that are not RESP, or over a limit.
-
-    ``str(error)`` is Redis's reply text without ``ERR`` (``"Protocol error:
-    invalid bulk length"``), or, for an overfull query buffer (which Redis
-    answers by closing silently), a description. ``commands``: the whole
-    commands parsed in the same :meth:`RespProtocol.receive_data` call before
-    the bad bytes; Redis runs them before writing the error, and they count
-    in :attr:`RespProtocol.pending`, so a gateway may run and answer them
-    before writing :meth:`RespProtocol.error_bytes` and closing.
-    ``replies``: likewise, the whole replies :meth:`RespReader.receive_data`
-    read before the bad bytes.
-    """
-
-    def __init__(self, text: str, commands: list[Command] | None = None,
-                 replies: list[Reply] | None = None) -> None:
-        super().__init__(text)
-        self.commands: list[Command] = commands if commands is not None else []
-        self.replies: list[Reply] = replies if replies is not None else []
-
-
-def _string2ll(s: bytes) -> int | None:
-    """``s`` as Redis's ``string2ll`` reads it (util.c): optional ``-``, no
-    ``+``, no spaces, no leading zeros, within a signed 64-bit long long,
-    under 21 bytes; None otherwise."""
-    if len(s) >= 21:
-        return None
-    neg = s[:1] == b"-"
-    digits = s[1:] if neg else s
-    if not digits.isdigit() or (digits[0] == 48 and (len(digits) > 1 or neg)):
-        return None
-    v = -int(digits) if neg else int(digits)
-    if v > _LLONG_MAX or v < _LLONG_MIN:
-        return None
-    return v
 
 
 def _split_args(line: bytes) -> list[bytes] | None:
@@ -324,7 +279,7 @@ class RespProtocol:
             b = data if type(data) is bytes else bytes(data)
         commands: list[Command] = []
         pos = 0
-        if not self._left and self._fast and 0 < len(b) <= _FAST_PATH_BYTES_MAX and b[0] == _STAR:
+        if not self._left and self._fast and 0 < len(b) <= _FAST_PATH_BYTES_MAX and b[0] == STAR:
             pos = self._parse_well_formed(b, commands)
             if pos == len(b):  # the common case: whole commands only
                 if tail:
@@ -368,7 +323,7 @@ class RespProtocol:
                 cmd_start = pos
                 if pos >= n:
                     break
-                end = self._inline(b, pos, n, out) if b[pos] != _STAR else self._multibulk_header(b, pos, n, out)
+                end = self._inline(b, pos, n, out) if b[pos] != STAR else self._multibulk_header(b, pos, n, out)
                 if end < 0:
                     break
                 pos = end
@@ -385,7 +340,7 @@ class RespProtocol:
         """Where the header line at ``pos`` (``*<n>`` or ``$<len>``) ends (its
         ``\r``), or -1 if it has not all arrived (``_need`` / ``_wait_byte``
         set). Raises ``too_big`` for a line over ``inline_bytes_max``."""
-        nl = b.find(_CR, pos)
+        nl = b.find(CR, pos)
         if nl < 0:
             return self._wait_line(pos, n, too_big, out)
         if nl - pos > self.inline_bytes_max:
@@ -400,7 +355,7 @@ class RespProtocol:
         would not see it past a NUL): wait for one, unless already too big."""
         if n - pos > self.inline_bytes_max:
             raise self._fail(too_big, out)
-        self._need, self._wait_byte = n - pos + 1, _CR
+        self._need, self._wait_byte = n - pos + 1, CR
         return -1
 
     def _multibulk_header(self, b: bytes, pos: int, n: int, out: list[Command]) -> int:
@@ -410,7 +365,7 @@ class RespProtocol:
         if nl < 0:
             return -1
         s = b[pos + 1:nl]
-        count = _string2ll(s)
+        count = string2ll(s)
         if count is None:
             if b"\0" in s:
                 return self._wait_line(pos, n, _E_MBULK_BIG, out)
@@ -431,12 +386,12 @@ class RespProtocol:
                 if nl < 0:
                     return pos
                 s = b[pos + 1:nl]
-                size = _string2ll(s) if b[pos] == _DOLLAR else None
+                size = string2ll(s) if b[pos] == DOLLAR else None
                 if size is None or size < 0 or size > self.bulk_bytes_max:
                     if b.find(b"\0", pos, nl) >= 0:
                         self._wait_line(pos, n, _E_BULK_BIG, out)
                         return pos
-                    if b[pos] != _DOLLAR:
+                    if b[pos] != DOLLAR:
                         got = chr(b[pos]) if b[pos] not in (10, 13) else " "
                         raise self._fail(f"Protocol error: expected '$', got '{got}'", out)
                     raise self._fail(_E_BULK_LEN, out)
@@ -462,7 +417,7 @@ class RespProtocol:
         found with one ``split``; returns where it stopped (the general
         loop takes over from there: a partial command, an inline one, data
         holding CRLF, anything unusual)."""
-        pieces = b.split(_CRLF)
+        pieces = b.split(CRLF)
         complete = len(pieces) - 1  # the last piece is not followed by CRLF
         counts = _COUNT_HEADERS
         bulks = _BULK_HEADERS
@@ -494,11 +449,11 @@ class RespProtocol:
     def _inline(self, b: bytes, pos: int, n: int, out: list[Command]) -> int:
         """Parse one inline line at ``pos``; returns the position after it,
         or -1 if its ``\\n`` has not arrived (``_need`` / ``_wait_byte`` set)."""
-        nl = b.find(_LF, pos)
+        nl = b.find(LF, pos)
         if nl < 0 or b.find(b"\0", pos, nl) >= 0:  # Redis's strchr stops at a NUL
             if n - pos > self.inline_bytes_max:
                 raise self._fail(_E_INLINE_BIG, out)
-            self._need, self._wait_byte = n - pos + 1, _LF
+            self._need, self._wait_byte = n - pos + 1, LF
             return -1
         if nl - pos > self.inline_bytes_max:
             raise self._fail(_E_INLINE_BIG, out)
@@ -518,7 +473,7 @@ class RespProtocol:
         n = len(self._tail)
         if n <= self.inline_bytes_max:
             return
-        if self._tail[0] != _STAR and not self._left:
+        if self._tail[0] != STAR and not self._left:
             text = _E_INLINE_BIG
         else:
             text = _E_BULK_BIG if self._left else _E_MBULK_BIG
@@ -572,7 +527,7 @@ class RespProtocol:
         text = str(error)
         if not text.startswith(_PROTOCOL_ERROR_PREFIX):
             return b""
-        return b"-ERR " + _one_line(text).encode("latin-1", "replace") + _CRLF
+        return b"-ERR " + _one_line(text).encode("latin-1", "replace") + CRLF
 
 
 # -- rendering ------------------------------------------------------------
@@ -662,9 +617,9 @@ def _render_into(reply: Reply, resp3: bool, out: list[bytes]) -> None:  # noqa: 
         else:
             out.append(b"$%d\r\n%s\r\n" % (len(d), d))
     elif t is SimpleString:
-        out.append(b"+" + _utf8(_one_line(reply.text)) + _CRLF)
+        out.append(b"+" + _utf8(_one_line(reply.text)) + CRLF)
     elif t is SimpleError:
-        out.append(b"-" + _utf8(_one_line(reply.text)) + _CRLF)
+        out.append(b"-" + _utf8(_one_line(reply.text)) + CRLF)
     elif t is Integer:
         out.append(b":%d\r\n" % reply.value)
     elif t is Array or t is Set:
@@ -700,264 +655,3 @@ def _render_into(reply: Reply, resp3: bool, out: list[bytes]) -> None:  # noqa: 
             out.append(b"$%d\r\n%s\r\n" % (len(text), text))
     else:
         raise LocalProtocolError(f"cannot render {t.__name__}: not a synod.kv.replies Reply")
-
-
-# -- client side ------------------------------------------------------------
-
-
-def encode_command(args: Sequence[bytes | str | int]) -> bytes:
-    """A client's request as a RESP multibulk (``*<n>`` then ``$<len>``
-    bulk strings). ``str`` is sent as UTF-8, ``int`` in decimal.
-
-    Raises:
-        LocalProtocolError: no arguments, or an argument of another type
-            (``bool`` and ``float`` included, as redis-py refuses them).
-    """
-    if not args:
-        raise LocalProtocolError("a command needs at least its name")
-    parts = [b"*%d\r\n" % len(args)]
-    for a in args:
-        t = type(a)
-        if t is bytes or t is bytearray or t is memoryview:
-            b = bytes(a)
-        elif t is str:
-            b = a.encode("utf-8")  # type: ignore[union-attr]
-        elif t is int:
-            b = b"%d" % a
-        else:
-            raise LocalProtocolError(f"command argument of type {t.__name__}: use bytes, str or int")
-        parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
-    return b"".join(parts)
-
-
-_INTEGER = re.compile(rb"[+-]?[0-9]+")
-_DOUBLE = re.compile(rb"[+-]?(?:inf|nan|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
-_AGGREGATES = frozenset(b"*%~>|")
-_BLOBS = frozenset(b"$=!")
-
-
-class _Frame:
-    """An aggregate reply being read: its type byte, the items still to
-    come, and those read so far."""
-
-    __slots__ = ("kind", "left", "items")
-
-    def __init__(self, kind: int, left: int) -> None:
-        self.kind = kind
-        self.left = left
-        self.items: list[Reply] = []
-
-
-class RespReader:
-    """Client side: parses a server's replies, RESP2 and RESP3, into
-    :mod:`synod.kv.replies` values (spec: "RESP protocol description").
-
-    Mapping: ``$-1``, ``*-1`` and ``_`` -> NIL / NIL_ARRAY / NIL (RESP3's
-    null reads as ``BulkString(None)``); ``!`` blob error -> SimpleError;
-    ``(`` big number -> Integer; ``>`` push -> Array; ``|`` attributes are
-    read and dropped. Texts are decoded as UTF-8 with surrogate escapes.
-    Aggregates are built with an explicit stack, so deep or long replies
-    arriving in many reads are parsed once.
-
-    Args (limits; defaults in :mod:`synod.kv.constants`):
-        bulk_bytes_max: largest declared ``$`` / ``=`` / ``!`` length, bytes.
-        aggregate_len_max: most elements (pairs for ``%``, ``|``) declared.
-        depth_max: deepest aggregate nesting.
-        line_bytes_max: longest line (simple reply or header), bytes.
-        buffer_bytes_max: most bytes held that are not yet a whole reply.
-    """
-
-    def __init__(self, *, bulk_bytes_max: int = C.READER_BULK_BYTES_MAX,
-                 aggregate_len_max: int = C.READER_AGGREGATE_LEN_MAX, depth_max: int = C.READER_DEPTH_MAX,
-                 line_bytes_max: int = C.READER_LINE_BYTES_MAX,
-                 buffer_bytes_max: int = C.READER_BUFFER_BYTES_MAX) -> None:
-        assert depth_max >= 1
-        self.bulk_bytes_max = bulk_bytes_max
-        self.aggregate_len_max = aggregate_len_max
-        self.depth_max = depth_max
-        self.line_bytes_max = line_bytes_max
-        self.buffer_bytes_max = buffer_bytes_max
-        self._tail = bytearray()
-        self._need = 0
-        self._wait_byte: bytes | None = None
-        # Invariant: len(_stack) <= depth_max; every frame has left > 0.
-        self._stack: list[_Frame] = []
-        self._partial_bytes = 0  # consumed for the top-level reply in progress
-        self._error: RemoteProtocolError | None = None
-
-    @property
-    def buffered_bytes(self) -> int:
-        """Bytes received that are not yet part of a whole top-level reply."""
-        return self._partial_bytes + len(self._tail)
-
-    def receive_data(self, data: bytes) -> list[Reply]:
-        """Feed bytes read from the server; returns every reply they
-        complete, in order.
-
-        Raises:
-            RespProtocolError (a RemoteProtocolError): the bytes are not RESP
-                or break a limit; its ``replies`` are the whole replies read
-                before the bad bytes. The reader is then failed.
-            LocalProtocolError: called again after that error.
-        """
-        if self._error is not None:
-            raise LocalProtocolError(f"receive_data after a protocol error ({self._error}); close the connection")
-        replies: list[Reply] = []
-        try:
-            tail = self._tail
-            if tail or self._need:
-                tail += data
-                if (self._wait_byte is not None and self._wait_byte not in data) or len(tail) < self._need:
-                    if self._wait_byte is not None and len(tail) > self.line_bytes_max + 2:
-                        raise RespProtocolError(f"reply line longer than {self.line_bytes_max} bytes")
-                    self._check_buffer()
-                    return []
-                b = bytes(tail)
-            else:
-                b = data if type(data) is bytes else bytes(data)
-            self._parse(b, replies)
-            self._check_buffer()
-            return replies
-        except RespProtocolError as e:
-            e.replies = replies
-            self._error = e
-            raise
-
-    def _check_buffer(self) -> None:
-        if self.buffered_bytes > self.buffer_bytes_max:
-            raise RespProtocolError(
-                f"reply buffer of {self.buffered_bytes} bytes exceeds {self.buffer_bytes_max}")
-
-    def _length(self, s: bytes, what: str) -> int:
-        v = _string2ll(s)
-        if v is None:
-            raise RespProtocolError(f"invalid {what} length {s[:32]!r}")
-        return v
-
-    def _parse(self, b: bytes, out: list[Reply]) -> None:  # noqa: C901
-        """Parse replies from ``b`` (= the old tail + new data) into ``out``;
-        keeps what is left in ``_tail`` and the open aggregates on ``_stack``."""
-        stack = self._stack
-        n = len(b)
-        pos = 0
-        top_start = 0  # where the top-level reply in progress began in b
-        partial = self._partial_bytes
-        need = 0
-        wait_byte: bytes | None = None
-        line_max = self.line_bytes_max
-        while pos < n:
-            if not stack:
-                top_start, partial = pos, 0
-            nl = b.find(_CRLF, pos)
-            if nl < 0:
-                if n - pos > line_max + 2:
-                    raise RespProtocolError(f"reply line longer than {line_max} bytes")
-                need, wait_byte = n - pos + 1, _LF
-                break
-            if nl - pos > line_max + 1:
-                raise RespProtocolError(f"reply line longer than {line_max} bytes")
-            t = b[pos]
-            line = b[pos + 1:nl]
-            value: Reply
-            if t in _BLOBS:
-                size = self._length(line, "bulk")
-                if size == -1 and t == _DOLLAR:
-                    value, pos = BulkString(data=None), nl + 2
-                else:
-                    if size < 0 or size > self.bulk_bytes_max:
-                        raise RespProtocolError(f"invalid bulk length {size}")
-                    start = nl + 2
-                    end = start + size
-                    if end + 2 > n:
-                        need = end + 2 - pos
-                        break
-                    if b[end:end + 2] != _CRLF:
-                        raise RespProtocolError("bulk string not followed by CRLF")
-                    data = b[start:end]
-                    pos = end + 2
-                    if t == _DOLLAR:
-                        value = BulkString(data=data)
-                    elif t == 33:  # '!' blob error
-                        value = SimpleError(text=data.decode("utf-8", "surrogateescape"))
-                    else:  # '=' verbatim
-                        if size < 4 or data[3] != 58:
-                            raise RespProtocolError("verbatim string without its 'fmt:' prefix")
-                        value = VerbatimString(format=data[:3].decode("utf-8", "surrogateescape"),
-                                               text=data[4:].decode("utf-8", "surrogateescape"))
-            elif t in _AGGREGATES:
-                count = self._length(line, "aggregate")
-                pos = nl + 2
-                if count == -1 and t == _STAR:
-                    value = Array(items=None)
-                elif count < 0 or count > self.aggregate_len_max:
-                    raise RespProtocolError(f"invalid aggregate length {count}")
-                elif count == 0:
-                    if t == 124:  # '|' empty attributes: nothing to deliver
-                        continue
-                    value = _aggregate(t, [])
-                else:
-                    if len(stack) >= self.depth_max:
-                        raise RespProtocolError(f"replies nested deeper than {self.depth_max}")
-                    stack.append(_Frame(t, 2 * count if t in (37, 124) else count))
-                    continue
-            else:
-                value = _simple(t, line)
-                pos = nl + 2
-            # Deliver value to its parent, closing every aggregate it completes.
-            while True:
-                if not stack:
-                    out.append(value)
-                    break
-                top = stack[-1]
-                top.items.append(value)
-                top.left -= 1
-                if top.left:
-                    break
-                stack.pop()
-                if top.kind == 124:  # attributes describe the next reply; dropped
-                    break
-                value = _aggregate(top.kind, top.items)
-        if not stack:
-            top_start, partial = pos, 0
-        self._partial_bytes = partial + (pos - top_start)
-        self._tail = bytearray(b[pos:]) if pos < n else bytearray()
-        self._need = need
-        self._wait_byte = wait_byte
-
-
-def _simple(t: int, line: bytes) -> Reply:
-    """A line-typed reply (``+ - : , ( # _``)."""
-    if t == 43:  # '+'
-        return SimpleString(text=line.decode("utf-8", "surrogateescape"))
-    if t == 45:  # '-'
-        return SimpleError(text=line.decode("utf-8", "surrogateescape"))
-    if t == 58 or t == 40:  # ':' integer, '(' big number
-        if _INTEGER.fullmatch(line) is None:
-            raise RespProtocolError(f"invalid integer {line[:32]!r}")
-        v = int(line)
-        if t == 58 and not _LLONG_MIN <= v <= _LLONG_MAX:
-            raise RespProtocolError("integer reply outside 64 bits")
-        return Integer(value=v)
-    if t == 44:  # ',' double
-        if _DOUBLE.fullmatch(line) is None:
-            raise RespProtocolError(f"invalid double {line[:32]!r}")
-        return Double(value=float(line))
-    if t == 35:  # '#'
-        if line == b"t":
-            return Boolean(value=True)
-        if line == b"f":
-            return Boolean(value=False)
-        raise RespProtocolError(f"invalid boolean {line[:32]!r}")
-    if t == 95:  # '_'
-        if line:
-            raise RespProtocolError("null with a payload")
-        return BulkString(data=None)
-    raise RespProtocolError(f"unknown RESP type byte {bytes([t])!r}")
-
-
-def _aggregate(kind: int, items: list[Reply]) -> Reply:
-    if kind == 37:  # '%'
-        return Map(pairs=tuple(zip(items[0::2], items[1::2])))
-    if kind == 126:  # '~'
-        return Set(items=tuple(items))
-    return Array(items=tuple(items))  # '*' and '>' (push)
