@@ -1,7 +1,8 @@
 """Real Redis clients against a real 3-node KV cluster (issue 10 part 2):
 redis-py through every node (followers forward writes to the leader),
 pipelines, MULTI/EXEC with WATCH under a concurrent writer, RESP3,
-redis-cli, redis-benchmark, and the leader killed with SIGKILL mid-stream
+redis-cli, redis-benchmark, blocked pops through a follower (served, and
+not served to a client that left), and the leader killed with SIGKILL mid-stream
 (Raft section 5.4: every acknowledged write survives the new leader).
 
 One cluster for the module (owned node processes: they exit with this
