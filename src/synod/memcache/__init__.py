@@ -1,3 +1,49 @@
-"""Memcache at Facebook (Nishtala et al., NSDI 2013): a memcached-protocol
-cache tier with leases, mcrouter-style routing, regions and invalidation
-(issue 11; being built)."""
+"""Memcache at Facebook (Nishtala et al., "Scaling Memcache at Facebook",
+NSDI 2013): a memcached-protocol cache tier (issue 11; section 1, the cache
+server, is built; routing, pools, regions and invalidation are to come).
+
+Theory of operation: the cache server (paper sections 2, 3.2.1, 6)
+    A :class:`~synod.memcache.node.CacheNode` is one memcached server of
+    the look-aside cache: web servers read with get, and on a miss read
+    the database and set; they write the database and then delete the key.
+    The node speaks memcached's text and meta protocols byte for byte as
+    memcached 1.6.18 does (:mod:`synod.memcache.protocol`, sans-IO, served
+    by the runtime's client gateway), so unmodified clients work
+    (pymemcache, its HashClient, libmemcached's tools).
+
+Roles and parts
+    :mod:`~synod.memcache.protocol` bytes <-> typed requests and replies
+    (:mod:`~synod.memcache.messages`); :mod:`~synod.memcache.store` the
+    item store (memory limit, plain LRU eviction, expiry, cas uniques,
+    flush, stats); :mod:`~synod.memcache._meta_ops` the meta commands on it;
+    :mod:`~synod.memcache.node` the node and its factory
+    (``synod.memcache.node:factory``).
+
+Leases (3.2.1)
+    Expressed as memcached 1.6 expresses them, with meta flags: a reader's
+    ``mg <key> N<ttl>`` on a miss creates an empty placeholder and wins
+    (``W``) with a cas unique that is its lease token; other readers see
+    ``Z`` and wait; the winner fills the key with ``ms <key> C<token>``,
+    refused if a delete (``NF``) or an invalidating ``md <key> I`` (``EX``)
+    came since. ``md I`` keeps the value as stale (``X``) so readers may use
+    it while one winner refills (the paper's stale values). A token is given
+    at most once per key per lease interval (10 s by default).
+
+States and invariants
+    The store's item table, LRU order and counters; ``bytes`` (the sum of
+    memcached's item sizes) never exceeds the memory limit; each link takes
+    a fresh cas unique. No durable state: a restart starts cold.
+
+Simplified (see docs/memcache.md): plain LRU instead of the segmented
+hot/warm/cold LRU per slab class; no slab allocator (``me`` still reports
+memcached's slab class); ``stats items / slabs / sizes / conns`` are empty;
+the binary protocol, SASL, UDP and extstore are not served.
+"""
+
+from synod.memcache.messages import Reply, Request
+from synod.memcache.node import FACTORY, CacheNode, CacheNodeParams, factory
+from synod.memcache.protocol import MemcacheProtocol, render
+from synod.memcache.store import Cache
+
+__all__ = ["CacheNode", "CacheNodeParams", "factory", "FACTORY", "MemcacheProtocol", "render", "Cache", "Request",
+           "Reply"]

@@ -1,0 +1,83 @@
+"""Limits and defaults of synod.memcache, each with its unit (STYLE.md: "put a
+limit on everything").
+
+The protocol limits are memcached 1.6.18's own (``memcached.h``,
+``proto_text.c``), so a client that works against memcached is not refused
+here, and what memcached refuses is refused with the same words.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "KEY_BYTES_MAX", "LINE_BYTES_MAX", "GET_LINE_BYTES_MAX", "TOKENS_MAX", "META_TOKENS_MAX",
+    "OPAQUE_BYTES_MAX", "ITEM_SIZE_BYTES_MAX", "ITEM_HEADER_BYTES", "MEMORY_LIMIT_MB", "RELATIVE_EXPTIME_S_MAX",
+    "LEASE_INTERVAL_MS", "VERSION", "VERBOSITY_MAX", "MEMLIMIT_MB_MIN", "MEMLIMIT_MB_MAX", "SLAB_GROWTH_FACTOR",
+    "SLAB_CHUNK_BYTES_MIN", "SLAB_CHUNK_BYTES_MAX", "SLAB_CHUNK_ALIGN_BYTES",
+]
+
+# --- Protocol (MemcacheProtocol) ---
+
+# Longest key, bytes (KEY_MAX_LENGTH). Longer: "CLIENT_ERROR bad command line format".
+KEY_BYTES_MAX = 250
+
+# A command line without its "\n" longer than this closes the connection, as
+# memcached's try_read_command_ascii does (2048 bytes), unless it is a get.
+LINE_BYTES_MAX = 2048
+
+# A get / gets / gat / gats line may be longer (memcached lets a multiget grow
+# its read buffer without bound); we bound it: beyond this the connection closes.
+GET_LINE_BYTES_MAX = 1024 * 1024
+
+# Tokens the command tokenizer splits off at a time, the terminal one included
+# (MAX_TOKENS); a get takes the rest of its keys in further rounds.
+TOKENS_MAX = 24
+
+# Most tokens (the terminal one included) a meta command may have
+# (MFLAG_MAX_OPT_LENGTH): "CLIENT_ERROR options flags are too long" beyond.
+META_TOKENS_MAX = 20
+
+# Longest opaque token (O flag), bytes, its 'O' included (MFLAG_MAX_OPAQUE_LENGTH).
+OPAQUE_BYTES_MAX = 32
+
+# --- Items and memory (Cache) ---
+
+# Largest item, header included (memcached's -I, item_size_max: 1 MiB).
+# A value that does not fit: "SERVER_ERROR object too large for cache".
+ITEM_SIZE_BYTES_MAX = 1024 * 1024
+
+# An item's bytes besides its key and value: memcached's struct _stritem (48
+# bytes on 64-bit) plus the 8-byte cas unique; the key's NUL (1), the value's
+# CRLF (2) and 4 bytes of client flags when non-zero are added per item
+# (ITEM_ntotal). Counted against the memory limit and in the `bytes` stat.
+ITEM_HEADER_BYTES = 48 + 8
+
+# Memory limit, MiB (memcached's -m default).
+MEMORY_LIMIT_MB = 64
+
+# An exptime up to this many seconds is relative; above it, a Unix time
+# (REALTIME_MAXDELTA, 30 days).
+RELATIVE_EXPTIME_S_MAX = 60 * 60 * 24 * 30
+
+# Nishtala et al. 3.2.1: a lease token is issued at most once per key per
+# this interval; a placeholder whose winner has not set it by then lets the
+# next reader win again (memcached itself waits for the placeholder's TTL).
+LEASE_INTERVAL_MS = 10_000
+
+# The version we answer to "version" and in stats: the memcached release
+# whose protocol this one follows byte for byte (clients gate meta support
+# on it).
+VERSION = "1.6.18"
+
+# memcached's MAX_VERBOSITY_LEVEL.
+VERBOSITY_MAX = 2
+
+# cache_memlimit bounds, MiB (memcached's).
+MEMLIMIT_MB_MIN = 8
+MEMLIMIT_MB_MAX = 1_000_000_000
+
+# memcached's default slab classes (slabs_init: -f 1.25, -n 48, 512 KiB chunk
+# max): only used to report `cls` in `me` the way memcached does.
+SLAB_GROWTH_FACTOR = 1.25
+SLAB_CHUNK_BYTES_MIN = 48 + 48
+SLAB_CHUNK_BYTES_MAX = 512 * 1024
+SLAB_CHUNK_ALIGN_BYTES = 8

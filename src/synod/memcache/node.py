@@ -1,0 +1,230 @@
+"""A cache server: one memcached-compatible node (Nishtala et al., section 2
+and 3: a memcached server of the look-aside cache tier).
+
+Theory of operation. A :class:`CacheNode` owns one
+:class:`~synod.memcache.store.Cache`. Clients reach it through a memcached
+port (the runtime's gateway parses each connection's bytes with
+:class:`~synod.memcache.protocol.MemcacheProtocol`) or, in the simulator, as
+client nodes sending the same requests (:mod:`synod.memcache.messages`).
+Every request is answered at once with ``ctx.reply``, in the order it came
+(the gateway keeps a connection's replies in request order). The node keeps
+no durable state: a restart starts empty, as a memcached restart does (the
+paper's cold cache). Time is ``ctx.unix_ms`` (expiry times are Unix times
+on the wire).
+
+The node serves what memcached's text and meta protocols ask of one server;
+routing, pools, gutter, regions and invalidation daemons are other roles
+(issue 11 sections 2 and 3).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from synod.core import Context, Node, Params, parse_params
+from synod.core.clients import ClientClosed, ClientOpened
+from synod.memcache import constants as C
+from synod.memcache._meta_ops import meta_arith, meta_delete, meta_get, meta_set
+from synod.memcache.messages import (
+    Arith,
+    CacheMemlimit,
+    Close,
+    Delete,
+    Disconnect,
+    FlushAll,
+    Get,
+    Invalid,
+    Line,
+    MetaArith,
+    MetaDebug,
+    MetaDelete,
+    MetaGet,
+    MetaNoop,
+    MetaReply,
+    MetaSet,
+    Quit,
+    Reply,
+    Stats,
+    StatsReply,
+    Store,
+    Touch,
+    Verbosity,
+    Version,
+)
+from synod.memcache.protocol import E_BAD_CHUNK, E_TOO_LARGE, MemcacheProtocol
+from synod.memcache.store import Cache
+
+__all__ = ["CacheNode", "CacheNodeParams", "factory", "FACTORY"]
+
+FACTORY = "synod.memcache.node:factory"
+
+# Requests (client, correlation) remembered to drop a duplicated delivery.
+REQUESTS_REMEMBERED_MAX = 4096
+
+_REQUESTS = (Get, Store, Delete, Arith, Touch, FlushAll, Version, Stats, Verbosity, CacheMemlimit, Quit, Invalid,
+             Disconnect, MetaGet, MetaSet, MetaDelete, MetaArith, MetaNoop, MetaDebug)
+
+
+class CacheNode(Node):
+    """One memcached-compatible cache server.
+
+    Args:
+        memory_limit_bytes: the item memory limit (memcached's -m, in bytes).
+        item_size_bytes_max: the largest item (memcached's -I).
+        lease_interval_ms: a lease win is given again after this long (0: as
+            memcached, only when the placeholder expires).
+    """
+
+    def __init__(self, *, memory_limit_bytes: int = C.MEMORY_LIMIT_MB * 1024 * 1024,
+                 item_size_bytes_max: int = C.ITEM_SIZE_BYTES_MAX,
+                 lease_interval_ms: int = C.LEASE_INTERVAL_MS) -> None:
+        self.item_size_bytes_max = item_size_bytes_max
+        self.cache = Cache(memory_limit_bytes=memory_limit_bytes, item_size_bytes_max=item_size_bytes_max,
+                           lease_interval_ms=lease_interval_ms)
+        self.started_s = 0
+        self.verbosity = 0
+        self.curr_connections = 0
+        self.total_connections = 0
+        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+
+    def client_protocols(self) -> dict[str, Any]:
+        size_max = self.item_size_bytes_max
+
+        def memcache() -> MemcacheProtocol:
+            return MemcacheProtocol(item_size_bytes_max=size_max)
+
+        return {"memcache": memcache}
+
+    def on_start(self, ctx: Context) -> None:
+        self.started_s = int(ctx.unix_ms) // 1000
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        t = type(msg)
+        if t is ClientOpened:
+            self.curr_connections += 1
+            self.total_connections += 1
+            return
+        if t is ClientClosed:
+            self.curr_connections = max(0, self.curr_connections - 1)
+            return
+        if t not in _REQUESTS:
+            ctx.trace("ignore_message", type=t.__name__, reason="not a memcache request")
+            return
+        handle = ctx.reply_handle()
+        if handle.corr > 0:
+            # A network that duplicates (the simulator's) may deliver a request twice.
+            if handle in self._seen:
+                ctx.trace("ignore_request", src=src, reason="duplicate delivery")
+                return
+            self._seen[handle] = None
+            if len(self._seen) > REQUESTS_REMEMBERED_MAX:
+                self._seen.popitem(last=False)
+        ctx.reply(self.answer(msg, int(ctx.unix_ms)))
+
+    def answer(self, req: Any, now_ms: int) -> Reply:  # noqa: C901 (one case per request type)
+        """The reply to one request at Unix time ``now_ms``."""
+        cache = self.cache
+        t = type(req)
+        if t is Get:
+            return cache.get(req, now_ms)
+        if t is MetaGet:
+            return meta_get(cache, req, now_ms)
+        if t is Store:
+            outcome, _ = cache.store(req, now_ms)
+            return Line(text=outcome)
+        if t is MetaSet:
+            return meta_set(cache, req, now_ms)
+        if t is Delete:
+            return cache.delete(req, now_ms)
+        if t is MetaDelete:
+            return meta_delete(cache, req, now_ms)
+        if t is Arith:
+            return cache.arith(req, now_ms)
+        if t is MetaArith:
+            return meta_arith(cache, req, now_ms)
+        if t is Touch:
+            return cache.touch(req, now_ms)
+        if t is MetaNoop:
+            return MetaReply(code=b"MN")
+        if t is MetaDebug:
+            return cache.debug(req.key, now_ms)
+        if t is FlushAll:
+            return cache.flush_all(req, now_ms)
+        if t is Invalid:
+            if req.unlink_key is not None:
+                it = cache.lookup(req.unlink_key, now_ms // 1000)
+                if it is not None:
+                    cache.unlink(it)
+            if req.text == E_TOO_LARGE:
+                cache.counters["store_too_large"] += 1
+            elif req.text == E_BAD_CHUNK:
+                cache.counters["cmd_set"] += 1  # memcached counts the set before checking its data
+            return Line(text=req.text.encode())
+        if t is Version:
+            return Line(text=b"VERSION " + C.VERSION.encode())
+        if t is Verbosity:
+            self.verbosity = req.level
+            return Line(text=b"OK")
+        if t is CacheMemlimit:
+            cache.set_memory_limit(req.memory_limit_mb * 1024 * 1024, now_ms)
+            return Line(text=b"OK")
+        if t is Stats:
+            return self._stats(req.args, now_ms)
+        assert t is Quit or t is Disconnect, t
+        return Close()
+
+    def _stats(self, args: tuple[bytes, ...], now_ms: int) -> Reply:
+        """stats [group] (memcached process_stat)."""
+        if not args:
+            now_s = now_ms // 1000
+            head = [("uptime", str(now_s - self.started_s)), ("time", str(now_s)), ("version", C.VERSION),
+                    ("pointer_size", "64"), ("curr_connections", str(self.curr_connections)),
+                    ("total_connections", str(self.total_connections))]
+            return StatsReply(stats=tuple(head + self.cache.stats(now_ms) + [("threads", "1")]))
+        group = args[0]
+        if group == b"reset":
+            self.cache.reset_stats()
+            self.total_connections = 0
+            return Line(text=b"RESET")
+        if group == b"detail":
+            if len(args) < 2 or args[1] not in (b"on", b"off", b"dump"):
+                return Line(text=b"CLIENT_ERROR usage: stats detail on|off|dump")
+            return Line(text=b"END") if args[1] == b"dump" else Line(text=b"OK")
+        if group == b"settings":
+            return StatsReply(stats=(("maxbytes", str(self.cache.memory_limit_bytes)),
+                                     ("item_size_max", str(self.item_size_bytes_max)),
+                                     ("verbosity", str(self.verbosity)), ("evictions", "on"), ("cas_enabled", "yes"),
+                                     ("lru_segmented", "no")))
+        if group in (b"items", b"slabs", b"sizes", b"conns"):
+            return StatsReply(stats=())  # not modelled: an empty group
+        return Line(text=b"ERROR")
+
+
+class CacheNodeParams(Params):
+    """The params of ``synod.memcache.node:factory`` (all optional):
+    ``memory_limit_mb`` (memcached's -m), ``item_size_bytes_max`` (-I),
+    ``lease_interval_ms`` (Nishtala et al. 3.2.1; 0: as memcached)."""
+
+    memory_limit_mb: int = C.MEMORY_LIMIT_MB
+    item_size_bytes_max: int = C.ITEM_SIZE_BYTES_MAX
+    lease_interval_ms: int = C.LEASE_INTERVAL_MS
+
+    def __post_init__(self) -> None:
+        if self.memory_limit_mb < 1:
+            raise ValueError("memory_limit_mb must be at least 1")
+        if not 1024 <= self.item_size_bytes_max <= 1024 * 1024 * 1024:
+            raise ValueError("item_size_bytes_max must be within 1 KiB .. 1 GiB")
+        if self.lease_interval_ms < 0:
+            raise ValueError("lease_interval_ms must be >= 0")
+
+
+def factory(node_id: str, params: dict[str, Any]) -> CacheNode:
+    """Cluster-config factory ``synod.memcache.node:factory``.
+
+    Raises:
+        ConfigError: params that are not :class:`CacheNodeParams`.
+    """
+    p = parse_params(params, CacheNodeParams)
+    return CacheNode(memory_limit_bytes=p.memory_limit_mb * 1024 * 1024, item_size_bytes_max=p.item_size_bytes_max,
+                     lease_interval_ms=p.lease_interval_ms)
