@@ -226,6 +226,7 @@ class Context:
         whose correlation is ``corr`` (> 0: a call's request, 0: a plain
         message); until :meth:`end_request`, ``reply`` and ``reply_handle``
         answer it."""
+        assert corr >= 0, f"begin_request for a reply (corr {corr}): replies go to the waiting call"
         self._reply_src = src
         self._reply_corr = corr
 
