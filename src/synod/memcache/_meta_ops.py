@@ -32,9 +32,11 @@ def _opaque_key(cache: Cache, tokens: tuple[bytes, ...], key: bytes, binary: boo
 
 
 def _lease_expired(cache: Cache, it: Item, now_ms: int) -> bool:
-    """A win given more than the lease interval ago (the paper's one token
-    per key per interval): the next reader may win again."""
-    return bool(cache.lease_interval_ms) and it.token_sent and now_ms - it.token_sent_ms >= cache.lease_interval_ms
+    """A win given more than the lease interval ago on an item still waiting
+    to be filled (the paper's one token per key per interval): the next
+    reader wins again."""
+    return (bool(cache.lease_interval_ms) and it.token_sent and (it.placeholder or it.stale)
+            and now_ms - it.token_sent_ms >= cache.lease_interval_ms)
 
 
 def meta_get(cache: Cache, req: MetaGet, now_ms: int) -> MetaReply:  # noqa: C901 (one case per flag, as memcached)
@@ -47,16 +49,18 @@ def meta_get(cache: Cache, req: MetaGet, now_ms: int) -> MetaReply:  # noqa: C90
     created = False
     if it is None and f.vivify_ttl is not None:
         placeholder = Item(req.key, b"", 0, 0)
+        placeholder.placeholder = True
         if cache.link(placeholder, now_s):
             it, created = placeholder, True
     if it is None:
         c["cmd_get"] += 1
         c["get_misses"] += 1
         return MetaReply(code=b"EN", flags=tuple(_opaque_key(cache, f.tokens, req.key, f.key_binary)))
+    won = ttl_set = False
     if _lease_expired(cache, it, now_ms):
         it.token_sent = False
+        won = True
     fetched_before, time_before = it.fetched, it.time_s
-    won = ttl_set = False
     out: list[bytes] = []
     for tok in f.tokens:
         o = tok[0]

@@ -113,11 +113,12 @@ class Item:
     access. ``fetched``: read since stored (ITEM_FETCHED); ``token_sent``:
     a lease win was given for it (ITEM_TOKEN_SENT), at ``token_sent_ms``;
     ``stale``: marked by an invalidating md or stale set (ITEM_STALE);
-    ``key_binary``: stored through a base64 key (ITEM_KEY_BINARY).
+    ``key_binary``: stored through a base64 key (ITEM_KEY_BINARY);
+    ``placeholder``: made empty by a lease miss (mg N) and not yet filled.
     """
 
     __slots__ = ("key", "value", "client_flags", "exptime_s", "cas", "time_s", "fetched", "token_sent",
-                 "token_sent_ms", "stale", "key_binary", "size")
+                 "token_sent_ms", "stale", "key_binary", "placeholder", "size")
 
     def __init__(self, key: bytes, value: bytes, client_flags: int, exptime_s: int, *, key_binary: bool = False):
         self.key = key
@@ -131,6 +132,7 @@ class Item:
         self.token_sent_ms = 0
         self.stale = False
         self.key_binary = key_binary
+        self.placeholder = False
         self.size = item_size_bytes(len(key), len(value), client_flags)
 
 
