@@ -12,29 +12,19 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
+from tests.kv.test_real_clients import wait_until
 
 from synod.memcache.node import FACTORY
 from synod.runtime import LocalCluster, local_spec, write_config
 
 DEADLINE_S = 15.0
-
-
-def wait_until(what: str, check: Callable[[], Any], deadline_s: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"not within {deadline_s} s: {what}"
-        time.sleep(0.02)
 
 
 def _answers_version(port: int) -> bool:
