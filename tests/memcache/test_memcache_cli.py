@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from pymemcache.client.base import Client
-
 from tests.kv.test_real_clients import wait_until
 
 
