@@ -346,10 +346,12 @@ class RaftNode(Node):
     def _serve_reads(self, ctx: Context, rd: Ready) -> None:
         if rd.soft_state is not None and self._reads_unindexed:
             # A new term or role: read indexes asked of an old leader may
-            # never come; the reads did not happen, so they fail.
-            for src, rid, _ in self._reads_unindexed.values():
+            # never come; the reads did not happen, so they fail. A refusal
+            # may start the client's next read (KvNode does), asked of the
+            # current leader: it is kept, so the table is swapped first.
+            stale, self._reads_unindexed = self._reads_unindexed, {}
+            for src, rid, _ in stale.values():
                 self._refuse(ctx, src, rid, "leadership changed")
-            self._reads_unindexed.clear()
         for rs in rd.read_states:
             waiting = self._reads_unindexed.pop(rs.ctx, None)
             if waiting is not None:
