@@ -19,7 +19,7 @@ verdict in time.
 ``synod sim kv --nodes 5 --nemesis ... --seed S --time 60s [--trace F]
 [--history F]`` runs the Redis-compatible store (synod.kv) the same way
 through the shared fault runner (synod.harness.runner): Raft safety,
-linearizability of the clients' GET/SET/APPEND history, and progress after
+linearizability of the clients' GET/SET/APPEND/INCR and WATCH-MULTI-EXEC cas history, and progress after
 the faults stop.
 """
 
@@ -356,7 +356,7 @@ KV_READS = ("read-index", "lease", "unsafe-local")
 @sim.command("kv")
 @click.option("--nodes", default=5, show_default=True, type=click.IntRange(1, 15), help="KV servers (Raft underneath).")
 @click.option("--clients", default=5, show_default=True, type=click.IntRange(1, 100),
-              help="Jepsen-style clients sending GET/SET/APPEND through any server.")
+              help="Jepsen-style clients sending GET, SET, APPEND, INCR and cas (WATCH/MULTI/EXEC) through any server.")
 @click.option("--nemesis", "kinds", default=",".join(NEMESIS_KINDS), show_default=True,
               help=f"Comma-separated fault kinds from {', '.join(NEMESIS_KINDS)} (empty: none).")
 @click.option("--seed", default=1, show_default=True, type=click.IntRange(0, None),
