@@ -227,7 +227,7 @@ def test_noreply_and_quiet_modes_hide_the_right_replies() -> None:
 # -- fuzz ----------------------------------------------------------------------------------------
 
 SMALL = {"item_size_bytes_max": 512, "line_bytes_max": 64, "get_line_bytes_max": 256}
-_FUZZ = settings(max_examples=max(1, FUZZ_EXAMPLES // 3), deadline=None, database=None, derandomize=FUZZ_DERANDOMIZE,
+_FUZZ = settings(max_examples=max(1, -(-FUZZ_EXAMPLES // 3)), deadline=None, database=None, derandomize=FUZZ_DERANDOMIZE,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 fuzz_counts: dict[str, int] = {}
 

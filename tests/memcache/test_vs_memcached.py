@@ -120,7 +120,7 @@ CORPUS: list[tuple[str, bytes]] = [
 _TIME_TOKEN = re.compile(rb"^(t|exp=)(-?\d+)$")
 
 
-def _same(theirs: bytes, ours: bytes) -> bool:
+def same_bytes(theirs: bytes, ours: bytes) -> bool:
     """Equal, but for ``la=`` (not compared) and TTLs within a second."""
     if theirs == ours:
         return True
@@ -161,7 +161,7 @@ def test_corpus_same_bytes_as_memcached() -> None:
             theirs = last = exchange(port, data, expect=None if closes else SENTINEL_REPLY)
             local.now_ms = int(time.time() * 1000)  # absolute exptimes are compared against the real clock
             ours = local.exchange(data)
-            if not _same(theirs, ours):
+            if not same_bytes(theirs, ours):
                 diffs.append(f"{name}: sent {data[:200]!r}\n  memcached: {theirs[:400]!r}\n  synod:     {ours[:400]!r}")
     assert not diffs, f"{len(diffs)} of {len(CORPUS)} cases differ:\n" + "\n".join(diffs)
 
