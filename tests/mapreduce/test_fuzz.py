@@ -30,6 +30,7 @@ from synod.mapreduce.messages import (
     ExitTask,
     FetchFailed,
     FetchRegion,
+    FetchRegions,
     GetStatus,
     JobSpec,
     JobStatus,
@@ -41,6 +42,8 @@ from synod.mapreduce.messages import (
     ReduceDone,
     ReduceTask,
     RegionChunk,
+    RegionPart,
+    Regions,
     RequestTask,
     WaitTask,
     WhereIs,
@@ -247,10 +250,13 @@ def test_fuzz_coordinator() -> None:
 
 WORKER_RECIPE = st.one_of(
     st.tuples(st.just("reply"), st.sampled_from(["map", "map", "reduce", "reduce", "wait", "location", "location",
-                                                 "chunk", "chunk", "chunk", "ack", "status", "exit"]),
+                                                 "chunk", "chunk", "chunk", "regions", "regions", "regions",
+                                                 "ack", "status", "exit"]),
               st.sampled_from(["ok", "ok", "ok", "bad"]), PICK, st.booleans()),
     st.tuples(st.just("timeout"), st.just(0)),
     st.tuples(st.just("fetch"), st.sampled_from(["worker-2", "worker-2", "worker-3", COORD, "worker-1", "mallory"]),
+              PICK, st.sampled_from(["ok", "ok", "bad"])),
+    st.tuples(st.just("fetch_many"), st.sampled_from(["worker-2", "worker-3", COORD, "worker-1", "mallory"]),
               PICK, st.sampled_from(["ok", "ok", "bad"])),
     st.tuples(st.just("ping"), st.sampled_from([COORD, COORD, "worker-2", "mallory"])),
     st.tuples(st.just("stray"), st.sampled_from([COORD, "worker-2"]), st.sampled_from(["request", "ack", "status"])),
@@ -296,12 +302,43 @@ def _reply(t: tuple, request: Any, worker_ctx: Any) -> Any:
             data = REGION[offset: offset + 1 + pick % 16]
             return RegionChunk(found=pick % 7 != 0, data=data, total_bytes=len(REGION))
         return RegionChunk(found=True, data=b"\x00" * (1 + pick % 8), total_bytes=(0, 2**40, offset)[pick % 3])
+    if kind == "regions":
+        return _regions_reply(request, ok, pick)
     if kind == "ack":
         return Ack(accepted=True)
     if kind == "status":
         return JobStatus(maps_total=1, maps_done=0, reduces_total=1, reduces_done=0, map_executions=0,
                          reduce_executions=0, reexecutions=0, input_bytes=0, done=False, map_outputs_by_worker={})
     return ExitTask()
+
+
+def _regions_reply(request: Any, ok: bool, pick: int) -> Regions:
+    """A reply to a FetchRegions: a prefix of the map tasks asked for, each
+    region found or not, the last one sometimes partial (ok); or parts that
+    name other tasks, claim impossible sizes or are partial before the last."""
+    ids = request.map_task_ids if type(request) is FetchRegions else (0, 1, 2)
+    n = 1 + pick % len(ids)
+    parts = []
+    for i, m in enumerate(ids[:n]):
+        found = (pick >> i) % 5 != 0
+        data = REGION if found else b""
+        if ok and found and i == n - 1 and pick % 3 == 0:
+            data = REGION[: 1 + pick % (len(REGION) - 1)]  # partial: the rest comes by FetchRegion
+        parts.append(RegionPart(map_task_id=m, found=found, data=data, total_bytes=len(REGION) if found else 0))
+    if not ok:
+        bad = pick % 4
+        if bad == 0:
+            parts[0] = RegionPart(map_task_id=parts[0].map_task_id + 7, found=True, data=REGION,
+                                  total_bytes=len(REGION))
+        elif bad == 1:
+            parts[-1] = RegionPart(map_task_id=parts[-1].map_task_id, found=True, data=REGION, total_bytes=2**40)
+        elif bad == 2:
+            parts = [RegionPart(map_task_id=ids[0], found=True, data=REGION[:3], total_bytes=len(REGION)),
+                     *parts[1:]] + ([] if len(parts) > 1 else [RegionPart(map_task_id=-1, found=False, data=b"",
+                                                                            total_bytes=0)])
+        else:
+            parts = []
+    return Regions(parts=tuple(parts))
 
 
 class WorkerHost(FuzzHost):
@@ -350,6 +387,10 @@ def worker_step(host: WorkerHost, t: tuple, kinds: Counter) -> None:
             ok_ = quality == "ok"
             msg = FetchRegion(map_task_id=pick % 3 if ok_ else (-1, 10**6)[pick % 2], reduce_task_id=pick % 3,
                               offset=pick % 40 if ok_ else -1)
+        elif kind == "fetch_many":
+            _, src, pick, quality = t
+            ids = tuple(range(1 + pick % 3)) if quality == "ok" else ((), (0, -1), (10**6,))[pick % 3]
+            msg = FetchRegions(reduce_task_id=pick % 3 if quality == "ok" or pick % 2 else -1, map_task_ids=ids)
         elif kind == "ping":
             src, msg = t[1], Ping()
         else:

@@ -134,8 +134,12 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     status: JobStatus | None = None
     coordinator_gone = False
     try:
-        cluster.start([COORDINATOR_ID])
-        cluster.start(ids, wait_ready=False)
+        # Every process at once, the coordinator first: on a small machine
+        # their start-up (imports) is much of a short job, so it overlaps
+        # instead of the workers waiting for the coordinator to be ready. A
+        # worker up first queues its first call until the coordinator listens.
+        cluster.start([COORDINATOR_ID, *ids], wait_ready=False)
+        cluster.wait_ready([COORDINATOR_ID])
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        disable=not progress, transient=False)
         with bar:

@@ -14,15 +14,17 @@ correct peer could have sent:
   holder and an attempt that produced output.
 - to a worker (:func:`check_worker_message`, the first line of
   ``Worker.on_message``): a ``Ping`` comes from the coordinator, a
-  ``FetchRegion`` from another configured node, with ids and offset within
-  the limits.
+  ``FetchRegion`` or ``FetchRegions`` from another configured node, with
+  ids, offset and the number of map tasks named within the limits.
 - replies to a worker's calls (:func:`reply_problem`): a task the worker can
   run (a loadable app, a split of 1..``SPLIT_RANGES_MAX`` ranges of inputs
   that are the job's and exist, R and
   ids within limits, one location per map task with configured holders), a
   bounded wait, a location with a configured holder, a region chunk within
   ``FETCH_CHUNK_BYTES_MAX`` that does not run past the region's announced
-  size (itself at most ``REGION_BYTES_MAX``). A reply is checked inside the
+  size (itself at most ``REGION_BYTES_MAX``); for ``FetchRegions``, parts
+  that name the requested map tasks in order, at most
+  ``FETCH_CHUNK_BYTES_MAX`` bytes in all, only the last one partial. A reply is checked inside the
   worker's task loop, which must survive it, so an impossible reply is
   traced and treated as no reply (the call failed) instead of raised.
 
@@ -43,6 +45,7 @@ from synod.mapreduce.messages import (
     ExitTask,
     FetchFailed,
     FetchRegion,
+    FetchRegions,
     JobSpec,
     MapDone,
     MapLocation,
@@ -52,6 +55,7 @@ from synod.mapreduce.messages import (
     ReduceDone,
     ReduceTask,
     RegionChunk,
+    Regions,
     RequestTask,
     WaitTask,
     WhereIs,
@@ -145,6 +149,13 @@ def check_worker_message(coordinator: str, ctx: Context, src: str, msg: Any) -> 
         _in_range("map task", msg.map_task_id, 0, C.MAP_TASKS_MAX)
         _in_range("reduce task", msg.reduce_task_id, 0, C.REDUCES_MAX)
         _in_range("offset", msg.offset, 0, C.REGION_BYTES_MAX + 1)
+    elif t is FetchRegions:
+        if src == ctx.node_id or src not in ctx.peers:
+            raise _bad(f"FetchRegions from {src!r}, which is not another configured node")
+        _in_range("reduce task", msg.reduce_task_id, 0, C.REDUCES_MAX)
+        _in_range("map tasks named", len(msg.map_task_ids), 1, C.FETCH_BATCH_REGIONS_MAX + 1)
+        for map_task_id in msg.map_task_ids:
+            _in_range("map task", map_task_id, 0, C.MAP_TASKS_MAX)
 
 
 def _job_problem(job: JobSpec) -> str | None:
@@ -184,6 +195,31 @@ def _holder_problem(ctx: Context, holder: str | None, map_attempt: int) -> str |
         return f"holder {holder!r} is not a configured node"
     if not 0 <= map_attempt < 1 << 62:
         return f"map attempt {map_attempt} of a held output"
+    return None
+
+
+def _regions_problem(request: FetchRegions, reply: Regions) -> str | None:
+    """Why ``reply`` cannot answer ``request`` (see the module docstring), or None."""
+    parts, ids = reply.parts, request.map_task_ids
+    if not 1 <= len(parts) <= len(ids):
+        return f"{len(parts)} parts answering a fetch of {len(ids)} regions"
+    data_bytes = 0
+    for i, part in enumerate(parts):
+        if part.map_task_id != ids[i]:
+            return f"part {i} is map task {part.map_task_id}, not {ids[i]}"
+        if not part.found:
+            if part.data:
+                return f"data for map task {part.map_task_id}, whose region was not found"
+            continue
+        if not 0 <= part.total_bytes <= C.REGION_BYTES_MAX:
+            return f"a region of {part.total_bytes} bytes"
+        if len(part.data) > part.total_bytes:
+            return f"{len(part.data)} bytes of a region of {part.total_bytes}"
+        if len(part.data) < part.total_bytes and i != len(parts) - 1:
+            return f"part {i} is partial but not the last"
+        data_bytes += len(part.data)
+    if data_bytes > C.FETCH_CHUNK_BYTES_MAX:
+        return f"{data_bytes} bytes of regions in one reply"
     return None
 
 
@@ -240,4 +276,6 @@ def reply_problem(ctx: Context, request: Any, reply: Any, *, got_bytes: int = 0,
         if got_bytes + len(reply.data) > reply.total_bytes:
             return "a chunk past the region's end"
         return None
+    if type(request) is FetchRegions:
+        return _regions_problem(request, reply) if t is Regions else f"a {t.__name__} answering FetchRegions"
     return None  # MapDone, ReduceDone, FetchFailed: the worker does not read the answer

@@ -18,7 +18,8 @@ SUCCESS_MARKER = "_SUCCESS"       # written in out_dir once every output is comm
 RPC_TIMEOUT_MS = 2_000            # one call to the coordinator
 COORDINATOR_UNREACHABLE_MAX = 10  # consecutive failed calls before a worker gives up and exits
 FETCH_TIMEOUT_MS = 5_000          # one region chunk fetched from a map worker
-FETCH_CHUNK_BYTES_MAX = 4 * 1024 * 1024
+FETCH_CHUNK_BYTES_MAX = 4 * 1024 * 1024  # region bytes in one reply (RegionChunk, or all parts of Regions)
+FETCH_BATCH_REGIONS_MAX = 1_024   # map tasks named in one FetchRegions call
 READ_AHEAD_BYTES = 64 * 1024      # how far past a split's end a map reads to finish its last line
 
 # Job

@@ -6,7 +6,14 @@ whose local disk holds its R regions.
 
 Rules, with the paper's sections:
 
-- Workers pull tasks, idle map tasks first. Reduce tasks are handed out once
+- Workers pull tasks, idle map tasks first. A worker that asks while no
+  task is ready is not told to come back later: its request is *parked*
+  and answered as soon as a task is ready (a map completes and the reduce
+  phase opens, output is lost and must be re-executed, a task times out)
+  or the job is done; at the next tick at the latest (a ``WaitTask`` of 0
+  ms, so it asks again), well within the worker's call timeout. So no
+  worker sits out a polling interval between phases.
+- Reduce tasks are handed out once
   every map task has completed (a reduce needs region r of every map task);
   after that, a map task re-executed because its output was lost does not
   hold back idle reduce tasks: their reducers wait for that output.
@@ -48,7 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from synod.core import Context, Node
+from synod.core import Context, Node, ReplyHandle
 from synod.mapreduce import constants as C
 from synod.mapreduce._splits import FileRange, plan_splits
 from synod.mapreduce._validate import check_coordinator_message
@@ -121,6 +128,10 @@ class Coordinator(Node):
         # (worker id, reason) of observed deaths, oldest first.
         # Invariant: len(deaths) <= WORKER_DEATHS_MAX.
         self.deaths: list[tuple[str, str]] = []
+        # Parked RequestTasks: worker id -> (incarnation, the request to
+        # answer). Invariant: at most one per known worker (a later request
+        # replaces it); none left after a tick.
+        self.parked: dict[str, tuple[int, ReplyHandle]] = {}
 
     # -- start -------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -147,9 +158,11 @@ class Coordinator(Node):
         match msg:
             case RequestTask():
                 if self._heard(ctx, msg.worker_id, msg.incarnation):
-                    ctx.reply(self._assign(ctx, msg.worker_id, msg.incarnation))
-                    if self.done:
-                        self._exit_if_all_told(ctx, ctx.now_ms)
+                    reply = self._assign(ctx, msg.worker_id, msg.incarnation)
+                    if type(reply) is WaitTask:
+                        self.parked[msg.worker_id] = (msg.incarnation, ctx.reply_handle())
+                    else:
+                        ctx.reply(reply)
             case MapDone():
                 if self._heard(ctx, msg.worker_id, msg.incarnation):
                     self._map_done(ctx, msg)
@@ -171,6 +184,21 @@ class Coordinator(Node):
                 ctx.reply(self.status())
             case _:
                 ctx.trace("ignore_message", src=src, reason=f"unexpected {type(msg).__name__}")
+        self._serve_parked(ctx)
+        if self.done:
+            self._exit_if_all_told(ctx, ctx.now_ms)
+
+    def _serve_parked(self, ctx: Context, *, release: bool = False) -> None:
+        """Answer each parked request that now has a task (or ``ExitTask``);
+        with ``release``, answer the others with a ``WaitTask`` of 0 ms."""
+        for worker_id, (incarnation, handle) in list(self.parked.items()):
+            reply = self._assign(ctx, worker_id, incarnation)
+            if type(reply) is WaitTask:
+                if not release:
+                    continue
+                reply = WaitTask(delay_ms=0)
+            del self.parked[worker_id]
+            ctx.reply_to(handle, reply)
 
     def _heard(self, ctx: Context, worker_id: str, incarnation: int) -> bool:
         """Note that ``worker_id`` is alive. A new incarnation means the old one
@@ -319,6 +347,7 @@ class Coordinator(Node):
         ctx.trace("reexecute", task=task.task_id, reason=reason)
 
     def _worker_died(self, ctx: Context, worker_id: str, reason: str) -> None:
+        self.parked.pop(worker_id, None)  # a request of its earlier life
         lost = 0
         for task in self.maps + self.reduces:
             for attempt, (w, _, _) in list(task.running.items()):
@@ -358,6 +387,7 @@ class Coordinator(Node):
             return
         else:
             self._check_timeouts(ctx, now)
+            self._serve_parked(ctx, release=True)
             if now - self.last_ping_ms >= C.HEARTBEAT_INTERVAL_MS:
                 self.last_ping_ms = now
                 for worker_id in sorted(self.workers):

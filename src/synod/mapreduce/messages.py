@@ -133,9 +133,44 @@ class Ack(Message, tag="mr.Ack"):
 
 
 class FetchRegion(Message, tag="mr.FetchRegion"):
+    """Reducer -> map worker: bytes of one region from ``offset`` on, for a
+    region too large for one :class:`Regions` reply (answered by
+    :class:`RegionChunk`)."""
+
     map_task_id: int
     reduce_task_id: int
     offset: int
+
+
+class FetchRegions(Message, tag="mr.FetchRegions"):
+    """Reducer -> map worker: region ``reduce_task_id`` of each map task in
+    ``map_task_ids`` (1..``FETCH_BATCH_REGIONS_MAX`` ids) that the worker
+    holds, in one call instead of one per map task (answered by
+    :class:`Regions`)."""
+
+    reduce_task_id: int
+    map_task_ids: tuple[int, ...]
+
+
+class RegionPart(Message, tag="mr.RegionPart"):
+    """One region in a :class:`Regions` reply: ``found`` is False when that
+    map output is not on the worker (then ``data`` is empty); ``data`` is
+    the region's first bytes, all ``total_bytes`` of them unless the region
+    did not fit in the reply (the rest is fetched with :class:`FetchRegion`)."""
+
+    map_task_id: int
+    found: bool
+    data: bytes
+    total_bytes: int
+
+
+class Regions(Message, tag="mr.Regions"):
+    """Answer to :class:`FetchRegions`: one part per requested map task, in
+    request order, as many as fit in ``FETCH_CHUNK_BYTES_MAX`` bytes of data
+    (at least one; only the last may be partial). The reducer asks again
+    for the map tasks left out."""
+
+    parts: tuple[RegionPart, ...]
 
 
 class RegionChunk(Message, tag="mr.RegionChunk"):

@@ -4,21 +4,26 @@ A worker pulls tasks from the coordinator and runs them one at a time:
 
 - **map**: read the split through ``ctx.fs``, apply the app's map (and the
   combiner, section 4.3), partition the pairs into R regions by
-  ``ihash(key) % R`` (or the app's partitioner), write each region to the
-  worker's *local* disk (``ctx.disk``) as one checksummed record, sync, and
-  report ``MapDone``. Thanks to the effect order, the report leaves only
-  after the regions are durable.
+  ``ihash(key) % R`` (or the app's partitioner), write the regions to the
+  worker's *local* disk (``ctx.disk``), one checksummed record each in one
+  file, and report ``MapDone``. The file is not synced: a worker's map
+  output does not outlive its process (a restart wipes it, below), so an
+  fsync would buy nothing, and Hadoop does not sync its map spills either;
+  the checksums still catch a torn or corrupt region.
 - **reduce**: fetch region r of every map task from the worker holding it
-  (``FetchRegion`` RPCs, in chunks), merge, sort by key, apply reduce, write
+  (one ``FetchRegions`` call per holder names all the map tasks it holds; a
+  region too large for one reply is finished with ``FetchRegion`` chunks),
+  merge in map task order, sort by key, apply reduce, write
   ``mr-out-<r>`` through ``ctx.fs`` to a temp name and rename it into place
   (section 3.3: the atomic rename makes the first committed execution the
   output), then report ``ReduceDone``.
 
-While a task's coroutine waits, the worker keeps answering ``FetchRegion``
-and ``Ping``. A fetch that fails (holder dead, output gone, checksum
-mismatch) is reported as ``FetchFailed``; the coordinator re-executes the
-lost map task, and the reducer, keeping what it already fetched, asks
-``WhereIs`` until the new output exists (section 3.3).
+While a task's coroutine waits, the worker keeps answering ``FetchRegions``,
+``FetchRegion`` and ``Ping``. A fetch that fails (holder dead, output gone,
+checksum mismatch) is reported as ``FetchFailed``, one per map task whose
+region could not be had; the coordinator re-executes the lost map task, and
+the reducer, keeping what it already fetched, asks ``WhereIs`` until the new
+output exists (section 3.3).
 
 A worker that cannot reach the coordinator keeps asking (it may have started
 before the coordinator was up) up to ``COORDINATOR_UNREACHABLE_MAX`` calls,
@@ -50,6 +55,7 @@ from synod.mapreduce.messages import (
     ExitTask,
     FetchFailed,
     FetchRegion,
+    FetchRegions,
     MapDone,
     MapLocation,
     MapTask,
@@ -58,6 +64,8 @@ from synod.mapreduce.messages import (
     ReduceDone,
     ReduceTask,
     RegionChunk,
+    RegionPart,
+    Regions,
     RequestTask,
     WaitTask,
     WhereIs,
@@ -113,14 +121,17 @@ def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner:
     """
     groups: dict[str, list[str]] = {}
     for key, value in pairs:
-        values = groups.get(key)
-        if values is None:
+        try:
+            groups[key].append(value)
+        except KeyError:  # the key's first pair (rarer than the others: cheaper than a lookup each)
             groups[key] = [value]
-        else:
-            values.append(value)
     regions: list[dict[str, list[str]]] = [{} for _ in range(nreduce)]
     partition = app.partition
     combine = app.combine if use_combiner else None
+    if partition is None and combine is None:  # the common case, without a test per key
+        for key, values in groups.items():
+            regions[ihash(key) % nreduce][key] = values
+        return regions
     for key, values in groups.items():
         r = partition(key, nreduce, plan) if partition is not None else ihash(key) % nreduce
         if not 0 <= r < nreduce:
@@ -152,6 +163,8 @@ class Worker(Node):
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         check_worker_message(self.coordinator, ctx, src, msg)  # RemoteProtocolError before any state changes
         match msg:
+            case FetchRegions():
+                ctx.reply(self._regions(ctx, msg))
             case FetchRegion():
                 ctx.reply(self._region_chunk(ctx, msg))
             case Ping():
@@ -245,9 +258,10 @@ class Worker(Node):
         pairs = itertools.chain.from_iterable(outputs)
         regions = partition_pairs(pairs, job.nreduce, app, task.partition_plan, job.use_combiner)
         encoded = [encode(region) for region in regions]
-        ctx.disk.write(map_output_path(task.task_id), pack_map_output(encoded))
+        path = map_output_path(task.task_id)
+        ctx.disk.delete(path)  # an earlier attempt's output, run here by this incarnation
+        ctx.disk.append(path, pack_map_output(encoded))  # no sync: see the module docstring
         sizes = [len(e) for e in encoded]
-        ctx.disk.sync()  # the MapDone below leaves only once the regions are durable
         self.tasks_run += 1
         await ctx.call(self.coordinator, MapDone(
             worker_id=ctx.node_id, incarnation=self.incarnation, task_id=task.task_id,
@@ -258,9 +272,14 @@ class Worker(Node):
         job = task.job
         app = load_app(job.app, job.app_args)
         ctx.trace("reduce_start", task=task.task_id, attempt=task.attempt)
+        fetched = await self._fetch_batches(ctx, task)
         merged: dict[str, list[str]] = {}
-        for map_task_id, holder, map_attempt in task.locations:
-            region = await self._fetch_with_retry(ctx, task, map_task_id, holder, map_attempt)
+        for map_task_id, holder, map_attempt in task.locations:  # merged in map task order, as one by one
+            got = fetched.pop(map_task_id, None)
+            if isinstance(got, dict):
+                region = got
+            else:  # local, being re-executed, or the batch could not bring it (got says why)
+                region = await self._fetch_with_retry(ctx, task, map_task_id, holder, map_attempt, failed=got)
             if region is None:
                 return  # committed by another attempt, or this attempt was taken back
             for key, values in region.items():
@@ -290,18 +309,59 @@ class Worker(Node):
         ), C.RPC_TIMEOUT_MS)
 
     # -- intermediate data --------------------------------------------------------------
+    async def _fetch_batches(self, ctx: Context, task: ReduceTask) -> dict[int, dict[str, list[str]] | str]:
+        """Region ``task.task_id`` of every map task whose output another
+        worker holds: one ``FetchRegions`` call per holder (more when the
+        regions do not fit in one reply). Returns map task id -> the region,
+        or why it could not be had; map tasks held here or by nobody are
+        left out."""
+        wanted: dict[str, list[int]] = {}
+        for map_task_id, holder, _ in task.locations:
+            if holder is not None and holder != ctx.node_id:
+                wanted.setdefault(holder, []).append(map_task_id)
+        out: dict[int, dict[str, list[str]] | str] = {}
+        for holder, ids in wanted.items():
+            while ids:
+                request = FetchRegions(reduce_task_id=task.task_id,
+                                       map_task_ids=tuple(ids[: C.FETCH_BATCH_REGIONS_MAX]))
+                reply = await ctx.call(holder, request, C.FETCH_TIMEOUT_MS)
+                problem = reply_problem(ctx, request, reply)
+                if reply is None or problem is not None:
+                    out.update(dict.fromkeys(ids, "holder did not answer" if reply is None
+                                             else f"impossible reply: {problem}"))
+                    break
+                for part in reply.parts:
+                    region, reason = await self._region_of_part(ctx, holder, task.task_id, part)
+                    out[part.map_task_id] = region if region is not None else reason
+                ids = ids[len(reply.parts):]
+        return out
+
+    async def _region_of_part(self, ctx: Context, holder: str, reduce_task_id: int,
+                              part: RegionPart) -> tuple[dict[str, list[str]] | None, str]:
+        """The region a :class:`Regions` part carries (its rest fetched in
+        chunks if it did not fit), or (None, why)."""
+        if not part.found:
+            return None, "map output missing"
+        raw, reason = await self._fetch_chunks(ctx, holder, part.map_task_id, reduce_task_id,
+                                               part.data, part.total_bytes)
+        return (None, reason) if raw is None else _decode_region(raw)
+
     async def _fetch_with_retry(self, ctx: Context, task: ReduceTask, map_task_id: int, holder: str | None,
-                                map_attempt: int) -> dict[str, list[str]] | None:
+                                map_attempt: int, failed: str | None = None) -> dict[str, list[str]] | None:
         """Region ``task.task_id`` of a map task, waiting through its
         re-execution if its holder fails (or while it has none); None if the
         reduce task was committed meanwhile by another attempt, the
         coordinator took this attempt back (timed out, or released), or the
-        coordinator is gone."""
+        coordinator is gone. ``failed``: why a fetch from ``holder`` just
+        failed (reported at once, not tried again)."""
         while True:
             if holder is not None:
-                region, reason = await self._fetch(ctx, map_task_id, task.task_id, holder)
-                if region is not None:
-                    return region
+                if failed is None:
+                    region, reason = await self._fetch(ctx, map_task_id, task.task_id, holder)
+                    if region is not None:
+                        return region
+                else:
+                    reason, failed = failed, None
                 ctx.trace("fetch_failed", map_task=map_task_id, holder=holder, reason=reason)
                 await ctx.call(self.coordinator, FetchFailed(
                     worker_id=ctx.node_id, incarnation=self.incarnation, reduce_task_id=task.task_id,
@@ -337,37 +397,74 @@ class Worker(Node):
             if raw is None:
                 return None, "map output missing or its index corrupt"
         else:
-            parts: list[bytes] = []
-            got, total = 0, None
-            while total is None or got < total:
-                request = FetchRegion(map_task_id=map_task_id, reduce_task_id=reduce_task_id, offset=got)
-                chunk = await ctx.call(holder, request, C.FETCH_TIMEOUT_MS)
-                if chunk is None:
-                    return None, "holder did not answer"
-                problem = reply_problem(ctx, request, chunk, got_bytes=got, total_bytes=total)
-                if problem is not None:
-                    return None, f"impossible chunk: {problem}"
-                if not chunk.found:
-                    return None, "map output missing"
-                if not chunk.data and chunk.total_bytes > got:
-                    return None, "holder sent an empty chunk"
-                parts.append(chunk.data)
-                got += len(chunk.data)
-                total = chunk.total_bytes
-            raw = b"".join(parts)
-        scan = scan_records(raw)
-        if scan.error is not None or len(scan.records) != 1:
-            return None, f"corrupt map output: {scan.error or 'record count'}"
-        try:
-            region = decode(scan.records[0], _REGION_TYPE)
-        except RemoteProtocolError as e:
-            return None, f"undecodable map output: {e}"
-        return region, ""
+            raw, reason = await self._fetch_chunks(ctx, holder, map_task_id, reduce_task_id, b"", None)
+            if raw is None:
+                return None, reason
+        return _decode_region(raw)
+
+    async def _fetch_chunks(self, ctx: Context, holder: str, map_task_id: int, reduce_task_id: int,
+                            first: bytes, total: int | None) -> tuple[bytes | None, str]:
+        """A region's bytes from ``holder``, ``first`` already had (of
+        ``total`` bytes; None: not known yet), the rest in ``FetchRegion``
+        chunks; or (None, why)."""
+        parts = [first]
+        got = len(first)
+        while total is None or got < total:
+            request = FetchRegion(map_task_id=map_task_id, reduce_task_id=reduce_task_id, offset=got)
+            chunk = await ctx.call(holder, request, C.FETCH_TIMEOUT_MS)
+            if chunk is None:
+                return None, "holder did not answer"
+            problem = reply_problem(ctx, request, chunk, got_bytes=got, total_bytes=total)
+            if problem is not None:
+                return None, f"impossible chunk: {problem}"
+            if not chunk.found:
+                return None, "map output missing"
+            if not chunk.data and chunk.total_bytes > got:
+                return None, "holder sent an empty chunk"
+            parts.append(chunk.data)
+            got += len(chunk.data)
+            total = chunk.total_bytes
+        return b"".join(parts), ""
+
+    def _regions(self, ctx: Context, msg: FetchRegions) -> Regions:
+        """Region ``msg.reduce_task_id`` of the requested map tasks, in
+        order, while their bytes fit in ``FETCH_CHUNK_BYTES_MAX``; the first
+        region found is sent even when it does not fit (its first bytes)."""
+        parts: list[RegionPart] = []
+        budget = C.FETCH_CHUNK_BYTES_MAX
+        for map_task_id in msg.map_task_ids:
+            output = ctx.disk.read(map_output_path(map_task_id))
+            raw = None if output is None else region_slice(output, msg.reduce_task_id)
+            if raw is None:
+                parts.append(RegionPart(map_task_id=map_task_id, found=False, data=b"", total_bytes=0))
+                continue
+            if len(raw) > budget and any(p.found for p in parts):
+                break  # the reducer asks again for the rest
+            data = bytes(raw[:budget])
+            parts.append(RegionPart(map_task_id=map_task_id, found=True, data=data, total_bytes=len(raw)))
+            budget -= len(data)
+            if len(data) < len(raw):
+                break  # only the last part may be partial
+        assert parts, "at least one part answers a FetchRegions"
+        return Regions(parts=tuple(parts))
 
     def _region_chunk(self, ctx: Context, msg: FetchRegion) -> RegionChunk:
+        """Bytes of one region from ``msg.offset`` on, at most ``FETCH_CHUNK_BYTES_MAX``."""
         output = ctx.disk.read(map_output_path(msg.map_task_id))
         raw = None if output is None else region_slice(output, msg.reduce_task_id)
         if raw is None or msg.offset < 0 or msg.offset > len(raw):
             return RegionChunk(found=False, data=b"", total_bytes=0)
         data = raw[msg.offset : msg.offset + C.FETCH_CHUNK_BYTES_MAX]
         return RegionChunk(found=True, data=bytes(data), total_bytes=len(raw))
+
+
+def _decode_region(raw: bytes) -> tuple[dict[str, list[str]] | None, str]:
+    """A region from its checksummed record, or (None, why)."""
+    scan = scan_records(raw)
+    if scan.error is not None or len(scan.records) != 1:
+        return None, f"corrupt map output: {scan.error or 'record count'}"
+    try:
+        region = decode(scan.records[0], _REGION_TYPE)
+    except RemoteProtocolError as e:
+        return None, f"undecodable map output: {e}"
+    return region, ""
