@@ -249,6 +249,7 @@ def _drive(data: bytes, cuts: list[int], limits: dict[str, int]) -> bytes:
     out = bytearray()
     for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True):
         for req in proto.receive_data(data[a:b]):
+            assert node.check_request(req) == "", req  # the node takes whatever the parser makes
             out += proto.send(node.answer(req, 1_767_225_600_000))
         assert proto.buffered_bytes <= bound
         assert proto.pending == 0

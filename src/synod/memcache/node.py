@@ -19,11 +19,13 @@ routing, pools, gutter, regions and invalidation daemons are other roles
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from typing import Any
 
 from synod.core import Context, Node, Params, parse_params
 from synod.core.clients import ClientClosed, ClientOpened
+from synod.core.errors import RemoteProtocolError
 from synod.memcache import constants as C
 from synod.memcache._meta_ops import meta_arith, meta_delete, meta_get, meta_set
 from synod.memcache.messages import (
@@ -52,7 +54,7 @@ from synod.memcache.messages import (
     Verbosity,
     Version,
 )
-from synod.memcache.protocol import E_BAD_CHUNK, E_TOO_LARGE, MemcacheProtocol
+from synod.memcache.protocol import E_BAD_CHUNK, E_TOO_LARGE, MemcacheProtocol, item_size_bytes
 from synod.memcache.store import Cache
 
 __all__ = ["CacheNode", "CacheNodeParams", "factory", "FACTORY"]
@@ -61,6 +63,15 @@ FACTORY = "synod.memcache.node:factory"
 
 # Requests (client, correlation) remembered to drop a duplicated delivery.
 REQUESTS_REMEMBERED_MAX = 4096
+
+_I32 = (-(2**31), 2**31 - 1)
+_U32 = (0, 2**32 - 1)
+_U64 = (0, 2**64 - 1)
+# Numeric fields of requests and meta flags, with their wire types' bounds.
+_RANGES = (("client_flags", *_U32), ("exptime", *_I32), ("delay_s", *_I32), ("cas_unique", *_U64),
+           ("delta", *_U64), ("initial", *_U64), ("compare_cas", *_U64), ("vivify_ttl", *_I32), ("ttl", *_I32),
+           ("recache_ttl", *_I32), ("level", 0, C.VERBOSITY_MAX))
+_BAD_KEY_BYTES = re.compile(rb"[ \n\x00]")
 
 _REQUESTS = (Get, Store, Delete, Arith, Touch, FlushAll, Version, Stats, Verbosity, CacheMemlimit, Quit, Invalid,
              Disconnect, MetaGet, MetaSet, MetaDelete, MetaArith, MetaNoop, MetaDebug)
@@ -111,6 +122,9 @@ class CacheNode(Node):
         if t not in _REQUESTS:
             ctx.trace("ignore_message", type=t.__name__, reason="not a memcache request")
             return
+        problem = self.check_request(msg)
+        if problem:
+            raise RemoteProtocolError(f"{t.__name__} from {src}: {problem}")
         handle = ctx.reply_handle()
         if handle.corr > 0:
             # A network that duplicates (the simulator's) may deliver a request twice.
@@ -121,6 +135,41 @@ class CacheNode(Node):
             if len(self._seen) > REQUESTS_REMEMBERED_MAX:
                 self._seen.popitem(last=False)
         ctx.reply(self.answer(msg, int(ctx.unix_ms)))
+
+    def check_request(self, req: Any) -> str:
+        """Why ``req`` could not have come from :class:`MemcacheProtocol`
+        (a simulated client, or a peer, sent it), or "" when it could: keys
+        of 1..250 bytes without space, LF or NUL (any bytes under a meta
+        ``b`` flag), numbers within their wire types, an item within the
+        size limit, meta flag tokens that are single words."""
+        t = type(req)
+        flags = getattr(req, "flags", None)
+        binary = flags.key_binary if flags is not None else getattr(req, "key_binary", False)
+        keys = req.keys if t is Get else (req.key,) if hasattr(req, "key") else ()
+        for key in keys:
+            if not 0 < len(key) <= C.KEY_BYTES_MAX or (not binary and _BAD_KEY_BYTES.search(key)):
+                return f"bad key {key[:40]!r}"
+        for name, lo, hi in _RANGES:
+            v = getattr(req, name, None)
+            if v is not None and not lo <= v <= hi:
+                return f"{name} {v} out of range"
+        if flags is not None:
+            if any(not tok or _BAD_KEY_BYTES.search(tok) for tok in flags.tokens):
+                return "a meta flag token is not one word"
+            for name, lo, hi in _RANGES:
+                v = getattr(flags, name, None)
+                if v is not None and not lo <= v <= hi:
+                    return f"flag {name} {v} out of range"
+        data = getattr(req, "data", None)
+        if data is not None:
+            client_flags = flags.client_flags if flags is not None else req.client_flags
+            if item_size_bytes(len(req.key), len(data), client_flags) > self.item_size_bytes_max:
+                return "item over the size limit"
+        if t is Invalid and ("\n" in req.text or "\r" in req.text):
+            return "error text of more than one line"
+        if t is CacheMemlimit and not C.MEMLIMIT_MB_MIN <= req.memory_limit_mb <= C.MEMLIMIT_MB_MAX:
+            return "memory limit out of range"
+        return ""
 
     def answer(self, req: Any, now_ms: int) -> Reply:  # noqa: C901 (one case per request type)
         """The reply to one request at Unix time ``now_ms``."""
