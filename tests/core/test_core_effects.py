@@ -100,3 +100,8 @@ def test_effects_repr_names_its_fields() -> None:
     effects = Effects()
     effects.exit_code = 1
     assert repr(effects) == "Effects(sends=[], timer_ops=[], exit_code=1)"
+
+
+def test_begin_request_refuses_a_reply_correlation() -> None:
+    with pytest.raises(LocalProtocolError):
+        _ctx().begin_request("b", -3)

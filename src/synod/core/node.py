@@ -225,8 +225,13 @@ class Context:
         """Host: ``on_message`` is about to handle a message from ``src``
         whose correlation is ``corr`` (> 0: a call's request, 0: a plain
         message); until :meth:`end_request`, ``reply`` and ``reply_handle``
-        answer it."""
-        assert corr >= 0, f"begin_request for a reply (corr {corr}): replies go to the waiting call"
+        answer it.
+
+        Raises:
+            LocalProtocolError: ``corr`` < 0 (a reply: it goes to the waiting call).
+        """
+        if corr < 0:
+            raise LocalProtocolError(f"begin_request for a reply (corr {corr}): replies go to the waiting call")
         self._reply_src = src
         self._reply_corr = corr
 
