@@ -173,3 +173,17 @@ def test_libmemcached_tools(servers: Servers) -> None:
     stat = subprocess.run(["memcstat", f"--servers={server}"], capture_output=True, text=True, timeout=30)
     assert stat.returncode == 0, stat.stderr
     assert "curr_items" in stat.stdout
+
+
+@pytest.mark.skipif(shutil.which("memccapable") is None,
+                    reason="libmemcached-tools is not installed (apt-get install libmemcached-tools)")
+def test_memccapable_ascii_conformance(servers: Servers) -> None:
+    """libmemcached's memccapable -a: its 27 ASCII protocol conformance tests
+    (version, quit, verbosity, every storage command with and without
+    noreply, get/gets/mget, flush, incr/decr, stat) all pass. It flushes the
+    server, so it runs last."""
+    run = subprocess.run(["memccapable", "-a", "-t", "10", "-h", "127.0.0.1", "-p", str(servers.ports[2])],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "All tests passed" in run.stdout
+    assert run.stdout.count("[pass]") == 27
