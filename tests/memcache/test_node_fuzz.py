@@ -70,3 +70,15 @@ def test_fuzz_both_outcomes_seen() -> None:
         print(f"memcache node fuzz: {counts}")
         assert counts["handled"] > 0
         assert counts["refused"] > 0
+
+
+def test_a_duplicated_delivery_is_answered_once() -> None:
+    """A simulated network may deliver a call twice: the copy neither runs
+    again (an incr would count twice) nor gets a second reply."""
+    node = CacheNode()
+    host = FuzzHost(node, "cache", ("cache",))
+    assert host.feed("web1", M.Store(mode="set", key=b"n", client_flags=0, exptime=0, data=b"1"), corr=1)
+    assert host.feed("web1", M.Arith(key=b"n", incr=True, delta=1), corr=2)
+    assert host.feed("web1", M.Arith(key=b"n", incr=True, delta=1), corr=2)
+    sent = host.take_sent()
+    assert [reply for _, reply, _ in sent] == [M.Line(text=b"STORED"), M.Line(text=b"2")]

@@ -61,9 +61,6 @@ __all__ = ["CacheNode", "CacheNodeParams", "factory", "FACTORY"]
 
 FACTORY = "synod.memcache.node:factory"
 
-# Requests (client, correlation) remembered to drop a duplicated delivery.
-REQUESTS_REMEMBERED_MAX = 4096
-
 _I32 = (-(2**31), 2**31 - 1)
 _U32 = (0, 2**32 - 1)
 _U64 = (0, 2**64 - 1)
@@ -126,21 +123,21 @@ class CacheNode(Node):
             ctx.trace("ignore_message", type=t.__name__, reason="not a memcache request")
             return
         # Requests from a memcache connection were made by MemcacheProtocol,
-        # which makes only valid ones (its fuzz test checks it); the others
-        # (simulated clients, peers) are checked.
+        # which makes only valid ones (its fuzz test checks it) and come over
+        # TCP once each; the others (simulated clients, peers) are checked,
+        # and a copy (the simulator's network may duplicate) is dropped.
         if not src.startswith(_GATEWAY_PREFIX):
             problem = self.check_request(msg)
             if problem:
                 raise RemoteProtocolError(f"{t.__name__} from {src}: {problem}")
-        handle = ctx.reply_handle()
-        if handle.corr > 0:
-            # A network that duplicates (the simulator's) may deliver a request twice.
-            if handle in self._seen:
-                ctx.trace("ignore_request", src=src, reason="duplicate delivery")
-                return
-            self._seen[handle] = None
-            if len(self._seen) > REQUESTS_REMEMBERED_MAX:
-                self._seen.popitem(last=False)
+            handle = ctx.reply_handle()
+            if handle.corr > 0:
+                if handle in self._seen:
+                    ctx.trace("ignore_request", src=src, reason="duplicate delivery")
+                    return
+                self._seen[handle] = None
+                if len(self._seen) > C.REQUESTS_REMEMBERED_MAX:
+                    self._seen.popitem(last=False)
         ctx.reply(self.answer(msg, int(ctx.unix_ms)))
 
     def check_request(self, req: Any) -> str:
