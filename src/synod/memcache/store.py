@@ -182,6 +182,7 @@ class Cache:
         return now_s + exptime
 
     def take_cas(self) -> int:
+        """The next cas unique (memcached's get_cas_id): 1, 2, 3, ..."""
         cas = self.next_cas
         self.next_cas = cas + 1
         return cas
@@ -215,6 +216,7 @@ class Cache:
         self.items.move_to_end(it.key)
 
     def unlink(self, it: Item) -> None:
+        """Remove linked item ``it`` (a delete, an expiry, an eviction)."""
         del self.items[it.key]
         self.bytes -= it.size
 
@@ -270,7 +272,11 @@ class Cache:
     # -- text commands --------------------------------------------------------------------------------
 
     def get(self, req: Get, now_ms: int) -> Values:
-        """get / gets / gat / gats (memcached process_get_command)."""
+        """get / gets / gat / gats (memcached process_get_command): the live
+        items among ``req.keys`` in order, each read bumped (and, for gat,
+        given the new exptime); hits and misses counted per key. When
+        ``req.error`` is set, the keys are still looked up (as memcached
+        does) and only the error line is answered."""
         now_s = now_ms // 1000
         c = self.counters
         exptime_s = self.realtime(req.exptime, now_s) if req.touch else 0
@@ -341,6 +347,7 @@ class Cache:
         return b"STORED", new.cas
 
     def delete(self, req: Delete, now_ms: int) -> Line:
+        """delete: DELETED or NOT_FOUND."""
         it = self.lookup(req.key, now_ms // 1000)
         if it is None:
             self.counters["delete_misses"] += 1
@@ -381,6 +388,8 @@ class Cache:
         return "ok", new, number
 
     def arith(self, req: Arith, now_ms: int) -> Line:
+        """incr / decr: the new value, NOT_FOUND, or memcached's error for a
+        value that is not a decimal number (see :meth:`add_delta`)."""
         outcome, _, number = self.add_delta(req.key, req.incr, req.delta, now_ms // 1000)
         if outcome == "ok":
             return Line(text=number)
@@ -392,6 +401,7 @@ class Cache:
         return Line(text=b"NOT_FOUND")
 
     def touch(self, req: Touch, now_ms: int) -> Line:
+        """touch: a new exptime for a live item (TOUCHED), or NOT_FOUND."""
         now_s = now_ms // 1000
         self.counters["cmd_touch"] += 1
         it = self.lookup(req.key, now_s)
@@ -423,6 +433,7 @@ class Cache:
         return [b"k" + b64_encode_key(key), b"b"] if binary else [b"k" + key]
 
     def ttl_flag(self, it: Item, now_s: int) -> bytes:
+        """The ``t`` return flag: seconds left (``t-1``: never expires)."""
         return b"t-1" if it.exptime_s == 0 else b"t%d" % ((it.exptime_s - now_s) % _U32)
 
     def debug(self, key: bytes, now_ms: int) -> MetaReply | Line:
