@@ -286,3 +286,13 @@ def test_delete_counts() -> None:
     assert cache.delete(Delete(key=b"k"), T0) == Line(text=b"DELETED")
     assert cache.delete(Delete(key=b"k"), T0) == Line(text=b"NOT_FOUND")
     assert (cache.counters["delete_hits"], cache.counters["delete_misses"]) == (1, 1)
+
+
+def test_a_multiget_reply_is_bounded() -> None:
+    """A get naming a large item again and again cannot build a reply of any
+    size: past GET_REPLY_BYTES_MAX it is memcached's out-of-memory error."""
+    cache = Cache()
+    set_(cache, b"big", b"x" * 1_000_000)
+    reply = cache.get(Get(keys=(b"big",) * 100), T0)
+    assert reply.error == "SERVER_ERROR out of memory writing get response"
+    assert len(cache.get(Get(keys=(b"big",) * 10), T0).values) == 10

@@ -13,6 +13,7 @@ __all__ = [
     "OPAQUE_BYTES_MAX", "ITEM_SIZE_BYTES_MAX", "ITEM_HEADER_BYTES", "MEMORY_LIMIT_MB", "RELATIVE_EXPTIME_S_MAX",
     "LEASE_INTERVAL_MS", "VERSION", "VERBOSITY_MAX", "MEMLIMIT_MB_MIN", "MEMLIMIT_MB_MAX", "SLAB_GROWTH_FACTOR",
     "SLAB_CHUNK_BYTES_MIN", "SLAB_CHUNK_BYTES_MAX", "SLAB_CHUNK_ALIGN_BYTES", "REQUESTS_REMEMBERED_MAX",
+    "GET_REPLY_BYTES_MAX",
 ]
 
 # --- Protocol (MemcacheProtocol) ---
@@ -50,6 +51,12 @@ ITEM_SIZE_BYTES_MAX = 1024 * 1024
 # CRLF (2) and 4 bytes of client flags when non-zero are added per item
 # (ITEM_ntotal). Counted against the memory limit and in the `bytes` stat.
 ITEM_HEADER_BYTES = 48 + 8
+
+# Largest reply to one get / gets / gat / gats, bytes: a multiget naming a
+# large item again and again would otherwise build a reply of any size.
+# Beyond it: "SERVER_ERROR out of memory writing get response" (memcached's
+# answer when it cannot allocate the response).
+GET_REPLY_BYTES_MAX = 32 * 1024 * 1024
 
 # Memory limit, MiB (memcached's -m default).
 MEMORY_LIMIT_MB = 64

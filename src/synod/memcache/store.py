@@ -281,6 +281,7 @@ class Cache:
         c = self.counters
         exptime_s = self.realtime(req.exptime, now_s) if req.touch else 0
         values = []
+        reply_bytes = 0
         for key in req.keys:
             it = self.lookup(key, now_s)
             if req.touch:
@@ -294,6 +295,9 @@ class Cache:
             if req.touch:
                 it.exptime_s = exptime_s
             self.bump(it, now_s)
+            reply_bytes += len(it.key) + len(it.value) + 64
+            if reply_bytes > C.GET_REPLY_BYTES_MAX:
+                return Values(error="SERVER_ERROR out of memory writing get response")
             values.append(Value(key=it.key, client_flags=it.client_flags, data=it.value, cas_unique=it.cas))
         if req.error:
             return Values(error=req.error)
