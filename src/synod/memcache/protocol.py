@@ -300,53 +300,8 @@ class MemcacheProtocol:
             if not 3 <= ntokens <= 5:
                 return Invalid(text="ERROR")
             return self._delete(tokens, ntokens)
-        if cmd == b"touch":
-            if ntokens not in (4, 5):
-                return Invalid(text="ERROR")
-            noreply = _noreply(tokens, ntokens)
-            if len(tokens[1]) > C.KEY_BYTES_MAX:
-                return Invalid(text=E_BAD_FORMAT, noreply=noreply)
-            exptime = safe_strtol(tokens[2])
-            if exptime is None:
-                return Invalid(text=_E_EXPTIME, noreply=noreply)
-            return Touch(key=tokens[1], exptime=exptime, noreply=noreply)
-        if cmd == b"stats":
-            return Stats(args=tuple(tokens[1:]))
-        if cmd == b"flush_all":
-            if not 2 <= ntokens <= 4:
-                return Invalid(text="ERROR")
-            noreply = _noreply(tokens, ntokens)
-            delay = 0
-            if ntokens != (3 if noreply else 2):
-                d = safe_strtol(tokens[1])
-                if d is None:
-                    return Invalid(text=_E_EXPTIME, noreply=noreply)
-                delay = d
-            return FlushAll(delay_s=delay, noreply=noreply)
-        if cmd == b"version":
-            return Version()
-        if cmd == b"quit":
-            return Quit()
-        if cmd == b"verbosity":
-            if ntokens not in (3, 4):
-                return Invalid(text="ERROR")
-            noreply = _noreply(tokens, ntokens)
-            level = safe_strtoul(tokens[1])
-            if level is None:
-                return Invalid(text=E_BAD_FORMAT, noreply=noreply)
-            return Verbosity(level=min(level, C.VERBOSITY_MAX), noreply=noreply)
-        if cmd == b"cache_memlimit":
-            if ntokens not in (3, 4):
-                return Invalid(text="ERROR")
-            noreply = _noreply(tokens, ntokens)
-            mb = safe_strtoul(tokens[1])
-            if mb is None:
-                return Invalid(text="ERROR", noreply=noreply)
-            if mb < C.MEMLIMIT_MB_MIN:
-                return Invalid(text="MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m", noreply=noreply)
-            if mb > C.MEMLIMIT_MB_MAX:
-                return Invalid(text="MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes", noreply=noreply)
-            return CacheMemlimit(memory_limit_mb=mb, noreply=noreply)
+        if cmd in _MISC_COMMANDS:
+            return _misc_command(cmd, tokens, ntokens)
         if cmd == b"shutdown":
             return Invalid(text="ERROR: shutdown not enabled")
         if tokens[-1].startswith(b"HTTP/"):
@@ -514,6 +469,61 @@ class MemcacheProtocol:
         """Bytes written before a protocol-error close: none (memcached closes
         silently, and client bytes never raise here)."""
         return b""
+
+
+_MISC_COMMANDS = frozenset((b"touch", b"stats", b"flush_all", b"version", b"quit", b"verbosity", b"cache_memlimit"))
+
+
+def _misc_command(cmd: bytes, tokens: list[bytes], ntokens: int) -> Request:  # noqa: C901 (one case per command)
+    """touch, stats, flush_all, version, quit, verbosity, cache_memlimit."""
+    if cmd == b"touch":
+        if ntokens not in (4, 5):
+            return Invalid(text="ERROR")
+        noreply = _noreply(tokens, ntokens)
+        if len(tokens[1]) > C.KEY_BYTES_MAX:
+            return Invalid(text=E_BAD_FORMAT, noreply=noreply)
+        exptime = safe_strtol(tokens[2])
+        if exptime is None:
+            return Invalid(text=_E_EXPTIME, noreply=noreply)
+        return Touch(key=tokens[1], exptime=exptime, noreply=noreply)
+    if cmd == b"stats":
+        return Stats(args=tuple(tokens[1:]))
+    if cmd == b"flush_all":
+        if not 2 <= ntokens <= 4:
+            return Invalid(text="ERROR")
+        noreply = _noreply(tokens, ntokens)
+        delay = 0
+        if ntokens != (3 if noreply else 2):
+            d = safe_strtol(tokens[1])
+            if d is None:
+                return Invalid(text=_E_EXPTIME, noreply=noreply)
+            delay = d
+        return FlushAll(delay_s=delay, noreply=noreply)
+    if cmd == b"version":
+        return Version()
+    if cmd == b"quit":
+        return Quit()
+    if cmd == b"verbosity":
+        if ntokens not in (3, 4):
+            return Invalid(text="ERROR")
+        noreply = _noreply(tokens, ntokens)
+        level = safe_strtoul(tokens[1])
+        if level is None:
+            return Invalid(text=E_BAD_FORMAT, noreply=noreply)
+        return Verbosity(level=min(level, C.VERBOSITY_MAX), noreply=noreply)
+    if cmd == b"cache_memlimit":
+        if ntokens not in (3, 4):
+            return Invalid(text="ERROR")
+        noreply = _noreply(tokens, ntokens)
+        mb = safe_strtoul(tokens[1])
+        if mb is None:
+            return Invalid(text="ERROR", noreply=noreply)
+        if mb < C.MEMLIMIT_MB_MIN:
+            return Invalid(text="MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m", noreply=noreply)
+        if mb > C.MEMLIMIT_MB_MAX:
+            return Invalid(text="MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes", noreply=noreply)
+        return CacheMemlimit(memory_limit_mb=mb, noreply=noreply)
+    raise AssertionError(f"not a misc command: {cmd!r}")
 
 
 def _noreply(tokens: list[bytes], ntokens: int) -> bool:
