@@ -6,7 +6,7 @@ must be the same (as tests/memcache/test_vs_memcached.py compares them:
 Streams are drawn from a grammar of every text and meta command with
 arguments from small pools (a few keys, numbers at the edges of their
 types, flags, wrong words), so they hit the same items and disagree where
-the protocols would. ``SYNOD_FUZZ_EXAMPLES`` / 15 examples (default 200).
+the protocols would. ``SYNOD_FUZZ_EXAMPLES`` / 30 examples (default 100).
 Skipped, with the reason shown, without /usr/bin/memcached.
 """
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tests.memcache._memcached import LocalServer, exchange, memcached_server
 from tests.memcache.test_vs_memcached import SENTINEL, SENTINEL_REPLY, same_bytes
 
-EXAMPLES = max(1, int(os.environ.get("SYNOD_FUZZ_EXAMPLES", 3000)) // 15)
+EXAMPLES = max(1, int(os.environ.get("SYNOD_FUZZ_EXAMPLES", 3000)) // 30)
 DERANDOMIZE = "SYNOD_FUZZ_EXAMPLES" not in os.environ
 counts: dict[str, int] = {}
 
