@@ -175,6 +175,41 @@ def test_libmemcached_tools(servers: Servers) -> None:
     assert "curr_items" in stat.stdout
 
 
+def _raw(port: int, data: bytes, deadline_s: float = 10.0) -> tuple[bytes, bool]:
+    """Send ``data``; read until the server closes (True) or is quiet for 0.5 s (False)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=deadline_s) as s:
+        s.sendall(data)
+        s.settimeout(0.5)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                return out, False
+            except ConnectionResetError:
+                return out, True
+            if not chunk:
+                return out, True
+            out += chunk
+
+
+def test_bad_clients_get_errors_or_a_close_and_others_are_served(servers: Servers) -> None:
+    """A malformed command gets memcached's error and the connection lives
+    on; an over-long line or an HTTP request closes that connection only;
+    the server serves everyone else."""
+    port = servers.ports[0]
+    out, closed = _raw(port, b"set k 0 0 1\r\nxyz\r\nbogus\r\nset k 0 0 -1\r\nmg k v v\r\nversion\r\n")
+    assert out == (b"CLIENT_ERROR bad data chunk\r\nERROR\r\nERROR\r\nCLIENT_ERROR bad command line format\r\n"
+                   b"CLIENT_ERROR duplicate flag\r\nVERSION 1.6.18\r\n")
+    assert not closed
+    assert _raw(port, b"x" * 5000) == (b"", True)
+    assert _raw(port, b"GET / HTTP/1.1\r\n\r\n") == (b"", True)
+    c = servers.client(0)
+    assert c.set("after", b"fine", noreply=False) is True
+    assert c.get("after") == b"fine"
+    c.close()
+
+
 @pytest.mark.skipif(shutil.which("memccapable") is None,
                     reason="libmemcached-tools is not installed (apt-get install libmemcached-tools)")
 def test_memccapable_ascii_conformance(servers: Servers) -> None:
