@@ -79,20 +79,34 @@ def test_coordinator_killed_mid_job_says_why_and_what_was_committed(books, tmp_p
 
 
 def test_coordinator_killed_after_success_marker_is_success(books, tmp_path) -> None:
-    """The coordinator SIGKILLed just after it wrote _SUCCESS, before the
-    runner saw the job done: SUCCEEDED, since every output and the marker
-    are committed (it said FAILED). The marker lists the R outputs."""
+    """The coordinator SIGKILLed after it wrote _SUCCESS, before the runner
+    saw the job done: SUCCEEDED, since every output and the marker are
+    committed (it said FAILED). The marker lists the R outputs.
+
+    A coordinator leaves as soon as every live worker has been told the job
+    is over, milliseconds after the marker. To kill it in between, worker-3
+    is paused (SIGSTOP) once it has finished a map task: live for the
+    coordinator (task timeout 60 s) but never asking again, so the
+    coordinator waits DONE_GRACE_MS for it after the marker. Backup tasks
+    (paper section 3.6) and the re-execution of its unreadable output finish
+    the job without it; it is resumed after the kill."""
     for run in range(KILL_RUNS_MAX):
         out_dir = tmp_path / f"out-{run}"
+        paused: list[str] = []
         killed: list[bool] = []
 
-        def kill_after_marker(cluster: LocalCluster, status: JobStatus | None,
+        def kill_after_marker(cluster: LocalCluster, status: JobStatus | None, paused: list[str] = paused,
                               killed: list[bool] = killed, out_dir: Path = out_dir) -> None:
-            if not killed and (out_dir / SUCCESS_MARKER).exists():
+            if not paused and status is not None and status.map_outputs_by_worker.get("worker-3"):
+                cluster.pause("worker-3")
+                paused.append("worker-3")
+            if paused and not killed and (out_dir / SUCCESS_MARKER).exists():
                 killed.append(cluster.kill(COORDINATOR_ID) is not None)
+                cluster.resume("worker-3")
 
-        summary = run_real_job(_job("wc", books, out_dir, nreduce=4), workers=2, run_dir=tmp_path / f"run-{run}",
-                               progress=False, timeout_s=JOB_TIMEOUT_S, on_poll=kill_after_marker)
+        job = _job("wc", books, out_dir, nreduce=4, backup_tasks=True, task_timeout_ms=60_000)
+        summary = run_real_job(job, workers=3, run_dir=tmp_path / f"run-{run}", progress=False,
+                               timeout_s=JOB_TIMEOUT_S, on_poll=kill_after_marker)
         if not killed:
             continue  # the runner saw the job done before the marker check: no kill this time
         assert summary.exit_history[COORDINATOR_ID] == [-signal.SIGKILL]

@@ -31,7 +31,7 @@ from synod.mapreduce.factories import job_to_params
 from synod.mapreduce.messages import GetStatus, JobSpec, JobStatus
 from synod.mapreduce.outcome import JobOutcome, job_outcome
 from synod.mapreduce.simjob import COORDINATOR_ID, worker_ids
-from synod.runtime.cluster import LocalCluster
+from synod.runtime.cluster import ClusterError, LocalCluster
 from synod.runtime.config import ClusterSpec, NodeSpec, write_config
 
 __all__ = ["RealJobSummary", "run_real_job", "status_from_trace"]
@@ -139,7 +139,13 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
         # instead of the workers waiting for the coordinator to be ready. A
         # worker up first queues its first call until the coordinator listens.
         cluster.start([COORDINATOR_ID, *ids], wait_ready=False)
-        cluster.wait_ready([COORDINATOR_ID])
+        try:
+            cluster.wait_ready([COORDINATOR_ID])
+        except ClusterError:
+            if not _outcome(job).succeeded:
+                raise
+            # a job this small can be over, and its coordinator gone, before
+            # it was ever seen ready: the loop below finds it done
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        disable=not progress, transient=False)
         with bar:
