@@ -13,7 +13,9 @@ __all__ = [
     "OPAQUE_BYTES_MAX", "ITEM_SIZE_BYTES_MAX", "ITEM_HEADER_BYTES", "MEMORY_LIMIT_MB", "RELATIVE_EXPTIME_S_MAX",
     "LEASE_INTERVAL_MS", "VERSION", "VERBOSITY_MAX", "MEMLIMIT_MB_MIN", "MEMLIMIT_MB_MAX", "SLAB_GROWTH_FACTOR",
     "SLAB_CHUNK_BYTES_MIN", "SLAB_CHUNK_BYTES_MAX", "SLAB_CHUNK_ALIGN_BYTES", "REQUESTS_REMEMBERED_MAX",
-    "GET_REPLY_BYTES_MAX",
+    "GET_REPLY_BYTES_MAX", "ROUTER_REQUESTS_INFLIGHT_MAX", "ROUTER_CLIENT_REQUESTS_INFLIGHT_MAX",
+    "ROUTER_MULTIGET_KEYS_MAX", "ROUTER_POOLS_MAX", "ROUTER_POOL_SERVERS_MAX", "ROUTER_ROUTES_MAX",
+    "ROUTER_SERVER_TIMEOUT_MS", "ROUTER_TIMEOUTS_UNTIL_DOWN", "ROUTER_GUTTER_TTL_S", "ROUTER_DOWN_PROBE_INTERVAL_MS",
 ]
 
 # --- Protocol (MemcacheProtocol) ---
@@ -94,3 +96,28 @@ SLAB_CHUNK_ALIGN_BYTES = 8
 # Requests (client, correlation) from non-gateway clients remembered, to drop
 # a copy the simulator's network delivers twice.
 REQUESTS_REMEMBERED_MAX = 4096
+
+# -- router (RouterNode: mcrouter's role, Nishtala et al. 3, 3.3) --
+
+# Requests a router holds unanswered, over all clients and per client: one
+# more is answered "SERVER_ERROR router busy" at once (the gateway already
+# stops reading a connection with too many unanswered requests).
+ROUTER_REQUESTS_INFLIGHT_MAX = 65_536
+ROUTER_CLIENT_REQUESTS_INFLIGHT_MAX = 1_024
+
+# Keys in one get / gets / gat / gats through the router; more: "SERVER_ERROR
+# too many keys" (memcached has no such limit; a router fans them out).
+ROUTER_MULTIGET_KEYS_MAX = 10_000
+
+# Pools, servers per pool and prefix routes a router is configured with.
+ROUTER_POOLS_MAX = 64
+ROUTER_POOL_SERVERS_MAX = 1_024
+ROUTER_ROUTES_MAX = 1_024
+
+# mcrouter's defaults: --server-timeout (1 s), --timeouts-until-tko (3), the
+# failover exptime of sets into the gutter (10 s), and a probe of a server
+# marked down (TKO) this often.
+ROUTER_SERVER_TIMEOUT_MS = 1_000
+ROUTER_TIMEOUTS_UNTIL_DOWN = 3
+ROUTER_GUTTER_TTL_S = 10
+ROUTER_DOWN_PROBE_INTERVAL_MS = 1_000

@@ -1,0 +1,575 @@
+"""The router: mcrouter's role in front of the cache servers (Nishtala et
+al., NSDI 2013, sections 3 and 3.3; mcrouter's documented behaviour where
+the paper is silent).
+
+Theory of operation. A :class:`RouterNode` serves clients in memcached's
+protocol, exactly as a :class:`~synod.memcache.node.CacheNode` does (the
+same :class:`~synod.memcache.protocol.MemcacheProtocol` on its
+``memcache`` port, the same typed requests from simulated clients), and
+answers each request with the reply of the cache server it routed it to,
+asked with ``ctx.call``. Replies go back through ``ctx.reply_to``; the
+gateway writes them in each connection's request order, so a client may
+pipeline.
+
+Routes and pools (section 3)
+    A key's pool is the one of the longest configured key prefix it starts
+    with, else the default pool. Within a pool the key's server is chosen by
+    jump consistent hash over the pool's servers in configured order
+    (:mod:`synod.memcache._hashing` says why jump rather than ketama).
+
+Replicated pools (mcrouter's AllSyncRoute and FailoverRoute)
+    Every mutation (sets, deletes, arithmetic, touch, their meta forms) goes
+    to every replica at once; the answer is the *worst* reply, as
+    AllSyncRoute answers: no answer or an error line beats a refusal
+    (NOT_STORED, NOT_FOUND, EXISTS, NS, NF, EX), which beats success; ties
+    go to the earlier replica. A replica marked down counts as no answer
+    (mcrouter fails fast on a TKO server). Reads go to one replica chosen by
+    the key's hash, and on a timeout to the next replica in pool order.
+
+Multiget
+    ``get k1 k2 ...`` is split by destination server; one call per server,
+    all in flight at once (each part is its own coroutine: the first runs
+    in ``on_message``, the others start from zero-delay timers); the parts'
+    values are merged in the request's key order, duplicates included, as
+    memcached answers.
+
+Gutter (3.3)
+    A call that gets no reply within ``server_timeout_ms`` counts as a
+    timeout of that server; after ``timeouts_until_down`` consecutive ones
+    the server is marked down (mcrouter's TKO). A timed-out request, and
+    every request for a key of a down server, goes to the gutter pool (jump
+    hash of the key over the gutter's servers, with a salt of its own); no
+    key is rehashed onto the pool's other servers, whose load stays as it
+    was. Whatever the gutter stores expires within ``gutter_ttl_s`` (10 s,
+    mcrouter's failover exptime): exptimes of sets, touches, gats and meta
+    TTLs are clamped, so a stale gutter item outlives no invalidation by
+    more than that. Deletes of a down server's keys go to the gutter too. A
+    down server is probed (``version``) every ``down_probe_interval_ms``;
+    its first answer marks it up and its keys return to it. With the gutter
+    off (``gutter: false``) such requests fail: a get is a miss (the client
+    goes to the database), an mg answers EN, anything else
+    ``SERVER_ERROR unavailable``.
+
+States and invariants
+    ``_down``: servers marked down, each with a probe timer armed.
+    ``_timeouts[s]``: consecutive timeouts of ``s``, reset by any reply.
+    ``_inflight``: unanswered requests per client, each answered exactly
+    once; at most :data:`~synod.memcache.constants.ROUTER_CLIENT_REQUESTS_INFLIGHT_MAX`
+    per client and ``ROUTER_REQUESTS_INFLIGHT_MAX`` in all. No durable
+    state: a restarted router believes every server up.
+
+Simplified
+    Commands that are not about keys are answered by the router itself
+    (version, mn, verbosity, cache_memlimit, stats with the router's own
+    counters, quit), except flush_all, which goes to every server
+    (AllSync). Deletes a down server missed are not replayed when it
+    returns (mcrouter's async log): a crashed memcached comes back empty,
+    which makes that moot; a partitioned one may serve stale values.
+    Regional pools and cold-cluster warmup (4.2, 4.3) are not here yet.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import Any, get_args
+
+import msgspec
+
+from synod.core import ConfigError, Context, Node, Params, ReplyHandle, parse_params
+from synod.core.clients import ClientClosed, ClientOpened
+from synod.core.errors import RemoteProtocolError
+from synod.memcache import constants as C
+from synod.memcache import messages as mc
+from synod.memcache._hashing import server_for
+from synod.memcache.node import PROTOCOL, CacheNode
+from synod.memcache.protocol import MemcacheProtocol
+
+__all__ = ["RouterNode", "RouterParams", "factory", "FACTORY"]
+
+FACTORY = "synod.memcache.router:factory"
+
+_GATEWAY_PREFIX = PROTOCOL + ":"
+_REQUESTS = frozenset(get_args(mc.Request))
+_READS = (mc.Get, mc.MetaGet, mc.MetaDebug)
+_GUTTER_SALT = b"gutter"
+
+E_BUSY = b"SERVER_ERROR router busy"
+E_TOO_MANY_KEYS = "SERVER_ERROR too many keys"
+E_UNAVAILABLE = b"SERVER_ERROR unavailable"
+E_GET_TOO_LARGE = "SERVER_ERROR out of memory writing get response"
+_REFUSALS = frozenset((b"NOT_STORED", b"NOT_FOUND", b"EXISTS", b"NS", b"NF", b"EX", b"EN"))
+
+
+class RouterParams(Params):
+    """The params of ``synod.memcache.router:factory``.
+
+    ``pools``: pool name -> its servers' node ids, in hash order (a pool
+    grows at its end); ``default_pool``: the pool of keys no route names;
+    ``routes``: ``[prefix, pool]`` pairs, the longest matching prefix wins;
+    ``replicated_pools``: pools whose every server holds every key;
+    ``gutter_pool``: the pool that takes a failed server's keys ("": none),
+    neither the default, routed nor replicated; ``gutter``: False turns the
+    gutter off. Times: ``server_timeout_ms`` (a call without reply by then
+    is a timeout), ``timeouts_until_down`` (consecutive timeouts that mark
+    a server down), ``down_probe_interval_ms``, ``gutter_ttl_s`` (the
+    longest life of a gutter item).
+
+    Raises (through :func:`parse_params`):
+        ConfigError: a field of the wrong type, an unknown pool, an empty or
+            over-long pool, a server twice in a pool, a gutter that is also
+            routed, a limit of :mod:`~synod.memcache.constants` exceeded.
+    """
+
+    pools: dict[str, tuple[str, ...]]
+    default_pool: str
+    routes: tuple[tuple[str, str], ...] = ()
+    replicated_pools: tuple[str, ...] = ()
+    gutter_pool: str = ""
+    gutter: bool = True
+    server_timeout_ms: int = C.ROUTER_SERVER_TIMEOUT_MS
+    timeouts_until_down: int = C.ROUTER_TIMEOUTS_UNTIL_DOWN
+    down_probe_interval_ms: int = C.ROUTER_DOWN_PROBE_INTERVAL_MS
+    gutter_ttl_s: int = C.ROUTER_GUTTER_TTL_S
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.pools) <= C.ROUTER_POOLS_MAX:
+            raise ValueError(f"pools: 1 to {C.ROUTER_POOLS_MAX} pools")
+        for name, servers in self.pools.items():
+            if not 1 <= len(servers) <= C.ROUTER_POOL_SERVERS_MAX:
+                raise ValueError(f"pool {name!r}: 1 to {C.ROUTER_POOL_SERVERS_MAX} servers")
+            if len(set(servers)) != len(servers):
+                raise ValueError(f"pool {name!r} names a server twice")
+        if len(self.routes) > C.ROUTER_ROUTES_MAX:
+            raise ValueError(f"at most {C.ROUTER_ROUTES_MAX} routes")
+        prefixes = [prefix for prefix, _ in self.routes]
+        if "" in prefixes or len(set(prefixes)) != len(prefixes):
+            raise ValueError("route prefixes must be non-empty and distinct")
+        named = [self.default_pool, *(pool for _, pool in self.routes), *self.replicated_pools]
+        if self.gutter_pool:
+            named.append(self.gutter_pool)
+        for pool in named:
+            if pool not in self.pools:
+                raise ValueError(f"unknown pool {pool!r}")
+        routed = {self.default_pool, *(pool for _, pool in self.routes)}
+        if self.gutter_pool and (self.gutter_pool in routed or self.gutter_pool in self.replicated_pools):
+            raise ValueError(f"gutter pool {self.gutter_pool!r} is also routed to or replicated")
+        if self.server_timeout_ms < 1 or self.down_probe_interval_ms < 1 or self.timeouts_until_down < 1:
+            raise ValueError("server_timeout_ms, down_probe_interval_ms and timeouts_until_down must be >= 1")
+        if not 1 <= self.gutter_ttl_s <= C.RELATIVE_EXPTIME_S_MAX:
+            raise ValueError(f"gutter_ttl_s must be within 1 .. {C.RELATIVE_EXPTIME_S_MAX}")
+
+
+class _Fanout:
+    """A request answered from several calls in flight at once: ``parts``
+    (one coroutine function per call group), their ``results`` as they
+    come, and ``finish``, which makes the reply once none is ``pending``."""
+
+    __slots__ = ("handle", "parts", "results", "pending", "finish")
+
+    def __init__(self, handle: ReplyHandle, parts: list[Callable[[Context], Coroutine[Any, Any, Any]]],
+                 finish: Callable[[list[Any]], mc.Reply]) -> None:
+        self.handle = handle
+        self.parts = parts
+        self.results: list[Any] = [None] * len(parts)
+        self.pending = len(parts)  # Invariant: pending == number of parts not yet returned
+        self.finish = finish
+
+
+class RouterNode(Node):
+    """A memcached-protocol router over pools of cache servers (Nishtala et
+    al. 3, 3.3; mcrouter). See the module docstring.
+
+    Args:
+        params: a :class:`RouterParams` (pools, routes, gutter, timeouts).
+    """
+
+    def __init__(self, params: RouterParams) -> None:
+        self.params = params
+        self.pools = {name: tuple(servers) for name, servers in params.pools.items()}
+        # Longest prefix first: the first match is the longest.
+        self.routes = sorted(((prefix.encode(), pool) for prefix, pool in params.routes), key=lambda r: -len(r[0]))
+        self.replicated = frozenset(params.replicated_pools)
+        self.gutter: tuple[str, ...] = self.pools[params.gutter_pool] if params.gutter_pool else ()
+        self._down: set[str] = set()
+        self._timeouts: dict[str, int] = {}
+        self._inflight: dict[str, int] = {}
+        self._inflight_total = 0  # Invariant: == sum(self._inflight.values())
+        self._fanouts: dict[int, _Fanout] = {}
+        self._next_fanout = 1
+        self._seen: OrderedDict[ReplyHandle, None] = OrderedDict()
+        self._checker = CacheNode()  # the request checks a cache server makes, for simulated clients
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("requests", "get_keys", "server_calls", "server_timeouts", "servers_marked_down", "gutter_requests",
+             "unavailable_replies", "busy_replies", "curr_connections", "total_connections"), 0)
+        self.started_s = 0
+
+    def client_protocols(self) -> dict[str, Any]:
+        return {PROTOCOL: MemcacheProtocol}
+
+    def on_start(self, ctx: Context) -> None:
+        """Check that every pool server is a configured peer other than this node.
+
+        Raises:
+            ConfigError: a pool names an unknown node, or this router.
+        """
+        self.started_s = int(ctx.unix_ms) // 1000
+        for name, servers in self.pools.items():
+            for server in servers:
+                if server not in ctx.peers or server == ctx.node_id:
+                    raise ConfigError(f"router {ctx.node_id}: pool {name!r} names {server!r}, which is not a "
+                                      f"cache server of the cluster (peers: {', '.join(ctx.peers)})")
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> Coroutine[Any, Any, None] | None:
+        t = type(msg)
+        if t is ClientOpened or t is ClientClosed:
+            opened = t is ClientOpened
+            self.counters["curr_connections"] = max(0, self.counters["curr_connections"] + (1 if opened else -1))
+            self.counters["total_connections"] += opened
+            return None
+        if t not in _REQUESTS:
+            ctx.trace("ignore_message", type=t.__name__, reason="not a memcache request")
+            return None
+        handle = ctx.reply_handle()
+        if not src.startswith(_GATEWAY_PREFIX):
+            problem = self._checker.check_request(msg)
+            if problem:
+                raise RemoteProtocolError(f"{t.__name__} from {src}: {problem}")
+            if handle.corr > 0:
+                if handle in self._seen:
+                    ctx.trace("ignore_request", src=src, reason="duplicate delivery")
+                    return None
+                self._seen[handle] = None
+                if len(self._seen) > C.REQUESTS_REMEMBERED_MAX:
+                    self._seen.popitem(last=False)
+        local = self._local_reply(msg, int(ctx.unix_ms))
+        if local is not None:
+            ctx.reply(local)
+            return None
+        if (self._inflight_total >= C.ROUTER_REQUESTS_INFLIGHT_MAX
+                or self._inflight.get(src, 0) >= C.ROUTER_CLIENT_REQUESTS_INFLIGHT_MAX):
+            self.counters["busy_replies"] += 1
+            ctx.reply(mc.Line(text=E_BUSY))
+            return None
+        if t is mc.Get and len(msg.keys) > C.ROUTER_MULTIGET_KEYS_MAX:
+            ctx.reply(mc.Values(error=E_TOO_MANY_KEYS))
+            return None
+        self._inflight[src] = self._inflight.get(src, 0) + 1
+        self._inflight_total += 1
+        self.counters["requests"] += 1
+        if t is mc.Get:
+            return self._multiget(ctx, handle, msg)
+        if t is mc.FlushAll:
+            everyone = tuple(dict.fromkeys(s for servers in self.pools.values() for s in servers))
+            return self._all_sync(ctx, handle, msg, everyone)
+        key = msg.unlink_key if t is mc.Invalid else msg.key
+        pool = self._pool_for(key)
+        if pool in self.replicated and t not in _READS:
+            return self._all_sync(ctx, handle, msg, self.pools[pool])
+        return self._keyed(ctx, handle, msg, key)
+
+    def _local_reply(self, req: Any, now_ms: int) -> mc.Reply | None:
+        """The router's own answer to a command that names no key, or None
+        for one that goes to servers."""
+        t = type(req)
+        if t is mc.Version:
+            return mc.Line(text=b"VERSION " + C.VERSION.encode())
+        if t is mc.MetaNoop:
+            return mc.MetaReply(code=b"MN")
+        if t is mc.Quit or t is mc.Disconnect:
+            return mc.Close()
+        if t is mc.Verbosity or t is mc.CacheMemlimit:
+            return mc.Line(text=b"OK")
+        if t is mc.Invalid and req.unlink_key is None:
+            return mc.Line(text=req.text.encode())
+        if t is mc.Stats:
+            return self._stats(req.args, now_ms)
+        return None
+
+    def _stats(self, args: tuple[bytes, ...], now_ms: int) -> mc.Reply:
+        if not args:
+            now_s = now_ms // 1000
+            head = [("uptime", str(now_s - self.started_s)), ("time", str(now_s)), ("version", C.VERSION)]
+            mine = [(name, str(n)) for name, n in self.counters.items()]
+            down = [("servers_down", str(len(self._down))), ("requests_inflight", str(self._inflight_total))]
+            return mc.StatsReply(stats=tuple(head + mine + down))
+        if args == (b"reset",):
+            for name in self.counters:
+                if name != "curr_connections":
+                    self.counters[name] = 0
+            return mc.Line(text=b"RESET")
+        return mc.Line(text=b"ERROR")
+
+    def _answer(self, ctx: Context, handle: ReplyHandle, reply: mc.Reply) -> None:
+        """Answer a routed request (once) and count it out of the in-flight ones."""
+        n = self._inflight[handle.src] - 1
+        if n:
+            self._inflight[handle.src] = n
+        else:
+            del self._inflight[handle.src]
+        self._inflight_total -= 1
+        assert self._inflight_total >= 0
+        ctx.reply_to(handle, reply)
+
+    # -- routing -----------------------------------------------------------------------------------
+
+    def _pool_for(self, key: bytes) -> str:
+        """The pool of ``key``: the longest route prefix it starts with, else the default pool."""
+        for prefix, pool in self.routes:
+            if key.startswith(prefix):
+                return pool
+        return self.params.default_pool
+
+    def plan(self, key: bytes) -> list[tuple[str, bool]]:
+        """Where to ask for ``key``, in order: ``(server, via_gutter)`` pairs.
+        A sharded pool: the key's server unless it is down, then (gutter on)
+        its gutter server unless down. A replicated pool: its replicas that
+        are up, starting at the one the key hashes to. Empty: nowhere (the
+        request fails as unavailable)."""
+        pool = self._pool_for(key)
+        servers = self.pools[pool]
+        first = server_for(key, servers)
+        if pool in self.replicated:
+            return [(s, False) for s in servers[first:] + servers[:first] if s not in self._down]
+        out = [] if servers[first] in self._down else [(servers[first], False)]
+        if self.params.gutter and self.gutter:
+            g = self.gutter[server_for(key, self.gutter, _GUTTER_SALT)]
+            if g not in self._down:
+                out.append((g, True))
+        return out
+
+    async def _ask(self, ctx: Context, server: str, req: Any, via_gutter: bool) -> Any:
+        """One call to ``server``: its reply, or None on a timeout (counted
+        against the server). Gutter-bound requests get their TTLs clamped."""
+        if via_gutter:
+            self.counters["gutter_requests"] += 1
+            req = self._for_gutter(req, int(ctx.unix_ms) // 1000)
+        self.counters["server_calls"] += 1
+        reply = await ctx.call(server, req, self.params.server_timeout_ms)
+        if reply is None:
+            self._note_timeout(ctx, server)
+        else:
+            self._timeouts[server] = 0
+        return reply
+
+    async def _keyed(self, ctx: Context, handle: ReplyHandle, req: Any, key: bytes) -> None:
+        """A one-key request: the first answer along the key's :meth:`plan`."""
+        reply = None
+        for server, via_gutter in self.plan(key):
+            reply = await self._ask(ctx, server, req, via_gutter)
+            if reply is not None:
+                break
+        if reply is None:
+            reply = self._unavailable(req)
+        self._answer(ctx, handle, reply)
+
+    def _unavailable(self, req: Any) -> mc.Reply:
+        """The answer when no server answered: a miss for reads (the client
+        falls back to the database), ``SERVER_ERROR unavailable`` otherwise."""
+        self.counters["unavailable_replies"] += 1
+        t = type(req)
+        if t is mc.Get:
+            return mc.Values(return_cas=req.return_cas)
+        if t is mc.MetaGet:
+            return mc.MetaReply(code=b"EN", flags=tuple(tok for tok in req.flags.tokens if tok[:1] == b"O"))
+        return mc.Line(text=E_UNAVAILABLE)
+
+    def _for_gutter(self, req: Any, now_s: int) -> Any:
+        """``req`` with every TTL it sets clamped to ``gutter_ttl_s`` (3.3:
+        gutter items expire quickly, so no invalidation need reach them)."""
+        ttl_s = self.params.gutter_ttl_s
+
+        def clamp(exptime: int) -> int:
+            if exptime < 0:
+                return exptime  # already expired
+            if exptime == 0:
+                return ttl_s
+            if exptime > C.RELATIVE_EXPTIME_S_MAX:  # a Unix time
+                left_s = exptime - now_s
+                return exptime if left_s <= 0 else min(left_s, ttl_s)
+            return min(exptime, ttl_s)
+
+        replace = msgspec.structs.replace
+        t = type(req)
+        if t is mc.Store or t is mc.Touch or (t is mc.Get and req.touch):
+            return replace(req, exptime=clamp(req.exptime))
+        if t is mc.MetaSet:
+            return replace(req, flags=replace(req.flags, ttl=clamp(req.flags.ttl or 0)))
+        if t is mc.MetaGet or t is mc.MetaArith or t is mc.MetaDelete:
+            f = req.flags
+            ttl = None if f.ttl is None else clamp(f.ttl)
+            vivify_ttl = None if f.vivify_ttl is None else clamp(f.vivify_ttl)
+            return replace(req, flags=replace(f, ttl=ttl, vivify_ttl=vivify_ttl))
+        return req
+
+    # -- server health (3.3) -----------------------------------------------------------------------
+
+    def _note_timeout(self, ctx: Context, server: str) -> None:
+        self.counters["server_timeouts"] += 1
+        n = self._timeouts.get(server, 0) + 1
+        self._timeouts[server] = n
+        if n >= self.params.timeouts_until_down and server not in self._down:
+            self._down.add(server)
+            self.counters["servers_marked_down"] += 1
+            ctx.trace("server_down", server=server, timeouts=n)
+            ctx.set_timer(f"probe {server}", self.params.down_probe_interval_ms)
+
+    async def _probe(self, ctx: Context, server: str) -> None:
+        """Ask a down server for its version; an answer marks it up."""
+        reply = await ctx.call(server, mc.Version(), self.params.server_timeout_ms)
+        if reply is None:
+            ctx.set_timer(f"probe {server}", self.params.down_probe_interval_ms)
+            return
+        self._down.discard(server)
+        self._timeouts[server] = 0
+        ctx.trace("server_up", server=server)
+
+    def on_timer(self, ctx: Context, name: str) -> Coroutine[Any, Any, None] | None:
+        kind, _, rest = name.partition(" ")
+        if kind == "probe":
+            return self._probe(ctx, rest)
+        assert kind == "part", name
+        fid, i = rest.split()
+        return self._run_part(ctx, int(fid), int(i))
+
+    # -- several calls in flight -------------------------------------------------------------------
+
+    def _fan_out(self, ctx: Context, handle: ReplyHandle,
+                 parts: list[Callable[[Context], Coroutine[Any, Any, Any]]],
+                 finish: Callable[[list[Any]], mc.Reply]) -> Coroutine[Any, Any, None]:
+        """Run ``parts`` at once and answer ``finish(results)`` when all are
+        done: part 0 in the returned coroutine, each other one from a
+        zero-delay timer (a coroutine handler of its own)."""
+        assert parts
+        fid = self._next_fanout
+        self._next_fanout += 1
+        self._fanouts[fid] = _Fanout(handle, parts, finish)
+        for i in range(1, len(parts)):
+            ctx.set_timer(f"part {fid} {i}", 0)
+        return self._run_part(ctx, fid, 0)
+
+    async def _run_part(self, ctx: Context, fid: int, i: int) -> None:
+        fan = self._fanouts[fid]
+        fan.results[i] = await fan.parts[i](ctx)
+        fan.pending -= 1
+        if fan.pending == 0:
+            del self._fanouts[fid]
+            self._answer(ctx, fan.handle, fan.finish(fan.results))
+
+    def _all_sync(self, ctx: Context, handle: ReplyHandle, req: Any,
+                  servers: tuple[str, ...]) -> Coroutine[Any, Any, None]:
+        """mcrouter's AllSyncRoute: ``req`` to every one of ``servers`` at
+        once; the answer is the worst reply (:func:`worst_reply`)."""
+
+        def part(server: str) -> Callable[[Context], Coroutine[Any, Any, Any]]:
+            async def call(ctx: Context) -> Any:
+                if server in self._down:
+                    return None  # fail fast, as mcrouter does on a TKO server
+                return await self._ask(ctx, server, req, False)
+            return call
+
+        def finish(replies: list[Any]) -> mc.Reply:
+            worst = worst_reply(replies)
+            return self._unavailable(req) if worst is None else worst
+
+        return self._fan_out(ctx, handle, [part(s) for s in servers], finish)
+
+    def _multiget(self, ctx: Context, handle: ReplyHandle, req: mc.Get) -> Coroutine[Any, Any, None]:
+        """get / gets / gat / gats: the keys split by server, one call per
+        server at once, the values merged in the request's key order."""
+        self.counters["get_keys"] += len(req.keys)
+        plans = {key: self.plan(key) for key in dict.fromkeys(req.keys)}
+        groups: dict[str, list[bytes]] = {}
+        missing: list[bytes] = []
+        for key, plan in plans.items():
+            if plan:
+                groups.setdefault(plan[0][0], []).append(key)
+            else:
+                missing.append(key)
+
+        def part(keys: list[bytes]) -> Callable[[Context], Coroutine[Any, Any, Any]]:
+            async def call(ctx: Context) -> tuple[dict[bytes, mc.Value], str]:
+                return await self._get_keys(ctx, req, [(key, plans[key], 0) for key in keys])
+            return call
+
+        if missing:
+            self.counters["unavailable_replies"] += 1
+
+        parts = [part(keys) for keys in groups.values()]
+        if not parts:  # every key unavailable
+            parts = [part([])]
+        return self._fan_out(ctx, handle, parts, lambda results: self._merge_values(req, results))
+
+    async def _get_keys(self, ctx: Context, req: mc.Get,
+                        todo: list[tuple[bytes, list[tuple[str, bool]], int]]) -> tuple[dict[bytes, mc.Value], str]:
+        """Values of ``todo``'s keys, each ``(key, plan, step)`` asked at
+        ``plan[step]`` (grouped: one call per server, in turn), keys of a
+        call that timed out moving on to their plan's next step. Returns the
+        values by key and an error line ("" if none)."""
+        found: dict[bytes, mc.Value] = {}
+        while todo:
+            server, via_gutter = todo[0][1][todo[0][2]]
+            now = [item for item in todo if item[1][item[2]] == (server, via_gutter)]
+            todo = [item for item in todo if item[1][item[2]] != (server, via_gutter)]
+            keys = tuple(key for key, _, _ in now)
+            sub = msgspec.structs.replace(req, keys=keys, error="")
+            reply = await self._ask(ctx, server, sub, via_gutter)
+            if reply is None:
+                todo += [(key, plan, step + 1) for key, plan, step in now if step + 1 < len(plan)]
+                continue
+            if not isinstance(reply, mc.Values):
+                return found, reply.text.decode() if isinstance(reply, mc.Line) else E_UNAVAILABLE.decode()
+            if reply.error:
+                return found, reply.error
+            for value in reply.values:
+                found[value.key] = value
+        return found, ""
+
+    def _merge_values(self, req: mc.Get, results: list[tuple[dict[bytes, mc.Value], str]]) -> mc.Reply:
+        """The parts' values in ``req.keys`` order (a key named twice comes
+        twice); a part's error, or the request's own, replaces them."""
+        found: dict[bytes, mc.Value] = {}
+        for values, error in results:
+            if error:
+                return mc.Values(error=error)
+            found.update(values)
+        if req.error:
+            return mc.Values(error=req.error)
+        out = [found[key] for key in req.keys if key in found]
+        size_bytes = sum(len(v.key) + len(v.data) + 64 for v in out)
+        if size_bytes > C.GET_REPLY_BYTES_MAX:
+            return mc.Values(error=E_GET_TOO_LARGE)
+        return mc.Values(values=tuple(out), return_cas=req.return_cas)
+
+
+def worst_reply(replies: list[Any]) -> Any:
+    """mcrouter AllSyncRoute's answer: the worst of ``replies`` (None, a
+    missing reply, is the worst; then error lines; then refusals such as
+    NOT_STORED, NOT_FOUND, EXISTS and meta NS, NF, EX, EN; then success),
+    the earliest of equals. None when ``replies`` is empty or all None."""
+
+    def badness(reply: Any) -> int:
+        if reply is None:
+            return 3
+        text = reply.text if isinstance(reply, mc.Line) else reply.code if isinstance(reply, mc.MetaReply) else b""
+        if text.startswith((b"SERVER_ERROR", b"CLIENT_ERROR", b"ERROR")):
+            return 2
+        return 1 if text in _REFUSALS else 0
+
+    worst, worst_badness = None, -1
+    for reply in replies:
+        b = badness(reply)
+        if b > worst_badness:
+            worst, worst_badness = reply, b
+    return worst
+
+
+def factory(node_id: str, params: dict[str, Any]) -> RouterNode:
+    """Cluster-config factory ``synod.memcache.router:factory``.
+
+    Raises:
+        ConfigError: params that are not :class:`RouterParams`.
+    """
+    return RouterNode(parse_params(params, RouterParams))
