@@ -19,6 +19,17 @@ Roles and parts
     :mod:`~synod.memcache.node` the node and its factory
     (``synod.memcache.node:factory``).
 
+The router (paper sections 3, 3.3; mcrouter's role)
+    A :class:`~synod.memcache.router.RouterNode` serves the same protocol
+    and routes each request with ``ctx.call`` to cache servers: longest key
+    prefix -> named pool, jump consistent hash within a pool
+    (:mod:`~synod.memcache._hashing`), replicated pools written to every
+    replica (the worst reply answers, as mcrouter's AllSyncRoute) and read
+    from one, multigets split by server with the calls in flight at once.
+    A server that times out is marked down and probed; meanwhile its keys
+    go to a small gutter pool whose TTLs are clamped to 10 s, never to the
+    pool's other servers (``synod.memcache.router:factory``).
+
 Leases (3.2.1)
     Expressed as memcached 1.6 expresses them, with meta flags: a reader's
     ``mg <key> N<ttl>`` on a miss creates an empty placeholder and wins
@@ -43,7 +54,8 @@ the binary protocol, SASL, UDP and extstore are not served.
 from synod.memcache.messages import Reply, Request
 from synod.memcache.node import FACTORY, CacheNode, CacheNodeParams, factory
 from synod.memcache.protocol import MemcacheProtocol, render
+from synod.memcache.router import RouterNode, RouterParams
 from synod.memcache.store import Cache
 
 __all__ = ["CacheNode", "CacheNodeParams", "factory", "FACTORY", "MemcacheProtocol", "render", "Cache", "Request",
-           "Reply"]
+           "Reply", "RouterNode", "RouterParams"]

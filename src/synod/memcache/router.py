@@ -118,7 +118,8 @@ class RouterParams(Params):
     Raises (through :func:`parse_params`):
         ConfigError: a field of the wrong type, an unknown pool, an empty or
             over-long pool, a server twice in a pool, a gutter that is also
-            routed, a limit of :mod:`~synod.memcache.constants` exceeded.
+            routed or shares a server with another pool, a limit of
+            :mod:`~synod.memcache.constants` exceeded.
     """
 
     pools: dict[str, tuple[str, ...]]
@@ -154,6 +155,10 @@ class RouterParams(Params):
         routed = {self.default_pool, *(pool for _, pool in self.routes)}
         if self.gutter_pool and (self.gutter_pool in routed or self.gutter_pool in self.replicated_pools):
             raise ValueError(f"gutter pool {self.gutter_pool!r} is also routed to or replicated")
+        if self.gutter_pool:
+            served = {s for name, servers in self.pools.items() if name != self.gutter_pool for s in servers}
+            if served & set(self.pools[self.gutter_pool]):
+                raise ValueError(f"gutter pool {self.gutter_pool!r} shares servers with other pools")
         if self.server_timeout_ms < 1 or self.down_probe_interval_ms < 1 or self.timeouts_until_down < 1:
             raise ValueError("server_timeout_ms, down_probe_interval_ms and timeouts_until_down must be >= 1")
         if not 1 <= self.gutter_ttl_s <= C.RELATIVE_EXPTIME_S_MAX:
