@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pymemcache.client.base import Client
 from tests.kv.test_real_clients import wait_until
+from tests.memcache._memcached import exchange
 from tests.memcache.test_real_clients import _answers_version
 
 from synod.memcache._hashing import server_for
@@ -105,3 +106,17 @@ def test_kill_9_a_server_gutter_takes_over_then_keys_return(cluster: Cluster) ->
 
     wait_until("c2 takes its key back", back_on_c2)
     assert r.get(mine[0]) == b"back"
+
+
+def test_pipelined_commands_answer_in_order(cluster: Cluster) -> None:
+    """Commands written at once, whose keys live on different servers,
+    come back in request order (the gateway orders the router's replies):
+    a set, a multiget over every server, mn, a noreply delete, a get."""
+    keys = [next(f"p{i}" for i in range(100) if home(f"p{i}") == s) for s in CACHES]
+    sets = b"".join(b"set %s 0 0 1\r\n%d\r\n" % (k.encode(), i) for i, k in enumerate(keys))
+    data = (sets + b"get " + " ".join(reversed(keys)).encode() + b" nope\r\nmn\r\n"
+            + b"delete " + keys[0].encode() + b" noreply\r\nget " + keys[0].encode() + b"\r\n")
+    values = b"".join(b"VALUE %s 0 1\r\n%d\r\n" % (k.encode(), i) for i, k in reversed(list(enumerate(keys))))
+    want = b"STORED\r\n" * len(keys) + values + b"END\r\nMN\r\nEND\r\n"
+    port = cluster.cl.config.nodes["r"].client_ports["memcache"]
+    assert exchange(port, data, expect=b"MN\r\nEND\r\n") == want

@@ -13,7 +13,7 @@ import pytest
 from synod.core import ConfigError, Context, Node
 from synod.memcache import constants as C
 from synod.memcache._hashing import server_for
-from synod.memcache.messages import Delete, Get, Line, MetaFlags, MetaGet, MetaReply, MetaSet, Store, Values
+from synod.memcache.messages import Delete, Get, Line, MetaFlags, MetaGet, MetaReply, MetaSet, Store, Value, Values
 from synod.memcache.node import CacheNode
 from synod.memcache.router import E_BUSY, E_TOO_MANY_KEYS, E_UNAVAILABLE, factory
 from synod.sim import Constant, LinkModel, Network, Simulator
@@ -348,3 +348,24 @@ def test_same_seed_same_run() -> None:
     run(gutter_scenario(a), seed=3, faults=((CRASH_MS, "crash", "c2"), (RESTART_MS, "restart", "c2")))
     run(gutter_scenario(b), seed=3, faults=((CRASH_MS, "crash", "c2"), (RESTART_MS, "restart", "c2")))
     assert a == b
+
+
+def test_pipelined_requests_reach_servers_in_arrival_order() -> None:
+    """A get over three servers, then at once a delete of its keys: the
+    get's parts reach every server before the deletes do (a pipeline's
+    requests keep their order per server, as on one memcached
+    connection), so the get sees every value."""
+    keys = [next(k for k in KEYS if home(k) == s) for s in CACHES]
+    pushed: list[Any] = []
+
+    async def script(ctx: Context) -> None:
+        for key in keys:
+            await ask(ctx, set_(key, b"v"))
+        ctx.send("r", Get(keys=tuple(keys)))
+        for key in keys:
+            ctx.send("r", Delete(key=key))
+
+    sim = run(script, pushed=pushed, until_ms=1_000.0)
+    assert pushed[0] == Values(values=tuple(Value(key=k, client_flags=0, data=b"v", cas_unique=1) for k in keys))
+    assert pushed[1:] == [Line(text=b"DELETED")] * 3
+    assert not sim.hosts["r"].node._starts

@@ -29,9 +29,10 @@ Replicated pools (mcrouter's AllSyncRoute and FailoverRoute)
 Multiget
     ``get k1 k2 ...`` is split by destination server; one call per server,
     all in flight at once (each part is its own coroutine: the first runs
-    in ``on_message``, the others start from zero-delay timers); the parts'
-    values are merged in the request's key order, duplicates included, as
-    memcached answers.
+    in ``on_message``, the others start from a zero-delay ``pump`` timer,
+    one per firing, in arrival order, so no later request of a pipeline
+    reaches a server before an earlier one); the parts' values are merged
+    in the request's key order, duplicates included, as memcached answers.
 
 Gutter (3.3)
     A call that gets no reply within ``server_timeout_ms`` counts as a
@@ -53,6 +54,8 @@ Gutter (3.3)
 States and invariants
     ``_down``: servers marked down, each with a probe timer armed.
     ``_timeouts[s]``: consecutive timeouts of ``s``, reset by any reply.
+    ``_starts``: coroutines waiting to start, in arrival order; while it
+    is not empty the ``pump`` timer is armed and new requests queue behind.
     ``_inflight``: unanswered requests per client, each answered exactly
     once; at most :data:`~synod.memcache.constants.ROUTER_CLIENT_REQUESTS_INFLIGHT_MAX`
     per client and ``ROUTER_REQUESTS_INFLIGHT_MAX`` in all. No durable
@@ -70,7 +73,8 @@ Simplified
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import functools
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from typing import Any, get_args
 
@@ -93,6 +97,7 @@ _GATEWAY_PREFIX = PROTOCOL + ":"
 _REQUESTS = frozenset(get_args(mc.Request))
 _READS = (mc.Get, mc.MetaGet, mc.MetaDebug)
 _GUTTER_SALT = b"gutter"
+_PUMP = "pump"  # the timer that starts queued coroutines (RouterNode._start)
 
 E_BUSY = b"SERVER_ERROR router busy"
 E_TOO_MANY_KEYS = "SERVER_ERROR too many keys"
@@ -165,6 +170,9 @@ class RouterParams(Params):
             raise ValueError(f"gutter_ttl_s must be within 1 .. {C.RELATIVE_EXPTIME_S_MAX}")
 
 
+_Start = Callable[[Context], Coroutine[Any, Any, None]]  # makes a coroutine that calls servers
+
+
 class _Fanout:
     """A request answered from several calls in flight at once: ``parts``
     (one coroutine function per call group), their ``results`` as they
@@ -201,6 +209,8 @@ class RouterNode(Node):
         self._inflight: dict[str, int] = {}
         self._inflight_total = 0  # Invariant: == sum(self._inflight.values())
         self._fanouts: dict[int, _Fanout] = {}
+        # Coroutines to start, in order. Invariant: non-empty => the pump timer is armed.
+        self._starts: deque[_Start] = deque()
         self._next_fanout = 1
         self._seen: OrderedDict[ReplyHandle, None] = OrderedDict()
         self._checker = CacheNode()  # the request checks a cache server makes, for simulated clients
@@ -273,7 +283,7 @@ class RouterNode(Node):
         pool = self._pool_for(key)
         if pool in self.replicated and t not in _READS:
             return self._all_sync(ctx, handle, msg, self.pools[pool])
-        return self._keyed(ctx, handle, msg, key)
+        return self._start(ctx, [lambda ctx: self._keyed(ctx, handle, msg, key)])
 
     def _local_reply(self, req: Any, now_ms: int) -> mc.Reply | None:
         """The router's own answer to a command that names no key, or None
@@ -435,25 +445,40 @@ class RouterNode(Node):
         kind, _, rest = name.partition(" ")
         if kind == "probe":
             return self._probe(ctx, rest)
-        assert kind == "part", name
-        fid, i = rest.split()
-        return self._run_part(ctx, int(fid), int(i))
+        assert name == _PUMP, name
+        assert self._starts
+        start = self._starts.popleft()
+        if self._starts:
+            ctx.set_timer(_PUMP, 0)
+        return start(ctx)
 
     # -- several calls in flight -------------------------------------------------------------------
 
+    def _start(self, ctx: Context, starts: list[_Start]) -> Coroutine[Any, Any, None] | None:
+        """Start coroutines that call servers, in the order given and after
+        every one queued before. A handler can hand its host one coroutine
+        only, so the first starts in this handler (when nothing waits) and
+        the rest from the ``pump`` timer, one per firing. Queueing keeps the
+        first calls of a connection's requests in arrival order: a request
+        for a key never overtakes an earlier one for the same server."""
+        if self._starts:
+            self._starts.extend(starts)
+            return None
+        self._starts.extend(starts[1:])
+        if self._starts:
+            ctx.set_timer(_PUMP, 0)
+        return starts[0](ctx)
+
     def _fan_out(self, ctx: Context, handle: ReplyHandle,
                  parts: list[Callable[[Context], Coroutine[Any, Any, Any]]],
-                 finish: Callable[[list[Any]], mc.Reply]) -> Coroutine[Any, Any, None]:
-        """Run ``parts`` at once and answer ``finish(results)`` when all are
-        done: part 0 in the returned coroutine, each other one from a
-        zero-delay timer (a coroutine handler of its own)."""
+                 finish: Callable[[list[Any]], mc.Reply]) -> Coroutine[Any, Any, None] | None:
+        """Run ``parts`` at once (each a coroutine of its own, see
+        :meth:`_start`) and answer ``finish(results)`` when all are done."""
         assert parts
         fid = self._next_fanout
         self._next_fanout += 1
         self._fanouts[fid] = _Fanout(handle, parts, finish)
-        for i in range(1, len(parts)):
-            ctx.set_timer(f"part {fid} {i}", 0)
-        return self._run_part(ctx, fid, 0)
+        return self._start(ctx, [functools.partial(self._run_part, fid=fid, i=i) for i in range(len(parts))])
 
     async def _run_part(self, ctx: Context, fid: int, i: int) -> None:
         fan = self._fanouts[fid]
@@ -464,7 +489,7 @@ class RouterNode(Node):
             self._answer(ctx, fan.handle, fan.finish(fan.results))
 
     def _all_sync(self, ctx: Context, handle: ReplyHandle, req: Any,
-                  servers: tuple[str, ...]) -> Coroutine[Any, Any, None]:
+                  servers: tuple[str, ...]) -> Coroutine[Any, Any, None] | None:
         """mcrouter's AllSyncRoute: ``req`` to every one of ``servers`` at
         once; the answer is the worst reply (:func:`worst_reply`)."""
 
@@ -481,7 +506,7 @@ class RouterNode(Node):
 
         return self._fan_out(ctx, handle, [part(s) for s in servers], finish)
 
-    def _multiget(self, ctx: Context, handle: ReplyHandle, req: mc.Get) -> Coroutine[Any, Any, None]:
+    def _multiget(self, ctx: Context, handle: ReplyHandle, req: mc.Get) -> Coroutine[Any, Any, None] | None:
         """get / gets / gat / gats: the keys split by server, one call per
         server at once, the values merged in the request's key order."""
         self.counters["get_keys"] += len(req.keys)
