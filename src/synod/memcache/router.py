@@ -25,6 +25,7 @@ Replicated pools (mcrouter's AllSyncRoute and FailoverRoute)
     go to the earlier replica. A replica marked down counts as no answer
     (mcrouter fails fast on a TKO server). Reads go to one replica chosen by
     the key's hash, and on a timeout to the next replica in pool order.
+    Replicated pools do not use the gutter: their replicas cover each other.
 
 Multiget
     ``get k1 k2 ...`` is split by destination server; one call per server,
