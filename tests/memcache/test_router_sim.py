@@ -369,3 +369,34 @@ def test_pipelined_requests_reach_servers_in_arrival_order() -> None:
     assert pushed[0] == Values(values=tuple(Value(key=k, client_flags=0, data=b"v", cas_unique=1) for k in keys))
     assert pushed[1:] == [Line(text=b"DELETED")] * 3
     assert not sim.hosts["r"].node._starts
+
+
+def test_regional_pool_is_shared_by_two_frontend_clusters() -> None:
+    """4.2: two frontend clusters, each a router over its own pool, route
+    the ``reg:`` prefix to one regional pool both name: a regional key set
+    through one cluster's router reads through the other's; a cluster key
+    does not (each cluster caches its own copy)."""
+    log: dict[str, Any] = {}
+
+    async def script(ctx: Context) -> None:
+        for key in (b"reg:1", b"reg:2", b"own:1"):
+            await ctx.call("ra", set_(key, b"from a"), 5_000.0)
+        reply = await ctx.call("rb", Get(keys=(b"reg:1", b"reg:2", b"own:1")), 5_000.0)
+        log["b_sees"] = [v.key for v in reply.values]
+
+    sim = Simulator(1, network=Network(LinkModel(latency=Constant(LATENCY_MS))))
+    servers = ("a1", "a2", "b1", "b2", "reg1", "reg2")
+    peers = (*servers, "ra", "rb", "client")
+    for s in servers:
+        sim.add_node(s, CacheNode, peers=peers)
+    for cluster in ("a", "b"):
+        params = {"pools": {"main": [f"{cluster}1", f"{cluster}2"], "regional": ["reg1", "reg2"]},
+                  "default_pool": "main", "routes": [["reg:", "regional"]]}
+        sim.add_node(f"r{cluster}", lambda params=params: factory("r", params), peers=peers)
+    sim.add_node("client", lambda: Client(script, []), peers=peers)
+    sim.run(until_ms=1_000.0)
+    assert log["b_sees"] == [b"reg:1", b"reg:2"]
+    for key in (b"reg:1", b"reg:2"):
+        assert holders(sim, key)[0] in ("reg1", "reg2")
+        assert len(holders(sim, key)) == 1
+    assert holders(sim, b"own:1")[0] in ("a1", "a2")

@@ -69,7 +69,8 @@ Simplified
     (AllSync). Deletes a down server missed are not replayed when it
     returns (mcrouter's async log): a crashed memcached comes back empty,
     which makes that moot; a partitioned one may serve stale values.
-    Regional pools and cold-cluster warmup (4.2, 4.3) are not here yet.
+    A regional pool (4.2) is a pool several clusters' routers all name,
+    with a route to it; cold-cluster warmup (4.3) is not here yet.
 """
 
 from __future__ import annotations
