@@ -121,3 +121,48 @@ ROUTER_SERVER_TIMEOUT_MS = 1_000
 ROUTER_TIMEOUTS_UNTIL_DOWN = 3
 ROUTER_GUTTER_TTL_S = 10
 ROUTER_DOWN_PROBE_INTERVAL_MS = 1_000
+
+# -- database (DatabaseNode, McsquealNode, WebServerNode: Nishtala et al. 3.2.1, 4.1) --
+
+__all__ += [
+    "COMMIT_LOG_TAIL_RECORDS_MAX", "DB_REQUESTS_REMEMBERED_MAX", "DB_READ_ATTEMPTS_MAX", "MCSQUEAL_BATCH_MAX",
+    "MCSQUEAL_BATCH_DELAY_MS", "MCSQUEAL_RETRY_MS", "MCSQUEAL_TAIL_TIMEOUT_MS", "WEB_REQUEST_TIMEOUT_MS",
+    "WEB_LEASE_RETRY_MS", "WEB_LEASE_RETRIES_MAX", "WEB_LEASE_VIVIFY_TTL_S", "WEB_HISTORY_OPS_MAX",
+]
+
+# Commit-log records one TailCommitLog reply carries at most (mcsqueal reads
+# the log from an offset, this many records at a time).
+COMMIT_LOG_TAIL_RECORDS_MAX = 1_024
+
+# Requests (client, correlation) the database remembers, to apply a write the
+# simulator's network delivers twice only once.
+DB_REQUESTS_REMEMBERED_MAX = 4_096
+
+# Reads of the commit log on recovery while a checksum fails (a transient
+# read fault passes; corruption at rest does not).
+DB_READ_ATTEMPTS_MAX = 3
+
+# mcsqueal: keys in one batch of deletes (the records of one tail read), and
+# how long it waits before tailing again when the log had nothing new: the
+# batching delay (4.1: deletes are batched into fewer packets).
+MCSQUEAL_BATCH_MAX = 64
+MCSQUEAL_BATCH_DELAY_MS = 5
+
+# mcsqueal re-sends the unacknowledged deletes of a batch this often (at
+# least once: 4.1), and a tail request unanswered this long.
+MCSQUEAL_RETRY_MS = 50
+MCSQUEAL_TAIL_TIMEOUT_MS = 100
+
+# Web server (look-aside client): a cache or database request unanswered this
+# long has failed; a reader told to wait (Z, another holds the lease) retries
+# this often, at most this many times (3.2.1: "wait a short time and retry").
+WEB_REQUEST_TIMEOUT_MS = 200
+WEB_LEASE_RETRY_MS = 10
+WEB_LEASE_RETRIES_MAX = 50
+
+# The TTL of the placeholder a lease miss creates (mg N<ttl>), seconds.
+WEB_LEASE_VIVIFY_TTL_S = 30
+
+# Operations a look-aside history records (reads and writes); beyond, they
+# are counted but not kept.
+WEB_HISTORY_OPS_MAX = 1_000_000

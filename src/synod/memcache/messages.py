@@ -44,7 +44,8 @@ __all__ = [
     "Get", "Store", "STORE_MODES", "Delete", "Arith", "Touch", "FlushAll", "Version", "Stats", "Verbosity",
     "CacheMemlimit", "Quit", "Invalid", "Disconnect", "MetaFlags", "MetaGet", "MetaSet", "MetaDelete",
     "MetaArith", "MetaNoop", "MetaDebug", "Request", "Line", "Value", "Values", "MetaReply", "StatsReply",
-    "Close", "Reply",
+    "Close", "Reply", "DbRead", "DbRow", "DbWrite", "DbCommitted", "CommitRecord", "TailCommitLog",
+    "CommitLogBatch", "McsquealCursor", "DatabaseRequest",
 ]
 
 # Store.mode values: the text command that made it (ms's M flag maps onto these).
@@ -272,3 +273,79 @@ class Close(Message, tag="mc.Close"):
 
 
 Reply = Line | Values | MetaReply | StatsReply | Close
+
+
+# -- database and invalidation (Nishtala et al. 3.2.1, 4.1) ----------------------------------------
+#
+# The database the look-aside cache sits in front of (DatabaseNode), its
+# commit log as mcsqueal tails it (McsquealNode), and its durable records.
+# ``version`` is the commit log sequence number of the write that made a row
+# (0: no row); ``seq`` numbers commit log records 1, 2, 3, ... in commit order.
+
+
+class DbRead(Message, tag="mc.DbRead"):
+    """Read one row: answered with a :class:`DbRow`."""
+
+    key: bytes
+
+
+class DbRow(Message, tag="mc.DbRow"):
+    """A row as committed: ``value`` (None: no row) and its ``version``."""
+
+    key: bytes
+    value: bytes | None
+    version: int
+
+
+class DbWrite(Message, tag="mc.DbWrite"):
+    """Write one row: answered with :class:`DbCommitted` once the commit log
+    record is synced to disk."""
+
+    key: bytes
+    value: bytes
+
+
+class DbCommitted(Message, tag="mc.DbCommitted"):
+    """The write is durable: the row's new ``version`` (its commit log ``seq``)."""
+
+    key: bytes
+    version: int
+
+
+class CommitRecord(Message, tag="mc.CommitRecord"):
+    """One commit log record, on disk (checksummed, :mod:`synod.core.records`)
+    and in tail replies: the write of ``value`` to ``key`` as record ``seq``,
+    committed at the database's ``commit_unix_ms``."""
+
+    seq: int
+    key: bytes
+    value: bytes
+    commit_unix_ms: int
+
+
+class TailCommitLog(Message, tag="mc.TailCommitLog"):
+    """mcsqueal's read of the commit log from an offset: the records from
+    ``from_seq`` on, at most ``records_max`` (and at most
+    ``COMMIT_LOG_TAIL_RECORDS_MAX``); answered with :class:`CommitLogBatch`."""
+
+    from_seq: int
+    records_max: int
+
+
+class CommitLogBatch(Message, tag="mc.CommitLogBatch"):
+    """The records asked for (none: nothing committed from ``from_seq`` on),
+    and ``last_seq``, the log's last record."""
+
+    from_seq: int
+    records: tuple[CommitRecord, ...]
+    last_seq: int
+
+
+class McsquealCursor(Message, tag="mc.McsquealCursor"):
+    """mcsqueal's durable cursor (on its disk): every record up to
+    ``acked_seq`` had its deletes acknowledged by every cache endpoint."""
+
+    acked_seq: int
+
+
+DatabaseRequest = DbRead | DbWrite | TailCommitLog

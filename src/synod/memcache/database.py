@@ -1,0 +1,209 @@
+"""The database behind the look-aside cache (Nishtala et al., NSDI 2013,
+sections 2 and 4.1: the storage layer whose commit log mcsqueal tails).
+
+Theory of operation. A :class:`DatabaseNode` keeps a table ``key -> (value,
+version)`` and a durable commit log. A :class:`~synod.memcache.messages.DbWrite`
+appends one :class:`~synod.memcache.messages.CommitRecord` (checksummed with
+:func:`synod.core.records.pack_record`) to ``db/commit_log``, asks for a sync,
+applies it to the table and replies :class:`~synod.memcache.messages.DbCommitted`;
+the runtime sends the reply only after the sync (DESIGN.md section 2), so an
+acknowledged write survives a crash. The record's ``seq`` (1, 2, 3, ...)
+is the row's ``version`` and the offset mcsqueal reads from
+(:class:`~synod.memcache.messages.TailCommitLog`): log shipping to replica
+regions (section 5, later) will read the same way.
+
+Recovery (``on_start``). The table is the replay of the commit log. A torn
+tail (a crash during the last append: never synced, never acknowledged) is
+cut. A corrupt record (a checksum mismatch in a record that is all there:
+damage at rest) is reported with ``ctx.warn``, the damaged file is kept aside
+under ``db/damaged/``, and the log is rebuilt from the good records before and
+after it; the write it held is lost (a single database has no replica to
+repair from) and the warning says which ``seq`` range.
+
+Invariants: ``seq`` of the log's records strictly increase; the table holds
+for each key the value of its record with the highest ``seq``;
+``last_seq`` is the last record's ``seq`` (0: empty log).
+
+Simplified: one table, no transactions; the commit log is also kept in
+memory for tailing (a real one would read the file from an offset); a read
+handled while a write's sync is still under way (a slow real disk) may see
+that write.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from typing import Any
+
+from synod.core import Context, Node, decode, encode, pack_record, resync, scan_records
+from synod.core.errors import RemoteProtocolError
+from synod.core.records import RecordScan
+from synod.memcache import constants as C
+from synod.memcache.messages import (
+    CommitLogBatch,
+    CommitRecord,
+    DbCommitted,
+    DbRead,
+    DbRow,
+    DbWrite,
+    TailCommitLog,
+)
+
+__all__ = ["DatabaseNode", "COMMIT_LOG_PATH", "DAMAGED_DIR", "read_checked"]
+
+COMMIT_LOG_PATH = "db/commit_log"
+DAMAGED_DIR = "db/damaged/"
+
+
+class DatabaseNode(Node):
+    """The database: a table and its commit log (see the module docstring).
+
+    Requests (calls): :class:`DbRead` -> :class:`DbRow`; :class:`DbWrite` ->
+    :class:`DbCommitted` (after the sync); :class:`TailCommitLog` ->
+    :class:`CommitLogBatch`. Anything else is ignored with a trace event.
+
+    Attributes (read by checkers): ``table`` key -> (value, version);
+    ``commit_log`` the records in ``seq`` order; ``last_seq``; ``reads`` key ->
+    number of DbRead served since the start of this incarnation.
+    """
+
+    def __init__(self) -> None:
+        self.table: dict[bytes, tuple[bytes, int]] = {}
+        self.commit_log: list[CommitRecord] = []
+        # Invariant: last_seq == commit_log[-1].seq, or 0 when the log is empty.
+        self.last_seq = 0
+        self.reads: dict[bytes, int] = {}
+        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+
+    def on_start(self, ctx: Context) -> None:
+        self.recover(ctx)
+
+    # -- requests --------------------------------------------------------------------
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        t = type(msg)
+        if t is DbRead:
+            self.reads[msg.key] = self.reads.get(msg.key, 0) + 1
+            row = self.table.get(msg.key)
+            ctx.reply(DbRow(key=msg.key, value=None if row is None else row[0], version=0 if row is None else row[1]))
+        elif t is DbWrite:
+            handle = ctx.reply_handle()
+            if handle.corr > 0:
+                if handle in self._seen:
+                    ctx.trace("ignore_write", src=src, reason="duplicate delivery")
+                    return
+                self._seen[handle] = None
+                if len(self._seen) > C.DB_REQUESTS_REMEMBERED_MAX:
+                    self._seen.popitem(last=False)
+            rec = self.commit(ctx, msg.key, msg.value)
+            ctx.reply(DbCommitted(key=msg.key, version=rec.seq))
+        elif t is TailCommitLog:
+            ctx.reply(self.tail(msg.from_seq, msg.records_max))
+        else:
+            ctx.trace("ignore_message", type=t.__name__, reason="not a database request")
+
+    def commit(self, ctx: Context, key: bytes, value: bytes) -> CommitRecord:
+        """Append the write as the next commit log record, ask for a sync
+        (the reply waits for it) and apply it to the table."""
+        rec = CommitRecord(seq=self.last_seq + 1, key=key, value=value, commit_unix_ms=int(ctx.unix_ms))
+        ctx.disk.append(COMMIT_LOG_PATH, pack_record(encode(rec)))
+        ctx.disk.sync()
+        self._apply(rec)
+        return rec
+
+    def tail(self, from_seq: int, records_max: int) -> CommitLogBatch:
+        """The records with ``seq >= from_seq``, at most ``records_max``
+        (bounded by ``COMMIT_LOG_TAIL_RECORDS_MAX``; at least 1)."""
+        n = max(1, min(records_max, C.COMMIT_LOG_TAIL_RECORDS_MAX))
+        i = bisect.bisect_left(self.commit_log, from_seq, key=lambda r: r.seq)
+        return CommitLogBatch(from_seq=from_seq, records=tuple(self.commit_log[i:i + n]), last_seq=self.last_seq)
+
+    def _apply(self, rec: CommitRecord) -> None:
+        assert rec.seq > self.last_seq, (rec.seq, self.last_seq)
+        self.commit_log.append(rec)
+        self.last_seq = rec.seq
+        self.table[rec.key] = (rec.value, rec.seq)
+
+    # -- recovery --------------------------------------------------------------------
+    def recover(self, ctx: Context) -> None:
+        """Rebuild the table from ``db/commit_log`` (see the module docstring):
+        cut a torn tail; keep a corrupt file aside, warn, and keep the good
+        records before and after the damage."""
+        raw, scan = self._read(ctx)
+        records, damage = _decode_all(scan.records)
+        good = list(records)
+        if damage is None and scan.error is None:
+            for rec in good:
+                self._apply(rec)
+            return
+        if damage is not None or scan.corrupt:
+            good, lost = _salvage(raw, scan, records, damage)
+            n = len(ctx.disk.list(DAMAGED_DIR + "commit_log.")) + 1
+            ctx.disk.write(f"{DAMAGED_DIR}commit_log.{n}", raw)
+            ctx.warn("memcache database: commit log corrupt; the damaged file is kept aside",
+                     file=COMMIT_LOG_PATH, kept_aside=f"{DAMAGED_DIR}commit_log.{n}", offset=scan.valid_bytes,
+                     error=damage or scan.error, kept_records=len(good), lost_seqs=lost)
+        else:
+            ctx.trace("commit_log_torn_tail", error=scan.error, kept_bytes=scan.valid_bytes)
+        for rec in good:
+            self._apply(rec)
+        ctx.disk.write(COMMIT_LOG_PATH, b"".join(pack_record(encode(r)) for r in good))
+        ctx.disk.sync()
+
+    def _read(self, ctx: Context) -> tuple[bytes, RecordScan]:
+        return read_checked(ctx, COMMIT_LOG_PATH)
+
+
+def read_checked(ctx: Context, path: str) -> tuple[bytes, RecordScan]:
+    """The file's bytes (empty if absent) and their record scan; while a
+    checksum fails it is read again, up to ``DB_READ_ATTEMPTS_MAX`` reads,
+    and the read with the longest good prefix wins (the simulator's read
+    faults are transient; damage at rest is not)."""
+    data = ctx.disk.read(path) or b""
+    scan = scan_records(data)
+    attempts = 1
+    while scan.error is not None and attempts < C.DB_READ_ATTEMPTS_MAX:
+        attempts += 1
+        again = ctx.disk.read(path) or b""
+        rescan = scan_records(again)
+        if rescan.valid_bytes > scan.valid_bytes or rescan.error is None:
+            data, scan = again, rescan
+    return data, scan
+
+
+def _decode_all(payloads: list[bytes]) -> tuple[list[CommitRecord], str | None]:
+    """The records of the good prefix, stopping at one that does not decode
+    or breaks the seq order (its checksum matched: a bug, or a false match)."""
+    out: list[CommitRecord] = []
+    for i, p in enumerate(payloads):
+        try:
+            rec = decode(p, CommitRecord)
+        except RemoteProtocolError as e:
+            return out, f"record {i} does not decode: {e}"
+        if out and rec.seq <= out[-1].seq:
+            return out, f"record {i} has seq {rec.seq} after {out[-1].seq}"
+        out.append(rec)
+    return out, None
+
+
+def _salvage(raw: bytes, scan: RecordScan, records: list[CommitRecord],
+             damage: str | None) -> tuple[list[CommitRecord], str]:
+    """The good records before the damage and those found after it
+    (:func:`~synod.core.records.resync`), and the seqs lost ("a..b", "a.."
+    when nothing after the damage could be read)."""
+    good = list(records)
+    last = good[-1].seq if good else 0
+    if damage is not None:
+        return good, f"{last + 1}.."  # a record that decodes badly: keep only the prefix
+    pos = resync(raw, scan.valid_bytes)
+    after: list[CommitRecord] = []
+    while pos is not None:
+        rest = scan_records(raw[pos:])
+        recs, bad = _decode_all(rest.records)
+        after += [r for r in recs if r.seq > (after[-1].seq if after else last)]
+        if rest.error is None or rest.torn or bad is not None:
+            break
+        pos = resync(raw, pos + rest.valid_bytes)
+    if not after:
+        return good, f"{last + 1}.."
+    return good + after, f"{last + 1}..{after[0].seq - 1}"
