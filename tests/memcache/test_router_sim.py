@@ -12,8 +12,8 @@ import pytest
 
 from synod.core import ConfigError, Context, Node
 from synod.memcache import constants as C
+from synod.memcache import messages as mc
 from synod.memcache._hashing import server_for
-from synod.memcache.messages import Delete, Get, Line, MetaFlags, MetaGet, MetaReply, MetaSet, Store, Value, Values
 from synod.memcache.node import CacheNode
 from synod.memcache.router import E_BUSY, E_TOO_MANY_KEYS, E_UNAVAILABLE, factory
 from synod.sim import Constant, LinkModel, Network, Simulator
@@ -45,10 +45,10 @@ class Client(Node):
 
 def run(script: Script, *, seed: int = 1, until_ms: float = 30_000.0, servers: tuple[str, ...] = CACHES + GUTTER,
         faults: tuple[tuple[float, str, str], ...] = (), pushed: list[Any] | None = None,
-        **params: Any) -> Simulator:
+        at: tuple[tuple[float, Callable[[Simulator], None]], ...] = (), **params: Any) -> Simulator:
     """A simulation of ``servers``, router ``r`` (params ``BASE`` updated
     with ``params``) and a client running ``script``; ``faults`` are
-    ``(t_ms, "crash" | "restart", node)``."""
+    ``(t_ms, "crash" | "restart", node)``, ``at`` ``(t_ms, fn(sim))``."""
     sim = Simulator(seed, network=Network(LinkModel(latency=Constant(LATENCY_MS))))
     peers = (*servers, "r", "client")
     for s in servers:
@@ -57,6 +57,8 @@ def run(script: Script, *, seed: int = 1, until_ms: float = 30_000.0, servers: t
     sim.add_node("client", lambda: Client(script, pushed if pushed is not None else []), peers=peers)
     for t_ms, what, node in faults:
         sim.call_at(t_ms, getattr(sim, what), node)
+    for t_ms, fn in at:
+        sim.call_at(t_ms, fn, sim)
     sim.run(until_ms=until_ms)
     return sim
 
@@ -67,8 +69,8 @@ async def ask(ctx: Context, req: Any) -> Any:
     return reply
 
 
-def set_(key: bytes, data: bytes, exptime: int = 0, noreply: bool = False) -> Store:
-    return Store(mode="set", key=key, client_flags=0, exptime=exptime, data=data, noreply=noreply)
+def set_(key: bytes, data: bytes, exptime: int = 0, noreply: bool = False) -> mc.Store:
+    return mc.Store(mode="set", key=key, client_flags=0, exptime=exptime, data=data, noreply=noreply)
 
 
 def holders(sim: Simulator, key: bytes) -> list[str]:
@@ -93,10 +95,10 @@ def test_each_key_lives_on_its_consistent_hash_server_only() -> None:
         for key in KEYS:
             log.append(await ask(ctx, set_(key, b"v" + key)))
         for key in KEYS:
-            log.append(await ask(ctx, Get(keys=(key,))))
+            log.append(await ask(ctx, mc.Get(keys=(key,))))
 
     sim = run(script)
-    assert log[:len(KEYS)] == [Line(text=b"STORED")] * len(KEYS)
+    assert log[:len(KEYS)] == [mc.Line(text=b"STORED")] * len(KEYS)
     assert [r.values[0].data for r in log[len(KEYS):]] == [b"v" + k for k in KEYS]
     for key in KEYS:
         assert holders(sim, key) == [home(key)], key
@@ -116,9 +118,9 @@ def test_multiget_is_split_by_server_in_parallel_and_merged_in_key_order() -> No
         for key in keys:
             await ask(ctx, set_(key, b"v" + key))
         t0 = ctx.now_ms
-        await ask(ctx, Get(keys=(keys[0],)))
+        await ask(ctx, mc.Get(keys=(keys[0],)))
         t1 = ctx.now_ms
-        out["reply"] = await ask(ctx, Get(keys=asked, return_cas=True))
+        out["reply"] = await ask(ctx, mc.Get(keys=asked, return_cas=True))
         t2 = ctx.now_ms
         out["single_ms"], out["multi_ms"] = t1 - t0, t2 - t1
 
@@ -138,7 +140,7 @@ def test_longest_prefix_route_picks_the_pool() -> None:
     other ``user:`` keys to users, the rest to the default pool."""
     async def script(ctx: Context) -> None:
         for key in (b"user:admin:1", b"user:admin:2", b"user:7", b"user:8", b"other"):
-            assert await ask(ctx, set_(key, b"x")) == Line(text=b"STORED")
+            assert await ask(ctx, set_(key, b"x")) == mc.Line(text=b"STORED")
 
     sim = run(script, pools={"main": ["c1"], "users": ["c2"], "admins": ["c3"], "gut": ["g1"]},
               routes=[["user:", "users"], ["user:admin:", "admins"]])
@@ -162,18 +164,18 @@ def test_replicated_pool_writes_everywhere_reads_one_and_falls_over() -> None:
 
     async def script(ctx: Context) -> None:
         log["sets"] = [await ask(ctx, set_(k, b"v")) for k in keys]
-        log["gets"] = [await ask(ctx, Get(keys=(k,))) for k in keys]
-        log["delete"] = await ask(ctx, Delete(key=keys[0]))
+        log["gets"] = [await ask(ctx, mc.Get(keys=(k,))) for k in keys]
+        log["delete"] = await ask(ctx, mc.Delete(key=keys[0]))
         await ctx.sleep(2_000.0 - ctx.now_ms)  # c3 crashes at 1 s
-        log["gets_after"] = [await ask(ctx, Get(keys=(k,))) for k in keys[1:]]
+        log["gets_after"] = [await ask(ctx, mc.Get(keys=(k,))) for k in keys[1:]]
         log["set_after"] = await ask(ctx, set_(b"r:new", b"n"))
 
     sim = run(script, faults=((1_000.0, "crash", "c3"),), **REPLICATED)
-    assert log["sets"] == [Line(text=b"STORED")] * len(keys)
+    assert log["sets"] == [mc.Line(text=b"STORED")] * len(keys)
     assert all(len(g.values) == 1 for g in log["gets"])
-    assert log["delete"] == Line(text=b"DELETED")
+    assert log["delete"] == mc.Line(text=b"DELETED")
     assert all(len(g.values) == 1 for g in log["gets_after"])
-    assert log["set_after"] == Line(text=E_UNAVAILABLE)
+    assert log["set_after"] == mc.Line(text=E_UNAVAILABLE)
     assert holders(sim, keys[0]) == []
     assert set(holders(sim, keys[1])) == {"c2"}  # c3 crashed: its memory is gone
     assert holders(sim, b"r:new") == ["c2"]
@@ -188,7 +190,7 @@ def test_replicated_reads_spread_over_replicas() -> None:
         for k in keys:
             await ask(ctx, set_(k, b"v"))
         for k in keys:
-            await ask(ctx, Get(keys=(k,)))
+            await ask(ctx, mc.Get(keys=(k,)))
 
     sim = run(script, **REPLICATED)
     for s in ("c2", "c3"):
@@ -209,14 +211,14 @@ def gutter_scenario(log: dict[str, Any]) -> Script:
         for key in KEYS:
             await ask(ctx, set_(key, b"old"))
         await ctx.sleep(CRASH_MS + 100.0 - ctx.now_ms)
-        log["down_gets"] = [await ask(ctx, Get(keys=(k,))) for k in mine]
+        log["down_gets"] = [await ask(ctx, mc.Get(keys=(k,))) for k in mine]
         log["down_sets"] = [await ask(ctx, set_(k, b"new", exptime=3600)) for k in mine]
-        log["down_gets_again"] = await ask(ctx, Get(keys=tuple(KEYS)))
+        log["down_gets_again"] = await ask(ctx, mc.Get(keys=tuple(KEYS)))
         log["others_set"] = [await ask(ctx, set_(k, b"new")) for k in others]
         log["now_s"] = int(ctx.unix_ms) // 1000
         await ctx.sleep(RESTART_MS + PROBE_MS + 2 * TIMEOUT_MS - ctx.now_ms)
         log["back_sets"] = [await ask(ctx, set_(k, b"back")) for k in mine]
-        log["back_gets"] = await ask(ctx, Get(keys=tuple(mine)))
+        log["back_gets"] = await ask(ctx, mc.Get(keys=tuple(mine)))
 
     return script
 
@@ -230,18 +232,18 @@ def test_gutter_takes_a_failed_servers_keys_and_nothing_rehashes() -> None:
     log: dict[str, Any] = {}
     mine = [k for k in KEYS if home(k) == "c2"]
     sim = run(gutter_scenario(log), faults=((CRASH_MS, "crash", "c2"), (RESTART_MS, "restart", "c2")))
-    assert all(g == Values() for g in log["down_gets"])
-    assert log["down_sets"] == [Line(text=b"STORED")] * len(mine)
+    assert all(g == mc.Values() for g in log["down_gets"])
+    assert log["down_sets"] == [mc.Line(text=b"STORED")] * len(mine)
     got = {v.key: v.data for v in log["down_gets_again"].values}
     assert got == {k: (b"new" if k in mine else b"old") for k in KEYS}
-    assert log["others_set"] == [Line(text=b"STORED")] * (len(KEYS) - len(mine))
+    assert log["others_set"] == [mc.Line(text=b"STORED")] * (len(KEYS) - len(mine))
     gutter = sim.hosts["g1"].node.cache.items
     assert set(gutter) == set(mine)
     assert all(log["now_s"] < it.exptime_s <= log["now_s"] + C.ROUTER_GUTTER_TTL_S for it in gutter.values())
     for key in KEYS:
         if key not in mine:
             assert holders(sim, key) == [home(key)], key
-    assert log["back_sets"] == [Line(text=b"STORED")] * len(mine)
+    assert log["back_sets"] == [mc.Line(text=b"STORED")] * len(mine)
     assert [v.data for v in log["back_gets"].values] == [b"back"] * len(mine)
     for key in mine:
         assert "c2" in holders(sim, key)
@@ -259,13 +261,13 @@ def test_gutter_items_expire_within_the_gutter_ttl() -> None:
         await ask(ctx, set_(mine[0], b"x"))
         await ctx.sleep(CRASH_MS + 100.0 - ctx.now_ms)
         await ask(ctx, set_(mine[0], b"gutter", exptime=0))  # pays the timeout: to the gutter
-        log["hit"] = await ask(ctx, Get(keys=(mine[0],)))
+        log["hit"] = await ask(ctx, mc.Get(keys=(mine[0],)))
         await ctx.sleep(C.ROUTER_GUTTER_TTL_S * 1000.0 + 1_000.0)
-        log["expired"] = await ask(ctx, Get(keys=(mine[0],)))
+        log["expired"] = await ask(ctx, mc.Get(keys=(mine[0],)))
 
     run(script, faults=((CRASH_MS, "crash", "c2"),))
     assert [v.data for v in log["hit"].values] == [b"gutter"]
-    assert log["expired"] == Values()
+    assert log["expired"] == mc.Values()
 
 
 def test_gutter_off_means_misses_and_errors() -> None:
@@ -275,8 +277,8 @@ def test_gutter_off_means_misses_and_errors() -> None:
     log: dict[str, Any] = {}
     mine = [k for k in KEYS if home(k) == "c2"]
     sim = run(gutter_scenario(log), faults=((CRASH_MS, "crash", "c2"),), gutter=False, until_ms=6_500.0)
-    assert all(g == Values() for g in log["down_gets"])
-    assert log["down_sets"] == [Line(text=E_UNAVAILABLE)] * len(mine)
+    assert all(g == mc.Values() for g in log["down_gets"])
+    assert log["down_sets"] == [mc.Line(text=E_UNAVAILABLE)] * len(mine)
     got = {v.key for v in log["down_gets_again"].values}
     assert got == {k for k in KEYS if k not in mine}
     assert sim.hosts["g1"].node.cache.items == {}
@@ -287,11 +289,11 @@ def test_noreply_delete_reaches_the_server() -> None:
 
     async def script(ctx: Context) -> None:
         await ask(ctx, set_(b"k1", b"v"))
-        await ask(ctx, Delete(key=b"k1", noreply=True))
-        log.append(await ask(ctx, Get(keys=(b"k1",))))
+        await ask(ctx, mc.Delete(key=b"k1", noreply=True))
+        log.append(await ask(ctx, mc.Get(keys=(b"k1",))))
 
     sim = run(script)
-    assert log == [Values()]
+    assert log == [mc.Values()]
     assert holders(sim, b"k1") == []
 
 
@@ -299,21 +301,21 @@ def test_meta_lease_flow_through_the_router() -> None:
     """The 3.2.1 lease flow in meta commands passes the router unchanged."""
     log: list[Any] = []
 
-    def flags(**kw: Any) -> MetaFlags:
-        return MetaFlags(**kw)
+    def flags(**kw: Any) -> mc.MetaFlags:
+        return mc.MetaFlags(**kw)
 
     async def script(ctx: Context) -> None:
-        won = await ask(ctx, MetaGet(key=b"lease", flags=flags(tokens=(b"c", b"N30"), vivify_ttl=30)))
+        won = await ask(ctx, mc.MetaGet(key=b"lease", flags=flags(tokens=(b"c", b"N30"), vivify_ttl=30)))
         log.append(won)
         token = int(next(f for f in won.flags if f.startswith(b"c"))[1:])
-        log.append(await ask(ctx, MetaGet(key=b"lease", flags=flags(tokens=(b"c", b"N30"), vivify_ttl=30))))
-        log.append(await ask(ctx, MetaSet(key=b"lease", flags=flags(tokens=(b"C%d" % token,), compare_cas=token),
+        log.append(await ask(ctx, mc.MetaGet(key=b"lease", flags=flags(tokens=(b"c", b"N30"), vivify_ttl=30))))
+        log.append(await ask(ctx, mc.MetaSet(key=b"lease", flags=flags(tokens=(b"C%d" % token,), compare_cas=token),
                                           data=b"db")))
 
     run(script)
     assert b"W" in log[0].flags
     assert b"Z" in log[1].flags
-    assert log[2] == MetaReply(code=b"HD")
+    assert log[2] == mc.MetaReply(code=b"HD")
 
 
 def test_unknown_server_in_a_pool_is_a_config_error() -> None:
@@ -332,14 +334,14 @@ def test_limits_answer_busy_and_too_many_keys(monkeypatch: pytest.MonkeyPatch) -
     log: list[Any] = []
 
     async def script(ctx: Context) -> None:
-        log.append(await ask(ctx, Get(keys=(b"a", b"b", b"c", b"d"))))
+        log.append(await ask(ctx, mc.Get(keys=(b"a", b"b", b"c", b"d"))))
         for _ in range(3):  # plain sends: three in flight at once, each answered by a plain send
-            ctx.send("r", Get(keys=(b"k1",)))
+            ctx.send("r", mc.Get(keys=(b"k1",)))
 
     run(script, pushed=pushed, until_ms=1_000.0, servers=CACHES[:1], pools={"main": ["c1"]}, gutter_pool="")
-    assert log == [Values(error=E_TOO_MANY_KEYS)]
-    assert pushed[0] == Line(text=E_BUSY)
-    assert pushed[1:] == [Values(), Values()]
+    assert log == [mc.Values(error=E_TOO_MANY_KEYS)]
+    assert pushed[0] == mc.Line(text=E_BUSY)
+    assert pushed[1:] == [mc.Values(), mc.Values()]
 
 
 def test_same_seed_same_run() -> None:
@@ -361,13 +363,13 @@ def test_pipelined_requests_reach_servers_in_arrival_order() -> None:
     async def script(ctx: Context) -> None:
         for key in keys:
             await ask(ctx, set_(key, b"v"))
-        ctx.send("r", Get(keys=tuple(keys)))
+        ctx.send("r", mc.Get(keys=tuple(keys)))
         for key in keys:
-            ctx.send("r", Delete(key=key))
+            ctx.send("r", mc.Delete(key=key))
 
     sim = run(script, pushed=pushed, until_ms=1_000.0)
-    assert pushed[0] == Values(values=tuple(Value(key=k, client_flags=0, data=b"v", cas_unique=1) for k in keys))
-    assert pushed[1:] == [Line(text=b"DELETED")] * 3
+    assert pushed[0] == mc.Values(values=tuple(mc.Value(key=k, client_flags=0, data=b"v", cas_unique=1) for k in keys))
+    assert pushed[1:] == [mc.Line(text=b"DELETED")] * 3
     assert not sim.hosts["r"].node._starts
 
 
@@ -381,7 +383,7 @@ def test_regional_pool_is_shared_by_two_frontend_clusters() -> None:
     async def script(ctx: Context) -> None:
         for key in (b"reg:1", b"reg:2", b"own:1"):
             await ctx.call("ra", set_(key, b"from a"), 5_000.0)
-        reply = await ctx.call("rb", Get(keys=(b"reg:1", b"reg:2", b"own:1")), 5_000.0)
+        reply = await ctx.call("rb", mc.Get(keys=(b"reg:1", b"reg:2", b"own:1")), 5_000.0)
         log["b_sees"] = [v.key for v in reply.values]
 
     sim = Simulator(1, network=Network(LinkModel(latency=Constant(LATENCY_MS))))
@@ -400,3 +402,103 @@ def test_regional_pool_is_shared_by_two_frontend_clusters() -> None:
         assert holders(sim, key)[0] in ("reg1", "reg2")
         assert len(holders(sim, key)) == 1
     assert holders(sim, b"own:1")[0] in ("a1", "a2")
+
+
+def cut(server: str) -> Callable[[Simulator], None]:
+    """Block both links between the router and ``server`` (it stays up, memory kept)."""
+    return lambda sim: (sim.network.block("r", server), sim.network.block(server, "r"))
+
+
+def heal(server: str) -> Callable[[Simulator], None]:
+    return lambda sim: (sim.network.unblock("r", server), sim.network.unblock(server, "r"))
+
+
+def test_partitioned_server_forgets_the_writes_it_missed() -> None:
+    """c2 is cut off from the router (alive, memory kept) while a key of
+    its is deleted and refilled through the gutter: before c2 is marked up
+    again the router deletes that key on it (mcrouter's async-log replay),
+    so it never serves the old value; its other keys stay."""
+    mine = [k for k in KEYS if home(k) == "c2"][:2]
+    log: dict[str, Any] = {}
+
+    async def script(ctx: Context) -> None:
+        for key in mine:
+            await ask(ctx, set_(key, b"old"))
+        await ctx.sleep(1_100.0 - ctx.now_ms)
+        log["delete"] = await ask(ctx, mc.Delete(key=mine[0]))
+        log["refill"] = await ask(ctx, set_(mine[0], b"new"))
+        await ctx.sleep(3_000.0 - ctx.now_ms)
+        log["after"] = await ask(ctx, mc.Get(keys=tuple(mine)))
+
+    sim = run(script, until_ms=4_000.0, at=((1_000.0, cut("c2")), (2_000.0, heal("c2"))))
+    assert log["delete"] == mc.Line(text=b"NOT_FOUND")  # the gutter never had it
+    assert log["refill"] == mc.Line(text=b"STORED")
+    assert [(v.key, v.data) for v in log["after"].values] == [(mine[1], b"old")]
+    assert holders(sim, mine[0]) == ["g1"]
+    router = sim.hosts["r"].node
+    assert router.counters["missed_writes"] == 2
+    assert router.counters["missed_writes_replayed"] == 1  # one key, deleted once
+    assert not router._down
+
+
+def test_too_many_missed_writes_cost_a_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over ROUTER_MISSED_KEYS_MAX missed keys the server is flushed before
+    it is trusted again: its untouched keys go too."""
+    monkeypatch.setattr(C, "ROUTER_MISSED_KEYS_MAX", 2)
+    mine = [k for k in KEYS if home(k) == "c2"][:4]
+    log: dict[str, Any] = {}
+
+    async def script(ctx: Context) -> None:
+        for key in mine:
+            await ask(ctx, set_(key, b"old"))
+        await ctx.sleep(1_100.0 - ctx.now_ms)
+        for key in mine[:3]:
+            await ask(ctx, mc.Delete(key=key))
+        await ctx.sleep(3_000.0 - ctx.now_ms)
+        log["after"] = await ask(ctx, mc.Get(keys=tuple(mine)))
+
+    sim = run(script, until_ms=4_000.0, at=((1_000.0, cut("c2")), (2_000.0, heal("c2"))))
+    assert log["after"] == mc.Values()
+    assert sim.hosts["c2"].node.cache.counters["cmd_flush"] == 1
+
+
+def test_replica_that_missed_a_set_forgets_the_key() -> None:
+    """A replicated pool with c3 cut off during a set: c3 missed it, so the
+    router deletes the key on c3 before trusting it again; no read then
+    returns the old value."""
+    log: dict[str, Any] = {}
+
+    async def script(ctx: Context) -> None:
+        await ask(ctx, set_(b"r:x", b"old"))
+        await ctx.sleep(1_100.0 - ctx.now_ms)
+        log["set"] = await ask(ctx, set_(b"r:x", b"new"))
+        await ctx.sleep(3_000.0 - ctx.now_ms)
+        log["after"] = await ask(ctx, mc.Get(keys=(b"r:x",)))
+
+    sim = run(script, until_ms=4_000.0, at=((1_000.0, cut("c3")), (2_000.0, heal("c3"))), **REPLICATED)
+    assert log["set"] == mc.Line(text=E_UNAVAILABLE)  # AllSync: c3's silence is the worst reply
+    assert [v.data for v in log["after"].values] in ([b"new"], [])
+    assert holders(sim, b"r:x") == ["c2"]
+
+
+def test_missed_binary_key_is_forgotten_too() -> None:
+    """A meta key sent in base64 (flag b) may hold a space; its replayed
+    delete still reaches the server (``md <key> b``) and c2 is marked up."""
+    key = next(b"bin %d" % i for i in range(100) if home(b"bin %d" % i) == "c2")
+    binary = mc.MetaFlags(tokens=(b"b",), key_binary=True)
+    log: dict[str, Any] = {}
+
+    async def script(ctx: Context) -> None:
+        await ask(ctx, mc.MetaSet(key=key, flags=binary, data=b"old"))
+        await ctx.sleep(1_100.0 - ctx.now_ms)
+        log["md"] = await ask(ctx, mc.MetaDelete(key=key, flags=binary))
+        await ctx.sleep(3_000.0 - ctx.now_ms)
+        log["after"] = await ask(ctx, mc.MetaGet(key=key, flags=mc.MetaFlags(tokens=(b"b", b"v"), key_binary=True,
+                                                                           value=True)))
+
+    sim = run(script, until_ms=4_000.0, at=((1_000.0, cut("c2")), (2_000.0, heal("c2"))))
+    assert log["md"].code == b"NF"  # the gutter never had it
+    assert log["after"].code == b"EN"
+    router = sim.hosts["r"].node
+    assert not router._down
+    assert not router._missed

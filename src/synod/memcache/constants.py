@@ -16,6 +16,7 @@ __all__ = [
     "GET_REPLY_BYTES_MAX", "ROUTER_REQUESTS_INFLIGHT_MAX", "ROUTER_CLIENT_REQUESTS_INFLIGHT_MAX",
     "ROUTER_MULTIGET_KEYS_MAX", "ROUTER_POOLS_MAX", "ROUTER_POOL_SERVERS_MAX", "ROUTER_ROUTES_MAX",
     "ROUTER_SERVER_TIMEOUT_MS", "ROUTER_TIMEOUTS_UNTIL_DOWN", "ROUTER_GUTTER_TTL_S", "ROUTER_DOWN_PROBE_INTERVAL_MS",
+    "ROUTER_MISSED_KEYS_MAX",
 ]
 
 # --- Protocol (MemcacheProtocol) ---
@@ -121,6 +122,11 @@ ROUTER_SERVER_TIMEOUT_MS = 1_000
 ROUTER_TIMEOUTS_UNTIL_DOWN = 3
 ROUTER_GUTTER_TTL_S = 10
 ROUTER_DOWN_PROBE_INTERVAL_MS = 1_000
+
+# Keys whose writes one server may have missed (sent to the gutter, or timed
+# out), deleted there before it is marked up again; beyond, it is owed one
+# flush_all instead (mcrouter replays such deletes from its async log).
+ROUTER_MISSED_KEYS_MAX = 10_000
 
 # -- database (DatabaseNode, McsquealNode, WebServerNode: Nishtala et al. 3.2.1, 4.1) --
 

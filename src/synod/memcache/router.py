@@ -47,13 +47,22 @@ Gutter (3.3)
     TTLs are clamped, so a stale gutter item outlives no invalidation by
     more than that. Deletes of a down server's keys go to the gutter too. A
     down server is probed (``version``) every ``down_probe_interval_ms``;
-    its first answer marks it up and its keys return to it. With the gutter
+    once it answers, the router deletes on it every key whose write it may
+    have missed (sent to the gutter or timed out, here or in a replicated
+    pool; mcrouter replays these from its async log), or flushes it when
+    more than ``ROUTER_MISSED_KEYS_MAX`` were missed or a flush_all was,
+    and only then marks it up: its keys return to it, and a server that
+    was cut off rather than crashed serves no value an invalidation should
+    have removed. With the gutter
     off (``gutter: false``) such requests fail: a get is a miss (the client
     goes to the database), an mg answers EN, anything else
     ``SERVER_ERROR unavailable``.
 
 States and invariants
-    ``_down``: servers marked down, each with a probe timer armed.
+    ``_down``: servers marked down; ``_missed`` / ``_flush_owed``: keys
+    each server may have missed / servers owed a flush_all; each of these
+    servers is in ``_probing`` (a probe timer armed or a probe running,
+    one per server).
     ``_timeouts[s]``: consecutive timeouts of ``s``, reset by any reply.
     ``_starts``: coroutines waiting to start, in arrival order; while it
     is not empty the ``pump`` timer is armed and new requests queue behind.
@@ -66,9 +75,8 @@ Simplified
     Commands that are not about keys are answered by the router itself
     (version, mn, verbosity, cache_memlimit, stats with the router's own
     counters, quit), except flush_all, which goes to every server
-    (AllSync). Deletes a down server missed are not replayed when it
-    returns (mcrouter's async log): a crashed memcached comes back empty,
-    which makes that moot; a partitioned one may serve stale values.
+    (AllSync). The missed keys live in the router's memory only (mcrouter
+    keeps its async log on disk): a router restart forgets them.
     A regional pool (4.2) is a pool several clusters' routers all name,
     with a route to it; cold-cluster warmup (4.3) is not here yet.
 """
@@ -207,6 +215,12 @@ class RouterNode(Node):
         self.replicated = frozenset(params.replicated_pools)
         self.gutter: tuple[str, ...] = self.pools[params.gutter_pool] if params.gutter_pool else ()
         self._down: set[str] = set()
+        # Servers with a probe timer armed or a probe running (one at a time).
+        # Invariant: self._down, keys of self._missed and self._flush_owed are within it.
+        self._probing: set[str] = set()
+        # Keys whose writes a server may have missed, and servers owed a flush_all.
+        self._missed: dict[str, dict[bytes, None]] = {}
+        self._flush_owed: set[str] = set()
         self._timeouts: dict[str, int] = {}
         self._inflight: dict[str, int] = {}
         self._inflight_total = 0  # Invariant: == sum(self._inflight.values())
@@ -218,7 +232,8 @@ class RouterNode(Node):
         self._checker = CacheNode()  # the request checks a cache server makes, for simulated clients
         self.counters: dict[str, int] = dict.fromkeys(
             ("requests", "get_keys", "server_calls", "server_timeouts", "servers_marked_down", "gutter_requests",
-             "unavailable_replies", "busy_replies", "curr_connections", "total_connections"), 0)
+             "unavailable_replies", "busy_replies", "missed_writes", "missed_writes_replayed", "curr_connections",
+             "total_connections"), 0)
         self.started_s = 0
 
     def client_protocols(self) -> dict[str, Any]:
@@ -372,12 +387,19 @@ class RouterNode(Node):
         return reply
 
     async def _keyed(self, ctx: Context, handle: ReplyHandle, req: Any, key: bytes) -> None:
-        """A one-key request: the first answer along the key's :meth:`plan`."""
+        """A one-key request: the first answer along the key's :meth:`plan`.
+        A write its own server did not answer is remembered for that server
+        (:meth:`_note_missed`)."""
         reply = None
+        at_home = False
         for server, via_gutter in self.plan(key):
             reply = await self._ask(ctx, server, req, via_gutter)
             if reply is not None:
+                at_home = not via_gutter
                 break
+        if not at_home and type(req) not in _READS:
+            servers = self.pools[self._pool_for(key)]
+            self._note_missed(ctx, servers[server_for(key, servers)], req)
         if reply is None:
             reply = self._unavailable(req)
         self._answer(ctx, handle, reply)
@@ -431,14 +453,51 @@ class RouterNode(Node):
             self._down.add(server)
             self.counters["servers_marked_down"] += 1
             ctx.trace("server_down", server=server, timeouts=n)
+            self._arm_probe(ctx, server)
+
+    def _note_missed(self, ctx: Context, server: str, req: Any) -> None:
+        """``server`` may not have applied the write ``req`` (it went to the
+        gutter, or timed out): delete its key there before the server is
+        trusted again (mcrouter replays such deletes from its async log);
+        a missed flush_all, or more than ``ROUTER_MISSED_KEYS_MAX`` keys,
+        is owed as one flush_all instead."""
+        self.counters["missed_writes"] += 1
+        missed = self._missed.setdefault(server, {})
+        if type(req) is mc.FlushAll or len(missed) >= C.ROUTER_MISSED_KEYS_MAX:
+            self._flush_owed.add(server)
+            missed.clear()
+        elif server not in self._flush_owed:
+            missed[req.unlink_key if type(req) is mc.Invalid else req.key] = None
+        self._arm_probe(ctx, server)
+
+    def _arm_probe(self, ctx: Context, server: str) -> None:
+        if server not in self._probing:
+            self._probing.add(server)
             ctx.set_timer(f"probe {server}", self.params.down_probe_interval_ms)
 
     async def _probe(self, ctx: Context, server: str) -> None:
-        """Ask a down server for its version; an answer marks it up."""
-        reply = await ctx.call(server, mc.Version(), self.params.server_timeout_ms)
+        """Ask ``server`` for its version; once it answers, make it forget
+        the writes it missed (deleting their keys, or one flush_all), then
+        mark it up. Any timeout: try again after ``down_probe_interval_ms``."""
+        timeout_ms = self.params.server_timeout_ms
+        reply = await ctx.call(server, mc.Version(), timeout_ms)
+        while reply is not None and (server in self._flush_owed or self._missed.get(server)):
+            if server in self._flush_owed:
+                reply = await ctx.call(server, mc.FlushAll(), timeout_ms)
+                if reply is not None:
+                    self._flush_owed.discard(server)
+                    self._missed.pop(server, None)
+            else:
+                key = next(iter(self._missed[server]))
+                reply = await ctx.call(server, _forget(key), timeout_ms)
+                if reply is not None:
+                    self._missed[server].pop(key, None)
+            self.counters["missed_writes_replayed"] += reply is not None
         if reply is None:
             ctx.set_timer(f"probe {server}", self.params.down_probe_interval_ms)
             return
+        self._probing.discard(server)
+        self._missed.pop(server, None)
         self._down.discard(server)
         self._timeouts[server] = 0
         ctx.trace("server_up", server=server)
@@ -497,9 +556,12 @@ class RouterNode(Node):
 
         def part(server: str) -> Callable[[Context], Coroutine[Any, Any, Any]]:
             async def call(ctx: Context) -> Any:
-                if server in self._down:
-                    return None  # fail fast, as mcrouter does on a TKO server
-                return await self._ask(ctx, server, req, False)
+                reply = None
+                if server not in self._down:  # else fail fast, as mcrouter does on a TKO server
+                    reply = await self._ask(ctx, server, req, False)
+                if reply is None:
+                    self._note_missed(ctx, server, req)
+                return reply
             return call
 
         def finish(replies: list[Any]) -> mc.Reply:
@@ -574,6 +636,12 @@ class RouterNode(Node):
         if size_bytes > C.GET_REPLY_BYTES_MAX:
             return mc.Values(error=E_GET_TOO_LARGE)
         return mc.Values(values=tuple(out), return_cas=req.return_cas)
+
+
+def _forget(key: bytes) -> mc.MetaDelete:
+    """A delete of ``key`` whatever its bytes (a meta key given in base64,
+    flag ``b``, may hold spaces): ``md <key> b``."""
+    return mc.MetaDelete(key=key, flags=mc.MetaFlags(tokens=(b"b",), key_binary=True))
 
 
 def worst_reply(replies: list[Any]) -> Any:
