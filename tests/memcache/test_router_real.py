@@ -120,3 +120,28 @@ def test_pipelined_commands_answer_in_order(cluster: Cluster) -> None:
     want = b"STORED\r\n" * len(keys) + values + b"END\r\nMN\r\nEND\r\n"
     port = cluster.cl.config.nodes["r"].client_ports["memcache"]
     assert exchange(port, data, expect=b"MN\r\nEND\r\n") == want
+
+
+def test_paused_server_forgets_a_delete_it_missed(cluster: Cluster) -> None:
+    """SIGSTOP c3 (alive, memory kept): once it is marked down, a delete
+    of its key goes to the gutter only; after SIGCONT the router deletes
+    that key on c3 before sending it traffic again, so the old value never
+    comes back through the router (nor sits on c3)."""
+    r = cluster.client()
+    stale, probe = [f"s{i}" for i in range(200) if home(f"s{i}") == "c3"][:2]
+    assert r.set(stale, b"old", noreply=False) is True
+    cluster.cl.pause("c3")
+    try:
+        assert r.get(probe) is None  # a timeout marks c3 down (timeouts_until_down 1)
+        assert r.delete(stale, noreply=False) is False  # the gutter never had it
+    finally:
+        cluster.cl.resume("c3")
+    c3 = cluster.client("c3")
+
+    def back_on_c3() -> bool:
+        assert r.set(probe, b"up", noreply=False) is True
+        return c3.get(probe) == b"up"
+
+    wait_until("c3 is marked up again", back_on_c3)
+    assert c3.get(stale) is None
+    assert r.get(stale) is None
