@@ -498,9 +498,10 @@ class RouterNode(Node):
             return
         self._probing.discard(server)
         self._missed.pop(server, None)
-        self._down.discard(server)
         self._timeouts[server] = 0
-        ctx.trace("server_up", server=server)
+        if server in self._down:
+            self._down.discard(server)
+            ctx.trace("server_up", server=server)
 
     def on_timer(self, ctx: Context, name: str) -> Coroutine[Any, Any, None] | None:
         kind, _, rest = name.partition(" ")
