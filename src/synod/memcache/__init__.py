@@ -30,6 +30,22 @@ The router (paper sections 3, 3.3; mcrouter's role)
     go to a small gutter pool whose TTLs are clamped to 10 s, never to the
     pool's other servers (``synod.memcache.router:factory``).
 
+The database and invalidation (3.2.1, 4.1)
+    A :class:`~synod.memcache.database.DatabaseNode` keeps a table and a
+    durable, checksummed commit log whose record ``seq`` is each row's
+    version; a write is answered only once its record is synced. A
+    :class:`~synod.memcache.mcsqueal.McsquealNode` pulls that log from its
+    durable cursor and deletes the keys written, in batches, on every cache
+    endpoint until each acknowledges (at least once, across restarts of
+    either side). :class:`~synod.memcache.webclient.WebServerNode` clients
+    read look-aside (``mg N`` -> hit, or win the lease and fill with
+    ``ms C<token>``, or wait) and write the database, then delete; with
+    ``leases=False`` they get / read / set with no token.
+    :mod:`~synod.memcache.checker` says what that buys under faults
+    (``synod.harness.memcache``): no stale set survives, no stale fill is
+    stored, one database read per invalidation; and it catches each when
+    leases are off.
+
 Leases (3.2.1)
     Expressed as memcached 1.6 expresses them, with meta flags: a reader's
     ``mg <key> N<ttl>`` on a miss creates an empty placeholder and wins
