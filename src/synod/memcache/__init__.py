@@ -1,6 +1,7 @@
 """Memcache at Facebook (Nishtala et al., "Scaling Memcache at Facebook",
-NSDI 2013): a memcached-protocol cache tier (issue 11; section 1, the cache
-server, is built; routing, pools, regions and invalidation are to come).
+NSDI 2013): a memcached-protocol cache tier (issue 11, in progress: the
+cache server, the router with its gutter pool, the database and mcsqueal
+invalidation are built; regions and remote markers are to come).
 
 Theory of operation: the cache server (paper sections 2, 3.2.1, 6)
     A :class:`~synod.memcache.node.CacheNode` is one memcached server of
