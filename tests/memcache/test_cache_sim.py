@@ -121,3 +121,38 @@ def test_expiry_follows_virtual_time() -> None:
     sim.add_node("client", lambda: Expirer(log), peers=("cache",))
     sim.run(until_ms=20_000.0)
     assert log == [True, False]
+
+
+class LeaseAcrossRestart(Node):
+    """Wins a lease on ``k`` at 1 s; at 3 s (after the cache restarted and
+    another reader won a new lease) tries to fill with the old token."""
+
+    def __init__(self, log: list[Any]) -> None:
+        self.log = log
+
+    async def on_start(self, ctx: Context) -> None:
+        await ctx.sleep(1000.0)
+        first = await ctx.call("cache", MetaGet(key=b"k", flags=meta_flags(b"v c N30")), 1000.0)
+        await ctx.sleep(2000.0)
+        second = await ctx.call("cache", MetaGet(key=b"k", flags=meta_flags(b"v c N30")), 1000.0)
+        old_token = next(f for f in first.flags if f.startswith(b"c"))[1:]
+        fill = await ctx.call("cache", MetaSet(key=b"k", flags=meta_flags(b"C" + old_token), data=b"old"), 1000.0)
+        self.log.extend([first, second, fill])
+
+
+def test_a_lease_token_from_before_a_restart_never_fills_after_it() -> None:
+    """The cache restarts (empty) between a lease win and its fill; a new
+    reader wins a new lease: the old token must not match the new
+    placeholder (each incarnation takes cas uniques from its own range)."""
+    sim = Simulator(1)
+    sim.add_node("cache", CacheNode, peers=("cache",))
+    log: list[Any] = []
+    sim.add_node("web", lambda: LeaseAcrossRestart(log), peers=("cache",))
+    sim.call_at(1500.0, sim.crash, "cache")
+    sim.call_at(1600.0, sim.restart, "cache")
+    sim.run(until_ms=5_000.0)
+    first, second, fill = log
+    assert b"W" in first.flags and b"W" in second.flags  # a fresh win after the restart
+    tokens = [next(f for f in r.flags if f.startswith(b"c")) for r in (first, second)]
+    assert tokens[0] != tokens[1], tokens
+    assert fill.code != b"HD", fill  # the stale fill is refused

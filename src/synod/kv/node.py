@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synod.core import Context, Message, Params, decode, encode, parse_params
+from synod.core.boots import count_boot
 from synod.core.clients import ClientClosed, ClientOpened
 from synod.core.errors import RemoteProtocolError
 from synod.kv import _connection  # noqa: F401 (registers the node-served commands)
@@ -285,11 +286,8 @@ class KvNode(RaftNode):
 
     # -- lifecycle ------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
-        raw = ctx.disk.read(BOOTS_PATH)
-        boots = int(raw) + 1 if raw and raw.isdigit() else 1
-        ctx.disk.write(BOOTS_PATH, str(boots).encode())
-        ctx.disk.sync()  # an origin is never reused: ids stay unique across restarts
-        self.origin = f"{ctx.node_id}.{boots}"
+        # An origin is never reused: ids stay unique across restarts.
+        self.origin = f"{ctx.node_id}.{count_boot(ctx, BOOTS_PATH)}"
         super().on_start(ctx)
 
     # -- inputs ---------------------------------------------------------------------------

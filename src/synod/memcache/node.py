@@ -24,6 +24,7 @@ from collections import OrderedDict
 from typing import Any
 
 from synod.core import Context, Node, Params, parse_params
+from synod.core.boots import count_boot
 from synod.core.clients import ClientClosed, ClientOpened
 from synod.core.errors import RemoteProtocolError
 from synod.memcache import constants as C
@@ -71,6 +72,9 @@ _RANGES = (("client_flags", *_U32), ("exptime", *_I32), ("delay_s", *_I32), ("ca
 _BAD_KEY_BYTES = re.compile(rb"[ \n\x00]")
 
 PROTOCOL = "memcache"  # the client protocol's name: connections are "memcache:<n>"
+BOOTS_PATH = "memcache/boots"
+CAS_UNIQUES_PER_INCARNATION = 1 << 40   # cas uniques one incarnation may take before overlapping the next's
+CAS_INCARNATIONS = 1 << 23              # incarnation ranges before they wrap (cas uniques stay under 2**63)
 _GATEWAY_PREFIX = PROTOCOL + ":"
 
 _REQUESTS = (Get, Store, Delete, Arith, Touch, FlushAll, Version, Stats, Verbosity, CacheMemlimit, Quit, Invalid,
@@ -109,6 +113,11 @@ class CacheNode(Node):
 
     def on_start(self, ctx: Context) -> None:
         self.started_s = int(ctx.unix_ms) // 1000
+        # Each incarnation takes cas uniques from its own range, so a lease
+        # token given before a restart never matches a placeholder made
+        # after it (memcached restarts at 1; the first boot still does).
+        incarnation = (count_boot(ctx, BOOTS_PATH) - 1) % CAS_INCARNATIONS
+        self.cache.next_cas = max(self.cache.next_cas, incarnation * CAS_UNIQUES_PER_INCARNATION + 1)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         t = type(msg)
