@@ -39,18 +39,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from synod.core import Params, parse_params
+from synod.core import Params, decode, parse_params, scan_records
+from synod.core.errors import RemoteProtocolError
 from synod.memcache import constants as C
 from synod.memcache.database import DatabaseNode
-from synod.memcache.mcsqueal import McsquealNode
-from synod.memcache.messages import DbCommitted, DbRead, DbRow, DbWrite
+from synod.memcache.mcsqueal import CURSOR_PATH, McsquealNode
+from synod.memcache.messages import DbCommitted, DbRead, DbRow, DbWrite, McsquealCursor
 from synod.memcache.node import FACTORY as CACHE_FACTORY
 from synod.memcache.router import FACTORY as ROUTER_FACTORY
 from synod.runtime import LocalCluster
 from synod.runtime.config import ClusterSpec, NodeSpec
 
 __all__ = ["TierLayout", "tier_spec", "database_factory", "mcsqueal_factory", "db_write", "db_read",
-           "memcache_call", "stats_of", "version_of", "save_layout", "load_layout", "REGIONAL_PREFIX",
+           "memcache_call", "stats_of", "version_of", "mcsqueal_acked_seq", "save_layout", "load_layout", "REGIONAL_PREFIX",
            "DATABASE_ID", "MCSQUEAL_ID", "DATABASE_FACTORY", "MCSQUEAL_FACTORY", "TIER_FILE_NAME",
            "CLUSTERS_MAX", "SERVERS_MAX"]
 
@@ -245,6 +246,23 @@ def db_read(cl: LocalCluster, key: bytes, *, timeout_s: float = 5.0) -> DbRow | 
     """Read a row (value None: no row), or None without an answer in time."""
     reply = cl.call(DATABASE_ID, DbRead(key=key), timeout_s)
     return reply if isinstance(reply, DbRow) else None
+
+
+def mcsqueal_acked_seq(cl: LocalCluster) -> int:
+    """mcsqueal's durable cursor, read from its data directory: every commit
+    log record up to it had its deletes acknowledged by every router (0: no
+    cursor yet, or one being rewritten)."""
+    try:
+        raw = (cl.data_dir(MCSQUEAL_ID) / CURSOR_PATH).read_bytes()
+    except OSError:
+        return 0
+    scan = scan_records(raw)
+    if scan.error is not None or len(scan.records) != 1:
+        return 0
+    try:
+        return decode(scan.records[0], McsquealCursor).acked_seq
+    except RemoteProtocolError:
+        return 0
 
 
 # -- a few lines of memcached protocol ---------------------------------------------------------
