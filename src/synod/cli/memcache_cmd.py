@@ -338,7 +338,7 @@ def status(run_dir: str, as_json: bool) -> None:
                 caches.add_row(*head, str(row["items"]), str(row["bytes"]), rate, str(row["evictions"]))
             elif "pools" in row:
                 routers.add_row(*head, str(row["requests"]), str(row["gutter_requests"]),
-                                f"{row['servers_down']} (marked {row['servers_marked_down']}x)", row["pools"])
+                                f"{row['servers_down']} (marked {row['servers_marked_down']} times)", row["pools"])
             elif row["role"].startswith(("cache", "regional", "gutter")):
                 caches.add_row(*head)
             else:
