@@ -21,8 +21,11 @@ reaches the other cluster (counted, not a failure: the paper's eventual
 consistency).
 
 Faults: kill -9 of one frontend cache server mid-run, restart after a
-while (empty, as a memcached restart). Every assertion message carries the
-record: operations per phase, faults, verdict.
+while (empty, as a memcached restart); then SIGSTOP of a server of the
+other cluster and SIGCONT: it comes back with its memory, so deletes it
+missed meanwhile must be made up before the router trusts it again. Every
+assertion message carries the record: operations per phase, faults,
+verdict.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from synod.runtime.config import write_config
 
 LAYOUT = TierLayout()
 VICTIM = "f1-mc2"  # the cache server killed
+PAUSED = "f2-mc1"  # the cache server stopped (SIGSTOP: its memory kept) and resumed
 ROUTER_TIMEOUTS = {"server_timeout_ms": 300, "timeouts_until_down": 1, "down_probe_interval_ms": 200}
 WORKERS = 3
 KEYS_PER_WORKER = 12     # half of them regional ("r:")
@@ -137,8 +141,8 @@ def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tier]:
         assert not any(cl.is_alive(nid) for nid in cl.node_ids)
 
 
-def home(key: str) -> str:
-    servers = LAYOUT.frontend(1)
+def home(key: str, cluster: int = 1) -> str:
+    servers = LAYOUT.frontend(cluster)
     return servers[server_for(key.encode(), servers)]
 
 
@@ -152,6 +156,7 @@ class Worker(threading.Thread):
         self.rng = random.Random(w)
         self.keys = [f"w{w}:k{i}" if i % 2 else f"r:w{w}:k{i}" for i in range(KEYS_PER_WORKER)]
         self.written: dict[str, int] = {}  # key -> the last version this worker wrote
+        self.writes: list[tuple[str, str]] = []  # (phase, key) of each write
         self.routers = {r: tier.client(r) for r in LAYOUT.routers}
 
     def run(self) -> None:
@@ -189,6 +194,7 @@ class Worker(threading.Thread):
         version = db_write(self.tier.cl, key.encode(), f"v{self.rng.randrange(10**6)}".encode())
         assert version is not None, f"database write of {key} unanswered"
         self.written[key] = version
+        self.writes.append((self.record.phase, key))
         router.delete(key, noreply=False)
 
 
@@ -211,8 +217,9 @@ def test_pymemcache_set_get_delete_through_each_router(tier: Tier) -> None:
 def test_kill_9_a_cache_server_gutter_takes_over_and_nothing_stale_after_recovery(tier: Tier) -> None:
     """Look-aside web servers run throughout; kill -9 of f1-mc2: through
     f1's router its keys keep working via the gutter server and land on no
-    other f1 server (3.3); restart: the router marks it up again. After the
-    run, once mcsqueal's cursor has passed the last write (4.1), every value
+    other f1 server (3.3); restart: the router marks it up again. SIGSTOP
+    of f2-mc1, then SIGCONT: it keeps its memory, so the router must delete
+    what it missed before marking it up. After the run, once mcsqueal's cursor has passed the last write (4.1), every value
     served by either router, and every value on the cluster and regional
     servers, equals the database's (or is a miss)."""
     cl = tier.cl
@@ -242,6 +249,20 @@ def test_kill_9_a_cache_server_gutter_takes_over_and_nothing_stale_after_recover
         assert f1.set(back, b"home", noreply=False) is True
         assert tier.client(VICTIM).get(back) == b"home", record
         wait_until("operations after the restart", lambda: record.total("after restart") >= OPS_PER_PHASE, record)
+
+        record.phase = "paused"
+        cl.pause(PAUSED)
+        record.fault(f"SIGSTOP {PAUSED}")
+        try:
+            wait_until(f"operations with {PAUSED} paused", lambda: record.total("paused") >= OPS_PER_PHASE, record)
+        finally:
+            cl.resume(PAUSED)
+            record.fault(f"SIGCONT {PAUSED}")
+        record.phase = "after resume"
+        wait_until(f"f2's router marks {PAUSED} up",
+                   lambda: stats_of(tier.port("f2-router"))["servers_down"] == "0", record)
+        record.fault(f"{PAUSED} marked up")
+        wait_until("operations after the resume", lambda: record.total("after resume") >= OPS_PER_PHASE, record)
     finally:
         stop.set()
         for w in workers:
@@ -251,6 +272,10 @@ def test_kill_9_a_cache_server_gutter_takes_over_and_nothing_stale_after_recover
     victim_keys = [k for w in workers for k in w.keys if not k.startswith("r:") and home(k) == VICTIM]
     assert victim_keys, f"no worker key lives on {VICTIM}: {record}"
     assert record.ops["victim down"].get("reads", 0) > 0 and record.ops["victim down"].get("writes", 0) > 0, record
+    missed = {k for w in workers for phase, k in w.writes
+              if phase == "paused" and not k.startswith("r:") and home(k, 2) == PAUSED}
+    record.fault(f"keys of {PAUSED} written while it was paused: {len(missed)}")
+    assert missed, f"no key of {PAUSED} was written while it was paused: {record}"
     _nothing_stale(tier, [k for w in workers for k in w.keys], record)
 
 
