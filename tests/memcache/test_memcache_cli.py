@@ -105,7 +105,7 @@ def test_up_prints_the_map_serves_pymemcache_status_and_down(tier_dir: Path) -> 
     ports from --base-port; each router serves pymemcache; an `r:` key is
     cached once for the region (set through f1's router, read through
     f2's); `status` shows items and hit rate per server and pools per
-    router; `down` leaves no process; `up` again starts the same tier."""
+    router, and a killed server as down; `down` leaves no process; `up` again starts the same tier."""
     base = _free_base(12)
     up = synod("memcache", "up", "--base-port", str(base), "--dir", str(tier_dir))
     assert up.exit_code == 0, up.output
@@ -141,9 +141,15 @@ def test_up_prints_the_map_serves_pymemcache_status_and_down(tier_dir: Path) -> 
     table = synod("memcache", "status", "--dir", str(tier_dir))
     assert table.exit_code == 0 and "hit rate" in table.stdout and "gutter-mc1" in table.stdout, table.output
 
+    victim = psutil.Process(states["f1-mc3"]["pid"])
+    victim.kill()
+    victim.wait(timeout=5)
+    after = json.loads(synod("memcache", "status", "--dir", str(tier_dir), "--json").stdout)
+    assert after["f1-mc3"]["state"] == "down" and "items" not in after["f1-mc3"], after["f1-mc3"]
+    assert after["f1-router"]["state"] == "up"
     down = synod("memcache", "down", "--dir", str(tier_dir))
     assert down.exit_code == 0, down.output
-    assert "stopped 13 processes" in down.stdout
+    assert "stopped 12 processes" in down.stdout
     assert processes_of(tier_dir) == []
     gone = synod("memcache", "status", "--dir", str(tier_dir))
     assert gone.exit_code == 1 and "no router of the memcache tier" in gone.stderr
@@ -189,3 +195,13 @@ def test_no_tier_exits_1_with_a_message(tier_dir: Path, command: str) -> None:
     result = synod("memcache", command, "--dir", str(tier_dir))
     assert result.exit_code == 1, result.output
     assert f"no memcache tier in {tier_dir}" in result.stderr and "synod memcache up" in result.stderr
+
+
+def test_a_run_dir_of_another_cluster_is_refused(tier_dir: Path) -> None:
+    from synod.runtime.config import local_spec, write_config
+
+    write_config(local_spec(3, "synod.kv.node:factory", tier_dir))
+    result = synod("memcache", "up", "--dir", str(tier_dir))
+    assert result.exit_code == 1, result.output
+    assert "holds a cluster that is not a memcache tier" in result.stderr
+    assert processes_of(tier_dir) == []
