@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cluster": ("synod.cli.cluster_cmd", "cluster", "Run node processes on this machine; kill, pause, partition them."),
     "demo": ("synod.cli.demo_cmd", "demo", "MapReduce with a worker killed (real, then simulated); the KV store, leader killed."),
     "kv": ("synod.cli.kv_cmd", "kv", "A Redis-compatible KV store on Raft: local clusters for redis-cli and redis-py."),
-    "memcache": ("synod.cli.memcache_cmd", "memcache", "A memcached-compatible cache server (Nishtala et al., NSDI 2013)."),
+    "memcache": ("synod.cli.memcache_cmd", "memcache", "Memcache at Facebook (NSDI 2013): cache servers, routers, database."),
     "mr": ("synod.cli.mr_cmd", "mr", "MapReduce (Dean & Ghemawat, OSDI 2004): real processes or the simulator."),
     "node": ("synod.cli.node_cmd", "node", "Run one node of a cluster as this process."),
     "raft": ("synod.cli.raft_cmd", "raft", "Read and change a Raft cluster run by 'synod cluster'."),
