@@ -42,12 +42,15 @@ FRAME_MAX = 64 * 1024
 IDS = ("n1", "n2", "n3")
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+@pytest.fixture(scope="module", params=[False, True], ids=["popen", "fork_server"])
+def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
+    """Every test runs twice: nodes started as ``python -m`` processes, and
+    forked by the fork server (:mod:`synod.runtime._zygote`)."""
     run_dir = tmp_path_factory.mktemp("cluster")
     _, path = write_config(local_spec(3, FACTORY, run_dir, params={"ping_interval_ms": PING_MS},
                                       frame_size_bytes_max=FRAME_MAX))
-    cl = LocalCluster(path, respawn=["n3"])  # only n3 is respawned, as a MapReduce worker would be
+    # only n3 is respawned, as a MapReduce worker would be
+    cl = LocalCluster(path, respawn=["n3"], fork_server=request.param)
     try:
         cl.start()
         yield cl

@@ -128,7 +128,10 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     env = {}
     if app_dir is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (app_dir, os.environ.get("PYTHONPATH", "")) if p)
-    cluster = LocalCluster(config, respawn=ids if respawn else False, env=env)
+    # fork_server: each node forked from one process that imported the
+    # runtime once, not ~0.1 s of CPU each for `python -m` (a short job on a
+    # small machine spent much of its time there; docs/architecture.md)
+    cluster = LocalCluster(config, respawn=ids if respawn else False, env=env, fork_server=True)
     killed: list[str] = []
     kill_codes: dict[str, int | None] = {}
     status: JobStatus | None = None

@@ -27,8 +27,9 @@ def is_stopped(pid: int) -> bool:
 
 
 def pid_runs_node(pid: int, node_id: str, config_path: Path) -> bool:
-    """Whether ``pid`` is a live ``node run`` of ``node_id`` with this config
-    (so a recycled pid is never signalled)."""
+    """Whether ``pid`` is a live ``node run`` of ``node_id`` with this config,
+    or a node the fork server of this config forked (so a recycled pid is
+    never signalled)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -44,6 +45,10 @@ def pid_runs_node(pid: int, node_id: str, config_path: Path) -> bool:
     args = cmdline.split(b"\0")
     want_id = node_id.encode()
     want_cfg = str(config_path).encode()
+    if b"synod.runtime._zygote" in args and stat is not None:
+        # forked by the fork server: its command line is the server's, and
+        # unlike the server it leads its own session (field 6 of stat)
+        return want_cfg in args and stat.rsplit(b")", 1)[-1].split()[3] == str(pid).encode()
     has_id = any(a == b"--id" and b == want_id for a, b in zip(args, args[1:]))
     return has_id and want_cfg in args
 
