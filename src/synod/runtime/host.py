@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import logging
 import os
@@ -325,6 +326,10 @@ class RealHost(Host):
         if parent_pid is not None:
             self._watch_parent(parent_pid)
         await self.start()
+        # Start-up's objects (modules, the node's own state) live as long as
+        # the process: keep the cyclic collector from walking them again on
+        # every full collection (CPython's gc.freeze, as forking servers do).
+        gc.freeze()
         assert self._exited is not None
         await self._exited.wait()
         await self.transport.flush(EXIT_FLUSH_MS_MAX)
