@@ -440,3 +440,200 @@ class _KvRunner:
         code = 0 if r.verdict == "ok" else EXIT_UNKNOWN if r.verdict == "unknown" else 1
         return _Outcome(seed, r.verdict == "ok", code, lines, summary, self.replay(seed, trace_path, history_path),
                         files)
+
+
+# -- synod sim memcache ----------------------------------------------------------------------------
+
+MEMCACHE_KINDS = ("kill", "partition", "loss")  # synod.harness.memcache.MEMCACHE_NEMESIS_KINDS
+MEMCACHE_CHECKERS = ("stale-set", "stale-fill", "herd", "read-your-writes", "invalidation", "replication")
+
+
+@sim.command("memcache")
+@click.option("--seed", default=1, show_default=True, type=click.IntRange(0, None),
+              help="The run's seed: the same seed replays the same run exactly.")
+@click.option("--seeds", "n_seeds", default=1, show_default=True, type=click.IntRange(1, SEEDS_MAX),
+              help="Run seeds SEED..SEED+N-1 and print a table; failures get replay commands.")
+@click.option("--time", "time_text", default="10s", show_default=True,
+              help="Virtual time with faults; then 3 s quiescent (writes stop), then the checkers.")
+@click.option("--regions", default=1, show_default=True, type=click.IntRange(1, 8),
+              help="Regions: region 1 the master, the others replicas fed by log shipping (section 5).")
+@click.option("--nemesis", "kinds", default=",".join(MEMCACHE_KINDS), show_default=True,
+              help=f"Comma-separated fault kinds from {', '.join(MEMCACHE_KINDS)} (empty: none).")
+@click.option("--no-leases", "no_leases", is_flag=True, help="Plain get/set instead of leases (3.2.1).")
+@click.option("--no-remote-markers", "no_markers", is_flag=True,
+              help="Replica-region writes set no remote marker (section 5); needs --regions 2 or more.")
+@click.option("--stale-values", "stale_values", is_flag=True,
+              help="Invalidate with md I and let waiting readers use the stale value (3.2.1); needs leases.")
+@click.option("--compare", is_flag=True,
+              help="Run the same seeds with every mechanism on, then with each off, and print a table.")
+@click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the run's trace (JSON lines) here. One seed only.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def memcache_cmd(seed: int, n_seeds: int, time_text: str, regions: int, kinds: str, no_leases: bool,
+                 no_markers: bool, stale_values: bool, compare: bool, trace_path: str | None, as_json: bool) -> None:
+    """The look-aside cache of "Scaling Memcache at Facebook" (synod.memcache)
+    under faults: web servers, cache servers, a database and mcsqueal per
+    region, checked for (a) no stale set, (b) no thundering herd, (c)
+    read-your-writes across regions, with (d) the staleness window and hit
+    rate as figures.
+
+    Exit status: 0 all ok; 1 a checker failed (the replay command is
+    printed); 2 bad arguments."""
+    time_ms, _ = _run_args(time_text, "", n_seeds, trace_path)
+    if time_ms <= 0:
+        raise click.BadParameter(f"must be positive: {time_text!r}", param_hint="--time")
+    kind_list = tuple(k for k in kinds.split(",") if k)
+    unknown = [k for k in kind_list if k not in MEMCACHE_KINDS]
+    if unknown:
+        raise click.BadParameter(f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(MEMCACHE_KINDS)}",
+                                 param_hint="--nemesis")
+    if no_markers and regions < 2:
+        raise click.UsageError("--no-remote-markers needs --regions 2 or more (markers are for replica regions)")
+    if stale_values and no_leases:
+        raise click.UsageError("--stale-values is a lease option; it does not go with --no-leases")
+    if compare and (no_leases or no_markers or trace_path):
+        raise click.UsageError("--compare turns each mechanism off itself; drop --no-leases, --no-remote-markers "
+                               "and --trace")
+    run = _MemcacheRunner(time_ms, time_text, regions, kind_list, kinds, not no_leases, not no_markers, stale_values)
+    if compare:
+        _memcache_compare(run, seed, n_seeds, as_json)
+    elif n_seeds == 1:
+        _one_seed(run, seed, time_ms, trace_path, None, None, as_json)
+    else:
+        _sweep(run, seed, n_seeds, as_json)
+
+
+@contextmanager
+def _tracer_to(path: str | None) -> Iterator[Any]:
+    """A Tracer writing JSON lines to ``path`` (None: no tracer), closed after."""
+    if not path:
+        yield None
+        return
+    from synod.sim import Tracer
+
+    with open(path, "w") as f:
+        yield Tracer(f)
+
+
+def _memcache_figures(by: dict[str, Any]) -> dict[str, Any]:
+    """The numbers (b) and (d) report, and (c)'s violations, from one run's verdicts."""
+    herd, stale = by["herd"].detail, by["staleness"].detail
+    ryw = by["read-your-writes"].detail if "read-your-writes" in by else {}
+    return {"hot_db_reads_per_invalidation": round(herd["hot_db_reads_per_invalidation"], 3),
+            "hot_db_reads_per_invalidation_max": herd["hot_db_reads_per_invalidation_max"],
+            "hit_rate": round(stale["hit_rate"], 3), "staleness_ms_max": round(stale["staleness_ms_max"], 1),
+            "staleness_ms_p99": round(stale["staleness_ms_p99"], 1), "reads": stale["reads"],
+            "writes": stale["writes"], "ryw_violations": ryw.get("violations", 0),
+            "master_reads": ryw.get("master_reads", 0)}
+
+
+@dataclass(slots=True)
+class _MemcacheRunner:
+    time_ms: float
+    time_text: str
+    regions: int
+    kind_list: tuple[str, ...]
+    kinds: str
+    leases: bool
+    remote_markers: bool
+    stale_values: bool
+    system: str = "memcache"
+
+    def describe(self) -> str:
+        on = lambda b: "on" if b else "off"  # noqa: E731
+        markers = f", remote markers {on(self.remote_markers)}" if self.regions > 1 else ""
+        return (f"{self.regions} region{'s' if self.regions > 1 else ''}, leases {on(self.leases)}{markers}"
+                f"{', stale values' if self.stale_values else ''}, nemesis {','.join(self.kind_list) or 'none'}, "
+                f"{self.time_text}")
+
+    def replay(self, seed: int, trace_path: str | None = None) -> str:
+        flags = (" --no-leases" if not self.leases else "") + (" --no-remote-markers" if not self.remote_markers
+                                                                else "")
+        flags += (" --stale-values" if self.stale_values else "") + (f" --trace {trace_path}" if trace_path else "")
+        return (f"synod sim memcache --seed {seed} --time {self.time_text} --regions {self.regions} "
+                f"--nemesis {self.kinds}{flags}")
+
+    def one(self, seed: int, trace_path: str | None, history_path: str | None, html_path: str | None,
+            progress: Callable[[float, float], None] | None, *, html_for_failure: bool = True) -> _Outcome:
+        from synod.harness.memcache import run_memcache
+
+        with _tracer_to(trace_path) as tracer:
+            r = run_memcache(seed, tracer=tracer, progress=progress, replay=self.replay(seed, trace_path),
+                             time_ms=self.time_ms, kinds=self.kind_list, regions=self.regions, leases=self.leases,
+                             remote_markers=self.remote_markers, stale_values=self.stale_values)
+        by = {v.checker: v for v in r.verdicts}
+        figures = _memcache_figures(by)
+        failed = [v.checker for v in r.verdicts if v.status != "ok"]
+        names = {"stale-set": "(a)", "stale-fill": "(a')", "herd": "(b)", "read-your-writes": "(c)",
+                 "staleness": "(d)"}
+        lines = [f"memcache sim: seed {seed}, {self.describe()} ({r.virtual_ms / 1000:.1f} s virtual in all)"]
+        lines += [f"{v.checker}{' ' + names[v.checker] if v.checker in names else ''}: {v.status}: {v.summary}"
+                  for v in r.verdicts]
+        lines.append(f"figures: {figures['hot_db_reads_per_invalidation']:.2f} database reads per hot-key "
+                     f"invalidation (worst {figures['hot_db_reads_per_invalidation_max']}); hit rate "
+                     f"{figures['hit_rate']:.2f}; staleness window max {figures['staleness_ms_max']:.0f} ms, p99 "
+                     f"{figures['staleness_ms_p99']:.0f} ms")
+        partitions = by["invalidation"].detail.get("partition_faults", {})
+        lines.append(_faults_line({**r.faults, "partition": r.faults.get("partition", 0) + partitions.get("partition", 0)}))
+        lines.append(f"verdict: {r.verdict}" + (f" ({', '.join(failed)})" if failed else ""))
+        summary = {"seed": seed, "verdict": r.verdict, "operations": figures["reads"] + figures["writes"],
+                   "virtual_s": round(r.virtual_ms / 1000, 3), "faults": r.faults,
+                   "verdicts": {v.checker: v.status for v in r.verdicts}, **figures}
+        ok = r.verdict == "ok"
+        return _Outcome(seed, ok, 0 if ok else 1, lines, summary, r.replay,
+                        {"trace": trace_path} if trace_path else {})
+
+
+def _memcache_compare(base: _MemcacheRunner, first: int, n: int, as_json: bool) -> None:
+    """The same seeds with every mechanism on (``base``), then leases off,
+    then (with regions) remote markers off: per configuration, the seeds
+    each checker failed and the figures' means."""
+    from dataclasses import replace
+
+    configs = [("all on", base), ("leases off", replace(base, leases=False, stale_values=False))]
+    if base.regions > 1:
+        configs.append(("remote markers off", replace(base, remote_markers=False)))
+    rows = []
+    with _progress(not as_json, "seeds", n * len(configs), "runs") as update:
+        for name, run in configs:
+            outs = []
+            for seed in range(first, first + n):
+                outs.append(run.one(seed, None, None, None, None))
+                update(len(rows) * n + len(outs))
+            rows.append(_compare_row(name, outs))
+    if as_json:
+        click.echo(json.dumps({"seeds": n, "first_seed": first, "describe": base.describe(), "configs": rows}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"synod sim memcache --compare: seeds {first}..{first + n - 1}, {base.describe()}")
+    cols = ("config", "seeds failed", "(a) stale-set", "(a') stale-fill", "(b) herd", "(c) ryw",
+            "db reads/inv", "hit rate", "stale ms", "ryw violations")
+    table.caption = ("checker columns: seeds failed (first failing seed); db reads/inv: database reads per "
+                     "hot-key invalidation (mean; worst); stale ms: staleness window max (mean; worst)")
+    for c in cols:
+        table.add_column(c, justify="left" if c == "config" else "right")
+    for r in rows:
+        table.add_row(r["config"], str(r["failed"]), *(f"{r['failing'][c]} ({r['first_failing'][c] or '-'})"
+                                                       for c in MEMCACHE_CHECKERS[:4]),
+                      f"{r['hot_db_reads_per_invalidation']:.2f}; {r['hot_db_reads_per_invalidation_max']}",
+                      f"{r['hit_rate']:.2f}", f"{r['staleness_ms_max']:.0f}; {r['staleness_ms_worst']:.0f}",
+                      str(r["ryw_violations"]))
+    Console(width=200).print(table)
+
+
+def _compare_row(name: str, outs: list[_Outcome]) -> dict[str, Any]:
+    """One configuration's line of the comparison."""
+    n = len(outs)
+    mean = lambda k: sum(o.summary[k] for o in outs) / n  # noqa: E731
+    failing = {c: [o.seed for o in outs if o.summary["verdicts"].get(c, "ok") != "ok"] for c in MEMCACHE_CHECKERS}
+    return {"config": name, "failed": sum(1 for o in outs if not o.ok),
+            "failing": {c: len(s) for c, s in failing.items()},
+            "first_failing": {c: (s[0] if s else None) for c, s in failing.items()},
+            "hot_db_reads_per_invalidation": mean("hot_db_reads_per_invalidation"),
+            "hot_db_reads_per_invalidation_max": max(o.summary["hot_db_reads_per_invalidation_max"] for o in outs),
+            "hit_rate": mean("hit_rate"), "staleness_ms_max": mean("staleness_ms_max"),
+            "staleness_ms_worst": max(o.summary["staleness_ms_max"] for o in outs),
+            "ryw_violations": sum(o.summary["ryw_violations"] for o in outs),
+            "replays": [o.replay for o in outs if not o.ok][:3]}

@@ -22,35 +22,62 @@ write), but its disk is not corrupted here: a lone database has no replica
 to repair a corrupt record from (tests/memcache/test_database.py covers the
 detection).
 
+Regions (section 5; ``regions`` > 1). Region 1 is the master region (the
+node ids above); region ``n`` > 1 is a replica region with the same roles
+under ids ``r<n>.c1..``, ``r<n>.db`` (a replica
+:class:`~synod.memcache.database.DatabaseNode` fed by log shipping from
+``db`` every ``shipping_interval_ms``), ``r<n>.mcsqueal`` (tailing
+``r<n>.db``, deleting in the region's caches and regional pool),
+``r<n>.pool`` (the regional pool, a plain cache server holding the remote
+markers, 4.2) and ``r<n>.w1..`` (``webs`` per region, reading their
+region's database, writing the master's; with ``remote_markers`` they set
+and honour markers in ``r<n>.pool``). The replica databases and mcsqueals
+are killed too; partitions also cut regional pools and databases (so the
+replicas lag for a while); the regional pools are never killed (a marker
+lost with its pool is a read-your-writes violation the paper accepts; here
+the pool is kept up so the checker measures the mechanism, not that loss).
+With ``regions`` 1 (the default) the run is the same as before regions
+existed, seed for seed.
+
 Phases: faults for ``time_ms``; heal; a quiescent period of
-``quiescent_ms`` (writes stop, reads go on, mcsqueal catches up); then the
-checkers of :mod:`synod.memcache.checker`, each a verdict: ``stale-set``
-(a), ``stale-fill`` (a', the stale set as it happens), ``herd`` (b), ``staleness`` (d, figures only) and ``invalidation``
-(mcsqueal acknowledged every commit log record).
+``quiescent_ms`` (writes stop, reads go on, mcsqueal and the replicas catch
+up); then the checkers of :mod:`synod.memcache.checker`, each a verdict:
+``stale-set`` (a, every region's caches against its own database),
+``stale-fill`` (a', the stale set as it happens), ``herd`` (b),
+``staleness`` (d, figures only; against the master's commit log) and
+``invalidation`` (every mcsqueal acknowledged its database's whole commit
+log); with regions, also ``read-your-writes`` (c) and ``replication``
+(every replica has the master's whole log; the worst lag seen).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
+from synod.core.errors import ConfigError
 from synod.harness.runner import ILLEGAL, OK, RunResult, Scenario, Verdict, run_simulated
+from synod.memcache import constants as C
 from synod.memcache.checker import (
     CheckResult,
     HerdObserver,
     ObservedCacheNode,
     herd_check,
+    read_your_writes_check,
     stale_fill_check,
     stale_set_check,
     staleness_report,
 )
 from synod.memcache.database import DatabaseNode
 from synod.memcache.mcsqueal import McsquealNode
+from synod.memcache.node import CacheNode
 from synod.memcache.webclient import LookasideHistory, LookasideWorkload, WebServerNode
 from synod.sim import LinkModel, LongTail, Network, Simulator, Tracer
 from synod.sim.nemesis import Nemesis, chaos_nemesis
 
-__all__ = ["MEMCACHE_NEMESIS_KINDS", "memcache_scenario", "run_memcache", "memcache_network", "replay_command"]
+__all__ = ["MEMCACHE_NEMESIS_KINDS", "memcache_scenario", "run_memcache", "memcache_network", "replay_command",
+           "Region", "regions_of"]
 
 MEMCACHE_NEMESIS_KINDS: tuple[str, ...] = ("kill", "partition", "loss")
 DATABASE, MCSQUEAL = "db", "mcsqueal"
@@ -76,32 +103,65 @@ def _verdict(r: CheckResult) -> Verdict:
     return Verdict(r.name, OK if r.ok else ILLEGAL, r.summary, r.detail)
 
 
+@dataclass(frozen=True, slots=True)
+class Region:
+    """One region's node ids: ``n`` (1: the master region), its cache
+    servers, database, mcsqueal, regional pool (None in the master region)
+    and web servers."""
+
+    n: int
+    caches: tuple[str, ...]
+    database: str
+    mcsqueal: str
+    pool: str | None
+    webs: tuple[str, ...]
+
+
+def regions_of(regions: int, caches: int, webs: int) -> tuple[Region, ...]:
+    """The node ids of each region (see the module docstring)."""
+    out = []
+    for n in range(1, regions + 1):
+        p = "" if n == 1 else f"r{n}."
+        out.append(Region(n, tuple(f"{p}c{i}" for i in range(1, caches + 1)), p + DATABASE, p + MCSQUEAL,
+                          None if n == 1 else p + "pool", tuple(f"{p}w{i}" for i in range(1, webs + 1))))
+    return tuple(out)
+
+
 def memcache_scenario(sim: Simulator, *, caches: int = 3, webs: int = 8, leases: bool = True,
                       stale_values: bool = False, time_ms: float = 10_000.0, quiescent_ms: float = 3_000.0,
                       kinds: tuple[str, ...] = MEMCACHE_NEMESIS_KINDS, workload: LookasideWorkload | None = None,
-                      history: LookasideHistory | None = None, replay: str = "") -> Scenario:
-    """The scenario of the module docstring.
+                      history: LookasideHistory | None = None, replay: str = "", regions: int = 1,
+                      remote_markers: bool = True,
+                      shipping_interval_ms: float = C.LOG_SHIPPING_INTERVAL_MS) -> Scenario:
+    """The scenario of the module docstring: ``caches`` cache servers and
+    ``webs`` web servers per region, ``regions`` regions (1 .. ``REGIONS_MAX``;
+    region 1 the master), times in virtual ms.
 
     Raises:
-        ConfigError: a kind not in ``NEMESIS_KINDS``.
+        ConfigError: a kind not in ``NEMESIS_KINDS``, or ``regions`` out of range.
     """
-    cache_ids = tuple(f"c{i}" for i in range(1, caches + 1))
-    web_ids = tuple(f"w{i}" for i in range(1, webs + 1))
+    if not 1 <= regions <= C.REGIONS_MAX:
+        raise ConfigError(f"regions must be 1..{C.REGIONS_MAX}, got {regions}")
+    layout = regions_of(regions, caches, webs)
     hist = history if history is not None else LookasideHistory()
     wl = workload or LookasideWorkload()
     observer = HerdObserver()
-    servers: dict[str, Any] = {
-        cid: (lambda cid=cid: ObservedCacheNode(cid, observer, lease_interval_ms=LEASE_INTERVAL_MS)) for cid in cache_ids}
-    servers[DATABASE] = DatabaseNode
-    servers[MCSQUEAL] = lambda: McsquealNode(database=DATABASE, endpoints=cache_ids, invalidate=stale_values)
-    clients = {w: (lambda: WebServerNode(caches=cache_ids, database=DATABASE, history=hist, workload=wl,
-                                         leases=leases, stale_values=stale_values)) for w in web_ids}
+    servers: dict[str, Any] = {}
+    clients: dict[str, Any] = {}
+    for reg in layout:
+        _add_region(reg, servers, clients, observer=observer, hist=hist, wl=wl, leases=leases,
+                    stale_values=stale_values, markers=remote_markers, shipping_interval_ms=shipping_interval_ms)
+    all_caches = tuple(c for reg in layout for c in reg.caches)
     crash_kinds = tuple(k for k in kinds if k in ("kill", "loss"))
-    nemesis = replace(chaos_nemesis(crash_kinds), targets=(*cache_ids, DATABASE, MCSQUEAL), faulty_nodes_max=2)
+    crash_targets = (*all_caches, DATABASE, MCSQUEAL, *(n for reg in layout[1:] for n in (reg.database, reg.mcsqueal)))
+    nemesis = replace(chaos_nemesis(crash_kinds), targets=crash_targets, faulty_nodes_max=2)
     partitions: Nemesis | None = None
     if "partition" in kinds:
+        cut = (*all_caches, *(w for reg in layout for w in reg.webs))
+        if regions > 1:
+            cut += tuple(n for reg in layout for n in (reg.database, reg.pool) if n is not None)
         partitions = replace(chaos_nemesis(("partition",), interval_ms=PARTITION_INTERVAL_MS),
-                             targets=(*cache_ids, *web_ids), partition_kinds=("symmetric", "one_way", "isolate"))
+                             targets=cut, partition_kinds=("symmetric", "one_way", "isolate"))
 
     def driver(sim: Simulator) -> None:
         if partitions is not None:
@@ -112,34 +172,87 @@ def memcache_scenario(sim: Simulator, *, caches: int = 3, webs: int = 8, leases:
         if partitions is not None:
             partitions.heal_and_stop(now_ms)
 
-    def node(node_id: str) -> Any:
-        host = sim.hosts[node_id]
-        return host.node if host.up else None
-
     def check() -> list[Verdict]:
-        db = node(DATABASE)
-        squeal = node(MCSQUEAL)
-        stores = {cid: (n.cache if (n := node(cid)) is not None else None) for cid in cache_ids}
-        caught_up = db is not None and squeal is not None and squeal.acked_seq == db.last_seq
-        return [
-            _verdict(stale_set_check(stores, db.table if db is not None else None)),
-            _verdict(stale_fill_check(observer, db.commit_log if db is not None else [])),
-            _verdict(herd_check(observer, lease_interval_ms=LEASE_INTERVAL_MS, hot=wl.is_hot)),
-            _verdict(staleness_report(hist, db.commit_log if db is not None else [])),
-            Verdict("invalidation", OK if caught_up else ILLEGAL,
-                    f"mcsqueal acknowledged {squeal.acked_seq if squeal else '?'} of "
-                    f"{db.last_seq if db else '?'} commit log records",
-                    {"partition_faults": dict(partitions.counts) if partitions is not None else {}}),
-        ]
+        return _checks(sim, layout, observer, hist, wl, partitions)
 
     return Scenario(servers=servers, clients=clients, nemesis=nemesis, driver=driver, after_heal=after_heal,
                     safety_ms=time_ms, liveness_ms=quiescent_ms, check=check, replay=replay, history=hist)
 
 
-def run_memcache(seed: int, *, tracer: Tracer | None = None, **options: Any) -> RunResult:
+def _add_region(reg: Region, servers: dict[str, Any], clients: dict[str, Any], *, observer: HerdObserver,
+                hist: LookasideHistory, wl: LookasideWorkload, leases: bool, stale_values: bool, markers: bool,
+                shipping_interval_ms: float) -> None:
+    """The factories of one region's nodes (the master region's exactly as
+    before regions existed)."""
+    for cid in reg.caches:
+        servers[cid] = lambda cid=cid: ObservedCacheNode(cid, observer, lease_interval_ms=LEASE_INTERVAL_MS)
+    if reg.n == 1:
+        servers[DATABASE] = DatabaseNode
+    else:
+        servers[reg.database] = lambda: DatabaseNode(master=DATABASE, shipping_interval_ms=shipping_interval_ms)
+    servers[reg.mcsqueal] = lambda: McsquealNode(database=reg.database, endpoints=reg.caches, invalidate=stale_values,
+                                                 pool=reg.pool)
+    if reg.pool is not None:
+        servers[reg.pool] = lambda: CacheNode(lease_interval_ms=LEASE_INTERVAL_MS)
+    pool = reg.pool if markers else None
+    for w in reg.webs:
+        clients[w] = lambda: WebServerNode(caches=reg.caches, database=reg.database, history=hist, workload=wl,
+                                           leases=leases, stale_values=stale_values, master_database=DATABASE,
+                                           regional_pool=pool)
+
+
+def _checks(sim: Simulator, layout: tuple[Region, ...], observer: HerdObserver, hist: LookasideHistory,
+            wl: LookasideWorkload, partitions: Nemesis | None) -> list[Verdict]:
+    def node(node_id: str) -> Any:
+        host = sim.hosts[node_id]
+        return host.node if host.up else None
+
+    db = node(DATABASE)
+    log = db.commit_log if db is not None else []
+    stale = [stale_set_check({cid: (n.cache if (n := node(cid)) is not None else None) for cid in reg.caches},
+                             rdb.table if (rdb := node(reg.database)) is not None else None) for reg in layout]
+    bad = [r for r in stale if not r.ok]
+    stale_set = stale[0] if len(stale) == 1 else (bad[0] if bad else CheckResult(
+        "stale-set", True, f"every region's cached values equal its database's ({len(stale)} regions)",
+        {"items": sum(r.detail.get("items", 0) for r in stale)}))
+    acked = [(reg, node(reg.mcsqueal), node(reg.database)) for reg in layout]
+    caught_up = all(q is not None and d is not None and q.acked_seq == d.last_seq for _, q, d in acked)
+    summary = "; ".join(f"{'' if reg.n == 1 else f'region {reg.n}: '}mcsqueal acknowledged "
+                        f"{q.acked_seq if q else '?'} of {d.last_seq if d else '?'} commit log records"
+                        for reg, q, d in acked)
+    verdicts = [
+        _verdict(stale_set),
+        _verdict(stale_fill_check(observer, log)),
+        _verdict(herd_check(observer, lease_interval_ms=LEASE_INTERVAL_MS, hot=wl.is_hot)),
+        _verdict(staleness_report(hist, log)),
+        Verdict("invalidation", OK if caught_up else ILLEGAL, summary,
+                {"partition_faults": dict(partitions.counts) if partitions is not None else {}}),
+    ]
+    if len(layout) > 1:
+        verdicts.append(_verdict(read_your_writes_check(hist)))
+        verdicts.append(_replication(db, [node(reg.database) for reg in layout[1:]]))
+    return verdicts
+
+
+def _replication(master: Any, replicas: list[Any]) -> Verdict:
+    """Every replica has the master's whole log (after the quiescent period);
+    the worst lag seen (ms, apply time minus commit time)."""
+    have = [r.last_seq if r is not None else None for r in replicas]
+    lag = max((r.ship_lag_ms_max for r in replicas if r is not None), default=0.0)
+    want = master.last_seq if master is not None else None
+    ok = want is not None and all(h == want for h in have)
+    return Verdict("replication", OK if ok else ILLEGAL,
+                   f"replicas have {have} of the master's {want} commit log records; worst lag {lag:.0f} ms",
+                   {"replica_last_seqs": have, "master_last_seq": want, "ship_lag_ms_max": lag})
+
+
+def run_memcache(seed: int, *, tracer: Tracer | None = None, progress: Callable[[float, float], None] | None = None,
+                 replay: str | None = None, **options: Any) -> RunResult:
     """One seeded run of :func:`memcache_scenario` (``options`` are its
     keyword arguments) over :func:`memcache_network`; the result names the
-    seed and its replay command."""
-    replay = replay_command(seed, **{k: v for k, v in options.items() if k != "history"})
-    return run_simulated(seed, lambda sim: memcache_scenario(sim, replay=replay, **options),
-                         network=memcache_network(), tracer=tracer)
+    seed and its replay command (``replay``, or :func:`replay_command`'s);
+    ``progress(now_ms, total_ms)`` is told as virtual time passes."""
+    cmd = replay if replay is not None else replay_command(seed, **{k: v for k, v in options.items()
+                                                                     if k != "history"})
+    return run_simulated(seed, lambda sim: memcache_scenario(sim, replay=cmd, **options),
+                         network=memcache_network(), tracer=tracer, progress=progress)

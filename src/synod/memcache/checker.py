@@ -20,6 +20,11 @@ and 4.1; issue 11 section 4 (a), (b), (d)).
   an invalidation costs one database read; a second one is due only when
   the lease interval has passed (the winner never filled). Any further fill
   in the same invalidation is a herd read, and the check fails on the first.
+- :func:`read_your_writes_check` (c), across regions (section 5): a web
+  server that wrote version v of a key (the write acknowledged) and later
+  reads the key sees a version >= v, whichever region it is in. Remote
+  markers are what make this hold in a replica region: without them a
+  miss reads the local replica, which may not have the write yet.
 - :func:`staleness_report` (d): how long cached values served were older
   than the database (the staleness window, from the read history and the
   commit log's commit times) and the hit rate, as numbers.
@@ -53,7 +58,7 @@ from synod.memcache.store import Cache
 from synod.memcache.webclient import LookasideHistory, parse_cached
 
 __all__ = ["CheckResult", "HerdObserver", "ObservedCacheNode", "stale_set_check", "stale_fill_check", "herd_check",
-           "staleness_report"]
+           "staleness_report", "read_your_writes_check"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +249,55 @@ def stale_fill_check(observer: HerdObserver, commit_log: list[CommitRecord]) -> 
                            f"version {newer}", {"stale_fills": bad[:20], "sets": observer.sets})
     return CheckResult("stale-fill", True, f"none of {observer.sets} fills stored after a newer version's "
                        "invalidation", {"sets": observer.sets})
+
+
+# -- (c) read-your-writes across regions -----------------------------------------------------------
+
+
+def read_your_writes_check(history: LookasideHistory) -> CheckResult:
+    """(c), section 5: every read that got a value (``version`` >= 0) and
+    began after the same web server's acknowledged write of the same key
+    completed sees that write's version or a newer one. ``detail``: reads
+    checked, violations (client, key, version written, version read, ms
+    between the write's acknowledgement and the read, where the read came
+    from), reads that went to the master region because of a remote marker."""
+    written: dict[tuple[str, bytes], list[tuple[float, int]]] = {}
+    for w in history.writes:
+        if w.version is not None:
+            written.setdefault((w.client, w.key), []).append((w.complete_unix_ms, w.version))
+    for times in written.values():
+        times.sort()
+    best: dict[tuple[str, bytes], list[int]] = {}  # the running max of versions written, by completion time
+    for k, times in written.items():
+        run, out = 0, []
+        for _, v in times:
+            run = max(run, v)
+            out.append(run)
+        best[k] = out
+    bad: list[tuple[str, bytes, int, int, float, str]] = []
+    checked = 0
+    for op in history.reads:
+        times = written.get((op.client, op.key))
+        if op.version < 0 or not times:
+            continue
+        i = bisect.bisect_right(times, (op.invoke_unix_ms, float("inf")))
+        if i == 0:
+            continue
+        checked += 1
+        want = best[(op.client, op.key)][i - 1]
+        if op.version < want:
+            where = op.source + (" (master)" if op.master else "")
+            bad.append((op.client, op.key, want, op.version, op.invoke_unix_ms - times[i - 1][0], where))
+    detail = {"reads_checked": checked, "violations": len(bad), "first": bad[:10],
+              "master_reads": sum(1 for op in history.reads if op.master)}
+    if bad:
+        c, k, want, got, gap, where = bad[0]
+        return CheckResult("read-your-writes", False, f"{len(bad)} of {checked} reads of a key after the same web "
+                           f"server wrote it saw an older version; first: {c} wrote {k!r} version {want}, read "
+                           f"version {got} {gap:.0f} ms later from {where}", detail)
+    return CheckResult("read-your-writes", True, f"all {checked} reads after the reader's own write saw it or "
+                       f"newer ({detail['master_reads']} reads sent to the master region by a remote marker)",
+                       detail)
 
 
 # -- (d) staleness window and hit rate -------------------------------------------------------------

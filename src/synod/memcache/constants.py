@@ -172,3 +172,35 @@ WEB_LEASE_VIVIFY_TTL_S = 30
 # Operations a look-aside history records (reads and writes); beyond, they
 # are counted but not kept.
 WEB_HISTORY_OPS_MAX = 1_000_000
+
+# -- regions (replica databases, log shipping, remote markers: Nishtala et al. 4.2, 5) --
+
+__all__ += [
+    "LOG_SHIPPING_INTERVAL_MS", "LOG_SHIPPING_RECORDS_MAX", "REMOTE_MARKER_TTL_S", "REMOTE_MARKER_PREFIX",
+    "WEB_DELETE_ATTEMPTS_MAX", "WEB_MARKER_ATTEMPTS_MAX", "REGIONS_MAX",
+]
+
+# A replica region's database pulls the master's commit log this often when
+# it has caught up (at once again while a pull comes back full), at most this
+# many records a pull: with the network's delay, the replication lag.
+LOG_SHIPPING_INTERVAL_MS = 100
+LOG_SHIPPING_RECORDS_MAX = 256
+
+# A remote marker r<key> in a replica region's regional pool (section 5):
+# its TTL, seconds (mcsqueal deletes it when the replicated write arrives;
+# the TTL only bounds a marker whose write never committed), and its prefix.
+REMOTE_MARKER_TTL_S = 60
+REMOTE_MARKER_PREFIX = b"r"
+
+# A web server's delete after its write is sent this many times at most
+# while the cache does not answer (deletes are idempotent): 8 x 200 ms
+# outlasts the simulator's 800 ms partitions and 400 ms restarts, so the
+# writer does not read its old value back (4.1: read-after-write).
+WEB_DELETE_ATTEMPTS_MAX = 8
+
+# A web server's tries to add its token to a remote marker (append, else add:
+# each refused only when another writer created or removed the marker meanwhile).
+WEB_MARKER_ATTEMPTS_MAX = 4
+
+# Regions in one simulated deployment (one master, the rest replicas).
+REGIONS_MAX = 8

@@ -45,7 +45,7 @@ __all__ = [
     "CacheMemlimit", "Quit", "Invalid", "Disconnect", "MetaFlags", "MetaGet", "MetaSet", "MetaDelete",
     "MetaArith", "MetaNoop", "MetaDebug", "Request", "Line", "Value", "Values", "MetaReply", "StatsReply",
     "Close", "Reply", "DbRead", "DbRow", "DbWrite", "DbCommitted", "CommitRecord", "TailCommitLog",
-    "CommitLogBatch", "McsquealCursor", "DatabaseRequest",
+    "CommitLogBatch", "McsquealCursor", "DatabaseRequest", "DbNotMaster",
 ]
 
 # Store.mode values: the text command that made it (ms's M flag maps onto these).
@@ -299,10 +299,16 @@ class DbRow(Message, tag="mc.DbRow"):
 
 class DbWrite(Message, tag="mc.DbWrite"):
     """Write one row: answered with :class:`DbCommitted` once the commit log
-    record is synced to disk."""
+    record is synced to disk (by the master region's database; a replica
+    answers :class:`DbNotMaster`). ``remote_marker``: the token this write
+    added to the remote marker ``r<key>`` in its region's regional pool
+    (section 5: the marker is embedded in the write, and the replica
+    region's mcsqueal takes the token out when the record reaches that
+    region); empty: none."""
 
     key: bytes
     value: bytes
+    remote_marker: bytes = b""
 
 
 class DbCommitted(Message, tag="mc.DbCommitted"):
@@ -315,12 +321,16 @@ class DbCommitted(Message, tag="mc.DbCommitted"):
 class CommitRecord(Message, tag="mc.CommitRecord"):
     """One commit log record, on disk (checksummed, :mod:`synod.core.records`)
     and in tail replies: the write of ``value`` to ``key`` as record ``seq``,
-    committed at the database's ``commit_unix_ms``."""
+    committed at the master database's ``commit_unix_ms``;
+    ``remote_marker`` the write's marker token (see :class:`DbWrite`). A
+    replica region's database keeps the master's records as they are (same
+    ``seq``)."""
 
     seq: int
     key: bytes
     value: bytes
     commit_unix_ms: int
+    remote_marker: bytes = b""
 
 
 class TailCommitLog(Message, tag="mc.TailCommitLog"):
@@ -346,6 +356,14 @@ class McsquealCursor(Message, tag="mc.McsquealCursor"):
     ``acked_seq`` had its deletes acknowledged by every cache endpoint."""
 
     acked_seq: int
+
+
+class DbNotMaster(Message, tag="mc.DbNotMaster"):
+    """A replica region's database's answer to a :class:`DbWrite`: writes
+    go to the master region's database, ``master`` (section 5)."""
+
+    key: bytes
+    master: str
 
 
 DatabaseRequest = DbRead | DbWrite | TailCommitLog

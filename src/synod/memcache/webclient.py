@@ -21,8 +21,26 @@ delete (stale set) and every concurrent misser reads the database
 database and does not fill (no gutter pool here; that is the router's).
 
 Write: ``DbWrite`` to the database, then delete the key in the cache with
-``md <key> O<version>`` (``md I`` with ``stale_values``), leases or not;
-mcsqueal deletes it again from the commit log (4.1).
+``md <key> O<version>`` (``md I`` with ``stale_values``), leases or not,
+sent again while unanswered (up to ``WEB_DELETE_ATTEMPTS_MAX`` times: a
+lost delete would let the writer read its old value, 4.1's read-after-write
+for the writer); mcsqueal deletes it again from the commit log (4.1).
+
+Regions (section 5). A web server of a replica region reads its region's
+database (``database``, a replica) and writes the master region's
+(``master_database``). With a ``regional_pool`` (remote markers on), a write
+is: set the remote marker ``r<key>`` in the regional pool (TTL
+``REMOTE_MARKER_TTL_S``; no marker stored, no write), write the master with
+the marker embedded in the write, then delete the key locally. The marker's
+value is the tokens (``<web server>/<write number>``) of the writes not yet
+replicated, one per write: a writer appends its own (``append``, or ``add``
+when there is no marker), puts it in ``DbWrite.remote_marker``, and the
+region's mcsqueal takes it out when the replicated record arrives (the
+marker goes with the last token). A read that must go to the database (a lease won, a plain
+miss, a cache that does not answer) first looks for the marker: present (or
+the pool does not answer), it reads the master region's database, else the
+local replica. Without a regional pool (markers off) it always reads the
+replica, which may not have the web server's own write yet.
 
 Cached values are ``b"<version>:<value>"``, so a reader knows which database
 version it saw. Every read and write is recorded in a
@@ -44,6 +62,7 @@ from synod.memcache.messages import (
     DbRow,
     DbWrite,
     Get,
+    Line,
     MetaDelete,
     MetaFlags,
     MetaGet,
@@ -55,7 +74,7 @@ from synod.memcache.messages import (
 from synod.memcache.protocol import MemcacheProtocol
 
 __all__ = ["WebServerNode", "LookasideWorkload", "LookasideHistory", "ReadOp", "WriteOp", "meta_flags",
-           "cache_for_key", "cached_value", "parse_cached"]
+           "cache_for_key", "cached_value", "parse_cached", "remote_marker"]
 
 
 @cache
@@ -79,6 +98,11 @@ def meta_flags(command: bytes, flags: bytes) -> MetaFlags:
 def cache_for_key(key: bytes, caches: tuple[str, ...]) -> str:
     """The cache endpoint of ``key``: ``caches[crc32c(key) % len(caches)]``."""
     return caches[checksum(key) % len(caches)]
+
+
+def remote_marker(key: bytes) -> bytes:
+    """The remote marker of ``key`` (section 5): ``b"r" + key``."""
+    return C.REMOTE_MARKER_PREFIX + key
 
 
 def cached_value(version: int, value: bytes) -> bytes:
@@ -129,7 +153,9 @@ class ReadOp:
     while another fills), ``db`` (a fill: this reader read the database and
     set the cache), ``fallback`` (the cache did not answer: the database was
     read, the cache not filled) or ``fail`` (no value: ``version`` -1).
-    Times are the web server's ``unix_ms`` (the database's commit times are too)."""
+    Times are the web server's ``unix_ms`` (the database's commit times are too).
+    ``master``: the database read was the master region's (a remote marker
+    was found) rather than the local replica's."""
 
     client: str
     key: bytes
@@ -137,12 +163,15 @@ class ReadOp:
     complete_unix_ms: float
     version: int
     source: str
+    master: bool = False
 
 
 @dataclass(slots=True)
 class WriteOp:
     """A write: ``version`` the database's (None: no answer, unknown);
-    ``delete`` the cache's answer to the delete that followed (None: none)."""
+    ``delete`` the cache's answer to the delete that followed (None: none);
+    ``attempted`` False when the remote marker could not be set, so the
+    database was not written (section 5)."""
 
     client: str
     key: bytes
@@ -151,6 +180,7 @@ class WriteOp:
     complete_unix_ms: float
     version: int | None
     delete: bytes | None
+    attempted: bool = True
 
 
 @dataclass(slots=True)
@@ -187,13 +217,21 @@ class WebServerNode(Node):
         stale_values: with leases, use a stale (X) value instead of waiting,
             and invalidate with ``md I``.
         timeout_ms: a request unanswered this long has failed.
+        master_database: the master region's database, where writes go
+            (None: ``database`` is the master).
+        regional_pool: the region's regional pool, where remote markers
+            are set and looked for (None: no remote markers).
     """
 
     def __init__(self, *, caches: tuple[str, ...], database: str, history: LookasideHistory,
                  workload: LookasideWorkload | None = None, leases: bool = True,
-                 stale_values: bool = False, timeout_ms: float = C.WEB_REQUEST_TIMEOUT_MS) -> None:
+                 stale_values: bool = False, timeout_ms: float = C.WEB_REQUEST_TIMEOUT_MS,
+                 master_database: str | None = None, regional_pool: str | None = None) -> None:
         assert caches
         self.caches, self.database, self.history = caches, database, history
+        self.master_database = master_database or database
+        assert regional_pool is None or self.master_database != database, "remote markers are for replica regions"
+        self.regional_pool = regional_pool
         self.workload = workload or LookasideWorkload()
         self.leases, self.stale_values = leases, stale_values
         self.timeout_ms = timeout_ms
@@ -224,13 +262,13 @@ class WebServerNode(Node):
                 return await self._fallback(ctx, key, t0)
             if b"W" in reply.flags:
                 token = next(f[1:] for f in reply.flags if f[:1] == b"c")
-                row = await self._db_read(ctx, key)
+                row, master = await self._db_read(ctx, key)
                 if row is None:
-                    return self._record_read(ctx, key, t0, -1, "fail")
+                    return self._record_read(ctx, key, t0, -1, "fail", master)
                 data = cached_value(row.version, row.value or b"")
                 await ctx.call(cache_id, MetaSet(key=key, flags=meta_flags(b"ms", b"C" + token), data=data),
                                self.timeout_ms)
-                return self._record_read(ctx, key, t0, row.version, "db")
+                return self._record_read(ctx, key, t0, row.version, "db", master)
             got = parse_cached(reply.value or b"")
             if b"Z" not in reply.flags and got is not None:
                 return self._record_read(ctx, key, t0, got[0], "stale" if b"X" in reply.flags else "cache")
@@ -249,37 +287,72 @@ class WebServerNode(Node):
         got = parse_cached(reply.values[0].data) if reply.values else None
         if got is not None:
             return self._record_read(ctx, key, t0, got[0], "cache")
-        row = await self._db_read(ctx, key)
+        row, master = await self._db_read(ctx, key)
         if row is None:
-            return self._record_read(ctx, key, t0, -1, "fail")
+            return self._record_read(ctx, key, t0, -1, "fail", master)
         data = cached_value(row.version, row.value or b"")
         await ctx.call(cache_id, Store(mode="set", key=key, client_flags=0, exptime=0, data=data), self.timeout_ms)
-        self._record_read(ctx, key, t0, row.version, "db")
+        self._record_read(ctx, key, t0, row.version, "db", master)
 
     async def _fallback(self, ctx: Context, key: bytes, t0: float) -> None:
-        row = await self._db_read(ctx, key)
-        self._record_read(ctx, key, t0, -1 if row is None else row.version, "fail" if row is None else "fallback")
+        row, master = await self._db_read(ctx, key)
+        self._record_read(ctx, key, t0, -1 if row is None else row.version, "fail" if row is None else "fallback",
+                          master)
 
-    async def _db_read(self, ctx: Context, key: bytes) -> DbRow | None:
+    async def _db_read(self, ctx: Context, key: bytes) -> tuple[DbRow | None, bool]:
+        """The row from the local database, or from the master region's
+        when a remote marker says the local replica may lag (section 5);
+        and whether it was the master's."""
+        db = self.database
+        if self.regional_pool is not None:
+            found = await ctx.call(self.regional_pool, Get(keys=(remote_marker(key),)), self.timeout_ms)
+            if type(found) is not Values or found.values:
+                db = self.master_database  # a marker, or no answer: the replica may lag
         self.history.db_reads += 1
-        row = await ctx.call(self.database, DbRead(key=key), self.timeout_ms)
-        return row if type(row) is DbRow else None
+        row = await ctx.call(db, DbRead(key=key), self.timeout_ms)
+        return (row if type(row) is DbRow else None), db != self.database
 
-    def _record_read(self, ctx: Context, key: bytes, t0: float, version: int, source: str) -> None:
-        self.history.add(ReadOp(ctx.node_id, key, t0, ctx.unix_ms, version, source))
+    def _record_read(self, ctx: Context, key: bytes, t0: float, version: int, source: str,
+                     master: bool = False) -> None:
+        self.history.add(ReadOp(ctx.node_id, key, t0, ctx.unix_ms, version, source, master))
 
     # -- writes ----------------------------------------------------------------------
+    async def _add_marker(self, ctx: Context, marker: bytes, token: bytes) -> bool:
+        """Add ``token`` to the remote marker (``append``; ``add`` when there
+        is none; again if it came or went meanwhile): True once stored."""
+        for _ in range(C.WEB_MARKER_ATTEMPTS_MAX):
+            for mode, data, exptime in (("append", b" " + token, 0), ("add", token, C.REMOTE_MARKER_TTL_S)):
+                reply = await ctx.call(self.regional_pool or "", Store(mode=mode, key=marker, client_flags=0,
+                                                                       exptime=exptime, data=data), self.timeout_ms)
+                if type(reply) is not Line:
+                    return False  # the pool does not answer: no marker, so no write
+                if reply.text == b"STORED":
+                    return True
+        return False
+
     async def write(self, ctx: Context, key: bytes) -> None:
-        """Write the database, then delete the key in the cache (look-aside)."""
+        """Write the master database, then delete the key in the cache
+        (look-aside); in a replica region with remote markers, set the
+        marker first and embed it in the write (section 5)."""
         t0 = ctx.unix_ms
         self.writes += 1
         value = b"%s.%d" % (ctx.node_id.encode(), self.writes)
-        done = await ctx.call(self.database, DbWrite(key=key, value=value), self.timeout_ms)
+        token = b""
+        if self.regional_pool is not None:
+            token = b"%s/%d" % (ctx.node_id.encode(), self.writes)
+            if not await self._add_marker(ctx, remote_marker(key), token):
+                return self.history.add(WriteOp(ctx.node_id, key, value, t0, ctx.unix_ms, None, None, False))
+        done = await ctx.call(self.master_database, DbWrite(key=key, value=value, remote_marker=token),
+                              self.timeout_ms)
         version = done.version if type(done) is DbCommitted else None
         deleted: bytes | None = None
         if version is not None:
             # O<version>: the delete names the write it invalidates (the checkers read it).
             flags = meta_flags(b"md", (b"I O%d" if self.stale_values else b"O%d") % version)
-            reply = await ctx.call(cache_for_key(key, self.caches), MetaDelete(key=key, flags=flags), self.timeout_ms)
-            deleted = getattr(reply, "text", None) or getattr(reply, "code", None)
+            for _ in range(C.WEB_DELETE_ATTEMPTS_MAX):  # unanswered: again (idempotent), so the writer reads its write
+                reply = await ctx.call(cache_for_key(key, self.caches), MetaDelete(key=key, flags=flags),
+                                       self.timeout_ms)
+                deleted = getattr(reply, "text", None) or getattr(reply, "code", None)
+                if deleted is not None:
+                    break
         self.history.add(WriteOp(ctx.node_id, key, value, t0, ctx.unix_ms, version, deleted))
