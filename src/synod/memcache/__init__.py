@@ -1,7 +1,8 @@
 """Memcache at Facebook (Nishtala et al., "Scaling Memcache at Facebook",
 NSDI 2013): a memcached-protocol cache tier (issue 11, in progress: the
 cache server, the router with its gutter pool, the database and mcsqueal
-invalidation are built; regions and remote markers are to come).
+invalidation, replica regions and remote markers are built; cold-cluster
+warmup is to come).
 
 Theory of operation: the cache server (paper sections 2, 3.2.1, 6)
     A :class:`~synod.memcache.node.CacheNode` is one memcached server of
@@ -46,6 +47,23 @@ The database and invalidation (3.2.1, 4.1)
     (``synod.harness.memcache``): no stale set survives, no stale fill is
     stored, one database read per invalidation; and it catches each when
     leases are off.
+
+Regions and remote markers (4.2, 5)
+    One region is the master; a replica region's
+    :class:`~synod.memcache.database.DatabaseNode` (``master=<id>``) is fed
+    by log shipping: it pulls the master's commit log from its own
+    ``last_seq + 1`` every shipping interval and appends the records as
+    they are (same ``seq``: the same versions everywhere), in order,
+    exactly once, durably; its own mcsqueal then invalidates that region's
+    caches when the replicated write arrives. A replica-region web server
+    writing ``k`` adds a per-write token to the remote marker ``rk`` in
+    its regional pool, writes the master with the token embedded, and
+    deletes ``k`` locally; a read that must go to the database reads the
+    master's while ``rk`` exists; the region's mcsqueal takes the token out
+    when the write's record arrives (a plain delete would drop the marker
+    of a later write still on its way). :mod:`~synod.memcache.checker`'s
+    read-your-writes check (c) holds with markers and fails at once
+    without them.
 
 Leases (3.2.1)
     Expressed as memcached 1.6 expresses them, with meta flags: a reader's
