@@ -21,6 +21,13 @@ verdict in time.
 through the shared fault runner (synod.harness.runner): Raft safety,
 linearizability of the clients' GET/SET/APPEND/INCR and WATCH-MULTI-EXEC cas history, and progress after
 the faults stop.
+
+``synod sim memcache [--regions N] [--no-leases] [--no-remote-markers]
+[--stale-values] [--compare]`` runs the look-aside cache of "Scaling
+Memcache at Facebook" (synod.harness.memcache) and prints checkers (a)
+stale sets, (b) herds, (c) read-your-writes across regions, and (d)'s
+staleness and hit-rate figures; ``--compare`` runs the same seeds with
+every mechanism on and with each off, side by side.
 """
 
 from __future__ import annotations
@@ -455,7 +462,7 @@ MEMCACHE_CHECKERS = ("stale-set", "stale-fill", "herd", "read-your-writes", "inv
               help="Run seeds SEED..SEED+N-1 and print a table; failures get replay commands.")
 @click.option("--time", "time_text", default="10s", show_default=True,
               help="Virtual time with faults; then 3 s quiescent (writes stop), then the checkers.")
-@click.option("--regions", default=1, show_default=True, type=click.IntRange(1, 8),
+@click.option("--regions", default=1, show_default=True, type=click.IntRange(1, 8),  # memcache REGIONS_MAX
               help="Regions: region 1 the master, the others replicas fed by log shipping (section 5).")
 @click.option("--nemesis", "kinds", default=",".join(MEMCACHE_KINDS), show_default=True,
               help=f"Comma-separated fault kinds from {', '.join(MEMCACHE_KINDS)} (empty: none).")

@@ -185,7 +185,10 @@ class McsquealNode(Node):
             ctx.send(self.pool, MetaGet(key=key, flags=meta_flags(b"mg", b"v c k O%d" % self.batch_seq)))
             return False
         if msg.code != b"VA":
-            return msg.code in (b"EN", b"HD", b"NF")
+            if msg.code in (b"EN", b"HD", b"NF"):
+                return True
+            ctx.trace("ignore_ack", key=key, code=msg.code.decode(), reason="marker update refused; re-read")
+            return False
         tokens = (msg.value or b"").split()
         left = [t for t in tokens if t not in self.markers[key]]
         if len(left) == len(tokens):

@@ -319,11 +319,15 @@ class WebServerNode(Node):
     # -- writes ----------------------------------------------------------------------
     async def _add_marker(self, ctx: Context, marker: bytes, token: bytes) -> bool:
         """Add ``token`` to the remote marker (``append``; ``add`` when there
-        is none; again if it came or went meanwhile): True once stored."""
+        is none; again if it came or went meanwhile): True once stored.
+        The marker's size is bounded by the pool's item size limit (a full
+        one refuses both: no write)."""
+        pool = self.regional_pool
+        assert pool is not None
         for _ in range(C.WEB_MARKER_ATTEMPTS_MAX):
             for mode, data, exptime in (("append", b" " + token, 0), ("add", token, C.REMOTE_MARKER_TTL_S)):
-                reply = await ctx.call(self.regional_pool or "", Store(mode=mode, key=marker, client_flags=0,
-                                                                       exptime=exptime, data=data), self.timeout_ms)
+                reply = await ctx.call(pool, Store(mode=mode, key=marker, client_flags=0, exptime=exptime,
+                                                   data=data), self.timeout_ms)
                 if type(reply) is not Line:
                     return False  # the pool does not answer: no marker, so no write
                 if reply.text == b"STORED":
