@@ -147,3 +147,30 @@ def test_a_torn_tail_is_cut_without_a_warning() -> None:
     assert db.last_seq == 2
     assert sorted(db.table) == [b"k1", b"k2"]
     assert disk.list(DAMAGED_DIR) == []
+
+
+def _rec(seq: int) -> CommitRecord:
+    return CommitRecord(seq=seq, key=b"k", value=b"v%d" % seq, commit_unix_ms=0)
+
+
+def test_out_of_order_shipments_and_tails_are_refused_not_asserted() -> None:
+    """Peer input is validated at the boundary: a replica refuses shipped
+    records that are not the seqs after its own in order, and mcsqueal a
+    tail whose seqs go backwards; neither changes state."""
+    from tests._fuzzhost import FuzzHost
+
+    from synod.memcache.mcsqueal import McsquealNode
+
+    replica = DatabaseNode(master="m")
+    host = FuzzHost(replica, "r", ("m", "r"))
+    for records in ((_rec(2), _rec(1)), (_rec(1), _rec(3)), (_rec(2),)):
+        assert host.feed("m", CommitLogBatch(from_seq=1, records=records, last_seq=3)) is False, records
+    assert (replica.last_seq, replica.table) == (0, {})
+    assert host.feed("m", CommitLogBatch(from_seq=1, records=(_rec(1), _rec(2)), last_seq=2)) is True
+    assert replica.last_seq == 2
+
+    squeal = McsquealNode(database="db", endpoints=("c1",))
+    sq_host = FuzzHost(squeal, "sq", ("db", "c1", "sq"))
+    for records in ((_rec(3), _rec(2)), (_rec(0),)):
+        assert sq_host.feed("db", CommitLogBatch(from_seq=1, records=records, last_seq=3)) is False, records
+    assert squeal.batch_seq == 0

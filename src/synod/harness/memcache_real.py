@@ -24,9 +24,8 @@ are free ones). The database is reached with a synod client call
 (:func:`db_write`, :func:`db_read`: ``DbWrite`` / ``DbRead`` on its node
 port, proving the cluster key), as a web server's storage client would.
 
-:func:`database_factory` and :func:`mcsqueal_factory` are the cluster-config
-factories of :class:`~synod.memcache.database.DatabaseNode` and
-:class:`~synod.memcache.mcsqueal.McsquealNode` (their modules have none yet).
+The database's and mcsqueal's cluster-config factories are in
+:mod:`synod.memcache.factories`.
 :func:`memcache_call` is a few lines of memcached text protocol for the CLI
 (``version``, ``stats``), so it needs no memcached client library.
 """
@@ -39,24 +38,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from synod.core import Params, decode, parse_params, scan_records
+from synod.core import decode, scan_records
 from synod.core.errors import RemoteProtocolError
-from synod.memcache import constants as C
-from synod.memcache.database import DatabaseNode
-from synod.memcache.mcsqueal import CURSOR_PATH, McsquealNode
+from synod.memcache.factories import DATABASE_FACTORY, MCSQUEAL_FACTORY
+from synod.memcache.mcsqueal import CURSOR_PATH
 from synod.memcache.messages import DbCommitted, DbRead, DbRow, DbWrite, McsquealCursor
 from synod.memcache.node import FACTORY as CACHE_FACTORY
 from synod.memcache.router import FACTORY as ROUTER_FACTORY
 from synod.runtime import LocalCluster
 from synod.runtime.config import ClusterSpec, NodeSpec
 
-__all__ = ["TierLayout", "tier_spec", "database_factory", "mcsqueal_factory", "db_write", "db_read",
+__all__ = ["TierLayout", "tier_spec", "db_write", "db_read",
            "memcache_call", "stats_of", "version_of", "mcsqueal_acked_seq", "save_layout", "load_layout", "REGIONAL_PREFIX",
            "DATABASE_ID", "MCSQUEAL_ID", "DATABASE_FACTORY", "MCSQUEAL_FACTORY", "TIER_FILE_NAME",
            "CLUSTERS_MAX", "SERVERS_MAX"]
 
-DATABASE_FACTORY = "synod.harness.memcache_real:database_factory"
-MCSQUEAL_FACTORY = "synod.harness.memcache_real:mcsqueal_factory"
 REGIONAL_PREFIX = "r:"            # keys routed to the regional pool (4.2)
 DATABASE_ID = "db"
 MCSQUEAL_ID = "mcsqueal"
@@ -185,54 +181,6 @@ def load_layout(run_dir: str | Path) -> tuple[TierLayout, int | None] | None:
         return TierLayout(**raw["layout"]), raw.get("base_port")
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-# -- the database and mcsqueal as config nodes -------------------------------------------------
-
-class DatabaseParams(Params):
-    """The params of :func:`database_factory`: none."""
-
-
-class McsquealParams(Params):
-    """The params of :func:`mcsqueal_factory`: ``database`` (node id),
-    ``endpoints`` (routers or cache servers), and the
-    :class:`~synod.memcache.mcsqueal.McsquealNode` options."""
-
-    database: str
-    endpoints: tuple[str, ...]
-    batch_max: int = C.MCSQUEAL_BATCH_MAX
-    batch_delay_ms: float = C.MCSQUEAL_BATCH_DELAY_MS
-    retry_ms: float = C.MCSQUEAL_RETRY_MS
-    invalidate: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.endpoints:
-            raise ValueError("endpoints: at least one")
-        if not 1 <= self.batch_max <= C.COMMIT_LOG_TAIL_RECORDS_MAX:
-            raise ValueError(f"batch_max must be within 1..{C.COMMIT_LOG_TAIL_RECORDS_MAX}")
-        if self.batch_delay_ms <= 0 or self.retry_ms <= 0:
-            raise ValueError("batch_delay_ms and retry_ms must be > 0")
-
-
-def database_factory(node_id: str, params: dict[str, Any]) -> DatabaseNode:
-    """Cluster-config factory ``synod.harness.memcache_real:database_factory``.
-
-    Raises:
-        ConfigError: any params.
-    """
-    parse_params(params, DatabaseParams)
-    return DatabaseNode()
-
-
-def mcsqueal_factory(node_id: str, params: dict[str, Any]) -> McsquealNode:
-    """Cluster-config factory ``synod.harness.memcache_real:mcsqueal_factory``.
-
-    Raises:
-        ConfigError: params that are not :class:`McsquealParams`.
-    """
-    p = parse_params(params, McsquealParams)
-    return McsquealNode(database=p.database, endpoints=p.endpoints, batch_max=p.batch_max,
-                        batch_delay_ms=p.batch_delay_ms, retry_ms=p.retry_ms, invalidate=p.invalidate)
 
 
 def db_write(cl: LocalCluster, key: bytes, value: bytes, *, timeout_s: float = 5.0) -> int | None:

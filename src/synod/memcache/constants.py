@@ -204,3 +204,7 @@ WEB_MARKER_ATTEMPTS_MAX = 4
 
 # Regions in one simulated deployment (one master, the rest replicas).
 REGIONS_MAX = 8
+
+# Distinct (command, flags) lines whose parsed MetaFlags a web server keeps
+# (webclient.meta_flags: lines carrying a lease token are never cached).
+META_FLAGS_CACHED_MAX = 1024

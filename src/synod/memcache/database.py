@@ -174,6 +174,9 @@ class DatabaseNode(Node):
         fresh = [r for r in msg.records if r.seq > self.last_seq]
         if not fresh:
             return
+        if any(r.seq != self.last_seq + 1 + i for i, r in enumerate(fresh)):
+            raise RemoteProtocolError(f"shipped records are not the seqs after {self.last_seq} in order: "
+                                      f"{[r.seq for r in fresh[:5]]}")
         ctx.disk.append(COMMIT_LOG_PATH, b"".join(pack_record(encode(r)) for r in fresh))
         ctx.disk.sync()
         for rec in fresh:
@@ -192,6 +195,8 @@ class DatabaseNode(Node):
         return CommitLogBatch(from_seq=from_seq, records=tuple(self.commit_log[i:i + n]), last_seq=self.last_seq)
 
     def _apply(self, rec: CommitRecord) -> None:
+        # Callers pass records in seq order: commit makes the next seq,
+        # recovery and shipping validate the order first.
         assert rec.seq > self.last_seq, (rec.seq, self.last_seq)
         self.commit_log.append(rec)
         self.last_seq = rec.seq

@@ -150,7 +150,9 @@ class McsquealNode(Node):
         if not msg.records:
             ctx.set_timer(_TAIL, self.batch_delay_ms)
             return
-        assert msg.records[0].seq >= msg.from_seq, (msg.records[0].seq, msg.from_seq)
+        seqs = [r.seq for r in msg.records]
+        if seqs[0] < msg.from_seq or any(a >= b for a, b in zip(seqs, seqs[1:])):
+            raise RemoteProtocolError(f"commit log batch from {msg.from_seq} holds seqs out of order: {seqs[:5]}")
         keys = list(dict.fromkeys(r.key for r in msg.records[:self.batch_max]))
         self.batch_seq = msg.records[min(len(msg.records), self.batch_max) - 1].seq
         self.pending = {(ep, k): None for ep in self.endpoints for k in keys}

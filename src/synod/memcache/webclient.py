@@ -50,7 +50,7 @@ version it saw. Every read and write is recorded in a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from synod.core import Context, Node
@@ -77,7 +77,7 @@ __all__ = ["WebServerNode", "LookasideWorkload", "LookasideHistory", "ReadOp", "
            "cache_for_key", "cached_value", "parse_cached", "remote_marker"]
 
 
-@cache
+@lru_cache(maxsize=C.META_FLAGS_CACHED_MAX)
 def meta_flags(command: bytes, flags: bytes) -> MetaFlags:
     """The :class:`MetaFlags` memcached's parser makes of ``<command> k
     <flags>`` (``meta_flags(b"mg", b"v c N30")``), so simulated clients send
