@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/raft_sim.py
 	$(VENV)/bin/python benchmarks/raft_kv_lin.py
 	$(VENV)/bin/python benchmarks/raft_faults.py --minutes 2
+	$(VENV)/bin/python benchmarks/memcache_throughput.py
 
 clean:
 	rm -rf $(VENV) runs out
