@@ -39,6 +39,11 @@ database and fills with ``ms herd:hot 100 C<token>``, one answered ``Z`` waits 5
 asks again. The figure is database reads per invalidation; the same on
 every contender (memcached 1.6's meta commands give the same leases).
 
+Then, against each contender, libmemcached's C load generator
+(``memaslap``, Debian's ``memcaslap``: ``-T 2 -c 50 -X 100``, the same two
+mixes, ``--seconds`` each), which is not bound by Python: what the server
+itself can do.
+
 Targets (issue 11): synod's server at least half of memcached -t 1's
 ops/s under the same client, per cell; the router adding under 30 % to the
 p50 latency of a direct server. The load generator shares the machine's
@@ -50,6 +55,7 @@ Usage::
 
     python benchmarks/memcache_throughput.py [--seconds 5] [--quick] [--only memcached,synod,synod-router]
         [--clients 1,50] [--keys 10000] [--herd-rounds 20] [--memory-limit-mb 64]
+        [--memcached /usr/bin/memcached] [--memaslap /usr/bin/memcaslap]
 """
 
 from __future__ import annotations
@@ -61,9 +67,11 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -90,6 +98,8 @@ HERD_RETRIES_MAX = 400     # per reader per round: 2 s of retries is an error
 HERD_KEY = b"herd:hot"
 ROUTER_P50_OVERHEAD_MAX = 0.30
 SYNOD_OVER_MEMCACHED_MIN = 0.5
+MEMASLAP_THREADS = 2
+MEMASLAP_CONCURRENCY = 50
 
 
 class WireError(ValueError):
@@ -335,6 +345,24 @@ def start(name: str, procs: Procs, tmp: Path, args: argparse.Namespace) -> Up:
     return start_synod(tmp, args.memory_limit_mb, routed=name == "synod-router")
 
 
+def memaslap(binary: str, port: int, tmp: Path, set_share: float, seconds: float) -> dict[str, Any]:
+    """``memaslap -T 2 -c 50 -X 100 -t <seconds>s`` (libmemcached's C load
+    generator, text protocol) with a config of 16-byte keys, 100-byte values
+    and ``set_share`` sets: its TPS, get misses, and the lines of its output
+    that say error or fail."""
+    cfg = tmp / f"memaslap-{set_share:g}.cfg"
+    cfg.write_text(f"key\n16 16 1\nvalue\n{VALUE_BYTES} {VALUE_BYTES} 1\ncmd\n0 {set_share:g}\n1 {1 - set_share:g}\n")
+    argv = [binary, "-s", f"127.0.0.1:{port}", "-T", str(MEMASLAP_THREADS), "-c", str(MEMASLAP_CONCURRENCY),
+            "-X", str(VALUE_BYTES), "-t", f"{max(1, round(seconds))}s", "-F", str(cfg)]
+    got = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    fields = dict(re.findall(r"(\w+): ([\d.]+)", got.stdout))
+    if got.returncode != 0 or "TPS" not in fields:
+        raise RuntimeError(f"memaslap exited {got.returncode}: {(got.stderr or got.stdout).strip()[-300:]}")
+    errors = sum(1 for line in (got.stdout + got.stderr).splitlines() if re.search(r"error|fail", line, re.I))
+    return {"ops_per_s": float(fields["TPS"]), "ops": int(fields["Ops"]), "get_misses": int(fields["get_misses"]),
+            "errors": errors}
+
+
 # ----------------------------------------------------------------- the run
 
 async def measure(port: int, frames: Frames, value: bytes, args: argparse.Namespace) -> dict[str, Any]:
@@ -368,6 +396,9 @@ def run_contender(name: str, args: argparse.Namespace, tmp: Path, procs: Procs, 
                       f"of {args.seconds:g} s, herd {args.herd_rounds} rounds x 2", highlight=False)
         result = asyncio.run(measure(up.port, Frames.build(args.keys, value), value, args))
         result["server"] = up.what
+        if args.memaslap:
+            result["memaslap"] = {mix: memaslap(args.memaslap, up.port, tmp, share, args.seconds)
+                                  for mix, share in MIXES.items()}
         result["pids"] = pids
         return result
     finally:
@@ -396,6 +427,11 @@ def ratios(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         direct, routed = get("synod", mix, p, c, "p50_ms"), get("synod-router", mix, p, c, "p50_ms")
         out[f"router_p50_overhead_{cell}"] = round(routed / direct - 1, 3) if direct and routed else None
         out[f"router_p50_added_ms_{cell}"] = round(routed - direct, 3) if direct and routed else None
+    slap = {n: results.get(n, {}).get("memaslap", {}) for n in CONTENDERS}
+    for mix in MIXES:
+        for name in ("synod", "synod-router"):
+            out[f"memaslap_{name.replace('-', '_')}_over_memcached_{mix}"] = ratio(
+                slap[name].get(mix, {}).get("ops_per_s"), slap["memcached"].get(mix, {}).get("ops_per_s"))
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -403,7 +439,9 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
     """Issue 11's two targets over every cell measured (None: not measured)."""
     speed = [v for k, v in r.items() if k.startswith("synod_over_memcached_")]
     overhead = [v for k, v in r.items() if k.startswith("router_p50_overhead_")]
+    slap = [v for k, v in r.items() if k.startswith("memaslap_synod_over_memcached_")]
     return {
+        "memaslap_synod_over_memcached_min": min(slap, default=None),
         "synod_over_memcached_min": min(speed, default=None),
         "synod_over_memcached_target": SYNOD_OVER_MEMCACHED_MIN,
         "synod_at_least_half_of_memcached_every_cell": all(v >= SYNOD_OVER_MEMCACHED_MIN for v in speed) if speed
@@ -442,7 +480,16 @@ def tables(results: dict[str, dict[str, Any]], not_run: dict[str, str], r: dict[
             s = res["herd"][mode]
             h.add_row(name, label, str(s["rounds"]), f"{s['db_reads_per_invalidation_mean']:.2f}",
                       str(s["db_reads_per_invalidation_max"]), str(s["errors"]))
-    return [t, h]
+    m = Table(title=f"memaslap -T {MEMASLAP_THREADS} -c {MEMASLAP_CONCURRENCY} -X {VALUE_BYTES} "
+                    f"-t {max(1, round(args.seconds))}s (libmemcached's C load generator, 16-byte keys)")
+    for col in ("contender", "mix", "ops/s", "get misses", "error lines", "/ memcached"):
+        m.add_column(col, justify="left" if col in ("contender", "mix") else "right")
+    for name, res in results.items():
+        for mix, s in res.get("memaslap", {}).items():
+            vs = r.get(f"memaslap_{name.replace('-', '_')}_over_memcached_{mix}")
+            m.add_row(name, mix.replace("_", " "), f"{s['ops_per_s']:,.0f}", str(s["get_misses"]), str(s["errors"]),
+                      "" if vs is None else f"{vs:.2f}")
+    return [t, h, m] if m.row_count else [t, h]
 
 
 def errors_total(results: dict[str, dict[str, Any]]) -> int:
@@ -451,6 +498,7 @@ def errors_total(results: dict[str, dict[str, Any]]) -> int:
         n += res["preload_errors"] + sum(s["errors"] for mix in res["cells"].values() for p in mix.values()
                                          for s in p.values())
         n += sum(s["errors"] for s in res["herd"].values())
+        n += sum(s["errors"] for s in res.get("memaslap", {}).values())
     return n
 
 
@@ -465,6 +513,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--memory-limit-mb", type=int, default=64, help="every cache's -m (default 64)")
     ap.add_argument("--memcached", default=shutil.which("memcached") or "/usr/bin/memcached",
                     help="the memcached binary (default: memcached on PATH, else /usr/bin/memcached)")
+    ap.add_argument("--memaslap", default=shutil.which("memaslap") or shutil.which("memcaslap") or "",
+                    help="libmemcached's memaslap (Debian: memcaslap); '' skips its table")
     ap.add_argument("--seed", type=int, default=1, help="seed of the key and op choices (default 1)")
     args = ap.parse_args(argv)
     args.only = [n for n in args.only.split(",") if n]

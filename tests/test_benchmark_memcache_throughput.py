@@ -72,6 +72,9 @@ def test_every_cell_measured_without_errors(run: tuple[list[str], dict[str, Any]
             herd = r["herd"][mode]
             assert herd["errors"] == 0, f"{name} {mode}: {herd.get('first_error')}"
             assert herd["rounds"] == 2, f"{name} {mode}"
+        if shutil.which("memaslap") or shutil.which("memcaslap"):
+            assert set(r["memaslap"]) == MIXES, name
+            assert all(s["ops_per_s"] > 0 and s["errors"] == 0 for s in r["memaslap"].values()), name
         # Leases let one reader per invalidation go to the database (3.2.1).
         assert r["herd"]["leases"]["db_reads_per_invalidation_max"] == 1, name
         assert r["herd"]["no_leases"]["db_reads_per_invalidation_mean"] > 1, name
