@@ -74,6 +74,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +195,8 @@ def workload(port: int, frames: Frames, seed: int) -> Workload:
 
 @dataclass
 class Herd:
-    db_reads: list[int]
+    db_reads: list[int]          # per round
+    round_ms: list[float]        # per round: until every reader has the value
     errors: int = 0
     first_error: str = ""
 
@@ -206,29 +208,35 @@ class Herd:
         out: dict[str, Any] = {"rounds": len(self.db_reads), "readers": HERD_READERS,
                                "db_reads_per_invalidation_mean": round(statistics.fmean(self.db_reads), 2)
                                if self.db_reads else 0.0,
-                               "db_reads_per_invalidation_max": max(self.db_reads, default=0), "errors": self.errors}
+                               "db_reads_per_invalidation_max": max(self.db_reads, default=0),
+                               "round_ms_p50": round(statistics.median(self.round_ms), 2) if self.round_ms else 0.0,
+                               "errors": self.errors}
         if self.first_error:
             out["first_error"] = self.first_error
         return out
 
 
-async def herd_read(conn: McConn, value: bytes, leases: bool, reads: list[int]) -> None:
-    """One look-aside read of the hot key; a database read appends to ``reads``."""
-    fill = b"set %s 0 0 %d\r\n%s\r\n" % (HERD_KEY, len(value), value)
-    if not leases:
-        conn.writer.write(b"get %s\r\n" % HERD_KEY)
-        if (line := await conn.line()) != b"END\r\n":
-            if not line.startswith(b"VALUE "):
-                raise WireError(f"get answered {line[:80]!r}")
-            if (await conn.reader.readexactly(len(value) + 7))[:-7] != value:
-                raise WireError("get: another value")
-            return
-        reads.append(1)
-        await asyncio.sleep(HERD_DB_READ_MS / 1000)
-        conn.writer.write(fill)
-        if (line := await conn.line()) != b"STORED\r\n":
-            raise WireError(f"set answered {line[:80]!r}")
+async def read_plain(conn: McConn, value: bytes, reads: list[int]) -> None:
+    """One look-aside read of the hot key without leases: ``get``; on a miss
+    a database read (appended to ``reads``), then ``set``."""
+    conn.writer.write(b"get %s\r\n" % HERD_KEY)
+    if (line := await conn.line()) != b"END\r\n":
+        if not line.startswith(b"VALUE "):
+            raise WireError(f"get answered {line[:80]!r}")
+        if (await conn.reader.readexactly(len(value) + 7))[:-7] != value:
+            raise WireError("get: another value")
         return
+    reads.append(1)
+    await asyncio.sleep(HERD_DB_READ_MS / 1000)
+    conn.writer.write(b"set %s 0 0 %d\r\n%s\r\n" % (HERD_KEY, len(value), value))
+    if (line := await conn.line()) != b"STORED\r\n":
+        raise WireError(f"set answered {line[:80]!r}")
+
+
+async def read_leased(conn: McConn, value: bytes, reads: list[int]) -> None:
+    """One look-aside read of the hot key with leases (3.2.1): ``mg N30``;
+    the lease (``W``) reads the database (appended to ``reads``) and fills
+    with ``ms C<token>``; ``Z`` (another holds the lease) asks again."""
     for _ in range(HERD_RETRIES_MAX):
         conn.writer.write(b"mg %s v c N30\r\n" % HERD_KEY)
         head = (await conn.line()).split()
@@ -236,7 +244,7 @@ async def herd_read(conn: McConn, value: bytes, leases: bool, reads: list[int]) 
             raise WireError(f"mg answered {b' '.join(head)[:80]!r}")
         data = (await conn.reader.readexactly(int(head[1]) + 2))[:-2]
         flags = head[2:]
-        if b"W" in flags:  # the lease: this client fills the key
+        if b"W" in flags:
             token = next(f for f in flags if f.startswith(b"c"))[1:]
             reads.append(1)
             await asyncio.sleep(HERD_DB_READ_MS / 1000)
@@ -244,7 +252,7 @@ async def herd_read(conn: McConn, value: bytes, leases: bool, reads: list[int]) 
             if (line := await conn.line()) != b"HD\r\n":
                 raise WireError(f"ms with the lease answered {line[:80]!r}")
             return
-        if b"Z" in flags:  # another client holds the lease
+        if b"Z" in flags:
             await asyncio.sleep(HERD_RETRY_MS / 1000)
             continue
         if data != value:
@@ -256,7 +264,7 @@ async def herd_read(conn: McConn, value: bytes, leases: bool, reads: list[int]) 
 async def herd(port: int, value: bytes, leases: bool, rounds: int) -> Herd:
     """``rounds`` invalidations of the hot key, each read by ``HERD_READERS``
     clients at once; database reads per round."""
-    out = Herd(db_reads=[])
+    out = Herd(db_reads=[], round_ms=[])
     control = await McConn.open(port)
     conns = [await McConn.open(port) for _ in range(HERD_READERS)]
     try:
@@ -265,8 +273,11 @@ async def herd(port: int, value: bytes, leases: bool, rounds: int) -> Herd:
             if (line := await control.line()) not in (b"DELETED\r\n", b"NOT_FOUND\r\n"):
                 out.error(f"delete answered {line[:80]!r}")
             reads: list[int] = []
-            got = await asyncio.gather(*(asyncio.wait_for(herd_read(c, value, leases, reads), GRACE_S) for c in conns),
+            read = read_leased if leases else read_plain
+            t0 = time.perf_counter()
+            got = await asyncio.gather(*(asyncio.wait_for(read(c, value, reads), GRACE_S) for c in conns),
                                        return_exceptions=True)
+            out.round_ms.append((time.perf_counter() - t0) * 1000)
             for i, g in enumerate(got):
                 if isinstance(g, BaseException):
                     out.error(g)
@@ -473,13 +484,13 @@ def tables(results: dict[str, dict[str, Any]], not_run: dict[str, str], r: dict[
         t.add_row(name, "not run: " + why, "", "", "", "", "", "", "", "")
     h = Table(title=f"Thundering herd (3.2.1): one hot key deleted, then read by {HERD_READERS} clients at once; "
                     f"database read {HERD_DB_READ_MS:g} ms, lease retry {HERD_RETRY_MS:g} ms")
-    for col in ("contender", "reads", "rounds", "db reads / invalidation (mean)", "max", "errors"):
+    for col in ("contender", "reads", "rounds", "db reads / invalidation (mean)", "max", "round p50 ms", "errors"):
         h.add_column(col, justify="left" if col in ("contender", "reads") else "right")
     for name, res in results.items():
         for mode, label in (("no_leases", "get / set"), ("leases", "mg N30 / ms C (leases)")):
             s = res["herd"][mode]
             h.add_row(name, label, str(s["rounds"]), f"{s['db_reads_per_invalidation_mean']:.2f}",
-                      str(s["db_reads_per_invalidation_max"]), str(s["errors"]))
+                      str(s["db_reads_per_invalidation_max"]), f"{s['round_ms_p50']:.1f}", str(s["errors"]))
     m = Table(title=f"memaslap -T {MEMASLAP_THREADS} -c {MEMASLAP_CONCURRENCY} -X {VALUE_BYTES} "
                     f"-t {max(1, round(args.seconds))}s (libmemcached's C load generator, 16-byte keys)")
     for col in ("contender", "mix", "ops/s", "get misses", "error lines", "/ memcached"):
