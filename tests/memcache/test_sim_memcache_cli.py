@@ -54,8 +54,14 @@ def test_compare_runs_each_mechanism_off_on_the_same_seeds() -> None:
     result = _run("--compare", "--seeds", "2", "--regions", "2", "--time", "3s", "--json")
     assert result.exit_code == 0, result.output
     rows = {r["config"]: r for r in json.loads(result.output.strip().splitlines()[-1])["configs"]}
-    assert set(rows) == {"all on", "leases off", "remote markers off"}
+    assert set(rows) == {"all on", "leases off", "remote markers off", "one crash, gutter on",
+                         "one crash, gutter off"}
     assert rows["all on"]["failed"] == 0
+    assert rows["all on"]["gutter_spike_ratio"] is None
+    assert rows["one crash, gutter on"]["failed"] == 0
+    assert rows["one crash, gutter off"]["failed"] == 0
+    # 3.3: without the gutter the crashed server's reads land on the database.
+    assert rows["one crash, gutter off"]["gutter_spike_ratio"] > rows["one crash, gutter on"]["gutter_spike_ratio"]
     assert rows["leases off"]["failing"]["herd"] == 2
     assert rows["leases off"]["hot_db_reads_per_invalidation"] > rows["all on"]["hot_db_reads_per_invalidation"]
     assert rows["remote markers off"]["failing"]["read-your-writes"] == 2
@@ -64,6 +70,18 @@ def test_compare_runs_each_mechanism_off_on_the_same_seeds() -> None:
     text = _run("--compare", "--seeds", "1", "--time", "2s")
     assert text.exit_code == 0, text.output
     assert "leases off" in text.output and "remote markers off" not in text.output
+    assert "gutter: db spike" in text.output and "one crash, gutter off" in text.output
+
+
+def test_routers_without_the_gutter_and_a_scripted_crash_print_the_spike() -> None:
+    """Section 3.3 from the command line: --routers --no-gutter --crash-at-ms."""
+    result = _run("--seed", "2", "--time", "4s", "--nemesis", "", "--routers", "--no-gutter", "--crash-at-ms", "3000")
+    assert result.exit_code == 0, result.output
+    assert "routers (gutter off)" in result.output
+    assert "gutter: ok: gutter off: database reads" in result.output
+    summary = json.loads(_run("--seed", "2", "--time", "4s", "--nemesis", "", "--routers", "--no-gutter",
+                              "--crash-at-ms", "3000", "--json").output.strip().splitlines()[-1])
+    assert summary["gutter_spike_ratio"] > 1.5  # measured x2.0; with the gutter on, x1.0
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -76,6 +94,9 @@ def test_compare_runs_each_mechanism_off_on_the_same_seeds() -> None:
     (("--no-remote-markers",), "needs --regions 2"),
     (("--stale-values", "--no-leases"), "does not go with --no-leases"),
     (("--compare", "--no-leases"), "--compare turns each mechanism off"),
+    (("--compare", "--routers"), "--compare turns each mechanism off"),
+    (("--no-gutter",), "--no-gutter needs --routers"),
+    (("--crash-at-ms", "9500"), "--crash-at-ms"),
     (("--seeds", "2", "--trace", "t.jsonl"), "one seed"),
     (("--seeds", "0"), "--seeds"),
 ])

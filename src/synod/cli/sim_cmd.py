@@ -452,6 +452,7 @@ class _KvRunner:
 # -- synod sim memcache ----------------------------------------------------------------------------
 
 MEMCACHE_KINDS = ("kill", "partition", "loss")  # synod.harness.memcache.MEMCACHE_NEMESIS_KINDS
+_SPIKE_WINDOW_MS = 1_000.0  # synod.harness.memcache.SPIKE_WINDOW_MS (imported lazily, as the harness is)
 MEMCACHE_CHECKERS = ("stale-set", "stale-fill", "herd", "read-your-writes", "invalidation", "replication")
 
 
@@ -471,18 +472,28 @@ MEMCACHE_CHECKERS = ("stale-set", "stale-fill", "herd", "read-your-writes", "inv
               help="Replica-region writes set no remote marker (section 5); needs --regions 2 or more.")
 @click.option("--stale-values", "stale_values", is_flag=True,
               help="Invalidate with md I and let waiting readers use the stale value (3.2.1); needs leases.")
+@click.option("--routers", is_flag=True,
+              help="Web servers and mcsqueal reach the caches through a router per region, with a gutter (3.3).")
+@click.option("--no-gutter", "no_gutter", is_flag=True, help="Routers without a gutter pool; needs --routers.")
+@click.option("--crash-at-ms", "crash_ms", default=None, type=click.IntRange(1, None),
+              help="Also crash the hottest key's cache server then (virtual ms; back 2 s later) and print the "
+                   "database load spike around it (the gutter figure).")
 @click.option("--compare", is_flag=True,
               help="Run the same seeds with every mechanism on, then with each off, and print a table.")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
               help="Write the run's trace (JSON lines) here. One seed only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def memcache_cmd(seed: int, n_seeds: int, time_text: str, regions: int, kinds: str, no_leases: bool,
-                 no_markers: bool, stale_values: bool, compare: bool, trace_path: str | None, as_json: bool) -> None:
+                 no_markers: bool, stale_values: bool, routers: bool, no_gutter: bool, crash_ms: int | None,
+                 compare: bool,
+                 trace_path: str | None, as_json: bool) -> None:
     """The look-aside cache of "Scaling Memcache at Facebook" (synod.memcache)
     under faults: web servers, cache servers, a database and mcsqueal per
     region, checked for (a) no stale set, (b) no thundering herd, (c)
     read-your-writes across regions, with (d) the staleness window and hit
-    rate as figures.
+    rate as figures. With --compare, also the gutter (3.3) as a number:
+    routers on, one cache server crashed mid-run, the database reads in
+    the second after over the second before, gutter on and off.
 
     Exit status: 0 all ok; 1 a checker failed (the replay command is
     printed); 2 bad arguments."""
@@ -498,10 +509,16 @@ def memcache_cmd(seed: int, n_seeds: int, time_text: str, regions: int, kinds: s
         raise click.UsageError("--no-remote-markers needs --regions 2 or more (markers are for replica regions)")
     if stale_values and no_leases:
         raise click.UsageError("--stale-values is a lease option; it does not go with --no-leases")
-    if compare and (no_leases or no_markers or trace_path):
-        raise click.UsageError("--compare turns each mechanism off itself; drop --no-leases, --no-remote-markers "
-                               "and --trace")
-    run = _MemcacheRunner(time_ms, time_text, regions, kind_list, kinds, not no_leases, not no_markers, stale_values)
+    if no_gutter and not routers:
+        raise click.UsageError("--no-gutter needs --routers (the gutter is the router's)")
+    if crash_ms is not None and not _SPIKE_WINDOW_MS <= crash_ms <= time_ms - _SPIKE_WINDOW_MS:
+        raise click.BadParameter(f"must be within {_SPIKE_WINDOW_MS:.0f} .. the run's time - {_SPIKE_WINDOW_MS:.0f}",
+                                 param_hint="--crash-at-ms")
+    if compare and (no_leases or no_markers or no_gutter or routers or crash_ms or trace_path):
+        raise click.UsageError("--compare turns each mechanism off itself; drop --no-leases, --no-remote-markers, "
+                               "--routers, --no-gutter, --crash-at-ms and --trace")
+    run = _MemcacheRunner(time_ms, time_text, regions, kind_list, kinds, not no_leases, not no_markers, stale_values,
+                          routers, not no_gutter, None if crash_ms is None else float(crash_ms))
     if compare:
         _memcache_compare(run, seed, n_seeds, as_json)
     elif n_seeds == 1:
@@ -531,7 +548,8 @@ def _memcache_figures(by: dict[str, Any]) -> dict[str, Any]:
             "hit_rate": round(stale["hit_rate"], 3), "staleness_ms_max": round(stale["staleness_ms_max"], 1),
             "staleness_ms_p99": round(stale["staleness_ms_p99"], 1), "reads": stale["reads"],
             "writes": stale["writes"], "ryw_violations": ryw.get("violations", 0),
-            "master_reads": ryw.get("master_reads", 0)}
+            "master_reads": ryw.get("master_reads", 0),
+            "gutter_spike_ratio": round(by["gutter"].detail["spike_ratio"], 2) if "gutter" in by else None}
 
 
 @dataclass(slots=True)
@@ -544,11 +562,15 @@ class _MemcacheRunner:
     leases: bool
     remote_markers: bool
     stale_values: bool
+    routers: bool = False
+    gutter: bool = True
+    crash_ms: float | None = None  # the scripted crash the gutter figure measures (--compare only)
     system: str = "memcache"
 
     def describe(self) -> str:
         on = lambda b: "on" if b else "off"  # noqa: E731
         markers = f", remote markers {on(self.remote_markers)}" if self.regions > 1 else ""
+        markers += f", routers (gutter {on(self.gutter)})" if self.routers else ""
         return (f"{self.regions} region{'s' if self.regions > 1 else ''}, leases {on(self.leases)}{markers}"
                 f"{', stale values' if self.stale_values else ''}, nemesis {','.join(self.kind_list) or 'none'}, "
                 f"{self.time_text}")
@@ -557,8 +579,10 @@ class _MemcacheRunner:
         flags = (" --no-leases" if not self.leases else "") + (" --no-remote-markers" if not self.remote_markers
                                                                 else "")
         flags += (" --stale-values" if self.stale_values else "") + (f" --trace {trace_path}" if trace_path else "")
+        flags += (" --routers" if self.routers else "") + (" --no-gutter" if not self.gutter else "")
+        flags += f" --crash-at-ms {self.crash_ms:.0f}" if self.crash_ms is not None else ""
         return (f"synod sim memcache --seed {seed} --time {self.time_text} --regions {self.regions} "
-                f"--nemesis {self.kinds}{flags}")
+                f"--nemesis {self.kinds or chr(39) * 2}{flags}")
 
     def one(self, seed: int, trace_path: str | None, history_path: str | None, html_path: str | None,
             progress: Callable[[float, float], None] | None, *, html_for_failure: bool = True) -> _Outcome:
@@ -567,7 +591,9 @@ class _MemcacheRunner:
         with _tracer_to(trace_path) as tracer:
             r = run_memcache(seed, tracer=tracer, progress=progress, replay=self.replay(seed, trace_path),
                              time_ms=self.time_ms, kinds=self.kind_list, regions=self.regions, leases=self.leases,
-                             remote_markers=self.remote_markers, stale_values=self.stale_values)
+                             remote_markers=self.remote_markers, stale_values=self.stale_values,
+                             **({"routers": True, "gutter": self.gutter} if self.routers else {}),
+                             **({"crash_ms": self.crash_ms} if self.crash_ms is not None else {}))
         by = {v.checker: v for v in r.verdicts}
         figures = _memcache_figures(by)
         failed = [v.checker for v in r.verdicts if v.status != "ok"]
@@ -600,6 +626,10 @@ def _memcache_compare(base: _MemcacheRunner, first: int, n: int, as_json: bool) 
     configs = [("all on", base), ("leases off", replace(base, leases=False, stale_values=False))]
     if base.regions > 1:
         configs.append(("remote markers off", replace(base, remote_markers=False)))
+    if base.time_ms >= 2 * _SPIKE_WINDOW_MS:  # the gutter (3.3): a cache server crashed mid-run, through routers
+        # The crash alone (no nemesis, whose crashes would blur the figure), the cache at its warmest.
+        crash = replace(base, routers=True, crash_ms=base.time_ms - _SPIKE_WINDOW_MS, kind_list=(), kinds="")
+        configs += [("one crash, gutter on", crash), ("one crash, gutter off", replace(crash, gutter=False))]
     rows = []
     with _progress(not as_json, "seeds", n * len(configs), "runs") as update:
         for name, run in configs:
@@ -616,9 +646,11 @@ def _memcache_compare(base: _MemcacheRunner, first: int, n: int, as_json: bool) 
 
     table = Table(title=f"synod sim memcache --compare: seeds {first}..{first + n - 1}, {base.describe()}")
     cols = ("config", "seeds failed", "(a) stale-set", "(a') stale-fill", "(b) herd", "(c) ryw",
-            "db reads/inv", "hit rate", "stale ms", "ryw violations")
+            "db reads/inv", "hit rate", "stale ms", "ryw violations", "gutter: db spike")
     table.caption = ("checker columns: seeds failed (first failing seed); db reads/inv: database reads per "
-                     "hot-key invalidation (mean; worst); stale ms: staleness window max (mean; worst)")
+                     "hot-key invalidation (mean; worst); stale ms: staleness window max (mean; worst); gutter: "
+                     "database reads in the second after a cache server's crash over the second before (mean; "
+                     "worst)")
     for c in cols:
         table.add_column(c, justify="left" if c == "config" else "right")
     for r in rows:
@@ -626,7 +658,9 @@ def _memcache_compare(base: _MemcacheRunner, first: int, n: int, as_json: bool) 
                                                        for c in MEMCACHE_CHECKERS[:4]),
                       f"{r['hot_db_reads_per_invalidation']:.2f}; {r['hot_db_reads_per_invalidation_max']}",
                       f"{r['hit_rate']:.2f}", f"{r['staleness_ms_max']:.0f}; {r['staleness_ms_worst']:.0f}",
-                      str(r["ryw_violations"]))
+                      str(r["ryw_violations"]),
+                      "-" if r["gutter_spike_ratio"] is None
+                      else f"x{r['gutter_spike_ratio']:.1f}; x{r['gutter_spike_ratio_max']:.1f}")
     Console(width=200).print(table)
 
 
@@ -643,4 +677,6 @@ def _compare_row(name: str, outs: list[_Outcome]) -> dict[str, Any]:
             "hit_rate": mean("hit_rate"), "staleness_ms_max": mean("staleness_ms_max"),
             "staleness_ms_worst": max(o.summary["staleness_ms_max"] for o in outs),
             "ryw_violations": sum(o.summary["ryw_violations"] for o in outs),
+            "gutter_spike_ratio": None if outs[0].summary["gutter_spike_ratio"] is None else mean("gutter_spike_ratio"),
+            "gutter_spike_ratio_max": max((o.summary["gutter_spike_ratio"] or 0.0) for o in outs),
             "replays": [o.replay for o in outs if not o.ok][:3]}

@@ -5,8 +5,10 @@ leases; DESIGN.md section 9 "workload.py").
 Theory of operation. A :class:`WebServerNode` loops: pick a key (a few hot
 keys take most of the traffic, :class:`LookasideWorkload`), read it or
 write it, think, again. The cache endpoint of a key is one of ``caches``
-chosen by a hash of the key (a cache server now; a router later takes the
-same requests).
+chosen by a hash of the key: a cache server, or the cluster's router
+(:class:`~synod.memcache.router.RouterNode`, which takes the same
+requests; a router without a gutter answers a down server's ``mg`` with
+``EN``, which sends the reader to the database, 3.3).
 
 Read, with leases (``leases=True``, 3.2.1): ``mg <key> v c N<ttl>``.
 A hit (neither ``W`` nor ``Z``) is used. ``W``: this reader won the lease:
@@ -192,6 +194,7 @@ class LookasideHistory:
     reads: list[ReadOp] = field(default_factory=list)
     writes: list[WriteOp] = field(default_factory=list)
     db_reads: int = 0
+    db_read_ms: list[float] = field(default_factory=list)  # when each database read was sent (virtual ms)
     writes_stopped: bool = False
     dropped: int = 0
 
@@ -258,7 +261,8 @@ class WebServerNode(Node):
         flags = meta_flags(b"mg", b"v c N%d" % C.WEB_LEASE_VIVIFY_TTL_S)
         for _ in range(C.WEB_LEASE_RETRIES_MAX):
             reply = await ctx.call(cache_id, MetaGet(key=key, flags=flags), self.timeout_ms)
-            if type(reply) is not MetaReply:
+            if type(reply) is not MetaReply or reply.code == b"EN":
+                # No answer, or a router's "unavailable" (an mg N never misses with EN): the database.
                 return await self._fallback(ctx, key, t0)
             if b"W" in reply.flags:
                 token = next(f[1:] for f in reply.flags if f[:1] == b"c")
@@ -309,6 +313,8 @@ class WebServerNode(Node):
             if type(found) is not Values or found.values:
                 db = self.master_database  # a marker, or no answer: the replica may lag
         self.history.db_reads += 1
+        if len(self.history.db_read_ms) < C.WEB_HISTORY_OPS_MAX:
+            self.history.db_read_ms.append(ctx.now_ms)
         row = await ctx.call(db, DbRead(key=key), self.timeout_ms)
         return (row if type(row) is DbRow else None), db != self.database
 
@@ -357,6 +363,6 @@ class WebServerNode(Node):
                 reply = await ctx.call(cache_for_key(key, self.caches), MetaDelete(key=key, flags=flags),
                                        self.timeout_ms)
                 deleted = getattr(reply, "text", None) or getattr(reply, "code", None)
-                if deleted is not None:
+                if deleted is not None and not deleted.startswith(b"SERVER_ERROR"):  # a router's "unavailable": again
                     break
         self.history.add(WriteOp(ctx.node_id, key, value, t0, ctx.unix_ms, version, deleted))
