@@ -48,9 +48,9 @@ instead of to the cache servers; partitions cut routers too; routers and
 gutter servers are not killed (a router keeps its missed keys in memory).
 The router also deletes in the gutter (``gutter_deletes``; the paper's does
 not: ``gutter_deletes=False`` shows what that costs, checker (c)). Cache
-servers behind a router number their lease tokens per incarnation, and
-the gutter from ``GUTTER_CAS_BASE``, so a token from one never matches
-another's (:func:`_routed_cache_node`). The gutter servers are seen by
+servers number their lease tokens per incarnation (CacheNode), and the
+gutter from ``GUTTER_CAS_BASE``, so a token from one never matches
+another's (:func:`_gutter_node`). The gutter servers are seen by
 (a') but not by (b) or (a): their items expire by design. ``crash_ms``
 crashes :func:`crashed_server` (the hottest key's) for ``CRASH_DOWN_MS``
 and adds the figure ``gutter``: database reads in the ``SPIKE_WINDOW_MS``
@@ -71,7 +71,6 @@ log); with regions, also ``read-your-writes`` (c) and ``replication``
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -108,7 +107,7 @@ PARTITION_INTERVAL_MS = 350.0   # the web/cache partition schedule's own interva
 ROUTER_SERVER_TIMEOUT_MS = 50       # a cache call unanswered this long is a timeout
 ROUTER_DOWN_PROBE_INTERVAL_MS = 200
 GUTTER_TTL_S = 2                    # short (3.3), yet an item lives 1-2 s (whole seconds), over the 500 ms lease
-GUTTER_CAS_BASE = 1 << 62          # the gutter's first cas unique (_gutter_node says why)
+GUTTER_CAS_BASE = 1 << 62          # the gutter's first cas unique, above 2**22 cache incarnations' (_gutter_node)
 GUTTER_SERVERS = 1                  # per frontend cluster ("a small pool", 3.3: about 1% of the servers)
 # The scripted crash of ``crash_ms`` (the database load spike the gutter is for, 3.3):
 CRASH_DOWN_MS = 2_000.0             # the crashed server restarts (empty) this long after
@@ -267,10 +266,7 @@ def _add_region(reg: Region, servers: dict[str, Any], clients: dict[str, Any], *
     """The factories of one region's nodes (the master region's exactly as
     before regions existed)."""
     for cid in reg.caches:
-        if reg.router:
-            servers[cid] = functools.partial(_routed_cache_node, cid, observer, [0])
-        else:
-            servers[cid] = lambda cid=cid: ObservedCacheNode(cid, observer, lease_interval_ms=LEASE_INTERVAL_MS)
+        servers[cid] = lambda cid=cid: ObservedCacheNode(cid, observer, lease_interval_ms=LEASE_INTERVAL_MS)
     for gid in reg.gutter:
         # Seen by (a') but not by (b): a gutter item, lease placeholders included, lives at most
         # GUTTER_TTL_S, so a hot key's gutter fills come once per expiry, not once per invalidation.
@@ -298,25 +294,14 @@ def _add_region(reg: Region, servers: dict[str, Any], clients: dict[str, Any], *
                                            regional_pool=pool)
 
 
-def _routed_cache_node(cid: str, observer: HerdObserver, starts: list[int]) -> ObservedCacheNode:
-    """A cache server behind a router; its ``starts[0]``-th incarnation
-    numbers its cas uniques (lease tokens) from ``starts[0] << 40``. A fill
-    whose lease an earlier incarnation granted, delayed past a crash and a
-    restart (a router's timeout and retry make that likelier), must not
-    match a token the new incarnation granted: memcached counts from 1
-    after every restart (measured here: a stale fill within 60 seeds)."""
-    starts[0] += 1
-    node = ObservedCacheNode(cid, observer, lease_interval_ms=LEASE_INTERVAL_MS)
-    node.cache.next_cas = max(1, (starts[0] - 1) << 40)
-    return node
-
-
 def _gutter_node(gid: str, observer: HerdObserver) -> ObservedCacheNode:
     """A gutter server whose cas uniques, the lease tokens, start at
-    ``GUTTER_CAS_BASE``. A lease fill routed to the gutter (its home server
-    timed out after granting the lease) must not match a token the gutter
-    granted; every memcached counts from 1, and counters this small meet at
-    once (measured: a stale fill in the gutter within 40 seeds)."""
+    ``GUTTER_CAS_BASE``, above the ranges the cache servers' incarnations
+    take theirs from (:class:`~synod.memcache.node.CacheNode`). A lease
+    fill routed to the gutter (its home server timed out after granting
+    the lease) must not match a token the gutter granted; every memcached's
+    first boot counts from 1, and counters this small meet at once
+    (measured: a stale fill in the gutter within 40 seeds)."""
     node = ObservedCacheNode(gid, observer, lease_interval_ms=LEASE_INTERVAL_MS)
     node.cache.next_cas = GUTTER_CAS_BASE
     return node
