@@ -208,3 +208,13 @@ REGIONS_MAX = 8
 # Distinct (command, flags) lines whose parsed MetaFlags a web server keeps
 # (webclient.meta_flags: lines carrying a lease token are never cached).
 META_FLAGS_CACHED_MAX = 1024
+
+# -- cold-cluster warmup (Nishtala et al. 4.3) --
+
+__all__ += ["HOLD_OFF_KEYS_MAX", "HOLD_OFF_MS"]
+
+# A cache server with a hold-off
+# remembers this many recently deleted keys (the oldest forgotten first), and
+# the paper's hold-off is two seconds.
+HOLD_OFF_KEYS_MAX = 100_000
+HOLD_OFF_MS = 2_000

@@ -89,14 +89,16 @@ class CacheNode(Node):
         item_size_bytes_max: the largest item (memcached's -I).
         lease_interval_ms: a lease win is given again after this long (0: as
             memcached, only when the placeholder expires).
+        hold_off_ms: adds of a key are refused this long after a delete of
+            it (Nishtala et al. 4.3; 0, the default: as memcached).
     """
 
     def __init__(self, *, memory_limit_bytes: int = C.MEMORY_LIMIT_MB * 1024 * 1024,
                  item_size_bytes_max: int = C.ITEM_SIZE_BYTES_MAX,
-                 lease_interval_ms: int = C.LEASE_INTERVAL_MS) -> None:
+                 lease_interval_ms: int = C.LEASE_INTERVAL_MS, hold_off_ms: int = 0) -> None:
         self.item_size_bytes_max = item_size_bytes_max
         self.cache = Cache(memory_limit_bytes=memory_limit_bytes, item_size_bytes_max=item_size_bytes_max,
-                           lease_interval_ms=lease_interval_ms)
+                           lease_interval_ms=lease_interval_ms, hold_off_ms=hold_off_ms)
         self.started_s = 0
         self.verbosity = 0
         self.curr_connections = 0
@@ -198,8 +200,10 @@ class CacheNode(Node):
         if t is MetaSet:
             return meta_set(cache, req, now_ms)
         if t is Delete:
+            cache.hold_off(req.key, now_ms)
             return cache.delete(req, now_ms)
         if t is MetaDelete:
+            cache.hold_off(req.key, now_ms)
             return meta_delete(cache, req, now_ms)
         if t is Arith:
             return cache.arith(req, now_ms)
@@ -266,11 +270,14 @@ class CacheNode(Node):
 class CacheNodeParams(Params):
     """The params of ``synod.memcache.node:factory`` (all optional):
     ``memory_limit_mb`` (memcached's -m), ``item_size_bytes_max`` (-I),
-    ``lease_interval_ms`` (Nishtala et al. 3.2.1; 0: as memcached)."""
+    ``lease_interval_ms`` (Nishtala et al. 3.2.1; 0: as memcached),
+    ``hold_off_ms`` (4.3: adds refused this long after a delete; 0: as
+    memcached)."""
 
     memory_limit_mb: int = C.MEMORY_LIMIT_MB
     item_size_bytes_max: int = C.ITEM_SIZE_BYTES_MAX
     lease_interval_ms: int = C.LEASE_INTERVAL_MS
+    hold_off_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.memory_limit_mb < 1:
@@ -279,6 +286,8 @@ class CacheNodeParams(Params):
             raise ValueError("item_size_bytes_max must be within 1 KiB .. 1 GiB")
         if self.lease_interval_ms < 0:
             raise ValueError("lease_interval_ms must be >= 0")
+        if not 0 <= self.hold_off_ms <= C.RELATIVE_EXPTIME_S_MAX * 1000:
+            raise ValueError("hold_off_ms must be within 0 .. 30 days")
 
 
 def factory(node_id: str, params: dict[str, Any]) -> CacheNode:
@@ -289,4 +298,4 @@ def factory(node_id: str, params: dict[str, Any]) -> CacheNode:
     """
     p = parse_params(params, CacheNodeParams)
     return CacheNode(memory_limit_bytes=p.memory_limit_mb * 1024 * 1024, item_size_bytes_max=p.item_size_bytes_max,
-                     lease_interval_ms=p.lease_interval_ms)
+                     lease_interval_ms=p.lease_interval_ms, hold_off_ms=p.hold_off_ms)

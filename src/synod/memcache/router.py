@@ -86,7 +86,17 @@ Simplified
     (AllSync). The missed keys live in the router's memory only (mcrouter
     keeps its async log on disk): a router restart forgets them.
     A regional pool (4.2) is a pool several clusters' routers all name,
-    with a route to it; cold-cluster warmup (4.3) is not here yet.
+    with a route to it.
+
+Cold-cluster warmup (4.3, mcrouter's WarmUpRoute)
+    A pool named in ``warm_pools`` is cold: a ``get``/``gets`` of one of
+    its keys that misses there is asked of the key's server in the warm
+    pool; a hit is answered and ``add``ed into the cold server (exptime 0),
+    an add so that a newer set wins. The race 4.3 names (a write's delete
+    reaches the cold server between the warm read and the add, leaving the
+    old value) is closed by the cold servers' hold-off (``CacheNode``
+    ``hold_off_ms``: adds refused for 2 s after a delete). Other requests
+    (meta gets, multigets of several keys, gats) go to the cold pool only.
 """
 
 from __future__ import annotations
@@ -137,7 +147,9 @@ class RouterParams(Params):
     gutter off; ``gutter_deletes``: a delete its home server took is also
     sent to the key's gutter server before it is answered (off by default,
     as in mcrouter and the paper, whose gutter takes no invalidations and
-    serves "slightly stale" data for up to ``gutter_ttl_s``). Times: ``server_timeout_ms`` (a call without reply by then
+    serves "slightly stale" data for up to ``gutter_ttl_s``);
+    ``warm_pools``: cold pool -> the warm pool its misses are read from
+    (4.3, mcrouter's WarmUpRoute). Times: ``server_timeout_ms`` (a call without reply by then
     is a timeout), ``timeouts_until_down`` (consecutive timeouts that mark
     a server down), ``down_probe_interval_ms``, ``gutter_ttl_s`` (the
     longest life of a gutter item).
@@ -156,6 +168,7 @@ class RouterParams(Params):
     gutter_pool: str = ""
     gutter: bool = True
     gutter_deletes: bool = False
+    warm_pools: dict[str, str] = {}
     server_timeout_ms: int = C.ROUTER_SERVER_TIMEOUT_MS
     timeouts_until_down: int = C.ROUTER_TIMEOUTS_UNTIL_DOWN
     down_probe_interval_ms: int = C.ROUTER_DOWN_PROBE_INTERVAL_MS
@@ -187,6 +200,11 @@ class RouterParams(Params):
             served = {s for name, servers in self.pools.items() if name != self.gutter_pool for s in servers}
             if served & set(self.pools[self.gutter_pool]):
                 raise ValueError(f"gutter pool {self.gutter_pool!r} shares servers with other pools")
+        for cold, warm in self.warm_pools.items():
+            if cold not in self.pools or warm not in self.pools or cold == warm:
+                raise ValueError(f"warm_pools: {cold!r} -> {warm!r} must name two distinct pools")
+            if {cold, warm} & {self.gutter_pool, *self.replicated_pools}:
+                raise ValueError(f"warm_pools: {cold!r} -> {warm!r}: not the gutter nor a replicated pool")
         if self.server_timeout_ms < 1 or self.down_probe_interval_ms < 1 or self.timeouts_until_down < 1:
             raise ValueError("server_timeout_ms, down_probe_interval_ms and timeouts_until_down must be >= 1")
         if not 1 <= self.gutter_ttl_s <= C.RELATIVE_EXPTIME_S_MAX:
@@ -246,7 +264,7 @@ class RouterNode(Node):
         self.counters: dict[str, int] = dict.fromkeys(
             ("requests", "get_keys", "server_calls", "server_timeouts", "servers_marked_down", "gutter_requests",
              "unavailable_replies", "busy_replies", "missed_writes", "missed_writes_replayed", "curr_connections",
-             "total_connections"), 0)
+             "total_connections", "warmup_hits", "warmup_adds"), 0)
         self.started_s = 0
 
     def client_protocols(self) -> dict[str, Any]:
@@ -305,6 +323,8 @@ class RouterNode(Node):
         self._inflight_total += 1
         self.counters["requests"] += 1
         if t is mc.Get:
+            if len(set(msg.keys)) == 1 and not msg.touch and self._pool_for(msg.keys[0]) in self.params.warm_pools:
+                return self._start(ctx, [lambda ctx: self._warm_up(ctx, handle, msg)])
             return self._multiget(ctx, handle, msg)
         if t is mc.FlushAll:
             everyone = tuple(dict.fromkeys(s for servers in self.pools.values() for s in servers))
@@ -427,6 +447,30 @@ class RouterNode(Node):
         if reply is None:
             reply = self._unavailable(req)
         self._answer(ctx, handle, reply)
+
+    async def _warm_up(self, ctx: Context, handle: ReplyHandle, req: mc.Get) -> None:
+        """mcrouter's WarmUpRoute (4.3) for a get of one key of a cold pool:
+        the key's cold server; on a miss its warm server; a warm hit is
+        ``add``ed into the cold server (an add, so a newer set wins; and a
+        cold server with a hold-off refuses it after a delete) and answered."""
+        key = req.keys[0]
+        self.counters["get_keys"] += len(req.keys)
+        found, error = await self._get_keys(ctx, req, [(key, self.plan(key), 0)] if self.plan(key) else [])
+        if not found and not error:
+            warm = self.pools[self.params.warm_pools[self._pool_for(key)]]
+            server = warm[server_for(key, warm)]
+            reply = None if server in self._down else await self._ask(ctx, server, req, False)
+            if type(reply) is mc.Values and reply.values:
+                self.counters["warmup_hits"] += 1
+                value = reply.values[0]
+                home = self.plan(key)
+                if home and not home[0][1]:  # never warm the gutter
+                    fill = mc.Store(mode="add", key=key, client_flags=value.client_flags, exptime=0,
+                                    data=value.data)
+                    added = await self._ask(ctx, home[0][0], fill, False)
+                    self.counters["warmup_adds"] += type(added) is mc.Line and added.text == b"STORED"
+                found = {key: value}
+        self._answer(ctx, handle, self._merge_values(req, [(found, error)]))
 
     def _unavailable(self, req: Any) -> mc.Reply:
         """The answer when no server answered: a miss for reads (the client

@@ -42,6 +42,17 @@ Leases (Nishtala et al., section 3.2.1, through memcached 1.6's meta flags)
     more than ``lease_interval_ms`` ago is given again to the next reader
     (memcached waits for the placeholder's TTL instead; 0 turns this off).
 
+Hold-off (Nishtala et al. 4.3, cold-cluster warmup; off by default, as
+memcached 1.6 has no such thing)
+    With ``hold_off_ms`` > 0, every delete of a key (found or not, text or
+    meta) holds off ``add``s of that key for ``hold_off_ms``: they are
+    refused ``NOT_STORED`` (``NS``), as memcached's old ``delete <key>
+    <time>`` did. A warm-up router fills a cold server with ``add``; a fill
+    that read the warm cluster before a write's delete reached the cold
+    one lands after it, and the hold-off refuses it (the race 4.3 names).
+    ``held``: key -> Unix ms the hold ends, oldest first, at most
+    ``HOLD_OFF_KEYS_MAX`` (the oldest is forgotten first).
+
 Invariants (checked by :meth:`Cache.check`)
     ``bytes == sum of the sizes of the linked items <= memory_limit_bytes``;
     ``curr_items == len(items)``; every linked item's cas < ``next_cas``.
@@ -145,6 +156,8 @@ class Cache:
             would grow an item past it is NOT_STORED.
         lease_interval_ms: a lease win is given again after this long (0:
             only when the placeholder expires, as memcached).
+        hold_off_ms: adds of a key are refused this long after its delete
+            (4.3; 0: never, as memcached).
 
     The text commands are :meth:`get`, :meth:`store`, :meth:`delete`,
     :meth:`arith`, :meth:`touch`, :meth:`flush_all`; the meta commands are in
@@ -153,13 +166,18 @@ class Cache:
     """
 
     def __init__(self, *, memory_limit_bytes: int = C.MEMORY_LIMIT_MB * 1024 * 1024,
-                 item_size_bytes_max: int = C.ITEM_SIZE_BYTES_MAX, lease_interval_ms: int = C.LEASE_INTERVAL_MS) -> None:
+                 item_size_bytes_max: int = C.ITEM_SIZE_BYTES_MAX, lease_interval_ms: int = C.LEASE_INTERVAL_MS,
+                 hold_off_ms: int = 0) -> None:
         assert memory_limit_bytes > 0
+        assert hold_off_ms >= 0
         assert item_size_bytes_max > C.ITEM_HEADER_BYTES
         assert lease_interval_ms >= 0
         self.memory_limit_bytes = memory_limit_bytes
         self.item_size_bytes_max = item_size_bytes_max
         self.lease_interval_ms = lease_interval_ms
+        self.hold_off_ms = hold_off_ms
+        # Invariant: len(held) <= HOLD_OFF_KEYS_MAX; empty while hold_off_ms == 0.
+        self.held: OrderedDict[bytes, int] = OrderedDict()
         # Least recently used first. Invariant: bytes == sum of sizes <= memory_limit_bytes.
         self.items: OrderedDict[bytes, Item] = OrderedDict()
         self.bytes = 0
@@ -263,6 +281,26 @@ class Cache:
         if self.bytes > memory_limit_bytes:
             self._evict(0, now_ms // 1000)
 
+    def hold_off(self, key: bytes, now_ms: int) -> None:
+        """A delete of ``key`` came at ``now_ms``: refuse its adds for
+        ``hold_off_ms`` (a no-op when that is 0)."""
+        if not self.hold_off_ms:
+            return
+        self.held.pop(key, None)
+        self.held[key] = now_ms + self.hold_off_ms
+        while len(self.held) > C.HOLD_OFF_KEYS_MAX:
+            self.held.popitem(last=False)
+
+    def _held(self, key: bytes, now_ms: int) -> bool:
+        """Whether an add of ``key`` is held off at ``now_ms``."""
+        until_ms = self.held.get(key)
+        if until_ms is None:
+            return False
+        if until_ms <= now_ms:
+            del self.held[key]
+            return False
+        return True
+
     def check(self) -> None:
         """Assert the invariants of the module docstring."""
         assert self.bytes == sum(it.size for it in self.items.values())
@@ -312,6 +350,8 @@ class Cache:
         c = self.counters
         c["cmd_set"] += 1
         mode = req.mode
+        if mode == "add" and self.held and self._held(req.key, now_ms):
+            return b"NOT_STORED", 0
         new = Item(req.key, req.data, req.client_flags, self.realtime(req.exptime, now_s), key_binary=key_binary)
         old = self.lookup(req.key, now_s)
         if old is None:
