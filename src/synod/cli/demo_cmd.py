@@ -193,7 +193,11 @@ def demo(workers: int, reduces: int, split_size: int, keep: bool) -> None:
                   nreduce=reduces, split_size_bytes=split_size, task_timeout_ms=DEMO_TASK_TIMEOUT_MS)
     fault = KillAndRestart(worker_ids(workers), say=lambda m: console.print(f"[yellow]{m}[/]"))
     t0 = time.monotonic()
-    summary = run_real_job(job, workers=workers, run_dir=work / "run", progress=True, on_poll=fault)
+    # fork_server: each node forked from one process that imported the
+    # runtime once, not ~0.1 s of CPU each for `python -m` (this short job
+    # on a small machine spent much of its time there; docs/architecture.md)
+    summary = run_real_job(job, workers=workers, run_dir=work / "run", progress=True, on_poll=fault,
+                           fork_server=True)
     if fault.victim is not None:
         summary = dataclasses.replace(summary, killed=[fault.victim])
     print_summary(console, summary)

@@ -93,7 +93,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
                  kill_worker_at_map_fraction: float | None = None, respawn: bool = False,
                  timeout_s: float = 3600.0, say: Callable[[str], None] | None = None,
                  on_poll: Callable[[LocalCluster, JobStatus | None], None] | None = None,
-                 app_dir: str | None = None) -> RealJobSummary:
+                 app_dir: str | None = None, fork_server: bool = False) -> RealJobSummary:
     """Run ``job`` with ``workers`` worker processes; block until the job
     succeeds, the coordinator is gone, or ``timeout_s`` passes.
 
@@ -105,7 +105,10 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     faults from outside; ``status`` is the latest one, or None).
     ``job.out_dir`` is created if missing. ``app_dir``: a directory the
     node processes need on their PYTHONPATH to import the app (``--app
-    mymodule`` from the current directory).
+    mymodule`` from the current directory). ``fork_server``: fork the node
+    processes from one that imported the runtime once
+    (:class:`LocalCluster`'s ``fork_server``): ~0.03 s to start a node
+    instead of ~0.1 s of CPU each; ``synod demo`` uses it.
 
     Raises:
         synod.runtime.cluster.ClusterError: a process could not be started.
@@ -128,10 +131,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     env = {}
     if app_dir is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (app_dir, os.environ.get("PYTHONPATH", "")) if p)
-    # fork_server: each node forked from one process that imported the
-    # runtime once, not ~0.1 s of CPU each for `python -m` (a short job on a
-    # small machine spent much of its time there; docs/architecture.md)
-    cluster = LocalCluster(config, respawn=ids if respawn else False, env=env, fork_server=True)
+    cluster = LocalCluster(config, respawn=ids if respawn else False, env=env, fork_server=fork_server)
     killed: list[str] = []
     kill_codes: dict[str, int | None] = {}
     status: JobStatus | None = None
