@@ -29,8 +29,8 @@ def test_gutter_off_spikes_the_database_load_gutter_on_does_not(seed: int) -> No
     """3.3: a failed server's keys go to the gutter, not to the database:
     reads per second in the second after the crash over the second before
     stay under 1.6 with the gutter and exceed 1.8 without it, at least
-    0.8 more than with it (seeds 1..10 measured: on x0.6 to x1.3, off x2.0
-    to x4.6)."""
+    0.8 more than with it (seeds 1..10 measured: on x0.6 to x1.5, off x2.6
+    to x5.0)."""
     on, replay_on = _spike(seed, True)
     off, replay_off = _spike(seed, False)
     assert on < 1.6, f"seed {seed}: gutter on, spike x{on:.2f}; replay: {replay_on}"
@@ -70,10 +70,10 @@ def test_gutter_off_without_routers_and_a_crash_outside_the_run_are_refused() ->
 def test_two_regions_through_routers_read_their_writes_only_with_gutter_deletes(seed: int) -> None:
     """3.3 against 5: the paper's gutter takes no invalidations, so a read
     that a slow home server fails over to the gutter can find a value older
-    than the reader's own write: checker (c) catches it (seeds 2..5 of 5
+    than the reader's own write: checker (c) catches it (18 of seeds 1..20
     measured). With deletes sent to the gutter as well every checker is ok."""
-    on = run_memcache(seed, routers=True, regions=2, time_ms=4_000.0)
+    on = run_memcache(seed, routers=True, regions=2)
     assert on.verdict == "ok", (seed, [v.summary for v in on.verdicts if v.status != "ok"], on.replay)
-    off = run_memcache(seed, routers=True, regions=2, time_ms=4_000.0, gutter_deletes=False)
+    off = run_memcache(seed, routers=True, regions=2, gutter_deletes=False)
     ryw = {v.checker: v for v in off.verdicts}["read-your-writes"]
     assert ryw.status == "illegal", f"seed {seed}: no violation without gutter deletes; replay: {off.replay}"
