@@ -1,8 +1,8 @@
 """Memcache at Facebook (Nishtala et al., "Scaling Memcache at Facebook",
 NSDI 2013): a memcached-protocol cache tier (issue 11, in progress: the
-cache server, the router with its gutter pool, the database and mcsqueal
-invalidation, replica regions and remote markers are built; cold-cluster
-warmup is to come).
+cache server, the router with its gutter pool and cold-cluster warmup, the
+database and mcsqueal invalidation, replica regions and remote markers are
+built).
 
 Theory of operation: the cache server (paper sections 2, 3.2.1, 6)
     A :class:`~synod.memcache.node.CacheNode` is one memcached server of
@@ -30,7 +30,13 @@ The router (paper sections 3, 3.3; mcrouter's role)
     from one, multigets split by server with the calls in flight at once.
     A server that times out is marked down and probed; meanwhile its keys
     go to a small gutter pool whose TTLs are clamped to 10 s, never to the
-    pool's other servers (``synod.memcache.router:factory``).
+    pool's other servers (``synod.memcache.router:factory``); in the
+    simulator, the database load after a crash is about what it was before
+    with the gutter, two to four times it without (``synod.harness.memcache``,
+    ``crash_ms``). Cold-cluster warmup (4.3): a pool named in
+    ``warm_pools`` reads its ``get`` misses from a warm pool and ``add``s
+    the value; cache servers started with ``hold_off_ms`` refuse adds of a
+    key for that long after its delete, which closes the race 4.3 names.
 
 The database and invalidation (3.2.1, 4.1)
     A :class:`~synod.memcache.database.DatabaseNode` keeps a table and a
