@@ -53,9 +53,10 @@ Gutter (3.3)
     more than ``ROUTER_MISSED_KEYS_MAX`` were missed or a flush_all was,
     and only then marks it up: its keys return to it, and a server that
     was cut off rather than crashed serves no value an invalidation should
-    have removed. Until then a key whose write its home server may have
-    missed (one timed-out delete, the server not marked down) is routed as
-    if that server were down, so a writer does not read its overwritten
+    have removed. A server that missed a write without being marked down
+    (one slow reply) is probed and replayed at once. Until then a key
+    whose write its home server may have missed is routed as if that
+    server were down, so a writer does not read its overwritten
     value back from a slow server. The paper's gutter takes no
     invalidations (its items expire instead); with ``gutter_deletes`` a
     delete its home server took goes to the key's gutter server too,
