@@ -122,27 +122,37 @@ def test_coordinator_killed_after_success_marker_is_success(books, tmp_path) -> 
 
 
 def test_worker_killed_from_outside_is_reported(books, tmp_path) -> None:
-    """A worker SIGKILLed by someone else (not by the runner) once half the
-    map tasks are done: the summary names it among the worker deaths the
+    """A worker SIGKILLed by someone else (not by the runner) once it holds
+    map output, during the map phase: the summary names it among the worker deaths the
     coordinator observed (heartbeats lost), instead of "workers killed:
-    none"; the job still succeeds (paper section 3.3)."""
-    victims: list[str] = []
+    none"; the job still succeeds (paper section 3.3). The runner's status
+    is polled, so on a fast machine the kill can land after the victim's
+    map output was fetched and the job ends before its silence is noticed;
+    such a run (no map task re-executed) is run again."""
+    for run in range(KILL_RUNS_MAX):
+        victims: list[str] = []
 
-    def kill_a_worker(cluster: LocalCluster, status: JobStatus | None) -> None:
-        if not victims and status is not None and status.maps_done * 2 >= status.maps_total > 0:
-            held = status.map_outputs_by_worker
-            victim = max(sorted(held), key=lambda w: held[w])
-            cluster.kill(victim)
-            victims.append(victim)
+        def kill_a_worker(cluster: LocalCluster, status: JobStatus | None, victims: list[str] = victims) -> None:
+            # As soon as some worker holds map output: the job is short
+            # (about half a second here) and the status is polled.
+            if not victims and status is not None and 0 < status.maps_done < status.maps_total:
+                held = status.map_outputs_by_worker
+                victim = max(sorted(held), key=lambda w: held[w])
+                cluster.kill(victim)
+                victims.append(victim)
 
-    out_dir = tmp_path / "out"
-    summary = run_real_job(_job("wc", books, out_dir, task_timeout_ms=3_000, split_size_bytes=64 * 1024),
-                           workers=3, run_dir=tmp_path / "run", progress=False, timeout_s=JOB_TIMEOUT_S,
-                           on_poll=kill_a_worker)
-    assert summary.done, summary.reason
-    assert summary.killed == []  # not the runner's doing
-    (victim,) = victims
-    assert (victim, "silent") in summary.worker_deaths
-    text = _summary_text(summary)
-    assert f"{victim} (silent: heartbeats lost)" in text
-    assert "workers killed" not in text
+        out_dir = tmp_path / f"out-{run}"
+        summary = run_real_job(_job("wc", books, out_dir, task_timeout_ms=3_000, split_size_bytes=64 * 1024),
+                               workers=3, run_dir=tmp_path / f"run-{run}", progress=False, timeout_s=JOB_TIMEOUT_S,
+                               on_poll=kill_a_worker)
+        assert summary.done, summary.reason
+        assert summary.killed == []  # not the runner's doing
+        (victim,) = victims
+        if summary.status.map_executions == summary.status.maps_total and not summary.worker_deaths:
+            continue  # the kill landed after its map output was used: the death could not matter
+        assert (victim, "silent") in summary.worker_deaths
+        text = _summary_text(summary)
+        assert f"{victim} (silent: heartbeats lost)" in text
+        assert "workers killed" not in text
+        return
+    pytest.fail(f"the kill landed after the map phase in all {KILL_RUNS_MAX} runs")
