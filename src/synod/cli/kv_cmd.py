@@ -200,6 +200,30 @@ def _check_ports_free(host: str, ports: list[int]) -> None:
                                            "give another --base-port, or none for free ports") from None
 
 
+def _start_detached(config_path: Path, previous: Any) -> Any:
+    """Start the cluster of ``config_path`` in the background (its
+    processes outlive this CLI) and return its LocalCluster. ``previous``:
+    the config of a stopped cluster being started again (None: a new one),
+    whose ports are checked first (ClickException, exit 1, if one is taken).
+    A node that does not start: :func:`_fail_start`. Shared by ``synod kv up``
+    and ``synod memcache up``."""
+    from synod.runtime.cluster import ClusterError, LocalCluster, check_addresses_free
+
+    if previous is not None:
+        for node in previous.nodes.values():
+            _check_ports_free(node.host, list(node.client_ports.values()))
+        try:
+            check_addresses_free(previous, previous.nodes)
+        except ClusterError as e:
+            raise click.ClickException(str(e)) from None
+    cl = LocalCluster(config_path, detach=True)
+    try:
+        cl.start()
+    except ClusterError as e:
+        _fail_start(cl, e)
+    return cl
+
+
 def _fail_start(cl: Any, e: Any) -> None:
     """A node did not start: stop the others, name each failed node with the
     end of its log, exit 1."""
@@ -269,7 +293,7 @@ def up(run_dir: str, n: int | None, base_port: int | None, new_cluster: bool, ti
 
     Refused (exit 1, nothing changed) while a node of RUN_DIR runs, or
     when a RESP port is taken."""
-    from synod.runtime.cluster import ClusterError, LocalCluster, check_addresses_free
+    from synod.runtime.cluster import LocalCluster
     from synod.runtime.config import local_spec, write_config
 
     size = n if n is not None else 3
@@ -293,19 +317,8 @@ def up(run_dir: str, n: int | None, base_port: int | None, new_cluster: bool, ti
             _config, config_path = write_config(spec)
         except ConfigError as e:
             raise click.UsageError(str(e)) from None
-    else:
-        for node in previous.nodes.values():
-            _check_ports_free(node.host, list(node.client_ports.values()))
-        try:
-            check_addresses_free(previous, previous.nodes)
-        except ClusterError as e:
-            raise click.ClickException(str(e)) from None
     t0 = time.monotonic()
-    cl = LocalCluster(config_path, detach=True)
-    try:
-        cl.start()
-    except ClusterError as e:
-        _fail_start(cl, e)
+    cl = _start_detached(config_path, previous)
     ports = _resp_ports(cl.config)
     try:
         wait_for_write(ports, timeout_s)

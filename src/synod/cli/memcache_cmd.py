@@ -170,9 +170,9 @@ def up(run_dir: str, clusters: int | None, servers: int | None, regional_servers
 
     Refused (exit 1, nothing started) while a node of RUN_DIR runs, or when
     a port is taken."""
-    from synod.cli.kv_cmd import _check_ports_free, _fail_start
+    from synod.cli.kv_cmd import _check_ports_free, _start_detached
     from synod.harness.memcache_real import TierLayout, save_layout, tier_spec
-    from synod.runtime.cluster import ClusterError, LocalCluster, check_addresses_free
+    from synod.runtime.cluster import LocalCluster
     from synod.runtime.config import load_config, write_config
 
     wanted = {"clusters": clusters, "servers": servers, "regional_servers": regional_servers,
@@ -198,19 +198,8 @@ def up(run_dir: str, clusters: int | None, servers: int | None, regional_servers
         save_layout(run_path, layout, base_port)
     else:
         layout = previous
-        config = load_config(config_path)
-        for node in config.nodes.values():
-            _check_ports_free(node.host, list(node.client_ports.values()))
-        try:
-            check_addresses_free(config, config.nodes)
-        except ClusterError as e:
-            raise click.ClickException(str(e)) from None
     t0 = time.monotonic()
-    cl = LocalCluster(config_path, detach=True)
-    try:
-        cl.start()
-    except ClusterError as e:
-        _fail_start(cl, e)
+    cl = _start_detached(config_path, load_config(config_path) if previous is not None else None)
     _wait_routers(cl, layout, timeout_s, run_dir)
     _print_map(cl, layout, time.monotonic() - t0, restarted=previous is not None)
 
