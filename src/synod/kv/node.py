@@ -57,7 +57,7 @@ from typing import Any
 
 from synod.core import Context, Message, Params, decode, encode, parse_params
 from synod.core.boots import count_boot
-from synod.core.clients import ClientClosed, ClientOpened
+from synod.core.clients import ClientClosed, ClientOpened, CopyFilter
 from synod.core.errors import RemoteProtocolError
 from synod.kv import _connection  # noqa: F401 (registers the node-served commands)
 from synod.kv._connection import CONFIG_DEFAULTS, CONFIG_WRITABLE
@@ -275,8 +275,7 @@ class KvNode(RaftNode):
         self._parked_seq = 0
         self._forwards: dict[int, _Pending] = {}        # forward request id -> the client waiting for it
         self._known_leader: str | None = None
-        # (client, correlation) of requests received lately: copies are dropped.
-        self._requests_seen: collections.OrderedDict[Any, None] = collections.OrderedDict()
+        self._copies = CopyFilter(REQUESTS_REMEMBERED_MAX)  # a request delivered twice runs once
         self.config_values = dict(CONFIG_DEFAULTS)
 
     def client_protocols(self) -> dict[str, Any]:
@@ -295,14 +294,8 @@ class KvNode(RaftNode):
         t = type(msg)
         if t is Command:
             handle = ctx.reply_handle()
-            if handle.corr > 0:
-                # A network that duplicates (the simulator's) may deliver a
-                # request twice: the copy must not run again.
-                if handle in self._requests_seen:
-                    return None
-                self._requests_seen[handle] = None
-                if len(self._requests_seen) > REQUESTS_REMEMBERED_MAX:
-                    self._requests_seen.popitem(last=False)
+            if self._copies.is_copy(handle):
+                return None
             self._enqueue(ctx, src, handle, msg.args)
             self.flush_soon(ctx)
         elif t is KvForward:

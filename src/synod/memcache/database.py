@@ -50,10 +50,10 @@ that write.
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict
 from typing import Any
 
 from synod.core import Context, Node, decode, encode, pack_record, resync, scan_records
+from synod.core.clients import CopyFilter
 from synod.core.errors import RemoteProtocolError
 from synod.core.records import RecordScan
 from synod.memcache import constants as C
@@ -107,7 +107,7 @@ class DatabaseNode(Node):
         self.reads: dict[bytes, int] = {}
         self.shipped = 0
         self.ship_lag_ms_max = 0.0
-        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._copies = CopyFilter(C.DB_REQUESTS_REMEMBERED_MAX)  # a write delivered twice commits once
 
     def on_start(self, ctx: Context) -> None:
         self.recover(ctx)
@@ -128,14 +128,9 @@ class DatabaseNode(Node):
         elif t is DbWrite and self.master is not None:
             ctx.reply(DbNotMaster(key=msg.key, master=self.master))
         elif t is DbWrite:
-            handle = ctx.reply_handle()
-            if handle.corr > 0:
-                if handle in self._seen:
-                    ctx.trace("ignore_write", src=src, reason="duplicate delivery")
-                    return
-                self._seen[handle] = None
-                if len(self._seen) > C.DB_REQUESTS_REMEMBERED_MAX:
-                    self._seen.popitem(last=False)
+            if self._copies.is_copy(ctx.reply_handle()):
+                ctx.trace("ignore_write", src=src, reason="duplicate delivery")
+                return
             rec = self.commit(ctx, msg.key, msg.value, msg.remote_marker)
             ctx.reply(DbCommitted(key=msg.key, version=rec.seq))
         elif t is TailCommitLog:

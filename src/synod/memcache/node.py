@@ -20,12 +20,11 @@ routing, pools, gutter, regions and invalidation daemons are other roles
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from typing import Any
 
 from synod.core import Context, Node, Params, parse_params
 from synod.core.boots import count_boot
-from synod.core.clients import ClientClosed, ClientOpened
+from synod.core.clients import ClientClosed, ClientOpened, CopyFilter
 from synod.core.errors import RemoteProtocolError
 from synod.memcache import constants as C
 from synod.memcache._meta_ops import meta_arith, meta_delete, meta_get, meta_set
@@ -103,7 +102,7 @@ class CacheNode(Node):
         self.verbosity = 0
         self.curr_connections = 0
         self.total_connections = 0
-        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._copies = CopyFilter(C.REQUESTS_REMEMBERED_MAX)  # a call delivered twice runs once
 
     def client_protocols(self) -> dict[str, Any]:
         size_max = self.item_size_bytes_max
@@ -141,14 +140,9 @@ class CacheNode(Node):
             problem = self.check_request(msg)
             if problem:
                 raise RemoteProtocolError(f"{t.__name__} from {src}: {problem}")
-            handle = ctx.reply_handle()
-            if handle.corr > 0:
-                if handle in self._seen:
-                    ctx.trace("ignore_request", src=src, reason="duplicate delivery")
-                    return
-                self._seen[handle] = None
-                if len(self._seen) > C.REQUESTS_REMEMBERED_MAX:
-                    self._seen.popitem(last=False)
+            if self._copies.is_copy(ctx.reply_handle()):
+                ctx.trace("ignore_request", src=src, reason="duplicate delivery")
+                return
         ctx.reply(self.answer(msg, int(ctx.unix_ms)))
 
     def check_request(self, req: Any) -> str:

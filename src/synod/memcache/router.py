@@ -105,14 +105,14 @@ Cold-cluster warmup (4.3, mcrouter's WarmUpRoute)
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, get_args
 
 import msgspec
 
 from synod.core import ConfigError, Context, Node, Params, ReplyHandle, parse_params
-from synod.core.clients import ClientClosed, ClientOpened
+from synod.core.clients import ClientClosed, ClientOpened, CopyFilter
 from synod.core.errors import RemoteProtocolError
 from synod.memcache import constants as C
 from synod.memcache import messages as mc
@@ -262,7 +262,7 @@ class RouterNode(Node):
         # Coroutines to start, in order. Invariant: non-empty => the pump timer is armed.
         self._starts: deque[_Start] = deque()
         self._next_fanout = 1
-        self._seen: OrderedDict[ReplyHandle, None] = OrderedDict()
+        self._copies = CopyFilter(C.REQUESTS_REMEMBERED_MAX)  # a call delivered twice runs once
         self._checker = CacheNode()  # the request checks a cache server makes, for simulated clients
         self.counters: dict[str, int] = dict.fromkeys(
             ("requests", "get_keys", "server_calls", "server_timeouts", "servers_marked_down", "gutter_requests",
@@ -303,13 +303,9 @@ class RouterNode(Node):
             problem = self._checker.check_request(msg)
             if problem:
                 raise RemoteProtocolError(f"{t.__name__} from {src}: {problem}")
-            if handle.corr > 0:
-                if handle in self._seen:
-                    ctx.trace("ignore_request", src=src, reason="duplicate delivery")
-                    return None
-                self._seen[handle] = None
-                if len(self._seen) > C.REQUESTS_REMEMBERED_MAX:
-                    self._seen.popitem(last=False)
+            if self._copies.is_copy(handle):
+                ctx.trace("ignore_request", src=src, reason="duplicate delivery")
+                return None
         local = self._local_reply(msg, int(ctx.unix_ms))
         if local is not None:
             ctx.reply(local)
