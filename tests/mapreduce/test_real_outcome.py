@@ -101,14 +101,14 @@ def test_coordinator_killed_after_success_marker_is_success(books, tmp_path) -> 
                 cluster.pause("worker-3")
                 paused.append("worker-3")
             if paused and not killed and (out_dir / SUCCESS_MARKER).exists():
-                killed.append(cluster.kill(COORDINATOR_ID) is not None)
+                killed.append(cluster.kill(COORDINATOR_ID) == -signal.SIGKILL)  # not if it had just left
                 cluster.resume("worker-3")
 
         job = _job("wc", books, out_dir, nreduce=4, backup_tasks=True, task_timeout_ms=60_000)
         summary = run_real_job(job, workers=3, run_dir=tmp_path / f"run-{run}", progress=False,
                                timeout_s=JOB_TIMEOUT_S, on_poll=kill_after_marker)
-        if not killed:
-            continue  # the runner saw the job done before the marker check: no kill this time
+        if not any(killed):
+            continue  # no kill landed: the job was seen done first, or the coordinator had already left
         assert summary.exit_history[COORDINATOR_ID] == [-signal.SIGKILL]
         assert summary.done, summary.reason
         assert summary.reason == ""
