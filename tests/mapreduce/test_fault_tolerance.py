@@ -118,6 +118,27 @@ def test_reducers_release_their_tasks_when_no_worker_is_free_to_rerun_a_lost_map
     assert _events(tracer, "release_reduce")
 
 
+def test_a_paused_worker_does_not_count_as_free_to_rerun_a_lost_map(books) -> None:
+    """worker-3 paused (SIGSTOP, a long GC) during its second map task, with
+    backup tasks on and a 60 s task timeout: its running map task is backed
+    up and completed elsewhere, so it holds no running attempt, yet it is
+    not dead either. When the reducers cannot fetch its first map output,
+    the coordinator must not count it as free to re-execute that map task:
+    it will not ask for it. Counting it waited for the whole task timeout
+    (63 s here; a real-process run did the same); the coordinator now counts
+    only workers heard within WORKER_RESPONSIVE_MS, and takes a waiting
+    reduce back instead."""
+    tracer = Tracer(keep=True)
+    job = spec("wc", books, sim_compute_ms_per_mb=2000.0, task_timeout_ms=60_000.0, backup_tasks=True)
+    # By 1.5 s every worker has finished at least one map (each takes <= 1.2 s).
+    result = run_sim_job(job, books, seed=21, workers=3, tracer=tracer, time_limit_ms=600_000.0,
+                         setup=lambda sim: sim.call_at(1_500.0, sim.pause, "worker-3"))
+    assert result.done
+    assert lines_of(result.outputs) == reference("wc", books)
+    assert _events(tracer, "release_reduce")
+    assert result.commit_ms < 20_000.0, f"committed at {result.commit_ms:.0f} ms: the task timeout was waited for"
+
+
 def test_reducer_waiting_on_a_timed_out_attempt_drops_it(books) -> None:
     """The same crash with a task timeout shorter than a fetch from the dead
     worker: the coordinator times out both waiting reduce attempts, so no

@@ -9,6 +9,7 @@ TASK_TIMEOUT_MS = 10_000          # reassign a task not reported within this
 TICK_INTERVAL_MS = 500            # coordinator's housekeeping period
 HEARTBEAT_INTERVAL_MS = 1_000     # coordinator pings each known worker (paper section 3.3)
 DONE_GRACE_MS = 3_000             # after the job, the coordinator waits this long for workers to hear "exit"
+WORKER_RESPONSIVE_MS = 3 * HEARTBEAT_INTERVAL_MS  # a worker not heard this long cannot be counted on to take a task
 WAIT_DELAY_MS = 200               # a worker with nothing to do asks again after this
 BACKUP_TASKS_MAX = 64             # backup executions scheduled at most (paper section 3.6)
 WORKER_DEATHS_MAX = 1_000         # worker deaths remembered for the job's status (the first ones)

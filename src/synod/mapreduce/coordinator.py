@@ -311,21 +311,25 @@ class Coordinator(Node):
         reduce.running[msg.attempt] = (running[0], running[1], ctx.now_ms)
         task = self.maps[msg.map_task_id]
         if task.status != COMPLETED:
-            if self._no_worker_for_idle_maps():
+            if self._no_worker_for_idle_maps(ctx.now_ms):
                 self._release_reduce(ctx, reduce, msg.attempt, msg.worker_id)
                 return MapLocation(holder=None, map_attempt=-1, abandon=True)
             return MapLocation(holder=None, map_attempt=-1, abandon=False)
         return MapLocation(holder=task.holder, map_attempt=task.holder_attempt, abandon=False)
 
-    def _no_worker_for_idle_maps(self) -> bool:
-        """Whether some map task waits to be re-executed while every live
-        worker is busy (each holds a running attempt): then the reducers
-        waiting for that output would wait for ever, since no worker is left
-        to ask for the map task."""
+    def _no_worker_for_idle_maps(self, now: float) -> bool:
+        """Whether some map task waits to be re-executed while no worker is
+        free to run it: each live worker holds a running attempt, or has not
+        been heard for ``WORKER_RESPONSIVE_MS`` (it answers no heartbeat: a
+        paused or partitioned worker, not yet silent for the task timeout,
+        will not ask for the map task either). The reducers waiting for that
+        output would otherwise wait for ever, or for the whole task timeout."""
         if not any(t.status == IDLE for t in self.maps):
             return False
         busy = {w for t in self.maps + self.reduces for (w, _, _) in t.running.values()}
-        return all(w in busy for w, info in self.workers.items() if not info.told_exit)
+        responsive_ms = min(C.WORKER_RESPONSIVE_MS, self.job.task_timeout_ms)
+        return all(w in busy or now - info.last_heard_ms > responsive_ms
+                   for w, info in self.workers.items() if not info.told_exit)
 
     def _release_reduce(self, ctx: Context, task: _Task, attempt: int, worker_id: str) -> None:
         """Take a waiting reduce attempt back (its worker drops what it
