@@ -23,9 +23,14 @@ consistency).
 Faults: kill -9 of one frontend cache server mid-run, restart after a
 while (empty, as a memcached restart); then SIGSTOP of a server of the
 other cluster and SIGCONT: it comes back with its memory, so deletes it
-missed meanwhile must be made up before the router trusts it again. Every
-assertion message carries the record: operations per phase, faults,
-verdict.
+missed meanwhile must be made up before the router trusts it again.
+Partitions (node messages blocked both ways; clients still reach every
+process): a cluster's router cut off from one of its cache servers (marked
+down after a timeout, its keys to the gutter, its missed deletes replayed
+on it after the heal before it is marked up), then mcsqueal cut off from
+one cluster's router (its deletes for that cluster held up, its cursor
+behind, until the heal; then they arrive). Every assertion message carries
+the record: operations per phase, faults, verdict.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,7 @@ from pymemcache.client.base import Client
 from tests.kv.test_real_clients import wait_until as _wait_until
 
 from synod.harness.memcache_real import (
+    MCSQUEAL_ID,
     TierLayout,
     db_read,
     db_write,
@@ -53,12 +60,14 @@ from synod.harness.memcache_real import (
 )
 from synod.memcache._hashing import server_for
 from synod.memcache.webclient import cached_value, parse_cached
-from synod.runtime import LocalCluster
+from synod.runtime import LocalCluster, Status, StatusRequest
 from synod.runtime.config import write_config
 
 LAYOUT = TierLayout()
 VICTIM = "f1-mc2"  # the cache server killed
 PAUSED = "f2-mc1"  # the cache server stopped (SIGSTOP: its memory kept) and resumed
+CUT = "f1-mc3"  # the cache server partitioned from its router (both keep running)
+SQUEAL_CUT = "f2-router"  # the router partitioned from mcsqueal
 ROUTER_TIMEOUTS = {"server_timeout_ms": 300, "timeouts_until_down": 1, "down_probe_interval_ms": 200}
 WORKERS = 3
 KEYS_PER_WORKER = 12     # half of them regional ("r:")
@@ -198,6 +207,24 @@ class Worker(threading.Thread):
         router.delete(key, noreply=False)
 
 
+@contextmanager
+def _web_servers(tier: Tier, record: Record) -> Iterator[list[Worker]]:
+    """WORKERS web servers running for the block; on leaving it every one
+    has stopped, and no operation of any failed."""
+    stop = threading.Event()
+    workers = [Worker(tier, record, w, stop) for w in range(WORKERS)]
+    try:
+        for w in workers:
+            w.start()
+        yield workers
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=DEADLINE_S)
+    assert not any(w.is_alive() for w in workers), record
+    assert record.errors == [], record
+
+
 def test_pymemcache_set_get_delete_through_each_router(tier: Tier) -> None:
     """Every router serves pymemcache; a frontend key is cached per cluster,
     a regional (``r:``) key once for both (4.2)."""
@@ -224,12 +251,8 @@ def test_kill_9_a_cache_server_gutter_takes_over_and_nothing_stale_after_recover
     servers, equals the database's (or is a miss)."""
     cl = tier.cl
     record = Record()
-    stop = threading.Event()
-    workers = [Worker(tier, record, w, stop) for w in range(WORKERS)]
     f1 = tier.client("f1-router")
-    try:
-        for w in workers:
-            w.start()
+    with _web_servers(tier, record) as workers:
         wait_until("the first phase's operations", lambda: record.total("before") >= OPS_PER_PHASE, record)
 
         record.phase = "victim down"
@@ -263,12 +286,6 @@ def test_kill_9_a_cache_server_gutter_takes_over_and_nothing_stale_after_recover
                    lambda: stats_of(tier.port("f2-router"))["servers_down"] == "0", record)
         record.fault(f"{PAUSED} marked up")
         wait_until("operations after the resume", lambda: record.total("after resume") >= OPS_PER_PHASE, record)
-    finally:
-        stop.set()
-        for w in workers:
-            w.join(timeout=DEADLINE_S)
-    assert not any(w.is_alive() for w in workers), record
-    assert record.errors == [], record
     victim_keys = [k for w in workers for k in w.keys if not k.startswith("r:") and home(k) == VICTIM]
     assert victim_keys, f"no worker key lives on {VICTIM}: {record}"
     assert record.ops["victim down"].get("reads", 0) > 0 and record.ops["victim down"].get("writes", 0) > 0, record
@@ -295,6 +312,145 @@ def _gutter_takes_over(tier: Tier, f1: Client, record: Record) -> None:
     assert stats["servers_down"] == "1" and int(stats["gutter_requests"]) > 0, f"{stats}: {record}"
     record.fault(f"gutter checked: {mine} served by gutter-mc1; f1 router gutter_requests "
                  f"{stats['gutter_requests']}")
+
+
+def test_partitions_router_cut_from_a_server_then_mcsqueal_cut_from_a_router(tier: Tier) -> None:
+    """Look-aside web servers run throughout. A partition between f1's
+    router and f1-mc3, both running: the router marks the server down after
+    a timeout and sends its keys to the gutter (3.3); the server keeps its
+    memory, so the router deletes there what it missed before it marks it
+    up after the heal. Then a partition between mcsqueal and f2's router:
+    f2 serves an overwritten value and mcsqueal's cursor stays behind the
+    write until the heal, then its deletes arrive (at least once, 4.1).
+    After the run, once mcsqueal's cursor has passed the last write, nothing
+    served or cached differs from the database."""
+    record = Record()
+    with _web_servers(tier, record) as workers:
+        wait_until("the first phase's operations", lambda: record.total("before") >= OPS_PER_PHASE, record)
+        replayed = _router_cut_from_a_server(tier, record)
+        delayed = _mcsqueal_cut_from_a_router(tier, record)
+    missed = {k for w in workers for phase, k in w.writes
+              if phase == "router cut" and not k.startswith("r:") and home(k) == CUT}
+    record.fault(f"keys of {CUT} written while it was cut off: {len(missed)}")
+    assert missed, f"no key of {CUT} was written while it was cut off: {record}"
+    _nothing_stale(tier, [k for w in workers for k in w.keys] + [replayed, delayed], record)
+
+
+def _router_cut_from_a_server(tier: Tier, record: Record) -> str:
+    """Phases "router cut" and "after heal": f1's router and CUT cannot
+    exchange messages (clients still reach both). A key cached on CUT and
+    then written is still held there during the cut (its delete went to the
+    gutter) and gone when the router marks CUT up. Returns that key."""
+    cl, router = tier.cl, LAYOUT.router(1)
+    f1, server = tier.client(router), tier.client(CUT)
+    key = next(f"cut{i}" for i in range(1000) if home(f"cut{i}") == CUT)
+    old = _cached(tier, key, b"before the cut", [f1], record)
+    assert server.get(key) == old, record
+    before = _router_stats(tier, router, record)
+    assert before["servers_down"] == "0", f"{before}: {record}"
+    try:
+        cl.partition_one_way([router], [CUT])
+        cl.partition_one_way([CUT], [router])
+        record.phase = "router cut"  # from here on: the nodes have acknowledged the partition
+        record.fault(f"partition {router} | {CUT}")
+        assert db_write(cl, key.encode(), b"during the cut") is not None, record
+        f1.delete(key, noreply=False)  # times out on CUT or fails fast: to the gutter, owed to CUT
+        wait_until(f"{router} marks {CUT} down", lambda: _router_stats(tier, router, record)["servers_down"] == "1",
+                   record)
+        record.fault(f"{CUT} marked down")
+        wait_until(f"operations with {CUT} cut off", lambda: record.total("router cut") >= OPS_PER_PHASE, record)
+        cut = _router_stats(tier, router, record)
+        assert server.get(key) == old, f"{CUT} lost its memory or took a delete across the partition: {record}"
+        assert f1.get(key) is None, f"{router} served {CUT}'s overwritten value: {record}"
+        for name in ("gutter_requests", "missed_writes"):
+            assert int(cut[name]) > int(before[name]), f"{name} {before[name]} -> {cut[name]}: {record}"
+        record.fault(f"cut checked: {CUT} keeps {key}; gutter_requests {before['gutter_requests']} -> "
+                     f"{cut['gutter_requests']}, missed_writes {before['missed_writes']} -> {cut['missed_writes']}")
+    finally:
+        cl.heal()
+        record.fault("heal")
+    record.phase = "after heal"
+
+    def up_and_not_stale() -> bool:
+        # Polled till the router marks CUT up: at no point may it serve CUT's copy of the key.
+        assert f1.get(key) is None, f"{router} served {key} from {CUT} before replaying its delete: {record}"
+        return _router_stats(tier, router, record)["servers_down"] == "0"
+
+    wait_until(f"{router} marks {CUT} up", up_and_not_stale, record)
+    assert f1.get(key) is None, f"{router} served {key} from {CUT} after marking it up: {record}"
+    up = _router_stats(tier, router, record)
+    record.fault(f"{CUT} marked up; missed_writes_replayed {before['missed_writes_replayed']} -> "
+                 f"{up['missed_writes_replayed']}")
+    assert int(up["missed_writes_replayed"]) > int(before["missed_writes_replayed"]), record
+    assert server.get(key) is None, f"{CUT} marked up still holding {key}, whose delete it missed: {record}"
+    wait_until("operations after the heal", lambda: record.total("after heal") >= OPS_PER_PHASE, record)
+    return key
+
+
+def _mcsqueal_cut_from_a_router(tier: Tier, record: Record) -> str:
+    """Phases "mcsqueal cut" and "after mcsqueal heal": mcsqueal and
+    SQUEAL_CUT cannot exchange messages. A key cached in both clusters is
+    written and deleted through f1's router, as its web server would: f2
+    keeps the old value and mcsqueal's cursor stays behind the write for
+    the whole phase while its re-sent deletes are dropped; after the heal
+    the cursor passes it and f2's copy is gone. Returns that key."""
+    cl = tier.cl
+    f1, f2 = tier.client(LAYOUT.router(1)), tier.client(SQUEAL_CUT)
+    key = "late"
+    old = _cached(tier, key, b"before the cut", [f1, f2], record)
+    try:
+        cl.partition_one_way([MCSQUEAL_ID], [SQUEAL_CUT])
+        cl.partition_one_way([SQUEAL_CUT], [MCSQUEAL_ID])
+        record.phase = "mcsqueal cut"  # from here on: the nodes have acknowledged the partition
+        record.fault(f"partition {MCSQUEAL_ID} | {SQUEAL_CUT}")
+        dropped = _status(cl, MCSQUEAL_ID, record).messages_dropped
+        version = db_write(cl, key.encode(), b"during the cut")
+        assert version is not None, record
+        f1.delete(key, noreply=False)  # NOT_FOUND if mcsqueal's delete reached f1 first
+        assert f1.get(key) is None, record
+        wait_until(f"operations with {MCSQUEAL_ID} cut off", lambda: record.total("mcsqueal cut") >= OPS_PER_PHASE,
+                   record)
+        wait_until(f"{MCSQUEAL_ID}'s deletes to {SQUEAL_CUT} dropped",
+                   lambda: _status(cl, MCSQUEAL_ID, record).messages_dropped > dropped, record)
+        acked = mcsqueal_acked_seq(cl)
+        record.fault(f"cut checked: mcsqueal acked seq {acked} < {version}, messages dropped "
+                     f"{_status(cl, MCSQUEAL_ID, record).messages_dropped - dropped}")
+        assert acked < version, f"mcsqueal's cursor passed seq {version}, unacknowledged by {SQUEAL_CUT}: {record}"
+        assert f2.get(key) == old, f"{SQUEAL_CUT} lost {key} without mcsqueal's delete: {record}"
+    finally:
+        cl.heal()
+        record.fault("heal")
+    record.phase = "after mcsqueal heal"
+    wait_until(f"mcsqueal's cursor reaches seq {version}", lambda: mcsqueal_acked_seq(cl) >= version, record)
+    assert f2.get(key) is None, f"{SQUEAL_CUT} still serves {key} after mcsqueal acked its delete: {record}"
+    wait_until("operations after the heal", lambda: record.total("after mcsqueal heal") >= OPS_PER_PHASE, record)
+    return key
+
+
+def _cached(tier: Tier, key: str, value: bytes, routers: list[Client], record: Record) -> bytes:
+    """Write ``key`` to the database and, once mcsqueal's deletes of that
+    write are done, cache it through each of ``routers`` as a look-aside
+    read would (version and value). Returns the cached bytes."""
+    version = db_write(tier.cl, key.encode(), value)
+    assert version is not None, f"database write of {key} unanswered: {record}"
+    wait_until(f"mcsqueal's cursor reaches seq {version}", lambda: mcsqueal_acked_seq(tier.cl) >= version, record)
+    data = cached_value(version, value)
+    for router in routers:
+        assert router.set(key, data, noreply=False) is True, record
+        assert router.get(key) == data, record
+    return data
+
+
+def _router_stats(tier: Tier, router: str, record: Record) -> dict[str, str]:
+    stats = stats_of(tier.port(router))
+    assert stats is not None, f"{router} does not answer stats: {record}"
+    return stats
+
+
+def _status(cl: LocalCluster, node_id: str, record: Record) -> Status:
+    status = cl.call(node_id, StatusRequest(), 2.0)
+    assert type(status) is Status, f"{node_id} answered status with {status!r}: {record}"
+    return status
 
 
 def _nothing_stale(tier: Tier, keys: list[str], record: Record) -> None:
