@@ -168,7 +168,8 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
                   + ("" if temp_run and not keep else f"; node logs in {run_path}"))
     try:
         summary = run_real_job(job, workers=workers, run_dir=run_path,
-                               progress=console.is_terminal and not as_json, say=console.print, app_dir=app_dir)
+                               progress=console.is_terminal and not as_json, say=console.print, app_dir=app_dir,
+                               fork_server=True)
     except KeyboardInterrupt:  # the cluster is stopped by now; the old output stays, the logs are kept
         plan.abandon()
         click.echo(f"synod mr: interrupted; node logs kept in {run_path}", err=True)

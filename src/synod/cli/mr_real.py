@@ -108,7 +108,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     mymodule`` from the current directory). ``fork_server``: fork the node
     processes from one that imported the runtime once
     (:class:`LocalCluster`'s ``fork_server``): ~0.03 s to start a node
-    instead of ~0.1 s of CPU each; ``synod demo`` uses it.
+    instead of ~0.1 s of CPU each; ``synod mr run`` and ``synod demo`` use it.
 
     Raises:
         synod.runtime.cluster.ClusterError: a process could not be started.

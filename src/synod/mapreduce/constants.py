@@ -17,6 +17,7 @@ SUCCESS_MARKER = "_SUCCESS"       # written in out_dir once every output is comm
 
 # Worker
 RPC_TIMEOUT_MS = 2_000            # one call to the coordinator
+JOIN_CHECK_INTERVAL_MS = 100      # a worker not yet answered by the coordinator looks for _SUCCESS this often
 COORDINATOR_UNREACHABLE_MAX = 10  # consecutive failed calls before a worker gives up and exits
 FETCH_TIMEOUT_MS = 5_000          # one region chunk fetched from a map worker
 FETCH_CHUNK_BYTES_MAX = 4 * 1024 * 1024  # region bytes in one reply (RegionChunk, or all parts of Regions)

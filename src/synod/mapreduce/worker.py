@@ -73,6 +73,8 @@ from synod.mapreduce.messages import (
 
 __all__ = ["Worker", "partition_pairs", "map_output_path", "pack_map_output", "region_slice"]
 
+_JOIN_CHECK = "join_check"  # the timer of on_timer
+
 # One region of a map task's output: key -> the values emitted for it.
 _REGION_TYPE = dict[str, list[str]]
 
@@ -152,6 +154,7 @@ class Worker(Node):
         self.done_marker = done_marker
         self.incarnation = 0
         self.tasks_run = 0
+        self.joined = False  # the coordinator has answered a call of this incarnation
 
     # -- handlers ----------------------------------------------------------------
     def on_start(self, ctx: Context) -> Any:
@@ -172,6 +175,19 @@ class Worker(Node):
             case _:
                 ctx.trace("ignore_message", src=src, reason=f"unexpected {type(msg).__name__}")
 
+    def on_timer(self, ctx: Context, name: str) -> None:
+        # Until the coordinator first answers, look for the job's end beside
+        # the pending call: a worker whose link came up after a short job was
+        # over (the coordinator gone) waited its call's whole RPC_TIMEOUT_MS
+        # before it looked, and held the job's wall time 2 s (issue 9 #2).
+        if name != _JOIN_CHECK or self.joined:
+            return
+        if self._job_over(ctx):
+            ctx.warn("exiting: the job is over and the coordinator never answered", done_marker=self.done_marker)
+            ctx.exit(0)
+            return
+        ctx.set_timer(_JOIN_CHECK, C.JOIN_CHECK_INTERVAL_MS)
+
     # -- the task loop -------------------------------------------------------------
     async def _work_loop(self, ctx: Context) -> None:
         if self._job_over(ctx):  # started after the job: no call to a coordinator that has left
@@ -179,10 +195,14 @@ class Worker(Node):
             ctx.exit(0)
             return
         failures = 0
+        if self.done_marker is not None:
+            ctx.set_timer(_JOIN_CHECK, C.JOIN_CHECK_INTERVAL_MS)
         while True:
             reply = await self._call(ctx, self.coordinator,
                                      RequestTask(worker_id=ctx.node_id, incarnation=self.incarnation),
                                      C.RPC_TIMEOUT_MS)
+            if reply is not None:
+                self.joined = True
             try:
                 match reply:
                     case None:
