@@ -16,7 +16,7 @@ from synod.memcache import messages as mc
 from synod.memcache._hashing import server_for
 from synod.memcache.node import CacheNode
 from synod.memcache.router import E_BUSY, E_TOO_MANY_KEYS, E_UNAVAILABLE, factory
-from synod.sim import Constant, LinkModel, Network, Simulator
+from synod.sim import Constant, LinkModel, Network, Simulator, Tracer
 
 CACHES = ("c1", "c2", "c3")
 GUTTER = ("g1",)
@@ -45,11 +45,12 @@ class Client(Node):
 
 def run(script: Script, *, seed: int = 1, until_ms: float = 30_000.0, servers: tuple[str, ...] = CACHES + GUTTER,
         faults: tuple[tuple[float, str, str], ...] = (), pushed: list[Any] | None = None,
-        at: tuple[tuple[float, Callable[[Simulator], None]], ...] = (), **params: Any) -> Simulator:
+        at: tuple[tuple[float, Callable[[Simulator], None]], ...] = (), tracer: Tracer | None = None,
+        **params: Any) -> Simulator:
     """A simulation of ``servers``, router ``r`` (params ``BASE`` updated
     with ``params``) and a client running ``script``; ``faults`` are
     ``(t_ms, "crash" | "restart", node)``, ``at`` ``(t_ms, fn(sim))``."""
-    sim = Simulator(seed, network=Network(LinkModel(latency=Constant(LATENCY_MS))))
+    sim = Simulator(seed, network=Network(LinkModel(latency=Constant(LATENCY_MS))), tracer=tracer)
     peers = (*servers, "r", "client")
     for s in servers:
         sim.add_node(s, CacheNode, peers=peers)

@@ -44,8 +44,13 @@ Routers (3.3; ``routers=True``). Each region gets a router ``[r<n>.]mcrouter``
 default pool, a one-server gutter pool ``[r<n>.]g1``, 50 ms server timeout,
 three timeouts mark a server down, probes every 200 ms, gutter items live
 at most ``GUTTER_TTL_S``), and the web servers and mcsqueal talk to it
-instead of to the cache servers; partitions cut routers too; routers and
-gutter servers are not killed (a router keeps its missed keys in memory).
+instead of to the cache servers; partitions cut routers too; ``kill``
+also crashes routers (restarting 400 ms later from their disks: the async
+log of missed writes, :class:`~synod.memcache.router.RouterParams`
+``durable_missed_writes``) and gutter servers (restarting empty, as any
+cache server). With ``durable_missed_writes=False`` a killed router forgets
+which servers missed which deletes, and trusts them again with the old
+values: checker (a) or (a') catches it (docs/memcache.md has the count).
 The router also deletes in the gutter (``gutter_deletes``; the paper's does
 not: ``gutter_deletes=False`` shows what that costs, checker (c)). Cache
 servers number their lease tokens per incarnation (CacheNode), and the
@@ -187,7 +192,8 @@ def memcache_scenario(sim: Simulator, *, caches: int = 3, webs: int = 8, leases:
                       history: LookasideHistory | None = None, replay: str = "", regions: int = 1,
                       remote_markers: bool = True,
                       shipping_interval_ms: float = C.LOG_SHIPPING_INTERVAL_MS, routers: bool = False,
-                      gutter: bool = True, gutter_deletes: bool = True, crash_ms: float | None = None) -> Scenario:
+                      gutter: bool = True, gutter_deletes: bool = True, crash_ms: float | None = None,
+                      durable_missed_writes: bool = True) -> Scenario:
     """The scenario of the module docstring: ``caches`` cache servers and
     ``webs`` web servers per region, ``regions`` regions (1 .. ``REGIONS_MAX``;
     region 1 the master), times in virtual ms. ``routers``: web servers and
@@ -195,7 +201,10 @@ def memcache_scenario(sim: Simulator, *, caches: int = 3, webs: int = 8, leases:
     pool unless ``gutter`` is False (3.3), deletes reaching the gutter too
     unless ``gutter_deletes`` is False (the paper's gutter, which takes no
     invalidations: then a read failed over to it can return a value older
-    than the reader's own write, and checker (c) says so); ``crash_ms``: besides the
+    than the reader's own write, and checker (c) says so), routers keeping
+    the writes a server missed in their async log on disk unless
+    ``durable_missed_writes`` is False (then in memory: a killed router
+    forgets them); ``crash_ms``: besides the
     nemesis, crash :func:`crashed_server` of region 1 then (restarted
     ``CRASH_DOWN_MS`` later) and report the ``gutter`` figure, the
     database load spike (:func:`spike_ratio`).
@@ -220,10 +229,12 @@ def memcache_scenario(sim: Simulator, *, caches: int = 3, webs: int = 8, leases:
     for reg in layout:
         _add_region(reg, servers, clients, observer=observer, gutter_observer=gutter_observer, hist=hist, wl=wl, leases=leases,
                     stale_values=stale_values, markers=remote_markers, shipping_interval_ms=shipping_interval_ms,
-                    gutter=gutter, gutter_deletes=gutter_deletes)
+                    gutter=gutter, gutter_deletes=gutter_deletes, durable_missed_writes=durable_missed_writes)
     all_caches = tuple(c for reg in layout for c in reg.caches)
     crash_kinds = tuple(k for k in kinds if k in ("kill", "loss"))
     crash_targets = (*all_caches, DATABASE, MCSQUEAL, *(n for reg in layout[1:] for n in (reg.database, reg.mcsqueal)))
+    if routers:  # a router restarts from its async log, a gutter server empty
+        crash_targets += tuple(n for reg in layout for n in (reg.router, *reg.gutter))
     nemesis = replace(chaos_nemesis(crash_kinds), targets=crash_targets, faulty_nodes_max=2)
     partitions: Nemesis | None = None
     cut = (*all_caches, *(w for reg in layout for w in reg.webs))
@@ -262,7 +273,8 @@ def memcache_scenario(sim: Simulator, *, caches: int = 3, webs: int = 8, leases:
 def _add_region(reg: Region, servers: dict[str, Any], clients: dict[str, Any], *, observer: HerdObserver,
                 gutter_observer: HerdObserver,
                 hist: LookasideHistory, wl: LookasideWorkload, leases: bool, stale_values: bool, markers: bool,
-                shipping_interval_ms: float, gutter: bool, gutter_deletes: bool) -> None:
+                shipping_interval_ms: float, gutter: bool, gutter_deletes: bool,
+                durable_missed_writes: bool = True) -> None:
     """The factories of one region's nodes (the master region's exactly as
     before regions existed)."""
     for cid in reg.caches:
@@ -276,7 +288,8 @@ def _add_region(reg: Region, servers: dict[str, Any], clients: dict[str, Any], *
         params = RouterParams(pools={"cluster": reg.caches, "gutter": reg.gutter}, default_pool="cluster",
                               gutter_pool="gutter", gutter=gutter, gutter_deletes=gutter_deletes,
                               server_timeout_ms=ROUTER_SERVER_TIMEOUT_MS,
-                              down_probe_interval_ms=ROUTER_DOWN_PROBE_INTERVAL_MS, gutter_ttl_s=GUTTER_TTL_S)
+                              down_probe_interval_ms=ROUTER_DOWN_PROBE_INTERVAL_MS, gutter_ttl_s=GUTTER_TTL_S,
+                              durable_missed_writes=durable_missed_writes)
         servers[reg.router] = lambda: RouterNode(params)
         endpoints = (reg.router,)
     if reg.n == 1:

@@ -49,7 +49,8 @@ Gutter (3.3)
     down server is probed (``version``) every ``down_probe_interval_ms``;
     once it answers, the router deletes on it every key whose write it may
     have missed (sent to the gutter or timed out, here or in a replicated
-    pool; mcrouter replays these from its async log), or flushes it when
+    pool; mcrouter replays these from its async log, and so does this
+    router: see *Async log* below), or flushes it when
     more than ``ROUTER_MISSED_KEYS_MAX`` were missed or a flush_all was,
     and only then marks it up: its keys return to it, and a server that
     was cut off rather than crashed serves no value an invalidation should
@@ -79,15 +80,48 @@ States and invariants
     is not empty the ``pump`` timer is armed and new requests queue behind.
     ``_inflight``: unanswered requests per client, each answered exactly
     once; at most :data:`~synod.memcache.constants.ROUTER_CLIENT_REQUESTS_INFLIGHT_MAX`
-    per client and ``ROUTER_REQUESTS_INFLIGHT_MAX`` in all. No durable
-    state: a restarted router believes every server up.
+    per client and ``ROUTER_REQUESTS_INFLIGHT_MAX`` in all. A restarted
+    router believes every server up except those its async log says owe
+    replays.
+
+Async log (mcrouter's, on ``ctx.disk``; ``durable_missed_writes``, on by default)
+    Each change to ``_missed`` / ``_flush_owed`` (a key newly owed by a
+    server, or a flush_all newly owed) is appended to ``router/missed_log``
+    as one checksummed :class:`MissedWrite` record
+    (:func:`synod.core.records.pack_record`) and synced in the same handler
+    step that noted it. The runtime makes the sync durable before it sends
+    anything that step queued (DESIGN.md section 2), and a request's answer
+    is queued in that step or a later one, so a miss is on disk before the
+    client that sent the write hears back. ``on_start`` reloads the log:
+    every server it names owes its keys (routed around it, as above) or a
+    flush_all, and is probed at once; the replays are what they were before
+    the crash. When a server's replays are done (the probe marks it up) the
+    log is compacted: rewritten from what is still owed (deleted when
+    nothing is), and synced. Size: a server is owed at most
+    ``ROUTER_MISSED_KEYS_MAX`` keys, then one flush_all, so the log holds at
+    most that many records plus one per server between compactions (a key
+    owed twice is logged once). Damage: a torn tail (a crash inside an
+    append that was never synced, so never acknowledged) is cut; a corrupt
+    record (a checksum mismatch in a record that is all there, or a record
+    that does not decode) is reported with ``ctx.warn``, the file is kept
+    aside under ``router/damaged/``, and, since the lost record could have
+    named any server, every server of every pool is owed a flush_all (its
+    keys skip it until the probe has flushed it): nothing read from the
+    damaged file is used, and the router runs on.
+    Invariant: every key in ``_missed`` and server in ``_flush_owed`` has a
+    synced record in the log (durable mode), though the log may hold keys
+    already replayed (replayed again after a crash: a delete twice is
+    harmless). With ``durable_missed_writes`` False the misses live in
+    memory only and a restart forgets them (measured in the simulator:
+    router kills then leave stale values, see docs/memcache.md).
 
 Simplified
     Commands that are not about keys are answered by the router itself
     (version, mn, verbosity, cache_memlimit, stats with the router's own
     counters, quit), except flush_all, which goes to every server
-    (AllSync). The missed keys live in the router's memory only (mcrouter
-    keeps its async log on disk): a router restart forgets them.
+    (AllSync). The async log logs misses, not the writes in flight: a
+    write whose call was still out when the router crashed is not logged
+    (its client got no answer; mcsqueal's retry of the delete covers it).
     A regional pool (4.2) is a pool several clusters' routers all name,
     with a route to it.
 
@@ -111,16 +145,28 @@ from typing import Any, get_args
 
 import msgspec
 
-from synod.core import ConfigError, Context, Node, Params, ReplyHandle, parse_params
+from synod.core import (
+    ConfigError,
+    Context,
+    Message,
+    Node,
+    Params,
+    RemoteProtocolError,
+    ReplyHandle,
+    decode,
+    encode,
+    pack_record,
+    parse_params,
+)
 from synod.core.clients import ClientClosed, ClientOpened, CopyFilter
-from synod.core.errors import RemoteProtocolError
 from synod.memcache import constants as C
 from synod.memcache import messages as mc
 from synod.memcache._hashing import server_for
+from synod.memcache.database import read_checked
 from synod.memcache.node import PROTOCOL, CacheNode
 from synod.memcache.protocol import MemcacheProtocol
 
-__all__ = ["RouterNode", "RouterParams", "factory", "FACTORY"]
+__all__ = ["RouterNode", "RouterParams", "MissedWrite", "factory", "FACTORY", "MISSED_LOG_PATH", "DAMAGED_DIR"]
 
 FACTORY = "synod.memcache.router:factory"
 
@@ -130,6 +176,8 @@ _READS = (mc.Get, mc.MetaGet, mc.MetaDebug)
 _DELETES = (mc.Delete, mc.MetaDelete)
 _GUTTER_SALT = b"gutter"
 _PUMP = "pump"  # the timer that starts queued coroutines (RouterNode._start)
+MISSED_LOG_PATH = "router/missed_log"  # the async log of missed writes (module docstring)
+DAMAGED_DIR = "router/damaged/"  # a corrupt async log is kept aside here
 
 E_BUSY = b"SERVER_ERROR router busy"
 E_TOO_MANY_KEYS = "SERVER_ERROR too many keys"
@@ -152,7 +200,11 @@ class RouterParams(Params):
     as in mcrouter and the paper, whose gutter takes no invalidations and
     serves "slightly stale" data for up to ``gutter_ttl_s``);
     ``warm_pools``: cold pool -> the warm pool its misses are read from
-    (4.3, mcrouter's WarmUpRoute). Times: ``server_timeout_ms`` (a call without reply by then
+    (4.3, mcrouter's WarmUpRoute); ``durable_missed_writes``: the writes
+    a server missed are kept in an async log on the router's disk, synced
+    before the write is answered and reloaded on restart (on by default;
+    False keeps them in memory only, as a switch to measure what the log
+    is for). Times: ``server_timeout_ms`` (a call without reply by then
     is a timeout), ``timeouts_until_down`` (consecutive timeouts that mark
     a server down), ``down_probe_interval_ms``, ``gutter_ttl_s`` (the
     longest life of a gutter item).
@@ -172,6 +224,7 @@ class RouterParams(Params):
     gutter: bool = True
     gutter_deletes: bool = False
     warm_pools: dict[str, str] = {}
+    durable_missed_writes: bool = True
     server_timeout_ms: int = C.ROUTER_SERVER_TIMEOUT_MS
     timeouts_until_down: int = C.ROUTER_TIMEOUTS_UNTIL_DOWN
     down_probe_interval_ms: int = C.ROUTER_DOWN_PROBE_INTERVAL_MS
@@ -217,6 +270,75 @@ class RouterParams(Params):
 _Start = Callable[[Context], Coroutine[Any, Any, None]]  # makes a coroutine that calls servers
 
 
+class MissedWrite(Message, tag="mc.MissedWrite"):
+    """One record of the router's async log (mcrouter's): ``server`` may
+    have missed a write of ``key`` (deleted there before it is trusted
+    again); ``key`` None: ``server`` is owed a flush_all."""
+
+    server: str
+    key: bytes | None = None
+
+
+class _AsyncLog:
+    """The router's async log of missed writes on ``ctx.disk`` (see the
+    module docstring): appends synced at once, a rewrite when replays
+    clear a server, and the reload of ``on_start``."""
+
+    __slots__ = ("logged",)
+
+    def __init__(self) -> None:
+        self.logged: set[str] = set()  # servers that have records in the file
+
+    def append(self, ctx: Context, server: str, key: bytes | None) -> None:
+        """Log that ``server`` owes ``key`` (None: a flush_all); synced
+        before anything this handler step sends, the write's answer included."""
+        ctx.disk.append(MISSED_LOG_PATH, pack_record(encode(MissedWrite(server=server, key=key))))
+        ctx.disk.sync()
+        self.logged.add(server)
+
+    def rewrite(self, ctx: Context, missed: dict[str, dict[bytes, None]], flush_owed: set[str]) -> None:
+        """Compact: the log becomes exactly what is owed (deleted when
+        nothing is), synced."""
+        records = [MissedWrite(server=s) for s in sorted(flush_owed)]
+        records += [MissedWrite(server=s, key=k) for s in sorted(missed) if s not in flush_owed for k in missed[s]]
+        if records:
+            ctx.disk.write(MISSED_LOG_PATH, b"".join(pack_record(encode(r)) for r in records))
+        else:
+            ctx.disk.delete(MISSED_LOG_PATH)
+        ctx.disk.sync()
+        self.logged = {r.server for r in records}
+        ctx.trace("missed_log_compacted", records=len(records))
+
+    def load(self, ctx: Context, servers: tuple[str, ...]) -> tuple[list[MissedWrite], bool]:
+        """The log's records (only those naming one of ``servers``), and
+        whether it was corrupt: then the records are none of it, the file is
+        kept aside under ``DAMAGED_DIR`` and ``ctx.warn`` says so. A torn
+        tail is cut (never synced, so never acknowledged)."""
+        raw, scan = read_checked(ctx, MISSED_LOG_PATH)
+        records: list[MissedWrite] = []
+        damage = scan.error if scan.corrupt else None
+        for i, payload in enumerate(scan.records):
+            try:
+                records.append(decode(payload, MissedWrite))
+            except RemoteProtocolError as e:
+                damage = f"record {i} does not decode: {e}"
+                break
+        if damage is not None:
+            n = len(ctx.disk.list(DAMAGED_DIR + "missed_log.")) + 1
+            ctx.disk.write(f"{DAMAGED_DIR}missed_log.{n}", raw)
+            ctx.warn("memcache router: async log of missed writes corrupt; the damaged file is kept aside and "
+                     "every server is owed a flush_all", file=MISSED_LOG_PATH, kept_aside=f"{DAMAGED_DIR}missed_log.{n}",
+                     offset=scan.valid_bytes, error=damage)
+            return [], True
+        if scan.torn:
+            ctx.trace("missed_log_torn_tail", error=scan.error, kept_bytes=scan.valid_bytes)
+        known = set(servers)
+        for r in records:
+            if r.server not in known:
+                ctx.trace("ignore_missed_write", server=r.server, reason="not a server of any pool")
+        return [r for r in records if r.server in known], False
+
+
 class _Fanout:
     """A request answered from several calls in flight at once: ``parts``
     (one coroutine function per call group), their ``results`` as they
@@ -255,6 +377,8 @@ class RouterNode(Node):
         # Keys whose writes a server may have missed, and servers owed a flush_all.
         self._missed: dict[str, dict[bytes, None]] = {}
         self._flush_owed: set[str] = set()
+        # The async log (None: misses in memory only). Invariant: what _missed and _flush_owed hold is in it.
+        self._log = _AsyncLog() if params.durable_missed_writes else None
         self._timeouts: dict[str, int] = {}
         self._inflight: dict[str, int] = {}
         self._inflight_total = 0  # Invariant: == sum(self._inflight.values())
@@ -266,15 +390,16 @@ class RouterNode(Node):
         self._checker = CacheNode()  # the request checks a cache server makes, for simulated clients
         self.counters: dict[str, int] = dict.fromkeys(
             ("requests", "get_keys", "server_calls", "server_timeouts", "servers_marked_down", "gutter_requests",
-             "unavailable_replies", "busy_replies", "missed_writes", "missed_writes_replayed", "curr_connections",
-             "total_connections", "warmup_hits", "warmup_adds"), 0)
+             "unavailable_replies", "busy_replies", "missed_writes", "missed_writes_replayed",
+             "missed_writes_reloaded", "curr_connections", "total_connections", "warmup_hits", "warmup_adds"), 0)
         self.started_s = 0
 
     def client_protocols(self) -> dict[str, Any]:
         return {PROTOCOL: MemcacheProtocol}
 
     def on_start(self, ctx: Context) -> None:
-        """Check that every pool server is a configured peer other than this node.
+        """Check that every pool server is a configured peer other than this
+        node; reload the async log (:meth:`_reload`).
 
         Raises:
             ConfigError: a pool names an unknown node, or this router.
@@ -285,6 +410,26 @@ class RouterNode(Node):
                 if server not in ctx.peers or server == ctx.node_id:
                     raise ConfigError(f"router {ctx.node_id}: pool {name!r} names {server!r}, which is not a "
                                       f"cache server of the cluster (peers: {', '.join(ctx.peers)})")
+        if self._log is not None:
+            self._reload(ctx)
+
+    def _reload(self, ctx: Context) -> None:
+        """What the async log says servers owe is owed again (and probed
+        for at once); a corrupt log: every server owes a flush_all. The file
+        is then rewritten to exactly that (a torn tail or damage gone)."""
+        assert self._log is not None
+        everyone = tuple(dict.fromkeys(s for servers in self.pools.values() for s in servers))
+        records, corrupt = self._log.load(ctx, everyone)
+        if corrupt:
+            records = [MissedWrite(server=s) for s in everyone]
+        for r in records:
+            self._owe(r.server, r.key)
+            self._arm_probe(ctx, r.server)
+        self.counters["missed_writes_reloaded"] = len(records)
+        if records or ctx.disk.list(MISSED_LOG_PATH):
+            self._log.rewrite(ctx, self._missed, self._flush_owed)
+        ctx.trace("missed_log_reloaded", records=len(records), corrupt=corrupt,
+                  servers_owing=len(self._probing))
 
     # -- requests ----------------------------------------------------------------------------------
 
@@ -530,13 +675,25 @@ class RouterNode(Node):
         a missed flush_all, or more than ``ROUTER_MISSED_KEYS_MAX`` keys,
         is owed as one flush_all instead."""
         self.counters["missed_writes"] += 1
+        key = None if type(req) is mc.FlushAll else req.unlink_key if type(req) is mc.Invalid else req.key
+        if self._owe(server, key) and self._log is not None:
+            # Synced before anything this step sends: the write's answer comes in this step or later.
+            self._log.append(ctx, server, None if server in self._flush_owed else key)
+        self._arm_probe(ctx, server)
+
+    def _owe(self, server: str, key: bytes | None) -> bool:
+        """Note that ``server`` owes ``key`` (None: a flush_all; so do
+        more than ``ROUTER_MISSED_KEYS_MAX`` keys). False when nothing new
+        is owed (the key, or a flush_all, was owed already)."""
         missed = self._missed.setdefault(server, {})
-        if type(req) is mc.FlushAll or len(missed) >= C.ROUTER_MISSED_KEYS_MAX:
+        if server in self._flush_owed or (key is not None and key in missed):
+            return False
+        if key is None or len(missed) >= C.ROUTER_MISSED_KEYS_MAX:
             self._flush_owed.add(server)
             missed.clear()
-        elif server not in self._flush_owed:
-            missed[req.unlink_key if type(req) is mc.Invalid else req.key] = None
-        self._arm_probe(ctx, server)
+        else:
+            missed[key] = None
+        return True
 
     def _arm_probe(self, ctx: Context, server: str) -> None:
         """Probe ``server`` (and replay what it missed): at once when it is
@@ -569,6 +726,8 @@ class RouterNode(Node):
             return
         self._probing.discard(server)
         self._missed.pop(server, None)
+        if self._log is not None and server in self._log.logged:
+            self._log.rewrite(ctx, self._missed, self._flush_owed)  # compaction: its replays are done
         self._timeouts[server] = 0
         if server in self._down:
             self._down.discard(server)
