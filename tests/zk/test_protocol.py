@@ -237,6 +237,10 @@ def test_multi_mixing_reads_and_writes_is_malformed() -> None:
         p.receive_data(struct.pack(">i", len(body)) + body)
     with pytest.raises(LocalProtocolError):
         request_frame(1, m.MultiReadRequest(ops=(m.DeleteRequest(path="/a", version=1),)))  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        request_frame(1, m.MultiReadRequest(ops=(m.PingRequest(),)))  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        request_frame(1, m.MultiRequest(ops=(m.GetDataRequest(path="/a", watch=False),)))  # type: ignore[arg-type]
 
 
 def test_multi_without_its_done_header_is_malformed() -> None:

@@ -42,6 +42,7 @@ __all__ = [
 _PREFIX = struct.Struct(">i")
 _RESULT_TYPES = {op: cls for cls, op in MULTI_RESULT_OPS.items()}
 _EMPTY_RESULTS = (DeleteResult, CheckResult)
+_MULTI_OP_CODES = {cls: op for table in (MULTI_OPS, MULTI_READ_OPS) for op, cls in table.items()}
 
 
 def frame(body: bytes) -> bytes:
@@ -104,14 +105,6 @@ def read_request(op: int, r: JuteReader) -> Any:
     return read_record(r, cls)
 
 
-def _op_of(op: Any) -> int:
-    for table in (MULTI_OPS, MULTI_READ_OPS):
-        for code, cls in table.items():
-            if type(op) is cls:
-                return code
-    raise LocalProtocolError(f"{type(op).__name__} cannot be a multi op")
-
-
 def write_request(w: JuteWriter, req: Any) -> int:
     """Write a request's body; returns its op code (for the RequestHeader).
 
@@ -125,10 +118,11 @@ def write_request(w: JuteWriter, req: Any) -> int:
     if op is None:
         raise LocalProtocolError(f"{type(req).__name__} is not a request with an op code")
     if isinstance(req, MultiRequest | MultiReadRequest):
+        allowed = MULTI_OPS if isinstance(req, MultiRequest) else MULTI_READ_OPS
         for item in req.ops:
-            if (type(item) in MULTI_OPS.values()) != isinstance(req, MultiRequest):
+            if type(item) not in allowed.values():
                 raise LocalProtocolError(f"{type(item).__name__} cannot be in a {type(req).__name__}")
-            w.write_int(_op_of(item))
+            w.write_int(_MULTI_OP_CODES[type(item)])
             w.write_bool(False)
             w.write_int(-1)
             write_record(w, item)

@@ -20,8 +20,8 @@ from enum import IntEnum
 __all__ = [
     "OpCode", "Code", "EventType", "KeeperState", "CreateMode", "Perms", "WatcherType", "AddWatchMode",
     "NOTIFICATION_XID", "PING_XID", "AUTHPACKET_XID", "SET_WATCHES_XID", "FOUR_LETTER_WORDS",
-    "TRACE_MASK_WORD", "FRAME_BYTES_MAX", "BUFFER_BYTES_MAX", "LENGTH_PREFIX_BYTES", "REQUEST_HEADER_BYTES",
-    "MULTI_HEADER_BYTES", "CONNECT_REQUEST_BYTES_MIN", "PASSWD_BYTES", "PROTOCOL_VERSION",
+    "TRACE_MASK_WORD", "FRAME_BYTES_MAX", "BUFFER_BYTES_MAX", "LENGTH_PREFIX_BYTES", "CONNECT_REQUEST_BYTES_MIN",
+    "PASSWD_BYTES", "PROTOCOL_VERSION",
 ]
 
 
@@ -196,10 +196,8 @@ FRAME_BYTES_MAX = 0xFFFFF
 # 1 MB limit on a znode's data). BinaryInputArchive refuses longer ones.
 BUFFER_BYTES_MAX = 0xFFFFF
 
-# Fixed sizes on the wire, bytes.
+# A frame's length prefix, bytes (a big-endian int).
 LENGTH_PREFIX_BYTES = 4
-REQUEST_HEADER_BYTES = 8        # RequestHeader: int xid, int type
-MULTI_HEADER_BYTES = 9          # MultiHeader: int type, boolean done, int err
 # ConnectRequest without its optional readOnly: int, long, int, long, and
 # the passwd buffer's length.
 CONNECT_REQUEST_BYTES_MIN = 28

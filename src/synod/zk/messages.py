@@ -360,58 +360,84 @@ class FourLetterWordResponse(Message, tag="zk.FourLetterWordResponse"):
 
 
 class CreateResponse(Message, tag="zk.CreateResponse"):
+    """create: the path created (with its sequence suffix)."""
+
     path: str
 
 
 class Create2Response(Message, tag="zk.Create2Response"):
+    """create2, createContainer, createTTL: the path created and its Stat."""
+
     path: str
     stat: Stat
 
 
 class ExistsResponse(Message, tag="zk.ExistsResponse"):
+    """exists of a node that exists (one that does not: err NONODE)."""
+
     stat: Stat
 
 
 class GetDataResponse(Message, tag="zk.GetDataResponse"):
+    """getData: the node's data (None: null data) and Stat."""
+
     data: bytes | None
     stat: Stat
 
 
 class SetDataResponse(Message, tag="zk.SetDataResponse"):
+    """setData: the node's Stat after the write."""
+
     stat: Stat
 
 
 class GetACLResponse(Message, tag="zk.GetACLResponse"):
+    """getACL: the node's ACL and Stat."""
+
     acl: tuple[ACL, ...]
     stat: Stat
 
 
 class SetACLResponse(Message, tag="zk.SetACLResponse"):
+    """setACL: the node's Stat after the write."""
+
     stat: Stat
 
 
 class GetChildrenResponse(Message, tag="zk.GetChildrenResponse"):
+    """getChildren: the children's names (not paths), in no set order."""
+
     children: tuple[str, ...]
 
 
 class GetChildren2Response(Message, tag="zk.GetChildren2Response"):
+    """getChildren2: the children's names and the parent's Stat."""
+
     children: tuple[str, ...]
     stat: Stat
 
 
 class SyncResponse(Message, tag="zk.SyncResponse"):
+    """sync: the path synced."""
+
     path: str
 
 
 class GetEphemeralsResponse(Message, tag="zk.GetEphemeralsResponse"):
+    """getEphemerals: the session's ephemeral paths under the prefix."""
+
     ephemerals: tuple[str, ...]
 
 
 class GetAllChildrenNumberResponse(Message, tag="zk.GetAllChildrenNumberResponse"):
+    """getAllChildrenNumber: the number of descendants."""
+
     totalNumber: Int
 
 
 class WhoAmIResponse(Message, tag="zk.WhoAmIResponse"):
+    """whoAmI: the session's identities."""
+
     clientInfo: tuple[ClientInfo, ...]
 
 

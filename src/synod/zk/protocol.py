@@ -73,11 +73,11 @@ from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.zk import _codec
 from synod.zk.constants import (
     BUFFER_BYTES_MAX,
+    CONNECT_REQUEST_BYTES_MIN,
     FOUR_LETTER_WORDS,
     FRAME_BYTES_MAX,
     LENGTH_PREFIX_BYTES,
     NOTIFICATION_XID,
-    REQUEST_HEADER_BYTES,
     TRACE_MASK_WORD,
     Code,
 )
@@ -133,10 +133,12 @@ class ZooKeeperProtocol:
     """
 
     def __init__(self, *, frame_bytes_max: int = FRAME_BYTES_MAX, buffer_bytes_max: int = BUFFER_BYTES_MAX) -> None:
-        assert frame_bytes_max >= REQUEST_HEADER_BYTES
+        assert frame_bytes_max >= CONNECT_REQUEST_BYTES_MIN  # room for the one frame every session starts with
         assert buffer_bytes_max >= 0
         self.frame_bytes_max = frame_bytes_max
         self.buffer_bytes_max = buffer_bytes_max
+        # Invariant: len(_buf) <= LENGTH_PREFIX_BYTES + frame_bytes_max between
+        # calls (a frame's length is checked as soon as its prefix is here).
         self._buf = bytearray()
         self._state = _CONNECTING
         # One (request, xid) per request handed out and not yet answered, in
