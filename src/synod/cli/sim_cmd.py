@@ -156,6 +156,21 @@ def _run_args(time_text: str, kinds: str, n_seeds: int, files: str | None) -> tu
     return time_ms, kind_list
 
 
+def _system_run_args(time_text: str, kinds: str, n_seeds: int, trace_path: str | None,
+                     allowed: tuple[str, ...]) -> tuple[float, tuple[str, ...]]:
+    """:func:`_run_args` for a system with a nemesis of its own: --time
+    positive, --nemesis within ``allowed``. BadParameter (exit 2)."""
+    time_ms, _ = _run_args(time_text, "", n_seeds, trace_path)
+    if time_ms <= 0:
+        raise click.BadParameter(f"must be positive: {time_text!r}", param_hint="--time")
+    kind_list = tuple(k for k in kinds.split(",") if k)
+    unknown = [k for k in kind_list if k not in allowed]
+    if unknown:
+        raise click.BadParameter(f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(allowed)}",
+                                 param_hint="--nemesis")
+    return time_ms, kind_list
+
+
 def _one_seed(run: Any, seed: int, time_ms: float, trace_path: str | None, history_path: str | None,
               html_path: str | None, as_json: bool) -> None:
     """Run one seed with a progress bar; print its lines (or one JSON
@@ -497,14 +512,7 @@ def memcache_cmd(seed: int, n_seeds: int, time_text: str, regions: int, kinds: s
 
     Exit status: 0 all ok; 1 a checker failed (the replay command is
     printed); 2 bad arguments."""
-    time_ms, _ = _run_args(time_text, "", n_seeds, trace_path)
-    if time_ms <= 0:
-        raise click.BadParameter(f"must be positive: {time_text!r}", param_hint="--time")
-    kind_list = tuple(k for k in kinds.split(",") if k)
-    unknown = [k for k in kind_list if k not in MEMCACHE_KINDS]
-    if unknown:
-        raise click.BadParameter(f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(MEMCACHE_KINDS)}",
-                                 param_hint="--nemesis")
+    time_ms, kind_list = _system_run_args(time_text, kinds, n_seeds, trace_path, MEMCACHE_KINDS)
     if no_markers and regions < 2:
         raise click.UsageError("--no-remote-markers needs --regions 2 or more (markers are for replica regions)")
     if stale_values and no_leases:
@@ -680,3 +688,14 @@ def _compare_row(name: str, outs: list[_Outcome]) -> dict[str, Any]:
             "gutter_spike_ratio": None if outs[0].summary["gutter_spike_ratio"] is None else mean("gutter_spike_ratio"),
             "gutter_spike_ratio_max": max((o.summary["gutter_spike_ratio"] or 0.0) for o in outs),
             "replays": [o.replay for o in outs if not o.ok][:3]}
+
+
+def _add_commands() -> None:
+    """Systems whose command lives in a module of its own (imported here,
+    once this module is whole: it imports the helpers above)."""
+    from synod.cli._sim_zab import zab_cmd
+
+    sim.add_command(zab_cmd)
+
+
+_add_commands()

@@ -1,0 +1,270 @@
+"""A synod node hosting one :class:`~synod.zab.zab.Zab` server.
+
+The host in the sans-IO sense: a timer turns into ``tick()``, messages
+into ``step()``, and each :class:`~synod.zab.zab.Ready` into effects on
+``ctx``, in the order Zab needs (Junqueira et al. 2011, section IV: a
+follower logs a proposal on stable storage before it acks):
+
+1. persist: truncate the transaction log, install a snapshot, append the
+   new transactions, write the epochs (accepted and current);
+2. ``ctx.disk.sync()``: the host makes them durable before any message of
+   this handler leaves (DESIGN.md section 2's effect order);
+3. send; restore the state machine from a snapshot; deliver committed
+   transactions in zxid order and answer the clients whose proposals they
+   were.
+
+On disk (each a file of checksummed records, ``synod.core.records``):
+``zab/epochs`` (one record: accepted and current epoch, rewritten whole),
+``zab/log`` (one record per transaction; rewritten whole after a
+truncation), ``zab/snapshot`` (one record: zxid and the state machine's
+bytes). A torn log tail (a crash during an append: never synced, never
+acknowledged) is cut off; a corrupt record anywhere is reported at WARNING,
+the file kept aside as ``<name>.corrupt-<n>``, and the valid prefix used.
+
+Not yet: fuzzy snapshots (the data tree of synod.zk takes them),
+protocol-aware repair of a corrupt log (the server may have acked what it
+lost; Raft's RaftNode has it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from synod.core import Context, Node, decode, encode, pack_record, scan_records
+from synod.core.errors import LocalProtocolError, RemoteProtocolError
+from synod.zab.messages import Notification, Packet, Propose, ProposeReply, Txn, ZabStatus, ZabStatusRequest
+from synod.zab.zab import LEADING, HardState, Ready, Recovered, Zab, ZabConfig
+
+__all__ = ["ZabNode", "ZabNodeConfig", "StateMachine", "Observer", "EPOCHS_PATH", "LOG_PATH", "SNAPSHOT_PATH"]
+
+EPOCHS_PATH = "zab/epochs"
+LOG_PATH = "zab/log"
+SNAPSHOT_PATH = "zab/snapshot"
+TICK_TIMER = "tick"
+PENDING_PROPOSALS_MAX = 4096    # client proposals waiting for delivery, per server
+PROPOSE_DATA_BYTES_MAX = 1 << 20
+
+
+class StateMachine(Protocol):
+    """What Zab replicates: ``apply`` is deterministic and total (a
+    delivered transaction is delivered again after every restart)."""
+
+    def apply(self, zxid: int, data: bytes) -> bytes | None: ...
+    def snapshot(self) -> bytes: ...
+    def restore(self, zxid: int, data: bytes) -> None: ...
+
+
+class Observer(Protocol):
+    """A white-box watcher (:class:`~synod.zab.checker.ZabChecker`): sees
+    each (re)start and every Ready before the node acts on it."""
+
+    def on_start(self, node_id: str, zab: Zab) -> None: ...
+    def on_ready(self, node_id: str, zab: Zab, rd: Ready) -> None: ...
+
+
+class _NullMachine:
+    def apply(self, zxid: int, data: bytes) -> bytes | None:
+        return None
+
+    def snapshot(self) -> bytes:
+        return b""
+
+    def restore(self, zxid: int, data: bytes) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZabNodeConfig:
+    """``zab``: the protocol's configuration (server id, voters, limits);
+    ``tick_ms``: one tick (ZooKeeper's tickTime); ``snapshot_interval_txns``:
+    snapshot and compact after this many delivered transactions (0: never)."""
+
+    zab: ZabConfig
+    tick_ms: float = 100.0
+    snapshot_interval_txns: int = 0
+
+
+class ZabNode(Node):
+    """A Zab server. Clients send :class:`Propose`; the leader answers
+    :class:`ProposeReply` once the transaction is delivered here, any other
+    server at once with the leader it knows (zxid 0)."""
+
+    def __init__(self, config: ZabNodeConfig, machine_factory: Callable[[], StateMachine] | None = None,
+                 observer: Observer | None = None) -> None:
+        self.config = config
+        self.machine_factory = machine_factory or _NullMachine
+        self.observer = observer
+        self.zab: Zab | None = None
+        self.machine: StateMachine = self.machine_factory()
+        self.pending: dict[int, Any] = {}   # zxid -> the client's reply handle
+        self.delivered_since_snapshot = 0
+
+    # -- handlers ------------------------------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        recovered = self._recover(ctx)
+        self.zab = Zab(self.config.zab, ctx.rng, recovered)
+        if self.observer is not None:
+            self.observer.on_start(ctx.node_id, self.zab)
+        ctx.set_timer(TICK_TIMER, self.config.tick_ms)
+        self._act(ctx)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name != TICK_TIMER or self.zab is None:
+            return
+        self.zab.tick()
+        ctx.set_timer(TICK_TIMER, self.config.tick_ms)
+        self._act(ctx)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        zab = self.zab
+        if zab is None:
+            return
+        t = type(msg)
+        if t is Notification or t is Packet:
+            zab.step(src, msg)   # RemoteProtocolError: the host drops it, nothing changed
+            self._act(ctx)
+        elif t is Propose:
+            self._propose(ctx, msg)
+        elif t is ZabStatusRequest:
+            ctx.reply(ZabStatus(role=zab.role, leader=zab.leader, accepted_epoch=zab.accepted_epoch,
+                                current_epoch=zab.current_epoch, last_zxid=zab.last_zxid,
+                                last_delivered_zxid=zab.delivered_zxid,
+                                extra={"established": zab.established, "commit_zxid": zab.commit_zxid}))
+        else:
+            raise RemoteProtocolError(f"unexpected {t.__name__} from {src}")
+
+    def _propose(self, ctx: Context, msg: Propose) -> None:
+        zab = self.zab
+        assert zab is not None
+        if len(msg.data) > PROPOSE_DATA_BYTES_MAX:
+            raise RemoteProtocolError(f"proposal of {len(msg.data)} bytes")
+        if zab.role != LEADING or not zab.established or len(self.pending) >= PENDING_PROPOSALS_MAX:
+            ctx.reply(ProposeReply(zxid=0, leader=zab.leader))
+            return
+        try:
+            zxid = zab.propose(msg.data)
+        except LocalProtocolError:
+            ctx.reply(ProposeReply(zxid=0, leader=None))
+            self._act(ctx)
+            return
+        self.pending[zxid] = ctx.reply_handle()
+        self._act(ctx)
+
+    # -- the Ready ---------------------------------------------------------------------------
+    def _act(self, ctx: Context) -> None:
+        zab = self.zab
+        assert zab is not None
+        rd = zab.ready()
+        if rd.empty:
+            return
+        if self.observer is not None:
+            self.observer.on_ready(ctx.node_id, zab, rd)
+        for kind, fields in rd.events:
+            ctx.trace(f"zab_{kind}", **fields)
+        self._persist(ctx, rd)
+        for dst, msg in rd.messages:
+            ctx.send(dst, msg)
+        if rd.restore is not None:
+            self.machine = self.machine_factory()
+            self.machine.restore(*rd.restore)
+        if rd.committed:
+            self._deliver(ctx, rd.committed)
+        if zab.role != LEADING and self.pending:
+            for handle in self.pending.values():   # this server no longer leads: their outcome is unknown
+                ctx.reply_to(handle, ProposeReply(zxid=0, leader=zab.leader))
+            self.pending.clear()
+
+    def _deliver(self, ctx: Context, txns: list[Txn]) -> None:
+        for txn in txns:
+            self.machine.apply(txn.zxid, txn.data)
+            handle = self.pending.pop(txn.zxid, None)
+            if handle is not None:
+                ctx.reply_to(handle, ProposeReply(zxid=txn.zxid))
+        self.delivered_since_snapshot += len(txns)
+        every = self.config.snapshot_interval_txns
+        zab = self.zab
+        assert zab is not None
+        if every and self.delivered_since_snapshot >= every:
+            self.delivered_since_snapshot = 0
+            data = self.machine.snapshot()
+            zxid = zab.delivered_zxid
+            zab.compact(zxid, data)
+            ctx.disk.write(SNAPSHOT_PATH, pack_record(encode([zxid, data])))
+            self._rewrite_log(ctx, zab.log)
+            ctx.disk.sync()
+
+    def _persist(self, ctx: Context, rd: Ready) -> None:
+        zab = self.zab
+        assert zab is not None
+        if rd.snapshot is not None:
+            ctx.disk.write(SNAPSHOT_PATH, pack_record(encode(list(rd.snapshot))))
+        if rd.truncate_after is not None or rd.snapshot is not None:
+            self._rewrite_log(ctx, zab.log)   # the log as it is now: entries included
+        elif rd.entries:
+            ctx.disk.append(LOG_PATH, b"".join(pack_record(encode(t)) for t in rd.entries))
+        if rd.hard_state is not None:
+            hs = rd.hard_state
+            ctx.disk.write(EPOCHS_PATH, pack_record(encode([hs.accepted_epoch, hs.current_epoch])))
+        if rd.must_sync:
+            ctx.disk.sync()
+
+    @staticmethod
+    def _rewrite_log(ctx: Context, log: list[Txn]) -> None:
+        ctx.disk.write(LOG_PATH, b"".join(pack_record(encode(t)) for t in log))
+
+    # -- recovery ------------------------------------------------------------------------------
+    def _recover(self, ctx: Context) -> Recovered:
+        hard = HardState()
+        raw = self._records(ctx, EPOCHS_PATH)
+        if raw:
+            try:
+                accepted, current = decode(raw[-1], tuple[int, int])
+                hard = HardState(accepted, current)
+            except RemoteProtocolError as e:
+                self._keep_aside(ctx, EPOCHS_PATH, f"undecodable: {e}")
+        snap_zxid, snap_data = 0, None
+        raw = self._records(ctx, SNAPSHOT_PATH)
+        if raw:
+            try:
+                snap_zxid, snap_data = decode(raw[-1], tuple[int, bytes])
+            except RemoteProtocolError as e:
+                self._keep_aside(ctx, SNAPSHOT_PATH, f"undecodable: {e}")
+        txns: list[Txn] = []
+        for rec in self._records(ctx, LOG_PATH):
+            try:
+                txn = decode(rec, Txn)
+            except RemoteProtocolError as e:
+                self._keep_aside(ctx, LOG_PATH, f"undecodable record: {e}")
+                break
+            if txn.zxid > (txns[-1].zxid if txns else snap_zxid):
+                txns.append(txn)
+        if txns and txns[-1].zxid >> 32 > hard.current_epoch:
+            ctx.warn("the log is ahead of the saved epochs; epochs raised to the log's", log_epoch=txns[-1].zxid >> 32)
+            hard = HardState(max(hard.accepted_epoch, txns[-1].zxid >> 32), txns[-1].zxid >> 32)
+        if snap_data is not None:
+            self.machine = self.machine_factory()
+        return Recovered(hard_state=hard, snapshot_zxid=snap_zxid, snapshot_data=snap_data, txns=tuple(txns))
+
+    def _records(self, ctx: Context, path: str) -> list[bytes]:
+        data = ctx.disk.read(path)
+        if not data:
+            return []
+        scan = scan_records(data)
+        if scan.error is not None:
+            if scan.torn:
+                ctx.warn("torn tail cut off", path=path, valid_bytes=scan.valid_bytes)
+                ctx.disk.write(path, data[: scan.valid_bytes])
+            else:
+                self._keep_aside(ctx, path, scan.error)
+                ctx.disk.write(path, data[: scan.valid_bytes])
+        return scan.records
+
+    @staticmethod
+    def _keep_aside(ctx: Context, path: str, why: str) -> None:
+        data = ctx.disk.read(path) or b""
+        n = sum(1 for p in ctx.disk.list(path + ".corrupt-"))
+        aside = f"{path}.corrupt-{n}"
+        ctx.disk.write(aside, data)
+        ctx.warn("corrupt file kept aside; its valid prefix is used", path=path, kept_as=aside, error=why)
