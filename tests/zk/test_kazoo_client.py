@@ -3,20 +3,25 @@ ZooKeeperProtocol over TCP, behind a toy in-test responder (a dict of
 znodes, no sessions or replication: that is the node's job, not this
 codec's). Shows the framing, the handshake, xid matching, pings, multi,
 error codes and a watch notification pushed before the reply that caused
-it, as a real client reads them."""
+it, as a real client reads them; once over plain sockets, once through
+synod's client gateway (synod.runtime.gateway), as a node will serve it."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError, RuntimeInconsistency
 
+from synod.core.clients import ClientClosed, ClientOpened
 from synod.core.errors import RemoteProtocolError
+from synod.runtime.gateway import Gateway
 from synod.zk import messages as m
 from synod.zk.constants import Code, EventType, KeeperState
 from synod.zk.protocol import ZooKeeperProtocol
@@ -31,7 +36,7 @@ class _Toy:
         self.lock = threading.Lock()
         self.zxid = 0
         self.nodes: dict[str, tuple[bytes, int]] = {"/": (b"", 0)}  # path -> (data, version)
-        self.data_watches: dict[str, list[ZooKeeperProtocol]] = {}
+        self.data_watches: dict[str, list[Any]] = {}  # path -> connections (their keys) watching
 
     def children(self, path: str) -> tuple[str, ...]:
         prefix = path.rstrip("/") + "/"
@@ -43,7 +48,9 @@ class _Toy:
         return m.Stat(czxid=1, mzxid=self.zxid, ctime=0, mtime=0, version=version, cversion=0, aversion=0,
                       ephemeralOwner=0, dataLength=len(data), numChildren=len(self.children(path)), pzxid=1)
 
-    def answer(self, proto: ZooKeeperProtocol, req: Any, out: list[bytes]) -> Any:
+    def answer(self, conn: Any, req: Any, push: Callable[[Any, m.WatcherEvent], None]) -> Any:
+        """The reply to ``req`` from connection ``conn``; ``push(conn, event)``
+        sends a notification (before the reply, as ZooKeeper orders them)."""
         if isinstance(req, m.ConnectRequest):
             return m.ConnectResponse(protocolVersion=0, timeOut=req.timeOut, sessionId=0x5EED, passwd=b"s" * 16,
                                      readOnly=False)
@@ -62,7 +69,7 @@ class _Toy:
             return m.Reply(zxid=self.zxid, err=Code.NONODE)
         if isinstance(req, m.GetDataRequest):
             if req.watch:
-                self.data_watches.setdefault(req.path, []).append(proto)
+                self.data_watches.setdefault(req.path, []).append(conn)
             return m.Reply(zxid=self.zxid, response=m.GetDataResponse(data=self.nodes[req.path][0],
                                                                       stat=self.stat(req.path)))
         if isinstance(req, m.ExistsRequest):
@@ -75,15 +82,14 @@ class _Toy:
             self.nodes[req.path] = (req.data or b"", version + 1)
             event = m.WatcherEvent(type_=EventType.NodeDataChanged, state=KeeperState.SyncConnected, path=req.path)
             for watcher in self.data_watches.pop(req.path, []):
-                if watcher is proto:  # another connection's would go to its own socket
-                    out.append(proto.push(event))
+                push(watcher, event)
             return m.Reply(zxid=self.zxid, response=m.SetDataResponse(stat=self.stat(req.path)))
         if isinstance(req, m.GetChildrenRequest):
             return m.Reply(zxid=self.zxid, response=m.GetChildrenResponse(children=self.children(req.path)))
         if isinstance(req, m.CheckVersionRequest) and req.version != self.nodes[req.path][1]:
             return m.Reply(zxid=self.zxid, err=Code.BADVERSION)
         if isinstance(req, m.MultiRequest):
-            return self.multi(proto, req, out)
+            return self.multi(conn, req, push)
         if isinstance(req, m.DeleteRequest):
             if req.path not in self.nodes:
                 return m.Reply(zxid=self.zxid, err=Code.NONODE)
@@ -91,13 +97,13 @@ class _Toy:
             del self.nodes[req.path]
         return m.Reply(zxid=self.zxid)  # delete, ping, close, sync ...
 
-    def multi(self, proto: ZooKeeperProtocol, req: m.MultiRequest, out: list[bytes]) -> m.Reply:
+    def multi(self, conn: Any, req: m.MultiRequest, push: Callable[[Any, m.WatcherEvent], None]) -> m.Reply:
         """All or nothing: on a failed op, the tree as before, the ops before
         it answered OK (rolled back), the ones after RUNTIMEINCONSISTENCY."""
         before = (dict(self.nodes), self.zxid)
         results: list[Any] = []
         for i, op in enumerate(req.ops):
-            rep = self.answer(proto, op, out)
+            rep = self.answer(conn, op, push)
             if rep.err != Code.OK:
                 self.nodes, self.zxid = before
                 errors = [Code.OK] * i + [rep.err] + [Code.RUNTIMEINCONSISTENCY] * (len(req.ops) - i - 1)
@@ -110,6 +116,11 @@ class _Toy:
 
 def _serve_one(conn: socket.socket, toy: _Toy) -> None:
     proto = ZooKeeperProtocol()
+    out: list[bytes] = []
+
+    def push(_watcher: Any, event: m.WatcherEvent) -> None:
+        out.append(proto.push(event))  # the test's one session watches on this connection
+
     with conn:
         while not proto.wants_close:
             data = conn.recv(65536)
@@ -117,21 +128,20 @@ def _serve_one(conn: socket.socket, toy: _Toy) -> None:
                 return
             try:
                 reqs = proto.receive_data(data)
-            except RemoteProtocolError:
-                conn.sendall(proto.error_bytes(RemoteProtocolError()))
+            except RemoteProtocolError as e:
+                conn.sendall(proto.error_bytes(e))
                 return
-            out: list[bytes] = []
-            with toy.lock:
+            with toy.lock:  # one toy for every connection's thread
                 for req in reqs:
-                    out.append(proto.send(toy.answer(proto, req, out)))
+                    out.append(proto.send(toy.answer(proto, req, push)))
             conn.sendall(b"".join(out))
+            out.clear()
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, _Toy]]:
-    toy = _Toy()
+@contextmanager
+def _threaded_server(toy: _Toy) -> Iterator[str]:
+    """A plain socket server, one thread per connection."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     stop = threading.Event()
 
     def accept() -> None:
@@ -144,11 +154,48 @@ def server() -> Iterator[tuple[str, _Toy]]:
 
     t = threading.Thread(target=accept, daemon=True)
     t.start()
-    yield f"127.0.0.1:{port}", toy
-    stop.set()
-    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept
-    listener.close()
-    t.join(TIMEOUT_S)
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        listener.close()
+        t.join(TIMEOUT_S)
+
+
+@contextmanager
+def _gateway_server(toy: _Toy) -> Iterator[str]:
+    """synod's own client gateway (DESIGN.md section 8) on an asyncio loop in
+    a thread, ZooKeeperProtocol per connection, the toy as the node."""
+    loop = asyncio.new_event_loop()
+    t = threading.Thread(target=loop.run_forever, daemon=True)
+    t.start()
+    gw: Gateway | None = None
+
+    def deliver(src: str, msg: Any, corr: int) -> None:
+        if isinstance(msg, ClientOpened | ClientClosed):
+            return
+        assert gw is not None
+        reply = toy.answer(src, msg, lambda client, event: gw.reply(client, 0, event))
+        gw.reply(src, -corr, reply)
+
+    gw = Gateway("zk", ZooKeeperProtocol, deliver, lambda kind, fields: None)
+    try:
+        asyncio.run_coroutine_threadsafe(gw.listen("127.0.0.1", 0), loop).result(TIMEOUT_S)
+        yield f"127.0.0.1:{gw.port}"
+    finally:
+        loop.call_soon_threadsafe(gw.close)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(TIMEOUT_S)
+        loop.close()
+
+
+@pytest.fixture(params=["threaded", "gateway"])
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, _Toy]]:
+    toy = _Toy()
+    serve = _threaded_server if request.param == "threaded" else _gateway_server
+    with serve(toy) as hosts:
+        yield hosts, toy
 
 
 def test_kazoo_client_end_to_end(server: tuple[str, _Toy]) -> None:

@@ -294,7 +294,8 @@ class ZooKeeperProtocol:
 
     def push(self, msg: Any) -> bytes:
         """A watch notification: ReplyHeader(xid -1, zxid -1, err 0) then the
-        WatcherEvent, as ZooKeeper's ``ServerCnxn.process`` writes it.
+        WatcherEvent, as ZooKeeper 3.8's ``NIOServerCnxn.process`` writes it
+        (newer servers put the event's zxid in the header; clients ignore it).
 
         Raises:
             LocalProtocolError: ``msg`` is not a :class:`WatcherEvent`, or the
