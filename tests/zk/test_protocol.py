@@ -22,6 +22,7 @@ from synod.zk import connect_frame, read_connect_response, read_response, reques
 from synod.zk import messages as m
 from synod.zk.constants import (
     AUTHPACKET_XID,
+    CONNECT_REQUEST_BYTES_MIN,
     FOUR_LETTER_WORDS,
     FRAME_BYTES_MAX,
     NOTIFICATION_XID,
@@ -88,6 +89,16 @@ def test_refused_session_closes_after_the_response() -> None:
     p.receive_data(connect_frame(CONNECT))
     p.send(m.ConnectResponse(protocolVersion=0, timeOut=0, sessionId=0, passwd=b"\x00" * 16))
     assert p.wants_close is True
+
+
+def test_shortest_connect_request_is_taken() -> None:
+    """int, long, int, long and a null passwd: CONNECT_REQUEST_BYTES_MIN bytes."""
+    body = struct.pack(">iqiqi", 0, 0, 5000, 0, -1)
+    assert len(body) == CONNECT_REQUEST_BYTES_MIN
+    assert ZooKeeperProtocol().receive_data(struct.pack(">i", len(body)) + body) == [
+        m.ConnectRequest(protocolVersion=0, lastZxidSeen=0, timeOut=5000, sessionId=0, passwd=None)]
+    with pytest.raises(RemoteProtocolError):
+        ZooKeeperProtocol().receive_data(struct.pack(">i", len(body) - 1) + body[:-1])
 
 
 def test_short_connect_request_is_malformed() -> None:
