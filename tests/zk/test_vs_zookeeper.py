@@ -1,0 +1,466 @@
+"""Differential test: synod.zk's prepare + apply against Apache ZooKeeper 3.8.
+
+One standalone ZooKeeper (Debian's ``zookeeper`` package, installed with
+apt-get if absent and possible) runs on 127.0.0.1 on a free port with a
+temporary data dir. For each seed two kazoo clients (one authenticated with
+digest alice:secret) run a random sequence of create (persistent, ephemeral,
+sequential, create2), delete, setData, setACL with versions, exists,
+getData, getChildren2, multi (create/delete/set/check, failing or not),
+pipelined batches of writes (so ZooKeeper's outstanding changes are in
+play) and session closes; the same sequence goes through
+:func:`synod.zk.prep.prepare` and :meth:`synod.zk.tree.DataTree.apply` on a
+fresh tree. Each result is compared: the error code, the created path, and
+the Stat's version, cversion, aversion, numChildren, dataLength and
+ephemeralOwner (zxids and times differ by construction).
+
+A failure names the seed, the op index and both results; replay one seed
+with ``ZK_DIFF_SEEDS=17 .venv/bin/python -m pytest -q tests/zk/test_vs_zookeeper.py``.
+If ZooKeeper cannot be installed or started, the test skips and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import ZookeeperError
+from kazoo.protocol.states import ZnodeStat
+from kazoo.security import ACL as KACL
+from kazoo.security import OPEN_ACL_UNSAFE as K_OPEN
+from kazoo.security import READ_ACL_UNSAFE as K_READ
+from kazoo.security import Id as KId
+from kazoo.security import make_digest_acl
+
+from synod.zk import messages as m
+from synod.zk.constants import Code, CreateMode
+from synod.zk.prep import TreeView, digest_id, prepare
+from synod.zk.tree import DataTree
+from synod.zk.txn import CreateSessionTxn
+
+ZK_JAR = Path("/usr/share/java/zookeeper.jar")
+START_DEADLINE_S = 60.0
+OPS_PER_SEED = 150
+SEEDS = [int(s) for s in os.environ.get("ZK_DIFF_SEEDS", "").split(",") if s] or list(range(1, 21))
+ALICE = ("alice", "secret")
+
+# Figures of the last run, printed at the end (pytest -s) and asserted on.
+FIGURES = {"ops": 0, "errors_compared": 0, "differences": 0}
+OUTCOMES: Counter[tuple[str, str]] = Counter()  # (op kind, outcome: ok or the error code)
+
+
+def _install_reason() -> str | None:
+    """None if ZooKeeper can run here, else why not (after trying apt-get)."""
+    if shutil.which("java") and ZK_JAR.exists():
+        return None
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        return "Debian's zookeeper package is not installed and apt-get cannot install it here (not root)"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    done = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "zookeeper"], env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0 or not ZK_JAR.exists() or not shutil.which("java"):
+        return f"apt-get install zookeeper failed: {done.stderr[-500:]}"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ruok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+            s.sendall(b"ruok")
+            return s.recv(4) == b"imok"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    reason = _install_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    home = tmp_path_factory.mktemp("zookeeper")
+    port = _free_port()
+    (home / "data").mkdir()
+    cfg = home / "zoo.cfg"
+    cfg.write_text(f"tickTime=2000\ndataDir={home / 'data'}\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
+                   "admin.enableServer=false\n4lw.commands.whitelist=ruok\n")
+    log = (home / "server.log").open("wb")
+    proc = subprocess.Popen(
+        ["java", "-Dzookeeper.extendedTypesEnabled=true", f"-Dzookeeper.log.dir={home}", "-cp",
+         f"/etc/zookeeper/conf:{ZK_JAR}", "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg)],
+        stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + START_DEADLINE_S
+    while not _ruok(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.skip(f"ZooKeeper did not start: {(home / 'server.log').read_text()[-800:]}")
+        time.sleep(0.1)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+# -- the model: prepare + apply, one request at a time or a batch ----------------------------------
+
+
+class Model:
+    """synod.zk's two halves, as one leader that applies what it prepares."""
+
+    def __init__(self) -> None:
+        self.tree = DataTree()
+        self.view = TreeView(self.tree)
+        self.zxid = 0
+        self.auth: dict[int, tuple[m.Id, ...]] = {}
+
+    def open_session(self, session_id: int, authed: bool) -> None:
+        ids = [m.Id(scheme="ip", id="127.0.0.1")]
+        if authed:
+            ids.append(m.Id(scheme="digest", id=digest_id(*ALICE)))
+        self.auth[session_id] = tuple(ids)
+        self.zxid += 1
+        self.tree.apply(CreateSessionTxn(session_id=session_id, timeout_ms=10_000), self.zxid, self.zxid)
+        self.view.applied(self.zxid)
+
+    def batch(self, requests: list[tuple[Any, int]]) -> list[Any]:
+        """Prepare every request, then apply them in order (outstanding
+        changes in play), then normalise the results."""
+        txns = []
+        for request, session_id in requests:
+            self.zxid += 1
+            txns.append((self.zxid, prepare(request, session_id=session_id, zxid=self.zxid, view=self.view,
+                                            auth_ids=self.auth[session_id])))
+        results = []
+        for zxid, txn in txns:
+            results.append(_norm_applied(self.tree.apply(txn, zxid, zxid)))
+            self.view.applied(zxid)
+        return results
+
+
+def _s(stat: Any) -> tuple[int, ...]:
+    return (stat.version, stat.cversion, stat.aversion, stat.numChildren, stat.dataLength, stat.ephemeralOwner)
+
+
+def _norm_response(r: Any) -> tuple[Any, ...]:
+    if isinstance(r, m.CreateResponse):
+        return ("path", r.path)
+    if isinstance(r, m.Create2Response):
+        return ("path", r.path, _s(r.stat))
+    if isinstance(r, (m.SetDataResponse, m.SetACLResponse)):
+        return ("stat", _s(r.stat))
+    if isinstance(r, m.ErrorResponse):
+        return ("err", int(r.err))
+    if isinstance(r, m.MultiResponse):
+        return ("multi", tuple(_norm_response(x) for x in r.results))
+    assert r is None or isinstance(r, (m.DeleteResult, m.CheckResult)), r
+    return ("ok",)
+
+
+def _norm_applied(result: Any) -> tuple[Any, ...]:
+    if result.err != Code.OK and not isinstance(result.response, m.MultiResponse):
+        return ("err", int(result.err))
+    return _norm_response(result.response)
+
+
+def _norm_kazoo(r: Any) -> tuple[Any, ...]:
+    """kazoo's answer (or exception) in the model's terms."""
+    if isinstance(r, ZookeeperError):
+        return ("err", int(r.code))
+    if isinstance(r, str):
+        return ("path", r)
+    if isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], str) and isinstance(r[1], ZnodeStat):
+        return ("path", r[0], _s(r[1]))
+    if isinstance(r, ZnodeStat):
+        return ("stat", _s(r))
+    if isinstance(r, list):
+        return ("multi", tuple(_norm_kazoo(x) for x in r))
+    assert r is True, r
+    return ("ok",)
+
+
+def _kazoo(call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except ZookeeperError as e:
+        return e
+
+
+def _k_acl(acl: tuple[m.ACL, ...]) -> list[KACL]:
+    return [KACL(a.perms, KId(a.id.scheme, a.id.id)) for a in acl]
+
+
+# -- the workload ---------------------------------------------------------------------------------
+
+_OPEN = (m.ACL(perms=31, id=m.Id(scheme="world", id="anyone")),)
+_READ = (m.ACL(perms=1, id=m.Id(scheme="world", id="anyone")),)
+_ALICE_ALL = (m.ACL(perms=31, id=m.Id(scheme="digest", id=digest_id(*ALICE))),)
+_AUTH = (m.ACL(perms=31, id=m.Id(scheme="auth", id="")),)
+_IP = (m.ACL(perms=31, id=m.Id(scheme="ip", id="127.0.0.0/8")),)
+_ACLS = [_OPEN, _OPEN, _OPEN, _READ, _ALICE_ALL, _AUTH, _IP]
+
+
+class Workload:
+    """Random operations under one base path, run on both sides."""
+
+    def __init__(self, seed: int, base: str, clients: list[KazooClient], model: Model) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.base = base
+        self.clients = clients
+        self.model = model
+        self.names = [base + p for p in ("/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/z", "/e", "/e/x")]
+        self.log: list[str] = []
+
+    def path(self) -> str:
+        known = [p for p in self.model.tree.get_ephemerals(self.session(0)) + self.model.tree.get_ephemerals(
+            self.session(1)) if p.startswith(self.base)]
+        return self.rng.choice(self.names + known[:4])
+
+    def session(self, i: int) -> int:
+        return int(self.clients[i].client_id[0])
+
+    def version(self, path: str, field: str = "version") -> int:
+        stat = self.model.tree.stat(path)
+        choice = self.rng.random()
+        if choice < 0.4 or stat is None:
+            return -1
+        current = getattr(stat, field)
+        return current if choice < 0.8 else current + self.rng.choice((1, 2))
+
+    def data(self) -> bytes:
+        return self.rng.choice((b"", b"x", b"hello", bytes(self.rng.randrange(256) for _ in range(40))))
+
+    def create_op(self) -> tuple[m.CreateRequest | m.Create2Request, dict[str, Any]]:
+        path = self.path()
+        flags = self.rng.choice(list(CreateMode)[:4])
+        acl = self.rng.choice(_ACLS) if self.rng.random() < 0.3 else _OPEN
+        data = self.data()
+        two = self.rng.random() < 0.4
+        cls = m.Create2Request if two else m.CreateRequest
+        kw = dict(path=path, value=data, acl=_k_acl(acl), ephemeral=flags in (1, 3), sequence=flags in (2, 3),
+                  include_data=two)
+        return cls(path=path, data=data, acl=acl, flags=int(flags)), kw
+
+    def step(self, index: int) -> tuple[Any, Any]:
+        """One op on both sides: (model result, zookeeper result)."""
+        rng = self.rng
+        who = rng.randrange(2)
+        client, sid = self.clients[who], self.session(who)
+        kind = rng.choices(["create", "delete", "set", "acl", "exists", "get", "children", "multi", "batch",
+                            "close"], weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2])[0]
+        self.log.append(f"{index}: client {who} {kind}")
+        if kind == "create":
+            request, kw = self.create_op()
+            return self.model.batch([(request, sid)])[0], _norm_kazoo(_kazoo(client.create, **kw))
+        if kind == "delete":
+            path = self.path()
+            version = self.version(path)
+            return (self.model.batch([(m.DeleteRequest(path=path, version=version), sid)])[0],
+                    _norm_kazoo(_kazoo(client.delete, path, version)))
+        if kind == "set":
+            path, data = self.path(), self.data()
+            version = self.version(path)
+            return (self.model.batch([(m.SetDataRequest(path=path, data=data, version=version), sid)])[0],
+                    _norm_kazoo(_kazoo(client.set, path, data, version)))
+        if kind == "acl":
+            path, acl = self.path(), rng.choice(_ACLS)
+            version = self.version(path, "aversion")
+            return (self.model.batch([(m.SetACLRequest(path=path, acl=acl, version=version), sid)])[0],
+                    _norm_kazoo(_kazoo(client.set_acls, path, _k_acl(acl), version)))
+        if kind in ("exists", "get", "children"):
+            return self.read(kind, client)
+        if kind == "multi":
+            return self.multi(client, sid)
+        if kind == "batch":
+            return self.batch(client, sid)
+        return self.close(who)
+
+    def read(self, kind: str, client: KazooClient) -> tuple[Any, Any]:
+        path = self.path()
+        tree = self.model.tree
+        if kind == "exists":
+            stat = tree.exists(path)
+            got = _kazoo(client.exists, path)
+            return ("none",) if stat is None else ("stat", _s(stat)), ("none",) if got is None else _norm_kazoo(got)
+        if kind == "get":
+            data = tree.get_data(path)
+            got = _kazoo(client.get, path)
+            mine = ("err", int(Code.NONODE)) if data is None else ("data", data.data or b"", _s(data.stat))
+            theirs = _norm_kazoo(got) if isinstance(got, ZookeeperError) else ("data", got[0], _s(got[1]))
+            return mine, theirs
+        kids = tree.get_children2(path)
+        got = _kazoo(client.get_children, path, include_data=True)
+        mine = ("err", int(Code.NONODE)) if kids is None else ("children", tuple(kids.children), _s(kids.stat))
+        theirs = _norm_kazoo(got) if isinstance(got, ZookeeperError) else (
+            "children", tuple(sorted(got[0])), _s(got[1]))
+        return mine, theirs
+
+    def multi(self, client: KazooClient, sid: int) -> tuple[Any, Any]:
+        t = client.transaction()
+        ops: list[Any] = []
+        for _ in range(self.rng.randint(1, 4)):
+            op = self.rng.choice(["create", "delete", "set", "check"])
+            path = self.path()
+            if op == "create":
+                request, kw = self.create_op()
+                request = m.CreateRequest(path=request.path, data=request.data, acl=request.acl,
+                                          flags=request.flags)
+                t.create(kw["path"], kw["value"], kw["acl"], kw["ephemeral"], kw["sequence"])
+                ops.append(request)
+            elif op == "delete":
+                version = self.version(path)
+                t.delete(path, version)
+                ops.append(m.DeleteRequest(path=path, version=version))
+            elif op == "set":
+                version, data = self.version(path), self.data()
+                t.set_data(path, data, version)
+                ops.append(m.SetDataRequest(path=path, data=data, version=version))
+            else:
+                version = max(self.version(path), 0)
+                t.check(path, version)
+                ops.append(m.CheckVersionRequest(path=path, version=version))
+        mine = self.model.batch([(m.MultiRequest(ops=tuple(ops)), sid)])[0]
+        return mine, _norm_kazoo(_kazoo(t.commit))
+
+    def batch(self, client: KazooClient, sid: int) -> tuple[Any, Any]:
+        """Writes sent without waiting (kazoo's *_async): ZooKeeper prepares
+        each against its outstanding changes, as the model does."""
+        requests, waits = [], []
+        for _ in range(self.rng.randint(2, 6)):
+            op = self.rng.choice(["create", "create", "delete", "set"])
+            if op == "create":
+                request, kw = self.create_op()
+                requests.append(request)
+                waits.append(client.create_async(**kw))
+            elif op == "delete":
+                path = self.path()
+                requests.append(m.DeleteRequest(path=path, version=-1))
+                waits.append(client.delete_async(path, -1))
+            else:
+                path, data = self.path(), self.data()
+                requests.append(m.SetDataRequest(path=path, data=data, version=-1))
+                waits.append(client.set_async(path, data, -1))
+        theirs = tuple(_norm_kazoo(_kazoo(w.get, timeout=10)) for w in waits)
+        mine = tuple(self.model.batch([(r, sid) for r in requests]))
+        return ("batch", mine), ("batch", theirs)
+
+    def close(self, who: int) -> tuple[Any, Any]:
+        """Close a session (its ephemerals go) and open a new one."""
+        old = self.clients[who]
+        sid = self.session(who)
+        mine = self.model.batch([(m.CloseSessionRequest(), sid)])[0]
+        old.stop()
+        old.close()
+        self.clients[who] = _client(old.hosts, authed=who == 0)
+        self.model.open_session(self.session(who), authed=who == 0)
+        return mine, ("ok",)
+
+
+def _client(hosts: Any, authed: bool) -> KazooClient:
+    client = KazooClient(hosts=hosts if isinstance(hosts, str) else ",".join(f"{h}:{p}" for h, p in hosts),
+                         timeout=10.0)
+    client.start(timeout=15)
+    if authed:
+        client.add_auth("digest", ":".join(ALICE))
+    return client
+
+
+def _subtree(client: KazooClient, path: str) -> list[tuple[str, tuple[int, ...], bytes]]:
+    data, stat = client.get(path)
+    out = [(path, _s(stat), data)]
+    for child in sorted(client.get_children(path)):
+        out += _subtree(client, f"{path}/{child}")
+    return out
+
+
+def _model_subtree(tree: DataTree, path: str) -> list[tuple[str, tuple[int, ...], bytes]]:
+    got = tree.get_data(path)
+    assert got is not None
+    out = [(path, _s(got.stat), got.data or b"")]
+    kids = tree.get_children(path)
+    assert kids is not None
+    for child in kids.children:
+        out += _model_subtree(tree, f"{path}/{child}")
+    return out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_sequence_matches_zookeeper(zookeeper: str, seed: int) -> None:
+    """Every op's outcome (error code, path, Stat counters) equals Apache
+    ZooKeeper 3.8's, and so does the whole subtree at the end."""
+    clients = [_client(zookeeper, authed=True), _client(zookeeper, authed=False)]
+    model = Model()
+    base = f"/seed{seed}"
+    try:
+        clients[0].create(base)
+        for i, c in enumerate(clients):
+            model.open_session(int(c.client_id[0]), authed=i == 0)
+        model.batch([(m.CreateRequest(path=base, data=b"", acl=_OPEN, flags=0), int(clients[0].client_id[0]))])
+        work = Workload(seed, base, clients, model)
+        for i in range(OPS_PER_SEED):
+            mine, theirs = work.step(i)
+            FIGURES["ops"] += 1
+            FIGURES["errors_compared"] += mine[0] == "err"
+            OUTCOMES[(work.log[-1].split()[-1], str(mine[1]) if mine[0] == "err" else "ok")] += 1
+            if mine != theirs:
+                FIGURES["differences"] += 1
+            assert mine == theirs, (f"seed {seed} op {i} ({work.log[-1]}): synod {mine} != ZooKeeper {theirs}; "
+                                    f"replay: ZK_DIFF_SEEDS={seed} .venv/bin/python -m pytest -q {__file__}")
+        assert _model_subtree(model.tree, base) == _subtree(clients[0], base), f"seed {seed}: final trees differ"
+    finally:
+        for c in clients:
+            c.stop()
+            c.close()
+
+
+def test_initial_tree_matches_zookeeper(zookeeper: str) -> None:
+    """The nodes a fresh ZooKeeper 3.8 has (/, /zookeeper, quota, config):
+    same Stat counters (/ reports cversion -1) and ACLs."""
+    client = _client(zookeeper, authed=False)
+    tree = DataTree()
+    try:
+        for path in ("/zookeeper", "/zookeeper/quota", "/zookeeper/config"):
+            acl, stat = client.get_acls(path)
+            mine = tree.get_acl(path)
+            assert mine is not None
+            assert _s(mine.stat) == _s(stat), path
+            assert _k_acl(mine.acl) == acl, path
+        theirs = client.get_acls("/")[1]
+        root = tree.stat("/")
+        assert root is not None
+        assert (root.version, root.aversion, root.ephemeralOwner) == (theirs.version, theirs.aversion, 0)
+        assert make_digest_acl("alice", "secret", all=True).id.id == digest_id(*ALICE)
+        assert K_OPEN == _k_acl(_OPEN)
+        assert K_READ == _k_acl(_READ)
+    finally:
+        client.stop()
+        client.close()
+
+
+def test_figures(zookeeper: str) -> None:
+    """Runs after the sequences: they compared ops and found no difference."""
+    print(f"\nvs ZooKeeper: {FIGURES}\n{sorted(OUTCOMES.items())}")
+    if FIGURES["ops"]:
+        assert FIGURES["differences"] == 0
+        assert FIGURES["errors_compared"] > 0
