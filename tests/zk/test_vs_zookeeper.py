@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ZookeeperError
+from kazoo.protocol.serialization import Watch
 from kazoo.protocol.states import ZnodeStat
 from kazoo.security import ACL as KACL
 from kazoo.security import OPEN_ACL_UNSAFE as K_OPEN
@@ -42,19 +43,19 @@ from kazoo.security import Id as KId
 from kazoo.security import make_digest_acl
 
 from synod.zk import messages as m
-from synod.zk.constants import Code, CreateMode
-from synod.zk.prep import TreeView, digest_id, prepare
+from synod.zk.constants import Code, CreateMode, Perms
+from synod.zk.prep import TreeView, check_acl, digest_id, prepare
 from synod.zk.tree import DataTree
 from synod.zk.txn import CreateSessionTxn
 
 ZK_JAR = Path("/usr/share/java/zookeeper.jar")
 START_DEADLINE_S = 60.0
-OPS_PER_SEED = 150
-SEEDS = [int(s) for s in os.environ.get("ZK_DIFF_SEEDS", "").split(",") if s] or list(range(1, 21))
+OPS_PER_SEED = 200
+SEEDS = [int(s) for s in os.environ.get("ZK_DIFF_SEEDS", "").split(",") if s] or list(range(1, 31))
 ALICE = ("alice", "secret")
 
 # Figures of the last run, printed at the end (pytest -s) and asserted on.
-FIGURES = {"ops": 0, "errors_compared": 0, "differences": 0}
+FIGURES = {"ops": 0, "errors_compared": 0, "differences": 0, "notifications": 0}
 OUTCOMES: Counter[tuple[str, str]] = Counter()  # (op kind, outcome: ok or the error code)
 
 
@@ -129,10 +130,11 @@ class Model:
     """synod.zk's two halves, as one leader that applies what it prepares."""
 
     def __init__(self) -> None:
-        self.tree = DataTree()
+        self.tree = DataTree(may_read=lambda sid, acl: check_acl(acl, Perms.READ, self.auth[sid]))
         self.view = TreeView(self.tree)
         self.zxid = 0
         self.auth: dict[int, tuple[m.Id, ...]] = {}
+        self.events: dict[int, list[tuple[int, str]]] = {}  # session -> (type, path) fired, oldest first
 
     def open_session(self, session_id: int, authed: bool) -> None:
         ids = [m.Id(scheme="ip", id="127.0.0.1")]
@@ -153,7 +155,10 @@ class Model:
                                             auth_ids=self.auth[session_id])))
         results = []
         for zxid, txn in txns:
-            results.append(_norm_applied(self.tree.apply(txn, zxid, zxid)))
+            applied = self.tree.apply(txn, zxid, zxid)
+            for watcher, event in applied.fired:
+                self.events.setdefault(watcher, []).append((event.type_, event.path))
+            results.append(_norm_applied(applied))
             self.view.applied(zxid)
         return results
 
@@ -233,9 +238,12 @@ class Workload:
         self.log: list[str] = []
 
     def path(self) -> str:
-        known = [p for p in self.model.tree.get_ephemerals(self.session(0)) + self.model.tree.get_ephemerals(
-            self.session(1)) if p.startswith(self.base)]
-        return self.rng.choice(self.names + known[:4])
+        """Half the time a node that exists (in the model), else a name that may."""
+        if self.rng.random() < 0.5:
+            existing = [p for p, _, _ in _model_subtree(self.model.tree, self.base)[1:]]
+            if existing:
+                return self.rng.choice(existing)
+        return self.rng.choice(self.names)
 
     def session(self, i: int) -> int:
         return int(self.clients[i].client_id[0])
@@ -272,15 +280,18 @@ class Workload:
         self.log.append(f"{index}: client {who} {kind}")
         if kind == "create":
             request, kw = self.create_op()
+            self.log[-1] += f" {request.path} flags={request.flags}"
             return self.model.batch([(request, sid)])[0], _norm_kazoo(_kazoo(client.create, **kw))
         if kind == "delete":
             path = self.path()
             version = self.version(path)
+            self.log[-1] += f" {path} version={version}"
             return (self.model.batch([(m.DeleteRequest(path=path, version=version), sid)])[0],
                     _norm_kazoo(_kazoo(client.delete, path, version)))
         if kind == "set":
             path, data = self.path(), self.data()
             version = self.version(path)
+            self.log[-1] += f" {path} version={version}"
             return (self.model.batch([(m.SetDataRequest(path=path, data=data, version=version), sid)])[0],
                     _norm_kazoo(_kazoo(client.set, path, data, version)))
         if kind == "acl":
@@ -289,28 +300,37 @@ class Workload:
             return (self.model.batch([(m.SetACLRequest(path=path, acl=acl, version=version), sid)])[0],
                     _norm_kazoo(_kazoo(client.set_acls, path, _k_acl(acl), version)))
         if kind in ("exists", "get", "children"):
-            return self.read(kind, client)
+            return self.read(kind, client, sid)
         if kind == "multi":
             return self.multi(client, sid)
         if kind == "batch":
             return self.batch(client, sid)
         return self.close(who)
 
-    def read(self, kind: str, client: KazooClient) -> tuple[Any, Any]:
+    def read(self, kind: str, client: KazooClient, sid: int) -> tuple[Any, Any]:
+        """A read as the server answers it: NONODE, then NOAUTH without READ
+        (exists checks no ACL), then the tree's answer."""
         path = self.path()
         tree = self.model.tree
+        acl = tree.get_acl(path)
+        if kind != "exists" and acl is not None and not check_acl(acl.acl, Perms.READ, self.model.auth[sid]):
+            call = client.get if kind == "get" else client.get_children
+            return ("err", int(Code.NOAUTH)), _norm_kazoo(_kazoo(call, path))
+        watch = _ignore if self.rng.random() < 0.5 else None
+        watcher = sid if watch else None
+        self.log[-1] += f" {path}{' watch' if watch else ''}"
         if kind == "exists":
-            stat = tree.exists(path)
-            got = _kazoo(client.exists, path)
+            stat = tree.exists(path, watcher)
+            got = _kazoo(client.exists, path, watch)
             return ("none",) if stat is None else ("stat", _s(stat)), ("none",) if got is None else _norm_kazoo(got)
         if kind == "get":
-            data = tree.get_data(path)
-            got = _kazoo(client.get, path)
+            data = tree.get_data(path, watcher)
+            got = _kazoo(client.get, path, watch)
             mine = ("err", int(Code.NONODE)) if data is None else ("data", data.data or b"", _s(data.stat))
             theirs = _norm_kazoo(got) if isinstance(got, ZookeeperError) else ("data", got[0], _s(got[1]))
             return mine, theirs
-        kids = tree.get_children2(path)
-        got = _kazoo(client.get_children, path, include_data=True)
+        kids = tree.get_children2(path, watcher)
+        got = _kazoo(client.get_children, path, watch, include_data=True)
         mine = ("err", int(Code.NONODE)) if kids is None else ("children", tuple(kids.children), _s(kids.stat))
         theirs = _norm_kazoo(got) if isinstance(got, ZookeeperError) else (
             "children", tuple(sorted(got[0])), _s(got[1]))
@@ -372,14 +392,41 @@ class Workload:
         mine = self.model.batch([(m.CloseSessionRequest(), sid)])[0]
         old.stop()
         old.close()
+        self.model.tree.watches.remove_watcher(sid)
+        self.model.events.pop(sid, None)
         self.clients[who] = _client(old.hosts, authed=who == 0)
         self.model.open_session(self.session(who), authed=who == 0)
         return mine, ("ok",)
 
 
+def _ignore(event: Any) -> None:
+    """A kazoo watch callback: the notifications are recorded off the wire."""
+
+
+# client -> the (type, path) of each notification ZooKeeper sent it, in order.
+NOTIFIED: dict[int, list[tuple[int, str]]] = {}
+
+
+def _record_notifications(client: KazooClient) -> None:
+    """Record each notification as kazoo's reader thread reads it, before
+    the replies behind it: once a later request is answered, every
+    notification sent before that reply is in the list."""
+    conn = client._connection
+    read = conn._read_watch_event
+    seen = NOTIFIED[id(client)] = []  # a fresh list: ids of stopped clients are reused
+
+    def recording(buffer: Any, offset: int) -> Any:
+        watch, _ = Watch.deserialize(buffer, offset)
+        seen.append((watch.type, watch.path))
+        return read(buffer, offset)
+
+    conn._read_watch_event = recording
+
+
 def _client(hosts: Any, authed: bool) -> KazooClient:
     client = KazooClient(hosts=hosts if isinstance(hosts, str) else ",".join(f"{h}:{p}" for h, p in hosts),
                          timeout=10.0)
+    _record_notifications(client)
     client.start(timeout=15)
     if authed:
         client.add_auth("digest", ":".join(ALICE))
@@ -422,11 +469,24 @@ def test_random_sequence_matches_zookeeper(zookeeper: str, seed: int) -> None:
             mine, theirs = work.step(i)
             FIGURES["ops"] += 1
             FIGURES["errors_compared"] += mine[0] == "err"
-            OUTCOMES[(work.log[-1].split()[-1], str(mine[1]) if mine[0] == "err" else "ok")] += 1
+            OUTCOMES[(work.log[-1].split()[3], str(mine[1]) if mine[0] == "err" else "ok")] += 1
             if mine != theirs:
                 FIGURES["differences"] += 1
             assert mine == theirs, (f"seed {seed} op {i} ({work.log[-1]}): synod {mine} != ZooKeeper {theirs}; "
                                     f"replay: ZK_DIFF_SEEDS={seed} .venv/bin/python -m pytest -q {__file__}")
+            for who, client in enumerate(work.clients):
+                client.exists("/")  # a round trip: every notification sent before its reply is recorded
+                theirs_events = NOTIFIED.setdefault(id(client), [])
+                mine_events = model.events.setdefault(work.session(who), [])
+                if work.log[-1].endswith("close"):  # ZooKeeper deletes a session's ephemerals in hash order
+                    theirs_events.sort()
+                    mine_events.sort()
+                FIGURES["notifications"] += len(mine_events)
+                assert mine_events == theirs_events, (
+                    f"seed {seed} op {i} ({work.log[-1]}): client {who} notified {theirs_events} by ZooKeeper, "
+                    f"{mine_events} by synod")
+                theirs_events.clear()
+                mine_events.clear()
         assert _model_subtree(model.tree, base) == _subtree(clients[0], base), f"seed {seed}: final trees differ"
     finally:
         for c in clients:
@@ -464,3 +524,4 @@ def test_figures(zookeeper: str) -> None:
     if FIGURES["ops"]:
         assert FIGURES["differences"] == 0
         assert FIGURES["errors_compared"] > 0
+        assert FIGURES["notifications"] > 0

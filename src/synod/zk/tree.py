@@ -82,7 +82,7 @@ from synod.zk.txn import (
     SetDataTxn,
     Txn,
 )
-from synod.zk.watches import Fired, WatchManager, parent_path
+from synod.zk.watches import Fired, MayRead, WatchManager, parent_path
 
 __all__ = [
     "DataTree", "ApplyResult", "NodeRecord", "TreeSnapshot", "ZnodeRecord", "SessionRecord", "OPEN_ACL_UNSAFE",
@@ -197,14 +197,17 @@ class DataTree:
     for a missing node (the server answers NONODE). ACL checks on reads are
     the server's (:func:`synod.zk.prep.check_acl` with :meth:`get_acl`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, may_read: MayRead | None = None) -> None:
+        """``may_read(watcher, acl)``: may that watcher be told of a change
+        to a node with that ACL (the server checks READ against the session's
+        ids); None tells every watcher."""
         self._nodes: dict[str, _Znode] = {"/": _Znode(data=b"", acl=OPEN_ACL_UNSAFE, zxid=0, time_ms=0)}
         self._ephemerals: dict[int, set[str]] = {}
         self._containers: set[str] = set()
         self._ttls: set[str] = set()
         self.sessions: dict[int, int] = {}  # session id -> timeout, ms
         self.last_zxid = 0
-        self.watches = WatchManager()
+        self.watches = WatchManager(may_read=may_read)
         for path in _SYSTEM_NODES:
             self._attach(path, _Znode(data=b"", acl=OPEN_ACL_UNSAFE, zxid=0, time_ms=0))
         config = self._nodes["/zookeeper/config"]
@@ -266,7 +269,7 @@ class DataTree:
             node.mzxid = zxid
             node.mtime = time_ms
             return ApplyResult(response=SetDataResponse(stat=node.stat()),
-                               fired=self.watches.node_data_changed(txn.path))
+                               fired=self.watches.node_data_changed(txn.path, node.acl))
         if isinstance(txn, CheckVersionTxn):
             return ApplyResult(response=CheckResult())
         assert isinstance(txn, ErrorTxn), f"not a transaction: {txn!r}"
@@ -290,7 +293,7 @@ class DataTree:
         node = _Znode(data=txn.data, acl=txn.acl, zxid=zxid, time_ms=time_ms, kind=txn.kind,
                       ephemeral_owner=txn.ephemeral_owner, ttl_ms=txn.ttl_ms)
         self._attach(txn.path, node)
-        fired = self.watches.node_created(txn.path)
+        fired = self.watches.node_created(txn.path, node.acl, parent.acl)
         if txn.reply_stat:
             return ApplyResult(response=Create2Response(path=txn.path, stat=node.stat()), fired=fired)
         return ApplyResult(response=CreateResponse(path=txn.path), fired=fired)
@@ -308,7 +311,7 @@ class DataTree:
                 del self._ephemerals[node.ephemeral_owner]
         self._containers.discard(path)
         self._ttls.discard(path)
-        return self.watches.node_deleted(path)
+        return self.watches.node_deleted(path, node.acl, parent.acl)
 
     def _close_session(self, session_id: int, zxid: int) -> ApplyResult:
         """killSession: the session's ephemerals go, in path order."""
@@ -493,7 +496,7 @@ class DataTree:
         return encode(TreeSnapshot(last_zxid=self.last_zxid, sessions=sessions, nodes=tuple(self._records())))
 
     @classmethod
-    def deserialize(cls, blob: bytes) -> DataTree:
+    def deserialize(cls, blob: bytes, may_read: MayRead | None = None) -> DataTree:
         """A tree from :meth:`serialize`'s bytes. Raises RemoteProtocolError
         for bytes that are not a snapshot, ValueError for one that is not a
         tree (a node without its parent, a count that does not match)."""
@@ -505,7 +508,7 @@ class DataTree:
         tree._ttls = set()
         tree.sessions = {s.session_id: s.timeout_ms for s in snap.sessions}
         tree.last_zxid = snap.last_zxid
-        tree.watches = WatchManager()
+        tree.watches = WatchManager(may_read=may_read)
         for r in snap.nodes:  # sorted by path: a parent before its children
             node = _Znode(data=r.data, acl=r.acl, zxid=r.stat.czxid, time_ms=r.stat.ctime, kind=r.kind,
                           ephemeral_owner=r.ephemeral_owner, ttl_ms=r.ttl_ms)

@@ -28,7 +28,12 @@ setData    data table: NodeDataChanged at path
 
 A trigger tells each watcher at most once, in the order the watches were
 set (ZooKeeper uses a hash set; insertion order makes it deterministic).
-Events carry the changed node's path and state SyncConnected.
+Events carry the changed node's path and state SyncConnected. A watcher
+without READ permission on the node whose ACL goes with the event (the
+node created, deleted or changed; the parent for NodeChildrenChanged) is
+not told, though its one-shot watch is spent (ZooKeeper 3.7+'s
+ServerCnxn.process(event, znodeAcl)); ``may_read`` decides, and tells
+everyone if not given.
 
 Invariant: a watcher's mode at a path appears in ``_modes`` exactly when the
 watcher is in that path's table entry.
@@ -36,19 +41,21 @@ watcher is in that path's table entry.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from enum import IntEnum
 
 from synod.zk.constants import AddWatchMode, EventType, KeeperState, WatcherType
-from synod.zk.messages import WatcherEvent
+from synod.zk.messages import ACL, WatcherEvent
 
-__all__ = ["WatchMode", "WatchTable", "WatchManager", "Fired", "parent_path", "WATCHES_MAX"]
+__all__ = ["WatchMode", "WatchTable", "WatchManager", "Fired", "MayRead", "parent_path", "WATCHES_MAX"]
 
 # Watches one server keeps, all tables and modes together; an add past it is
 # refused (add_* return False) rather than growing without bound.
 WATCHES_MAX = 1_000_000
 
 Fired = tuple[Hashable, WatcherEvent]
+# (watcher, the changed node's ACL) -> may it be told (READ permission).
+MayRead = Callable[[Hashable, Sequence[ACL]], bool]
 
 
 class WatchMode(IntEnum):
@@ -143,11 +150,12 @@ class WatchManager:
     """The server's data and child watch tables (ZooKeeper's DataTree's
     ``dataWatches`` and ``childWatches``) and the triggers the tree calls."""
 
-    def __init__(self, watches_max: int = WATCHES_MAX) -> None:
+    def __init__(self, watches_max: int = WATCHES_MAX, may_read: MayRead | None = None) -> None:
         assert watches_max > 0
         self.data = WatchTable()
         self.child = WatchTable()
         self.watches_max = watches_max
+        self.may_read = may_read
 
     def count(self) -> int:
         return len(self.data) + len(self.child)
@@ -215,24 +223,27 @@ class WatchManager:
 
     # -- triggers (called by the tree) -------------------------------------------------------------
 
-    @staticmethod
-    def _events(watchers: list[Hashable], event_type: EventType, path: str) -> list[Fired]:
+    def _events(self, watchers: list[Hashable], event_type: EventType, path: str,
+                acl: Sequence[ACL]) -> list[Fired]:
         event = WatcherEvent(type_=int(event_type), state=int(KeeperState.SyncConnected), path=path)
-        return [(w, event) for w in watchers]
+        return [(w, event) for w in watchers if self.may_read is None or self.may_read(w, acl)]
 
-    def node_created(self, path: str) -> list[Fired]:
-        fired = self._events(self.data.trigger(path, EventType.NodeCreated), EventType.NodeCreated, path)
+    def node_created(self, path: str, acl: Sequence[ACL] = (), parent_acl: Sequence[ACL] = ()) -> list[Fired]:
+        """A create: ``acl`` the new node's, ``parent_acl`` its parent's."""
+        fired = self._events(self.data.trigger(path, EventType.NodeCreated), EventType.NodeCreated, path, acl)
         parent = parent_path(path)
         changed = self.child.trigger(parent, EventType.NodeChildrenChanged)
-        return fired + self._events(changed, EventType.NodeChildrenChanged, parent)
+        return fired + self._events(changed, EventType.NodeChildrenChanged, parent, parent_acl)
 
-    def node_deleted(self, path: str) -> list[Fired]:
+    def node_deleted(self, path: str, acl: Sequence[ACL] = (), parent_acl: Sequence[ACL] = ()) -> list[Fired]:
+        """A delete: ``acl`` the deleted node's, ``parent_acl`` its parent's."""
         told = self.data.trigger(path, EventType.NodeDeleted)
         told_child = self.child.trigger(path, EventType.NodeDeleted, suppress=frozenset(told))
-        fired = self._events(told + told_child, EventType.NodeDeleted, path)
+        fired = self._events(told + told_child, EventType.NodeDeleted, path, acl)
         parent = parent_path(path)
         changed = self.child.trigger(parent, EventType.NodeChildrenChanged)
-        return fired + self._events(changed, EventType.NodeChildrenChanged, parent)
+        return fired + self._events(changed, EventType.NodeChildrenChanged, parent, parent_acl)
 
-    def node_data_changed(self, path: str) -> list[Fired]:
-        return self._events(self.data.trigger(path, EventType.NodeDataChanged), EventType.NodeDataChanged, path)
+    def node_data_changed(self, path: str, acl: Sequence[ACL] = ()) -> list[Fired]:
+        return self._events(self.data.trigger(path, EventType.NodeDataChanged), EventType.NodeDataChanged, path,
+                            acl)
