@@ -20,13 +20,15 @@ If ZooKeeper cannot be installed or started, the test skips and says why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import socket
+import struct
 import subprocess
 import time
-from collections import Counter
+from collections import Counter, namedtuple
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ZookeeperError
-from kazoo.protocol.serialization import Watch
+from kazoo.protocol.serialization import Create2, Watch
 from kazoo.protocol.states import ZnodeStat
 from kazoo.security import ACL as KACL
 from kazoo.security import OPEN_ACL_UNSAFE as K_OPEN
@@ -44,7 +46,7 @@ from kazoo.security import make_digest_acl
 
 from synod.zk import messages as m
 from synod.zk.constants import Code, CreateMode, Perms
-from synod.zk.prep import TreeView, check_acl, digest_id, prepare
+from synod.zk.prep import TreeView, check_acl, digest_id, prepare, prepare_delete_container
 from synod.zk.tree import DataTree
 from synod.zk.txn import CreateSessionTxn
 
@@ -88,12 +90,13 @@ def _ruok(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def _zookeeper_server(home: Path, container_check_ms: int) -> Iterator[str]:
+    """One standalone ZooKeeper on a free port (TTL nodes enabled; its
+    ContainerManager every ``container_check_ms``), stopped at the end."""
     reason = _install_reason()
     if reason is not None:
         pytest.skip(reason)
-    home = tmp_path_factory.mktemp("zookeeper")
     port = _free_port()
     (home / "data").mkdir()
     cfg = home / "zoo.cfg"
@@ -101,17 +104,16 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                    "admin.enableServer=false\n4lw.commands.whitelist=ruok\n")
     log = (home / "server.log").open("wb")
     proc = subprocess.Popen(
-        ["java", "-Dzookeeper.extendedTypesEnabled=true", f"-Dzookeeper.log.dir={home}", "-cp",
-         f"/etc/zookeeper/conf:{ZK_JAR}", "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg)],
+        ["java", "-Dzookeeper.extendedTypesEnabled=true", f"-Dznode.container.checkIntervalMs={container_check_ms}",
+         f"-Dzookeeper.log.dir={home}", "-cp", f"/etc/zookeeper/conf:{ZK_JAR}",
+         "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg)],
         stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_DEADLINE_S
-    while not _ruok(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.skip(f"ZooKeeper did not start: {(home / 'server.log').read_text()[-800:]}")
-        time.sleep(0.1)
     try:
+        deadline = time.monotonic() + START_DEADLINE_S
+        while not _ruok(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"ZooKeeper did not start: {(home / 'server.log').read_text()[-800:]}")
+            time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -121,6 +123,37 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server of the random sequences: its ContainerManager never runs
+    during the test (an hour), so containers and TTL nodes stay put on both sides."""
+    with _zookeeper_server(tmp_path_factory.mktemp("zookeeper"), container_check_ms=3_600_000) as hosts:
+        yield hosts
+
+
+class _CreateContainer(Create2):
+    """kazoo 2.11 has no createContainer: the same body under op 19."""
+
+    type = 19
+
+
+class _CreateTTL(namedtuple("_CreateTTL", "path data acl flags ttl")):
+    """kazoo 2.11 has no createTTL (op 21): Create2's body and a long."""
+
+    type = 21
+
+    def serialize(self) -> bytearray:
+        return Create2(self.path, self.data, self.acl, self.flags).serialize() + struct.pack("!q", self.ttl)
+
+    deserialize = Create2.deserialize
+
+
+def _raw(client: KazooClient, request: Any) -> Any:
+    result = client.handler.async_result()
+    client._call(request, result)
+    return _kazoo(result.get, timeout=10)
 
 
 # -- the model: prepare + apply, one request at a time or a batch ----------------------------------
@@ -270,13 +303,28 @@ class Workload:
                   include_data=two)
         return cls(path=path, data=data, acl=acl, flags=int(flags)), kw
 
+    def create_extended(self, client: KazooClient, sid: int) -> tuple[Any, Any]:
+        """A container or a TTL node (ttl 0 is refused: BADARGUMENTS)."""
+        path, data = self.path(), self.data()
+        if self.rng.random() < 0.5:
+            self.log[-1] += f" container {path}"
+            request: Any = m.CreateContainerRequest(path=path, data=data, acl=_OPEN, flags=int(CreateMode.CONTAINER))
+            raw: Any = _CreateContainer(path, data, _k_acl(_OPEN), int(CreateMode.CONTAINER))
+        else:
+            flags = int(self.rng.choice((CreateMode.PERSISTENT_WITH_TTL, CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL)))
+            ttl = self.rng.choice((0, 1000, 3_600_000))
+            self.log[-1] += f" ttl {path} flags={flags} ttl={ttl}"
+            request = m.CreateTTLRequest(path=path, data=data, acl=_OPEN, flags=flags, ttl=ttl)
+            raw = _CreateTTL(path, data, _k_acl(_OPEN), flags, ttl)
+        return self.model.batch([(request, sid)])[0], _norm_kazoo(_raw(client, raw))
+
     def step(self, index: int) -> tuple[Any, Any]:
         """One op on both sides: (model result, zookeeper result)."""
         rng = self.rng
         who = rng.randrange(2)
         client, sid = self.clients[who], self.session(who)
         kind = rng.choices(["create", "delete", "set", "acl", "exists", "get", "children", "multi", "batch",
-                            "close"], weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2])[0]
+                            "close", "extended"], weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2, 6])[0]
         self.log.append(f"{index}: client {who} {kind}")
         if kind == "create":
             request, kw = self.create_op()
@@ -305,6 +353,8 @@ class Workload:
             return self.multi(client, sid)
         if kind == "batch":
             return self.batch(client, sid)
+        if kind == "extended":
+            return self.create_extended(client, sid)
         return self.close(who)
 
     def read(self, kind: str, client: KazooClient, sid: int) -> tuple[Any, Any]:
@@ -525,3 +575,64 @@ def test_figures(zookeeper: str) -> None:
         assert FIGURES["differences"] == 0
         assert FIGURES["errors_compared"] > 0
         assert FIGURES["notifications"] > 0
+
+
+def test_container_and_ttl_expiry_matches_zookeepers_container_manager(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """ZooKeeper's ContainerManager (every 100 ms here) deletes a container
+    that had a child and has none, and a childless TTL node unmodified for
+    its TTL; it keeps a container that never had a child and a TTL node with
+    a child. DataTree.expired_containers_and_ttls names the same paths, and
+    prepare_delete_container + apply leave the same tree."""
+    with _zookeeper_server(tmp_path_factory.mktemp("zookeeper_containers"), container_check_ms=100) as hosts:
+        client = _client(hosts, authed=False)
+        model = Model()
+        sid = int(client.client_id[0])
+        model.open_session(sid, authed=False)
+        ttl_ms = 300
+        steps: list[tuple[Any, Any]] = [
+            (m.CreateContainerRequest(path="/k", data=b"", acl=_OPEN, flags=4), _CreateContainer("/k", b"", K_OPEN, 4)),
+            (m.CreateRequest(path="/k/x", data=b"", acl=_OPEN, flags=0), None),
+            (m.CreateContainerRequest(path="/never", data=b"", acl=_OPEN, flags=4),
+             _CreateContainer("/never", b"", K_OPEN, 4)),
+            (m.CreateTTLRequest(path="/t", data=b"", acl=_OPEN, flags=5, ttl=ttl_ms),
+             _CreateTTL("/t", b"", K_OPEN, 5, ttl_ms)),
+            (m.CreateTTLRequest(path="/tp", data=b"", acl=_OPEN, flags=5, ttl=ttl_ms),
+             _CreateTTL("/tp", b"", K_OPEN, 5, ttl_ms)),
+            (m.CreateRequest(path="/tp/x", data=b"", acl=_OPEN, flags=0), None),
+            (m.DeleteRequest(path="/k/x", version=-1), None),
+        ]
+        try:
+            for request, raw in steps:
+                if raw is not None:
+                    theirs = _norm_kazoo(_raw(client, raw))
+                elif isinstance(request, m.DeleteRequest):
+                    theirs = _norm_kazoo(_kazoo(client.delete, request.path))
+                else:
+                    theirs = _norm_kazoo(_kazoo(client.create, request.path))
+                assert model.batch([(request, sid)])[0] == theirs
+            created = model.tree.stat("/t")
+            assert created is not None
+            # The model's clock is its zxids; its rule at the TTL's end, and after.
+            assert model.tree.expired_containers_and_ttls(now_ms=created.mtime) == ["/k"]
+            expired = model.tree.expired_containers_and_ttls(now_ms=created.mtime + ttl_ms + 1)
+            assert expired == ["/k", "/t"]
+            deadline = time.monotonic() + 20.0
+            while client.exists("/k") is not None or client.exists("/t") is not None:
+                assert time.monotonic() < deadline, "ZooKeeper's ContainerManager did not delete /k and /t"
+                time.sleep(0.05)
+            for path in expired:
+                model.zxid += 1
+                txn = prepare_delete_container(path, zxid=model.zxid, view=model.view)
+                assert model.tree.apply(txn, model.zxid, model.zxid).err == Code.OK
+                model.view.applied(model.zxid)
+            time.sleep(0.3)  # three more ContainerManager rounds: what should stay, stays
+            assert sorted(client.get_children("/")) == ["never", "tp", "zookeeper"]
+            kids = model.tree.get_children("/")
+            assert kids is not None
+            assert kids.children == ("never", "tp", "zookeeper")
+            for path in ("/never", "/tp", "/tp/x"):
+                assert _model_subtree(model.tree, path) == _subtree(client, path)
+        finally:
+            client.stop()
+            client.close()
