@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ZookeeperError
-from kazoo.protocol.serialization import Create2, Watch
+from kazoo.protocol.serialization import Create2, Watch, write_string
 from kazoo.protocol.states import ZnodeStat
 from kazoo.security import ACL as KACL
 from kazoo.security import OPEN_ACL_UNSAFE as K_OPEN
@@ -45,7 +45,7 @@ from kazoo.security import Id as KId
 from kazoo.security import make_digest_acl
 
 from synod.zk import messages as m
-from synod.zk.constants import Code, CreateMode, Perms
+from synod.zk.constants import AddWatchMode, Code, CreateMode, Perms, WatcherType
 from synod.zk.prep import TreeView, check_acl, digest_id, prepare, prepare_delete_container
 from synod.zk.tree import DataTree
 from synod.zk.txn import CreateSessionTxn
@@ -57,7 +57,7 @@ SEEDS = [int(s) for s in os.environ.get("ZK_DIFF_SEEDS", "").split(",") if s] or
 ALICE = ("alice", "secret")
 
 # Figures of the last run, printed at the end (pytest -s) and asserted on.
-FIGURES = {"ops": 0, "errors_compared": 0, "differences": 0, "notifications": 0}
+FIGURES = {"ops": 0, "errors_compared": 0, "differences": 0, "notifications": 0, "check_watches_skipped": 0}
 OUTCOMES: Counter[tuple[str, str]] = Counter()  # (op kind, outcome: ok or the error code)
 
 
@@ -148,6 +148,32 @@ class _CreateTTL(namedtuple("_CreateTTL", "path data acl flags ttl")):
         return Create2(self.path, self.data, self.acl, self.flags).serialize() + struct.pack("!q", self.ttl)
 
     deserialize = Create2.deserialize
+
+
+class _PathInt(namedtuple("_PathInt", "path value")):
+    """A request body of a path and an int (addWatch, checkWatches,
+    removeWatches: kazoo 2.11 sends none of them); the reply body is ignored."""
+
+    type = 0
+
+    def serialize(self) -> bytearray:
+        return bytearray(write_string(self.path) + struct.pack("!i", self.value))
+
+    @classmethod
+    def deserialize(cls, buffer: bytes, offset: int) -> bool:
+        return True
+
+
+class _AddWatch(_PathInt):
+    type = 106
+
+
+class _CheckWatches(_PathInt):
+    type = 17
+
+
+class _RemoveWatches(_PathInt):
+    type = 18
 
 
 def _raw(client: KazooClient, request: Any) -> Any:
@@ -318,13 +344,39 @@ class Workload:
             raw = _CreateTTL(path, data, _k_acl(_OPEN), flags, ttl)
         return self.model.batch([(request, sid)])[0], _norm_kazoo(_raw(client, raw))
 
+    def watch_op(self, client: KazooClient, sid: int) -> tuple[Any, Any]:
+        """addWatch (persistent, recursive), checkWatches, removeWatches
+        (NOWATCHER when there is none of the type)."""
+        path = self.path()
+        watches = self.model.tree.watches
+        op = self.rng.choice(["add", "add", "check", "remove"])
+        if op == "add":
+            mode = self.rng.choice(list(AddWatchMode))
+            self.log[-1] += f" addWatch {path} mode={mode}"
+            watches.add_watch(path, sid, mode)
+            return ("ok",), _norm_kazoo(_raw(client, _AddWatch(path, int(mode))))
+        # ZooKeeper 3.8 takes types Children, Data, Any here (4 and 5: MARSHALLINGERROR).
+        kind = self.rng.choice((WatcherType.Children, WatcherType.Data, WatcherType.Any))
+        self.log[-1] += f" {op}Watches {path} type={kind}"
+        tables = [t for t, k in ((watches.data, WatcherType.Data), (watches.child, WatcherType.Children))
+                  if kind in (k, WatcherType.Any)]
+        anyone = any(t.watchers(path) for t in tables)
+        ok = (watches.check_watches if op == "check" else watches.remove_watches)(path, kind, sid)
+        request = (_CheckWatches if op == "check" else _RemoveWatches)(path, int(kind))
+        theirs = _norm_kazoo(_raw(client, request))
+        if op == "check" and anyone and not ok:
+            # ZooKeeper 3.8 says yes if any session watches the path (see WatchManager.check_watches).
+            FIGURES["check_watches_skipped"] += 1
+            return ("ok",), theirs
+        return ("ok",) if ok else ("err", int(Code.NOWATCHER)), theirs
+
     def step(self, index: int) -> tuple[Any, Any]:
         """One op on both sides: (model result, zookeeper result)."""
         rng = self.rng
         who = rng.randrange(2)
         client, sid = self.clients[who], self.session(who)
         kind = rng.choices(["create", "delete", "set", "acl", "exists", "get", "children", "multi", "batch",
-                            "close", "extended"], weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2, 6])[0]
+                            "close", "extended", "watch"], weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2, 6, 6])[0]
         self.log.append(f"{index}: client {who} {kind}")
         if kind == "create":
             request, kw = self.create_op()
@@ -355,6 +407,8 @@ class Workload:
             return self.batch(client, sid)
         if kind == "extended":
             return self.create_extended(client, sid)
+        if kind == "watch":
+            return self.watch_op(client, sid)
         return self.close(who)
 
     def read(self, kind: str, client: KazooClient, sid: int) -> tuple[Any, Any]:

@@ -5,15 +5,16 @@ Theory of operation (Hunt et al., USENIX ATC 2010, section 2.2; ZooKeeper
 ZooKeeper's DataTree does: *data watches* (left by getData and exists,
 which may name a missing node: its creation fires the watch) and *child
 watches* (left by getChildren). A watcher is an opaque hashable (the server
-uses the session id). Each (watcher, path) has one mode in each table:
+uses the session id). Each (watcher, path) has one mode in each table, the last one set:
 
 STANDARD
     one-shot: removed when it fires, so it fires at most once.
 PERSISTENT (addWatch mode 0)
     stays; in both tables, fires for the path's own events.
 PERSISTENT_RECURSIVE (addWatch mode 1)
-    stays; in the data table only, fires for the path and every descendant,
-    for every event but NodeChildrenChanged.
+    stays; in both tables (so removeWatches of Children finds it, as in
+    ZooKeeper 3.8), fires for the path and every descendant, for every
+    event but NodeChildrenChanged, once per change.
 
 The tree calls one trigger per change, as DataTree does:
 
@@ -92,17 +93,20 @@ class WatchTable:
         return sum(len(w) for w in self._table.values())
 
     def add(self, path: str, watcher: Hashable, mode: WatchMode) -> None:
-        """Set a watch; a persistent mode replaces a standard one, not the
-        other way round (ZooKeeper's WatcherModeManager)."""
+        """Set a watch. The last mode set wins, so a getData with watch after
+        an addWatch turns the persistent watch into a one-shot one, as
+        ZooKeeper 3.8's WatcherModeManager does (3.9 keeps both, ZOOKEEPER-4466)."""
         entry = self._table.setdefault(path, {})
         old = entry.get(watcher)
-        if old is not None and old != WatchMode.STANDARD and mode == WatchMode.STANDARD:
-            return
         if old == WatchMode.PERSISTENT_RECURSIVE:
             self._recursive_count -= 1
         if mode == WatchMode.PERSISTENT_RECURSIVE:
             self._recursive_count += 1
         entry[watcher] = mode
+
+    def watchers(self, path: str) -> list[Hashable]:
+        """The watchers with a watch at path, in the order set."""
+        return list(self._table.get(path, ()))
 
     def mode(self, path: str, watcher: Hashable) -> WatchMode | None:
         return self._table.get(path, {}).get(watcher)
@@ -183,24 +187,23 @@ class WatchManager:
         """addWatch (op 106): ``mode`` an :class:`~synod.zk.constants.AddWatchMode`."""
         if not self._room():
             return False
-        if mode == AddWatchMode.persistentRecursive:
-            self.data.add(path, watcher, WatchMode.PERSISTENT_RECURSIVE)
-        else:
-            assert mode == AddWatchMode.persistent, mode
-            self.data.add(path, watcher, WatchMode.PERSISTENT)
-            self.child.add(path, watcher, WatchMode.PERSISTENT)
+        assert mode in (AddWatchMode.persistent, AddWatchMode.persistentRecursive), mode
+        watch_mode = WatchMode.PERSISTENT_RECURSIVE if mode == AddWatchMode.persistentRecursive else WatchMode.PERSISTENT
+        self.data.add(path, watcher, watch_mode)
+        self.child.add(path, watcher, watch_mode)
         return True
 
     def _tables(self, watcher_type: int) -> list[tuple[WatchTable, tuple[WatchMode, ...]]]:
-        std = (WatchMode.STANDARD,)
+        # Children and Data name a table, whatever the watch's mode
+        # (ZooKeeper 3.8's DataTree.removeWatch / containsWatcher).
         if watcher_type == WatcherType.Children:
-            return [(self.child, std)]
+            return [(self.child, tuple(WatchMode))]
         if watcher_type == WatcherType.Data:
-            return [(self.data, std)]
+            return [(self.data, tuple(WatchMode))]
         if watcher_type == WatcherType.Persistent:
             return [(self.data, (WatchMode.PERSISTENT,)), (self.child, (WatchMode.PERSISTENT,))]
         if watcher_type == WatcherType.PersistentRecursive:
-            return [(self.data, (WatchMode.PERSISTENT_RECURSIVE,))]
+            return [(self.data, (WatchMode.PERSISTENT_RECURSIVE,)), (self.child, (WatchMode.PERSISTENT_RECURSIVE,))]
         assert watcher_type == WatcherType.Any, watcher_type
         return [(self.data, tuple(WatchMode)), (self.child, tuple(WatchMode))]
 
@@ -213,7 +216,12 @@ class WatchManager:
         return removed
 
     def check_watches(self, path: str, watcher_type: int, watcher: Hashable) -> bool:
-        """checkWatches (op 17): does the watcher have a watch of that type here."""
+        """checkWatches (op 17): does the watcher have a watch of that type
+        here. (ZooKeeper 3.8's WatchManager.containsWatcher answers yes when
+        any session has a watch at the path, a bug; this answers for the
+        watcher asked about.) ZooKeeper 3.8 takes only Children, Data and Any
+        here and in :meth:`remove_watches` (MARSHALLINGERROR for the others);
+        Persistent and PersistentRecursive are 3.9's."""
         return any(table.mode(path, watcher) in modes for table, modes in self._tables(watcher_type))
 
     def remove_watcher(self, watcher: Hashable) -> None:
