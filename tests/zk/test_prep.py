@@ -19,6 +19,7 @@ from synod.zk.prep import (
     prepare,
     prepare_delete_container,
     validate_path,
+    visible_acl,
 )
 from synod.zk.tree import OPEN_ACL_UNSAFE, DataTree
 from synod.zk.txn import CloseSessionTxn, CreateTxn, DeleteTxn, ErrorTxn, MultiTxn, NodeKind, SetDataTxn
@@ -276,3 +277,11 @@ def test_outstanding_changes_equal_one_at_a_time(steps: list[tuple[object, int, 
     pipelined_results += pipelined.commit()
     assert [(r.err, r.response) for r in serial_results] == [(r.err, r.response) for r in pipelined_results]
     assert serial.tree.digest() == pipelined.tree.digest()
+
+
+def test_visible_acl_hides_digests_without_admin() -> None:
+    """getACL without ADMIN shows ``user:x`` for digest ids (ZOOKEEPER-1392)."""
+    alice = m.Id(scheme="digest", id=digest_id("alice", "pw"))
+    acl = (m.ACL(perms=int(Perms.READ), id=m.Id(scheme="world", id="anyone")), m.ACL(perms=31, id=alice))
+    assert visible_acl(acl, (alice,)) == acl
+    assert visible_acl(acl, ()) == (acl[0], m.ACL(perms=31, id=m.Id(scheme="digest", id="alice:x")))

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ZookeeperError
-from kazoo.protocol.serialization import Create2, Watch, write_string
+from kazoo.protocol.serialization import Create2, Watch, read_string, write_string
 from kazoo.protocol.states import ZnodeStat
 from kazoo.security import ACL as KACL
 from kazoo.security import OPEN_ACL_UNSAFE as K_OPEN
@@ -46,7 +46,7 @@ from kazoo.security import make_digest_acl
 
 from synod.zk import messages as m
 from synod.zk.constants import AddWatchMode, Code, CreateMode, Perms, WatcherType
-from synod.zk.prep import TreeView, check_acl, digest_id, prepare, prepare_delete_container
+from synod.zk.prep import TreeView, check_acl, digest_id, prepare, prepare_delete_container, visible_acl
 from synod.zk.tree import DataTree
 from synod.zk.txn import CreateSessionTxn
 
@@ -176,6 +176,39 @@ class _RemoveWatches(_PathInt):
     type = 18
 
 
+class _GetEphemerals(namedtuple("_GetEphemerals", "path")):
+    """getEphemerals (op 103), which kazoo 2.11 lacks: the session's
+    ephemerals under a prefix."""
+
+    type = 103
+
+    def serialize(self) -> bytearray:
+        return bytearray(write_string(self.path))
+
+    @classmethod
+    def deserialize(cls, buffer: bytes, offset: int) -> tuple[str, tuple[str, ...]]:
+        (count,) = struct.unpack_from("!i", buffer, offset)
+        offset += 4
+        paths = []
+        for _ in range(count):
+            path, offset = read_string(buffer, offset)
+            paths.append(path)
+        return ("ephemerals", tuple(sorted(paths)))
+
+
+class _GetAllChildrenNumber(namedtuple("_GetAllChildrenNumber", "path")):
+    """getAllChildrenNumber (op 104), which kazoo 2.11 lacks."""
+
+    type = 104
+
+    def serialize(self) -> bytearray:
+        return bytearray(write_string(self.path))
+
+    @classmethod
+    def deserialize(cls, buffer: bytes, offset: int) -> tuple[str, int]:
+        return ("number", struct.unpack_from("!i", buffer, offset)[0])
+
+
 def _raw(client: KazooClient, request: Any) -> Any:
     result = client.handler.async_result()
     client._call(request, result)
@@ -259,6 +292,8 @@ def _norm_kazoo(r: Any) -> tuple[Any, ...]:
         return ("stat", _s(r))
     if isinstance(r, list):
         return ("multi", tuple(_norm_kazoo(x) for x in r))
+    if isinstance(r, tuple) and r[0] in ("ephemerals", "number"):
+        return r
     assert r is True, r
     return ("ok",)
 
@@ -376,7 +411,8 @@ class Workload:
         who = rng.randrange(2)
         client, sid = self.clients[who], self.session(who)
         kind = rng.choices(["create", "delete", "set", "acl", "exists", "get", "children", "multi", "batch",
-                            "close", "extended", "watch"], weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2, 6, 6])[0]
+                            "close", "extended", "watch", "getacl", "number", "ephemerals"],
+                           weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2, 6, 6, 3, 3, 3])[0]
         self.log.append(f"{index}: client {who} {kind}")
         if kind == "create":
             request, kw = self.create_op()
@@ -409,7 +445,36 @@ class Workload:
             return self.create_extended(client, sid)
         if kind == "watch":
             return self.watch_op(client, sid)
+        if kind in ("getacl", "number", "ephemerals"):
+            return self.read_more(kind, client, sid)
         return self.close(who)
+
+    def read_more(self, kind: str, client: KazooClient, sid: int) -> tuple[Any, Any]:
+        """getACL (READ or ADMIN; digest hashes hidden without ADMIN),
+        getAllChildrenNumber (READ), getEphemerals (the session's, a string prefix)."""
+        tree, ids = self.model.tree, self.model.auth[sid]
+        if kind == "ephemerals":
+            prefix = self.rng.choice((self.base, self.base + "/a", self.base + "/e", "/"))
+            self.log[-1] += f" {prefix}"
+            return ("ephemerals", tree.get_ephemerals(sid, prefix)), _norm_kazoo(_raw(client, _GetEphemerals(prefix)))
+        path = self.path()
+        self.log[-1] += f" {path}"
+        got = tree.get_acl(path)
+        perm = Perms.READ | Perms.ADMIN if kind == "getacl" else Perms.READ
+        if got is None:
+            mine: tuple[Any, ...] = ("err", int(Code.NONODE))
+        elif not check_acl(got.acl, perm, ids):
+            mine = ("err", int(Code.NOAUTH))
+        elif kind == "getacl":
+            mine = ("acl", tuple(_k_acl(visible_acl(got.acl, ids))), _s(got.stat))
+        else:
+            mine = ("number", tree.get_all_children_number(path))
+        if kind == "number":
+            return mine, _norm_kazoo(_raw(client, _GetAllChildrenNumber(path)))
+        theirs = _kazoo(client.get_acls, path)
+        if isinstance(theirs, ZookeeperError):
+            return mine, _norm_kazoo(theirs)
+        return mine, ("acl", tuple(theirs[0]), _s(theirs[1]))
 
     def read(self, kind: str, client: KazooClient, sid: int) -> tuple[Any, Any]:
         """A read as the server answers it: NONODE, then NOAUTH without READ

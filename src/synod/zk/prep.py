@@ -72,6 +72,7 @@ from synod.zk.txn import (
 
 __all__ = [
     "TreeView", "prepare", "prepare_delete_container", "validate_path", "digest_id", "fixup_acl", "check_acl",
+    "visible_acl",
     "SPECIAL_PATHS", "OUTSTANDING_CHANGES_MAX",
 ]
 
@@ -313,6 +314,16 @@ def check_acl(acl: Sequence[ACL], perm: int, auth_ids: Sequence[Id]) -> bool:
         if any(i.scheme == a.id.scheme and _matches(a.id, i) for i in auth_ids):
             return True
     return False
+
+
+def visible_acl(acl: Sequence[ACL], auth_ids: Sequence[Id]) -> tuple[ACL, ...]:
+    """The ACL getACL shows a session: as stored with ADMIN permission, else
+    with each digest id's hash replaced by ``x`` (ZooKeeper 3.8's
+    FinalRequestProcessor, ZOOKEEPER-1392). The caller checked READ or ADMIN."""
+    if check_acl(acl, Perms.ADMIN, auth_ids):
+        return tuple(acl)
+    return tuple(ACL(perms=a.perms, id=Id(scheme="digest", id=a.id.id.split(":", 1)[0] + ":x"))
+                 if a.id.scheme == "digest" and ":" in a.id.id else a for a in acl)
 
 
 def _require(acl: Sequence[ACL], perm: Perms, auth_ids: Sequence[Id]) -> None:
