@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from synod.core.codec import decode, encode
 from synod.core.errors import RemoteProtocolError
@@ -291,3 +292,98 @@ def test_replay_from_a_snapshot_reaches_the_same_tree(requests: list[tuple[objec
     for zxid in range(j + 1, len(txns) + 1):
         u.apply(txns[zxid - 1], zxid, zxid)
     assert u.digest() == t.digest()
+
+
+# -- a state machine against a dictionary model ---------------------------------------------------
+
+
+class TreeMachine(RuleBasedStateMachine):
+    """prepare + apply against a model of the tree as a dict (path -> data,
+    version, children created, owner): every outcome and counter agrees,
+    and the tree's indexes stay consistent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tree = DataTree()
+        self.view = TreeView(self.tree)
+        self.zxid = 0
+        # path -> [data, version, child creates, ephemeral owner]
+        self.model: dict[str, list] = {"/": [b"", 0, 0, 0]}
+
+    def _run(self, request: object, session: int = 1) -> tx.Txn:
+        self.zxid += 1
+        txn = prepare(request, session_id=session, zxid=self.zxid, view=self.view)
+        self.tree.apply(txn, self.zxid, self.zxid)
+        self.view.applied(self.zxid)
+        return txn
+
+    def _children(self, path: str) -> list[str]:
+        prefix = path.rstrip("/") + "/"
+        return [p for p in self.model if p != path and p.startswith(prefix) and "/" not in p[len(prefix):]]
+
+    @rule(path=_names, flags=st.sampled_from([0, 1, 2, 3]), session=st.sampled_from([7, 8]))
+    def create(self, path: str, flags: int, session: int) -> None:
+        parent = path.rsplit("/", 1)[0] or "/"
+        txn = self._run(m.CreateRequest(path=path, data=b"d", acl=OPEN, flags=flags), session)
+        if parent not in self.model:
+            assert txn == tx.ErrorTxn(err=Code.NONODE)
+            return
+        name = f"{path}{self.model[parent][2]:010d}" if flags in (2, 3) else path
+        if name in self.model:
+            assert txn == tx.ErrorTxn(err=Code.NODEEXISTS)
+        elif self.model[parent][3]:
+            assert txn == tx.ErrorTxn(err=Code.NOCHILDRENFOREPHEMERALS)
+        else:
+            assert isinstance(txn, tx.CreateTxn)
+            assert txn.path == name
+            self.model[parent][2] += 1
+            self.model[name] = [b"d", 0, 0, session if flags in (1, 3) else 0]
+
+    @rule(path=_names, version=st.sampled_from([-1, 0, 1]))
+    def delete(self, path: str, version: int) -> None:
+        txn = self._run(m.DeleteRequest(path=path, version=version))
+        if path not in self.model:
+            assert txn == tx.ErrorTxn(err=Code.NONODE)
+        elif version not in (-1, self.model[path][1]):
+            assert txn == tx.ErrorTxn(err=Code.BADVERSION)
+        elif self._children(path):
+            assert txn == tx.ErrorTxn(err=Code.NOTEMPTY)
+        else:
+            assert txn == tx.DeleteTxn(path=path)
+            del self.model[path]
+
+    @rule(path=_names, version=st.sampled_from([-1, 0, 1]), data=st.binary(max_size=4))
+    def set_data(self, path: str, version: int, data: bytes) -> None:
+        txn = self._run(m.SetDataRequest(path=path, data=data, version=version))
+        if path not in self.model:
+            assert txn == tx.ErrorTxn(err=Code.NONODE)
+        elif version not in (-1, self.model[path][1]):
+            assert txn == tx.ErrorTxn(err=Code.BADVERSION)
+        else:
+            self.model[path][0] = data
+            self.model[path][1] += 1
+
+    @rule(session=st.sampled_from([7, 8]))
+    def close_session(self, session: int) -> None:
+        self._run(m.CloseSessionRequest(), session)
+        for path in [p for p, v in self.model.items() if v[3] == session]:
+            del self.model[path]
+
+    @invariant()
+    def tree_matches_model(self) -> None:
+        assert len(self.tree) == len(self.model) + 3  # /zookeeper, quota, config
+        for path, (data, version, creates, owner) in self.model.items():
+            got = self.tree.get_data(path)
+            assert got is not None, path
+            kids = len(self._children(path)) + (path == "/")  # and /zookeeper
+            assert (got.data, got.stat.version, got.stat.ephemeralOwner, got.stat.numChildren) == (
+                data, version, owner, kids)
+            assert got.stat.cversion == 2 * creates - kids  # creates + deletes, as ZooKeeper reports it
+        for session in (7, 8):
+            assert list(self.tree.get_ephemerals(session)) == sorted(
+                p for p, v in self.model.items() if v[3] == session)
+        assert len(self.view) == 0
+
+
+TreeMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+test_tree_against_a_dict_model = TreeMachine.TestCase
