@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kazoo.security import make_digest_acl_credential
 
+from synod.core.codec import decode, encode
 from synod.zk import messages as m
 from synod.zk.constants import Code, CreateMode, Perms
 from synod.zk.prep import (
@@ -22,7 +23,7 @@ from synod.zk.prep import (
     visible_acl,
 )
 from synod.zk.tree import OPEN_ACL_UNSAFE, DataTree
-from synod.zk.txn import CloseSessionTxn, CreateTxn, DeleteTxn, ErrorTxn, MultiTxn, NodeKind, SetDataTxn
+from synod.zk.txn import CloseSessionTxn, CreateTxn, DeleteTxn, ErrorTxn, MultiTxn, NodeKind, SetDataTxn, Txn
 
 OPEN = OPEN_ACL_UNSAFE
 READ_ONLY = (m.ACL(perms=int(Perms.READ), id=m.Id(scheme="world", id="anyone")),)
@@ -266,11 +267,14 @@ _requests = st.one_of(_ops, st.builds(lambda ops: m.MultiRequest(ops=tuple(ops))
 def test_outstanding_changes_equal_one_at_a_time(steps: list[tuple[object, int, bool]]) -> None:
     """Preparing against the view while earlier txns are still in flight gives
     the same txns, results and tree as applying each before the next is
-    prepared (the point of ZooKeeper's outstanding changes)."""
+    prepared (the point of ZooKeeper's outstanding changes); every txn
+    survives synod's codec."""
     serial, pipelined = Leader(), Leader()
     serial_results, pipelined_results = [], []
     for request, session, commit_now in steps:
-        assert serial.prepare(request, session) == pipelined.prepare(request, session)
+        txn = serial.prepare(request, session)
+        assert txn == pipelined.prepare(request, session)
+        assert decode(encode(txn), Txn) == txn  # Zab carries it through synod's codec
         serial_results += serial.commit()
         if commit_now:
             pipelined_results += pipelined.commit()

@@ -195,7 +195,10 @@ class DataTree:
 
     Writes only through :meth:`apply`; reads return the reply record or None
     for a missing node (the server answers NONODE). ACL checks on reads are
-    the server's (:func:`synod.zk.prep.check_acl` with :meth:`get_acl`)."""
+    the server's, before the read (:func:`synod.zk.prep.check_acl` with
+    :meth:`get_acl`: READ for getData, getChildren, getAllChildrenNumber;
+    READ or ADMIN for getACL, shown through :func:`synod.zk.prep.visible_acl`;
+    none for exists), so a refused read leaves no watch, as in ZooKeeper."""
 
     def __init__(self, may_read: MayRead | None = None) -> None:
         """``may_read(watcher, acl)``: may that watcher be told of a change
