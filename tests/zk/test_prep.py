@@ -289,3 +289,45 @@ def test_visible_acl_hides_digests_without_admin() -> None:
     acl = (m.ACL(perms=int(Perms.READ), id=m.Id(scheme="world", id="anyone")), m.ACL(perms=31, id=alice))
     assert visible_acl(acl, (alice,)) == acl
     assert visible_acl(acl, ()) == (acl[0], m.ACL(perms=31, id=m.Id(scheme="digest", id="alice:x")))
+
+
+# -- anything a client can send ----------------------------------------------------------------------
+
+_any_path = st.one_of(st.text(max_size=12), st.sampled_from(["/", "/a", "/a/", "/a/b", "/a\0", "/zookeeper", "//"]),
+                      st.builds(lambda s: "/a/" + s, st.text(max_size=6)))
+_int32 = st.integers(-(1 << 31), (1 << 31) - 1)
+_any_acl = st.lists(st.builds(lambda p, s, i: m.ACL(perms=p, id=m.Id(scheme=s, id=i)), _int32,
+                              st.sampled_from(["world", "auth", "digest", "ip", "super", "x"]),
+                              st.one_of(st.text(max_size=10), st.sampled_from(["anyone", "a:b", "10.0.0.0/8",
+                                                                                "::1/200", "1.2.3.4"]))),
+                    max_size=3).map(tuple)
+_any_op = st.one_of(
+    st.builds(lambda c, p, a, f: c(path=p, data=b"", acl=a, flags=f),
+              st.sampled_from([m.CreateRequest, m.Create2Request, m.CreateContainerRequest]), _any_path, _any_acl,
+              st.one_of(_int32, st.integers(0, 7))),
+    st.builds(lambda p, a, f, t: m.CreateTTLRequest(path=p, data=None, acl=a, flags=f, ttl=t), _any_path, _any_acl,
+              st.integers(0, 7), st.integers(-(1 << 63), (1 << 63) - 1)),
+    st.builds(lambda p, v: m.DeleteRequest(path=p, version=v), _any_path, _int32),
+    st.builds(lambda p, v: m.SetDataRequest(path=p, data=None, version=v), _any_path, _int32),
+    st.builds(lambda p, v: m.CheckVersionRequest(path=p, version=v), _any_path, _int32),
+)
+_any_request = st.one_of(
+    _any_op, st.builds(lambda ops: m.MultiRequest(ops=tuple(ops)), st.lists(_any_op, max_size=4)),
+    st.builds(lambda p, a, v: m.SetACLRequest(path=p, acl=a, version=v), _any_path, _any_acl, _int32),
+    st.just(m.CloseSessionRequest()))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.tuples(_any_request, st.sampled_from([1, 2]), st.booleans()), max_size=12))
+def test_any_request_gives_a_txn_and_applies(steps: list[tuple[object, int, bool]]) -> None:
+    """Whatever a client sends (any path text, flags, versions, ACL schemes
+    and ids), prepare answers a transaction (an ErrorTxn when refused) and the
+    tree applies it without raising: nothing a client sends stops the leader."""
+    z = Leader()
+    auth = (m.Id(scheme="digest", id=digest_id("u", "p")), m.Id(scheme="ip", id="10.1.2.3"))
+    for request, session, authed in steps:
+        txn = z.prepare(request, session, auth if authed else ())
+        assert decode(encode(txn), Txn) == txn
+        for result in z.commit():
+            assert result.err in {int(c) for c in Code}
+    assert DataTree.deserialize(z.tree.serialize()).digest() == z.tree.digest()
