@@ -200,6 +200,19 @@ def test_reads() -> None:
     assert [(w, e.path) for w, e in r.fired] == [(5, "/a/b/c")]
 
 
+def test_multi_read_answers_each_op_alone_and_leaves_no_watch() -> None:
+    t = DataTree()
+    t.apply(create("/a", 1, data=b"x"), 1, 0)
+    t.apply(tx.CreateTxn(path="/secret", data=b"", acl=(
+        m.ACL(perms=31, id=m.Id(scheme="digest", id="bob:h")),), parent_cversion=2), 2, 0)
+    got = t.multi_read([m.GetDataRequest(path="/a", watch=True), m.GetChildrenRequest(path="/", watch=True),
+                        m.GetDataRequest(path="/nope", watch=False), m.GetDataRequest(path="/secret", watch=False)],
+                       can_read=lambda acl: acl == OPEN)
+    assert got.results == (t.get_data("/a"), t.get_children("/"), m.ErrorResponse(err=Code.NONODE),
+                           m.ErrorResponse(err=Code.NOAUTH))
+    assert t.watches.count() == 0  # ZooKeeper 3.8 drops a multiRead op's watch flag
+
+
 def test_containers_and_ttls_expire_by_containermanagers_rule() -> None:
     t = DataTree()
     t.apply(create("/c", 1, kind=tx.NodeKind.CONTAINER), 1, 1000)

@@ -36,7 +36,15 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ZookeeperError
-from kazoo.protocol.serialization import Create2, Watch, read_string, write_string
+from kazoo.protocol.serialization import (
+    Create2,
+    MultiHeader,
+    Watch,
+    read_buffer,
+    read_string,
+    stat_struct,
+    write_string,
+)
 from kazoo.protocol.states import ZnodeStat
 from kazoo.security import ACL as KACL
 from kazoo.security import OPEN_ACL_UNSAFE as K_OPEN
@@ -176,6 +184,17 @@ class _RemoveWatches(_PathInt):
     type = 18
 
 
+def _read_strings(buffer: bytes, offset: int) -> tuple[tuple[str, ...], int]:
+    """A jute vector<ustring>, sorted, and the offset after it."""
+    (count,) = struct.unpack_from("!i", buffer, offset)
+    offset += 4
+    out = []
+    for _ in range(count):
+        text, offset = read_string(buffer, offset)
+        out.append(text)
+    return tuple(sorted(out)), offset
+
+
 class _GetEphemerals(namedtuple("_GetEphemerals", "path")):
     """getEphemerals (op 103), which kazoo 2.11 lacks: the session's
     ephemerals under a prefix."""
@@ -187,13 +206,7 @@ class _GetEphemerals(namedtuple("_GetEphemerals", "path")):
 
     @classmethod
     def deserialize(cls, buffer: bytes, offset: int) -> tuple[str, tuple[str, ...]]:
-        (count,) = struct.unpack_from("!i", buffer, offset)
-        offset += 4
-        paths = []
-        for _ in range(count):
-            path, offset = read_string(buffer, offset)
-            paths.append(path)
-        return ("ephemerals", tuple(sorted(paths)))
+        return ("ephemerals", _read_strings(buffer, offset)[0])
 
 
 class _GetAllChildrenNumber(namedtuple("_GetAllChildrenNumber", "path")):
@@ -207,6 +220,40 @@ class _GetAllChildrenNumber(namedtuple("_GetAllChildrenNumber", "path")):
     @classmethod
     def deserialize(cls, buffer: bytes, offset: int) -> tuple[str, int]:
         return ("number", struct.unpack_from("!i", buffer, offset)[0])
+
+
+class _MultiRead(namedtuple("_MultiRead", "ops")):
+    """multiRead (op 22), which kazoo 2.11 lacks: ``ops`` are (op code,
+    path, watch) of getChildren (8) and getData (4)."""
+
+    type = 22
+
+    def serialize(self) -> bytearray:
+        b = bytearray()
+        for op, path, watch in self.ops:
+            b.extend(MultiHeader(op, False, -1).serialize() + write_string(path) + struct.pack("!?", watch))
+        b.extend(MultiHeader(-1, True, -1).serialize())
+        return b
+
+    @classmethod
+    def deserialize(cls, buffer: bytes, offset: int) -> tuple[str, tuple[Any, ...]]:
+        results: list[Any] = []
+        header, offset = MultiHeader.deserialize(buffer, offset)
+        while not header.done:
+            if header.type == 8:
+                names, offset = _read_strings(buffer, offset)
+                results.append(("children", names))
+            elif header.type == 4:
+                data, offset = read_buffer(buffer, offset)
+                stat = ZnodeStat._make(stat_struct.unpack_from(buffer, offset))
+                offset += stat_struct.size
+                results.append(("data", data or b"", _s(stat)))
+            else:
+                assert header.type == -1, header
+                results.append(("err", struct.unpack_from("!i", buffer, offset)[0]))
+                offset += 4
+            header, offset = MultiHeader.deserialize(buffer, offset)
+        return ("multi_read", tuple(results))
 
 
 def _raw(client: KazooClient, request: Any) -> Any:
@@ -292,7 +339,7 @@ def _norm_kazoo(r: Any) -> tuple[Any, ...]:
         return ("stat", _s(r))
     if isinstance(r, list):
         return ("multi", tuple(_norm_kazoo(x) for x in r))
-    if isinstance(r, tuple) and r[0] in ("ephemerals", "number"):
+    if isinstance(r, tuple) and r[0] in ("ephemerals", "number", "multi_read"):
         return r
     assert r is True, r
     return ("ok",)
@@ -411,8 +458,8 @@ class Workload:
         who = rng.randrange(2)
         client, sid = self.clients[who], self.session(who)
         kind = rng.choices(["create", "delete", "set", "acl", "exists", "get", "children", "multi", "batch",
-                            "close", "extended", "watch", "getacl", "number", "ephemerals"],
-                           weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2, 6, 6, 3, 3, 3])[0]
+                            "close", "extended", "watch", "getacl", "number", "ephemerals", "multiread"],
+                           weights=[30, 14, 14, 4, 6, 6, 6, 10, 8, 2, 6, 6, 3, 3, 3, 4])[0]
         self.log.append(f"{index}: client {who} {kind}")
         if kind == "create":
             request, kw = self.create_op()
@@ -445,14 +492,25 @@ class Workload:
             return self.create_extended(client, sid)
         if kind == "watch":
             return self.watch_op(client, sid)
-        if kind in ("getacl", "number", "ephemerals"):
+        if kind in ("getacl", "number", "ephemerals", "multiread"):
             return self.read_more(kind, client, sid)
         return self.close(who)
 
     def read_more(self, kind: str, client: KazooClient, sid: int) -> tuple[Any, Any]:
         """getACL (READ or ADMIN; digest hashes hidden without ADMIN),
-        getAllChildrenNumber (READ), getEphemerals (the session's, a string prefix)."""
+        getAllChildrenNumber (READ), getEphemerals (the session's, a string
+        prefix), multiRead (each op on its own; watch flags ignored)."""
         tree, ids = self.model.tree, self.model.auth[sid]
+        if kind == "multiread":
+            ops = [(self.rng.choice((4, 8)), self.path(), self.rng.random() < 0.3) for _ in range(self.rng.randint(1, 4))]
+            self.log[-1] += f" {ops}"
+            reads = [(m.GetDataRequest if op == 4 else m.GetChildrenRequest)(path=p, watch=w) for op, p, w in ops]
+            got = tree.multi_read(reads, lambda acl: check_acl(acl, Perms.READ, ids))
+            mine_results = tuple(
+                ("err", int(r.err)) if isinstance(r, m.ErrorResponse) else
+                ("data", r.data or b"", _s(r.stat)) if isinstance(r, m.GetDataResponse) else ("children", r.children)
+                for r in got.results)
+            return ("multi_read", mine_results), _norm_kazoo(_raw(client, _MultiRead(ops)))
         if kind == "ephemerals":
             prefix = self.rng.choice((self.base, self.base + "/a", self.base + "/e", "/"))
             self.log[-1] += f" {prefix}"

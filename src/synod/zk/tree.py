@@ -45,7 +45,7 @@ and owned by ``s``; ``last_zxid`` is the highest zxid applied.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -60,7 +60,9 @@ from synod.zk.messages import (
     ErrorResponse,
     GetACLResponse,
     GetChildren2Response,
+    GetChildrenRequest,
     GetChildrenResponse,
+    GetDataRequest,
     GetDataResponse,
     Id,
     MultiResponse,
@@ -394,6 +396,27 @@ class DataTree:
         if node is None:
             return None
         return GetChildren2Response(children=tuple(sorted(node.children)), stat=node.stat())
+
+    def multi_read(self, ops: Iterable[GetChildrenRequest | GetDataRequest],
+                   can_read: Callable[[tuple[ACL, ...]], bool]) -> MultiResponse:
+        """multiRead (op 22, ZooKeeper 3.6+): each op answered on its own, as
+        FinalRequestProcessor does: NONODE, NOAUTH when ``can_read(acl)`` (the
+        session's READ check) says no, else the read. Not atomic: an error
+        answers its op only. An op's watch flag is ignored: ZooKeeper 3.8
+        drops it when it parses the ops (seen by the differential test)."""
+        results: list[Any] = []
+        for op in ops:
+            node = self._nodes.get(op.path)
+            if node is None:
+                results.append(ErrorResponse(err=Code.NONODE))
+            elif not can_read(node.acl):
+                results.append(ErrorResponse(err=Code.NOAUTH))
+            elif isinstance(op, GetDataRequest):
+                results.append(self.get_data(op.path))
+            else:
+                assert isinstance(op, GetChildrenRequest), type(op).__name__
+                results.append(self.get_children(op.path))
+        return MultiResponse(results=tuple(results))
 
     def get_acl(self, path: str) -> GetACLResponse | None:
         node = self._nodes.get(path)
