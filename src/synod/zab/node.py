@@ -176,12 +176,17 @@ class ZabNode(Node):
                 ctx.reply_to(handle, ProposeReply(zxid=0, leader=zab.leader))
             self.pending.clear()
 
+    def delivered(self, ctx: Context, txn: Txn, result: bytes | None) -> None:
+        """``txn`` was applied to the state machine (which returned
+        ``result``): answer the client that proposed it here. A subclass
+        (synod.zk's server) answers its own clients instead."""
+        handle = self.pending.pop(txn.zxid, None)
+        if handle is not None:
+            ctx.reply_to(handle, ProposeReply(zxid=txn.zxid))
+
     def _deliver(self, ctx: Context, txns: list[Txn]) -> None:
         for txn in txns:
-            self.machine.apply(txn.zxid, txn.data)
-            handle = self.pending.pop(txn.zxid, None)
-            if handle is not None:
-                ctx.reply_to(handle, ProposeReply(zxid=txn.zxid))
+            self.delivered(ctx, txn, self.machine.apply(txn.zxid, txn.data))
         self.delivered_since_snapshot += len(txns)
         every = self.config.snapshot_interval_txns
         zab = self.zab

@@ -320,6 +320,17 @@ class Zab:
         rd, self._rd = self._rd, Ready()
         return rd
 
+    def next_zxid(self) -> int:
+        """The zxid :meth:`propose` gives next (a host that must name it in
+        the transaction it builds, as ZooKeeper's PrepRequestProcessor does).
+
+        Raises:
+            LocalProtocolError: this server is not an established leader.
+        """
+        if self.role != LEADING or not self.established:
+            raise LocalProtocolError("not an established leader")
+        return make_zxid(self.new_epoch, self.next_counter + 1)
+
     def propose(self, data: bytes) -> int:
         """Broadcast ``data``; returns its zxid.
 

@@ -1,0 +1,562 @@
+"""A ZooKeeper server: Zab below, the data tree as its state machine,
+ZooKeeper's protocol on the ``zk`` client port (issue 12 section 2; Hunt et
+al., USENIX ATC 2010, section 4; docs/zookeeper.md, "The server").
+
+Request flow (ZooKeeper's request processors, in synod's node shape):
+
+- **Writes** (create of any kind, delete, setData, setACL, multi,
+  closeSession). The server holding the client's connection, the *origin*,
+  numbers the request in its session (cxid) and hands it to the leader
+  (:class:`ForwardRequest`; itself when it leads). The leader turns it into
+  a transaction with :func:`~synod.zk.prep.prepare` against its
+  :class:`~synod.zk.prep.TreeView` (the tree plus what is proposed and not
+  yet applied), a refusal into an ``ErrorTxn``, and proposes it through Zab
+  in a :class:`TxnEnvelope` naming the session, the cxid, the origin and
+  the leader's time. Every server applies it (``DataTree.apply``, which
+  fires watches); the origin answers its client when it applies it.
+- **Reads** are answered from the origin's own tree (sequentially
+  consistent), after the session's earlier requests (FIFO per session).
+  ``sync`` goes through Zab like a write that changes nothing, so the reply
+  comes once the origin has applied everything committed before it.
+- **Sessions.** A new session's ``CreateSessionTxn`` goes through Zab (id
+  and password from :mod:`synod.zk.sessions`); the connect is answered
+  once the origin applies it. A client that reconnects here with its
+  session id proves it with the password; a server that has not applied
+  the zxid the client last saw refuses it (it would show the past). Pings
+  are answered at once and touch the session; each tick every server sends
+  the leader the sessions it heard from (:class:`SessionTouches`), and the
+  leader's :class:`~synod.zk.sessions.SessionTracker` expires sessions by
+  tick bucket and proposes ``CloseSessionTxn``: every server deletes the
+  same ephemerals at one zxid.
+- **Watches** are set by reads with the session id as the watcher and
+  pushed on that session's connection when the transaction that fires them
+  is applied, before the reply to any later request of that connection.
+- A server that stops being an established leader or an up-to-date
+  follower closes its client connections (ZooKeeper's ConnectionLoss):
+  clients reconnect elsewhere with their session.
+
+Not yet: four-letter words beyond ``ruok``/``srvr``/``stat``/``isro``,
+ACL-checked watch removal edge cases, containers and TTL expiry by the
+leader, quotas, reconfig, read-only mode.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from synod.core import ConfigError, Context, Message, Params, decode, encode, parse_params
+from synod.core.clients import ClientClosed, ClientOpened
+from synod.core.errors import RemoteProtocolError
+from synod.zab.messages import Notification, Packet
+from synod.zab.messages import Txn as ZabTxn
+from synod.zab.node import ZabNode, ZabNodeConfig
+from synod.zab.zab import FOLLOWING, LEADING, OBSERVING, ZabConfig
+from synod.zk import messages as m
+from synod.zk.constants import Code, Perms
+from synod.zk.prep import TreeView, check_acl, digest_id, prepare, visible_acl
+from synod.zk.protocol import ZooKeeperProtocol
+from synod.zk.sessions import SessionTracker, negotiate_timeout_ms, session_id_base, session_password
+from synod.zk.tree import ApplyResult, DataTree
+from synod.zk.txn import CloseSessionTxn, CreateSessionTxn, ErrorTxn, Txn
+
+__all__ = ["ZkServerNode", "ZkServerConfig", "ZkServerParams", "TxnEnvelope", "ForwardRequest", "SessionTouches",
+           "PROTOCOL", "FACTORY", "factory"]
+
+PROTOCOL = "zk"
+_GATEWAY_PREFIX = PROTOCOL + ":"
+CONNECTIONS_MAX = 10_000           # client connections one server serves (the gateway also bounds them)
+PENDING_PER_SESSION_MAX = 1_000    # requests of one session waiting for earlier ones
+FORWARDS_MAX = 10_000              # requests the leader has prepared and not yet seen applied, from all origins
+_WRITES = (m.CreateRequest, m.Create2Request, m.CreateContainerRequest, m.CreateTTLRequest, m.DeleteRequest,
+           m.SetDataRequest, m.SetACLRequest, m.MultiRequest, m.CloseSessionRequest, m.CheckVersionRequest)
+_READS = (m.ExistsRequest, m.GetDataRequest, m.GetChildrenRequest, m.GetChildren2Request, m.GetACLRequest,
+          m.GetAllChildrenNumberRequest, m.GetEphemeralsRequest, m.MultiReadRequest, m.WhoAmIRequest)
+
+
+class SyncMarker(Message, tag="zk.SyncMarker"):
+    """``sync``'s place in the write order: applied, it changes nothing."""
+
+    path: str
+
+
+class TxnEnvelope(Message, tag="zk.TxnEnvelope"):
+    """What Zab broadcasts: the transaction, the session and cxid of the
+    request it answers (0: made by the leader, as an expiry), the origin
+    server that answers it, and the leader's time (ms) for ctime/mtime."""
+
+    session_id: int
+    cxid: int
+    origin: str
+    time_ms: int
+    txn: Txn | SyncMarker
+
+
+class ForwardRequest(Message, tag="zk.ForwardRequest"):
+    """Origin -> leader: prepare and propose this write of ``session_id``.
+    ``auth_ids``: the session's identities for the ACL checks."""
+
+    session_id: int
+    cxid: int
+    request: m.CreateRequest | m.Create2Request | m.CreateContainerRequest | m.CreateTTLRequest | \
+        m.DeleteRequest | m.SetDataRequest | m.SetACLRequest | m.MultiRequest | m.CloseSessionRequest | \
+        m.CheckVersionRequest | m.SyncRequest | None
+    auth_ids: tuple[m.Id, ...] = ()
+    create_session_timeout_ms: int = 0   # request None: create the session with this timeout
+
+
+class SessionTouches(Message, tag="zk.SessionTouches"):
+    """Server -> leader, each tick: sessions heard from since the last."""
+
+    session_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZkServerConfig:
+    """``node``: the Zab server's configuration (its ``tick_ms`` is
+    ZooKeeper's tickTime); ``server_index``: this server's number, 0..127
+    (the top byte of its session ids); ``secret``: the ensemble's shared
+    secret for session passwords."""
+
+    node: ZabNodeConfig
+    server_index: int
+    secret: bytes = b"synod-zk"
+
+
+class _TreeMachine:
+    """Zab's state machine: the data tree; ``apply`` returns the
+    :class:`ApplyResult` that ``delivered`` answers the client with."""
+
+    def __init__(self, may_read: Callable[[Any, Sequence[m.ACL]], bool]) -> None:
+        self.may_read = may_read
+        self.tree = DataTree(may_read=may_read)
+
+    def apply(self, zxid: int, data: bytes) -> Any:
+        env = decode(data, TxnEnvelope)
+        if isinstance(env.txn, SyncMarker):
+            self.tree.last_zxid = max(self.tree.last_zxid, zxid)
+            return env, ApplyResult(response=m.SyncResponse(path=env.txn.path))
+        return env, self.tree.apply(env.txn, zxid, env.time_ms)
+
+    def snapshot(self) -> bytes:
+        return self.tree.serialize()
+
+    def restore(self, zxid: int, data: bytes) -> None:
+        self.tree = DataTree.deserialize(data, may_read=self.may_read)
+
+
+@dataclass(slots=True)
+class _Conn:
+    """One client connection and its session."""
+
+    client_id: str
+    session_id: int = 0
+    auth_ids: list[m.Id] = field(default_factory=list)
+    connect: Any = None            # the ConnectRequest's reply handle, while its session is created
+    next_cxid: int = 0
+    waiting: deque[tuple[Any, Any]] = field(default_factory=deque)   # (handle, request) behind a write
+    writes_out: int = 0            # writes sent to the leader, not yet applied here
+
+
+class ZkServerNode(ZabNode):
+    """One ZooKeeper server (see the module docstring)."""
+
+    def __init__(self, config: ZkServerConfig) -> None:
+        super().__init__(config.node, machine_factory=lambda: _TreeMachine(self._may_read))
+        self.zk = config
+        self.conns: dict[str, _Conn] = {}
+        self.by_session: dict[int, _Conn] = {}
+        self.answers: dict[tuple[int, int], tuple[str, Any]] = {}  # (session, cxid) -> (client id, handle)
+        self.touched: set[int] = set()
+        self.next_session_id = 0
+        self.view: TreeView | None = None          # the leader's outstanding changes
+        self.tracker: SessionTracker | None = None  # the leader's session expiry
+        self.serving = False
+
+    @property
+    def tree(self) -> DataTree:
+        return self.machine.tree  # type: ignore[attr-defined]
+
+    def client_protocols(self) -> dict[str, Callable[[], Any]]:
+        return {PROTOCOL: ZooKeeperProtocol}
+
+    def _may_read(self, watcher: Any, acl: Sequence[m.ACL]) -> bool:
+        conn = self.by_session.get(watcher)
+        return check_acl(acl, int(Perms.READ), conn.auth_ids if conn is not None else [])
+
+    # -- handlers -------------------------------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.next_session_id = session_id_base(self.zk.server_index, int(ctx.unix_ms))
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        super().on_timer(ctx, name)
+        if self.zab is None:
+            return
+        self._follow_role(ctx)
+        if self.touched and self.zab.leader is not None and self.serving:
+            touches, self.touched = tuple(sorted(self.touched)), set()
+            if self.zab.role == LEADING:
+                self._touch(ctx, touches)
+            else:
+                ctx.send(self.zab.leader, SessionTouches(session_ids=touches))
+        if self.zab.role == LEADING and self.zab.established and self.tracker is not None:
+            for sid in self.tracker.expired(int(ctx.unix_ms)):
+                self._propose(ctx, sid, 0, self.zk.node.zab.server_id, CloseSessionTxn(session_id=sid))
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        t = type(msg)
+        if t is Notification or t is Packet or t.__module__.startswith("synod.zab"):
+            super().on_message(ctx, src, msg)
+            self._follow_role(ctx)
+            return
+        if src.startswith(_GATEWAY_PREFIX):
+            self._client_message(ctx, src, msg)
+        elif t is ForwardRequest:
+            self._forwarded(ctx, src, msg)
+        elif t is SessionTouches:
+            if self.zab is not None and self.zab.role == LEADING:
+                self._touch(ctx, msg.session_ids)
+        else:
+            raise RemoteProtocolError(f"unexpected {t.__name__} from {src}")
+
+    # -- roles ----------------------------------------------------------------------------------
+    def _follow_role(self, ctx: Context) -> None:
+        """Serve clients only as an established leader or an up-to-date
+        learner; otherwise drop every client (they reconnect elsewhere)."""
+        zab = self.zab
+        assert zab is not None
+        serving = (zab.role == LEADING and zab.established) or (
+            zab.role in (FOLLOWING, OBSERVING) and zab.phase == "broadcast")
+        if zab.role == LEADING and zab.established and self.view is None:
+            self.view = TreeView(self.tree)
+            self.tracker = SessionTracker(int(self.zk.node.tick_ms))
+            now = int(ctx.unix_ms)
+            for sid, timeout_ms in self.tree.sessions.items():
+                self.tracker.add(sid, timeout_ms, now)
+        elif not (zab.role == LEADING and zab.established):
+            self.view = None
+            self.tracker = None
+        if self.serving and not serving:
+            for conn in list(self.conns.values()):
+                self._close(ctx, conn, "this server lost its leader")
+        self.serving = serving
+
+    # -- clients --------------------------------------------------------------------------------
+    def _client_message(self, ctx: Context, src: str, msg: Any) -> None:
+        t = type(msg)
+        if t is ClientOpened:
+            if len(self.conns) < CONNECTIONS_MAX:
+                host = msg.addr.rsplit(":", 1)[0] if ":" in msg.addr else msg.addr
+                self.conns[src] = _Conn(src, auth_ids=[m.Id(scheme="ip", id=host)])   # ZooKeeper's ip scheme
+            return
+        if t is ClientClosed:
+            conn = self.conns.pop(src, None)
+            if conn is not None and self.by_session.get(conn.session_id) is conn:
+                del self.by_session[conn.session_id]
+            return
+        conn = self.conns.get(src)
+        if conn is None:
+            ctx.reply(m.Reply(zxid=self.tree.last_zxid, err=int(Code.CONNECTIONLOSS)))
+            return
+        if t is m.FourLetterWordRequest:
+            ctx.reply(m.FourLetterWordResponse(text=self._four_letter_word(msg.word)))
+            return
+        if t is m.ConnectRequest:
+            self._connect(ctx, conn, msg)
+            return
+        if not conn.session_id or not self.serving:
+            err = Code.SESSIONEXPIRED if not conn.session_id else Code.CONNECTIONLOSS
+            ctx.reply(m.Reply(zxid=self.tree.last_zxid, err=int(err)))
+            return
+        self.touched.add(conn.session_id)
+        handle = ctx.reply_handle()
+        if conn.writes_out or conn.waiting:
+            if len(conn.waiting) >= PENDING_PER_SESSION_MAX:
+                ctx.reply(m.Reply(zxid=self.tree.last_zxid, err=int(Code.THROTTLEDOP)))
+                return
+            conn.waiting.append((handle, msg))   # FIFO: behind the session's write in flight
+            return
+        self._serve(ctx, conn, handle, msg)
+
+    def _serve(self, ctx: Context, conn: _Conn, handle: Any, msg: Any) -> None:
+        t = type(msg)
+        if t in _WRITES or t is m.SyncRequest:
+            conn.next_cxid += 1
+            conn.writes_out += 1
+            self.answers[(conn.session_id, conn.next_cxid)] = (conn.client_id, handle)
+            self._to_leader(ctx, ForwardRequest(session_id=conn.session_id, cxid=conn.next_cxid, request=msg,
+                                                auth_ids=tuple(conn.auth_ids)))
+            return
+        if t is m.PingRequest:
+            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid))
+        elif t is m.AuthPacket:
+            self._auth(ctx, conn, handle, msg)
+        elif t is m.SetWatches or t is m.SetWatches2:
+            fired = self.tree.set_watches(
+                msg.relativeZxid, conn.session_id, data=msg.dataWatches, exist=msg.existWatches,
+                child=msg.childWatches, persistent=getattr(msg, "persistentWatches", ()),
+                persistent_recursive=getattr(msg, "persistentRecursiveWatches", ()))
+            self._push(ctx, fired)
+            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid))
+        elif t is m.AddWatchRequest:
+            self.tree.watches.add_watch(msg.path, conn.session_id, msg.mode)
+            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid))
+        elif t is m.RemoveWatchesRequest or t is m.CheckWatchesRequest:
+            w = self.tree.watches
+            ok = (w.remove_watches if t is m.RemoveWatchesRequest else w.check_watches)(
+                msg.path, msg.type_, conn.session_id)
+            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid, err=0 if ok else int(Code.NOWATCHER)))
+        elif t in _READS:
+            err, response = self._read(conn, msg)
+            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid, err=err, response=response))
+        else:
+            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid, err=int(Code.UNIMPLEMENTED)))
+
+    def _read(self, conn: _Conn, msg: Any) -> tuple[int, Any]:
+        """A read from the local tree (ACL-checked as ZooKeeper's
+        FinalRequestProcessor does); (err, response)."""
+        tree = self.tree
+        t = type(msg)
+        watcher = conn.session_id if getattr(msg, "watch", False) else None
+        if t is m.ExistsRequest:
+            stat = tree.exists(msg.path, watcher)
+            return (0, m.ExistsResponse(stat=stat)) if stat is not None else (int(Code.NONODE), None)
+        if t is m.WhoAmIRequest:
+            return 0, m.WhoAmIResponse(clientInfo=tuple(m.ClientInfo(authScheme=i.scheme, user=i.id)
+                                                         for i in conn.auth_ids))
+        if t is m.GetEphemeralsRequest:
+            return 0, m.GetEphemeralsResponse(ephemerals=tuple(tree.get_ephemerals(conn.session_id,
+                                                                                    msg.prefixPath)))
+        if t is m.MultiReadRequest:
+            results = []
+            for op in msg.ops:
+                err, response = self._read(conn, op)
+                results.append(response if not err else m.ErrorResponse(err=err))
+            return 0, m.MultiResponse(results=tuple(results))
+        acl = tree.get_acl(msg.path)
+        if acl is None:
+            return int(Code.NONODE), None
+        if t is m.GetACLRequest:
+            if not check_acl(acl.acl, int(Perms.READ) | int(Perms.ADMIN), conn.auth_ids):
+                return int(Code.NOAUTH), None
+            return 0, m.GetACLResponse(acl=visible_acl(acl.acl, conn.auth_ids), stat=acl.stat)
+        if not check_acl(acl.acl, int(Perms.READ), conn.auth_ids):
+            return int(Code.NOAUTH), None
+        if t is m.GetDataRequest:
+            return 0, tree.get_data(msg.path, watcher)
+        if t is m.GetChildrenRequest:
+            return 0, tree.get_children(msg.path, watcher)
+        if t is m.GetChildren2Request:
+            return 0, tree.get_children2(msg.path, watcher)
+        n = tree.get_all_children_number(msg.path)
+        return 0, m.GetAllChildrenNumberResponse(totalNumber=n or 0)
+
+    def _auth(self, ctx: Context, conn: _Conn, handle: Any, msg: m.AuthPacket) -> None:
+        if msg.scheme != "digest" or not msg.auth or b":" not in msg.auth:
+            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid, err=int(Code.AUTHFAILED)))
+            return
+        user, _, password = msg.auth.decode("utf-8", errors="replace").partition(":")
+        ident = m.Id(scheme="digest", id=digest_id(user, password))
+        if ident not in conn.auth_ids:
+            conn.auth_ids.append(ident)
+        ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid))
+
+    def _four_letter_word(self, word: str) -> str:
+        zab = self.zab
+        role = zab.role if zab is not None else "looking"
+        mode = {"leading": "leader", "following": "follower", "observing": "observer"}.get(role, "not serving")
+        if word == "ruok":
+            return "imok"
+        if word == "isro":
+            return "rw" if self.serving else "null"
+        if word in ("srvr", "stat"):
+            last = self.tree.last_zxid
+            return (f"Zookeeper version: synod (ZooKeeper 3.8 protocol)\nLatency min/avg/max: 0/0/0\n"
+                    f"Received: 0\nSent: 0\nConnections: {len(self.conns)}\nOutstanding: {len(self.answers)}\n"
+                    f"Zxid: 0x{last:x}\nMode: {mode}\nNode count: {len(self.tree)}\n")
+        return f"{word} is not executed because it is not in the whitelist.\n"
+
+    # -- sessions -------------------------------------------------------------------------------
+    def _connect(self, ctx: Context, conn: _Conn, msg: m.ConnectRequest) -> None:
+        handle = ctx.reply_handle()
+        refuse = m.ConnectResponse(protocolVersion=0, timeOut=0, sessionId=0, passwd=bytes(16))
+        if not self.serving or conn.session_id or msg.lastZxidSeen > self.tree.last_zxid:
+            # not serving, a second connect, or a client that has seen newer state than this server
+            ctx.reply_to(handle, refuse)
+            return
+        if msg.sessionId:
+            timeout_ms = self.tree.sessions.get(msg.sessionId)
+            if timeout_ms is None or msg.passwd != session_password(self.zk.secret, msg.sessionId):
+                ctx.reply_to(handle, refuse)   # expired, unknown, or not its owner
+                return
+            self._attach(conn, msg.sessionId)
+            self.touched.add(msg.sessionId)
+            ctx.reply_to(handle, m.ConnectResponse(protocolVersion=0, timeOut=timeout_ms, sessionId=msg.sessionId,
+                                                   passwd=msg.passwd))
+            return
+        sid = self.next_session_id
+        self.next_session_id += 1
+        timeout_ms = negotiate_timeout_ms(msg.timeOut, int(self.zk.node.tick_ms))
+        self._attach(conn, sid)
+        conn.connect = handle
+        self._to_leader(ctx, ForwardRequest(session_id=sid, cxid=0, request=None,
+                                            create_session_timeout_ms=timeout_ms))
+
+    def _attach(self, conn: _Conn, sid: int) -> None:
+        conn.session_id = sid
+        self.by_session[sid] = conn
+
+    def _touch(self, ctx: Context, session_ids: Sequence[int]) -> None:
+        if self.tracker is not None:
+            now = int(ctx.unix_ms)
+            for sid in session_ids:
+                self.tracker.touch(sid, now)
+
+    # -- the leader -----------------------------------------------------------------------------
+    def _to_leader(self, ctx: Context, fwd: ForwardRequest) -> None:
+        zab = self.zab
+        assert zab is not None
+        if zab.role == LEADING:
+            self._forwarded(ctx, zab.config.server_id, fwd)
+        elif zab.leader is not None:
+            ctx.send(zab.leader, fwd)
+
+    def _forwarded(self, ctx: Context, origin: str, fwd: ForwardRequest) -> None:
+        """Prepare a write (or a session's creation, or a sync) and propose it."""
+        zab = self.zab
+        assert zab is not None
+        if zab.role != LEADING or not zab.established or self.view is None:
+            return   # the origin's client times out and reconnects (ConnectionLoss)
+        if len(self.view) >= FORWARDS_MAX:
+            return
+        txn: Any
+        if fwd.request is None:
+            txn = CreateSessionTxn(session_id=fwd.session_id, timeout_ms=fwd.create_session_timeout_ms)
+            if self.tracker is not None:
+                self.tracker.add(fwd.session_id, fwd.create_session_timeout_ms, int(ctx.unix_ms))
+        elif type(fwd.request) is m.SyncRequest:
+            txn = SyncMarker(path=fwd.request.path)
+        else:
+            if type(fwd.request) is m.CloseSessionRequest and self.tracker is not None:
+                self.tracker.set_closing(fwd.session_id)
+            txn = prepare(fwd.request, session_id=fwd.session_id, zxid=zab.next_zxid(), view=self.view,
+                          auth_ids=fwd.auth_ids)
+        self._propose(ctx, fwd.session_id, fwd.cxid, origin, txn)
+
+    def _propose(self, ctx: Context, session_id: int, cxid: int, origin: str, txn: Any) -> None:
+        zab = self.zab
+        assert zab is not None
+        if type(txn) is CloseSessionTxn and self.view is not None:
+            txn = prepare(m.CloseSessionRequest(), session_id=txn.session_id, zxid=zab.next_zxid(), view=self.view)
+        zab.propose(encode(TxnEnvelope(session_id=session_id, cxid=cxid, origin=origin,
+                                       time_ms=int(ctx.unix_ms), txn=txn)))
+        self._act(ctx)
+
+    # -- applied transactions --------------------------------------------------------------------
+    def delivered(self, ctx: Context, txn: ZabTxn, result: Any) -> None:
+        env, applied = result
+        if self.view is not None:
+            self.view.applied(txn.zxid)
+        if type(env.txn) is CloseSessionTxn:
+            if self.tracker is not None:
+                self.tracker.remove(env.txn.session_id)
+            self.tree.watches.remove_watcher(env.txn.session_id)
+        self._push(ctx, applied.fired)
+        if env.origin != self.zk.node.zab.server_id:
+            return
+        if type(env.txn) is CreateSessionTxn:
+            conn = self.by_session.get(env.session_id)
+            if conn is not None and conn.connect is not None:
+                handle, conn.connect = conn.connect, None
+                ctx.reply_to(handle, m.ConnectResponse(
+                    protocolVersion=0, timeOut=env.txn.timeout_ms, sessionId=env.session_id,
+                    passwd=session_password(self.zk.secret, env.session_id)))
+            return
+        answer = self.answers.pop((env.session_id, env.cxid), None)
+        if answer is None:
+            return
+        client_id, handle = answer
+        err = applied.err if not isinstance(env.txn, ErrorTxn) else env.txn.err
+        response = applied.response if not err or type(applied.response) is m.MultiResponse else None
+        ctx.reply_to(handle, m.Reply(zxid=txn.zxid, err=int(err) if type(response) is not m.MultiResponse else 0,
+                                     response=response))
+        conn = self.conns.get(client_id)
+        if conn is not None:
+            conn.writes_out -= 1
+            while conn.waiting and not conn.writes_out:
+                handle, msg = conn.waiting.popleft()
+                self._serve(ctx, conn, handle, msg)
+
+    def _push(self, ctx: Context, fired: list[Any]) -> None:
+        for watcher, event in fired:
+            conn = self.by_session.get(watcher)
+            if conn is not None:
+                ctx.send(conn.client_id, event)
+
+    def _close(self, ctx: Context, conn: _Conn, why: str) -> None:
+        """This server stopped serving: every request of ``conn`` still
+        waiting gets CONNECTIONLOSS (its outcome is unknown: a write may
+        still commit), and a connect in progress is refused. The connection
+        stays; its next requests get CONNECTIONLOSS until this server serves
+        again, and the client may move its session elsewhere."""
+        ctx.trace("zk_connection_loss", client=conn.client_id, session=conn.session_id, reason=why)
+        loss = m.Reply(zxid=self.tree.last_zxid, err=int(Code.CONNECTIONLOSS))
+        for key in [k for k, (cid, _) in self.answers.items() if cid == conn.client_id]:
+            ctx.reply_to(self.answers.pop(key)[1], loss)
+        while conn.waiting:
+            ctx.reply_to(conn.waiting.popleft()[0], loss)
+        conn.writes_out = 0
+        if conn.connect is not None:
+            ctx.reply_to(conn.connect, m.ConnectResponse(protocolVersion=0, timeOut=0, sessionId=0,
+                                                         passwd=bytes(16)))
+            conn.connect = None
+            if self.by_session.get(conn.session_id) is conn:
+                del self.by_session[conn.session_id]
+            conn.session_id = 0
+
+
+FACTORY = "synod.zk.server:factory"
+
+
+class ZkServerParams(Params):
+    """The params of :func:`factory`: ``voters`` (node ids of the ensemble's
+    voting servers, this one among them or among ``observers``),
+    ``server_index`` (0..127), ``tick_ms`` (tickTime), ``secret`` (the
+    ensemble's shared secret for session passwords, text),
+    ``snapshot_interval_txns`` (0: never)."""
+
+    voters: tuple[str, ...]
+    server_index: int
+    observers: tuple[str, ...] = ()
+    tick_ms: float = 100.0
+    secret: str = "synod-zk"
+    snapshot_interval_txns: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not self.voters:
+            raise ValueError("voters: at least one")
+        if not 0 <= self.server_index <= 127:
+            raise ValueError("server_index must be within 0..127")
+        if not 1 <= self.tick_ms <= 60_000:
+            raise ValueError("tick_ms must be within 1..60000")
+        if self.snapshot_interval_txns < 0:
+            raise ValueError("snapshot_interval_txns must be >= 0")
+
+
+def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
+    """Cluster-config factory ``synod.zk.server:factory``.
+
+    Raises:
+        ConfigError: params that are not :class:`ZkServerParams`, or a
+            node id that is neither a voter nor an observer.
+    """
+    p = parse_params(params, ZkServerParams)
+    if node_id not in p.voters and node_id not in p.observers:
+        raise ConfigError(f"{node_id} is neither among voters {p.voters} nor observers {p.observers}")
+    zab = ZabConfig(server_id=node_id, voters=p.voters, observers=p.observers)
+    return ZkServerNode(ZkServerConfig(node=ZabNodeConfig(zab=zab, tick_ms=p.tick_ms,
+                                                          snapshot_interval_txns=p.snapshot_interval_txns),
+                                       server_index=p.server_index, secret=p.secret.encode()))

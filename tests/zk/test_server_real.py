@@ -1,0 +1,171 @@
+"""The ZooKeeper server (synod.zk.server) as real processes on 127.0.0.1,
+driven by kazoo 2.11, a client nobody here wrote (issue 12 section 2):
+a 3-server ensemble, znodes, versions, sequential and ephemeral nodes,
+watches, the Lock and Election recipes, and the ensemble's leader killed
+with SIGKILL while clients hold a lock: nothing acknowledged is lost and
+the recipes move on."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.recipe.election import Election
+from tests.kv.test_real_clients import wait_until
+
+from synod.runtime.cluster import LocalCluster
+from synod.runtime.config import ClusterSpec, NodeSpec, free_ports, write_config
+from synod.zab.messages import ZabStatus, ZabStatusRequest
+from synod.zk.server import FACTORY
+
+IDS = ("zk1", "zk2", "zk3")
+CONNECT_TIMEOUT_S = 20.0
+WAIT_S = 20.0
+
+
+class Ensemble:
+    def __init__(self, run_dir: Path) -> None:
+        ports = free_ports(len(IDS))
+        nodes = {nid: NodeSpec(factory=FACTORY, params={"voters": list(IDS), "server_index": i + 1},
+                               client_ports={"zk": ports[i]}) for i, nid in enumerate(IDS)}
+        config, _ = write_config(ClusterSpec(run_dir=run_dir, nodes=nodes))
+        self.cluster = LocalCluster(config)
+        self.ports = dict(zip(IDS, ports, strict=True))
+        self.hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
+
+    def status(self, nid: str) -> ZabStatus | None:
+        try:
+            reply = self.cluster.call(nid, ZabStatusRequest(), timeout_s=2.0)
+        except OSError:
+            return None
+        return reply if isinstance(reply, ZabStatus) else None
+
+    def leader(self) -> str | None:
+        for nid in IDS:
+            s = self.status(nid)
+            if s is not None and s.role == "leading" and s.extra.get("established"):
+                return nid
+        return None
+
+    def client(self, **kw: object) -> KazooClient:
+        zk = KazooClient(hosts=self.hosts, timeout=10, **kw)
+        zk.start(timeout=CONNECT_TIMEOUT_S)
+        return zk
+
+
+@pytest.fixture
+def ensemble(tmp_path: Path) -> Iterator[Ensemble]:
+    e = Ensemble(tmp_path / "run")
+    e.cluster.start(list(IDS))
+    try:
+        wait_until("a leader established", lambda: e.leader() is not None, WAIT_S)
+        yield e
+    finally:
+        e.cluster.stop()
+
+
+def test_kazoo_znodes_versions_sequential_ephemeral_and_errors(ensemble: Ensemble) -> None:
+    zk = ensemble.client()
+    other = ensemble.client()
+    try:
+        assert zk.create("/app", b"v1") == "/app"
+        data, stat = zk.get("/app")
+        assert data == b"v1" and stat.version == 0 and stat.dataLength == 2 and stat.ephemeralOwner == 0
+        with pytest.raises(NodeExistsError):
+            zk.create("/app", b"again")
+        assert zk.set("/app", b"v2", version=0).version == 1
+        with pytest.raises(BadVersionError):
+            zk.set("/app", b"v3", version=0)
+        with pytest.raises(NoNodeError):
+            zk.get("/nothing")
+        first = zk.create("/app/job-", b"", sequence=True)
+        second = zk.create("/app/job-", b"", sequence=True)
+        assert (first, second) == ("/app/job-0000000000", "/app/job-0000000001")
+        assert sorted(other.get_children("/app")) == ["job-0000000000", "job-0000000001"]
+        zk.create("/app/owner", b"", ephemeral=True)
+        assert other.exists("/app/owner").ephemeralOwner == zk.client_id[0]
+        transaction = zk.transaction()
+        transaction.create("/app/t1", b"")
+        transaction.set_data("/app", b"v4", version=1)
+        # all of it applied; the writer reads its own write (another client's
+        # server may not have applied it yet: reads are only sequentially consistent)
+        assert transaction.commit() == ["/app/t1", zk.exists("/app")]
+        zk.stop()
+        zk.close()
+        wait_until("the ephemeral gone with its session", lambda: other.exists("/app/owner") is None, WAIT_S)
+    finally:
+        other.stop()
+        other.close()
+
+
+def test_a_watch_fires_before_the_reply_to_a_later_read(ensemble: Ensemble) -> None:
+    """ZooKeeper's ordering guarantee (Hunt et al. 2.3): a client sees a
+    watch event before it sees the new state that triggered it."""
+    zk = ensemble.client()
+    writer = ensemble.client()
+    try:
+        zk.create("/w", b"0")
+        events: list[str] = []
+        zk.get("/w", watch=lambda event: events.append(event.type))
+        writer.set("/w", b"1")
+        data, _ = zk.get("/w")
+        if data == b"1":
+            assert events == ["CHANGED"], "the new state was read before its watch event"
+        wait_until("the watch event", lambda: events == ["CHANGED"], WAIT_S)
+    finally:
+        for c in (zk, writer):
+            c.stop()
+            c.close()
+
+
+def test_leader_killed_lock_and_election_move_on_and_nothing_acknowledged_is_lost(ensemble: Ensemble) -> None:
+    holder = ensemble.client()
+    waiter = ensemble.client()
+    try:
+        acknowledged = [holder.create("/acked-", str(i).encode(), sequence=True) for i in range(20)]
+        lock_h = holder.Lock("/lock", "holder")
+        lock_w = waiter.Lock("/lock", "waiter")
+        assert lock_h.acquire(timeout=WAIT_S)
+        got: list[bool] = []
+        t = threading.Thread(target=lambda: got.append(lock_w.acquire(timeout=60)), daemon=True)
+        t.start()
+        leaders: list[str] = []
+        elections = [Election(c, "/election", identifier=name) for c, name in ((holder, "h"), (waiter, "w"))]
+        threading.Thread(target=elections[0].run, args=(lambda: leaders.append("h") or time.sleep(3600),),
+                         daemon=True).start()
+        wait_until("h elected", lambda: leaders == ["h"], WAIT_S)
+        old = ensemble.leader()
+        assert old is not None
+        ensemble.cluster.kill(old)
+        wait_until("a new leader after the kill", lambda: (ensemble.leader() or old) != old, 60.0)
+        # every acknowledged create survived the leader's death
+        wait_until("the waiter served again", lambda: _children_or_none(waiter, "/") is not None, WAIT_S)
+        assert sorted(p.lstrip("/") for p in acknowledged) == sorted(
+            c for c in waiter.get_children("/") if c.startswith("acked-"))
+        assert not got, "the waiter took the lock while the holder held it"
+        lock_h.release()
+        wait_until("the waiter holds the lock after its release", lambda: got == [True], 60.0)
+        holder.stop()
+        holder.close()   # the election's leader leaves: its ephemeral vote goes with its session
+        threading.Thread(target=elections[1].run, args=(lambda: leaders.append("w") or time.sleep(3600),),
+                         daemon=True).start()
+        wait_until("w elected after h left", lambda: leaders == ["h", "w"], 60.0)
+    finally:
+        for c in (holder, waiter):
+            try:
+                c.stop()
+                c.close()
+            except Exception:  # noqa: BLE001 - already closed above
+                pass
+
+
+def _children_or_none(zk: KazooClient, path: str) -> list[str] | None:
+    try:
+        return zk.get_children(path)
+    except Exception:  # noqa: BLE001 - connection loss while the ensemble elects
+        return None
