@@ -169,3 +169,51 @@ def _children_or_none(zk: KazooClient, path: str) -> list[str] | None:
         return zk.get_children(path)
     except Exception:  # noqa: BLE001 - connection loss while the ensemble elects
         return None
+
+
+_DYING_CLIENT = """
+import sys, time
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1], timeout=2.0)
+zk.start(timeout=20)
+zk.create("/dying", b"", ephemeral=True)
+print(zk.client_id[0], flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_session_whose_client_dies_expires_and_its_ephemerals_go(ensemble: Ensemble, tmp_path: Path) -> None:
+    """A client process SIGKILLed (no closeSession): after its session
+    timeout the leader expires the session through Zab and every server
+    deletes its ephemeral; its watchers are told."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "dying.py"
+    script.write_text(_DYING_CLIENT)
+    proc = subprocess.Popen([sys.executable, str(script), ensemble.hosts], stdout=subprocess.PIPE, text=True)
+    try:
+        session_id = int(proc.stdout.readline())
+        watcher = ensemble.client()
+        stat = watcher.exists("/dying")
+        assert stat is not None and stat.ephemeralOwner == session_id
+        events: list[str] = []
+        watcher.exists("/dying", watch=lambda event: events.append(event.type))
+        proc.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until("the dead client's ephemeral deleted", lambda: events == ["DELETED"], WAIT_S)
+        assert time.monotonic() - killed_at >= 1.0, "deleted before the session could have expired"
+        for nid in IDS:   # every server deleted it
+            one = KazooClient(hosts=f"127.0.0.1:{ensemble.ports[nid]}", timeout=10)
+            one.start(timeout=CONNECT_TIMEOUT_S)
+            try:
+                wait_until(f"{nid} without /dying", lambda one=one: one.exists("/dying") is None, WAIT_S)
+            finally:
+                one.stop()
+                one.close()
+        watcher.stop()
+        watcher.close()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -1,7 +1,6 @@
 """ZooKeeper (Hunt, Konar, Junqueira, Reed, "ZooKeeper: Wait-free
 coordination for Internet-scale systems", USENIX ATC 2010): issue 12, in
-progress. Built so far: the client wire protocol, so unmodified ZooKeeper
-clients (kazoo) can speak to a synod node.
+progress; see docs/zookeeper.md.
 
 Parts
     :mod:`~synod.zk.constants` ZooKeeper's op codes, error codes, xids,
@@ -10,9 +9,15 @@ Parts
     typed records); :mod:`~synod.zk.messages` the requests and replies as
     typed records under ZooKeeper's names; :mod:`~synod.zk.protocol`
     :class:`ZooKeeperProtocol`, the sans-IO server side of one client
-    connection for the runtime's client gateway (DESIGN.md section 8).
+    connection for the runtime's client gateway (DESIGN.md section 8);
+    :mod:`~synod.zk.txn` the transactions, :mod:`~synod.zk.tree` the data
+    tree that applies them, :mod:`~synod.zk.prep` the leader's checks that
+    make them, :mod:`~synod.zk.watches` the watch manager,
+    :mod:`~synod.zk.sessions` session ids, passwords and expiry;
+    :mod:`~synod.zk.server` the server, on Zab (:mod:`synod.zab`).
 
-Not built yet: the data tree, sessions, watches, Zab, the node.
+Not built yet: ``synod zk`` (up, status, down), the simulated fault run with
+its checkers, the benchmark.
 """
 
 from synod.zk._codec import connect_frame, read_connect_response, read_response, request_frame

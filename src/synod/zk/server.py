@@ -69,7 +69,6 @@ PROTOCOL = "zk"
 _GATEWAY_PREFIX = PROTOCOL + ":"
 CONNECTIONS_MAX = 10_000           # client connections one server serves (the gateway also bounds them)
 PENDING_PER_SESSION_MAX = 1_000    # requests of one session waiting for earlier ones
-FORWARDS_MAX = 10_000              # requests the leader has prepared and not yet seen applied, from all origins
 _WRITES = (m.CreateRequest, m.Create2Request, m.CreateContainerRequest, m.CreateTTLRequest, m.DeleteRequest,
            m.SetDataRequest, m.SetACLRequest, m.MultiRequest, m.CloseSessionRequest, m.CheckVersionRequest)
 _READS = (m.ExistsRequest, m.GetDataRequest, m.GetChildrenRequest, m.GetChildren2Request, m.GetACLRequest,
@@ -330,12 +329,8 @@ class ZkServerNode(ZabNode):
         if t is m.GetEphemeralsRequest:
             return 0, m.GetEphemeralsResponse(ephemerals=tuple(tree.get_ephemerals(conn.session_id,
                                                                                     msg.prefixPath)))
-        if t is m.MultiReadRequest:
-            results = []
-            for op in msg.ops:
-                err, response = self._read(conn, op)
-                results.append(response if not err else m.ErrorResponse(err=err))
-            return 0, m.MultiResponse(results=tuple(results))
+        if t is m.MultiReadRequest:   # each op on its own, its watch flag ignored (ZooKeeper 3.8)
+            return 0, tree.multi_read(msg.ops, lambda acl: check_acl(acl, int(Perms.READ), conn.auth_ids))
         acl = tree.get_acl(msg.path)
         if acl is None:
             return int(Code.NONODE), None
@@ -430,8 +425,8 @@ class ZkServerNode(ZabNode):
         assert zab is not None
         if zab.role != LEADING or not zab.established or self.view is None:
             return   # the origin's client times out and reconnects (ConnectionLoss)
-        if len(self.view) >= FORWARDS_MAX:
-            return
+        if self.view.full():
+            return   # too much prepared and not yet applied: the origin's client sees ConnectionLoss
         txn: Any
         if fwd.request is None:
             txn = CreateSessionTxn(session_id=fwd.session_id, timeout_ms=fwd.create_session_timeout_ms)
