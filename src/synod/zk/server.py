@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synod.core import ConfigError, Context, Message, Params, decode, encode, parse_params
-from synod.core.clients import ClientClosed, ClientOpened
+from synod.core.clients import ClientClosed, ClientOpened, CopyFilter
 from synod.core.errors import RemoteProtocolError
 from synod.zab.messages import Notification, Packet
 from synod.zab.messages import Txn as ZabTxn
@@ -69,6 +69,7 @@ PROTOCOL = "zk"
 _GATEWAY_PREFIX = PROTOCOL + ":"
 CONNECTIONS_MAX = 10_000           # client connections one server serves (the gateway also bounds them)
 PENDING_PER_SESSION_MAX = 1_000    # requests of one session waiting for earlier ones
+REQUESTS_REMEMBERED_MAX = 4_096    # simulated clients' calls remembered to drop copies
 _WRITES = (m.CreateRequest, m.Create2Request, m.CreateContainerRequest, m.CreateTTLRequest, m.DeleteRequest,
            m.SetDataRequest, m.SetACLRequest, m.MultiRequest, m.CloseSessionRequest, m.CheckVersionRequest)
 _READS = (m.ExistsRequest, m.GetDataRequest, m.GetChildrenRequest, m.GetChildren2Request, m.GetACLRequest,
@@ -173,6 +174,8 @@ class ZkServerNode(ZabNode):
         self.view: TreeView | None = None          # the leader's outstanding changes
         self.tracker: SessionTracker | None = None  # the leader's session expiry
         self.serving = False
+        self.members = frozenset(config.node.zab.voters + config.node.zab.observers)
+        self._copies = CopyFilter(REQUESTS_REMEMBERED_MAX)
 
     @property
     def tree(self) -> DataTree:
@@ -212,6 +215,17 @@ class ZkServerNode(ZabNode):
             self._follow_role(ctx)
             return
         if src.startswith(_GATEWAY_PREFIX):
+            self._client_message(ctx, src, msg)
+        elif src not in self.members and t.__module__ == m.__name__:
+            # A simulated client (a node, not a connection of the gateway):
+            # each ConnectRequest opens its connection anew; a copy of a
+            # call the network delivered twice is dropped (TCP never does).
+            if self._copies.is_copy(ctx.reply_handle()):
+                ctx.trace("ignore_request", src=src, reason="duplicate delivery")
+                return
+            if t is m.ConnectRequest:
+                self._client_message(ctx, src, ClientClosed(reason="a new connect"))
+                self._client_message(ctx, src, ClientOpened(protocol=PROTOCOL, addr=src))
             self._client_message(ctx, src, msg)
         elif t is ForwardRequest:
             self._forwarded(ctx, src, msg)
