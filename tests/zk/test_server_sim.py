@@ -13,7 +13,7 @@ from synod.sim import Simulator
 from synod.zab import ZabNodeConfig
 from synod.zab.zab import ZabConfig
 from synod.zk import messages as m
-from synod.zk.constants import Code
+from synod.zk.constants import Code, CreateMode
 from synod.zk.server import ZkServerConfig, ZkServerNode
 from synod.zk.tree import OPEN_ACL_UNSAFE
 
@@ -54,12 +54,16 @@ async def _script(ctx: Context, out: dict[str, Any]) -> None:
     out["other_session"] = other.sessionId
 
 
-def test_a_simulated_client_creates_reads_elsewhere_and_is_told_of_a_change() -> None:
-    sim = Simulator(3)
+def _add_servers(sim: Simulator) -> None:
     for i, nid in enumerate(IDS):
         cfg = ZkServerConfig(node=ZabNodeConfig(zab=ZabConfig(server_id=nid, voters=IDS), tick_ms=50.0),
                              server_index=i + 1)
         sim.add_node(nid, lambda cfg=cfg: ZkServerNode(cfg), peers=IDS)
+
+
+def test_a_simulated_client_creates_reads_elsewhere_and_is_told_of_a_change() -> None:
+    sim = Simulator(3)
+    _add_servers(sim)
     out: dict[str, Any] = {}
     sim.add_node("c1", lambda: _Client(_script, out), peers=IDS)
     sim.run(until=lambda: "other_read" in out, until_ms=30_000)
@@ -71,3 +75,68 @@ def test_a_simulated_client_creates_reads_elsewhere_and_is_told_of_a_change() ->
     assert out["other_session"] != out["session"]
     events = [msg for _, msg in out.get("pushed", []) if isinstance(msg, m.WatcherEvent)]
     assert [(e.path, e.type_) for e in events] == [("/a", 3)]   # NodeDataChanged
+
+
+def test_a_session_on_a_new_connection_is_not_answered_with_an_old_connections_write() -> None:
+    """A client that reconnects its session to the same server (kazoo after
+    a ConnectionLoss) while a write of the old connection is still in
+    flight: the old write, applied, must not answer the new connection's
+    request. Found by ``synod sim zk`` (seed 5): server cxids restarted at 1
+    on every connection, so the old setData (session, 1) answered the new
+    connection's setData (session, 1) with its success, and a refused
+    conditional write was reported to the client as done."""
+    sim = Simulator(7)
+    _add_servers(sim)
+    out: dict[str, Any] = {}
+
+    async def script(ctx: Context, out: dict[str, Any]) -> None:
+        await _connect(ctx, "zk1")    # once zk1 serves, the ensemble has its leader
+        leader = next(nid for nid in IDS if sim.hosts[nid].node.zab.role == "leading")  # type: ignore[attr-defined]
+        follower = next(nid for nid in IDS if nid != leader)
+        await _connect(ctx, follower)
+        await ctx.call(follower, m.CreateRequest(path="/x", data=b"0", acl=OPEN_ACL_UNSAFE, flags=0), 1000)
+        session = await _connect(ctx, leader)
+        for nid in IDS:
+            if nid != leader:
+                sim.pause(nid)        # the leader can no longer commit, for a while
+        ctx.send(leader, m.SetDataRequest(path="/x", data=b"old", version=0))   # in flight on connection 1
+        await ctx.sleep(20)
+        again = await ctx.call(leader, m.ConnectRequest(protocolVersion=0, lastZxidSeen=0, timeOut=4000,
+                                                        sessionId=session.sessionId, passwd=session.passwd), 1000)
+        assert isinstance(again, m.ConnectResponse) and again.sessionId == session.sessionId
+        for nid in IDS:
+            if nid != leader:
+                sim.call_after(30, sim.resume, nid)
+        out["new"] = await ctx.call(leader, m.SetDataRequest(path="/x", data=b"new", version=7), 1000)
+
+    sim.add_node("c1", lambda: _Client(script, out), peers=IDS)
+    sim.run(until=lambda: "new" in out, until_ms=30_000)
+    assert out["new"] is not None
+    assert out["new"].err == Code.BADVERSION, out["new"]
+
+
+def test_a_closed_session_cannot_create_an_ephemeral() -> None:
+    """A request of a session that is closed (or closing) is refused with
+    SESSIONEXPIRED by the leader (ZooKeeper's checkSession in
+    PrepRequestProcessor). Found by ``synod sim zk`` (seeds 18, 21, 26 ...):
+    the leader prepared an ephemeral create for a session it had already
+    expired, and every server kept that ephemeral for good, owned by a
+    session no longer open."""
+    sim = Simulator(3)
+    _add_servers(sim)
+    out: dict[str, Any] = {}
+
+    async def script(ctx: Context, out: dict[str, Any]) -> None:
+        await _connect(ctx, "zk1")
+        out["close"] = await ctx.call("zk1", m.CloseSessionRequest(), 1000)
+        out["create"] = await ctx.call("zk1", m.CreateRequest(path="/e", data=b"", acl=OPEN_ACL_UNSAFE,
+                                                              flags=int(CreateMode.EPHEMERAL)), 1000)
+        await ctx.sleep(200)
+        out["done"] = True
+
+    sim.add_node("c1", lambda: _Client(script, out), peers=IDS)
+    sim.run(until=lambda: "done" in out, until_ms=30_000)
+    assert out["close"].err == 0
+    assert out["create"].err == Code.SESSIONEXPIRED, out["create"]
+    for nid in IDS:
+        assert "/e" not in sim.hosts[nid].node.tree   # type: ignore[attr-defined]

@@ -27,7 +27,9 @@ Request flow (ZooKeeper's request processors, in synod's node shape):
   the leader the sessions it heard from (:class:`SessionTouches`), and the
   leader's :class:`~synod.zk.sessions.SessionTracker` expires sessions by
   tick bucket and proposes ``CloseSessionTxn``: every server deletes the
-  same ephemerals at one zxid.
+  same ephemerals at one zxid. The leader refuses (SESSIONEXPIRED) any
+  request of a session that is closed or closing, so no ephemeral outlives
+  its session's close and no session is closed twice.
 - **Watches** are set by reads with the session id as the watcher and
   pushed on that session's connection when the transaction that fires them
   is applied, before the reply to any later request of that connection.
@@ -155,7 +157,6 @@ class _Conn:
     session_id: int = 0
     auth_ids: list[m.Id] = field(default_factory=list)
     connect: Any = None            # the ConnectRequest's reply handle, while its session is created
-    next_cxid: int = 0
     waiting: deque[tuple[Any, Any]] = field(default_factory=deque)   # (handle, request) behind a write
     writes_out: int = 0            # writes sent to the leader, not yet applied here
 
@@ -168,7 +169,12 @@ class ZkServerNode(ZabNode):
         self.zk = config
         self.conns: dict[str, _Conn] = {}
         self.by_session: dict[int, _Conn] = {}
-        self.answers: dict[tuple[int, int], tuple[str, Any]] = {}  # (session, cxid) -> (client id, handle)
+        self.answers: dict[tuple[int, int], tuple[_Conn, Any]] = {}  # (session, cxid) -> (connection, handle)
+        # Invariant: a cxid names one write of this server's life, whatever the
+        # connection: a session that moved to a new connection (here, or back
+        # here after a restart) still has writes in flight from the old one,
+        # whose answers must not go to the new connection's requests.
+        self.next_cxid = 0
         self.touched: set[int] = set()
         self.next_session_id = 0
         self.view: TreeView | None = None          # the leader's outstanding changes
@@ -192,6 +198,7 @@ class ZkServerNode(ZabNode):
     def on_start(self, ctx: Context) -> None:
         super().on_start(ctx)
         self.next_session_id = session_id_base(self.zk.server_index, int(ctx.unix_ms))
+        self.next_cxid = ctx.rng.getrandbits(31) << 32   # this life's cxids: none of an earlier life's
 
     def on_timer(self, ctx: Context, name: str) -> None:
         super().on_timer(ctx, name)
@@ -297,10 +304,10 @@ class ZkServerNode(ZabNode):
     def _serve(self, ctx: Context, conn: _Conn, handle: Any, msg: Any) -> None:
         t = type(msg)
         if t in _WRITES or t is m.SyncRequest:
-            conn.next_cxid += 1
+            self.next_cxid += 1
             conn.writes_out += 1
-            self.answers[(conn.session_id, conn.next_cxid)] = (conn.client_id, handle)
-            self._to_leader(ctx, ForwardRequest(session_id=conn.session_id, cxid=conn.next_cxid, request=msg,
+            self.answers[(conn.session_id, self.next_cxid)] = (conn, handle)
+            self._to_leader(ctx, ForwardRequest(session_id=conn.session_id, cxid=self.next_cxid, request=msg,
                                                 auth_ids=tuple(conn.auth_ids)))
             return
         if t is m.PingRequest:
@@ -446,6 +453,10 @@ class ZkServerNode(ZabNode):
             txn = CreateSessionTxn(session_id=fwd.session_id, timeout_ms=fwd.create_session_timeout_ms)
             if self.tracker is not None:
                 self.tracker.add(fwd.session_id, fwd.create_session_timeout_ms, int(ctx.unix_ms))
+        elif self.tracker is not None and not self.tracker.is_live(fwd.session_id):
+            # Closed, or closing (expired, or its client asked): PrepRequestProcessor's
+            # checkSession. Prepared, an ephemeral would outlive its session's close.
+            txn = ErrorTxn(err=int(Code.SESSIONEXPIRED))
         elif type(fwd.request) is m.SyncRequest:
             txn = SyncMarker(path=fwd.request.path)
         else:
@@ -487,14 +498,15 @@ class ZkServerNode(ZabNode):
         answer = self.answers.pop((env.session_id, env.cxid), None)
         if answer is None:
             return
-        client_id, handle = answer
+        origin_conn, handle = answer
         err = applied.err if not isinstance(env.txn, ErrorTxn) else env.txn.err
         response = applied.response if not err or type(applied.response) is m.MultiResponse else None
         ctx.reply_to(handle, m.Reply(zxid=txn.zxid, err=int(err) if type(response) is not m.MultiResponse else 0,
                                      response=response))
-        conn = self.conns.get(client_id)
-        if conn is not None:
+        conn = self.conns.get(origin_conn.client_id)
+        if conn is origin_conn:   # not a connection that has since been replaced by a new connect
             conn.writes_out -= 1
+            assert conn.writes_out >= 0
             while conn.waiting and not conn.writes_out:
                 handle, msg = conn.waiting.popleft()
                 self._serve(ctx, conn, handle, msg)
@@ -513,7 +525,7 @@ class ZkServerNode(ZabNode):
         again, and the client may move its session elsewhere."""
         ctx.trace("zk_connection_loss", client=conn.client_id, session=conn.session_id, reason=why)
         loss = m.Reply(zxid=self.tree.last_zxid, err=int(Code.CONNECTIONLOSS))
-        for key in [k for k, (cid, _) in self.answers.items() if cid == conn.client_id]:
+        for key in [k for k, (c, _) in self.answers.items() if c is conn]:
             ctx.reply_to(self.answers.pop(key)[1], loss)
         while conn.waiting:
             ctx.reply_to(conn.waiting.popleft()[0], loss)
