@@ -694,8 +694,10 @@ def _add_commands() -> None:
     """Systems whose command lives in a module of its own (imported here,
     once this module is whole: it imports the helpers above)."""
     from synod.cli._sim_zab import zab_cmd
+    from synod.cli._sim_zk import zk_cmd
 
     sim.add_command(zab_cmd)
+    sim.add_command(zk_cmd)
 
 
 _add_commands()
