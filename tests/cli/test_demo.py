@@ -2,7 +2,10 @@
 packed into a few dozen map tasks, one worker killed and its lost map output
 re-executed, the same job in the simulator, and a trace-view page written;
 then the KV store on Raft with its leader killed, every acknowledged key
-read back from the survivors, and nothing left running."""
+read back from the survivors, and nothing left running; then ZooKeeper on
+Zab, its leader killed while one kazoo client holds a lock and leads an
+election: she keeps both (her session moves), the other client gets each
+only after she lets go, and nothing is left running."""
 
 from __future__ import annotations
 
@@ -57,5 +60,21 @@ def test_demo_explains_the_kill_and_writes_a_trace_view(tmp_path: Path) -> None:
     assert present is not None and int(present.group(1)) > int(killed.group(2)), out
     assert killed.group(1) not in present.group(2, 3)
     assert "none of the cluster's processes runs" in out
+    # act 3: ZooKeeper on Zab, its leader killed under a lock and an election
+    act3 = out[out.index("act 3: ZooKeeper on Zab"):]
+    zk_killed = re.search(r"killed (zk\d), the ensemble's leader, with SIGKILL", act3)
+    assert zk_killed is not None, act3
+    zk_elected = re.search(r"(zk\d) established as leader of epoch (\d+), [\d.]+ s after the kill", act3)
+    assert zk_elected is not None and zk_elected.group(1) != zk_killed.group(1), act3
+    assert int(zk_elected.group(2)) >= 2
+    moved = re.search(r"alice's client reconnected to (zk\d) [\d.]+ s after the kill, with the same session", act3)
+    assert moved is not None and moved.group(1) != zk_killed.group(1), act3
+    story = ["alice holds the lock", "alice wins the election", "bob waits for the lock and in the election",
+             "killed zk", "alice still holds the lock; bob still waits", "alice releases the lock",
+             "bob holds the lock", "alice closes her session", "bob wins the election",
+             "the lock and the election moved on correctly", "none of the ensemble's processes runs"]
+    at = [act3.find(line) for line in story]
+    assert -1 not in at and at == sorted(at), act3
+    assert "failed" not in act3
     # only the trace and its page are left behind
     assert sorted(p.name for p in html.parent.iterdir()) == ["sim-trace.html", "sim-trace.jsonl"]

@@ -21,6 +21,13 @@ Act 2 (:mod:`synod.cli._demo_kv`): a 3-server KV store on Raft driven by
 redis-py; its leader is killed with SIGKILL mid-stream, the survivors elect
 another (the act says which, and how long it took), every acknowledged key
 is read back from both, and the cluster is stopped with nothing left running.
+
+Act 3 (:mod:`synod.cli._demo_zk`): a 3-server ZooKeeper ensemble on Zab
+driven by two kazoo clients; alice takes a Lock and wins an Election, bob
+waits behind her; the ensemble's leader is killed with SIGKILL; alice's
+session moves to a survivor and she keeps the lock; she releases it and bob
+gets it; she closes her session and bob wins the election; nothing is left
+running.
 """
 
 from __future__ import annotations
@@ -168,7 +175,8 @@ def demo(workers: int, reduces: int, split_size: int, keep: bool) -> None:
     """Inverted index of the Python standard library on a real local cluster,
     with one worker killed mid-job, verified against a sequential run, then
     the same job in the simulator, with a trace-view page to open; then a
-    Redis-compatible KV store on Raft, its leader killed mid-stream."""
+    Redis-compatible KV store on Raft, its leader killed mid-stream; then a
+    ZooKeeper ensemble on Zab, its leader killed under a lock and an election."""
     console = Console(soft_wrap=True)
     if workers < 2:
         click.echo("synod demo: error: --workers must be >= 2 (one of them is killed)", err=True)
@@ -212,13 +220,17 @@ def demo(workers: int, reduces: int, split_size: int, keep: bool) -> None:
     from synod.cli._demo_kv import run_kv_demo
 
     kv_ok = run_kv_demo(console, work / "kv")
+    from synod.cli._demo_zk import run_zk_demo
+
+    zk_ok = run_zk_demo(console, work / "zk")
     if keep:
         console.print(f"kept: {work}")
     else:
         shutil.rmtree(work / "run", ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(work / "kv", ignore_errors=True)
-    sys.exit(0 if ok and sim_ok and kv_ok else 1)
+        shutil.rmtree(work / "zk", ignore_errors=True)
+    sys.exit(0 if ok and sim_ok and kv_ok and zk_ok else 1)
 
 
 def _verify_and_look_up(console: Console, root: Path, files: list[Path], out: Path,

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "raft": ("synod.cli.raft_cmd", "raft", "Read and change a Raft cluster run by 'synod cluster'."),
     "sim": ("synod.cli.sim_cmd", "sim", "Simulated runs: one seed, virtual time, injected faults, checked."),
     "trace": ("synod.cli.trace_cmd", "trace", "Traces of simulated and real runs: a space-time diagram as HTML."),
+    "zk": ("synod.cli.zk_cmd", "zk", "ZooKeeper on Zab: local ensembles that kazoo and zkCli.sh talk to."),
 }
 
 
