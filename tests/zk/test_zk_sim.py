@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from tests.conftest import ci_seeds
 
 from synod.cli.main import cli as main
-from synod.harness.zk import Observations, run_zk
+from synod.harness.zk import Observations, mutual_exclusion, run_zk
 from synod.sim import Tracer
 from synod.zk.tree import DataTree
 from synod.zk.txn import CloseSessionTxn, CreateSessionTxn, CreateTxn, NodeKind
@@ -63,7 +63,7 @@ def test_the_sweep_exercises_every_operation_and_every_fault() -> None:
             faults[k] = faults.get(k, 0) + n
         closed_with_ephemerals += sum(1 for sid in run.observations.closes if run.observations.ephemerals.get(sid))
     for k in ("cas ok", "cas failed", "cas unknown", "sync reads", "plain reads", "ephemerals", "sequentials",
-              "closes", "deaths"):
+              "locks held", "closes", "deaths"):
         assert counts.get(k, 0) > 0, (k, counts)
     for k in ("crash", "pause", "partition", "link", "clock"):
         assert faults.get(k, 0) > 0, (k, faults)
@@ -106,6 +106,24 @@ def test_each_unsafe_zab_option_fails_the_run(unsafe: str) -> None:
             assert r.replay.endswith(f"--unsafe {unsafe}")
             return
     pytest.fail(f"--unsafe {unsafe} was not caught in seeds 1..{UNSAFE_SEEDS_MAX}")
+
+
+def test_a_lock_taken_without_being_lowest_is_caught_by_the_mutual_exclusion_checker() -> None:
+    for seed in range(1, BROKEN_SEEDS_MAX + 1):
+        r, _ = run_zk(seed, broken="lock-no-wait", time_ms=5000.0)
+        lock = next(v for v in r.verdicts if v.checker == "lock")
+        if lock.status == "illegal":
+            assert "held the lock over" in lock.summary
+            assert {v.checker for v in r.verdicts if v.status == "illegal"} == {"lock"}
+            return
+    pytest.fail(f"--broken lock-no-wait was not caught in seeds 1..{BROKEN_SEEDS_MAX}")
+
+
+def test_mutual_exclusion_compares_every_hold_with_the_longest_before_it() -> None:
+    assert mutual_exclusion([(0.0, 10.0, 0), (10.0, 20.0, 1), (25.0, 30.0, 0)]) == []
+    assert mutual_exclusion([(0.0, 100.0, 0), (10.0, 20.0, 1), (30.0, 40.0, 2)]) == [
+        "c1 held the lock over 0.0..100.0 ms and c2 over 10.0..20.0 ms",
+        "c1 held the lock over 0.0..100.0 ms and c3 over 30.0..40.0 ms"]
 
 
 def _delivery(obs: Observations, tree: DataTree, zxid: int, txn: object) -> None:

@@ -17,7 +17,7 @@ __all__ = ["zk_cmd"]
 
 ZK_KINDS = ("partition", "kill", "pause", "loss", "skew")      # synod.harness.zk.ZK_NEMESIS_KINDS
 UNSAFE = ("commit-before-quorum", "skip-sync", "reuse-epoch")  # synod.harness.zab.UNSAFE_OPTIONS
-BROKEN = ("stale-reads",)                                      # synod.harness.zk.BROKEN_MODES
+BROKEN = ("stale-reads", "lock-no-wait")                      # synod.harness.zk.BROKEN_MODES
 
 
 @dataclass(slots=True)
@@ -57,11 +57,12 @@ class _ZkRunner:
         statuses = {v.checker: v.status for v in r.verdicts}
         counts = run.shared.counts
         operations = sum(counts.get(k, 0) for k in ("cas ok", "cas failed", "cas unknown", "sync reads",
-                                                     "plain reads", "ephemerals", "sequentials"))
+                                                     "plain reads", "ephemerals", "sequentials", "locks held"))
         summary: dict[str, Any] = {"seed": seed, "verdict": r.verdict,
                                    "linearizable": statuses.get("linearizability", "?"),
                                    "sequential": statuses.get("sequential", "?"),
-                                   "ephemerals": statuses.get("ephemerals", "?"), "operations": operations,
+                                   "ephemerals": statuses.get("ephemerals", "?"), "lock": statuses.get("lock", "?"),
+                                   "operations": operations,
                                    "counts": dict(sorted(counts.items())), **run.checker.summary(),
                                    "virtual_s": round(r.virtual_ms / 1000, 3), "faults": r.faults,
                                    "verdicts": statuses}
@@ -93,7 +94,8 @@ class _ZkRunner:
 @click.option("--unsafe", default="", type=click.Choice(("",) + UNSAFE),
               help="Switch on a deliberately unsafe Zab option (the checkers must catch it).")
 @click.option("--broken", default="", type=click.Choice(("",) + BROKEN),
-              help="A deliberately broken server: stale-reads answers getData from an older tree.")
+              help="Deliberately broken: stale-reads (servers read from an older tree), lock-no-wait (clients "
+                   "take the lock without being lowest).")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
               help="Write the run's trace (JSON lines) here; one seed only.")
 @click.option("--history", "history_path", default=None, type=click.Path(dir_okay=False),
@@ -103,11 +105,12 @@ def zk_cmd(servers: int, clients: int, kinds: str, seed: int, n_seeds: int, time
            trace_path: str | None, history_path: str | None, as_json: bool) -> None:
     """ZooKeeper (Hunt et al., USENIX ATC 2010) on Zab under faults:
     simulated clients do versioned setData (a cas per znode), sync+reads,
-    plain reads, ephemeral and sequential creates, close sessions and die;
-    checked: Zab's properties, writes and sync+reads linearizable per
-    znode, plain reads sequentially consistent in FIFO client order,
-    sequential paths distinct, every ephemeral of a closed or expired
-    session deleted on every server at one zxid.
+    plain reads, ephemeral and sequential creates, kazoo's lock recipe,
+    close sessions and die; checked: Zab's properties, writes and
+    sync+reads linearizable per znode, plain reads sequentially consistent
+    in FIFO client order, sequential paths distinct, the lock never held
+    by two clients at once, every ephemeral of a closed or expired session
+    deleted on every server at one zxid.
 
     Exit status: 0 all ok; 1 a checker failed (the replay command is
     printed); 2 bad arguments."""

@@ -19,6 +19,9 @@ time, loops over:
 - **getData** on a register (a plain read: sequentially consistent only);
 - **create** of an ephemeral sequential znode under ``/e`` (``/e/c<i>-``),
   or a persistent sequential one under ``/s``;
+- **lock**: kazoo's Lock recipe on :data:`LOCK_PATH` (an ephemeral
+  sequential child; the lowest holds; a waiter polls), held a moment, then
+  released (see :meth:`ZkClient._lock` for what counts as a hold);
 - rarely, **close** its session (and open a new one), or **die**: stop
   sending for good, so its session expires through the leader.
 
@@ -47,6 +50,8 @@ skew). Verdicts:
   :func:`~synod.check.sequential.check_sequential`;
 - ``sequence``: no two acknowledged creates of sequential znodes got the
   same path;
+- ``lock``: no two verified holds of the lock overlap in true time
+  (:func:`mutual_exclusion`);
 - ``ephemerals``: on every server, after every applied transaction, each
   ephemeral's owner is an open session; a CloseSession (an expiry or a
   close) leaves none of its session's ephemerals and is applied at one
@@ -56,10 +61,13 @@ skew). Verdicts:
 Deliberately broken modes, for the tests that the checkers have teeth:
 ``unsafe`` (Zab's ``commit-before-quorum``, ``skip-sync``,
 ``reuse-epoch``) and ``broken="stale-reads"`` (every server answers
-getData from a copy of its tree refreshed every
-:data:`STALE_REFRESH_TXNS` transactions: an older tree).
+getData, getChildren and exists from a copy of its tree refreshed every
+:data:`STALE_REFRESH_TXNS` transactions: an older tree) and
+``broken="lock-no-wait"`` (a client takes the lock as soon as its node
+exists, lowest or not).
 
-Not here: watches, multi, ACLs, the lock recipe (mutual exclusion).
+Not here: watches (the lock's waiters poll instead of watching their
+predecessor), multi, ACLs.
 """
 
 from __future__ import annotations
@@ -89,16 +97,19 @@ from synod.zk.tree import OPEN_ACL_UNSAFE, DataTree
 from synod.zk.txn import CloseSessionTxn, CreateTxn, NodeKind, SetDataTxn
 
 __all__ = ["ZK_NEMESIS_KINDS", "UNSAFE_OPTIONS", "BROKEN_MODES", "REGISTERS", "zk_scenario", "run_zk",
-           "replay_command", "ZkRun", "ZkClient", "Observations"]
+           "replay_command", "ZkRun", "ZkClient", "Observations", "mutual_exclusion"]
 
 ZK_NEMESIS_KINDS: tuple[str, ...] = ("partition", "kill", "pause", "loss", "skew")
-BROKEN_MODES: tuple[str, ...] = ("stale-reads",)
+BROKEN_MODES: tuple[str, ...] = ("stale-reads", "lock-no-wait")
 REGISTERS: tuple[str, ...] = ("/r0", "/r1", "/r2")
 TICK_MS = 50.0
 SESSION_TIMEOUT_MS = 1_000         # asked for; granted within [2, 20] ticks
 CALL_TIMEOUT_MS = 600.0
 RETRY_DELAY_MS = 50.0
 STALE_REFRESH_TXNS = 8
+LOCK_PATH = "/lock"
+LOCK_WAIT_MS_MAX = 3_000           # a waiter gives up (deletes its node) after this long
+LOCK_HOLD_MS_MAX = 100
 CHECK_TIMEOUT_S = 60.0
 CLOSE_PROBABILITY = 0.01           # per operation (of the 5% rare ones): close the session and open a new one
 DIE_PROBABILITY = 0.003            # per operation: stop for good (never the last live client)
@@ -157,6 +168,9 @@ class Observations:
                              f"which is not open", (node_id, owner))
 
 
+_STALE_READS = {m.GetDataRequest: "get_data", m.GetChildrenRequest: "get_children", m.ExistsRequest: "exists"}
+
+
 class _ObservedServer(ZkServerNode):
     """A ZooKeeper server whose deliveries are observed (and, in the broken
     mode ``stale_reads``, whose getData reads an older copy of its tree)."""
@@ -185,8 +199,11 @@ class _ObservedServer(ZkServerNode):
                 self.stale_tree, self.since_refresh = DataTree.deserialize(self.tree.serialize()), 0
 
     def _read(self, conn: Any, msg: Any) -> tuple[int, Any]:
-        if self.stale_reads and self.stale_tree is not None and type(msg) is m.GetDataRequest:
-            got = self.stale_tree.get_data(msg.path)
+        t = type(msg)
+        if self.stale_reads and self.stale_tree is not None and t in _STALE_READS:
+            got = getattr(self.stale_tree, _STALE_READS[t])(msg.path)
+            if t is m.ExistsRequest and got is not None:
+                got = m.ExistsResponse(stat=got)
             return (0, got) if got is not None else (int(Code.NONODE), None)
         return super()._read(conn, msg)
 
@@ -201,6 +218,7 @@ class _Shared:
     ops: dict[int, list[ClientOp]] = field(default_factory=dict)
     sequential_paths: dict[str, int] = field(default_factory=dict)
     duplicate_paths: list[str] = field(default_factory=list)
+    holds: list[tuple[float, float, int]] = field(default_factory=list)   # (start, end, client): verified
     abandoned: set[int] = field(default_factory=set)
     alive: set[int] = field(default_factory=set)
     healed_ms: float | None = None
@@ -215,8 +233,9 @@ class ZkClient(Node):
     """One simulated ZooKeeper client (see the module docstring); ``index``
     is its history process."""
 
-    def __init__(self, index: int, servers: tuple[str, ...], shared: _Shared) -> None:
+    def __init__(self, index: int, servers: tuple[str, ...], shared: _Shared, *, lock_no_wait: bool = False) -> None:
         self.index = index
+        self.lock_no_wait = lock_no_wait   # broken: holds the lock as soon as its node exists
         self.servers = servers
         self.shared = shared
         self.server: str | None = None
@@ -277,7 +296,7 @@ class ZkClient(Node):
     # -- the workload ------------------------------------------------------------------------
     async def _loop(self, ctx: Context) -> None:
         await self._connect(ctx)
-        for parent in ("/e", "/s"):
+        for parent in ("/e", "/s", LOCK_PATH):
             await self._request(ctx, m.CreateRequest(path=parent, data=b"", acl=OPEN_ACL_UNSAFE, flags=0))
         while True:
             roll = ctx.rng.random()
@@ -286,8 +305,10 @@ class ZkClient(Node):
                 await self._cas(ctx, key)
             elif roll < 0.55:
                 await self._sync_read(ctx, key)
-            elif roll < 0.80:
+            elif roll < 0.74:
                 await self._plain_read(ctx, key)
+            elif roll < 0.80:
+                await self._lock(ctx)
             elif roll < 0.95:
                 await self._create(ctx, ephemeral=roll < 0.9)
             elif (rare := ctx.rng.random()) < CLOSE_PROBABILITY / 0.05:
@@ -381,6 +402,63 @@ class ZkClient(Node):
         self.shared.count("ephemerals" if ephemeral else "sequentials")
         self._progress()
 
+    async def _lock(self, ctx: Context) -> None:
+        """kazoo's Lock: an ephemeral sequential child of :data:`LOCK_PATH`;
+        the lowest holds. A hold counts for the mutual exclusion check only
+        between a sync+getChildren that showed this node lowest (its reply)
+        and a sync+exists that found it still there (its invoke): both reads
+        are linearizable, a node is never recreated, and no lower sequence
+        number can appear later, so the node was lowest throughout."""
+        self.n += 1
+        reply = await self._request(ctx, m.CreateRequest(path=f"{LOCK_PATH}/c{self.index + 1}-{self.n}-",
+                                                         data=b"", acl=OPEN_ACL_UNSAFE,
+                                                         flags=int(CreateMode.EPHEMERAL_SEQUENTIAL)))
+        if reply is None or reply.err:
+            if reply is None or reply.err in _UNKNOWN_ERRS:
+                self._give_up_session()   # its node may exist, unknown to it: its session's close removes it
+            return
+        assert type(reply.response) is m.CreateResponse
+        mine = reply.response.path
+        name = mine.rsplit("/", 1)[1]
+        deadline = self.shared.history.clock() + LOCK_WAIT_MS_MAX
+        start = None
+        while start is None and self.shared.history.clock() < deadline:
+            children = await self._children(ctx)
+            if children is None or name not in children:
+                self._give_up_session()   # lost the connection or the session: the lock is not ours
+                return
+            if self.lock_no_wait or min(children, key=lambda c: c[-10:]) == name:
+                start = self.shared.history.clock()
+            else:
+                await ctx.sleep(RETRY_DELAY_MS)
+        if start is not None:
+            self.shared.count("locks held")
+            await ctx.sleep(ctx.rng.uniform(0, LOCK_HOLD_MS_MAX))
+            end = self.shared.history.clock()
+            if await self._still_there(ctx, mine):
+                self.shared.holds.append((start, end, self.index))
+                self._progress()
+        released = await self._request(ctx, m.DeleteRequest(path=mine, version=-1))
+        if released is None or released.err not in (0, int(Code.NONODE)):
+            self._give_up_session()
+
+    async def _children(self, ctx: Context) -> tuple[str, ...] | None:
+        """sync + getChildren of the lock: linearizable; None: no answer."""
+        reply = await self._request(ctx, m.SyncRequest(path=LOCK_PATH))
+        if reply is None or reply.err:
+            return None
+        reply = await self._request(ctx, m.GetChildrenRequest(path=LOCK_PATH, watch=False))
+        if reply is None or reply.err or type(reply.response) is not m.GetChildrenResponse:
+            return None
+        return reply.response.children
+
+    async def _still_there(self, ctx: Context, path: str) -> bool:
+        reply = await self._request(ctx, m.SyncRequest(path=LOCK_PATH))
+        if reply is None or reply.err:
+            return False
+        reply = await self._request(ctx, m.ExistsRequest(path=path, watch=False))
+        return reply is not None and reply.err == 0
+
     async def _close(self, ctx: Context) -> None:
         if self.server is None:
             return
@@ -438,12 +516,30 @@ def _verdicts(run: ZkRun, sim: Simulator, check_timeout_s: float | None) -> list
     out.append(Verdict("sequence", ILLEGAL if shared.duplicate_paths else OK,
                        f"two creates got one path: {shared.duplicate_paths[0]}" if shared.duplicate_paths else
                        f"{len(shared.sequential_paths)} sequential znodes, all paths distinct"))
+    overlaps = mutual_exclusion(shared.holds)
+    out.append(Verdict("lock", ILLEGAL if overlaps else OK, "; ".join(overlaps[:2]) or
+                       f"{len(shared.holds)} verified holds of the lock, no two at once"))
     eph = list(obs.problems) + _unclosed(run, sim)
     closed_with = sum(1 for sid in obs.closes if obs.ephemerals.get(sid))
     out.append(Verdict("ephemerals", ILLEGAL if eph else OK, "; ".join(eph[:3]) or
                        f"{len(obs.closes)} sessions closed ({closed_with} with ephemerals, "
                        f"{sum(obs.ephemerals.get(s, 0) for s in obs.closes)} ephemerals), each at one zxid, "
                        f"none left on any server; {len(shared.abandoned)} sessions given up, all closed"))
+    return out
+
+
+def mutual_exclusion(holds: list[tuple[float, float, int]]) -> list[str]:
+    """Two holds of the lock at once: each ``(start, end, client)`` is an
+    interval of true time in which the client's lock node was, verifiably,
+    the lowest (see :meth:`ZkClient._lock`); none may overlap another's."""
+    out: list[str] = []
+    latest: tuple[float, float, int] | None = None    # the hold that ends last among those started so far
+    for hold in sorted(holds):
+        if latest is not None and hold[0] < latest[1] and len(out) < PROBLEMS_MAX:
+            out.append(f"c{latest[2] + 1} held the lock over {latest[0]:.1f}..{latest[1]:.1f} ms and "
+                       f"c{hold[2] + 1} over {hold[0]:.1f}..{hold[1]:.1f} ms")
+        if latest is None or hold[1] > latest[1]:
+            latest = hold
     return out
 
 
@@ -503,7 +599,8 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5,
 
     return Scenario(
         servers={sid: server(i, sid) for i, sid in enumerate(voters, start=1)},
-        clients={f"c{i + 1}": (lambda i=i: ZkClient(i, voters, shared)) for i in range(clients)},
+        clients={f"c{i + 1}": (lambda i=i: ZkClient(i, voters, shared, lock_no_wait=broken == "lock-no-wait"))
+                 for i in range(clients)},
         nemesis=replace(chaos_nemesis(kinds), targets=voters) if kinds else None,
         safety_ms=time_ms, liveness_ms=liveness_ms, after_heal=after_heal, liveness_done=liveness_done,
         stop_early=(lambda: bool(run.checker.problems)) if stop_on_zab else None,
