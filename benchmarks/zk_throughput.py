@@ -24,7 +24,10 @@ systems). Each speaks ZooKeeper's wire protocol on a plain blocking socket
 (``connect_frame``, ``request_frame``; the xid patched into a pre-built
 frame), replies read with ``read_connect_response`` and ``read_response``,
 every reply decoded and checked (its xid in order, err 0, the created path,
-a getData's 1 KiB of data). Each keeps ``--outstanding`` (128) requests in
+a getData's 1 KiB of data), and a ping sent when nothing was written for
+a third of the negotiated session timeout, as ZooKeeper's own client does
+(ZooKeeper grants the 30 s asked for, within its 2..20 x tickTime of
+2,000 ms; synod's default tick of 100 ms caps a session at 2 s). Each keeps ``--outstanding`` (128) requests in
 flight: 128 written at once, then each batch of replies read is answered by
 as many new requests, written together. One phase per operation, in this
 order, each ``--seconds`` long, every worker starting at the same instant:
@@ -136,6 +139,7 @@ class Result:
     latencies_ns: bytes = b""
     created: int = 0        # create: znodes 0..created-1 acknowledged (a gap ends the count)
     started_late_s: float = 0.0
+    session_timeout_ms: int = 0  # negotiated
 
     def error(self, e: BaseException | str) -> None:
         self.errors += 1
@@ -162,8 +166,9 @@ def recv_frame(sock: socket.socket, buf: bytearray) -> bytes:
         buf += chunk
 
 
-def open_session(port: int) -> tuple[socket.socket, bytearray]:
-    """A new session on ``port`` (ConnectRequest, ConnectResponse)."""
+def open_session(port: int) -> tuple[socket.socket, bytearray, int]:
+    """A new session on ``port`` (ConnectRequest, ConnectResponse): the
+    socket, the bytes read past the response, the negotiated timeout (ms)."""
     from synod.zk import connect_frame, read_connect_response
     from synod.zk.jute import JuteReader
 
@@ -177,7 +182,7 @@ def open_session(port: int) -> tuple[socket.socket, bytearray]:
     if rsp.sessionId == 0 or rsp.timeOut <= 0:
         sock.close()
         raise ConnectionError(f"session refused by 127.0.0.1:{port}: {rsp}")
-    return sock, buf
+    return sock, buf, rsp.timeOut
 
 
 def close_session(sock: socket.socket, buf: bytearray, xid: int) -> None:
@@ -267,90 +272,139 @@ def _checker(job: Job) -> Callable[[int, bytes], None]:
     return check
 
 
+def _code_name(err: int) -> str:
+    from synod.zk.constants import Code
+
+    try:
+        return Code(err).name
+    except ValueError:
+        return "unknown"
+
+
+class _Pipeline:
+    """One worker's session during a phase: requests written in batches,
+    replies read in order and checked, pings when nothing was written for
+    a third of the negotiated session timeout (as ZooKeeper's ClientCnxn
+    does; synod's default tick of 100 ms caps a session at 2 s)."""
+
+    def __init__(self, job: Job, sock: socket.socket, buf: bytearray, session_timeout_ms: int) -> None:
+        from synod.zk import request_frame
+        from synod.zk.constants import PING_XID
+
+        self.job, self.sock, self.buf, self.res = job, sock, buf, Result()
+        self.frames, self.check = _Frames(job), _checker(job)
+        self.ping_xid = PING_XID
+        self.ping_frame = request_frame(PING_XID, _messages().PingRequest())
+        self.ping_every_ns = session_timeout_ms * 1_000_000 // 3
+        sock.settimeout(min(STALL_S, session_timeout_ms / 3000))
+        self.lat = array("q")
+        self.acked = bytearray()  # create: 1 per znode acknowledged
+        self.out: deque[tuple[int, int, int]] = deque()  # (xid, n, sent at ns), oldest first
+        self.xid = self.n = 0
+        self.deadline = self.last_sent = self.last_reply = 0
+
+    def send(self, count: int, now: int) -> None:
+        batch = []
+        for _ in range(count):
+            self.xid += 1
+            batch.append(self.frames.frame(self.xid, self.n))
+            self.out.append((self.xid, self.n, now))
+            self.n += 1
+        self.sock.sendall(b"".join(batch))
+        self.last_sent = now
+
+    def ping_if_idle(self, now: int) -> None:
+        if now - self.last_reply > STALL_S * 1e9:
+            raise TimeoutError(f"no reply for {STALL_S:g} s with {len(self.out)} requests out "
+                               f"(xid {self.out[0][0]} oldest)")
+        if now - self.last_sent >= self.ping_every_ns:
+            self.sock.sendall(self.ping_frame)
+            self.last_sent = now
+
+    def replies(self, now: int) -> int:
+        """Reads the complete replies in ``buf``; how many requests they answered."""
+        buf, pos, answered, job = self.buf, 0, 0, self.job
+        while len(buf) - pos >= 4:
+            (size,) = _LEN.unpack_from(buf, pos)
+            if len(buf) - pos - 4 < size:
+                break
+            got_xid, _, err = _HEADER.unpack_from(buf, pos + 4)
+            body = bytes(buf[pos + 4 + _HEADER.size:pos + 4 + size])
+            pos += 4 + size
+            if got_xid == self.ping_xid:
+                continue
+            if got_xid < 0:
+                raise ValueError(f"unexpected reply with xid {got_xid} (no watch was asked for)")
+            want_xid, i, sent = self.out.popleft()
+            if got_xid != want_xid:
+                raise ValueError(f"reply to xid {got_xid}, expected {want_xid} (out of order)")
+            answered += 1
+            if err != 0:
+                self.res.error(f"{job.op} {job.prefix}/{i}: err {err} ({_code_name(err)})")
+                continue
+            self.check(i, body)
+            if job.op == "create":
+                self.acked.extend(b"\x00" * (i + 1 - len(self.acked)))
+                self.acked[i] = 1
+            if now <= self.deadline:
+                self.lat.append(now - sent)
+            else:
+                self.res.late_replies += 1
+        del buf[:pos]
+        if answered:
+            self.last_reply = now
+        return answered
+
+    def run(self) -> None:
+        """``outstanding`` requests in flight until the deadline, then the tail drained."""
+        perf_ns = time.perf_counter_ns
+        t0 = self.last_reply = perf_ns()
+        self.deadline = t0 + int(self.job.seconds * 1e9)
+        self.send(self.job.outstanding, t0)
+        while self.out:
+            try:
+                chunk = self.sock.recv(RECV_BYTES)
+            except TimeoutError:
+                self.ping_if_idle(perf_ns())
+                continue
+            if not chunk:
+                raise ConnectionError("connection closed by the server")
+            self.buf += chunk
+            now = perf_ns()
+            answered = self.replies(now)
+            if answered and now < self.deadline:
+                self.send(answered, now)
+            else:
+                self.ping_if_idle(now)
+
+
 def run_job(job: Job) -> Result:
     """One worker's phase: a session, ``outstanding`` requests in flight
     until ``seconds`` after ``start_at``, the tail drained, the session closed."""
-    res = Result()
     try:
-        frames, check = _Frames(job), _checker(job)
-        sock, buf = open_session(job.port)
+        sock, buf, timeout_ms = open_session(job.port)
+        pipe = _Pipeline(job, sock, buf, timeout_ms)
     except (OSError, ValueError, AssertionError) as e:
+        res = Result()
         res.error(f"setup: {type(e).__name__}: {e}")
         return res
-    lat = array("q")
-    acked = bytearray()  # create: 1 per znode acknowledged
-    out: deque[tuple[int, int, int]] = deque()  # (xid, n, sent at ns), oldest first
-    xid, n = 0, 0
+    res = pipe.res
+    res.session_timeout_ms = timeout_ms
     wait = job.start_at - time.time()
     if wait > 0:
         time.sleep(wait)
     else:
         res.started_late_s = round(-wait, 3)
-    perf_ns = time.perf_counter_ns
-    t0 = perf_ns()
-    deadline = t0 + int(job.seconds * 1e9)
-
-    def send(count: int) -> None:
-        nonlocal xid, n
-        now = perf_ns()
-        batch = []
-        for _ in range(count):
-            xid += 1
-            batch.append(frames.frame(xid, n))
-            out.append((xid, n, now))
-            n += 1
-        sock.sendall(b"".join(batch))
-
     try:
-        send(job.outstanding)
-        pos = 0
-        while out:
-            try:
-                chunk = sock.recv(RECV_BYTES)
-            except TimeoutError:
-                raise TimeoutError(f"no reply for {STALL_S:g} s with {len(out)} requests out (xid {out[0][0]} "
-                                   f"oldest)") from None
-            if not chunk:
-                raise ConnectionError("connection closed by the server")
-            buf += chunk
-            now = perf_ns()
-            answered = 0
-            while len(buf) - pos >= 4:
-                (size,) = _LEN.unpack_from(buf, pos)
-                if len(buf) - pos - 4 < size:
-                    break
-                got_xid, _, err = _HEADER.unpack_from(buf, pos + 4)
-                body = bytes(buf[pos + 4 + _HEADER.size:pos + 4 + size])
-                pos += 4 + size
-                if got_xid < 0:
-                    raise ValueError(f"unexpected reply with xid {got_xid} (no watch or ping was asked for)")
-                want_xid, i, sent = out.popleft()
-                if got_xid != want_xid:
-                    raise ValueError(f"reply to xid {got_xid}, expected {want_xid} (out of order)")
-                answered += 1
-                if err != 0:
-                    res.error(f"{job.op} {job.prefix}/{i}: err {err}")
-                    continue
-                check(i, body)
-                if job.op == "create":
-                    acked.extend(b"\x00" * (i + 1 - len(acked)))
-                    acked[i] = 1
-                if now <= deadline:
-                    lat.append(now - sent)
-                else:
-                    res.late_replies += 1
-            del buf[:pos]
-            pos = 0
-            if answered and now < deadline:
-                send(answered)
+        pipe.run()
     except (OSError, ValueError, EOFError, AssertionError) as e:  # RemoteProtocolError is a ValueError
         res.error(f"{type(e).__name__}: {e}")
         sock.close()
     else:
-        close_session(sock, buf, xid + 1)
-    res.ops = len(lat)
-    res.latencies_ns = lat.tobytes()
-    res.created = acked.find(0) if 0 in acked else len(acked)
+        close_session(sock, buf, pipe.xid + 1)
+    res.ops = len(pipe.lat)
+    res.latencies_ns = pipe.lat.tobytes()
+    res.created = pipe.acked.find(0) if 0 in pipe.acked else len(pipe.acked)
     return res
 
 
@@ -465,7 +519,7 @@ def start_synod(tmp: Path) -> Up:
 def setup_parents(port: int, parents: list[str]) -> None:
     """Create the phase's parent znodes (sequentially, one session)."""
     m = _messages()
-    sock, buf = open_session(port)
+    sock, buf, _ = open_session(port)
     try:
         for xid, path in enumerate(parents, start=1):
             err, _ = call(sock, buf, xid, m.CreateRequest(path=path, data=b"", acl=_world(), flags=0))
@@ -489,7 +543,8 @@ def summarize(results: list[Result], seconds: float) -> dict[str, Any]:
                            "p99_ms": pct(0.99), "max_ms": round(ordered[-1] / 1e6, 2) if ordered else 0.0,
                            "errors": sum(r.errors for r in results),
                            "late_replies": sum(r.late_replies for r in results),
-                           "started_late_s_max": max(r.started_late_s for r in results)}
+                           "started_late_s_max": max(r.started_late_s for r in results),
+                           "session_timeout_ms": min(r.session_timeout_ms for r in results)}
     first = next((r.first_error for r in results if r.first_error), "")
     if first:
         out["first_error"] = first
