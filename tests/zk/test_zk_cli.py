@@ -161,3 +161,11 @@ def test_status_and_down_without_an_ensemble_say_so(zk_dir: Path) -> None:
         assert result.exit_code == 1
         assert f"no ZooKeeper ensemble in {zk_dir}" in result.output
         assert f"synod zk up --dir {zk_dir}" in result.output
+
+
+def test_the_cli_limit_is_the_harness_limit() -> None:
+    """zk_cmd keeps its own copy (so `synod zk --help` imports no runtime): the same number."""
+    from synod.cli import zk_cmd
+    from synod.harness import zk_real
+
+    assert zk_cmd.NODES_MAX == zk_real.NODES_MAX

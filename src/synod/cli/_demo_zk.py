@@ -46,7 +46,8 @@ __all__ = ["run_zk_demo", "ZkDemo"]
 
 ZK_NODES = 3
 DEADLINE_S = 20.0              # for the clients' connects and lock acquires (each other wait: _demo_kv's, 15 s)
-SESSION_TIMEOUT_S = 10.0       # the clients' session timeout: longer than a re-election
+SESSION_TIMEOUT_S = 10.0       # the clients' session timeout asked for (the servers grant at most 20 ticks)
+RECONNECT_DELAY_MAX_S = 0.25   # the clients' longest pause between reconnect attempts
 LOCK_PATH = "/demo/lock"
 ELECTION_PATH = "/demo/election"
 
@@ -122,7 +123,11 @@ class _Story:
 
         from synod.harness.zk_real import hosts_of
 
-        zk = KazooClient(hosts=hosts_of(ports), timeout=SESSION_TIMEOUT_S, randomize_hosts=False)
+        # reconnect attempts at most RECONNECT_DELAY_MAX_S apart (kazoo's back off to minutes): the session
+        # (2 s at the ensemble's tickTime of 100 ms) must move before it expires
+        retry = {"max_tries": -1, "delay": 0.05, "backoff": 1.5, "max_jitter": 0.2, "max_delay": RECONNECT_DELAY_MAX_S}
+        zk = KazooClient(hosts=hosts_of(ports), timeout=SESSION_TIMEOUT_S, randomize_hosts=False,
+                         connection_retry=retry)
         zk.start(timeout=DEADLINE_S)
         self.clients.append(zk)
         return zk

@@ -42,6 +42,7 @@ __all__ = ["zk", "DEFAULT_RUN_DIR"]
 
 DEFAULT_RUN_DIR = "runs/zk"
 READY_TIMEOUT_S = 20.0           # `up`'s default wait for an established leader
+NODES_MAX = 9                    # synod.harness.zk_real.NODES_MAX, without importing the runtime here
 POLL_S = 0.05
 ROLES = {"leading": "leader", "following": "follower", "observing": "observer", "looking": "looking"}
 
@@ -103,7 +104,7 @@ def _previous(run_path: Path, n: int | None, base_port: int | None) -> tuple[Any
 
 @zk.command("up")
 @_dir_option
-@click.option("--nodes", "n", type=click.IntRange(1, 9), default=None, help="Servers in a new ensemble (default 3).")
+@click.option("--nodes", "n", type=click.IntRange(1, NODES_MAX), default=None, help="Servers in a new ensemble (default 3).")
 @click.option("--base-port", type=click.IntRange(1, 65535), default=None,
               help="Client port of zk1; zk<i> gets BASE_PORT+i-1 (default: free ports).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.5, 600.0), default=READY_TIMEOUT_S,

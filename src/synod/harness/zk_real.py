@@ -40,7 +40,7 @@ __all__ = ["ensemble_spec", "server_ids", "is_ensemble", "client_ports", "hosts_
            "established_leader", "four_letter_word", "srvr", "zxid_text", "FACTORY", "PROTOCOL",
            "NODES_MAX", "TICK_MS"]
 
-NODES_MAX = 9                     # servers in one local ensemble (ZooKeeper's are 3, 5 or 7)
+NODES_MAX = 9                     # servers in one local ensemble (ZooKeeper's are 3, 5 or 7); synod zk up --nodes: 1..9
 TICK_MS = 100.0                   # tickTime of a local ensemble: sessions of 0.2..2 s ticks x [2, 20]
 CALL_TIMEOUT_S = 1.0              # one status call's or four-letter word's wait
 REPLY_BYTES_MAX = 64 * 1024       # what four_letter_word reads before giving up
