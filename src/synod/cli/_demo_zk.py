@@ -54,9 +54,8 @@ ELECTION_PATH = "/demo/election"
 
 @dataclass
 class ZkDemo:
-    """What the act saw. Times are seconds since the ensemble was started."""
+    """What the act saw."""
 
-    events: list[tuple[float, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     elected: list[str] = field(default_factory=list)        # election winners, in order
     bob_locked: bool = False
@@ -78,20 +77,25 @@ def run_zk_demo(console: Console, run_dir: Path) -> bool:
     except ImportError:
         console.print("[yellow]skipped[/]: this act drives the ensemble with kazoo (pip install 'synod[test]')")
         return True
+    from kazoo.exceptions import KazooException
+
     from synod.harness.zk_real import ensemble_spec
     from synod.runtime import LocalCluster, write_config
 
-    logging.getLogger("kazoo").setLevel(logging.ERROR)  # its reconnect warnings would cut into the story
+    kazoo_log = logging.getLogger("kazoo")
+    log_level = kazoo_log.level
+    kazoo_log.setLevel(logging.ERROR)  # its reconnect warnings would cut into the story
     _, path = write_config(ensemble_spec(run_dir, ZK_NODES))
     cl = LocalCluster(path)
     demo = ZkDemo()
     story = _Story(console, cl, demo)
     try:
         story.run()
-    except (TimeoutError, OSError) as e:
-        demo.failures.append(f"{e}; node logs in {run_dir}")
+    except (TimeoutError, OSError, KazooException) as e:
+        demo.failures.append(f"{e or type(e).__name__}; node logs in {run_dir}")
     finally:
         story.close_clients()
+        kazoo_log.setLevel(log_level)
         pids = [p for p in (cl.pid(nid) for nid in cl.node_ids) if p is not None]
         cl.stop()
         demo.left_running = _still_running(pids)
