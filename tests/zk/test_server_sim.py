@@ -16,6 +16,7 @@ from synod.zk import messages as m
 from synod.zk.constants import Code, CreateMode
 from synod.zk.server import ZkServerConfig, ZkServerNode
 from synod.zk.tree import OPEN_ACL_UNSAFE
+from synod.zk.txn import CloseSessionTxn
 
 IDS = ("zk1", "zk2", "zk3")
 
@@ -54,11 +55,11 @@ async def _script(ctx: Context, out: dict[str, Any]) -> None:
     out["other_session"] = other.sessionId
 
 
-def _add_servers(sim: Simulator) -> None:
+def _add_servers(sim: Simulator, server: type[ZkServerNode] = ZkServerNode) -> None:
     for i, nid in enumerate(IDS):
         cfg = ZkServerConfig(node=ZabNodeConfig(zab=ZabConfig(server_id=nid, voters=IDS), tick_ms=50.0),
                              server_index=i + 1)
-        sim.add_node(nid, lambda cfg=cfg: ZkServerNode(cfg), peers=IDS)
+        sim.add_node(nid, lambda cfg=cfg: server(cfg), peers=IDS)
 
 
 def test_a_simulated_client_creates_reads_elsewhere_and_is_told_of_a_change() -> None:
@@ -140,3 +141,41 @@ def test_a_closed_session_cannot_create_an_ephemeral() -> None:
     assert out["create"].err == Code.SESSIONEXPIRED, out["create"]
     for nid in IDS:
         assert "/e" not in sim.hosts[nid].node.tree   # type: ignore[attr-defined]
+
+
+def test_a_session_its_client_closed_is_not_expired_as_well() -> None:
+    """The leader forgets a session whose client asked to close it, so its
+    expiry bucket cannot propose a second CloseSession while the first is
+    not yet committed. Found by ``synod sim zk`` (seeds 280, 456, 729 and
+    798 of 1000): a session closed at two zxids."""
+    closes: list[tuple[str, int]] = []
+
+    class Counting(ZkServerNode):
+        def delivered(self, ctx: Context, txn: Any, result: Any) -> None:
+            if type(result[0].txn) is CloseSessionTxn:
+                closes.append((ctx.node_id, result[0].txn.session_id))
+            super().delivered(ctx, txn, result)
+
+    sim = Simulator(5)
+    _add_servers(sim, Counting)
+    out: dict[str, Any] = {}
+
+    async def script(ctx: Context, out: dict[str, Any]) -> None:
+        await _connect(ctx, "zk1")    # once zk1 serves, the ensemble has its leader
+        leader = next(nid for nid in IDS if sim.hosts[nid].node.zab.role == "leading")  # type: ignore[attr-defined]
+        reply = await ctx.call(leader, m.ConnectRequest(protocolVersion=0, lastZxidSeen=0, timeOut=100, sessionId=0,
+                                                        passwd=bytes(16)), 1000)
+        assert isinstance(reply, m.ConnectResponse) and reply.timeOut == 100
+        out["session"] = reply.sessionId
+        for nid in IDS:
+            if nid != leader:
+                sim.pause(nid)        # the close cannot commit before the session's expiry bucket passes
+                sim.call_after(200, sim.resume, nid)
+        ctx.send(leader, m.CloseSessionRequest())
+        await ctx.sleep(800)
+        out["done"] = True
+
+    sim.add_node("c1", lambda: _Client(script, out), peers=IDS)
+    sim.run(until=lambda: "done" in out, until_ms=30_000)
+    mine = [nid for nid, sid in closes if sid == out["session"]]
+    assert sorted(mine) == sorted(IDS), closes

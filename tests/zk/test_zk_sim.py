@@ -131,10 +131,10 @@ def _delivery(obs: Observations, tree: DataTree, zxid: int, txn: object) -> None
     obs.on_delivered("z1", zxid, SimpleNamespace(txn=txn), int(result.err), tree)
 
 
-def test_the_ephemerals_checker_sees_an_orphan_and_a_session_closed_twice() -> None:
+def test_the_ephemerals_checker_sees_an_orphan_and_a_close_that_leaves_one() -> None:
     """What the harness's servers report on each delivery: an ephemeral
     whose session is not open (the server bug of seed 18 before its fix),
-    and a session closed at two zxids."""
+    and a CloseSession after which an ephemeral of its session is left."""
     obs, tree = Observations(), DataTree()
     _delivery(obs, tree, 1, CreateSessionTxn(session_id=7, timeout_ms=1000))
     _delivery(obs, tree, 2, CreateTxn(path="/a", data=b"", acl=(), kind=NodeKind.EPHEMERAL, ephemeral_owner=7,
@@ -145,8 +145,13 @@ def test_the_ephemerals_checker_sees_an_orphan_and_a_session_closed_twice() -> N
     _delivery(obs, tree, 4, CreateTxn(path="/b", data=b"", acl=(), kind=NodeKind.EPHEMERAL, ephemeral_owner=7,
                                       parent_cversion=2))
     assert len(obs.problems) == 1 and "ephemeral /b of session 0x7, which is not open" in obs.problems[0]
-    _delivery(obs, tree, 5, CloseSessionTxn(session_id=7))
-    assert "session 0x7 closed at 2 zxids" in obs.problems[1]
+    _delivery(obs, tree, 5, CloseSessionTxn(session_id=7))   # a second close removes the orphan: no new problem
+    assert len(obs.problems) == 1 and obs.closes == {7: {3, 5}}
+    _delivery(obs, tree, 6, CreateSessionTxn(session_id=8, timeout_ms=1000))
+    _delivery(obs, tree, 7, CreateTxn(path="/c", data=b"", acl=(), kind=NodeKind.EPHEMERAL, ephemeral_owner=8,
+                                      parent_cversion=3))
+    obs.on_delivered("z1", 8, SimpleNamespace(txn=CloseSessionTxn(session_id=8)), 0, tree)  # a server that kept /c
+    assert "z1: 1 ephemerals of session 0x8 left after its close" in obs.problems[1], obs.problems
 
 
 def test_a_run_replays_exactly_from_its_seed() -> None:

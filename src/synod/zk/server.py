@@ -461,7 +461,9 @@ class ZkServerNode(ZabNode):
             txn = SyncMarker(path=fwd.request.path)
         else:
             if type(fwd.request) is m.CloseSessionRequest and self.tracker is not None:
-                self.tracker.set_closing(fwd.session_id)
+                # Forgotten, not just closing: a closing session stays in its expiry
+                # bucket, and its expiry would propose a second CloseSession.
+                self.tracker.remove(fwd.session_id)
             txn = prepare(fwd.request, session_id=fwd.session_id, zxid=zab.next_zxid(), view=self.view,
                           auth_ids=fwd.auth_ids)
         self._propose(ctx, fwd.session_id, fwd.cxid, origin, txn)
