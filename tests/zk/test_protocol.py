@@ -351,3 +351,17 @@ def test_push_writes_a_notification_with_xid_minus_one() -> None:
 
 def test_error_bytes_are_none() -> None:
     assert ZooKeeperProtocol().error_bytes(RemoteProtocolError("x")) == b""
+
+
+def test_close_connection_answers_any_request_with_nothing_and_closes() -> None:
+    """A server that is not serving closes a connection without a word (a
+    ConnectResponse of timeout 0 would tell the client its session expired)."""
+    from synod.zk.protocol import ZooKeeperProtocol
+
+    p = ZooKeeperProtocol()
+    (req,) = p.receive_data(connect_frame(m.ConnectRequest(protocolVersion=0, lastZxidSeen=0, timeOut=4000,
+                                                           sessionId=7, passwd=bytes(16))))
+    assert isinstance(req, m.ConnectRequest)
+    assert p.send(m.CloseConnection(reason="not serving")) == b""
+    assert p.wants_close
+    assert p.receive_data(b"\x00\x00\x00\x08" + bytes(8)) == []   # nothing more is read

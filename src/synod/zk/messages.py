@@ -484,6 +484,15 @@ Response = Union[CreateResponse, Create2Response, ExistsResponse, GetDataRespons
                  GetEphemeralsResponse, GetAllChildrenNumberResponse, WhoAmIResponse, MultiResponse]
 
 
+class CloseConnection(Message, tag="zk.CloseConnection"):
+    """Not a ZooKeeper record: the server's answer to any request when it
+    closes the connection without a word instead (a server that is not
+    serving, as ZooKeeper's "ZooKeeperServer not running": the client
+    sees ConnectionLoss and tries its next server, its session intact)."""
+
+    reason: str
+
+
 class Reply(Message, tag="zk.Reply"):
     """The answer to any request after the ConnectRequest: the ReplyHeader's
     ``zxid`` (the server's last processed zxid) and ``err`` (a

@@ -87,6 +87,7 @@ from synod.zk.messages import (
     RESPONSE_TYPES,
     AuthPacket,
     CheckResult,
+    CloseConnection,
     ConnectRequest,
     ConnectResponse,
     Create2Response,
@@ -247,7 +248,9 @@ class ZooKeeperProtocol:
             reply: a :class:`ConnectResponse` (to the ConnectRequest), a
                 :class:`FourLetterWordResponse` (to a four-letter word), else
                 a :class:`Reply` whose ``response`` is the op's response
-                record (None for ops without one, or with an error).
+                record (None for ops without one, or with an error); or, to
+                any request, :class:`CloseConnection`: nothing is written
+                and the connection closes (``wants_close``).
 
         Returns:
             The bytes to write: a frame, or a four-letter word's raw text.
@@ -259,6 +262,11 @@ class ZooKeeperProtocol:
         """
         if not self._pending:
             raise LocalProtocolError("send() with no request awaiting a reply")
+        if type(reply) is CloseConnection:   # close without a word (any request)
+            self._pending.popleft()
+            self._state = _DONE
+            self.wants_close = True
+            return b""
         req, xid = self._pending[0]
         w = JuteWriter(buffer_bytes_max=self.buffer_bytes_max)
         if isinstance(req, ConnectRequest):
