@@ -114,7 +114,7 @@ LOCK_PATH = "/lock"
 LOCK_WAIT_MS_MAX = 3_000           # a waiter gives up (deletes its node) after this long
 LOCK_HOLD_MS_MAX = 100
 CHECK_TIMEOUT_S = 60.0
-CLOSE_PROBABILITY = 0.01           # per operation (of the 5% rare ones): close the session and open a new one
+CLOSE_PROBABILITY = 0.01           # per operation: close the session and open a new one
 DIE_PROBABILITY = 0.003            # per operation: stop for good (never the last live client)
 PROBLEMS_MAX = 20
 _UNKNOWN_ERRS = frozenset({int(Code.CONNECTIONLOSS), int(Code.SESSIONEXPIRED), int(Code.SESSIONMOVED),
@@ -289,7 +289,9 @@ class ZkClient(Node):
             self.server = None
             return None
         self.last_zxid = max(self.last_zxid, reply.zxid)
-        if reply.err in _UNKNOWN_ERRS:
+        if reply.err == Code.SESSIONEXPIRED:
+            self._give_up_session()   # closed or closing at the leader: a new session, at once
+        elif reply.err in _UNKNOWN_ERRS:
             self.server = None
         return reply
 
@@ -311,6 +313,7 @@ class ZkClient(Node):
                 await self._lock(ctx)
             elif roll < 0.95:
                 await self._create(ctx, ephemeral=roll < 0.9)
+            # the last 5%: rarely a close or a death, else a plain read
             elif (rare := ctx.rng.random()) < CLOSE_PROBABILITY / 0.05:
                 await self._close(ctx)
             elif rare < (CLOSE_PROBABILITY + DIE_PROBABILITY) / 0.05 and len(self.shared.alive) > 1:
