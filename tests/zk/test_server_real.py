@@ -141,6 +141,7 @@ def test_leader_killed_lock_and_election_move_on_and_nothing_acknowledged_is_los
         wait_until("h elected", lambda: leaders == ["h"], WAIT_S)
         old = ensemble.leader()
         assert old is not None
+        sessions = (holder.client_id[0], waiter.client_id[0])
         ensemble.cluster.kill(old)
         wait_until("a new leader after the kill", lambda: (ensemble.leader() or old) != old, 60.0)
         # every acknowledged create survived the leader's death
@@ -148,6 +149,11 @@ def test_leader_killed_lock_and_election_move_on_and_nothing_acknowledged_is_los
         assert sorted(p.lstrip("/") for p in acknowledged) == sorted(
             c for c in waiter.get_children("/") if c.startswith("acked-"))
         assert not got, "the waiter took the lock while the holder held it"
+        # both clients moved their sessions (a server not yet serving closes
+        # the connection without a word, so kazoo tries the next one)
+        wait_until("both clients connected again", lambda: holder.connected and waiter.connected
+                   and holder.client_id is not None and waiter.client_id is not None, WAIT_S)
+        assert (holder.client_id[0], waiter.client_id[0]) == sessions
         lock_h.release()
         wait_until("the waiter holds the lock after its release", lambda: got == [True], 60.0)
         holder.stop()
@@ -217,3 +223,33 @@ def test_a_session_whose_client_dies_expires_and_its_ephemerals_go(ensemble: Ens
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_server_that_stops_serving_closes_without_a_word_and_the_session_survives(ensemble: Ensemble) -> None:
+    """A client whose server is cut off from the others (it stops serving:
+    no leader) must keep its session: the server closes the connection
+    without answering its reconnects (ZooKeeper's "not running"), and once
+    the server serves again the client reconnects with the same session and
+    its ephemeral is still there. (A zero-timeout ConnectResponse, which
+    the server sent before, made kazoo drop the session as expired.)"""
+    lonely = next(nid for nid in IDS if nid != ensemble.leader())
+    zk = KazooClient(hosts=f"127.0.0.1:{ensemble.ports[lonely]}", timeout=10)
+    zk.start(timeout=CONNECT_TIMEOUT_S)
+    states: list[str] = []
+    zk.add_listener(lambda state: states.append(state))
+    try:
+        zk.create("/mine", b"", ephemeral=True)
+        session = zk.client_id[0]
+        ensemble.cluster.isolate(lonely)
+        wait_until(f"{lonely} not serving", lambda: (s := ensemble.status(lonely)) is not None
+                   and s.role == "looking", WAIT_S)
+        wait_until("the client saw its connection go", lambda: "SUSPENDED" in states, WAIT_S)
+        ensemble.cluster.heal()
+        wait_until("the client connected again", lambda: zk.connected and zk.client_id is not None, WAIT_S)
+        assert "LOST" not in states, states
+        assert zk.client_id[0] == session
+        assert zk.exists("/mine") is not None
+    finally:
+        ensemble.cluster.heal()
+        zk.stop()
+        zk.close()

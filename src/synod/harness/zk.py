@@ -588,7 +588,8 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5,
 
     def server(i: int, sid: str) -> Callable[[], Node]:
         cfg = ZkServerConfig(node=ZabNodeConfig(zab=ZabConfig(server_id=sid, voters=voters, **flags), tick_ms=TICK_MS,
-                                                snapshot_interval_txns=snapshot_interval_txns), server_index=i)
+                                                snapshot_interval_txns=snapshot_interval_txns), server_index=i,
+                             max_session_timeout_ms=None)   # 20 ticks: a dead client's session ends within the run
         return lambda: _ObservedServer(cfg, run.checker, run.observations, run.live, broken == "stale-reads")
 
     shared = run.shared

@@ -120,11 +120,15 @@ class ZkServerConfig:
     """``node``: the Zab server's configuration (its ``tick_ms`` is
     ZooKeeper's tickTime); ``server_index``: this server's number, 0..127
     (the top byte of its session ids); ``secret``: the ensemble's shared
-    secret for session passwords."""
+    secret for session passwords; ``max_session_timeout_ms``: the longest
+    session timeout granted (ZooKeeper's maxSessionTimeout; its default,
+    20 ticks of its 2 s tickTime, is 40 s: synod's Zab ticks faster, so the
+    bound is its own; None: 20 ticks)."""
 
     node: ZabNodeConfig
     server_index: int
     secret: bytes = b"synod-zk"
+    max_session_timeout_ms: int | None = 40_000
 
 
 class _TreeMachine:
@@ -234,9 +238,9 @@ class ZkServerNode(ZabNode):
                 self._client_message(ctx, src, ClientClosed(reason="a new connect"))
                 self._client_message(ctx, src, ClientOpened(protocol=PROTOCOL, addr=src))
             self._client_message(ctx, src, msg)
-        elif t is ForwardRequest:
+        elif t is ForwardRequest and src in self.members:
             self._forwarded(ctx, src, msg)
-        elif t is SessionTouches:
+        elif t is SessionTouches and src in self.members:
             if self.zab is not None and self.zab.role == LEADING:
                 self._touch(ctx, msg.session_ids)
         else:
@@ -287,9 +291,11 @@ class ZkServerNode(ZabNode):
         if t is m.ConnectRequest:
             self._connect(ctx, conn, msg)
             return
-        if not conn.session_id or not self.serving:
-            err = Code.SESSIONEXPIRED if not conn.session_id else Code.CONNECTIONLOSS
-            ctx.reply(m.Reply(zxid=self.tree.last_zxid, err=int(err)))
+        if not conn.session_id:
+            ctx.reply(m.Reply(zxid=self.tree.last_zxid, err=int(Code.SESSIONEXPIRED)))
+            return
+        if not self.serving:
+            ctx.reply(self._lost(conn))
             return
         self.touched.add(conn.session_id)
         handle = ctx.reply_handle()
@@ -399,8 +405,14 @@ class ZkServerNode(ZabNode):
     def _connect(self, ctx: Context, conn: _Conn, msg: m.ConnectRequest) -> None:
         handle = ctx.reply_handle()
         refuse = m.ConnectResponse(protocolVersion=0, timeOut=0, sessionId=0, passwd=bytes(16))
-        if not self.serving or conn.session_id or msg.lastZxidSeen > self.tree.last_zxid:
-            # not serving, a second connect, or a client that has seen newer state than this server
+        if not self.serving or msg.lastZxidSeen > self.tree.last_zxid:
+            # Not serving, or the client has seen newer state than this
+            # server holds: close without a word, as ZooKeeper does, so the
+            # client tries its next server with its session intact (a
+            # zero-timeout answer would tell it the session expired).
+            ctx.reply_to(handle, self._closing_refusal(conn))
+            return
+        if conn.session_id:   # a second connect on one connection
             ctx.reply_to(handle, refuse)
             return
         if msg.sessionId:
@@ -415,7 +427,7 @@ class ZkServerNode(ZabNode):
             return
         sid = self.next_session_id
         self.next_session_id += 1
-        timeout_ms = negotiate_timeout_ms(msg.timeOut, int(self.zk.node.tick_ms))
+        timeout_ms = negotiate_timeout_ms(msg.timeOut, int(self.zk.node.tick_ms), self.zk.max_session_timeout_ms)
         self._attach(conn, sid)
         conn.connect = handle
         self._to_leader(ctx, ForwardRequest(session_id=sid, cxid=0, request=None,
@@ -519,22 +531,35 @@ class ZkServerNode(ZabNode):
             if conn is not None:
                 ctx.send(conn.client_id, event)
 
+    def _lost(self, conn: _Conn) -> Any:
+        """The answer to a request this server cannot serve: over TCP, close
+        the connection without a word (ZooKeeper's ConnectionLoss: the
+        client reconnects elsewhere with its session; a request's outcome is
+        unknown, a write may still commit); to a simulated client, a
+        CONNECTIONLOSS reply, which it takes the same way."""
+        if conn.client_id.startswith(_GATEWAY_PREFIX):
+            return m.CloseConnection(reason="this server is not serving")
+        return m.Reply(zxid=self.tree.last_zxid, err=int(Code.CONNECTIONLOSS))
+
+    def _closing_refusal(self, conn: _Conn) -> Any:
+        """:meth:`_lost` for a ConnectRequest (a simulated client is refused)."""
+        if conn.client_id.startswith(_GATEWAY_PREFIX):
+            return m.CloseConnection(reason="this server is not serving, or is behind the client")
+        return m.ConnectResponse(protocolVersion=0, timeOut=0, sessionId=0, passwd=bytes(16))
+
     def _close(self, ctx: Context, conn: _Conn, why: str) -> None:
         """This server stopped serving: every request of ``conn`` still
-        waiting gets CONNECTIONLOSS (its outcome is unknown: a write may
-        still commit), and a connect in progress is refused. The connection
-        stays; its next requests get CONNECTIONLOSS until this server serves
-        again, and the client may move its session elsewhere."""
+        waiting is answered as :meth:`_lost` says (over TCP the connection
+        closes), a connect in progress as :meth:`_closing_refusal`."""
         ctx.trace("zk_connection_loss", client=conn.client_id, session=conn.session_id, reason=why)
-        loss = m.Reply(zxid=self.tree.last_zxid, err=int(Code.CONNECTIONLOSS))
+        loss = self._lost(conn)
         for key in [k for k, (c, _) in self.answers.items() if c is conn]:
             ctx.reply_to(self.answers.pop(key)[1], loss)
         while conn.waiting:
             ctx.reply_to(conn.waiting.popleft()[0], loss)
         conn.writes_out = 0
         if conn.connect is not None:
-            ctx.reply_to(conn.connect, m.ConnectResponse(protocolVersion=0, timeOut=0, sessionId=0,
-                                                         passwd=bytes(16)))
+            ctx.reply_to(conn.connect, self._closing_refusal(conn))
             conn.connect = None
             if self.by_session.get(conn.session_id) is conn:
                 del self.by_session[conn.session_id]
@@ -557,6 +582,7 @@ class ZkServerParams(Params):
     tick_ms: float = 100.0
     secret: str = "synod-zk"
     snapshot_interval_txns: int = 10_000
+    max_session_timeout_ms: int = 40_000
 
     def __post_init__(self) -> None:
         if not self.voters:
@@ -567,6 +593,8 @@ class ZkServerParams(Params):
             raise ValueError("tick_ms must be within 1..60000")
         if self.snapshot_interval_txns < 0:
             raise ValueError("snapshot_interval_txns must be >= 0")
+        if not 1 <= self.max_session_timeout_ms <= 3_600_000:
+            raise ValueError("max_session_timeout_ms must be within 1..3600000")
 
 
 def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
@@ -582,4 +610,5 @@ def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
     zab = ZabConfig(server_id=node_id, voters=p.voters, observers=p.observers)
     return ZkServerNode(ZkServerConfig(node=ZabNodeConfig(zab=zab, tick_ms=p.tick_ms,
                                                           snapshot_interval_txns=p.snapshot_interval_txns),
-                                       server_index=p.server_index, secret=p.secret.encode()))
+                                       server_index=p.server_index, secret=p.secret.encode(),
+                                       max_session_timeout_ms=p.max_session_timeout_ms))

@@ -63,10 +63,12 @@ def session_password(secret: bytes, session_id: int) -> bytes:
                     hashlib.sha256).digest()[:PASSWORD_BYTES]
 
 
-def negotiate_timeout_ms(requested_ms: int, tick_ms: int) -> int:
+def negotiate_timeout_ms(requested_ms: int, tick_ms: int, max_ms: int | None = None) -> int:
     """The timeout a server grants for ``requested_ms``: within
-    ``[MIN_TIMEOUT_TICKS, MAX_TIMEOUT_TICKS] x tick_ms``."""
-    return max(MIN_TIMEOUT_TICKS * tick_ms, min(MAX_TIMEOUT_TICKS * tick_ms, requested_ms))
+    ``[MIN_TIMEOUT_TICKS, MAX_TIMEOUT_TICKS] x tick_ms``, or up to
+    ``max_ms`` when given (ZooKeeper's maxSessionTimeout setting)."""
+    high = MAX_TIMEOUT_TICKS * tick_ms if max_ms is None else max(max_ms, MIN_TIMEOUT_TICKS * tick_ms)
+    return max(MIN_TIMEOUT_TICKS * tick_ms, min(high, requested_ms))
 
 
 @dataclass(slots=True)
