@@ -494,6 +494,13 @@ def start_synod(tmp: Path) -> Up:
     cl = LocalCluster(config)
 
     def leader() -> str | None:
+        """The established leader, once every server serves clients (isro
+        "rw": a follower still synchronizing closes a client's connection,
+        as ZooKeeper does)."""
+        from synod.harness.zk_real import four_letter_word
+
+        if any(four_letter_word(port, "isro") != "rw" for port in ports):
+            return None
         for nid in SYNOD_IDS:
             try:
                 s = cl.call(nid, ZabStatusRequest(), timeout_s=2.0)
