@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,41 @@ def _check_ports_free(host: str, ports: list[int]) -> None:
             except OSError as e:
                 raise click.ClickException(f"port {port} on {host} is not free ({e.strerror}); "
                                            "give another --base-port, or none for free ports") from None
+
+
+def _stop_detached(cl: Any, what: str, stopped: Callable[[list[str]], str]) -> None:
+    """``down`` of a detached cluster (kv, memcache, zk): stop every process
+    of ``cl`` (SIGTERM, then SIGKILL) and say what was stopped, as
+    ``stopped(running node ids)``, or that nothing ran.
+
+    Raises:
+        click.ClickException: a process of the run dir still runs (exit 1).
+    """
+    from synod.runtime.cluster import LocalCluster
+
+    running = [nid for nid in cl.node_ids if cl.is_alive(nid)]
+    cl.stop()
+    left = LocalCluster.running_in(cl.run_dir)
+    if left:
+        raise click.ClickException(f"still running after stop: {', '.join(left)}")
+    if running:
+        click.echo(f"stopped {stopped(running)}; nothing of {what} in {cl.run_dir} runs")
+    else:
+        click.echo(f"nothing was running in {cl.run_dir}")
+
+
+def _nodes_table(states: dict[str, dict[str, Any]], columns: tuple[str, ...], keys: tuple[str, str]) -> Any:
+    """The table ``up`` prints: per node its id, its client and node ports
+    (``keys``: their names in ``states``' rows), pid and role; ``columns``:
+    the five headers."""
+    from rich.table import Table
+
+    table = Table()
+    for col in columns:
+        table.add_column(col, justify="right" if "port" in col or col == "pid" else "left")
+    for nid, row in states.items():
+        table.add_row(nid, str(row[keys[0]]), str(row[keys[1]]), str(row["pid"] or "-"), row.get("role", row["state"]))
+    return table
 
 
 def _start_detached(config_path: Path, previous: Any) -> Any:
@@ -371,7 +407,6 @@ def _leader(states: dict[str, dict[str, Any]]) -> tuple[str | None, int]:
 
 
 def _print_up(cl: Any, ports: dict[str, int], took_s: float, *, restarted: bool) -> None:
-    from rich.table import Table
 
     states = _states(cl)
     leader, term = _leader(states)
@@ -379,13 +414,7 @@ def _print_up(cl: Any, ports: dict[str, int], took_s: float, *, restarted: bool)
     what = "started again (its data kept)" if restarted else "started"
     console.print(f"KV cluster of {len(ports)} nodes in {cl.run_dir} {what}; leader {leader or '?'} (term {term}) "
                   f"served a write after {took_s:.1f} s")
-    table = Table()
-    for col in ("node", "RESP port", "raft port", "pid", "role"):
-        table.add_column(col, justify="right" if "port" in col or col == "pid" else "left")
-    for nid, row in states.items():
-        table.add_row(nid, str(row["resp_port"]), str(row["raft_port"]), str(row["pid"] or "-"),
-                      row.get("role", row["state"]))
-    console.print(table)
+    console.print(_nodes_table(states, ("node", "RESP port", "raft port", "pid", "role"), ("resp_port", "raft_port")))
     click.echo("connect with any of (followers forward writes to the leader):")
     for nid, port in ports.items():
         click.echo(f"  redis-cli -p {port}    # {nid}")
@@ -428,18 +457,7 @@ def status(run_dir: str, as_json: bool) -> None:
 def down(run_dir: str) -> None:
     """Stop every node process of the cluster (SIGTERM, then SIGKILL) and
     check that none runs. Exit 1 if one still does."""
-    from synod.runtime.cluster import LocalCluster
-
-    cl = _attach(run_dir)
-    running = [nid for nid in cl.node_ids if cl.is_alive(nid)]
-    cl.stop()
-    left = LocalCluster.running_in(cl.run_dir)
-    if left:
-        raise click.ClickException(f"still running after stop: {', '.join(left)}")
-    if running:
-        click.echo(f"stopped {', '.join(running)}; nothing of the KV cluster in {cl.run_dir} runs")
-    else:
-        click.echo(f"nothing was running in {cl.run_dir}")
+    _stop_detached(_attach(run_dir), "the KV cluster", lambda running: ", ".join(running))
 
 
 @kv.group("member")

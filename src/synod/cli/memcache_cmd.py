@@ -344,18 +344,10 @@ def status(run_dir: str, as_json: bool) -> None:
 def down(run_dir: str) -> None:
     """Stop every process of the tier (SIGTERM, then SIGKILL) and check that
     none runs. Exit 1 if one still does."""
-    from synod.runtime.cluster import LocalCluster
+    from synod.cli.kv_cmd import _stop_detached
 
     cl, _layout = _attach(run_dir)
-    running = [nid for nid in cl.node_ids if cl.is_alive(nid)]
-    cl.stop()
-    left = LocalCluster.running_in(cl.run_dir)
-    if left:
-        raise click.ClickException(f"still running after stop: {', '.join(left)}")
-    if running:
-        click.echo(f"stopped {len(running)} processes; nothing of the memcache tier in {cl.run_dir} runs")
-    else:
-        click.echo(f"nothing was running in {cl.run_dir}")
+    _stop_detached(cl, "the memcache tier", lambda running: f"{len(running)} processes")
 
 
 if __name__ == "__main__":

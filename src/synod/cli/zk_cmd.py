@@ -165,9 +165,8 @@ def _wait_established(cl: Any, timeout_s: float, run_dir: str) -> str:
 
 
 def _print_up(cl: Any, leader: str, took_s: float, *, restarted: bool) -> None:
-    from rich.table import Table
 
-    from synod.cli.kv_cmd import _console
+    from synod.cli.kv_cmd import _console, _nodes_table
     from synod.harness.zk_real import client_ports, hosts_of
 
     states = _states(cl)
@@ -176,13 +175,8 @@ def _print_up(cl: Any, leader: str, took_s: float, *, restarted: bool) -> None:
     what = "started again (its logs and snapshots kept)" if restarted else "started"
     console.print(f"ZooKeeper ensemble of {len(ports)} servers in {cl.run_dir} {what}; {leader} leads epoch "
                   f"{states[leader].get('epoch', '?')}, established after {took_s:.1f} s")
-    table = Table()
-    for col in ("server", "client port", "zab port", "pid", "role"):
-        table.add_column(col, justify="right" if "port" in col or col == "pid" else "left")
-    for nid, row in states.items():
-        table.add_row(nid, str(row["client_port"]), str(row["zab_port"]), str(row["pid"] or "-"),
-                      row.get("role", row["state"]))
-    console.print(table)
+    console.print(_nodes_table(states, ("server", "client port", "zab port", "pid", "role"),
+                               ("client_port", "zab_port")))
     hosts = hosts_of(ports)
     click.echo("connect with any ZooKeeper client (writes go through the leader, reads are served locally):")
     click.echo(f"  python -c \"from kazoo.client import KazooClient; zk = KazooClient(hosts='{hosts}'); "
@@ -259,18 +253,9 @@ def status(run_dir: str, as_json: bool) -> None:
 def down(run_dir: str) -> None:
     """Stop every server process (SIGTERM, then SIGKILL) and check that
     none runs. Exit 1 if one still does."""
-    from synod.runtime.cluster import LocalCluster
+    from synod.cli.kv_cmd import _stop_detached
 
-    cl = _attach(run_dir)
-    running = [nid for nid in cl.node_ids if cl.is_alive(nid)]
-    cl.stop()
-    left = LocalCluster.running_in(cl.run_dir)
-    if left:
-        raise click.ClickException(f"still running after stop: {', '.join(left)}")
-    if running:
-        click.echo(f"stopped {', '.join(running)}; nothing of the ensemble in {cl.run_dir} runs")
-    else:
-        click.echo(f"nothing was running in {cl.run_dir}")
+    _stop_detached(_attach(run_dir), "the ensemble", lambda running: ", ".join(running))
 
 
 if __name__ == "__main__":
