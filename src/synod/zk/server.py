@@ -37,9 +37,14 @@ Request flow (ZooKeeper's request processors, in synod's node shape):
   follower closes its client connections (ZooKeeper's ConnectionLoss):
   clients reconnect elsewhere with their session.
 
-Not yet: four-letter words beyond ``ruok``/``srvr``/``stat``/``isro``,
-ACL-checked watch removal edge cases, containers and TTL expiry by the
-leader, quotas, reconfig, read-only mode.
+- **Four-letter words** on the client port: ``ruok``, ``isro``, ``srvr``,
+  ``stat``, ``mntr``, ``conf``, ``envi`` in ZooKeeper 3.8's formats
+  (:mod:`synod.zk._four_letter_words`): counts of packets and latency are
+  this server's, times its own clock; ``conf``/``envi`` print the config,
+  never the process environment.
+
+Not yet: ACL-checked watch removal edge cases, containers and TTL expiry by
+the leader, quotas, reconfig, read-only mode.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from synod.zab.messages import Notification, Packet
 from synod.zab.messages import Txn as ZabTxn
 from synod.zab.node import ZabNode, ZabNodeConfig
 from synod.zab.zab import FOLLOWING, LEADING, OBSERVING, ZabConfig
+from synod.zk import _four_letter_words as fourlw
 from synod.zk import messages as m
 from synod.zk.constants import Code, Perms
 from synod.zk.prep import TreeView, check_acl, digest_id, prepare, visible_acl
@@ -72,6 +78,7 @@ _GATEWAY_PREFIX = PROTOCOL + ":"
 CONNECTIONS_MAX = 10_000           # client connections one server serves (the gateway also bounds them)
 PENDING_PER_SESSION_MAX = 1_000    # requests of one session waiting for earlier ones
 REQUESTS_REMEMBERED_MAX = 4_096    # simulated clients' calls remembered to drop copies
+ENVIRONMENT_LINES_MAX = 256        # lines of envi a config may supply
 _WRITES = (m.CreateRequest, m.Create2Request, m.CreateContainerRequest, m.CreateTTLRequest, m.DeleteRequest,
            m.SetDataRequest, m.SetACLRequest, m.MultiRequest, m.CloseSessionRequest, m.CheckVersionRequest)
 _READS = (m.ExistsRequest, m.GetDataRequest, m.GetChildrenRequest, m.GetChildren2Request, m.GetACLRequest,
@@ -123,12 +130,18 @@ class ZkServerConfig:
     secret for session passwords; ``max_session_timeout_ms``: the longest
     session timeout granted (ZooKeeper's maxSessionTimeout; its default,
     20 ticks of its 2 s tickTime, is 40 s: synod's Zab ticks faster, so the
-    bound is its own; None: 20 ticks)."""
+    bound is its own; None: 20 ticks). ``client_port``, ``data_dir`` and
+    ``environment`` ((key, value) pairs) are only what the four-letter
+    words ``conf`` and ``envi`` print: the node reads no environment and
+    is not told which port its host bound (0: unknown)."""
 
     node: ZabNodeConfig
     server_index: int
     secret: bytes = b"synod-zk"
     max_session_timeout_ms: int | None = 40_000
+    client_port: int = 0
+    data_dir: str = ""
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 class _TreeMachine:
@@ -158,10 +171,14 @@ class _Conn:
     """One client connection and its session."""
 
     client_id: str
+    addr: str = ""
     session_id: int = 0
+    received: int = 0              # packets received and sent on it (stat)
+    sent: int = 0
     auth_ids: list[m.Id] = field(default_factory=list)
     connect: Any = None            # the ConnectRequest's reply handle, while its session is created
-    waiting: deque[tuple[Any, Any]] = field(default_factory=deque)   # (handle, request) behind a write
+    # (handle, request, arrival in ms of the node's clock) behind a write
+    waiting: deque[tuple[Any, Any, float]] = field(default_factory=deque)
     writes_out: int = 0            # writes sent to the leader, not yet applied here
 
 
@@ -173,7 +190,8 @@ class ZkServerNode(ZabNode):
         self.zk = config
         self.conns: dict[str, _Conn] = {}
         self.by_session: dict[int, _Conn] = {}
-        self.answers: dict[tuple[int, int], tuple[_Conn, Any]] = {}  # (session, cxid) -> (connection, handle)
+        # (session, cxid) -> (connection, handle, arrival ms)
+        self.answers: dict[tuple[int, int], tuple[_Conn, Any, float]] = {}
         # Invariant: a cxid names one write of this server's life, whatever the
         # connection: a session that moved to a new connection (here, or back
         # here after a restart) still has writes in flight from the old one,
@@ -186,6 +204,9 @@ class ZkServerNode(ZabNode):
         self.serving = False
         self.members = frozenset(config.node.zab.voters + config.node.zab.observers)
         self._copies = CopyFilter(REQUESTS_REMEMBERED_MAX)
+        self.stats = fourlw.ServerStats()
+        self.started_ms = 0.0        # the node's clock at start, and when it last became an established leader
+        self.established_ms = 0.0
 
     @property
     def tree(self) -> DataTree:
@@ -201,6 +222,7 @@ class ZkServerNode(ZabNode):
     # -- handlers -------------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
         super().on_start(ctx)
+        self.started_ms = ctx.now_ms
         self.next_session_id = session_id_base(self.zk.server_index, int(ctx.unix_ms))
         self.next_cxid = ctx.rng.getrandbits(31) << 32   # this life's cxids: none of an earlier life's
 
@@ -255,6 +277,7 @@ class ZkServerNode(ZabNode):
         serving = (zab.role == LEADING and zab.established) or (
             zab.role in (FOLLOWING, OBSERVING) and zab.phase == "broadcast")
         if zab.role == LEADING and zab.established and self.view is None:
+            self.established_ms = ctx.now_ms
             self.view = TreeView(self.tree)
             self.tracker = SessionTracker(int(self.zk.node.tick_ms))
             now = int(ctx.unix_ms)
@@ -274,7 +297,7 @@ class ZkServerNode(ZabNode):
         if t is ClientOpened:
             if len(self.conns) < CONNECTIONS_MAX:
                 host = msg.addr.rsplit(":", 1)[0] if ":" in msg.addr else msg.addr
-                self.conns[src] = _Conn(src, auth_ids=[m.Id(scheme="ip", id=host)])   # ZooKeeper's ip scheme
+                self.conns[src] = _Conn(src, addr=msg.addr, auth_ids=[m.Id(scheme="ip", id=host)])   # ip scheme
             return
         if t is ClientClosed:
             conn = self.conns.pop(src, None)
@@ -285,61 +308,77 @@ class ZkServerNode(ZabNode):
         if conn is None:
             ctx.reply(m.Reply(zxid=self.tree.last_zxid, err=int(Code.CONNECTIONLOSS)))
             return
+        self.stats.packets_received += 1
+        conn.received += 1
+        handle = ctx.reply_handle()
+        now = ctx.now_ms
         if t is m.FourLetterWordRequest:
-            ctx.reply(m.FourLetterWordResponse(text=self._four_letter_word(msg.word)))
+            self._answer(ctx, conn, handle, m.FourLetterWordResponse(text=self._four_letter_word(ctx, msg.word)))
             return
         if t is m.ConnectRequest:
             self._connect(ctx, conn, msg)
             return
         if not conn.session_id:
-            ctx.reply(m.Reply(zxid=self.tree.last_zxid, err=int(Code.SESSIONEXPIRED)))
+            self._answer(ctx, conn, handle, m.Reply(zxid=self.tree.last_zxid, err=int(Code.SESSIONEXPIRED)))
             return
         if not self.serving:
-            ctx.reply(self._lost(conn))
+            self._answer(ctx, conn, handle, self._lost(conn))
             return
         self.touched.add(conn.session_id)
-        handle = ctx.reply_handle()
         if conn.writes_out or conn.waiting:
             if len(conn.waiting) >= PENDING_PER_SESSION_MAX:
-                ctx.reply(m.Reply(zxid=self.tree.last_zxid, err=int(Code.THROTTLEDOP)))
+                self._answer(ctx, conn, handle, m.Reply(zxid=self.tree.last_zxid, err=int(Code.THROTTLEDOP)), now)
                 return
-            conn.waiting.append((handle, msg))   # FIFO: behind the session's write in flight
+            conn.waiting.append((handle, msg, now))   # FIFO: behind the session's write in flight
             return
-        self._serve(ctx, conn, handle, msg)
+        self._serve(ctx, conn, handle, msg, now)
 
-    def _serve(self, ctx: Context, conn: _Conn, handle: Any, msg: Any) -> None:
+    def _answer(self, ctx: Context, conn: _Conn, handle: Any, reply: Any, arrived_ms: float | None = None) -> None:
+        """Send ``reply`` on ``conn`` (counted for srvr/mntr: a packet sent,
+        and the latency since the request arrived at ``arrived_ms``, the
+        node's clock, if given)."""
+        if type(reply) is not m.CloseConnection:
+            self.stats.packets_sent += 1
+            conn.sent += 1
+        if arrived_ms is not None:
+            self.stats.latency(ctx.now_ms - arrived_ms)
+        ctx.reply_to(handle, reply)
+
+    def _serve(self, ctx: Context, conn: _Conn, handle: Any, msg: Any, arrived_ms: float) -> None:
         t = type(msg)
         if t in _WRITES or t is m.SyncRequest:
             self.next_cxid += 1
             conn.writes_out += 1
-            self.answers[(conn.session_id, self.next_cxid)] = (conn, handle)
+            self.answers[(conn.session_id, self.next_cxid)] = (conn, handle, arrived_ms)
             self._to_leader(ctx, ForwardRequest(session_id=conn.session_id, cxid=self.next_cxid, request=msg,
                                                 auth_ids=tuple(conn.auth_ids)))
             return
+        reply: Any
         if t is m.PingRequest:
-            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid))
+            reply = m.Reply(zxid=self.tree.last_zxid)
         elif t is m.AuthPacket:
-            self._auth(ctx, conn, handle, msg)
+            reply = self._auth(conn, msg)
         elif t is m.SetWatches or t is m.SetWatches2:
             fired = self.tree.set_watches(
                 msg.relativeZxid, conn.session_id, data=msg.dataWatches, exist=msg.existWatches,
                 child=msg.childWatches, persistent=getattr(msg, "persistentWatches", ()),
                 persistent_recursive=getattr(msg, "persistentRecursiveWatches", ()))
             self._push(ctx, fired)
-            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid))
+            reply = m.Reply(zxid=self.tree.last_zxid)
         elif t is m.AddWatchRequest:
             self.tree.watches.add_watch(msg.path, conn.session_id, msg.mode)
-            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid))
+            reply = m.Reply(zxid=self.tree.last_zxid)
         elif t is m.RemoveWatchesRequest or t is m.CheckWatchesRequest:
             w = self.tree.watches
             ok = (w.remove_watches if t is m.RemoveWatchesRequest else w.check_watches)(
                 msg.path, msg.type_, conn.session_id)
-            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid, err=0 if ok else int(Code.NOWATCHER)))
+            reply = m.Reply(zxid=self.tree.last_zxid, err=0 if ok else int(Code.NOWATCHER))
         elif t in _READS:
             err, response = self._read(conn, msg)
-            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid, err=err, response=response))
+            reply = m.Reply(zxid=self.tree.last_zxid, err=err, response=response)
         else:
-            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid, err=int(Code.UNIMPLEMENTED)))
+            reply = m.Reply(zxid=self.tree.last_zxid, err=int(Code.UNIMPLEMENTED))
+        self._answer(ctx, conn, handle, reply, arrived_ms)
 
     def _read(self, conn: _Conn, msg: Any) -> tuple[int, Any]:
         """A read from the local tree (ACL-checked as ZooKeeper's
@@ -376,30 +415,61 @@ class ZkServerNode(ZabNode):
         n = tree.get_all_children_number(msg.path)
         return 0, m.GetAllChildrenNumberResponse(totalNumber=n or 0)
 
-    def _auth(self, ctx: Context, conn: _Conn, handle: Any, msg: m.AuthPacket) -> None:
+    def _auth(self, conn: _Conn, msg: m.AuthPacket) -> m.Reply:
         if msg.scheme != "digest" or not msg.auth or b":" not in msg.auth:
-            ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid, err=int(Code.AUTHFAILED)))
-            return
+            return m.Reply(zxid=self.tree.last_zxid, err=int(Code.AUTHFAILED))
         user, _, password = msg.auth.decode("utf-8", errors="replace").partition(":")
         ident = m.Id(scheme="digest", id=digest_id(user, password))
         if ident not in conn.auth_ids:
             conn.auth_ids.append(ident)
-        ctx.reply_to(handle, m.Reply(zxid=self.tree.last_zxid))
+        return m.Reply(zxid=self.tree.last_zxid)
 
-    def _four_letter_word(self, word: str) -> str:
+    def _four_letter_word(self, ctx: Context, word: str) -> str:
+        """The answer to a four-letter word (:mod:`synod.zk._four_letter_words`),
+        from this server's state and config; times from the node's clock."""
         zab = self.zab
         role = zab.role if zab is not None else "looking"
         mode = {"leading": "leader", "following": "follower", "observing": "observer"}.get(role, "not serving")
-        if word == "ruok":
-            return "imok"
-        if word == "isro":
-            return "rw" if self.serving else "null"
-        if word in ("srvr", "stat"):
-            last = self.tree.last_zxid
-            return (f"Zookeeper version: synod (ZooKeeper 3.8 protocol)\nLatency min/avg/max: 0/0/0\n"
-                    f"Received: 0\nSent: 0\nConnections: {len(self.conns)}\nOutstanding: {len(self.answers)}\n"
-                    f"Zxid: 0x{last:x}\nMode: {mode}\nNode count: {len(self.tree)}\n")
-        return f"{word} is not executed because it is not in the whitelist.\n"
+        leader = None
+        if zab is not None and zab.role == LEADING and zab.established:
+            lrs = list(zab.learners.values())
+            leader = fourlw.LeaderFacts(
+                learners=len(lrs), synced_followers=sum(1 for lr in lrs if lr.up_to_date and not lr.observer),
+                synced_observers=sum(1 for lr in lrs if lr.up_to_date and lr.observer),
+                leader_uptime_ms=int(ctx.now_ms - self.established_ms))
+        conns = [fourlw.ConnectionFacts(addr=c.addr, has_session=bool(c.session_id), received=c.received,
+                                        sent=c.sent, queued=len(c.waiting) + c.writes_out)
+                 for c in self.conns.values()]
+        tree = self.tree
+        facts = fourlw.Facts(
+            serving=self.serving, mode=mode if self.serving else "not serving",
+            peer_state=self._peer_state(),
+            zxid=tree.last_zxid, outstanding=len(self.answers), znode_count=len(tree),
+            watch_count=tree.watches.count(), ephemerals_count=tree.ephemerals_count(),
+            global_sessions=len(tree.sessions), quorum_size=len(self.zk.node.zab.voters),
+            uptime_ms=int(ctx.now_ms - self.started_ms), stats=self.stats, connections=conns, leader=leader,
+            approximate_data_size=tree.approximate_data_size() if word == "mntr" else 0)
+        tick_ms = int(self.zk.node.tick_ms)
+        zc = self.zk.node.zab
+        config = fourlw.AdminConfig(
+            client_port=self.zk.client_port, data_dir=self.zk.data_dir, tick_ms=tick_ms,
+            connections_max=CONNECTIONS_MAX, min_session_timeout_ms=2 * tick_ms,
+            max_session_timeout_ms=self.zk.max_session_timeout_ms or 20 * tick_ms,
+            server_index=self.zk.server_index, init_limit_ticks=zc.init_limit_ticks,
+            sync_limit_ticks=zc.sync_limit_ticks, observer=zc.server_id in zc.observers,
+            environment=self.zk.environment)
+        return fourlw.answer(word, facts, config)
+
+    def _peer_state(self) -> str:
+        """mntr's zk_peer_state: the role and Zab's phase, as ZooKeeper
+        prints its ServerState and ZabState."""
+        zab = self.zab
+        if zab is None or zab.role not in (LEADING, FOLLOWING, OBSERVING):
+            return "looking - election"
+        if zab.role == LEADING:
+            return f"{zab.role} - {'broadcast' if zab.established else 'synchronization'}"
+        phase = {"sync": "synchronization"}.get(zab.phase, zab.phase or "discovery")
+        return f"{zab.role} - {phase}"
 
     # -- sessions -------------------------------------------------------------------------------
     def _connect(self, ctx: Context, conn: _Conn, msg: m.ConnectRequest) -> None:
@@ -410,20 +480,20 @@ class ZkServerNode(ZabNode):
             # server holds: close without a word, as ZooKeeper does, so the
             # client tries its next server with its session intact (a
             # zero-timeout answer would tell it the session expired).
-            ctx.reply_to(handle, self._closing_refusal(conn))
+            self._answer(ctx, conn, handle, self._closing_refusal(conn))
             return
         if conn.session_id:   # a second connect on one connection
-            ctx.reply_to(handle, refuse)
+            self._answer(ctx, conn, handle, refuse)
             return
         if msg.sessionId:
             timeout_ms = self.tree.sessions.get(msg.sessionId)
             if timeout_ms is None or msg.passwd != session_password(self.zk.secret, msg.sessionId):
-                ctx.reply_to(handle, refuse)   # expired, unknown, or not its owner
+                self._answer(ctx, conn, handle, refuse)   # expired, unknown, or not its owner
                 return
             self._attach(conn, msg.sessionId)
             self.touched.add(msg.sessionId)
-            ctx.reply_to(handle, m.ConnectResponse(protocolVersion=0, timeOut=timeout_ms, sessionId=msg.sessionId,
-                                                   passwd=msg.passwd))
+            self._answer(ctx, conn, handle, m.ConnectResponse(protocolVersion=0, timeOut=timeout_ms,
+                                                              sessionId=msg.sessionId, passwd=msg.passwd))
             return
         sid = self.next_session_id
         self.next_session_id += 1
@@ -485,8 +555,10 @@ class ZkServerNode(ZabNode):
         assert zab is not None
         if type(txn) is CloseSessionTxn and self.view is not None:
             txn = prepare(m.CloseSessionRequest(), session_id=txn.session_id, zxid=zab.next_zxid(), view=self.view)
-        zab.propose(encode(TxnEnvelope(session_id=session_id, cxid=cxid, origin=origin,
-                                       time_ms=int(ctx.unix_ms), txn=txn)))
+        data = encode(TxnEnvelope(session_id=session_id, cxid=cxid, origin=origin, time_ms=int(ctx.unix_ms),
+                                  txn=txn))
+        self.stats.proposal(len(data))
+        zab.propose(data)
         self._act(ctx)
 
     # -- applied transactions --------------------------------------------------------------------
@@ -505,30 +577,33 @@ class ZkServerNode(ZabNode):
             conn = self.by_session.get(env.session_id)
             if conn is not None and conn.connect is not None:
                 handle, conn.connect = conn.connect, None
-                ctx.reply_to(handle, m.ConnectResponse(
+                self._answer(ctx, conn, handle, m.ConnectResponse(
                     protocolVersion=0, timeOut=env.txn.timeout_ms, sessionId=env.session_id,
                     passwd=session_password(self.zk.secret, env.session_id)))
             return
         answer = self.answers.pop((env.session_id, env.cxid), None)
         if answer is None:
             return
-        origin_conn, handle = answer
+        origin_conn, handle, arrived_ms = answer
         err = applied.err if not isinstance(env.txn, ErrorTxn) else env.txn.err
         response = applied.response if not err or type(applied.response) is m.MultiResponse else None
-        ctx.reply_to(handle, m.Reply(zxid=txn.zxid, err=int(err) if type(response) is not m.MultiResponse else 0,
-                                     response=response))
+        self._answer(ctx, origin_conn, handle, m.Reply(
+            zxid=txn.zxid, err=int(err) if type(response) is not m.MultiResponse else 0, response=response),
+            arrived_ms)
         conn = self.conns.get(origin_conn.client_id)
         if conn is origin_conn:   # not a connection that has since been replaced by a new connect
             conn.writes_out -= 1
             assert conn.writes_out >= 0
             while conn.waiting and not conn.writes_out:
-                handle, msg = conn.waiting.popleft()
-                self._serve(ctx, conn, handle, msg)
+                handle, msg, arrived_ms = conn.waiting.popleft()
+                self._serve(ctx, conn, handle, msg, arrived_ms)
 
     def _push(self, ctx: Context, fired: list[Any]) -> None:
         for watcher, event in fired:
             conn = self.by_session.get(watcher)
             if conn is not None:
+                self.stats.packets_sent += 1
+                conn.sent += 1
                 ctx.send(conn.client_id, event)
 
     def _lost(self, conn: _Conn) -> Any:
@@ -553,7 +628,7 @@ class ZkServerNode(ZabNode):
         closes), a connect in progress as :meth:`_closing_refusal`."""
         ctx.trace("zk_connection_loss", client=conn.client_id, session=conn.session_id, reason=why)
         loss = self._lost(conn)
-        for key in [k for k, (c, _) in self.answers.items() if c is conn]:
+        for key in [k for k, (c, _, _) in self.answers.items() if c is conn]:
             ctx.reply_to(self.answers.pop(key)[1], loss)
         while conn.waiting:
             ctx.reply_to(conn.waiting.popleft()[0], loss)
@@ -574,7 +649,10 @@ class ZkServerParams(Params):
     voting servers, this one among them or among ``observers``),
     ``server_index`` (0..127), ``tick_ms`` (tickTime), ``secret`` (the
     ensemble's shared secret for session passwords, text),
-    ``snapshot_interval_txns`` (0: never)."""
+    ``snapshot_interval_txns`` (0: never); for the four-letter words
+    ``conf`` and ``envi`` only: ``client_port`` (0: not told),
+    ``data_dir`` and ``environment`` (key -> value, what whoever writes the
+    config wants ``envi`` to show: the node reads no environment)."""
 
     voters: tuple[str, ...]
     server_index: int
@@ -583,6 +661,9 @@ class ZkServerParams(Params):
     secret: str = "synod-zk"
     snapshot_interval_txns: int = 10_000
     max_session_timeout_ms: int = 40_000
+    client_port: int = 0
+    data_dir: str = ""
+    environment: dict[str, str] = {}
 
     def __post_init__(self) -> None:
         if not self.voters:
@@ -595,6 +676,10 @@ class ZkServerParams(Params):
             raise ValueError("snapshot_interval_txns must be >= 0")
         if not 1 <= self.max_session_timeout_ms <= 3_600_000:
             raise ValueError("max_session_timeout_ms must be within 1..3600000")
+        if not 0 <= self.client_port <= 65_535:
+            raise ValueError("client_port must be within 0..65535")
+        if len(self.environment) > ENVIRONMENT_LINES_MAX:
+            raise ValueError(f"environment: at most {ENVIRONMENT_LINES_MAX} entries")
 
 
 def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
@@ -611,4 +696,5 @@ def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
     return ZkServerNode(ZkServerConfig(node=ZabNodeConfig(zab=zab, tick_ms=p.tick_ms,
                                                           snapshot_interval_txns=p.snapshot_interval_txns),
                                        server_index=p.server_index, secret=p.secret.encode(),
-                                       max_session_timeout_ms=p.max_session_timeout_ms))
+                                       max_session_timeout_ms=p.max_session_timeout_ms, client_port=p.client_port,
+                                       data_dir=p.data_dir, environment=tuple(sorted(p.environment.items()))))

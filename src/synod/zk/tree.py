@@ -442,6 +442,16 @@ class DataTree:
     def ephemeral_sessions(self) -> list[int]:
         return sorted(self._ephemerals)
 
+    def ephemerals_count(self) -> int:
+        """Ephemeral nodes of every session (mntr's zk_ephemerals_count)."""
+        return sum(len(paths) for paths in self._ephemerals.values())
+
+    def approximate_data_size(self) -> int:
+        """Bytes of every node's path and data (mntr's
+        zk_approximate_data_size, DataTree.approximateDataSize: ``/``
+        counts 1). O(nodes): computed when asked, not kept up to date."""
+        return sum(len(path) + len(node.data or b"") for path, node in self._nodes.items())
+
     def expired_containers_and_ttls(self, now_ms: int, container_never_used_ms: int = 0) -> list[str]:
         """The paths the leader should delete (ContainerManager.getCandidates):
         a childless container that once had a child (cversion > 0), or never
