@@ -505,11 +505,15 @@ def prepare(request: object, *, session_id: int, zxid: int, view: TreeView, auth
         return ErrorTxn(err=refused.code)
 
 
-def prepare_delete_container(path: str, *, zxid: int, view: TreeView) -> DeleteTxn | ErrorTxn:
+def prepare_delete_container(path: str, *, zxid: int, view: TreeView, version: int = -1) -> DeleteTxn | ErrorTxn:
     """deleteContainer (op 20), sent by the leader's container manager for a
     path from ``DataTree.expired_containers_and_ttls``: NONODE if gone,
     BADARGUMENTS if not a container or TTL node, NOTEMPTY if it has
-    children by now (a create raced it)."""
+    children by now (a create raced it), BADVERSION if ``version`` (the
+    node's version when it was found expired; -1: any) is no longer the
+    version it will have once the outstanding changes apply: a setData
+    proposed meanwhile renewed a TTL node, and the change wins. (ZooKeeper
+    3.8 re-checks only the children and the kind here.)"""
     node = view.record(path)
     if node is None:
         return ErrorTxn(err=Code.NONODE)
@@ -517,6 +521,8 @@ def prepare_delete_container(path: str, *, zxid: int, view: TreeView) -> DeleteT
         return ErrorTxn(err=Code.BADARGUMENTS)
     if node.child_count > 0:
         return ErrorTxn(err=Code.NOTEMPTY)
+    if version != -1 and node.version != version:
+        return ErrorTxn(err=Code.BADVERSION)
     parent = view.record(_parent(path))
     assert parent is not None
     view.add(zxid, parent.path, parent._replace(child_count=parent.child_count - 1))

@@ -43,8 +43,16 @@ Request flow (ZooKeeper's request processors, in synod's node shape):
   this server's, times its own clock; ``conf``/``envi`` print the config,
   never the process environment.
 
-Not yet: ACL-checked watch removal edge cases, containers and TTL expiry by
-the leader, quotas, reconfig, read-only mode.
+- **Containers and TTL nodes** (ZooKeeper's ContainerManager): every
+  ``container_check_interval_ms`` the established leader finds the
+  childless containers that once had a child and the childless TTL nodes
+  unmodified for their TTL (by its own time, as it stamps mtimes) and
+  proposes an ordinary DeleteTxn for each, version-checked against what
+  it has already proposed, so a concurrent change wins and every server
+  deletes the node at one zxid.
+
+Not yet: ACL-checked watch removal edge cases, quotas, reconfig, read-only
+mode.
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ from synod.zab.zab import FOLLOWING, LEADING, OBSERVING, ZabConfig
 from synod.zk import _four_letter_words as fourlw
 from synod.zk import messages as m
 from synod.zk.constants import Code, Perms
-from synod.zk.prep import TreeView, check_acl, digest_id, prepare, visible_acl
+from synod.zk.prep import TreeView, check_acl, digest_id, prepare, prepare_delete_container, visible_acl
 from synod.zk.protocol import ZooKeeperProtocol
 from synod.zk.sessions import SessionTracker, negotiate_timeout_ms, session_id_base, session_password
 from synod.zk.tree import ApplyResult, DataTree
@@ -79,6 +87,7 @@ CONNECTIONS_MAX = 10_000           # client connections one server serves (the g
 PENDING_PER_SESSION_MAX = 1_000    # requests of one session waiting for earlier ones
 REQUESTS_REMEMBERED_MAX = 4_096    # simulated clients' calls remembered to drop copies
 ENVIRONMENT_LINES_MAX = 256        # lines of envi a config may supply
+CONTAINER_DELETES_PER_CHECK_MAX = 1_000   # deletes one container check proposes (ZooKeeper: 10,000 a minute)
 _WRITES = (m.CreateRequest, m.Create2Request, m.CreateContainerRequest, m.CreateTTLRequest, m.DeleteRequest,
            m.SetDataRequest, m.SetACLRequest, m.MultiRequest, m.CloseSessionRequest, m.CheckVersionRequest)
 _READS = (m.ExistsRequest, m.GetDataRequest, m.GetChildrenRequest, m.GetChildren2Request, m.GetACLRequest,
@@ -133,7 +142,14 @@ class ZkServerConfig:
     bound is its own; None: 20 ticks). ``client_port``, ``data_dir`` and
     ``environment`` ((key, value) pairs) are only what the four-letter
     words ``conf`` and ``envi`` print: the node reads no environment and
-    is not told which port its host bound (0: unknown)."""
+    is not told which port its host bound (0: unknown).
+    ``container_check_interval_ms``: how often the leader looks for
+    containers and TTL nodes to delete (ZooKeeper's
+    znode.container.checkIntervalMs); ``container_never_used_ms``: a
+    container that never had a child goes after this long (0: never;
+    znode.container.maxNeverUsedIntervalMs); ``extended_types_enabled``:
+    TTL nodes allowed (zookeeper.extendedTypesEnabled; ZooKeeper's default
+    is off, synod's on)."""
 
     node: ZabNodeConfig
     server_index: int
@@ -142,6 +158,9 @@ class ZkServerConfig:
     client_port: int = 0
     data_dir: str = ""
     environment: tuple[tuple[str, str], ...] = ()
+    container_check_interval_ms: int = 60_000
+    container_never_used_ms: int = 0
+    extended_types_enabled: bool = True
 
 
 class _TreeMachine:
@@ -207,6 +226,7 @@ class ZkServerNode(ZabNode):
         self.stats = fourlw.ServerStats()
         self.started_ms = 0.0        # the node's clock at start, and when it last became an established leader
         self.established_ms = 0.0
+        self.next_container_check_ms: float | None = None   # the leader's next ContainerManager run (node clock)
 
     @property
     def tree(self) -> DataTree:
@@ -240,6 +260,8 @@ class ZkServerNode(ZabNode):
         if self.zab.role == LEADING and self.zab.established and self.tracker is not None:
             for sid in self.tracker.expired(int(ctx.unix_ms)):
                 self._propose(ctx, sid, 0, self.zk.node.zab.server_id, CloseSessionTxn(session_id=sid))
+            if self.next_container_check_ms is not None and ctx.now_ms >= self.next_container_check_ms:
+                self._check_containers(ctx)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         t = type(msg)
@@ -278,6 +300,7 @@ class ZkServerNode(ZabNode):
             zab.role in (FOLLOWING, OBSERVING) and zab.phase == "broadcast")
         if zab.role == LEADING and zab.established and self.view is None:
             self.established_ms = ctx.now_ms
+            self.next_container_check_ms = ctx.now_ms + self.zk.container_check_interval_ms
             self.view = TreeView(self.tree)
             self.tracker = SessionTracker(int(self.zk.node.tick_ms))
             now = int(ctx.unix_ms)
@@ -286,6 +309,7 @@ class ZkServerNode(ZabNode):
         elif not (zab.role == LEADING and zab.established):
             self.view = None
             self.tracker = None
+            self.next_container_check_ms = None
         if self.serving and not serving:
             for conn in list(self.conns.values()):
                 self._close(ctx, conn, "this server lost its leader")
@@ -547,8 +571,36 @@ class ZkServerNode(ZabNode):
                 # bucket, and its expiry would propose a second CloseSession.
                 self.tracker.remove(fwd.session_id)
             txn = prepare(fwd.request, session_id=fwd.session_id, zxid=zab.next_zxid(), view=self.view,
-                          auth_ids=fwd.auth_ids)
+                          auth_ids=fwd.auth_ids, extended_types_enabled=self.zk.extended_types_enabled)
         self._propose(ctx, fwd.session_id, fwd.cxid, origin, txn)
+
+    def _check_containers(self, ctx: Context) -> None:
+        """ZooKeeper's ContainerManager, on the established leader every
+        ``container_check_interval_ms``: each childless container that had
+        a child and each childless TTL node unmodified for longer than its
+        TTL by the leader's time (``ctx.unix_ms``, the clock that stamps
+        mtime in envelopes) is deleted by an ordinary DeleteTxn through
+        Zab, so every server deletes it at one zxid. Each is prepared
+        against the view, checking the version it was found expired with:
+        a change proposed meanwhile (a setData, a child's create) wins and
+        the node stays. At most ``CONTAINER_DELETES_PER_CHECK_MAX`` a run."""
+        zab = self.zab
+        assert zab is not None
+        assert self.view is not None
+        self.next_container_check_ms = ctx.now_ms + self.zk.container_check_interval_ms
+        proposed = 0
+        for path in self.tree.expired_containers_and_ttls(int(ctx.unix_ms), self.zk.container_never_used_ms):
+            if proposed >= CONTAINER_DELETES_PER_CHECK_MAX or self.view.full():
+                break
+            record = self.tree.record(path)
+            assert record is not None
+            txn = prepare_delete_container(path, zxid=zab.next_zxid(), view=self.view, version=record.version)
+            if isinstance(txn, ErrorTxn):   # deleted, renewed or given a child since: nothing to do
+                ctx.trace("ignore_container_delete", path=path, reason=Code(txn.err).name)
+                continue
+            ctx.trace("zk_container_delete", path=path, kind=record.kind)
+            self._propose(ctx, 0, 0, zab.config.server_id, txn)
+            proposed += 1
 
     def _propose(self, ctx: Context, session_id: int, cxid: int, origin: str, txn: Any) -> None:
         zab = self.zab
@@ -652,7 +704,9 @@ class ZkServerParams(Params):
     ``snapshot_interval_txns`` (0: never); for the four-letter words
     ``conf`` and ``envi`` only: ``client_port`` (0: not told),
     ``data_dir`` and ``environment`` (key -> value, what whoever writes the
-    config wants ``envi`` to show: the node reads no environment)."""
+    config wants ``envi`` to show: the node reads no environment);
+    ``container_check_interval_ms``, ``container_never_used_ms``,
+    ``extended_types_enabled`` as :class:`ZkServerConfig` says."""
 
     voters: tuple[str, ...]
     server_index: int
@@ -664,6 +718,9 @@ class ZkServerParams(Params):
     client_port: int = 0
     data_dir: str = ""
     environment: dict[str, str] = {}
+    container_check_interval_ms: int = 60_000
+    container_never_used_ms: int = 0
+    extended_types_enabled: bool = True
 
     def __post_init__(self) -> None:
         if not self.voters:
@@ -676,6 +733,10 @@ class ZkServerParams(Params):
             raise ValueError("snapshot_interval_txns must be >= 0")
         if not 1 <= self.max_session_timeout_ms <= 3_600_000:
             raise ValueError("max_session_timeout_ms must be within 1..3600000")
+        if not 1 <= self.container_check_interval_ms <= 86_400_000:
+            raise ValueError("container_check_interval_ms must be within 1..86400000")
+        if self.container_never_used_ms < 0:
+            raise ValueError("container_never_used_ms must be >= 0")
         if not 0 <= self.client_port <= 65_535:
             raise ValueError("client_port must be within 0..65535")
         if len(self.environment) > ENVIRONMENT_LINES_MAX:
@@ -697,4 +758,7 @@ def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
                                                           snapshot_interval_txns=p.snapshot_interval_txns),
                                        server_index=p.server_index, secret=p.secret.encode(),
                                        max_session_timeout_ms=p.max_session_timeout_ms, client_port=p.client_port,
-                                       data_dir=p.data_dir, environment=tuple(sorted(p.environment.items()))))
+                                       data_dir=p.data_dir, environment=tuple(sorted(p.environment.items())),
+                                       container_check_interval_ms=p.container_check_interval_ms,
+                                       container_never_used_ms=p.container_never_used_ms,
+                                       extended_types_enabled=p.extended_types_enabled))
