@@ -15,6 +15,7 @@ import pytest
 from synod.core.errors import RemoteProtocolError
 from synod.core.node import Context, Node
 from synod.runtime.config import parse_config
+from synod.runtime.constants import EXIT_CODE_HANDLER_ERROR
 from synod.runtime.host import RealHost
 from synod.runtime.testing import Echo, EchoReply
 
@@ -73,6 +74,8 @@ def test_sync_happens_before_sends_and_timers_follow(tmp_path: Path, monkeypatch
         host = _host(tmp_path, events, monkeypatch)
         started_ms = host.clock_ms()
         _boot(host, Probe())
+        assert events == []  # the group commits at the end of this loop turn
+        await _until(lambda: any(e[0] == "send" for e in events))
         assert [e[:2] for e in events] == [("fsync", "wal"), ("fsync", "data"), ("send", "n2")]
         await _until(lambda: any(e[0] == "timer" for e in events))
         # "t" fired once, after the re-armed 30 ms: the 5 ms arming and "u"
@@ -80,6 +83,70 @@ def test_sync_happens_before_sends_and_timers_follow(tmp_path: Path, monkeypatch
         timers = [e for e in events if e[0] == "timer"]
         assert [t[1] for t in timers] == ["t"]
         assert timers[0][2] - started_ms >= 30
+
+    asyncio.run(scenario())
+
+
+class _WalLogger(Node):
+    """Logs and syncs each message whose text starts with "log", then acks every message."""
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        if msg.text.startswith("log"):
+            ctx.disk.append("wal", msg.text.encode())
+            ctx.disk.sync()
+        ctx.send("n2", Echo(text=f"ack {msg.text}"))
+
+
+def test_group_commit_one_fsync_per_loop_turn_and_order_kept(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handlers run in one loop turn share one fsync; a handler that asked for
+    no sync but ran after one that did still waits for that fsync (what it says
+    may depend on the unsynced state), and every send keeps its order."""
+    events: list[tuple] = []
+
+    async def scenario() -> None:
+        host = _host(tmp_path, events, monkeypatch)
+        _boot(host, _WalLogger())
+        host.deliver("n2", Echo(text="read 0"), 1)   # no group waits: sent at once
+        assert [e[:2] for e in events] == [("send", "n2")]
+        for i, text in enumerate(("log 1", "log 2", "read 3", "log 4")):
+            host.deliver("n2", Echo(text=text), i + 2)
+        assert len(events) == 1   # all four wait for the group's fsync
+        await _until(lambda: len([e for e in events if e[0] == "send"]) == 5)
+        assert [e[0] for e in events] == ["send", "fsync", "fsync", "send", "send", "send", "send"]
+        assert [e[2].text for e in events if e[0] == "send"] == ["ack read 0", "ack log 1", "ack log 2",
+                                                                  "ack read 3", "ack log 4"]
+        assert host.group_commits == 1
+        assert host.disk.read("wal") == b"log 1log 2log 4"
+
+    asyncio.run(scenario())
+
+
+def test_failed_group_fsync_is_a_crash_and_says_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An fsync that fails (EIO) on the fsync thread stops the node as a
+    handler crash would, and nothing that waited for it is sent; a stop while
+    a group waits first makes it durable and sends it."""
+    events: list[tuple] = []
+
+    async def scenario() -> None:
+        host = _host(tmp_path, events, monkeypatch)
+        _boot(host, _WalLogger())
+        host.deliver("n2", Echo(text="log a"), 1)
+        host.stop(0, reason="test")   # the waiting group is made durable and sent first
+        assert [e[0] for e in events] == ["fsync", "fsync", "send"]
+
+        events.clear()
+        failing = _host(tmp_path / "2", events, monkeypatch)
+
+        def eio(fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "fsync", eio)
+        _boot(failing, _WalLogger())
+        failing.deliver("n2", Echo(text="log b"), 1)
+        await _until(lambda: failing.exit_code is not None)
+        assert failing.exit_code == EXIT_CODE_HANDLER_ERROR
+        assert events == []
 
     asyncio.run(scenario())
 

@@ -41,6 +41,7 @@ __all__ = [
     "RECONNECT_BACKOFF_MS_MAX",
     "CONNECT_TIMEOUT_MS",
     "EXIT_FLUSH_MS_MAX",
+    "GROUP_COMMIT_SENDS_MAX",
     "OPEN_APPEND_FILES_MAX",
     "PARENT_CHECK_INTERVAL_MS",
     "CLIENT_INBOX_MESSAGES_MAX",
@@ -151,6 +152,11 @@ EXIT_FLUSH_MS_MAX = 500.0
 
 # FileDisk keeps append handles open for the hottest files (WAL segments).
 OPEN_APPEND_FILES_MAX = 64
+
+# Group commit (synod.runtime.host): sends that may wait behind the fsyncs in
+# progress. At the limit the loop waits for the fsyncs itself (back-pressure:
+# no more input is read until what waits is durable and sent).
+GROUP_COMMIT_SENDS_MAX = 65_536
 
 # A node started with --parent-pid exits when that process is gone.
 PARENT_CHECK_INTERVAL_MS = 500.0

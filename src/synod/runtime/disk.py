@@ -29,7 +29,7 @@ from pathlib import Path
 from synod.core.errors import LocalProtocolError
 from synod.runtime.constants import OPEN_APPEND_FILES_MAX
 
-__all__ = ["FileDisk", "TMP_SUFFIX"]
+__all__ = ["FileDisk", "TMP_SUFFIX", "fsync_and_close"]
 
 TMP_SUFFIX = ".synod-tmp"
 
@@ -165,34 +165,47 @@ class FileDisk:
 
     # -- used by the host ---------------------------------------------------
     def make_durable(self) -> None:
-        """Apply a requested sync: fsync the touched files, then the touched
-        directories (so new names and renames survive a power cut)."""
-        for full in sorted(self._dirty_files):
-            fd = self._append_fds.get(full)
-            if fd is not None:
-                os.fsync(fd)
-                continue
-            try:
-                fd = os.open(full, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(fd)
-            finally:
+        """Apply a requested sync now: fsync the touched files, then the
+        touched directories (so new names and renames survive a power cut).
+
+        Raises:
+            OSError: an fsync failed (the data may not be durable).
+        """
+        fsync_and_close(self.take_unsynced())
+
+    def take_unsynced(self) -> list[int]:
+        """Hand over what is touched and not yet durable, as descriptors to
+        :func:`fsync_and_close` (the touched files first, then the touched
+        directories), and forget it: a host that fsyncs them on another
+        thread (group commit) while handlers go on writing. Descriptors are
+        taken now (a ``dup`` of an open append handle, else a fresh open), so
+        a later rename, delete or close does not change what they sync: each
+        names the inode that holds the data written so far."""
+        fds: list[int] = []
+        try:
+            for full in sorted(self._dirty_files):
+                fd = self._append_fds.get(full)
+                if fd is not None:
+                    fds.append(os.dup(fd))
+                    continue
+                try:
+                    fds.append(os.open(full, os.O_RDONLY))
+                except FileNotFoundError:
+                    continue
+            for full in sorted(self._dirty_dirs):
+                try:
+                    fds.append(os.open(full, os.O_RDONLY | os.O_DIRECTORY))
+                except FileNotFoundError:
+                    continue
+        except OSError:
+            for fd in fds:
                 os.close(fd)
-        for full in sorted(self._dirty_dirs):
-            try:
-                fd = os.open(full, os.O_RDONLY | os.O_DIRECTORY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            raise
         self._dirty_files.clear()
         self._dirty_dirs.clear()
         self.sync_requested = False
         self.syncs += 1
+        return fds
 
     def close(self) -> None:
         """Close open append handles (the data is already written to the OS)."""
@@ -232,3 +245,18 @@ class FileDisk:
             for name in filenames:
                 if name.endswith(TMP_SUFFIX):
                     os.unlink(os.path.join(dirpath, name))
+
+
+def fsync_and_close(fds: list[int]) -> None:
+    """fsync each descriptor in order, then close it (every one is closed,
+    whatever happens). Safe on any thread: it touches no FileDisk state.
+
+    Raises:
+        OSError: the first fsync that failed, after the rest were closed.
+    """
+    try:
+        for fd in fds:
+            os.fsync(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -6,12 +6,23 @@ the world, in the contract's order:
 
 1. disk: if the handler called ``ctx.disk.sync()``, the touched files and
    directories are fsynced (:meth:`FileDisk.make_durable`) *before* anything
-   is sent: nothing a node says gets ahead of what it has persisted;
+   is sent: nothing a node says gets ahead of what it has persisted. This
+   is a *group commit*, as ZooKeeper's SyncRequestProcessor and etcd's WAL
+   do it: at the end of the loop turn in which a handler asked, the touched
+   files' descriptors are handed to one fsync thread, and the loop goes on
+   handling input while it runs; the sends of that handler and of every
+   handler after it wait, in order, and go out when their group's fsync has
+   returned. Groups are fsynced one at a time, so a burst of client writes
+   costs one fsync per group, not one per write. At most
+   ``GROUP_COMMIT_SENDS_MAX`` sends wait; past it the loop waits for the
+   fsyncs itself. An fsync that fails is a crash;
 2. sends: each message is framed and handed to the :class:`Transport`;
 3. timers: ``loop.call_later``, one per name (re-arming replaces), the host's
    own tuple-named timers (``ctx.call`` timeouts, ``ctx.sleep``) included;
+   armed at once (a timer tells the world nothing);
 4. exit: ``ctx.exit(code)`` stops the node; the process flushes its sends
-   for at most ``EXIT_FLUSH_MS_MAX`` and exits with ``code``.
+   for at most ``EXIT_FLUSH_MS_MAX`` and exits with ``code``. Stopping for
+   any reason first makes every waiting group durable and sends it.
 
 Handlers run one at a time on one asyncio loop. A handler that raises is a
 crash: the traceback goes to the log and the process exits with
@@ -41,6 +52,7 @@ is where shared files belong by convention). ``ctx.trace`` writes JSON lines
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import gc
 import json
@@ -65,10 +77,11 @@ from synod.runtime.constants import (
     EXIT_CODE_CONFIG_ERROR,
     EXIT_CODE_HANDLER_ERROR,
     EXIT_FLUSH_MS_MAX,
+    GROUP_COMMIT_SENDS_MAX,
     OPEN_FILES_WANTED,
     PARENT_CHECK_INTERVAL_MS,
 )
-from synod.runtime.disk import FileDisk
+from synod.runtime.disk import FileDisk, fsync_and_close
 from synod.runtime.gateway import Gateway
 from synod.runtime.messages import Faults
 from synod.runtime.transport import Transport
@@ -105,6 +118,14 @@ class RealHost(Host):
         self.nonce = secrets.token_hex(4)
         self.disk = FileDisk(self.node_dir / "data")
         self.exit_code: int | None = None
+        # Group commit: the sends of handlers that asked for a sync (and of
+        # every handler after them) waiting for this loop turn's fsync;
+        # None when nothing waits.
+        self._group: list[tuple[str, Any, int]] | None = None
+        # The group whose fsync runs on the fsync thread, and its sends.
+        self._inflight: tuple[concurrent.futures.Future[None], list[tuple[str, Any, int]]] | None = None
+        self._fsync_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsync")
+        self.group_commits = 0
         self._timers: dict[TimerName, asyncio.TimerHandle] = {}
         self._exited: asyncio.Event | None = None
         self._trace_file: IO[str] | None = None
@@ -149,33 +170,109 @@ class RealHost(Host):
 
     def _apply(self, ctx: Context) -> None:
         disk = ctx.disk
-        if disk.sync_requested:
-            disk.make_durable()  # type: ignore[attr-defined]
         effects = ctx.effects
+        if effects.timer_ops:
+            # Armed at once: a timer says nothing to the world, and its
+            # handler's own effects wait behind the group like any other's.
+            self._arm(effects.timer_ops)
+            effects.timer_ops.clear()
+        exit_code = effects.exit_code
+        if exit_code is not None:
+            effects.exit_code = None
+            self._drain_groups()
+            if disk.sync_requested:
+                disk.make_durable()  # type: ignore[attr-defined]
+            self._send_all(effects)
+            self.stop(exit_code, reason="ctx.exit")
+            return
+        group = self._group
+        if disk.sync_requested:
+            disk.sync_requested = False
+            if group is None:
+                group = self._group = []
+                if self._inflight is None:
+                    asyncio.get_running_loop().call_soon(self._commit_group)
+        elif group is None and self._inflight is not None and effects.sends:
+            # Says nothing that may not depend on the fsync in progress:
+            # waits behind it (the next group, with nothing to sync of its own).
+            group = self._group = []
+        if effects.sends:
+            if group is not None:
+                group.extend(effects.sends)
+                effects.sends.clear()
+                if len(group) > GROUP_COMMIT_SENDS_MAX:
+                    self._drain_groups()
+            else:
+                self._send_all(effects)
+
+    def _commit_group(self) -> None:
+        """Start the fsync of the open group on the fsync thread, unless one
+        is in progress (its end starts the next). Called at the end of the
+        loop turn in which the group opened."""
+        if self._inflight is not None or self._group is None or self.exit_code is not None:
+            return
+        sends, self._group = self._group, None
+        fds = self.disk.take_unsynced()
+        done = self._fsync_pool.submit(fsync_and_close, fds)
+        self._inflight = (done, sends)
+        loop = asyncio.get_running_loop()
+        done.add_done_callback(lambda f: loop.call_soon_threadsafe(self._group_durable, f))
+
+    def _group_durable(self, done: concurrent.futures.Future[None]) -> None:
+        """The fsync thread finished a group: send what its handlers said, in
+        order, and start the next group's fsync."""
+        inflight = self._inflight
+        if inflight is None or inflight[0] is not done:
+            return  # already drained (the node stopped)
+        self._inflight = None
+        error = done.exception()
+        if error is not None:
+            # Not durable: nothing that depends on it may be said.
+            self._group = None
+            self._crash(error, "fsync failed")  # type: ignore[arg-type]
+            return
+        self.group_commits += 1
+        self._send_list(inflight[1])
+        if self._group is not None:
+            self._commit_group()
+
+    def _drain_groups(self) -> None:
+        """Make everything waiting durable and send it, on this thread (at
+        exit, and as back-pressure when too much waits)."""
+        inflight = self._inflight
+        if inflight is not None:
+            self._inflight = None
+            inflight[0].result()   # an fsync error is a crash: raises
+            self.group_commits += 1
+            self._send_list(inflight[1])
+        group = self._group
+        if group is not None:
+            self._group = None
+            self.disk.make_durable()
+            self.group_commits += 1
+            self._send_list(group)
+
+    def _send_all(self, effects: Any) -> None:
         if effects.sends:
             # Copied and emptied before sending: a send can run a nested
             # handler (a gateway closing a client delivers ClientClosed)
             # whose own _apply must not send these again.
             sends = effects.sends.copy()
             effects.sends.clear()
-            send = self.transport.send
-            gateways = self.gateways
-            for dst, msg, corr in sends:
-                if self._trace_messages:
-                    self.trace("send", {"dst": dst, "corr": corr, "msg": msg})
-                if gateways and ":" in dst:  # a client of a gateway: ids are "<protocol>:<n>"
-                    gw = gateways.get(dst.split(":", 1)[0])
-                    if gw is not None:
-                        gw.reply(dst, corr, msg)
-                        continue
-                send(dst, msg, corr)
-        if effects.timer_ops:
-            self._arm(effects.timer_ops)
-            effects.timer_ops.clear()
-        exit_code = effects.exit_code
-        if exit_code is not None:
-            effects.exit_code = None
-            self.stop(exit_code, reason="ctx.exit")
+            self._send_list(sends)
+
+    def _send_list(self, sends: list[tuple[str, Any, int]]) -> None:
+        send = self.transport.send
+        gateways = self.gateways
+        for dst, msg, corr in sends:
+            if self._trace_messages:
+                self.trace("send", {"dst": dst, "corr": corr, "msg": msg})
+            if gateways and ":" in dst:  # a client of a gateway: ids are "<protocol>:<n>"
+                gw = gateways.get(dst.split(":", 1)[0])
+                if gw is not None:
+                    gw.reply(dst, corr, msg)
+                    continue
+            send(dst, msg, corr)
 
     def _arm(self, timer_ops: list[TimerOp]) -> None:
         loop = asyncio.get_running_loop()
@@ -301,6 +398,10 @@ class RealHost(Host):
         ``code`` once :meth:`serve` has flushed the sends."""
         if self.exit_code is not None:
             return
+        try:
+            self._drain_groups()  # what earlier handlers said stands
+        except OSError as e:
+            log.error("node %s: fsync failed while stopping: %s", self.node_id, e)
         self.exit_code = code
         for handle in self._timers.values():
             handle.cancel()
@@ -335,6 +436,7 @@ class RealHost(Host):
         await self.transport.flush(EXIT_FLUSH_MS_MAX)
         self.transport.close()
         await asyncio.sleep(0)  # let the closes reach the sockets
+        self._fsync_pool.shutdown(wait=True)
         self.disk.close()
         if self._trace_file is not None:
             self._trace_file.close()
