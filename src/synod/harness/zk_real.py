@@ -28,11 +28,13 @@ What a server says about itself comes two ways:
 
 from __future__ import annotations
 
+import platform
 import socket
+from pathlib import Path
 from typing import Any
 
 from synod.runtime import LocalCluster
-from synod.runtime.config import ClusterConfig, ClusterSpec, NodeSpec
+from synod.runtime.config import ClusterConfig, ClusterSpec, NodeSpec, free_ports
 from synod.zab.messages import ZabStatus, ZabStatusRequest
 from synod.zk.server import FACTORY, PROTOCOL
 
@@ -56,10 +58,19 @@ def ensemble_spec(run_dir: Any, n: int, *, base_port: int | None = None, tick_ms
                   trace: bool = False) -> ClusterSpec:
     """The cluster spec of ``n`` voting servers in ``run_dir`` (with a
     cluster key). ``base_port``: zk<i>'s client port is base_port+i-1
-    (None: free ports)."""
+    (None: free ports, chosen now). Each server is told its client port,
+    data directory and a few facts of this machine, which the four-letter
+    words ``conf`` and ``envi`` print (the node itself reads none of them)."""
     ids = server_ids(n)
-    nodes = {nid: NodeSpec(factory=FACTORY, params={"voters": list(ids), "server_index": i + 1, "tick_ms": tick_ms},
-                           client_ports={PROTOCOL: 0 if base_port is None else base_port + i})
+    ports = free_ports(n) if base_port is None else [base_port + i for i in range(n)]
+    environment = {"zookeeper.version": "synod (ZooKeeper 3.8 protocol)", "host.name": "127.0.0.1",
+                   "python.version": platform.python_version(), "os.name": platform.system(),
+                   "os.arch": platform.machine(), "os.version": platform.release()}
+    nodes = {nid: NodeSpec(factory=FACTORY, params={"voters": list(ids), "server_index": i + 1, "tick_ms": tick_ms,
+                                                    "client_port": ports[i],
+                                                    "data_dir": str(Path(run_dir) / nid / "data"),
+                                                    "environment": environment},
+                           client_ports={PROTOCOL: ports[i]})
              for i, nid in enumerate(ids)}
     return ClusterSpec(run_dir=run_dir, nodes=nodes, trace=trace)
 
