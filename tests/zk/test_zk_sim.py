@@ -3,8 +3,10 @@
 properties, linearizable writes and sync+reads (cas-register per znode),
 sequentially consistent plain reads in FIFO client order, distinct
 sequential paths, every ephemeral of a closed or expired session deleted
-on every server at one zxid. Each checker is shown to fail when it should,
-and a run replays exactly from its seed."""
+on every server at one zxid, every watcher's notifications exactly the
+watched changes (tests/zk/test_zk_watches_sim.py shows that checker's
+teeth). Each checker is shown to fail when it should, and a run replays
+exactly from its seed."""
 
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ def _failures(seeds: range, **options: object) -> list[str]:
 
 @pytest.mark.parametrize("options, seeds", [
     ({}, ci_seeds(40)),
-    ({"servers": 5, "clients": 7}, ci_seeds(10)),
-    ({"snapshot_interval_txns": 0, "kinds": ("partition", "kill")}, ci_seeds(10)),
+    ({"servers": 5, "clients": 7, "watchers": 0}, ci_seeds(10)),
+    ({"snapshot_interval_txns": 0, "kinds": ("partition", "kill"), "watchers": 0}, ci_seeds(10)),
 ], ids=["3-servers", "5-servers", "no-snapshots"])
 def test_zookeepers_guarantees_hold_under_the_nemesis(options: dict, seeds: int) -> None:
     failures = _failures(range(1, seeds + 1), **options)
@@ -56,19 +58,22 @@ def test_the_sweep_exercises_every_operation_and_every_fault() -> None:
     counts: dict[str, int] = {}
     faults: dict[str, int] = {}
     closed_with_ephemerals = 0
+    watched = []
     for seed in range(1, 6):
         r, run = run_zk(seed)
+        watched.append(next(v for v in r.verdicts if v.checker == "watches"))
         for k, n in run.shared.counts.items():
             counts[k] = counts.get(k, 0) + n
         for k, n in r.faults.items():
             faults[k] = faults.get(k, 0) + n
         closed_with_ephemerals += sum(1 for sid in run.observations.closes if run.observations.ephemerals.get(sid))
     for k in ("cas ok", "cas failed", "cas unknown", "sync reads", "plain reads", "ephemerals", "sequentials",
-              "locks held", "closes", "deaths"):
+              "locks held", "closes", "deaths", "one-shot watches"):
         assert counts.get(k, 0) > 0, (k, counts)
     for k in ("crash", "pause", "partition", "link", "clock"):
         assert faults.get(k, 0) > 0, (k, faults)
     assert closed_with_ephemerals > 0
+    assert all(int(v.summary.split(" notifications on ")[0]) > 100 for v in watched), [v.summary for v in watched]
 
 
 def test_stale_reads_are_caught_by_the_sequential_and_linearizability_checkers() -> None:

@@ -17,7 +17,8 @@ __all__ = ["zk_cmd"]
 
 ZK_KINDS = ("partition", "kill", "pause", "loss", "skew")      # synod.harness.zk.ZK_NEMESIS_KINDS
 UNSAFE = ("commit-before-quorum", "skip-sync", "reuse-epoch")  # synod.harness.zab.UNSAFE_OPTIONS
-BROKEN = ("stale-reads", "lock-no-wait")                      # synod.harness.zk.BROKEN_MODES
+BROKEN = ("stale-reads", "lock-no-wait", "drop-notification")  # synod.harness.zk.BROKEN_MODES
+WATCHERS = 2                                                   # synod.harness.zk.WATCHERS
 
 
 @dataclass(slots=True)
@@ -30,15 +31,18 @@ class _ZkRunner:
     kinds: str
     unsafe: str
     broken: str
+    watchers: int = WATCHERS
     system: str = "zk"
 
     def describe(self) -> str:
-        return (f"{self.servers} servers, {self.clients} clients, nemesis {','.join(self.kind_list) or 'none'}, "
+        return (f"{self.servers} servers, {self.clients} clients ({self.watchers} watching), nemesis "
+                f"{','.join(self.kind_list) or 'none'}, "
                 f"{self.time_text}" + (f", UNSAFE {self.unsafe}" if self.unsafe else "")
                 + (f", BROKEN {self.broken}" if self.broken else ""))
 
     def replay(self, seed: int, trace_path: str | None = None, history_path: str | None = None) -> str:
-        flags = f" --unsafe {self.unsafe}" if self.unsafe else ""
+        flags = f" --watchers {self.watchers}" if self.watchers != WATCHERS else ""
+        flags += f" --unsafe {self.unsafe}" if self.unsafe else ""
         flags += f" --broken {self.broken}" if self.broken else ""
         flags += f" --trace {trace_path}" if trace_path else ""
         flags += f" --history {history_path}" if history_path else ""
@@ -51,7 +55,8 @@ class _ZkRunner:
 
         with _tracer_to(trace_path) as tracer:
             r, run = run_zk(seed, tracer=tracer, progress=progress, servers=self.servers, clients=self.clients,
-                            kinds=self.kind_list, unsafe=self.unsafe, broken=self.broken, time_ms=self.time_ms)
+                            kinds=self.kind_list, unsafe=self.unsafe, broken=self.broken, time_ms=self.time_ms,
+                            watchers=self.watchers)
         if history_path:
             Path(history_path).write_text(run.shared.history.jsonl())
         statuses = {v.checker: v.status for v in r.verdicts}
@@ -62,6 +67,7 @@ class _ZkRunner:
                                    "linearizable": statuses.get("linearizability", "?"),
                                    "sequential": statuses.get("sequential", "?"),
                                    "ephemerals": statuses.get("ephemerals", "?"), "lock": statuses.get("lock", "?"),
+                                   "watches": statuses.get("watches", "?"),
                                    "operations": operations,
                                    "counts": dict(sorted(counts.items())), **run.checker.summary(),
                                    "virtual_s": round(r.virtual_ms / 1000, 3), "faults": r.faults,
@@ -84,6 +90,9 @@ class _ZkRunner:
 @click.command("zk")
 @click.option("--servers", default=3, show_default=True, type=click.IntRange(1, 9), help="ZooKeeper servers.")
 @click.option("--clients", default=5, show_default=True, type=click.IntRange(1, 64), help="Simulated clients.")
+@click.option("--watchers", default=WATCHERS, show_default=True, type=click.IntRange(0, 64),
+              help="Of the clients, how many also keep persistent watches (and set one-shot ones) and check "
+                   "every notification.")
 @click.option("--nemesis", "kinds", default=",".join(ZK_KINDS), show_default=True,
               help=f"Comma-separated faults on the servers, from: {', '.join(ZK_KINDS)}; '' for none.")
 @click.option("--seed", default=1, show_default=True, type=click.IntRange(0, None),
@@ -95,29 +104,35 @@ class _ZkRunner:
               help="Switch on a deliberately unsafe Zab option (the checkers must catch it).")
 @click.option("--broken", default="", type=click.Choice(("",) + BROKEN),
               help="Deliberately broken: stale-reads (servers read from an older tree), lock-no-wait (clients "
-                   "take the lock without being lowest).")
+                   "take the lock without being lowest), drop-notification (servers drop one watch "
+                   "notification in 40).")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
               help="Write the run's trace (JSON lines) here; one seed only.")
 @click.option("--history", "history_path", default=None, type=click.Path(dir_okay=False),
               help="Write the clients' linearizable history (JSON lines, for synod check lin) here; one seed only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def zk_cmd(servers: int, clients: int, kinds: str, seed: int, n_seeds: int, time_text: str, unsafe: str, broken: str,
-           trace_path: str | None, history_path: str | None, as_json: bool) -> None:
+def zk_cmd(servers: int, clients: int, watchers: int, kinds: str, seed: int, n_seeds: int, time_text: str,
+           unsafe: str, broken: str, trace_path: str | None, history_path: str | None, as_json: bool) -> None:
     """ZooKeeper (Hunt et al., USENIX ATC 2010) on Zab under faults:
     simulated clients do versioned setData (a cas per znode), sync+reads,
     plain reads, ephemeral and sequential creates, kazoo's lock recipe,
-    close sessions and die; checked: Zab's properties, writes and
-    sync+reads linearizable per znode, plain reads sequentially consistent
-    in FIFO client order, sequential paths distinct, the lock never held
-    by two clients at once, every ephemeral of a closed or expired session
-    deleted on every server at one zxid.
+    close sessions and die; watchers keep persistent and
+    persistent-recursive watches (addWatch) and set one-shot ones;
+    checked: Zab's properties, writes and sync+reads linearizable per
+    znode, plain reads sequentially consistent in FIFO client order,
+    sequential paths distinct, the lock never held by two clients at
+    once, every ephemeral of a closed or expired session deleted on every
+    server at one zxid, and on every watcher's connection exactly the
+    watched changes, in zxid order, each before the replies after it.
 
     Exit status: 0 all ok; 1 a checker failed (the replay command is
     printed); 2 bad arguments."""
     time_ms, kind_list = _system_run_args(time_text, kinds, n_seeds, trace_path, ZK_KINDS)
     if history_path and n_seeds > 1:
         raise click.BadParameter("one seed only", param_hint="--history")
-    run = _ZkRunner(time_ms, time_text, servers, clients, kind_list, kinds, unsafe, broken)
+    if watchers > clients:
+        raise click.BadParameter(f"at most --clients ({clients})", param_hint="--watchers")
+    run = _ZkRunner(time_ms, time_text, servers, clients, kind_list, kinds, unsafe, broken, watchers)
     if n_seeds == 1:
         _one_seed(run, seed, time_ms, trace_path, history_path, None, as_json)
     else:

@@ -25,6 +25,14 @@ time, loops over:
 - rarely, **close** its session (and open a new one), or **die**: stop
   sending for good, so its session expires through the leader.
 
+The first ``watchers`` clients also **watch**: on each session they add
+persistent and persistent-recursive watches (addWatch, ZooKeeper 3.6+;
+:data:`WATCH_SETS`) on what the workload writes, re-set them with
+SetWatches2 on each new connection (with the one-shot watches they hold),
+now and then set a one-shot watch (exists, getData, getChildren), and
+record every notification with the connection it came on, and every
+reply's zxid (:class:`~synod.harness.zk_watches.ConnectionLog`).
+
 A client that cannot reach any server for two session timeouts gives its
 session up and opens a new one. Replies are read as Jepsen reads them: an
 answer says ok (err 0) or fail (BADVERSION, NONODE, NODEEXISTS: nothing
@@ -52,6 +60,12 @@ skew). Verdicts:
   same path;
 - ``lock``: no two verified holds of the lock overlap in true time
   (:func:`mutual_exclusion`);
+- ``watches``: on each watcher's connection, exactly the watched changes
+  (from the servers' one apply order) after each watch was set, in zxid
+  order, each before the replies that follow its change; one-shot watches
+  once; SetWatches2 firing what ZooKeeper's does
+  (:func:`~synod.harness.zk_watches.check_watches`, whose docstring says
+  what ZooKeeper guarantees, and what of synod's server it tolerates);
 - ``ephemerals``: on every server, after every applied transaction, each
   ephemeral's owner is an open session, and a CloseSession (an expiry or a
   close) leaves none of its session's ephemerals: so every server deletes
@@ -67,10 +81,11 @@ Deliberately broken modes, for the tests that the checkers have teeth:
 getData, getChildren and exists from a copy of its tree refreshed every
 :data:`STALE_REFRESH_TXNS` transactions: an older tree) and
 ``broken="lock-no-wait"`` (a client takes the lock as soon as its node
-exists, lowest or not).
+exists, lowest or not) and ``broken="drop-notification"`` (each server
+drops one notification in :data:`DROP_NOTIFICATION_EVERY`).
 
-Not here: watches (the lock's waiters poll instead of watching their
-predecessor), multi, ACLs.
+Not here: the lock's waiters poll instead of watching their predecessor;
+removeWatches, multi, ACLs.
 """
 
 from __future__ import annotations
@@ -85,7 +100,8 @@ from synod.core import Context, Node
 from synod.core.errors import ConfigError
 from synod.harness.runner import ILLEGAL, OK, UNKNOWN, RunResult, Scenario, Verdict, run_simulated
 from synod.harness.zab import UNSAFE_OPTIONS
-from synod.sim import Simulator, Tracer
+from synod.harness.zk_watches import ChangeLog, ConnectionLog, Watch, WatchingClient, WatchKind, check_watches
+from synod.sim import Constant, LinkModel, Simulator, Tracer
 from synod.sim.nemesis import chaos_nemesis
 from synod.workload import HistoryRecorder
 from synod.zab.checker import ZabChecker
@@ -103,7 +119,7 @@ __all__ = ["ZK_NEMESIS_KINDS", "UNSAFE_OPTIONS", "BROKEN_MODES", "REGISTERS", "z
            "replay_command", "ZkRun", "ZkClient", "Observations", "mutual_exclusion"]
 
 ZK_NEMESIS_KINDS: tuple[str, ...] = ("partition", "kill", "pause", "loss", "skew")
-BROKEN_MODES: tuple[str, ...] = ("stale-reads", "lock-no-wait")
+BROKEN_MODES: tuple[str, ...] = ("stale-reads", "lock-no-wait", "drop-notification")
 REGISTERS: tuple[str, ...] = ("/r0", "/r1", "/r2")
 TICK_MS = 50.0
 SESSION_TIMEOUT_MS = 1_000         # asked for; granted within [2, 20] ticks
@@ -117,6 +133,16 @@ CHECK_TIMEOUT_S = 60.0
 CLOSE_PROBABILITY = 0.01           # per operation: close the session and open a new one
 DIE_PROBABILITY = 0.003            # per operation: stop for good (never the last live client)
 PROBLEMS_MAX = 20
+WATCHERS = 2                       # clients c1.. that also watch, by default
+# The persistent watches of watcher k (the k % len-th set): the workload's whole tree, or a
+# register, the lock's children and the ephemerals' subtree.
+WATCH_SETS: tuple[tuple[Watch, ...], ...] = (
+    (Watch(WatchKind.RECURSIVE, "/"),),
+    (Watch(WatchKind.PERSISTENT, "/r0"), Watch(WatchKind.PERSISTENT, LOCK_PATH), Watch(WatchKind.RECURSIVE, "/e")),
+)
+ONE_SHOT_PROBABILITY = 0.08        # per operation of a watcher: set a one-shot watch
+WATCHER_LINK_MS = 3.0              # a watcher's links: the mean latency of the others', no loss (TCP's order; see zk_scenario)
+DROP_NOTIFICATION_EVERY = 40       # broken="drop-notification": each server drops every 40th notification
 _UNKNOWN_ERRS = frozenset({int(Code.CONNECTIONLOSS), int(Code.SESSIONEXPIRED), int(Code.SESSIONMOVED),
                            int(Code.OPERATIONTIMEOUT)})
 
@@ -136,6 +162,7 @@ class Observations:
     closes: dict[int, set[int]] = field(default_factory=dict)
     ephemerals: dict[int, int] = field(default_factory=dict)
     seen_zxids: set[int] = field(default_factory=set)
+    changes: ChangeLog | None = None   # kept when some client watches
     problems: list[str] = field(default_factory=list)
     reported: set[tuple[str, int]] = field(default_factory=set)
 
@@ -150,6 +177,8 @@ class Observations:
         t = type(txn)
         first = zxid not in self.seen_zxids
         self.seen_zxids.add(zxid)
+        if first and self.changes is not None:
+            self.changes.on_txn(zxid, txn, err)
         if t is CloseSessionTxn:
             sid = txn.session_id
             self.closes.setdefault(sid, set()).add(zxid)   # a second close finds nothing left: see below
@@ -173,15 +202,15 @@ _STALE_READS = {m.GetDataRequest: "get_data", m.GetChildrenRequest: "get_childre
 
 class _ObservedServer(ZkServerNode):
     """A ZooKeeper server whose deliveries are observed (and, in the broken
-    mode ``stale_reads``, whose getData reads an older copy of its tree)."""
+    mode ``stale-reads``, whose getData reads an older copy of its tree)."""
 
     def __init__(self, config: ZkServerConfig, checker: ZabChecker, obs: Observations,
-                 live: dict[str, ZkServerNode], stale_reads: bool) -> None:
+                 live: dict[str, ZkServerNode], broken: str) -> None:
         super().__init__(config)
         self.observer = checker
         self.obs = obs
         self.live = live
-        self.stale_reads = stale_reads
+        self.stale_reads = broken == "stale-reads"
         self.stale_tree: DataTree | None = None
         self.since_refresh = 0
 
@@ -208,11 +237,27 @@ class _ObservedServer(ZkServerNode):
         return super()._read(conn, msg)
 
 
+class _DroppingServer(_ObservedServer):
+    """Broken mode ``drop-notification``: an observed server that drops
+    every :data:`DROP_NOTIFICATION_EVERY`-th notification it pushes."""
+
+    pushed = 0
+
+    def _push(self, ctx: Context, fired: list[Any]) -> None:
+        kept = []
+        for one in fired:
+            self.pushed += 1
+            if self.pushed % DROP_NOTIFICATION_EVERY:
+                kept.append(one)
+        super()._push(ctx, kept)
+
+
 @dataclass(slots=True)
 class _Shared:
     """State the clients share with the checkers: the linearizable history,
     each client's operations for the sequential checker, sequential paths
-    created, sessions given up, clients alive, and progress after the heal."""
+    created, sessions given up, clients alive, progress after the heal, and
+    what the watchers saw on each connection."""
 
     history: HistoryRecorder
     ops: dict[int, list[ClientOp]] = field(default_factory=dict)
@@ -223,17 +268,21 @@ class _Shared:
     alive: set[int] = field(default_factory=set)
     healed_ms: float | None = None
     progressed: set[int] = field(default_factory=set)
+    connections: list[ConnectionLog] = field(default_factory=list)   # the watchers'
     counts: dict[str, int] = field(default_factory=dict)
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
 
 
-class ZkClient(Node):
+class ZkClient(WatchingClient, Node):
     """One simulated ZooKeeper client (see the module docstring); ``index``
-    is its history process."""
+    is its history process. ``watches``: the persistent watches it keeps
+    (a watcher: see :class:`~synod.harness.zk_watches.WatchingClient`);
+    none for the others."""
 
-    def __init__(self, index: int, servers: tuple[str, ...], shared: _Shared, *, lock_no_wait: bool = False) -> None:
+    def __init__(self, index: int, servers: tuple[str, ...], shared: _Shared, *, lock_no_wait: bool = False,
+                 watches: tuple[Watch, ...] = ()) -> None:
         self.index = index
         self.lock_no_wait = lock_no_wait   # broken: holds the lock as soon as its node exists
         self.servers = servers
@@ -244,14 +293,16 @@ class ZkClient(Node):
         self.timeout_ms = SESSION_TIMEOUT_MS
         self.last_zxid = 0
         self.n = 0
+        self.watches = watches
+        self.watched_session = 0           # the session the watches were added to (addWatch)
+        self.one_shots: list[Watch] = []   # one-shot watches set and not yet seen to fire
+        self.epoch = 0                     # connections made
+        self.log: ConnectionLog | None = None   # what the current connection carried (a watcher's)
 
     def on_start(self, ctx: Context) -> Any:
         self.shared.alive.add(self.index)
         self.shared.ops[self.index] = []
         return self._loop(ctx)
-
-    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
-        pass   # no watches are set: nothing is pushed
 
     # -- connection --------------------------------------------------------------------------
     async def _connect(self, ctx: Context) -> None:
@@ -267,8 +318,9 @@ class ZkClient(Node):
                     reply.timeOut
                 self.server = server
                 self.shared.count("connects")
-                return
-            if self.session_id and ctx.now_ms - tried_since > 2 * self.timeout_ms:
+                if await self._register(ctx):
+                    return
+            elif self.session_id and ctx.now_ms - tried_since > 2 * self.timeout_ms:
                 self._give_up_session()     # it has expired, or soon will: start afresh
                 tried_since = ctx.now_ms
             await ctx.sleep(RETRY_DELAY_MS)
@@ -278,9 +330,10 @@ class ZkClient(Node):
             self.shared.abandoned.add(self.session_id)
         self.session_id, self.passwd, self.server = 0, bytes(16), None
 
-    async def _request(self, ctx: Context, msg: Any) -> m.Reply | None:
-        """Send one request on the session's connection; None: no answer
-        (the client will reconnect)."""
+    async def _request(self, ctx: Context, msg: Any, *, log_reply: bool = True) -> m.Reply | None:
+        """Send one request on the session's connection (connecting first if
+        there is none); None: no answer (the client will reconnect).
+        ``log_reply``: a watcher logs the reply's zxid."""
         if self.server is None:
             await self._connect(ctx)
         assert self.server is not None
@@ -288,6 +341,9 @@ class ZkClient(Node):
         if type(reply) is not m.Reply:
             self.server = None
             return None
+        if log_reply and self.log is not None and reply.err != Code.CONNECTIONLOSS:
+            # (CONNECTIONLOSS stands for the connection's end, maybe from a server's next life)
+            self.log.items.append(("reply", reply.zxid))
         self.last_zxid = max(self.last_zxid, reply.zxid)
         if reply.err == Code.SESSIONEXPIRED:
             self._give_up_session()   # closed or closing at the leader: a new session, at once
@@ -303,7 +359,9 @@ class ZkClient(Node):
         while True:
             roll = ctx.rng.random()
             key = REGISTERS[ctx.rng.randrange(len(REGISTERS))]
-            if roll < 0.35:
+            if self.watches and ctx.rng.random() < ONE_SHOT_PROBABILITY:
+                await self._one_shot(ctx, key)
+            elif roll < 0.35:
                 await self._cas(ctx, key)
             elif roll < 0.55:
                 await self._sync_read(ctx, key)
@@ -471,9 +529,10 @@ class ZkClient(Node):
 
 
 def replay_command(seed: int | str, *, servers: int, clients: int, kinds: tuple[str, ...], unsafe: str,
-                   broken: str, time_ms: float) -> str:
+                   broken: str, time_ms: float, watchers: int = WATCHERS) -> str:
     """The ``synod sim zk`` command that replays one run."""
-    flags = f" --unsafe {unsafe}" if unsafe else ""
+    flags = f" --watchers {watchers}" if watchers != WATCHERS else ""
+    flags += f" --unsafe {unsafe}" if unsafe else ""
     flags += f" --broken {broken}" if broken else ""
     return (f"synod sim zk --seed {seed} --time {time_ms:g}ms --servers {servers} --clients {clients} "
             f"--nemesis {','.join(kinds) or chr(39) * 2}{flags}")
@@ -522,6 +581,7 @@ def _verdicts(run: ZkRun, sim: Simulator, check_timeout_s: float | None) -> list
     overlaps = mutual_exclusion(shared.holds)
     out.append(Verdict("lock", ILLEGAL if overlaps else OK, "; ".join(overlaps[:2]) or
                        f"{len(shared.holds)} verified holds of the lock, no two at once"))
+    out.append(_watch_verdict(run))
     eph = list(obs.problems) + _unclosed(run, sim)
     closed_with = sum(1 for sid in obs.closes if obs.ephemerals.get(sid))
     out.append(Verdict("ephemerals", ILLEGAL if eph else OK, "; ".join(eph[:3]) or
@@ -530,6 +590,19 @@ def _verdicts(run: ZkRun, sim: Simulator, check_timeout_s: float | None) -> list
                        f"{sum(1 for zs in obs.closes.values() if len(zs) > 1)} closed twice), each at its first close, "
                        f"none left on any server; {len(shared.abandoned)} sessions given up, all closed"))
     return out
+
+
+def _watch_verdict(run: ZkRun) -> Verdict:
+    shared = run.shared
+    if run.observations.changes is None:
+        return Verdict("watches", OK, "no client watches")
+    problems, events, n = check_watches(run.observations.changes, shared.connections)
+    watchers = len({log.client for log in shared.connections})
+    return Verdict("watches", ILLEGAL if problems else OK, "; ".join(problems[:2]) or
+                   f"{events} notifications on {n} connections of {watchers} watchers "
+                   f"({shared.counts.get('one-shot watches', 0)} one-shot watches set): on each connection "
+                   f"exactly the watched changes from each watch's setting on, in zxid order, each before "
+                   f"the replies after it")
 
 
 def mutual_exclusion(holds: list[tuple[float, float, int]]) -> list[str]:
@@ -560,7 +633,7 @@ def _unclosed(run: ZkRun, sim: Simulator) -> list[str]:
     return out
 
 
-def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5,
+def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5, watchers: int = WATCHERS,
                 kinds: tuple[str, ...] = ("partition", "kill", "pause", "loss", "skew"), unsafe: str = "",
                 broken: str = "", time_ms: float = 10_000.0, liveness_ms: float = 10_000.0,
                 snapshot_interval_txns: int = 50, check_timeout_s: float | None = CHECK_TIMEOUT_S,
@@ -568,7 +641,14 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5,
     """The scenario (see the module docstring). ``stop_on_zab=False``
     runs on after the Zab checker saw a violation (to see what the
     clients' checkers make of it); ``snapshot_interval_txns``: each server
-    snapshots its tree after that many transactions (0: never).
+    snapshots its tree after that many transactions (0: never);
+    ``watchers``: the first that many clients also watch (the k-th keeps
+    :data:`WATCH_SETS` [k % 2]). A watcher's links to and from the servers
+    have one latency and no loss or duplication, whatever the nemesis does
+    to the others': a ZooKeeper connection is TCP, in order and lossless
+    until it breaks, and a notification carries no number a client could
+    reorder or miss it by. Its connections break as TCP's do: a server
+    crashes, pauses past the call timeout, or stops serving.
 
     Raises:
         ConfigError: an unknown nemesis kind, unsafe option or broken mode.
@@ -580,9 +660,12 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5,
         raise ConfigError(f"unknown unsafe option {unsafe!r}; choose from {', '.join(UNSAFE_OPTIONS)}")
     if broken and broken not in BROKEN_MODES:
         raise ConfigError(f"unknown broken mode {broken!r}; choose from {', '.join(BROKEN_MODES)}")
+    if not 0 <= watchers <= clients:
+        raise ConfigError(f"watchers must be within 0..{clients} (the clients)")
     voters = tuple(f"z{i}" for i in range(1, servers + 1))
     flags = {UNSAFE_OPTIONS[unsafe]: True} if unsafe else {}
-    run = ZkRun(ZabChecker(), Observations(), _Shared(HistoryRecorder(lambda: sim.now_ms)), {})
+    run = ZkRun(ZabChecker(), Observations(changes=ChangeLog() if watchers else None),
+                _Shared(HistoryRecorder(lambda: sim.now_ms)), {})
     if out is not None:
         out.append(run)
 
@@ -590,9 +673,19 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5,
         cfg = ZkServerConfig(node=ZabNodeConfig(zab=ZabConfig(server_id=sid, voters=voters, **flags), tick_ms=TICK_MS,
                                                 snapshot_interval_txns=snapshot_interval_txns), server_index=i,
                              max_session_timeout_ms=None)   # 20 ticks: a dead client's session ends within the run
-        return lambda: _ObservedServer(cfg, run.checker, run.observations, run.live, broken == "stale-reads")
+        kind = _DroppingServer if broken == "drop-notification" else _ObservedServer
+        return lambda: kind(cfg, run.checker, run.observations, run.live, broken)
 
     shared = run.shared
+    tcp = LinkModel(latency=Constant(WATCHER_LINK_MS))
+    for i in range(watchers):
+        for sid in voters:
+            sim.network.set_link(f"c{i + 1}", sid, tcp)
+            sim.network.set_link(sid, f"c{i + 1}", tcp)
+
+    def client(i: int) -> ZkClient:
+        return ZkClient(i, voters, shared, lock_no_wait=broken == "lock-no-wait",
+                        watches=WATCH_SETS[i % len(WATCH_SETS)] if i < watchers else ())
 
     def after_heal(now_ms: float) -> None:
         shared.healed_ms = now_ms
@@ -600,18 +693,17 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5,
     def liveness_done() -> bool:
         if shared.healed_ms is None or not shared.alive <= shared.progressed:
             return False
-        return not any(sid in node.tree.sessions for node in run.live.values() for sid in shared.abandoned)
+        return all(shared.abandoned.isdisjoint(node.tree.sessions) for node in run.live.values())
 
     return Scenario(
         servers={sid: server(i, sid) for i, sid in enumerate(voters, start=1)},
-        clients={f"c{i + 1}": (lambda i=i: ZkClient(i, voters, shared, lock_no_wait=broken == "lock-no-wait"))
-                 for i in range(clients)},
+        clients={f"c{i + 1}": (lambda i=i: client(i)) for i in range(clients)},
         nemesis=replace(chaos_nemesis(kinds), targets=voters) if kinds else None,
         safety_ms=time_ms, liveness_ms=liveness_ms, after_heal=after_heal, liveness_done=liveness_done,
         stop_early=(lambda: bool(run.checker.problems)) if stop_on_zab else None,
         check=lambda: _verdicts(run, sim, check_timeout_s),
         replay=replay_command("{seed}", servers=servers, clients=clients, kinds=kinds, unsafe=unsafe,
-                              broken=broken, time_ms=time_ms),
+                              broken=broken, time_ms=time_ms, watchers=watchers),
         history=shared.history,
     )
 
