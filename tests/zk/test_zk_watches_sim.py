@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from synod.harness.zk import run_zk
+from synod.harness.zk import replay_command, run_zk
 from synod.harness.zk_watches import ChangeIndex, ChangeLog, ConnectionLog, Watch, WatchKind, check_connection, check_watches
 from synod.zk.constants import EventType
 from synod.zk.txn import CloseSessionTxn, CreateTxn, DeleteTxn, NodeKind, SetDataTxn
@@ -186,6 +186,12 @@ def test_a_real_runs_history_with_one_notification_dropped_duplicated_or_moved_i
     swapped = list(log.items)
     swapped[i], swapped[j] = swapped[j], swapped[i]
     assert check_watches(changes, [replace(log, items=swapped)])[0]
+
+
+def test_the_replay_command_keeps_the_watch_options() -> None:
+    assert replay_command(3, servers=3, clients=5, kinds=("kill",), unsafe="", broken="", time_ms=2000.0,
+                          watchers=1, strict_watches=True) == \
+        "synod sim zk --seed 3 --time 2000ms --servers 3 --clients 5 --nemesis kill --watchers 1 --strict-watches"
 
 
 def test_a_server_that_drops_notifications_is_caught() -> None:

@@ -529,9 +529,10 @@ class ZkClient(WatchingClient, Node):
 
 
 def replay_command(seed: int | str, *, servers: int, clients: int, kinds: tuple[str, ...], unsafe: str,
-                   broken: str, time_ms: float, watchers: int = WATCHERS) -> str:
+                   broken: str, time_ms: float, watchers: int = WATCHERS, strict_watches: bool = False) -> str:
     """The ``synod sim zk`` command that replays one run."""
     flags = f" --watchers {watchers}" if watchers != WATCHERS else ""
+    flags += " --strict-watches" if strict_watches else ""
     flags += f" --unsafe {unsafe}" if unsafe else ""
     flags += f" --broken {broken}" if broken else ""
     return (f"synod sim zk --seed {seed} --time {time_ms:g}ms --servers {servers} --clients {clients} "
@@ -546,6 +547,7 @@ class ZkRun:
     observations: Observations
     shared: _Shared
     live: dict[str, ZkServerNode]   # node id -> its server object of the current (or last) life
+    strict_watches: bool = False     # the watch checker tolerates none of synod's known deviations
 
 
 def _verdicts(run: ZkRun, sim: Simulator, check_timeout_s: float | None) -> list[Verdict]:
@@ -596,7 +598,8 @@ def _watch_verdict(run: ZkRun) -> Verdict:
     shared = run.shared
     if run.observations.changes is None:
         return Verdict("watches", OK, "no client watches")
-    problems, events, n = check_watches(run.observations.changes, shared.connections)
+    problems, events, n = check_watches(run.observations.changes, shared.connections,
+                                        tolerate=not run.strict_watches)
     watchers = len({log.client for log in shared.connections})
     return Verdict("watches", ILLEGAL if problems else OK, "; ".join(problems[:2]) or
                    f"{events} notifications on {n} connections of {watchers} watchers "
@@ -637,11 +640,14 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5, watchers:
                 kinds: tuple[str, ...] = ("partition", "kill", "pause", "loss", "skew"), unsafe: str = "",
                 broken: str = "", time_ms: float = 10_000.0, liveness_ms: float = 10_000.0,
                 snapshot_interval_txns: int = 50, check_timeout_s: float | None = CHECK_TIMEOUT_S,
-                stop_on_zab: bool = True, out: list[ZkRun] | None = None) -> Scenario:
+                stop_on_zab: bool = True, strict_watches: bool = False, out: list[ZkRun] | None = None) -> Scenario:
     """The scenario (see the module docstring). ``stop_on_zab=False``
     runs on after the Zab checker saw a violation (to see what the
     clients' checkers make of it); ``snapshot_interval_txns``: each server
     snapshots its tree after that many transactions (0: never);
+    ``strict_watches``: the watch checker tolerates neither of synod's
+    known deviations from ZooKeeper
+    (:data:`~synod.harness.zk_watches.TOLERATE_SERVER_DEVIATIONS`);
     ``watchers``: the first that many clients also watch (the k-th keeps
     :data:`WATCH_SETS` [k % 2]). A watcher's links to and from the servers
     have one latency and no loss or duplication, whatever the nemesis does
@@ -665,7 +671,7 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5, watchers:
     voters = tuple(f"z{i}" for i in range(1, servers + 1))
     flags = {UNSAFE_OPTIONS[unsafe]: True} if unsafe else {}
     run = ZkRun(ZabChecker(), Observations(changes=ChangeLog() if watchers else None),
-                _Shared(HistoryRecorder(lambda: sim.now_ms)), {})
+                _Shared(HistoryRecorder(lambda: sim.now_ms)), {}, strict_watches)
     if out is not None:
         out.append(run)
 
@@ -703,7 +709,7 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5, watchers:
         stop_early=(lambda: bool(run.checker.problems)) if stop_on_zab else None,
         check=lambda: _verdicts(run, sim, check_timeout_s),
         replay=replay_command("{seed}", servers=servers, clients=clients, kinds=kinds, unsafe=unsafe,
-                              broken=broken, time_ms=time_ms, watchers=watchers),
+                              broken=broken, time_ms=time_ms, watchers=watchers, strict_watches=strict_watches),
         history=shared.history,
     )
 
