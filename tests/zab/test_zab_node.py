@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from synod.core import decode, scan_records
+from synod.core import Context, decode, scan_records
 from synod.core.errors import RemoteProtocolError
 from synod.harness.zab import Acknowledgements, ChainMachine, ZabClient
 from synod.sim import Simulator, Tracer
@@ -114,3 +114,60 @@ def test_a_message_no_correct_server_sends_is_refused_and_changes_nothing() -> N
         zab.step("z2", Ping())
     assert (zab.role, zab.election_epoch, zab.vote, dict(zab.votes)) == before
     assert zab.ready().empty
+
+
+class _Forwarder(ZabNode):
+    """Forwards one queued request each tick as a learner (Zab.forward) and
+    records, on the leader, what learners forwarded."""
+
+    def __init__(self, cfg: ZabNodeConfig, queue: list[bytes], taken: list[tuple[str, bytes]]) -> None:
+        super().__init__(cfg, lambda: ChainMachine({}, []))
+        self.queue = queue
+        self.taken = taken
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        super().on_timer(ctx, name)
+        if self.queue and self.zab is not None and self.zab.role != LEADING and self.zab.forward(self.queue[0]):
+            self.queue.pop(0)
+            self._act(ctx)
+
+    def forwarded(self, ctx: Context, origin: str, data: bytes) -> None:
+        self.taken.append((origin, data))
+
+
+def test_a_learners_requests_are_taken_in_order_or_not_at_all() -> None:
+    """ZooKeeper's learners send REQUEST packets on their one connection to
+    the leader (Zab.forward puts them in the learner's session): a request
+    lost in the network breaks the session, so no later request of it is
+    taken (a session's writes cannot pass a lost one); once the learner is
+    synchronized again, its requests are taken again."""
+    sim = Simulator(3)
+    queues: dict[str, list[bytes]] = {sid: [] for sid in VOTERS}
+    taken: list[tuple[str, bytes]] = []
+    for sid in VOTERS:
+        cfg = ZabNodeConfig(zab=ZabConfig(server_id=sid, voters=VOTERS), tick_ms=50.0)
+        sim.add_node(sid, lambda cfg=cfg, sid=sid: _Forwarder(cfg, queues[sid], taken), peers=VOTERS)
+    sim.run(until=lambda: _established(sim), until_ms=10_000)
+    leader = _leader(sim)
+    follower = next(s for s in VOTERS if s != leader)
+    queues[follower].append(b"r1")
+    sim.run(until=lambda: bool(taken), until_ms=sim.now_ms + 2_000)
+    assert taken == [(follower, b"r1")]
+    sim.network.block(follower, leader)
+    queues[follower].append(b"r2")
+    sim.run(until=lambda: not queues[follower], until_ms=sim.now_ms + 2_000)   # sent, and lost
+    sim.network.unblock(follower, leader)
+    queues[follower].append(b"r3")
+    sim.run(until=lambda: not queues[follower], until_ms=sim.now_ms + 2_000)
+    _run(sim, 1_000)
+    assert taken == [(follower, b"r1")]   # r3 came after a lost r2: not taken
+    sim.run(until=lambda: _established(sim) and sim.hosts[follower].node.zab.phase == "broadcast",
+            until_ms=sim.now_ms + 10_000)
+    queues[follower].append(b"r4")
+    sim.run(until=lambda: len(taken) > 1, until_ms=sim.now_ms + 5_000)
+    assert taken[1:] == [(follower, b"r4")]
+
+
+def _established(sim: Simulator) -> bool:
+    return any(sim.hosts[s].up and sim.hosts[s].node.zab is not None and sim.hosts[s].node.zab.role == LEADING
+               and sim.hosts[s].node.zab.established for s in VOTERS)

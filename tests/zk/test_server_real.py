@@ -253,3 +253,35 @@ def test_a_server_that_stops_serving_closes_without_a_word_and_the_session_survi
         ensemble.cluster.heal()
         zk.stop()
         zk.close()
+
+
+def test_a_sessions_pipelined_writes_and_reads_keep_fifo_order_on_every_server(ensemble: Ensemble) -> None:
+    """Hunt et al. section 2.3, FIFO client order: kazoo's async calls put
+    many requests of one session on the wire before any reply. Writes are
+    pipelined (forwarded to the leader without waiting for the earlier ones'
+    commits), reads wait behind the session's earlier writes: on a session
+    of each server (the leader's own and two followers'), 200 setData
+    interleaved with getData each return in issue order, their mzxids
+    strictly increase, and every read sees exactly the write issued just
+    before it."""
+    wait_until("an established leader", lambda: ensemble.leader() is not None, WAIT_S)
+    for nid in IDS:
+        zk = KazooClient(hosts=f"127.0.0.1:{ensemble.ports[nid]}", timeout=10)
+        zk.start(timeout=CONNECT_TIMEOUT_S)
+        try:
+            path = f"/pipe-{nid}"
+            zk.create(path, b"0")
+            sets, gets = [], []
+            for i in range(1, 201):
+                sets.append(zk.set_async(path, str(i).encode()))
+                gets.append(zk.get_async(path))
+            stats = [r.get(timeout=WAIT_S) for r in sets]
+            reads = [r.get(timeout=WAIT_S) for r in gets]
+            assert [s.version for s in stats] == list(range(1, 201)), nid
+            mzxids = [s.mzxid for s in stats]
+            assert mzxids == sorted(mzxids) and len(set(mzxids)) == 200, nid
+            assert [data for data, _ in reads] == [str(i).encode() for i in range(1, 201)], nid
+            assert [st.mzxid for _, st in reads] == mzxids, nid
+        finally:
+            zk.stop()
+            zk.close()

@@ -15,7 +15,7 @@ from typing import Any
 from synod.core import Message
 
 __all__ = ["Txn", "Notification", "Packet", "FollowerInfo", "LeaderInfo", "AckEpoch", "Diff", "Trunc", "Snap",
-           "NewLeader", "Ack", "UpToDate", "Proposal", "Commit", "Inform", "Ping", "ZabBody",
+           "NewLeader", "Ack", "UpToDate", "Proposal", "Commit", "Inform", "Ping", "Request", "ZabBody",
            "Propose", "ProposeReply", "ZabStatusRequest", "ZabStatus"]
 
 
@@ -124,8 +124,18 @@ class Ping(Message, tag="zab.Ping"):
     """Leader <-> follower liveness, both ways, once a tick."""
 
 
+class Request(Message, tag="zab.Request"):
+    """Learner -> leader, in the session: a request the learner's client
+    made, for the leader's application to turn into a proposal (ZooKeeper's
+    REQUEST packet). Carried in the session so that a request is taken only
+    in order and only on the session it was sent on: if one is lost, the
+    session breaks and none after it is taken."""
+
+    data: bytes
+
+
 ZabBody = FollowerInfo | LeaderInfo | AckEpoch | Diff | Trunc | Snap | NewLeader | Ack | UpToDate | Proposal | \
-    Commit | Inform | Ping
+    Commit | Inform | Ping | Request
 
 
 class Packet(Message, tag="zab.Packet"):

@@ -171,10 +171,18 @@ class ZabNode(Node):
             self.machine.restore(*rd.restore)
         if rd.committed:
             self._deliver(ctx, rd.committed)
+        for origin, data in rd.requests:
+            self.forwarded(ctx, origin, data)
         if zab.role != LEADING and self.pending:
             for handle in self.pending.values():   # this server no longer leads: their outcome is unknown
                 ctx.reply_to(handle, ProposeReply(zxid=0, leader=zab.leader))
             self.pending.clear()
+
+    def forwarded(self, ctx: Context, origin: str, data: bytes) -> None:
+        """On the leader: learner ``origin`` forwarded ``data`` with
+        :meth:`Zab.forward` (taken in its session's order). A subclass (the
+        ZooKeeper server) prepares and proposes it; here nothing forwards."""
+        ctx.trace("ignore_forwarded", origin=origin, reason="this node takes no forwarded requests")
 
     def delivered(self, ctx: Context, txn: Txn, result: bytes | None) -> None:
         """``txn`` was applied to the state machine (which returned

@@ -76,6 +76,7 @@ from synod.zab.messages import (
     Packet,
     Ping,
     Proposal,
+    Request,
     Snap,
     Trunc,
     Txn,
@@ -130,8 +131,10 @@ class Ready:
     """The host must, in this order: drop the log after ``truncate_after``
     (if not None), install ``snapshot`` (zxid, data: the log emptied), append
     ``entries``, write ``hard_state``, make all of it durable; then send
-    ``messages``, restore the state machine from ``restore`` (if any) and
-    deliver ``committed`` in order."""
+    ``messages``, restore the state machine from ``restore`` (if any),
+    deliver ``committed`` in order, then hand ``requests`` (origin server,
+    data: what learners forwarded with :meth:`Zab.forward`, leader only) to
+    the application in order."""
 
     hard_state: HardState | None = None
     truncate_after: int | None = None
@@ -140,6 +143,7 @@ class Ready:
     messages: list[tuple[str, Any]] = field(default_factory=list)
     restore: tuple[int, bytes] | None = None
     committed: list[Txn] = field(default_factory=list)
+    requests: list[tuple[str, bytes]] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
@@ -149,7 +153,8 @@ class Ready:
 
     @property
     def empty(self) -> bool:
-        return not (self.must_sync or self.messages or self.restore or self.committed or self.events)
+        return not (self.must_sync or self.messages or self.restore or self.committed or self.requests
+                    or self.events)
 
 
 class Rng(Protocol):
@@ -330,6 +335,20 @@ class Zab:
         if self.role != LEADING or not self.established:
             raise LocalProtocolError("not an established leader")
         return make_zxid(self.new_epoch, self.next_counter + 1)
+
+    def forward(self, data: bytes) -> bool:
+        """Send ``data`` to the leader in this learner's session, for the
+        leader's application (it comes out of the leader's :meth:`ready` in
+        ``requests``, in order, with this server's id). False, and nothing
+        sent, unless this server is a follower or observer in the broadcast
+        phase. Requests are taken in order or not at all: one lost breaks
+        the session, so no later one of it is taken (ZooKeeper's learners
+        send REQUEST packets on their one connection to the leader)."""
+        s = self.session
+        if self.role not in (FOLLOWING, OBSERVING) or self.phase != "broadcast" or s is None:
+            return False
+        self._send_session(s, Request(data=data))
+        return True
 
     def propose(self, data: bytes) -> int:
         """Broadcast ``data``; returns its zxid.
@@ -652,6 +671,11 @@ class Zab:
             self._advance_commit()
         elif t is Ping:
             pass
+        elif t is Request:
+            if not lr.up_to_date:
+                raise RemoteProtocolError("Request before the learner is up to date")
+            if self.established:
+                self._rd.requests.append((lr.sid.peer, body.data))
         else:
             raise RemoteProtocolError(f"a learner sent {t.__name__}")
 

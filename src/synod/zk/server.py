@@ -7,7 +7,10 @@ Request flow (ZooKeeper's request processors, in synod's node shape):
 - **Writes** (create of any kind, delete, setData, setACL, multi,
   closeSession). The server holding the client's connection, the *origin*,
   numbers the request in its session (cxid) and hands it to the leader
-  (:class:`ForwardRequest`; itself when it leads). The leader turns it into
+  (:class:`ForwardRequest` in its Zab session, so requests are taken in
+  order or, once one is lost, not at all; itself when it leads). A
+  session's writes are pipelined: forwarded without waiting for the
+  earlier ones' commits. The leader turns it into
   a transaction with :func:`~synod.zk.prep.prepare` against its
   :class:`~synod.zk.prep.TreeView` (the tree plus what is proposed and not
   yet applied), a refusal into an ``ErrorTxn``, and proposes it through Zab
@@ -85,11 +88,13 @@ PROTOCOL = "zk"
 _GATEWAY_PREFIX = PROTOCOL + ":"
 CONNECTIONS_MAX = 10_000           # client connections one server serves (the gateway also bounds them)
 PENDING_PER_SESSION_MAX = 1_000    # requests of one session waiting for earlier ones
+WRITES_IN_FLIGHT_PER_SESSION_MAX = 1_000   # writes of one session forwarded and not yet applied here
 REQUESTS_REMEMBERED_MAX = 4_096    # simulated clients' calls remembered to drop copies
 ENVIRONMENT_LINES_MAX = 256        # lines of envi a config may supply
 CONTAINER_DELETES_PER_CHECK_MAX = 1_000   # deletes one container check proposes (ZooKeeper: 10,000 a minute)
 _WRITES = (m.CreateRequest, m.Create2Request, m.CreateContainerRequest, m.CreateTTLRequest, m.DeleteRequest,
            m.SetDataRequest, m.SetACLRequest, m.MultiRequest, m.CloseSessionRequest, m.CheckVersionRequest)
+_FORWARDED = (*_WRITES, m.SyncRequest)   # requests that go to the leader and through Zab
 _READS = (m.ExistsRequest, m.GetDataRequest, m.GetChildrenRequest, m.GetChildren2Request, m.GetACLRequest,
           m.GetAllChildrenNumberRequest, m.GetEphemeralsRequest, m.MultiReadRequest, m.WhoAmIRequest)
 
@@ -113,7 +118,9 @@ class TxnEnvelope(Message, tag="zk.TxnEnvelope"):
 
 
 class ForwardRequest(Message, tag="zk.ForwardRequest"):
-    """Origin -> leader: prepare and propose this write of ``session_id``.
+    """Origin -> leader, in the origin's Zab session (:meth:`Zab.forward`;
+    the leader's own requests go straight in): prepare and propose this
+    write of ``session_id``.
     ``auth_ids``: the session's identities for the ACL checks."""
 
     session_id: int
@@ -282,8 +289,6 @@ class ZkServerNode(ZabNode):
                 self._client_message(ctx, src, ClientClosed(reason="a new connect"))
                 self._client_message(ctx, src, ClientOpened(protocol=PROTOCOL, addr=src))
             self._client_message(ctx, src, msg)
-        elif t is ForwardRequest and src in self.members:
-            self._forwarded(ctx, src, msg)
         elif t is SessionTouches and src in self.members:
             if self.zab is not None and self.zab.role == LEADING:
                 self._touch(ctx, msg.session_ids)
@@ -349,13 +354,27 @@ class ZkServerNode(ZabNode):
             self._answer(ctx, conn, handle, self._lost(conn))
             return
         self.touched.add(conn.session_id)
-        if conn.writes_out or conn.waiting:
+        if conn.waiting or not self._may_serve_now(conn, t):
             if len(conn.waiting) >= PENDING_PER_SESSION_MAX:
                 self._answer(ctx, conn, handle, m.Reply(zxid=self.tree.last_zxid, err=int(Code.THROTTLEDOP)), now)
                 return
-            conn.waiting.append((handle, msg, now))   # FIFO: behind the session's write in flight
+            conn.waiting.append((handle, msg, now))   # FIFO: behind the session's earlier requests
             return
         self._serve(ctx, conn, handle, msg, now)
+
+    @staticmethod
+    def _may_serve_now(conn: _Conn, t: type) -> bool:
+        """Whether a request of type ``t`` may be served now, nothing of its
+        session waiting before it. Writes are pipelined (ZooKeeper's
+        followers forward a session's writes without waiting for the earlier
+        ones' commits; the leader prepares them in order against what it has
+        proposed, and Zab commits them in that order), up to
+        ``WRITES_IN_FLIGHT_PER_SESSION_MAX``; anything answered here (reads,
+        pings, watches) waits until the session's writes are applied here,
+        so the session sees its own writes (FIFO client order)."""
+        if t in _FORWARDED:
+            return conn.writes_out < WRITES_IN_FLIGHT_PER_SESSION_MAX
+        return not conn.writes_out
 
     def _answer(self, ctx: Context, conn: _Conn, handle: Any, reply: Any, arrived_ms: float | None = None) -> None:
         """Send ``reply`` on ``conn`` (counted for srvr/mntr: a packet sent,
@@ -370,7 +389,7 @@ class ZkServerNode(ZabNode):
 
     def _serve(self, ctx: Context, conn: _Conn, handle: Any, msg: Any, arrived_ms: float) -> None:
         t = type(msg)
-        if t in _WRITES or t is m.SyncRequest:
+        if t in _FORWARDED:
             self.next_cxid += 1
             conn.writes_out += 1
             self.answers[(conn.session_id, self.next_cxid)] = (conn, handle, arrived_ms)
@@ -543,8 +562,21 @@ class ZkServerNode(ZabNode):
         assert zab is not None
         if zab.role == LEADING:
             self._forwarded(ctx, zab.config.server_id, fwd)
-        elif zab.leader is not None:
-            ctx.send(zab.leader, fwd)
+        elif zab.forward(encode(fwd)):
+            self._act(ctx)
+        # else: not up to date with a leader; this server is about to close
+        # its client connections (ConnectionLoss), and this request's outcome
+        # is unknown to its client, as in ZooKeeper.
+
+    def forwarded(self, ctx: Context, origin: str, data: bytes) -> None:
+        """On the leader: a write (or a session's creation, or a sync) that
+        learner ``origin`` forwarded in its Zab session, in order."""
+        try:
+            fwd = decode(data, ForwardRequest)
+        except RemoteProtocolError as e:
+            ctx.trace("ignore_forwarded", origin=origin, reason=f"undecodable: {e}")
+            return
+        self._forwarded(ctx, origin, fwd)
 
     def _forwarded(self, ctx: Context, origin: str, fwd: ForwardRequest) -> None:
         """Prepare a write (or a session's creation, or a sync) and propose it."""
@@ -552,10 +584,13 @@ class ZkServerNode(ZabNode):
         assert zab is not None
         if zab.role != LEADING or not zab.established or self.view is None:
             return   # the origin's client times out and reconnects (ConnectionLoss)
-        if self.view.full():
-            return   # too much prepared and not yet applied: the origin's client sees ConnectionLoss
         txn: Any
-        if fwd.request is None:
+        if self.view.full():
+            # Too much prepared and not yet applied: refused in its place in
+            # the order (dropping it would let the session's later writes
+            # pass it).
+            txn = ErrorTxn(err=int(Code.THROTTLEDOP))
+        elif fwd.request is None:
             txn = CreateSessionTxn(session_id=fwd.session_id, timeout_ms=fwd.create_session_timeout_ms)
             if self.tracker is not None:
                 self.tracker.add(fwd.session_id, fwd.create_session_timeout_ms, int(ctx.unix_ms))
@@ -646,7 +681,7 @@ class ZkServerNode(ZabNode):
         if conn is origin_conn:   # not a connection that has since been replaced by a new connect
             conn.writes_out -= 1
             assert conn.writes_out >= 0
-            while conn.waiting and not conn.writes_out:
+            while conn.waiting and self._may_serve_now(conn, type(conn.waiting[0][1])):
                 handle, msg, arrived_ms = conn.waiting.popleft()
                 self._serve(ctx, conn, handle, msg, arrived_ms)
 
