@@ -158,10 +158,11 @@ def test_strictly_a_watch_left_on_the_server_by_an_earlier_connection_must_not_f
     second = replace(_conn(*_events((CREATED, "/a/b"), (CHILDREN, "/a")), ("setwatches", 3, 3, (), (RECURSIVE,)),
                            *_events((CHANGED, "/a/b")), ("reply", 4)), epoch=2)
     changes = _tree()
-    assert check_watches(changes, [first, second])[0] == []
-    strict, events, connections = check_watches(changes, [first, second], tolerate=False)
-    assert (events, connections) == (5, 2)
-    assert strict == ["c1 connection 2 (to z1, session 0x7): notification 1 (NodeCreated /a/b) came before any "
+    lenient = check_watches(changes, [first, second])
+    assert (lenient.violations, lenient.notifications, lenient.connections, lenient.tolerated) == ([], 5, 2, 1)
+    strict = check_watches(changes, [first, second], tolerate=False)
+    assert strict.tolerated == 0
+    assert strict.violations == ["c1 connection 2 (to z1, session 0x7): notification 1 (NodeCreated /a/b) came before any "
                       "watch was set on this connection"]
 
 
@@ -176,16 +177,16 @@ def _a_watchers_connection(seed: int) -> tuple[ChangeLog, ConnectionLog, list]:
 
 def test_a_real_runs_history_with_one_notification_dropped_duplicated_or_moved_is_caught() -> None:
     changes, log, events = _a_watchers_connection(2)
-    assert check_watches(changes, [log])[0] == []
+    assert check_watches(changes, [log]).violations == []
     for i in events[1:-1]:
         dropped = replace(log, items=log.items[:i] + log.items[i + 1:])
         doubled = replace(log, items=log.items[:i + 1] + log.items[i:])
-        assert check_watches(changes, [dropped])[0], f"dropping {log.items[i]} was not caught"
-        assert check_watches(changes, [doubled])[0], f"duplicating {log.items[i]} was not caught"
+        assert check_watches(changes, [dropped]).violations, f"dropping {log.items[i]} was not caught"
+        assert check_watches(changes, [doubled]).violations, f"duplicating {log.items[i]} was not caught"
     i, j = next((i, j) for i, j in zip(events, events[1:]) if log.items[i] != log.items[j])
     swapped = list(log.items)
     swapped[i], swapped[j] = swapped[j], swapped[i]
-    assert check_watches(changes, [replace(log, items=swapped)])[0]
+    assert check_watches(changes, [replace(log, items=swapped)]).violations
 
 
 def test_the_replay_command_keeps_the_watch_options() -> None:

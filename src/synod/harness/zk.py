@@ -598,14 +598,15 @@ def _watch_verdict(run: ZkRun) -> Verdict:
     shared = run.shared
     if run.observations.changes is None:
         return Verdict("watches", OK, "no client watches")
-    problems, events, n = check_watches(run.observations.changes, shared.connections,
-                                        tolerate=not run.strict_watches)
+    report = check_watches(run.observations.changes, shared.connections, tolerate=not run.strict_watches)
     watchers = len({log.client for log in shared.connections})
-    return Verdict("watches", ILLEGAL if problems else OK, "; ".join(problems[:2]) or
-                   f"{events} notifications on {n} connections of {watchers} watchers "
-                   f"({shared.counts.get('one-shot watches', 0)} one-shot watches set): on each connection "
-                   f"exactly the watched changes from each watch's setting on, in zxid order, each before "
-                   f"the replies after it")
+    tolerated = (f" ({report.tolerated} only with synod's known deviations tolerated: --strict-watches "
+                 f"to fail them)" if report.tolerated else "")
+    return Verdict("watches", ILLEGAL if report.violations else OK, "; ".join(report.violations[:2]) or
+                   f"{report.notifications} notifications on {report.connections} connections of {watchers} "
+                   f"watchers ({shared.counts.get('one-shot watches', 0)} one-shot watches set): on each "
+                   f"connection{tolerated} exactly the watched changes from each watch's setting on, in zxid "
+                   f"order, each before the replies after it", report)
 
 
 def mutual_exclusion(holds: list[tuple[float, float, int]]) -> list[str]:

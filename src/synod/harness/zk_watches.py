@@ -74,8 +74,8 @@ from synod.zk import messages as m
 from synod.zk.constants import AddWatchMode, Code, EventType, KeeperState
 from synod.zk.txn import CloseSessionTxn, CreateTxn, DeleteTxn, MultiTxn, NodeKind, SetDataTxn
 
-__all__ = ["WatchKind", "Watch", "Change", "ChangeLog", "ConnectionLog", "WatchingClient", "check_connection",
-           "check_watches",
+__all__ = ["WatchKind", "Watch", "Change", "ChangeLog", "ConnectionLog", "WatchingClient", "WatchReport",
+           "check_connection", "check_watches",
            "CREATED", "DELETED", "CHANGED", "ONE_SHOT", "TOLERATE_SERVER_DEVIATIONS"]
 
 CREATED, DELETED, CHANGED = "created", "deleted", "changed"
@@ -504,27 +504,45 @@ def _check_stream(expected: _Expected, log: ConnectionLog, first: int, kept: lis
     return []
 
 
+@dataclass(frozen=True, slots=True)
+class WatchReport:
+    """:func:`check_watches`'s answer: ``violations`` (at most
+    :data:`VIOLATIONS_MAX`), ``notifications`` checked, ``connections``,
+    and ``tolerated``: connections that pass only because synod's known
+    deviations are tolerated."""
+
+    violations: list[str]
+    notifications: int
+    connections: int
+    tolerated: int
+
+
 def check_watches(changes: ChangeLog, logs: Iterable[ConnectionLog], *,
-                  tolerate: bool = TOLERATE_SERVER_DEVIATIONS) -> tuple[list[str], int, int]:
+                  tolerate: bool = TOLERATE_SERVER_DEVIATIONS) -> WatchReport:
     """Every connection's check (:func:`check_connection`) against the
-    ``changes`` applied, ``logs`` in the order the connections were made:
-    (violations, at most :data:`VIOLATIONS_MAX`; notifications checked;
-    connections). ``tolerate``: tolerate synod's known deviations (see
+    ``changes`` applied, ``logs`` in the order the connections were made.
+    ``tolerate``: tolerate synod's known deviations (see
     :func:`check_connection`); False checks ZooKeeper's semantics strictly."""
     index = ChangeIndex(changes.changes)
     out: list[str] = []
-    events = n = 0
+    events = n = tolerated = 0
     left: dict[tuple[int, int, str], set[Watch]] = {}   # (client, session, server) -> watches set there
     for log in logs:
         n += 1
         events += sum(1 for item in log.items if item[0] == "event")
         key = (log.client, log.session_id, log.server)
-        carried = tuple(sorted(left.get(key, ()), key=lambda w: (w.kind, w.path))) if tolerate else ()
+        closed_at = changes.closed.get(log.session_id)
         if len(out) < VIOLATIONS_MAX:
-            out += check_connection(index, log, carried, changes.closed.get(log.session_id), late_watches=tolerate)
+            strict = check_connection(index, log, (), closed_at)
+            if strict and tolerate:
+                carried = tuple(sorted(left.get(key, ()), key=lambda w: (w.kind, w.path)))
+                lenient = check_connection(index, log, carried, closed_at, late_watches=True)
+                tolerated += not lenient
+                strict = lenient
+            out += strict
         for item in log.items:
             if item[0] == "watch":
                 left.setdefault(key, set()).add(item[1])
             elif item[0] == "setwatches":
                 left.setdefault(key, set()).update(tuple(item[3]) + tuple(item[4]))
-    return out, events, n
+    return WatchReport(out, events, n, tolerated)
