@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from synod.core import Context, Node
-from synod.sim import Simulator
+from synod.sim import Constant, LinkModel, Simulator
 from synod.zab import ZabNodeConfig
 from synod.zab.zab import ZabConfig
 from synod.zk import messages as m
@@ -122,23 +122,32 @@ def test_a_closed_session_cannot_create_an_ephemeral() -> None:
     PrepRequestProcessor). Found by ``synod sim zk`` (seeds 18, 21, 26 ...):
     the leader prepared an ephemeral create for a session it had already
     expired, and every server kept that ephemeral for good, owned by a
-    session no longer open."""
+    session no longer open. Here the client pipelines the create right
+    behind its closeSession (both sent before either reply): the leader
+    takes them in order and refuses the create; the origin answers the
+    close, then closes the connection (its session closed), so the create's
+    answer is a connection loss; no server ever holds the ephemeral. A
+    request on the closed connection afterwards is a connection loss too."""
     sim = Simulator(3)
+    for src, dst in (("c1", "zk1"), ("zk1", "c1")):
+        sim.network.set_link(src, dst, LinkModel(latency=Constant(2.0)))   # in order, as over TCP
     _add_servers(sim)
     out: dict[str, Any] = {}
 
     async def script(ctx: Context, out: dict[str, Any]) -> None:
         await _connect(ctx, "zk1")
-        out["close"] = await ctx.call("zk1", m.CloseSessionRequest(), 1000)
-        out["create"] = await ctx.call("zk1", m.CreateRequest(path="/e", data=b"", acl=OPEN_ACL_UNSAFE,
-                                                              flags=int(CreateMode.EPHEMERAL)), 1000)
-        await ctx.sleep(200)
+        ctx.send("zk1", m.CloseSessionRequest())
+        ctx.send("zk1", m.CreateRequest(path="/e", data=b"", acl=OPEN_ACL_UNSAFE, flags=int(CreateMode.EPHEMERAL)))
+        await ctx.sleep(500)
+        out["after"] = await ctx.call("zk1", m.GetDataRequest(path="/", watch=False), 1000)
         out["done"] = True
 
     sim.add_node("c1", lambda: _Client(script, out), peers=IDS)
     sim.run(until=lambda: "done" in out, until_ms=30_000)
-    assert out["close"].err == 0
-    assert out["create"].err == Code.SESSIONEXPIRED, out["create"]
+    replies = [msg for _, msg in out.get("pushed", []) if isinstance(msg, m.Reply)]
+    assert replies[0].err == 0, replies   # the close
+    assert [r.err for r in replies[1:]] in ([Code.CONNECTIONLOSS], [Code.SESSIONEXPIRED]), replies
+    assert out["after"].err == Code.CONNECTIONLOSS, out["after"]
     for nid in IDS:
         assert "/e" not in sim.hosts[nid].node.tree   # type: ignore[attr-defined]
 

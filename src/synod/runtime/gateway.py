@@ -249,11 +249,18 @@ class _Connection(asyncio.Protocol):
         if push is None:
             self.gateway._trace("ignore_push", {"client": self.client_id, "type": type(msg).__name__})
             return
-        data = push(msg)
+        try:
+            data = push(msg)
+        except (LocalProtocolError, RemoteProtocolError) as e:
+            self.gateway._trace("reply_error", {"client": self.client_id, "error": str(e)})
+            self.close(f"push not renderable: {e}")
+            return
         if self.out is not None:
             self.out.append(data)
         else:
             self._write(data)
+        if getattr(self.proto, "wants_close", False):
+            self.close("the node closed the connection")
 
     # -- plumbing ----------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

@@ -304,13 +304,19 @@ class ZooKeeperProtocol:
         """A watch notification: ReplyHeader(xid -1, zxid -1, err 0) then the
         WatcherEvent, as ZooKeeper 3.8's ``NIOServerCnxn.process`` writes it
         (newer servers put the event's zxid in the header; clients ignore it).
+        Or :class:`CloseConnection`: nothing is written and the connection
+        closes (``wants_close``), requests still unanswered with it.
 
         Raises:
             LocalProtocolError: ``msg`` is not a :class:`WatcherEvent`, or the
                 connection has no session (no ConnectRequest was read).
         """
+        if type(msg) is CloseConnection:   # the server closes the connection (its session closed)
+            self._state = _DONE
+            self.wants_close = True
+            return b""
         if not isinstance(msg, WatcherEvent):
-            raise LocalProtocolError(f"push() takes a WatcherEvent, not {type(msg).__name__}")
+            raise LocalProtocolError(f"push() takes a WatcherEvent or CloseConnection, not {type(msg).__name__}")
         if not self._session:
             raise LocalProtocolError("push() before the connection's ConnectRequest")
         w = JuteWriter()

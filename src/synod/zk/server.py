@@ -243,7 +243,7 @@ class ZkServerNode(ZabNode):
         return {PROTOCOL: ZooKeeperProtocol}
 
     def _may_read(self, watcher: Any, acl: Sequence[m.ACL]) -> bool:
-        conn = self.by_session.get(watcher)
+        conn = self.conns.get(watcher)
         return check_acl(acl, int(Perms.READ), conn.auth_ids if conn is not None else [])
 
     # -- handlers -------------------------------------------------------------------------------
@@ -330,8 +330,13 @@ class ZkServerNode(ZabNode):
             return
         if t is ClientClosed:
             conn = self.conns.pop(src, None)
-            if conn is not None and self.by_session.get(conn.session_id) is conn:
-                del self.by_session[conn.session_id]
+            if conn is not None:
+                # A connection's watches go with it (ZooKeeper's watcher is the
+                # connection): a client re-sets them on its next connection
+                # (SetWatches2), catching up from the last zxid it saw.
+                self.tree.watches.remove_watcher(conn.client_id)
+                if self.by_session.get(conn.session_id) is conn:
+                    del self.by_session[conn.session_id]
             return
         conn = self.conns.get(src)
         if conn is None:
@@ -403,18 +408,18 @@ class ZkServerNode(ZabNode):
             reply = self._auth(conn, msg)
         elif t is m.SetWatches or t is m.SetWatches2:
             fired = self.tree.set_watches(
-                msg.relativeZxid, conn.session_id, data=msg.dataWatches, exist=msg.existWatches,
+                msg.relativeZxid, conn.client_id, data=msg.dataWatches, exist=msg.existWatches,
                 child=msg.childWatches, persistent=getattr(msg, "persistentWatches", ()),
                 persistent_recursive=getattr(msg, "persistentRecursiveWatches", ()))
             self._push(ctx, fired)
             reply = m.Reply(zxid=self.tree.last_zxid)
         elif t is m.AddWatchRequest:
-            self.tree.watches.add_watch(msg.path, conn.session_id, msg.mode)
+            self.tree.watches.add_watch(msg.path, conn.client_id, msg.mode)
             reply = m.Reply(zxid=self.tree.last_zxid)
         elif t is m.RemoveWatchesRequest or t is m.CheckWatchesRequest:
             w = self.tree.watches
             ok = (w.remove_watches if t is m.RemoveWatchesRequest else w.check_watches)(
-                msg.path, msg.type_, conn.session_id)
+                msg.path, msg.type_, conn.client_id)
             reply = m.Reply(zxid=self.tree.last_zxid, err=0 if ok else int(Code.NOWATCHER))
         elif t in _READS:
             err, response = self._read(conn, msg)
@@ -428,7 +433,7 @@ class ZkServerNode(ZabNode):
         FinalRequestProcessor does); (err, response)."""
         tree = self.tree
         t = type(msg)
-        watcher = conn.session_id if getattr(msg, "watch", False) else None
+        watcher = conn.client_id if getattr(msg, "watch", False) else None
         if t is m.ExistsRequest:
             stat = tree.exists(msg.path, watcher)
             return (0, m.ExistsResponse(stat=stat)) if stat is not None else (int(Code.NONODE), None)
@@ -653,13 +658,18 @@ class ZkServerNode(ZabNode):
         env, applied = result
         if self.view is not None:
             self.view.applied(txn.zxid)
-        if type(env.txn) is CloseSessionTxn:
-            if self.tracker is not None:
-                self.tracker.remove(env.txn.session_id)
-            self.tree.watches.remove_watcher(env.txn.session_id)
-        self._push(ctx, applied.fired)
-        if env.origin != self.zk.node.zab.server_id:
-            return
+        closed = env.txn.session_id if type(env.txn) is CloseSessionTxn else 0
+        if closed and self.tracker is not None:
+            self.tracker.remove(closed)
+        self._push(ctx, applied.fired)   # its ephemerals' deletions still reach the closed session's watches
+        if env.origin == self.zk.node.zab.server_id:
+            self._answer_applied(ctx, txn, env, applied)
+        if closed:
+            self._session_closed(ctx, closed)
+
+    def _answer_applied(self, ctx: Context, txn: ZabTxn, env: TxnEnvelope, applied: ApplyResult) -> None:
+        """On the origin: answer the request ``env`` carried (a connect, a
+        write, a sync), then serve what of its session waited for it."""
         if type(env.txn) is CreateSessionTxn:
             conn = self.by_session.get(env.session_id)
             if conn is not None and conn.connect is not None:
@@ -685,9 +695,27 @@ class ZkServerNode(ZabNode):
                 handle, msg, arrived_ms = conn.waiting.popleft()
                 self._serve(ctx, conn, handle, msg, arrived_ms)
 
+    def _session_closed(self, ctx: Context, session_id: int) -> None:
+        """A session's close (its client's closeSession, or its expiry) was
+        applied: its connection to this server, if any, is closed, with its
+        watches (ZooKeeper's FinalRequestProcessor closes the connection of a
+        closed session). Over TCP the connection closes after what was
+        already written (the closeSession reply); a simulated client is
+        forgotten, so its next request is answered CONNECTIONLOSS."""
+        conn = self.by_session.pop(session_id, None)
+        if conn is None:
+            return
+        ctx.trace("zk_session_connection_closed", client=conn.client_id, session=session_id)
+        self.tree.watches.remove_watcher(conn.client_id)
+        self._close(ctx, conn, "its session closed")
+        if self.conns.get(conn.client_id) is conn:
+            del self.conns[conn.client_id]
+        if conn.client_id.startswith(_GATEWAY_PREFIX):
+            ctx.send(conn.client_id, m.CloseConnection(reason="session closed"))
+
     def _push(self, ctx: Context, fired: list[Any]) -> None:
         for watcher, event in fired:
-            conn = self.by_session.get(watcher)
+            conn = self.conns.get(watcher)
             if conn is not None:
                 self.stats.packets_sent += 1
                 conn.sent += 1
