@@ -32,7 +32,6 @@ class _ZkRunner:
     unsafe: str
     broken: str
     watchers: int = WATCHERS
-    strict_watches: bool = False
     system: str = "zk"
 
     def describe(self) -> str:
@@ -43,7 +42,6 @@ class _ZkRunner:
 
     def replay(self, seed: int, trace_path: str | None = None, history_path: str | None = None) -> str:
         flags = f" --watchers {self.watchers}" if self.watchers != WATCHERS else ""
-        flags += " --strict-watches" if self.strict_watches else ""
         flags += f" --unsafe {self.unsafe}" if self.unsafe else ""
         flags += f" --broken {self.broken}" if self.broken else ""
         flags += f" --trace {trace_path}" if trace_path else ""
@@ -58,7 +56,7 @@ class _ZkRunner:
         with _tracer_to(trace_path) as tracer:
             r, run = run_zk(seed, tracer=tracer, progress=progress, servers=self.servers, clients=self.clients,
                             kinds=self.kind_list, unsafe=self.unsafe, broken=self.broken, time_ms=self.time_ms,
-                            watchers=self.watchers, strict_watches=self.strict_watches)
+                            watchers=self.watchers)
         if history_path:
             Path(history_path).write_text(run.shared.history.jsonl())
         statuses = {v.checker: v.status for v in r.verdicts}
@@ -95,9 +93,6 @@ class _ZkRunner:
 @click.option("--watchers", default=WATCHERS, show_default=True, type=click.IntRange(0, 64),
               help="Of the clients, how many also keep persistent watches (and set one-shot ones) and check "
                    "every notification.")
-@click.option("--strict-watches", is_flag=True,
-              help="Check watches against ZooKeeper's semantics strictly, tolerating neither of synod's known "
-                   "deviations (watches kept after their connection closes; a closed session's connection served).")
 @click.option("--nemesis", "kinds", default=",".join(ZK_KINDS), show_default=True,
               help=f"Comma-separated faults on the servers, from: {', '.join(ZK_KINDS)}; '' for none.")
 @click.option("--seed", default=1, show_default=True, type=click.IntRange(0, None),
@@ -116,9 +111,8 @@ class _ZkRunner:
 @click.option("--history", "history_path", default=None, type=click.Path(dir_okay=False),
               help="Write the clients' linearizable history (JSON lines, for synod check lin) here; one seed only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def zk_cmd(servers: int, clients: int, watchers: int, strict_watches: bool, kinds: str, seed: int, n_seeds: int,
-           time_text: str, unsafe: str, broken: str, trace_path: str | None, history_path: str | None,
-           as_json: bool) -> None:
+def zk_cmd(servers: int, clients: int, watchers: int, kinds: str, seed: int, n_seeds: int, time_text: str,
+           unsafe: str, broken: str, trace_path: str | None, history_path: str | None, as_json: bool) -> None:
     """ZooKeeper (Hunt et al., USENIX ATC 2010) on Zab under faults:
     simulated clients do versioned setData (a cas per znode), sync+reads,
     plain reads, ephemeral and sequential creates, kazoo's lock recipe,
@@ -138,7 +132,7 @@ def zk_cmd(servers: int, clients: int, watchers: int, strict_watches: bool, kind
         raise click.BadParameter("one seed only", param_hint="--history")
     if watchers > clients:
         raise click.BadParameter(f"at most --clients ({clients})", param_hint="--watchers")
-    run = _ZkRunner(time_ms, time_text, servers, clients, kind_list, kinds, unsafe, broken, watchers, strict_watches)
+    run = _ZkRunner(time_ms, time_text, servers, clients, kind_list, kinds, unsafe, broken, watchers)
     if n_seeds == 1:
         _one_seed(run, seed, time_ms, trace_path, history_path, None, as_json)
     else:

@@ -64,8 +64,8 @@ skew). Verdicts:
   (from the servers' one apply order) after each watch was set, in zxid
   order, each before the replies that follow its change; one-shot watches
   once; SetWatches2 firing what ZooKeeper's does
-  (:func:`~synod.harness.zk_watches.check_watches`, whose docstring says
-  what ZooKeeper guarantees, and what of synod's server it tolerates);
+  (:func:`~synod.harness.zk_watches.check_watches`; its module docstring
+  says what ZooKeeper guarantees);
 - ``ephemerals``: on every server, after every applied transaction, each
   ephemeral's owner is an open session, and a CloseSession (an expiry or a
   close) leaves none of its session's ephemerals: so every server deletes
@@ -529,10 +529,9 @@ class ZkClient(WatchingClient, Node):
 
 
 def replay_command(seed: int | str, *, servers: int, clients: int, kinds: tuple[str, ...], unsafe: str,
-                   broken: str, time_ms: float, watchers: int = WATCHERS, strict_watches: bool = False) -> str:
+                   broken: str, time_ms: float, watchers: int = WATCHERS) -> str:
     """The ``synod sim zk`` command that replays one run."""
     flags = f" --watchers {watchers}" if watchers != WATCHERS else ""
-    flags += " --strict-watches" if strict_watches else ""
     flags += f" --unsafe {unsafe}" if unsafe else ""
     flags += f" --broken {broken}" if broken else ""
     return (f"synod sim zk --seed {seed} --time {time_ms:g}ms --servers {servers} --clients {clients} "
@@ -547,7 +546,6 @@ class ZkRun:
     observations: Observations
     shared: _Shared
     live: dict[str, ZkServerNode]   # node id -> its server object of the current (or last) life
-    strict_watches: bool = False     # the watch checker tolerates none of synod's known deviations
 
 
 def _verdicts(run: ZkRun, sim: Simulator, check_timeout_s: float | None) -> list[Verdict]:
@@ -598,14 +596,12 @@ def _watch_verdict(run: ZkRun) -> Verdict:
     shared = run.shared
     if run.observations.changes is None:
         return Verdict("watches", OK, "no client watches")
-    report = check_watches(run.observations.changes, shared.connections, tolerate=not run.strict_watches)
+    report = check_watches(run.observations.changes, shared.connections)
     watchers = len({log.client for log in shared.connections})
-    tolerated = (f" ({report.tolerated} only with synod's known deviations tolerated: --strict-watches "
-                 f"to fail them)" if report.tolerated else "")
     return Verdict("watches", ILLEGAL if report.violations else OK, "; ".join(report.violations[:2]) or
                    f"{report.notifications} notifications on {report.connections} connections of {watchers} "
                    f"watchers ({shared.counts.get('one-shot watches', 0)} one-shot watches set): on each "
-                   f"connection{tolerated} exactly the watched changes from each watch's setting on, in zxid "
+                   f"connection exactly the watched changes from each watch's setting on, in zxid "
                    f"order, each before the replies after it", report)
 
 
@@ -641,14 +637,11 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5, watchers:
                 kinds: tuple[str, ...] = ("partition", "kill", "pause", "loss", "skew"), unsafe: str = "",
                 broken: str = "", time_ms: float = 10_000.0, liveness_ms: float = 10_000.0,
                 snapshot_interval_txns: int = 50, check_timeout_s: float | None = CHECK_TIMEOUT_S,
-                stop_on_zab: bool = True, strict_watches: bool = False, out: list[ZkRun] | None = None) -> Scenario:
+                stop_on_zab: bool = True, out: list[ZkRun] | None = None) -> Scenario:
     """The scenario (see the module docstring). ``stop_on_zab=False``
     runs on after the Zab checker saw a violation (to see what the
     clients' checkers make of it); ``snapshot_interval_txns``: each server
     snapshots its tree after that many transactions (0: never);
-    ``strict_watches``: the watch checker tolerates neither of synod's
-    known deviations from ZooKeeper
-    (:data:`~synod.harness.zk_watches.TOLERATE_SERVER_DEVIATIONS`);
     ``watchers``: the first that many clients also watch (the k-th keeps
     :data:`WATCH_SETS` [k % 2]). A watcher's links to and from the servers
     have one latency and no loss or duplication, whatever the nemesis does
@@ -672,7 +665,7 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5, watchers:
     voters = tuple(f"z{i}" for i in range(1, servers + 1))
     flags = {UNSAFE_OPTIONS[unsafe]: True} if unsafe else {}
     run = ZkRun(ZabChecker(), Observations(changes=ChangeLog() if watchers else None),
-                _Shared(HistoryRecorder(lambda: sim.now_ms)), {}, strict_watches)
+                _Shared(HistoryRecorder(lambda: sim.now_ms)), {})
     if out is not None:
         out.append(run)
 
@@ -710,7 +703,7 @@ def zk_scenario(sim: Simulator, *, servers: int = 3, clients: int = 5, watchers:
         stop_early=(lambda: bool(run.checker.problems)) if stop_on_zab else None,
         check=lambda: _verdicts(run, sim, check_timeout_s),
         replay=replay_command("{seed}", servers=servers, clients=clients, kinds=kinds, unsafe=unsafe,
-                              broken=broken, time_ms=time_ms, watchers=watchers, strict_watches=strict_watches),
+                              broken=broken, time_ms=time_ms, watchers=watchers),
         history=shared.history,
     )
 

@@ -55,10 +55,11 @@ the same ones in the same order) and, per client connection, a
 watches set (with the zxid of the reply that set them: the server's last
 applied zxid then), notifications, and replies (with their zxid).
 
-Two deviations of synod's server from ZooKeeper are tolerated by default
-(:data:`TOLERATE_SERVER_DEVIATIONS`; see :func:`check_connection`): it
-keeps a session's watches on a server when its connection there closes,
-and serves a connection whose session it has closed.
+It found two deviations of synod's server, since fixed: watches were kept
+per session, not per connection (a client coming back to a server was told
+of changes before it set any watch there, and a one-shot watch could fire
+twice), and a server kept serving a connection whose session it had closed
+(a watch set afterwards fired for the closed session).
 """
 
 from __future__ import annotations
@@ -76,14 +77,10 @@ from synod.zk.txn import CloseSessionTxn, CreateTxn, DeleteTxn, MultiTxn, NodeKi
 
 __all__ = ["WatchKind", "Watch", "Change", "ChangeLog", "ConnectionLog", "WatchingClient", "WatchReport",
            "check_connection", "check_watches",
-           "CREATED", "DELETED", "CHANGED", "ONE_SHOT", "TOLERATE_SERVER_DEVIATIONS"]
+           "CREATED", "DELETED", "CHANGED", "ONE_SHOT"]
 
 CREATED, DELETED, CHANGED = "created", "deleted", "changed"
 VIOLATIONS_MAX = 20
-# synod's server keeps a session's watches when its connection closes, and serves a connection
-# whose session it closed (ZooKeeper does neither): tolerated by default, see check_connection;
-# False once the server behaves as ZooKeeper does.
-TOLERATE_SERVER_DEVIATIONS = True
 
 
 class WatchKind:
@@ -313,11 +310,10 @@ class _Expected:
     """The notifications one connection must carry, generated change by
     change as far as the log needs them."""
 
-    def __init__(self, changes: list[Change], zxids: list[int], closed_at: int | None, late_watches: bool) -> None:
+    def __init__(self, changes: list[Change], zxids: list[int], closed_at: int | None) -> None:
         self.changes = changes
         self.zxids = zxids
         self.closed_at = closed_at                     # the session's close: its watches go after it
-        self.late_watches = late_watches               # ...but those set after it stay (synod's deviation)
         self.next = -1                                  # index of the next change to expand; -1: no watch yet
         self.active: list[tuple[Watch, int]] = []      # (watch, zxid it was set at), in the order set
         self.pending: list[tuple[int, str, int]] = []  # (event type, path, zxid) due, oldest first
@@ -334,7 +330,7 @@ class _Expected:
         change = self.changes[self.next]
         self.next += 1
         if self.closed_at is not None and change.zxid > self.closed_at:
-            self.active = [a for a in self.active if self.late_watches and a[1] >= self.closed_at]
+            self.active = []
         for event_type, path in change.events():
             fired = [(w, z) for w, z in self.active if z < change.zxid and w.matches(event_type, path)]
             if fired:
@@ -400,23 +396,7 @@ class ChangeIndex:
         return fired, kept
 
 
-def _carried_run(changes: list[Change], zxids: list[int], carried: tuple[Watch, ...], before: list[Any],
-                 zxid: int) -> bool:
-    """Are ``before`` (notifications ahead of the connection's first watch,
-    set at ``zxid``) the last events, up to ``zxid``, of persistent watches
-    ``carried`` over from an earlier connection of the session to the same
-    server? (see :func:`check_connection`)"""
-    want = [(item[1], item[2]) for item in before]
-    got: list[tuple[int, str]] = []
-    i = bisect_right(zxids, zxid)
-    while len(got) < len(want) and i > 0:
-        i -= 1
-        got[:0] = [e for e in changes[i].events() if any(w.matches(*e) for w in carried)]
-    return got[len(got) - len(want):] == want
-
-
-def check_connection(index: ChangeIndex, log: ConnectionLog, carried: tuple[Watch, ...] = (),
-                     closed_at: int | None = None, *, late_watches: bool = False) -> list[str]:
+def check_connection(index: ChangeIndex, log: ConnectionLog, closed_at: int | None = None) -> list[str]:
     """The first violation of one connection's notifications (see the
     module docstring), against the changes in ``index``. Empty: the
     connection carried exactly the watched changes from each watch's
@@ -426,19 +406,7 @@ def check_connection(index: ChangeIndex, log: ConnectionLog, carried: tuple[Watc
     ``closed_at``: the zxid that closed the connection's session (an expiry
     or a close); its watches are gone after that transaction (its own
     ephemerals' deletions still fire them, as in ZooKeeper's
-    FinalRequestProcessor).
-
-    Two known deviations of synod's server, tolerated when asked
-    (:data:`TOLERATE_SERVER_DEVIATIONS`). ``carried``: it keys watches by
-    session, not connection, so the watches a session set on an earlier
-    connection to this server are still there when it comes back (ZooKeeper
-    removes a connection's watches with it). Notifications ahead of the
-    connection's first watch pass if they are the last events of the
-    carried persistent watches up to it, or each fired by a carried watch;
-    later, each carried one-shot watch excuses one notification nothing
-    else explains. ``late_watches``: it keeps serving a connection whose
-    session it has closed (ZooKeeper closes it: FinalRequestProcessor on a
-    closeSession), so a watch set after the close stays and fires."""
+    FinalRequestProcessor)."""
     items = log.items
     first = next((i for i, item in enumerate(items) if item[0] in ("watch", "setwatches")), len(items))
     before = [item for item in items[:first] if item[0] == "event"]
@@ -453,18 +421,14 @@ def check_connection(index: ChangeIndex, log: ConnectionLog, carried: tuple[Watc
                     f"{[_describe(*e) for e in fired]} at once; the connection's first notifications were "
                     f"{[_describe(e[1], e[2]) for e in before]}"]
         before = before[:len(before) - len(fired)]
-    if before and not (carried and first < len(items) and (
-            _carried_run(index.changes, index.zxids, carried, before, items[first][2])
-            or all(any(w.matches(e[1], e[2]) for w in carried) for e in before))):
+    if before:   # a watch left by an earlier connection, or one that is not the client's
         e = before[0]
         return [f"{log.name()}: notification 1 ({_describe(e[1], e[2])}) came before any watch was set on this "
                 f"connection"]
-    expected = _Expected(index.changes, index.zxids, closed_at, late_watches)
-    return _check_stream(expected, log, first, kept, [w for w in carried if w.kind in ONE_SHOT])
+    return _check_stream(_Expected(index.changes, index.zxids, closed_at), log, first, kept)
 
 
-def _check_stream(expected: _Expected, log: ConnectionLog, first: int, kept: list[Watch],
-                  excuses: list[Watch]) -> list[str]:
+def _check_stream(expected: _Expected, log: ConnectionLog, first: int, kept: list[Watch]) -> list[str]:
     """:func:`check_connection` from the connection's first watch on."""
     latest_event_zxid = 0
     seen = sum(1 for item in log.items[:first] if item[0] == "event")
@@ -475,10 +439,6 @@ def _check_stream(expected: _Expected, log: ConnectionLog, first: int, kept: lis
                 pass
             head = expected.pending[0] if expected.pending else None
             if head is None or head[:2] != (item[1], item[2]):
-                excuse = next((w for w in excuses if w.matches(item[1], item[2])), None)
-                if excuse is not None:
-                    excuses.remove(excuse)
-                    continue
                 if head is None:
                     return [f"{log.name()}: notification {seen} ({_describe(item[1], item[2])}) fired by no "
                             f"watched change" + ("" if expected.active else " (no watch set)")]
@@ -507,42 +467,22 @@ def _check_stream(expected: _Expected, log: ConnectionLog, first: int, kept: lis
 @dataclass(frozen=True, slots=True)
 class WatchReport:
     """:func:`check_watches`'s answer: ``violations`` (at most
-    :data:`VIOLATIONS_MAX`), ``notifications`` checked, ``connections``,
-    and ``tolerated``: connections that pass only because synod's known
-    deviations are tolerated."""
+    :data:`VIOLATIONS_MAX`), ``notifications`` checked, ``connections``."""
 
     violations: list[str]
     notifications: int
     connections: int
-    tolerated: int
 
 
-def check_watches(changes: ChangeLog, logs: Iterable[ConnectionLog], *,
-                  tolerate: bool = TOLERATE_SERVER_DEVIATIONS) -> WatchReport:
+def check_watches(changes: ChangeLog, logs: Iterable[ConnectionLog]) -> WatchReport:
     """Every connection's check (:func:`check_connection`) against the
-    ``changes`` applied, ``logs`` in the order the connections were made.
-    ``tolerate``: tolerate synod's known deviations (see
-    :func:`check_connection`); False checks ZooKeeper's semantics strictly."""
+    ``changes`` applied."""
     index = ChangeIndex(changes.changes)
     out: list[str] = []
-    events = n = tolerated = 0
-    left: dict[tuple[int, int, str], set[Watch]] = {}   # (client, session, server) -> watches set there
+    events = n = 0
     for log in logs:
         n += 1
         events += sum(1 for item in log.items if item[0] == "event")
-        key = (log.client, log.session_id, log.server)
-        closed_at = changes.closed.get(log.session_id)
         if len(out) < VIOLATIONS_MAX:
-            strict = check_connection(index, log, (), closed_at)
-            if strict and tolerate:
-                carried = tuple(sorted(left.get(key, ()), key=lambda w: (w.kind, w.path)))
-                lenient = check_connection(index, log, carried, closed_at, late_watches=True)
-                tolerated += not lenient
-                strict = lenient
-            out += strict
-        for item in log.items:
-            if item[0] == "watch":
-                left.setdefault(key, set()).add(item[1])
-            elif item[0] == "setwatches":
-                left.setdefault(key, set()).update(tuple(item[3]) + tuple(item[4]))
-    return WatchReport(out, events, n, tolerated)
+            out += check_connection(index, log, changes.closed.get(log.session_id))
+    return WatchReport(out, events, n)
