@@ -5,7 +5,7 @@ A 3- or 5-server ensemble (:func:`synod.harness.zk_real.ensemble_spec`) on
 127.0.0.1 and ``clients`` threads, each with one kazoo 2.11 client given
 the ensemble's full host list (kazoo picks a server and moves its session
 to another by itself when the connection breaks). Each client, one
-operation at a time, loops over:
+operation at a time except in its bursts, loops over:
 
 - **cas** on one of :data:`REGISTERS`: getData (a plain read), then
   setData with the version read, or a create when the znode is missing.
@@ -17,7 +17,16 @@ operation at a time, loops over:
 - **getData** of a register: a plain read, served by the connected server;
 - **create** of a persistent sequential znode ``/seq/c<i>-<n>-<seq>``: the
   name carries a token unique to the request, so a create applied twice
-  shows as two children with one token.
+  shows as two children with one token;
+- a **burst**: :data:`BURST_OPS_MIN`..:data:`BURST_OPS_MAX` pipelined
+  requests on the session, all sent before any answer is awaited, then
+  collected in issue order: blind setData (version -1, a plain write of a
+  unique value) and getData of :data:`BURST_KEYS` registers, and
+  sequential creates (with their Stat). Each request is its own operation:
+  a setData is a ``write`` of the history under a process of its own,
+  invoked when sent, completed when its answer is collected (NONODE: the
+  register is not created yet, nothing applied, ``fail``); its getData are
+  plain reads and its creates sequential creates as above.
 
 Replies are read as Jepsen reads them: an answer is ``ok`` or ``fail`` as
 above; CONNECTIONLOSS, SESSIONEXPIRED, any other error and no answer within
@@ -37,24 +46,38 @@ register (into the history, after every client operation) and sync +
 getChildren of ``/seq``. Verdicts:
 
 - ``liveness``: every client made progress after the faults stopped;
-- ``linearizability``: cas operations, sync reads and the final reads, per
-  znode, against the ``cas-register`` model with a failed cas read as
-  "not the value expected" (exact, since every value is written once).
+- ``linearizability``: cas operations, the bursts' setData, sync reads
+  and the final reads, per znode, against the ``cas-register`` model with
+  a failed cas read as "not the value expected" (exact, since every value
+  is written once).
   An acknowledged setData whose value the final reads neither show nor see
   superseded by a later write has no linearization: the lost write is
   caught here;
-- ``sequential``: plain reads, the cas's reads, sync reads and
-  acknowledged writes of each client in issue order, against one write
-  order (:func:`~synod.check.sequential.check_sequential`). The order is
-  the zxids the servers reported: each acknowledged write's ``mzxid`` and
-  the ``mzxid`` in the Stat of every read (the zxid of the write that set
-  the value read). Writes nobody saw are missing from it, which can only
+- ``sequential``: plain reads (the bursts' too), the cas's reads, sync
+  reads and acknowledged writes of each client in issue order, against
+  one write order (:func:`~synod.check.sequential.check_sequential`).
+  The order is the zxids the servers reported: each acknowledged write's
+  ``mzxid`` and the ``mzxid`` in the Stat of every read (the zxid of the
+  write that set the value read). Writes nobody saw are missing from it, which can only
   hide a violation, never invent one; one zxid reported with two values is
   itself a violation;
 - ``durability``: on every server after the full restart, every
   acknowledged sequential create is there at the path it was given, no
   token appears twice, every child is an acknowledged or unknown create,
-  and every server lists the same children.
+  and every server lists the same children;
+- ``fifo``: FIFO client order within each burst (Hunt et al. 2.3: "all
+  requests from a given client are executed in the order that they were
+  sent"): its acknowledged writes (setData, creates) have increasing
+  zxids in issue order, its acknowledged creates increasing sequence
+  numbers; a getData sees every acknowledged setData of its key issued
+  before it in the burst (read-your-writes: a zxid at least the set's) and
+  none issued after it. Acknowledged requests only: kazoo fails every
+  request sent or queued when a connection drops, and one issued after
+  the drop goes out on the next connection, so an unknown request
+  followed by an applied one is no violation.
+
+The history's ``write`` is the cas-register model's plain write: a blind
+setData replaces whatever value the register holds.
 
 Simplifications: no watches, ephemerals or locks here (the simulated
 scenario, :mod:`synod.harness.zk`, checks those); the real runs are not
@@ -67,7 +90,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +107,8 @@ from synod.harness.zk_real import client_ports, ensemble_spec, established_leade
 from synod.runtime import LocalCluster, write_config
 from synod.workload import HistoryRecorder
 
-__all__ = ["run_zk_real", "REGISTERS", "SEQ_PATH"]
+__all__ = ["run_zk_real", "BurstOp", "fifo_violations", "reads_after_own_set", "REGISTERS", "SEQ_PATH",
+           "BURST_OPS_MIN", "BURST_OPS_MAX", "BURST_KEYS"]
 
 REGISTERS: tuple[str, ...] = tuple(f"/r{i}" for i in range(8))  # enough that each znode's history stays checkable
 SEQ_PATH = "/seq"
@@ -98,7 +122,66 @@ THINK_S = 0.002              # between one completion and the next invoke
 FINAL_PROCESS = 1_000_000    # history processes of the final reads: FINAL_PROCESS + server index
 PROBLEMS_MAX = 20
 SEQ_DIGITS = 10              # the sequence number ZooKeeper appends to a sequential znode's name
+BURST_OPS_MIN = 5            # requests of one burst, all in flight on one session at once
+BURST_OPS_MAX = 20
+BURST_KEYS = 2               # registers a burst writes and reads, so its reads follow its writes
+BURST_P = 0.1                # a client's step is a burst with this probability
 _DEFINITE_FAIL = (BadVersionError, NoNodeError, NodeExistsError)
+SET, GET, CREATE = "setData", "getData", "create"
+ACKED, FAILED, UNANSWERED = "ok", "fail", "unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BurstOp:
+    """One request of a burst, as its client learned its outcome.
+    ``kind``: SET, GET or CREATE; ``key``: the register, or the create's
+    path as asked (``/seq/<token>``); ``outcome``: ACKED, FAILED (a
+    definite refusal, nothing applied) or UNANSWERED; ``value``: the value
+    written (SET) or read (GET, None for a missing znode); ``zxid``: the
+    mzxid of an acknowledged request's Stat (None for a missing znode);
+    ``seq``: an acknowledged create's sequence number."""
+
+    kind: str
+    key: str
+    outcome: str
+    value: str | None = None
+    zxid: int | None = None
+    seq: int | None = None
+
+    def describe(self, index: int) -> str:
+        at = "" if self.zxid is None else f" at zxid {self.zxid:#x}"
+        return f"{self.kind} #{index} {self.key}={self.value!r}{at}"
+
+
+def fifo_violations(label: str, ops: Sequence[BurstOp]) -> list[str]:
+    """FIFO client order within one burst (Hunt et al. 2.3; see the module
+    doc): ``ops`` in issue order; one line per violation, led by ``label``
+    (which client, which burst)."""
+    out: list[str] = []
+    writes = [(i, op) for i, op in enumerate(ops) if op.kind in (SET, CREATE) and op.outcome == ACKED]
+    for (i, a), (j, b) in zip(writes, writes[1:], strict=False):
+        assert a.zxid is not None and b.zxid is not None, "an acknowledged write has a zxid"
+        if a.zxid >= b.zxid:
+            out.append(f"{label}: {b.describe(j)} was applied before {a.describe(i)}, issued before it")
+    creates = [(i, op) for i, op in writes if op.kind == CREATE]
+    for (i, a), (j, b) in zip(creates, creates[1:], strict=False):
+        assert a.seq is not None and b.seq is not None, "an acknowledged create has a sequence number"
+        if a.seq >= b.seq:
+            out.append(f"{label}: {b.describe(j)} got sequence number {b.seq}, not after {a.seq} of "
+                       f"{a.describe(i)}, issued before it")
+    for i, read in enumerate(ops):
+        if read.kind != GET or read.outcome != ACKED:
+            continue
+        for j, w in writes:
+            if w.kind != SET or w.key != read.key:
+                continue
+            assert w.zxid is not None, "an acknowledged write has a zxid"
+            if j < i and (read.zxid is None or read.zxid < w.zxid or (read.zxid == w.zxid and read.value != w.value)):
+                out.append(f"{label}: {read.describe(i)} does not see {w.describe(j)}, issued before it "
+                           f"(read-your-writes)")
+            if j > i and read.zxid is not None and read.zxid >= w.zxid:
+                out.append(f"{label}: {read.describe(i)} sees {w.describe(j)}, issued after it")
+    return out
 
 
 @dataclass(slots=True)
@@ -106,7 +189,8 @@ class _Shared:
     """What the clients record, under ``lock``: the linearizability history;
     per client its reads and acknowledged writes in issue order; the write
     order reported by the servers (zxid -> write); sequential creates by
-    token (acknowledged: token -> path; unknown); progress since the heal.
+    token (acknowledged: token -> path; unknown); every burst's requests;
+    progress since the heal.
     ``clients``: how many client threads; ``stop``: set when they must end."""
 
     history: HistoryRecorder
@@ -121,6 +205,7 @@ class _Shared:
     counts: dict[str, int] = field(default_factory=dict)
     healed: bool = False
     progressed: set[int] = field(default_factory=set)
+    bursts: list[tuple[int, list[BurstOp]]] = field(default_factory=list)   # (client, its ops in issue order)
 
     def count(self, what: str) -> None:
         with self.lock:
@@ -174,20 +259,29 @@ class _Client(threading.Thread):
     def run(self) -> None:
         try:
             while not self.shared.stop.is_set():
-                roll = self.rng.random()
-                key = REGISTERS[self.rng.randrange(len(REGISTERS))]
-                if roll < 0.4:
-                    self._cas(key)
-                elif roll < 0.6:
-                    self._sync_read(key)
-                elif roll < 0.8:
-                    self._plain_read(key)
-                else:
-                    self._create()
+                self._step()
                 time.sleep(THINK_S)
         finally:
             self.zk.stop()
             self.zk.close()
+
+    def _step(self) -> None:
+        """A burst with probability :data:`BURST_P`, else one operation:
+        cas 40%, sync read 20%, plain read 20%, sequential create 20%."""
+        roll = self.rng.random()
+        key = REGISTERS[self.rng.randrange(len(REGISTERS))]
+        if roll < BURST_P:
+            self._burst()
+            return
+        roll = (roll - BURST_P) / (1.0 - BURST_P)
+        if roll < 0.4:
+            self._cas(key)
+        elif roll < 0.6:
+            self._sync_read(key)
+        elif roll < 0.8:
+            self._plain_read(key)
+        else:
+            self._create()
 
     def _unknown(self) -> None:
         """A write's outcome is unknown: later operations are a new process."""
@@ -278,6 +372,79 @@ class _Client(threading.Thread):
         self.shared.count("creates ok")
         self.shared.progress(self.index)
 
+    def _burst(self) -> None:
+        """One burst (module doc): every request sent, then every answer
+        collected in issue order, within :data:`OP_TIMEOUT_S` of the last send."""
+        keys = self.rng.sample(REGISTERS, BURST_KEYS)
+        sent: list[tuple[str, str, str | None, int | None, Any]] = []   # kind, key, value, process, answer
+        for _ in range(self.rng.randint(BURST_OPS_MIN, BURST_OPS_MAX)):
+            roll, key = self.rng.random(), keys[self.rng.randrange(BURST_KEYS)]
+            if roll < 0.4:
+                self.n += 1
+                new, process = f"c{self.index + 1}:{self.n}", self.process
+                self.process += self.shared.clients   # its own process: the burst's writes overlap
+                self.shared.record(process, "invoke", "write", key, new)
+                sent.append((SET, key, new, process, self.zk.set_async(key, new.encode(), -1)))
+            elif roll < 0.7:
+                sent.append((GET, key, None, None, self.zk.get_async(key)))
+            else:
+                self.n += 1
+                path = f"{SEQ_PATH}/c{self.index + 1}-{self.n}-"
+                sent.append((CREATE, path, None, None,
+                             self.zk.create_async(path, b"", sequence=True, include_data=True)))
+        deadline = time.monotonic() + OP_TIMEOUT_S
+        ops = [self._collect(kind, key, value, process, answer, deadline)
+               for kind, key, value, process, answer in sent]
+        with self.shared.lock:
+            self.shared.bursts.append((self.index, ops))
+        self.shared.count("bursts")
+        if any(op.outcome == ACKED for op in ops):
+            self.shared.progress(self.index)
+        if any(op.outcome == UNANSWERED for op in ops):
+            time.sleep(RETRY_S)
+
+    def _collect(self, kind: str, key: str, value: str | None, process: int | None, answer: Any,
+                 deadline: float) -> BurstOp:
+        """The answer to one request of a burst (waiting until ``deadline``,
+        monotonic s), recorded; see :meth:`_burst`."""
+        try:
+            got = answer.get(timeout=max(0.0, deadline - time.monotonic()))
+        except _DEFINITE_FAIL as e:
+            if kind == GET and isinstance(e, NoNodeError):
+                self.shared.observe(self.index, READ, key, None, None, f"getData (burst) {key}")
+                self.shared.count("burst reads")
+                return BurstOp(kind=kind, key=key, outcome=ACKED)
+            if kind == SET:
+                self.shared.record(process, "fail", "write", key, value)
+                self.shared.count("burst sets failed")
+                return BurstOp(kind=kind, key=key, outcome=FAILED, value=value)
+            got = e   # a create's name is new, so NODEEXISTS cannot be: unknown, as below
+        except (KazooException, self.timeout_error) as e:
+            got = e
+        if isinstance(got, BaseException):
+            if kind == SET:
+                self.shared.record(process, "info", "write", key, value)
+            elif kind == CREATE:
+                with self.shared.lock:
+                    self.shared.unknown_creates.add(key[len(SEQ_PATH) + 1:])
+            self.shared.count(f"burst {kind} unknown")
+            return BurstOp(kind=kind, key=key, outcome=UNANSWERED, value=value)
+        if kind == GET:
+            data, stat = got
+            self.shared.observe(self.index, READ, key, _text(data), stat.mzxid, f"getData (burst) {key}")
+            self.shared.count("burst reads")
+            return BurstOp(kind=kind, key=key, outcome=ACKED, value=_text(data), zxid=stat.mzxid)
+        if kind == SET:
+            self.shared.record(process, "ok", "write", key, value)
+            self.shared.observe(self.index, WRITE, key, value, got.mzxid, f"setData (burst) {key} {value}")
+            self.shared.count("burst sets ok")
+            return BurstOp(kind=kind, key=key, outcome=ACKED, value=value, zxid=got.mzxid)
+        path, stat = got
+        with self.shared.lock:
+            self.shared.acked_creates[key[len(SEQ_PATH) + 1:]] = path
+        self.shared.count("burst creates ok")
+        return BurstOp(kind=kind, key=key, outcome=ACKED, value=path, zxid=stat.mzxid, seq=int(path[-SEQ_DIGITS:]))
+
 
 def _until(deadline: float, attempt: Any) -> Any:
     """``attempt()`` again until it answers (not None) or ``deadline`` (monotonic s) passes; None then."""
@@ -358,11 +525,11 @@ def _durability(children: dict[str, list[str] | None], acked: dict[str, str],
 
 def _verdicts(shared: _Shared, children: dict[str, list[str] | None], seed: int,
               data: dict[str, Any]) -> list[Verdict]:
-    """Linearizability, sequential consistency and durability (module doc)."""
+    """Linearizability, sequential consistency, durability and FIFO client order (module doc)."""
     model = CasRegister(fail_means_mismatch=True)
     lin = check_events(model, shared.history.events, timeout_s=CHECK_TIMEOUT_S, source=f"real seed {seed}")
     n_ops = sum(1 for e in shared.history.events if e.type == "invoke")
-    text = f"{n_ops} cas and sync+read operations on {lin.partitions} znodes: {lin.verdict}"
+    text = f"{n_ops} cas, write (burst setData) and sync+read operations on {lin.partitions} znodes: {lin.verdict}"
     if lin.verdict == "illegal" and lin.counterexample is not None:
         cex = lin.counterexample
         text += (f"; znode {cex.key}: no linearization past {model.describe(cex.stuck)} (process "
@@ -378,7 +545,37 @@ def _verdicts(shared: _Shared, children: dict[str, list[str] | None], seed: int,
     verdict, bad = _durability(children, shared.acked_creates, shared.unknown_creates)
     data.update(children=children, **bad)
     out.append(verdict)
+    out.append(_fifo(shared.bursts))
     return out
+
+
+def _fifo(bursts: list[tuple[int, list[BurstOp]]]) -> Verdict:
+    """FIFO client order within every burst (:func:`fifo_violations`)."""
+    problems = [p for n, (client, ops) in enumerate(bursts) for p in fifo_violations(f"c{client + 1} burst {n}", ops)]
+    if problems:
+        return Verdict("fifo", ILLEGAL, f"{len(problems)} violations of FIFO client order, e.g. "
+                                        + "; ".join(problems[:3]))
+    ops = [op for _, burst in bursts for op in burst]
+    acked = sum(1 for op in ops if op.outcome == ACKED)
+    return Verdict("fifo", OK, f"{len(bursts)} bursts of {len(ops)} pipelined requests ({acked} answered, "
+                               f"{reads_after_own_set(bursts)} reads after an acknowledged setData of their key "
+                               "in their burst): writes applied in issue order, reads saw their burst's earlier "
+                               "writes and none of its later ones")
+
+
+def reads_after_own_set(bursts: list[tuple[int, list[BurstOp]]]) -> int:
+    """How many answered getData of ``bursts`` follow an acknowledged
+    setData of their register in their burst: the read-your-writes checks
+    the run really made."""
+    n = 0
+    for _, ops in bursts:
+        written: set[str] = set()
+        for op in ops:
+            if op.outcome == ACKED and op.kind == GET and op.key in written:
+                n += 1
+            elif op.outcome == ACKED and op.kind == SET:
+                written.add(op.key)
+    return n
 
 
 def _wait_leader(cluster: LocalCluster, timeout_s: float) -> bool:
@@ -395,8 +592,10 @@ def run_zk_real(seed: int, run_dir: str | Path, *, nodes: int = 3, clients: int 
     doc. The result's ``scenario.data`` holds ``history``, ``counts``
     (operations by outcome), ``acked`` and ``unknown`` (sequential creates:
     token -> path, tokens), ``children`` (server -> ``/seq`` children
-    after the full restart) and the durability findings ``lost``,
-    ``duplicated``, ``extra``, ``unanswered``, ``disagree``. Every process
+    after the full restart), ``bursts`` ((client, [:class:`BurstOp`] in
+    issue order) per burst) and the durability findings ``lost``,
+    ``duplicated``, ``extra``, ``unanswered``, ``disagree``. Verdicts:
+    liveness, linearizability, sequential, durability, fifo. Every process
     of the run is stopped on return, whatever happened.
 
     Raises:
@@ -419,7 +618,8 @@ def run_zk_real(seed: int, run_dir: str | Path, *, nodes: int = 3, clients: int 
         shared = _Shared(HistoryRecorder(lambda: (time.monotonic() - t0) * 1000.0), clients=clients)
         workers = [_Client(i, hosts_of(ports), shared, seed) for i in range(clients)]
         data: dict[str, Any] = {"history": shared.history, "counts": shared.counts,
-                                "acked": shared.acked_creates, "unknown": shared.unknown_creates}
+                                "acked": shared.acked_creates, "unknown": shared.unknown_creates,
+                                "bursts": shared.bursts}
 
         def start_clients() -> None:
             for w in workers:
