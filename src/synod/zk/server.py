@@ -762,7 +762,11 @@ FACTORY = "synod.zk.server:factory"
 class ZkServerParams(Params):
     """The params of :func:`factory`: ``voters`` (node ids of the ensemble's
     voting servers, this one among them or among ``observers``),
-    ``server_index`` (0..127), ``tick_ms`` (tickTime), ``secret`` (the
+    ``server_index`` (0..127), ``tick_ms`` (tickTime), ``sync_limit_ticks``
+    and ``init_limit_ticks`` (syncLimit and initLimit: how long a leader and
+    its followers wait to hear from each other, 2 s and 4 s at the default
+    tick; ZooKeeper's sample config gives 10 s and 20 s; an fsync stalled
+    by a busy disk holds a server's pings as long), ``secret`` (the
     ensemble's shared secret for session passwords, text),
     ``snapshot_interval_txns`` (0: never); for the four-letter words
     ``conf`` and ``envi`` only: ``client_port`` (0: not told),
@@ -775,6 +779,8 @@ class ZkServerParams(Params):
     server_index: int
     observers: tuple[str, ...] = ()
     tick_ms: float = 100.0
+    sync_limit_ticks: int = 20
+    init_limit_ticks: int = 40
     secret: str = "synod-zk"
     snapshot_interval_txns: int = 10_000
     max_session_timeout_ms: int = 40_000
@@ -792,6 +798,8 @@ class ZkServerParams(Params):
             raise ValueError("server_index must be within 0..127")
         if not 1 <= self.tick_ms <= 60_000:
             raise ValueError("tick_ms must be within 1..60000")
+        if not 1 <= self.sync_limit_ticks <= self.init_limit_ticks <= 10_000:
+            raise ValueError("need 1 <= sync_limit_ticks <= init_limit_ticks <= 10000")
         if self.snapshot_interval_txns < 0:
             raise ValueError("snapshot_interval_txns must be >= 0")
         if not 1 <= self.max_session_timeout_ms <= 3_600_000:
@@ -816,7 +824,8 @@ def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
     p = parse_params(params, ZkServerParams)
     if node_id not in p.voters and node_id not in p.observers:
         raise ConfigError(f"{node_id} is neither among voters {p.voters} nor observers {p.observers}")
-    zab = ZabConfig(server_id=node_id, voters=p.voters, observers=p.observers)
+    zab = ZabConfig(server_id=node_id, voters=p.voters, observers=p.observers,
+                    sync_limit_ticks=p.sync_limit_ticks, init_limit_ticks=p.init_limit_ticks)
     return ZkServerNode(ZkServerConfig(node=ZabNodeConfig(zab=zab, tick_ms=p.tick_ms,
                                                           snapshot_interval_txns=p.snapshot_interval_txns),
                                        server_index=p.server_index, secret=p.secret.encode(),
