@@ -79,15 +79,24 @@ def test_counter_queue_and_locking_queue(clients: tuple[KazooClient, KazooClient
     counter += 5
     other = b.Counter("/counter")
     other -= 2
+    a.sync("/counter")   # a's server may not have applied b's write yet: reads are local
     assert a.Counter("/counter").value == 3
     q = a.Queue("/queue")
     q.put(b"low")
     q.put(b"high", priority=10)       # lower numbers first
-    assert b.Queue("/queue").get() == b"high" and len(q) == 1
+    # b's server may not have applied a's puts yet (reads are local,
+    # sequentially consistent): sync first, as ZooKeeper's docs say a client
+    # that must see another's writes does.
+    b.sync("/queue")
+    assert b.Queue("/queue").get() == b"high"
+    a.sync("/queue")
+    assert len(q) == 1
     lq = a.LockingQueue("/lq")
     lq.put(b"job")
     taker = b.LockingQueue("/lq")
-    assert taker.get(WAIT_S) == b"job" and taker.consume() and len(lq) == 0
+    assert taker.get(WAIT_S) == b"job" and taker.consume()
+    a.sync("/lq")
+    assert len(lq) == 0
 
 
 def test_party_watches_tree_cache_and_lease(clients: tuple[KazooClient, KazooClient]) -> None:

@@ -86,8 +86,10 @@ def test_kazoo_znodes_versions_sequential_ephemeral_and_errors(ensemble: Ensembl
         first = zk.create("/app/job-", b"", sequence=True)
         second = zk.create("/app/job-", b"", sequence=True)
         assert (first, second) == ("/app/job-0000000000", "/app/job-0000000001")
+        other.sync("/app")   # other's server may lag zk's: reads are local (sequentially consistent)
         assert sorted(other.get_children("/app")) == ["job-0000000000", "job-0000000001"]
         zk.create("/app/owner", b"", ephemeral=True)
+        other.sync("/app/owner")
         assert other.exists("/app/owner").ephemeralOwner == zk.client_id[0]
         transaction = zk.transaction()
         transaction.create("/app/t1", b"")
