@@ -21,9 +21,21 @@ bytes). A torn log tail (a crash during an append: never synced, never
 acknowledged) is cut off; a corrupt record anywhere is reported at WARNING,
 the file kept aside as ``<name>.corrupt-<n>``, and the valid prefix used.
 
-Not yet: fuzzy snapshots (the data tree of synod.zk takes them),
-protocol-aware repair of a corrupt log (the server may have acked what it
-lost; Raft's RaftNode has it).
+Snapshots (``snapshot_interval_txns``): a state machine with
+``fuzzy_snapshot`` (synod.zk's data tree) is snapshotted fuzzily, as
+ZooKeeper's servers do (Hunt et al. 2010, section 4.3): when one is due the
+node notes its base, the zxid delivered so far, and steps the snapshot
+``FUZZY_SNAPSHOT_ITEMS_MAX`` items per delivered batch and per tick while
+transactions keep being delivered; when it completes, Zab's log is
+compacted to the base only (``Zab.compact(base, data)``: the entries after
+it stay, so a restart or a SNAP sync replays them over the snapshot, which
+the machine's idempotent apply allows), the snapshot written, the log
+rewritten, and both synced. One at a time; a crash or a restore (SNAP)
+loses the one in progress. A machine without ``fuzzy_snapshot`` (the
+harness's hash chain) is snapshotted at once at the delivered zxid.
+
+Not yet: protocol-aware repair of a corrupt log (the server may have acked
+what it lost; Raft's RaftNode has it).
 """
 
 from __future__ import annotations
@@ -37,7 +49,8 @@ from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.zab.messages import Notification, Packet, Propose, ProposeReply, Txn, ZabStatus, ZabStatusRequest
 from synod.zab.zab import LEADING, HardState, Ready, Recovered, Zab, ZabConfig
 
-__all__ = ["ZabNode", "ZabNodeConfig", "StateMachine", "Observer", "EPOCHS_PATH", "LOG_PATH", "SNAPSHOT_PATH"]
+__all__ = ["ZabNode", "ZabNodeConfig", "StateMachine", "FuzzySnapshot", "Observer", "EPOCHS_PATH", "LOG_PATH",
+           "SNAPSHOT_PATH", "FUZZY_SNAPSHOT_ITEMS_MAX"]
 
 EPOCHS_PATH = "zab/epochs"
 LOG_PATH = "zab/log"
@@ -45,11 +58,32 @@ SNAPSHOT_PATH = "zab/snapshot"
 TICK_TIMER = "tick"
 PENDING_PROPOSALS_MAX = 4096    # client proposals waiting for delivery, per server
 PROPOSE_DATA_BYTES_MAX = 1 << 20
+FUZZY_SNAPSHOT_ITEMS_MAX = 16    # items (znodes) a fuzzy snapshot serializes per delivered batch or tick
+
+
+class FuzzySnapshot(Protocol):
+    """A snapshot in progress (Hunt et al. 2010, section 4.3): ``step``
+    serializes at most ``items_max`` (> 0) more items of the machine as they
+    are now and returns None, until the last, which returns the snapshot's
+    bytes (for ``restore``); it is not stepped after that. Transactions are
+    applied between steps."""
+
+    def step(self, items_max: int) -> bytes | None: ...
 
 
 class StateMachine(Protocol):
     """What Zab replicates: ``apply`` is deterministic and total (a
-    delivered transaction is delivered again after every restart)."""
+    delivered transaction is delivered again after every restart).
+    ``snapshot``: the state after the last delivered zxid, at once;
+    ``restore(zxid, data)``: replace the state with a snapshot labelled
+    ``zxid`` (the transactions after it are delivered next).
+
+    Optionally ``fuzzy_snapshot() -> FuzzySnapshot``: a snapshot taken
+    while transactions keep applying, labelled with the zxid delivered at its
+    start. A machine offering it must apply idempotently: its restore is
+    followed by every transaction after that zxid, some of which the
+    snapshot already holds, and must end in the state that applied each
+    once (ZooKeeper's data tree, synod.zk.tree)."""
 
     def apply(self, zxid: int, data: bytes) -> bytes | None: ...
     def snapshot(self) -> bytes: ...
@@ -100,9 +134,16 @@ class ZabNode(Node):
         self.machine: StateMachine = self.machine_factory()
         self.pending: dict[int, Any] = {}   # zxid -> the client's reply handle
         self.delivered_since_snapshot = 0
+        # The fuzzy snapshot in progress, if any, and its base: the zxid
+        # delivered when it started. Invariant: at most one at a time.
+        self.fuzzy: FuzzySnapshot | None = None
+        self.fuzzy_base_zxid = 0
+        self.fuzzy_delivered = 0    # transactions delivered since it started
+        self.fuzzy_steps = 0
 
     # -- handlers ------------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
+        self.fuzzy = None   # a crash lost the snapshot in progress
         recovered = self._recover(ctx)
         self.zab = Zab(self.config.zab, ctx.rng, recovered)
         if self.observer is not None:
@@ -116,6 +157,8 @@ class ZabNode(Node):
         self.zab.tick()
         ctx.set_timer(TICK_TIMER, self.config.tick_ms)
         self._act(ctx)
+        if self.fuzzy is not None:
+            self._step_snapshot(ctx)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         zab = self.zab
@@ -163,6 +206,9 @@ class ZabNode(Node):
             self.observer.on_ready(ctx.node_id, zab, rd)
         for kind, fields in rd.events:
             ctx.trace(f"zab_{kind}", **fields)
+        if self.fuzzy is not None and (rd.snapshot is not None or rd.restore is not None):
+            ctx.trace("fuzzy_snapshot_dropped", base=self.fuzzy_base_zxid, reason="a snapshot from the leader")
+            self.fuzzy = None
         self._persist(ctx, rd)
         for dst, msg in rd.messages:
             ctx.send(dst, msg)
@@ -199,14 +245,47 @@ class ZabNode(Node):
         every = self.config.snapshot_interval_txns
         zab = self.zab
         assert zab is not None
-        if every and self.delivered_since_snapshot >= every:
+        if self.fuzzy is not None:
+            self.fuzzy_delivered += len(txns)
+            self._step_snapshot(ctx)
+        elif every and self.delivered_since_snapshot >= every:
             self.delivered_since_snapshot = 0
-            data = self.machine.snapshot()
-            zxid = zab.delivered_zxid
-            zab.compact(zxid, data)
-            ctx.disk.write(SNAPSHOT_PATH, pack_record(encode([zxid, data])))
-            self._rewrite_log(ctx, zab.log)
-            ctx.disk.sync()
+            start = getattr(self.machine, "fuzzy_snapshot", None)
+            if start is not None:   # stepped from the next batch or tick on
+                self.fuzzy, self.fuzzy_base_zxid = start(), zab.delivered_zxid
+                self.fuzzy_delivered = self.fuzzy_steps = 0
+                ctx.trace("fuzzy_snapshot_started", base=self.fuzzy_base_zxid)
+            else:
+                self._save_snapshot(ctx, zab.delivered_zxid, self.machine.snapshot())
+
+    def _step_snapshot(self, ctx: Context) -> None:
+        """Advance the fuzzy snapshot in progress; once complete, save it at
+        its base zxid (the log after the base stays for the replay)."""
+        assert self.fuzzy is not None
+        data = self.fuzzy.step(FUZZY_SNAPSHOT_ITEMS_MAX)
+        self.fuzzy_steps += 1
+        if data is None:
+            return
+        self.fuzzy = None
+        zab = self.zab
+        assert zab is not None
+        base = self.fuzzy_base_zxid
+        if not zab.snapshot_zxid <= base <= zab.delivered_zxid:
+            ctx.trace("fuzzy_snapshot_dropped", base=base, reason="a newer snapshot was installed")
+            return
+        ctx.trace("fuzzy_snapshot_done", base=base, delivered=zab.delivered_zxid, steps=self.fuzzy_steps,
+                  txns_during=self.fuzzy_delivered, snapshot_bytes=len(data))
+        self._save_snapshot(ctx, base, data)
+
+    def _save_snapshot(self, ctx: Context, zxid: int, data: bytes) -> None:
+        """Compact Zab's log to ``zxid`` (delivered here) and make the
+        snapshot and the shorter log durable."""
+        zab = self.zab
+        assert zab is not None
+        zab.compact(zxid, data)
+        ctx.disk.write(SNAPSHOT_PATH, pack_record(encode([zxid, data])))
+        self._rewrite_log(ctx, zab.log)
+        ctx.disk.sync()
 
     def _persist(self, ctx: Context, rd: Ready) -> None:
         zab = self.zab

@@ -188,7 +188,15 @@ class _TreeMachine:
     def snapshot(self) -> bytes:
         return self.tree.serialize()
 
+    def fuzzy_snapshot(self) -> Any:
+        """The tree's :class:`~synod.zk.tree.FuzzySerializer`, which ZabNode
+        steps between deliveries (synod.zab.node's FuzzySnapshot)."""
+        return self.tree.fuzzy_snapshot()
+
     def restore(self, zxid: int, data: bytes) -> None:
+        """``data`` is a snapshot taken at ``zxid`` (fuzzy: its base), from
+        this server's disk or the leader's SNAP; the transactions after it
+        are replayed next. A fuzzy one's tree is labelled ``zxid`` too."""
         self.tree = DataTree.deserialize(data, may_read=self.may_read)
 
 

@@ -19,7 +19,9 @@ Rules as ZooKeeper applies them:
   numChildren``, as ZooKeeper 3.8's DataNode.copyStat does (hence ``/``
   reports -1 and ``/zookeeper`` -2 at start, as ZooKeeper's do);
 - a create sets the parent's stored cversion to the transaction's
-  ``parent_cversion`` only if that is higher, and its pzxid with it;
+  ``parent_cversion`` only if that is higher, and moves its pzxid forward
+  to the create's zxid with it (in order, always forward; in a replay it
+  keeps a pzxid the fuzzy snapshot recorded);
 - a delete leaves the stored cversion alone and moves the parent's pzxid
   only forward (ZooKeeper 3.8's deleteNode);
 - setData and setACL set the version the transaction carries, not +1.
@@ -27,6 +29,34 @@ Rules as ZooKeeper applies them:
 Hence a transaction applied twice (a replay over a fuzzy snapshot) leaves
 the tree as once: a second create finds the node (NODEEXISTS, no change), a
 second delete finds none (NONODE), a second set writes the same values.
+
+Fuzzy snapshots (Hunt et al. 2010, section 4.3: "we call each snapshot a
+fuzzy snapshot since we do not lock the ZooKeeper state to take the
+snapshot"). :meth:`DataTree.fuzzy_snapshot` lists the paths at its start,
+when the tree has applied up to its base zxid; each
+:meth:`FuzzySerializer.step` then serializes the next few paths' nodes as
+they are *now*, while transactions keep applying between steps (a path
+deleted meanwhile is skipped). Restored with :meth:`DataTree.deserialize`
+and followed by a replay of every transaction after the base zxid, the
+tree equals the one that applied them all: each node in the snapshot is
+some state of it between the base and the end, and replaying from the base
+in order brings every field to its last value. Three places where a node's
+state alone would not do, handled as ZooKeeper handles them:
+
+- a child created after its parent was serialized: the create's replay
+  raises the parent's cversion and pzxid even when it finds the child
+  (ZOOKEEPER-1046, see ``_create``);
+- a child deleted after its parent was serialized and before its own turn
+  (so absent from the snapshot, and its delete or its session's close
+  finds nothing to delete on replay): its parent's record takes the
+  parent's pzxid at the skip (ZooKeeper's ZOOKEEPER-3145 moves the pzxid on
+  a replayed delete instead; synod's CloseSessionTxn carries no paths);
+- a node whose parent was deleted (and perhaps recreated) before the
+  parent's turn: an orphan in the snapshot, dropped on load (its replay
+  creates it again).
+
+Sessions are those open at the start or at any step (see
+:class:`FuzzySerializer`).
 
 At start the tree holds ``/``, ``/zookeeper``, ``/zookeeper/quota`` and
 ``/zookeeper/config`` (world-readable only, aversion -1), as ZooKeeper 3.8's
@@ -48,6 +78,8 @@ import hashlib
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+import msgspec
 
 from synod.core.codec import Message, decode, encode
 from synod.zk.constants import BUFFER_BYTES_MAX, AddWatchMode, Code, EventType, KeeperState, Perms
@@ -87,8 +119,8 @@ from synod.zk.txn import (
 from synod.zk.watches import Fired, MayRead, WatchManager, parent_path
 
 __all__ = [
-    "DataTree", "ApplyResult", "NodeRecord", "TreeSnapshot", "ZnodeRecord", "SessionRecord", "OPEN_ACL_UNSAFE",
-    "READ_ACL_UNSAFE", "ZNODES_MAX",
+    "DataTree", "ApplyResult", "NodeRecord", "TreeSnapshot", "FuzzyTreeSnapshot", "FuzzySerializer", "ZnodeRecord",
+    "SessionRecord", "OPEN_ACL_UNSAFE", "READ_ACL_UNSAFE", "ZNODES_MAX",
 ]
 
 OPEN_ACL_UNSAFE = (ACL(perms=int(Perms.ALL), id=Id(scheme="world", id="anyone")),)
@@ -98,6 +130,7 @@ READ_ACL_UNSAFE = (ACL(perms=int(Perms.READ), id=Id(scheme="world", id="anyone")
 ZNODES_MAX = 10_000_000
 
 _SYSTEM_NODES = ("/zookeeper", "/zookeeper/quota", "/zookeeper/config")
+_KINDS = frozenset(int(k) for k in NodeKind)
 
 
 class _Znode:
@@ -181,15 +214,106 @@ class SessionRecord(Message, tag="zk.SessionRecord"):
 
 
 class TreeSnapshot(Message, tag="zk.TreeSnapshot"):
-    """A tree on disk: nodes parents first, sessions, the last zxid applied."""
+    """A tree on disk, taken at once: nodes parents first, sessions, the
+    last zxid applied. Loaded strictly (every Stat must match the tree)."""
 
     last_zxid: int
     sessions: tuple[SessionRecord, ...]
     nodes: tuple[ZnodeRecord, ...]
 
 
+class FuzzyTreeSnapshot(Message, tag="zk.FuzzyTreeSnapshot"):
+    """A tree on disk taken while transactions kept applying
+    (:class:`FuzzySerializer`): ``base_zxid`` the last zxid applied at its
+    start (replay every transaction after it over the loaded tree); nodes in
+    path order (parents first), each as it was when serialized; sessions
+    open at the start or at any step. Loaded leniently: derived fields
+    recomputed, orphans dropped."""
+
+    base_zxid: int
+    sessions: tuple[SessionRecord, ...]
+    nodes: tuple[ZnodeRecord, ...]
+
+
+_SNAPSHOT_TYPE = TreeSnapshot | FuzzyTreeSnapshot
+
+
 def _name(path: str) -> str:
     return path.rsplit("/", 1)[1]
+
+
+def _record(path: str, n: _Znode) -> ZnodeRecord:
+    return ZnodeRecord(path=path, data=n.data, acl=n.acl, stat=n.stat(), kind=n.kind,
+                       ephemeral_owner=n.ephemeral_owner, ttl_ms=n.ttl_ms, child_creates=n.cversion)
+
+
+class FuzzySerializer:
+    """One fuzzy snapshot of a :class:`DataTree` in progress (Hunt et al.
+    2010, section 4.3; ZooKeeper's FileSnap over a live DataTree). Made by
+    :meth:`DataTree.fuzzy_snapshot`; the host calls :meth:`step` between
+    transactions until it returns the bytes of a :class:`FuzzyTreeSnapshot`.
+
+    Sessions: those open at the start and at every step, not only at the
+    end (nor only at the start). A node serialized at a step is consistent
+    with the sessions open at that step: an ephemeral's owner is open when
+    its node is serialized. Keeping every such session means that on load,
+    and at every point of the replay after it, each ephemeral's owner is
+    among the sessions (the invariant synod's simulator checks after every
+    applied transaction): a session created after the base is in the
+    snapshot before its CreateSession is replayed (which sets it again), and
+    one closed after the base stays until its CloseSession is replayed
+    (which removes it with its ephemerals). Sessions as of the end alone
+    would lose, during the replay, the owner of an ephemeral serialized
+    before its session closed; as of the start alone, the owner of one
+    created after the base. After the replay, either gives the same tree."""
+
+    def __init__(self, tree: DataTree) -> None:
+        self._tree = tree
+        self.base_zxid = tree.last_zxid
+        self._paths = sorted(tree._nodes)   # a parent before its children
+        self._next = 0                      # Invariant: 0 <= _next <= len(_paths)
+        self._records: list[ZnodeRecord] = []
+        # path -> (its index in _records, the node object serialized): a
+        # skipped child's parent record is updated only if it is still that node
+        self._serialized: dict[str, tuple[int, _Znode]] = {}
+        self._sessions: dict[int, int] = dict(tree.sessions)
+
+    def step(self, items_max: int) -> bytes | None:
+        """Serialize the next ``items_max`` (> 0) paths' nodes as they are
+        now; the snapshot's bytes once every path is visited, else None.
+        O(items_max + sessions), and O(nodes) for the final encoding."""
+        assert items_max > 0
+        assert self._next < len(self._paths), "a finished fuzzy snapshot was stepped again"
+        nodes = self._tree._nodes
+        stop = min(self._next + items_max, len(self._paths))
+        for path in self._paths[self._next:stop]:
+            node = nodes.get(path)
+            if node is None:
+                self._skip(path)
+                continue
+            self._serialized[path] = (len(self._records), node)
+            self._records.append(_record(path, node))
+        self._next = stop
+        self._sessions.update(self._tree.sessions)
+        if stop < len(self._paths):
+            return None
+        sessions = tuple(SessionRecord(session_id=s, timeout_ms=t) for s, t in sorted(self._sessions.items()))
+        return encode(FuzzyTreeSnapshot(base_zxid=self.base_zxid, sessions=sessions, nodes=tuple(self._records)))
+
+    def _skip(self, path: str) -> None:
+        """``path`` was deleted since the start: its delete (or its
+        session's close) will find nothing on replay, so its parent's record,
+        if serialized already and still the same node, takes the parent's
+        pzxid now (which that delete moved)."""
+        parent = parent_path(path)
+        seen = self._serialized.get(parent)
+        node = self._tree._nodes.get(parent)
+        if seen is None or node is not seen[1]:
+            return
+        i = seen[0]
+        rec = self._records[i]
+        if rec.stat.pzxid < node.pzxid:
+            self._records[i] = msgspec.structs.replace(rec, stat=msgspec.structs.replace(rec.stat, pzxid=node.pzxid))
 
 
 class DataTree:
@@ -292,7 +416,7 @@ class DataTree:
         # parent cversion, and sequence numbers come from the cversion.
         if txn.parent_cversion > parent.cversion:
             parent.cversion = txn.parent_cversion
-            parent.pzxid = zxid
+            parent.pzxid = max(parent.pzxid, zxid)
         if _name(txn.path) in parent.children:
             return ApplyResult(err=Code.NODEEXISTS)
         node = _Znode(data=txn.data, acl=txn.acl, zxid=zxid, time_ms=time_ms, kind=txn.kind,
@@ -510,9 +634,7 @@ class DataTree:
     # -- digest and snapshots ----------------------------------------------------------------------
 
     def _records(self) -> list[ZnodeRecord]:
-        return [ZnodeRecord(path=p, data=n.data, acl=n.acl, stat=n.stat(), kind=n.kind,
-                            ephemeral_owner=n.ephemeral_owner, ttl_ms=n.ttl_ms, child_creates=n.cversion)
-                for p, n in sorted(self._nodes.items())]
+        return [_record(p, n) for p, n in sorted(self._nodes.items())]
 
     def digest(self) -> int:
         """A 64-bit digest of every node (path, data, ACL, Stat, kind) and the
@@ -531,34 +653,62 @@ class DataTree:
         sessions = tuple(SessionRecord(session_id=s, timeout_ms=t) for s, t in sorted(self.sessions.items()))
         return encode(TreeSnapshot(last_zxid=self.last_zxid, sessions=sessions, nodes=tuple(self._records())))
 
+    def fuzzy_snapshot(self) -> FuzzySerializer:
+        """Start a fuzzy snapshot at ``last_zxid`` (its base): lists the
+        paths now (O(nodes log nodes)); the caller steps it between
+        transactions (module docstring, "Fuzzy snapshots")."""
+        return FuzzySerializer(self)
+
     @classmethod
     def deserialize(cls, blob: bytes, may_read: MayRead | None = None) -> DataTree:
-        """A tree from :meth:`serialize`'s bytes. Raises RemoteProtocolError
-        for bytes that are not a snapshot, ValueError for one that is not a
-        tree (a node without its parent, a count that does not match)."""
-        snap = decode(blob, TreeSnapshot)
+        """A tree from :meth:`serialize`'s bytes (checked strictly) or a
+        :class:`FuzzySerializer`'s (``last_zxid`` its base: replay every
+        transaction after it; derived Stat fields recomputed, a node whose
+        parent is not there dropped, as its replay recreates it).
+
+        Raises:
+            RemoteProtocolError: bytes that are not a snapshot.
+            ValueError: a snapshot that is not a tree: nodes out of path
+                order, no root, an ephemeral without an owner (or an owner
+                on another kind), a number out of range; in an atomic one,
+                also a node without its parent or a Stat that does not match.
+        """
+        snap = decode(blob, _SNAPSHOT_TYPE)
+        fuzzy = type(snap) is FuzzyTreeSnapshot
         tree = cls.__new__(cls)
         tree._nodes = {}
         tree._ephemerals = {}
         tree._containers = set()
         tree._ttls = set()
         tree.sessions = {s.session_id: s.timeout_ms for s in snap.sessions}
-        tree.last_zxid = snap.last_zxid
+        tree.last_zxid = snap.base_zxid if fuzzy else snap.last_zxid
         tree.watches = WatchManager(may_read=may_read)
-        for r in snap.nodes:  # sorted by path: a parent before its children
+        if tree.last_zxid < 0:
+            raise ValueError(f"snapshot: last zxid {tree.last_zxid}")
+        previous = ""
+        for r in snap.nodes:
+            if r.path <= previous:
+                raise ValueError(f"snapshot: {r.path} out of path order")   # parents first, no repeats
+            previous = r.path
+            if not r.path.startswith("/") or (r.path != "/" and r.path.endswith("/")):
+                raise ValueError(f"snapshot: {r.path!r} is not a path")
+            if r.kind not in _KINDS or (r.kind == NodeKind.EPHEMERAL) != (r.ephemeral_owner != 0):
+                raise ValueError(f"snapshot: {r.path} of kind {r.kind} owned by {r.ephemeral_owner:#x}")
             node = _Znode(data=r.data, acl=r.acl, zxid=r.stat.czxid, time_ms=r.stat.ctime, kind=r.kind,
                           ephemeral_owner=r.ephemeral_owner, ttl_ms=r.ttl_ms)
             node.mzxid, node.pzxid, node.mtime = r.stat.mzxid, r.stat.pzxid, r.stat.mtime
             node.version, node.cversion, node.aversion = r.stat.version, r.child_creates, r.stat.aversion
             if r.path == "/":
                 tree._nodes["/"] = node
-            elif parent_path(r.path) not in tree._nodes:
-                raise ValueError(f"snapshot: {r.path} comes without its parent")
-            else:
+            elif parent_path(r.path) in tree._nodes:
                 tree._attach(r.path, node)
+            elif not fuzzy:
+                raise ValueError(f"snapshot: {r.path} comes without its parent")
+            # else: an orphan of a fuzzy snapshot (its parent deleted before its turn): its replay recreates it
         if "/" not in tree._nodes:
             raise ValueError("snapshot: no root")
-        for r in snap.nodes:
-            if tree._nodes[r.path].stat() != r.stat:
-                raise ValueError(f"snapshot: {r.path}'s stat does not match its children or data")
+        if not fuzzy:
+            for r in snap.nodes:
+                if tree._nodes[r.path].stat() != r.stat:
+                    raise ValueError(f"snapshot: {r.path}'s stat does not match its children or data")
         return tree
