@@ -25,8 +25,10 @@ Snapshots (``snapshot_interval_txns``): a state machine with
 ``fuzzy_snapshot`` (synod.zk's data tree) is snapshotted fuzzily, as
 ZooKeeper's servers do (Hunt et al. 2010, section 4.3): when one is due the
 node notes its base, the zxid delivered so far, and steps the snapshot
-``FUZZY_SNAPSHOT_ITEMS_MAX`` items per delivered batch and per tick while
-transactions keep being delivered; when it completes, Zab's log is
+``FUZZY_SNAPSHOT_ITEMS_MAX`` items per delivered transaction and per tick
+while transactions keep being delivered (so a snapshot of N items is done
+within N / FUZZY_SNAPSHOT_ITEMS_MAX transactions: the log it keeps for the
+replay stays bounded under any load); when it completes, Zab's log is
 compacted to the base only (``Zab.compact(base, data)``: the entries after
 it stay, so a restart or a SNAP sync replays them over the snapshot, which
 the machine's idempotent apply allows), the snapshot written, the log
@@ -58,7 +60,7 @@ SNAPSHOT_PATH = "zab/snapshot"
 TICK_TIMER = "tick"
 PENDING_PROPOSALS_MAX = 4096    # client proposals waiting for delivery, per server
 PROPOSE_DATA_BYTES_MAX = 1 << 20
-FUZZY_SNAPSHOT_ITEMS_MAX = 16    # items (znodes) a fuzzy snapshot serializes per delivered batch or tick
+FUZZY_SNAPSHOT_ITEMS_MAX = 16    # items (znodes) a fuzzy snapshot serializes per delivered transaction or tick
 
 
 class FuzzySnapshot(Protocol):
@@ -247,7 +249,7 @@ class ZabNode(Node):
         assert zab is not None
         if self.fuzzy is not None:
             self.fuzzy_delivered += len(txns)
-            self._step_snapshot(ctx)
+            self._step_snapshot(ctx, len(txns))
         elif every and self.delivered_since_snapshot >= every:
             self.delivered_since_snapshot = 0
             start = getattr(self.machine, "fuzzy_snapshot", None)
@@ -258,11 +260,13 @@ class ZabNode(Node):
             else:
                 self._save_snapshot(ctx, zab.delivered_zxid, self.machine.snapshot())
 
-    def _step_snapshot(self, ctx: Context) -> None:
-        """Advance the fuzzy snapshot in progress; once complete, save it at
-        its base zxid (the log after the base stays for the replay)."""
+    def _step_snapshot(self, ctx: Context, txns: int = 1) -> None:
+        """Advance the fuzzy snapshot in progress by ``FUZZY_SNAPSHOT_ITEMS_MAX``
+        items per transaction just delivered (one step for a tick); once
+        complete, save it at its base zxid (the log after the base stays for
+        the replay)."""
         assert self.fuzzy is not None
-        data = self.fuzzy.step(FUZZY_SNAPSHOT_ITEMS_MAX)
+        data = self.fuzzy.step(FUZZY_SNAPSHOT_ITEMS_MAX * txns)
         self.fuzzy_steps += 1
         if data is None:
             return
