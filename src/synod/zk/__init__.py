@@ -1,6 +1,7 @@
 """ZooKeeper (Hunt, Konar, Junqueira, Reed, "ZooKeeper: Wait-free
-coordination for Internet-scale systems", USENIX ATC 2010): issue 12, in
-progress; see docs/zookeeper.md.
+coordination for Internet-scale systems", USENIX ATC 2010) on Zab
+(:mod:`synod.zab`), speaking ZooKeeper's own wire protocol so kazoo and
+zkCli.sh work against it: issue 12; see docs/zookeeper.md.
 
 Parts
     :mod:`~synod.zk.constants` ZooKeeper's op codes, error codes, xids,
@@ -14,10 +15,14 @@ Parts
     tree that applies them, :mod:`~synod.zk.prep` the leader's checks that
     make them, :mod:`~synod.zk.watches` the watch manager,
     :mod:`~synod.zk.sessions` session ids, passwords and expiry;
-    :mod:`~synod.zk.server` the server, on Zab (:mod:`synod.zab`).
+    :mod:`~synod.zk.server` the server, on Zab (:mod:`synod.zab`), with
+    :mod:`~synod.zk.config` its configuration and :mod:`~synod.zk.peers`
+    what servers say to each other.
 
-Not built yet: ``synod zk`` (up, status, down), the simulated fault run with
-its checkers, the benchmark.
+Around it: ``synod zk up/status/down`` (:mod:`synod.cli.zk_cmd`), the
+simulated fault run and its checkers (:mod:`synod.harness.zk`, ``synod sim
+zk``), the real-process fault run (:mod:`synod.harness.zk_faults`) and
+``benchmarks/zk_throughput.py``.
 """
 
 from synod.zk._codec import connect_frame, read_connect_response, read_response, request_frame

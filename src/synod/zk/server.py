@@ -65,7 +65,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from synod.core import ConfigError, Context, Message, Params, decode, encode, parse_params
+from synod.core import ConfigError, Context, decode, encode, parse_params
 from synod.core.clients import ClientClosed, ClientOpened, CopyFilter
 from synod.core.errors import RemoteProtocolError
 from synod.zab.messages import Notification, Packet
@@ -74,12 +74,14 @@ from synod.zab.node import ZabNode, ZabNodeConfig
 from synod.zab.zab import FOLLOWING, LEADING, OBSERVING, ZabConfig
 from synod.zk import _four_letter_words as fourlw
 from synod.zk import messages as m
+from synod.zk.config import ZkServerConfig, ZkServerParams
 from synod.zk.constants import Code, Perms
+from synod.zk.peers import ForwardRequest, SessionTouches, SyncMarker, TxnEnvelope
 from synod.zk.prep import TreeView, check_acl, digest_id, prepare, prepare_delete_container, visible_acl
 from synod.zk.protocol import ZooKeeperProtocol
 from synod.zk.sessions import SessionTracker, negotiate_timeout_ms, session_id_base, session_password
 from synod.zk.tree import ApplyResult, DataTree
-from synod.zk.txn import CloseSessionTxn, CreateSessionTxn, ErrorTxn, Txn
+from synod.zk.txn import CloseSessionTxn, CreateSessionTxn, ErrorTxn
 
 __all__ = ["ZkServerNode", "ZkServerConfig", "ZkServerParams", "TxnEnvelope", "ForwardRequest", "SessionTouches",
            "PROTOCOL", "FACTORY", "factory"]
@@ -90,84 +92,12 @@ CONNECTIONS_MAX = 10_000           # client connections one server serves (the g
 PENDING_PER_SESSION_MAX = 1_000    # requests of one session waiting for earlier ones
 WRITES_IN_FLIGHT_PER_SESSION_MAX = 1_000   # writes of one session forwarded and not yet applied here
 REQUESTS_REMEMBERED_MAX = 4_096    # simulated clients' calls remembered to drop copies
-ENVIRONMENT_LINES_MAX = 256        # lines of envi a config may supply
 CONTAINER_DELETES_PER_CHECK_MAX = 1_000   # deletes one container check proposes (ZooKeeper: 10,000 a minute)
 _WRITES = (m.CreateRequest, m.Create2Request, m.CreateContainerRequest, m.CreateTTLRequest, m.DeleteRequest,
            m.SetDataRequest, m.SetACLRequest, m.MultiRequest, m.CloseSessionRequest, m.CheckVersionRequest)
 _FORWARDED = (*_WRITES, m.SyncRequest)   # requests that go to the leader and through Zab
 _READS = (m.ExistsRequest, m.GetDataRequest, m.GetChildrenRequest, m.GetChildren2Request, m.GetACLRequest,
           m.GetAllChildrenNumberRequest, m.GetEphemeralsRequest, m.MultiReadRequest, m.WhoAmIRequest)
-
-
-class SyncMarker(Message, tag="zk.SyncMarker"):
-    """``sync``'s place in the write order: applied, it changes nothing."""
-
-    path: str
-
-
-class TxnEnvelope(Message, tag="zk.TxnEnvelope"):
-    """What Zab broadcasts: the transaction, the session and cxid of the
-    request it answers (0: made by the leader, as an expiry), the origin
-    server that answers it, and the leader's time (ms) for ctime/mtime."""
-
-    session_id: int
-    cxid: int
-    origin: str
-    time_ms: int
-    txn: Txn | SyncMarker
-
-
-class ForwardRequest(Message, tag="zk.ForwardRequest"):
-    """Origin -> leader, in the origin's Zab session (:meth:`Zab.forward`;
-    the leader's own requests go straight in): prepare and propose this
-    write of ``session_id``.
-    ``auth_ids``: the session's identities for the ACL checks."""
-
-    session_id: int
-    cxid: int
-    request: m.CreateRequest | m.Create2Request | m.CreateContainerRequest | m.CreateTTLRequest | \
-        m.DeleteRequest | m.SetDataRequest | m.SetACLRequest | m.MultiRequest | m.CloseSessionRequest | \
-        m.CheckVersionRequest | m.SyncRequest | None
-    auth_ids: tuple[m.Id, ...] = ()
-    create_session_timeout_ms: int = 0   # request None: create the session with this timeout
-
-
-class SessionTouches(Message, tag="zk.SessionTouches"):
-    """Server -> leader, each tick: sessions heard from since the last."""
-
-    session_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ZkServerConfig:
-    """``node``: the Zab server's configuration (its ``tick_ms`` is
-    ZooKeeper's tickTime); ``server_index``: this server's number, 0..127
-    (the top byte of its session ids); ``secret``: the ensemble's shared
-    secret for session passwords; ``max_session_timeout_ms``: the longest
-    session timeout granted (ZooKeeper's maxSessionTimeout; its default,
-    20 ticks of its 2 s tickTime, is 40 s: synod's Zab ticks faster, so the
-    bound is its own; None: 20 ticks). ``client_port``, ``data_dir`` and
-    ``environment`` ((key, value) pairs) are only what the four-letter
-    words ``conf`` and ``envi`` print: the node reads no environment and
-    is not told which port its host bound (0: unknown).
-    ``container_check_interval_ms``: how often the leader looks for
-    containers and TTL nodes to delete (ZooKeeper's
-    znode.container.checkIntervalMs); ``container_never_used_ms``: a
-    container that never had a child goes after this long (0: never;
-    znode.container.maxNeverUsedIntervalMs); ``extended_types_enabled``:
-    TTL nodes allowed (zookeeper.extendedTypesEnabled; ZooKeeper's default
-    is off, synod's on)."""
-
-    node: ZabNodeConfig
-    server_index: int
-    secret: bytes = b"synod-zk"
-    max_session_timeout_ms: int | None = 40_000
-    client_port: int = 0
-    data_dir: str = ""
-    environment: tuple[tuple[str, str], ...] = ()
-    container_check_interval_ms: int = 60_000
-    container_never_used_ms: int = 0
-    extended_types_enabled: bool = True
 
 
 class _TreeMachine:
@@ -765,61 +695,6 @@ class ZkServerNode(ZabNode):
 
 
 FACTORY = "synod.zk.server:factory"
-
-
-class ZkServerParams(Params):
-    """The params of :func:`factory`: ``voters`` (node ids of the ensemble's
-    voting servers, this one among them or among ``observers``),
-    ``server_index`` (0..127), ``tick_ms`` (tickTime), ``sync_limit_ticks``
-    and ``init_limit_ticks`` (syncLimit and initLimit: how long a leader and
-    its followers wait to hear from each other, 2 s and 4 s at the default
-    tick; ZooKeeper's sample config gives 10 s and 20 s; an fsync stalled
-    by a busy disk holds a server's pings as long), ``secret`` (the
-    ensemble's shared secret for session passwords, text),
-    ``snapshot_interval_txns`` (0: never); for the four-letter words
-    ``conf`` and ``envi`` only: ``client_port`` (0: not told),
-    ``data_dir`` and ``environment`` (key -> value, what whoever writes the
-    config wants ``envi`` to show: the node reads no environment);
-    ``container_check_interval_ms``, ``container_never_used_ms``,
-    ``extended_types_enabled`` as :class:`ZkServerConfig` says."""
-
-    voters: tuple[str, ...]
-    server_index: int
-    observers: tuple[str, ...] = ()
-    tick_ms: float = 100.0
-    sync_limit_ticks: int = 20
-    init_limit_ticks: int = 40
-    secret: str = "synod-zk"
-    snapshot_interval_txns: int = 10_000
-    max_session_timeout_ms: int = 40_000
-    client_port: int = 0
-    data_dir: str = ""
-    environment: dict[str, str] = {}
-    container_check_interval_ms: int = 60_000
-    container_never_used_ms: int = 0
-    extended_types_enabled: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.voters:
-            raise ValueError("voters: at least one")
-        if not 0 <= self.server_index <= 127:
-            raise ValueError("server_index must be within 0..127")
-        if not 1 <= self.tick_ms <= 60_000:
-            raise ValueError("tick_ms must be within 1..60000")
-        if not 1 <= self.sync_limit_ticks <= self.init_limit_ticks <= 10_000:
-            raise ValueError("need 1 <= sync_limit_ticks <= init_limit_ticks <= 10000")
-        if self.snapshot_interval_txns < 0:
-            raise ValueError("snapshot_interval_txns must be >= 0")
-        if not 1 <= self.max_session_timeout_ms <= 3_600_000:
-            raise ValueError("max_session_timeout_ms must be within 1..3600000")
-        if not 1 <= self.container_check_interval_ms <= 86_400_000:
-            raise ValueError("container_check_interval_ms must be within 1..86400000")
-        if self.container_never_used_ms < 0:
-            raise ValueError("container_never_used_ms must be >= 0")
-        if not 0 <= self.client_port <= 65_535:
-            raise ValueError("client_port must be within 0..65535")
-        if len(self.environment) > ENVIRONMENT_LINES_MAX:
-            raise ValueError(f"environment: at most {ENVIRONMENT_LINES_MAX} entries")
 
 
 def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
