@@ -29,16 +29,14 @@ from tests.zk.test_server_sim import _Client, _connect
 from tests.zk.test_vs_zookeeper import _CreateContainer, _CreateTTL, _raw
 
 from synod.core import Context
-from synod.harness.zk_real import established_leader, four_letter_word
-from synod.runtime.cluster import LocalCluster
-from synod.runtime.config import ClusterSpec, NodeSpec, free_ports, write_config
+from synod.harness.zk_real import running_ensemble
 from synod.sim import Simulator
 from synod.zab import ZabNodeConfig
 from synod.zab.zab import ZabConfig
 from synod.zk import messages as m
 from synod.zk.constants import Code, CreateMode
 from synod.zk.prep import TreeView, prepare, prepare_delete_container
-from synod.zk.server import FACTORY, ZkServerConfig, ZkServerNode
+from synod.zk.server import ZkServerConfig, ZkServerNode
 from synod.zk.tree import OPEN_ACL_UNSAFE, DataTree
 from synod.zk.txn import CreateTxn, DeleteTxn, ErrorTxn, NodeKind
 
@@ -142,21 +140,8 @@ def test_a_change_proposed_after_the_check_wins() -> None:
 
 @pytest.fixture
 def synod_ports(tmp_path: Path) -> Iterator[list[int]]:
-    ports = free_ports(len(IDS))
-    nodes = {nid: NodeSpec(factory=FACTORY, client_ports={"zk": ports[i]},
-                           params={"voters": list(IDS), "server_index": i + 1,
-                                   "container_check_interval_ms": CHECK_MS})
-             for i, nid in enumerate(IDS)}
-    config, _ = write_config(ClusterSpec(run_dir=tmp_path / "synod", nodes=nodes))
-    cluster = LocalCluster(config)
-    cluster.start(list(IDS))
-    try:
-        wait_until("a synod leader established", lambda: established_leader(cluster) is not None, WAIT_S)
-        wait_until("every synod server serving", lambda: all(four_letter_word(p, "isro") == "rw" for p in ports),
-                   WAIT_S)
+    with running_ensemble(tmp_path / "synod", len(IDS), params={"container_check_interval_ms": CHECK_MS}) as (_, ports):
         yield ports
-    finally:
-        cluster.stop()
 
 
 def _names(client: KazooClient, path: str) -> list[str]:

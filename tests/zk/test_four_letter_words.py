@@ -17,23 +17,16 @@ Debian's zookeeper package."""
 
 from __future__ import annotations
 
-import getpass
-import platform
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from tests.kv.test_real_clients import wait_until
 from tests.zk._real_zookeeper import zookeeper_ensemble
 
-from synod.harness.zk_real import established_leader, four_letter_word
-from synod.runtime.cluster import LocalCluster
-from synod.runtime.config import ClusterSpec, NodeSpec, free_ports, write_config
+from synod.harness.zk_real import four_letter_word, running_ensemble
 from synod.zk._four_letter_words import NOT_SERVING, AdminConfig, Facts, ServerStats, answer
-from synod.zk.server import FACTORY
 
 IDS = ("zk1", "zk2", "zk3")
 WAIT_S = 30.0
@@ -50,32 +43,10 @@ CONF_CORE = {"clientPort", "dataDir", "tickTime", "maxClientCnxns", "minSessionT
 STAT_CLIENT = re.compile(r"^ /[0-9.]+:\d+\[[01]\]\(queued=\d+,recved=\d+,sent=\d+\)$")
 
 
-def _environment() -> dict[str, str]:
-    """What the config's writer (here the test, outside the node) puts in
-    envi: ZooKeeper's keys that mean the same for a Python process."""
-    return {"host.name": socket.gethostname(), "os.name": platform.system(), "os.arch": platform.machine(),
-            "os.version": platform.release(), "user.name": getpass.getuser(), "user.home": str(Path.home()),
-            "python.version": platform.python_version()}
-
-
 @pytest.fixture
 def synod_ports(tmp_path: Path) -> Iterator[list[int]]:
-    run_dir = tmp_path / "synod"
-    ports = free_ports(len(IDS))
-    nodes = {nid: NodeSpec(factory=FACTORY, client_ports={"zk": ports[i]},
-                           params={"voters": list(IDS), "server_index": i + 1, "client_port": ports[i],
-                                   "data_dir": str(run_dir / nid), "environment": _environment()})
-             for i, nid in enumerate(IDS)}
-    config, _ = write_config(ClusterSpec(run_dir=run_dir, nodes=nodes))
-    cluster = LocalCluster(config)
-    cluster.start(list(IDS))
-    try:
-        wait_until("a synod leader established", lambda: established_leader(cluster) is not None, WAIT_S)
-        wait_until("every synod server serving", lambda: all(four_letter_word(p, "isro") == "rw" for p in ports),
-                   WAIT_S)
+    with running_ensemble(tmp_path / "synod", len(IDS)) as (_, ports):
         yield ports
-    finally:
-        cluster.stop()
 
 
 def _workload(ports: list[int]) -> list[KazooClient]:

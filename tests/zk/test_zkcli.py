@@ -16,12 +16,8 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from tests.kv.test_real_clients import wait_until
 
-from synod.harness.zk_real import established_leader, four_letter_word
-from synod.runtime.cluster import LocalCluster
-from synod.runtime.config import ClusterSpec, NodeSpec, free_ports, write_config
-from synod.zk.server import FACTORY
+from synod.harness.zk_real import running_ensemble
 
 ZKCLI = Path("/usr/share/zookeeper/bin/zkCli.sh")
 IDS = ("zk1", "zk2", "zk3")
@@ -42,19 +38,8 @@ def ports(tmp_path: Path) -> Iterator[list[int]]:
     reason = _missing()
     if reason is not None:
         pytest.skip(reason)
-    client_ports = free_ports(len(IDS))
-    nodes = {nid: NodeSpec(factory=FACTORY, params={"voters": list(IDS), "server_index": i + 1},
-                           client_ports={"zk": client_ports[i]}) for i, nid in enumerate(IDS)}
-    config, _ = write_config(ClusterSpec(run_dir=tmp_path / "run", nodes=nodes))
-    cluster = LocalCluster(config)
-    cluster.start(list(IDS))
-    try:
-        wait_until("a leader established", lambda: established_leader(cluster) is not None, WAIT_S)
-        wait_until("every server serving", lambda: all(four_letter_word(p, "isro") == "rw" for p in client_ports),
-                   WAIT_S)
+    with running_ensemble(tmp_path / "run", len(IDS)) as (_, client_ports):
         yield client_ports
-    finally:
-        cluster.stop()
 
 
 def _cli(port: int, *command: str, log_dir: Path, exit_code: int = 0) -> str:

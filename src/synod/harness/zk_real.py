@@ -28,23 +28,29 @@ What a server says about itself comes two ways:
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import platform
 import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from synod.runtime import LocalCluster
-from synod.runtime.config import ClusterConfig, ClusterSpec, NodeSpec, free_ports
+from synod.runtime.config import ClusterConfig, ClusterSpec, NodeSpec, free_ports, write_config
 from synod.zab.messages import ZabStatus, ZabStatusRequest
 from synod.zk.server import FACTORY, PROTOCOL
 
-__all__ = ["ensemble_spec", "server_ids", "is_ensemble", "client_ports", "hosts_of", "zab_status",
-           "established_leader", "four_letter_word", "srvr", "zxid_text", "FACTORY", "PROTOCOL",
-           "NODES_MAX", "TICK_MS"]
+__all__ = ["ensemble_spec", "running_ensemble", "serving", "machine_environment", "server_ids", "is_ensemble",
+           "client_ports", "hosts_of", "zab_status", "established_leader", "four_letter_word", "srvr", "zxid_text",
+           "FACTORY", "PROTOCOL", "NODES_MAX", "TICK_MS"]
 
 NODES_MAX = 9                     # servers in one local ensemble (ZooKeeper's are 3, 5 or 7); synod zk up --nodes: 1..9
 TICK_MS = 100.0                   # tickTime of a local ensemble: sessions of 0.2..2 s ticks x [2, 20]
 CALL_TIMEOUT_S = 1.0              # one status call's or four-letter word's wait
+START_TIMEOUT_S = 20.0            # running_ensemble: a leader established and every server serving
+POLL_S = 0.05                     # running_ensemble: how often it looks
 REPLY_BYTES_MAX = 64 * 1024       # what four_letter_word reads before giving up
 
 
@@ -55,24 +61,67 @@ def server_ids(n: int) -> tuple[str, ...]:
 
 
 def ensemble_spec(run_dir: Any, n: int, *, base_port: int | None = None, tick_ms: float = TICK_MS,
-                  trace: bool = False) -> ClusterSpec:
+                  trace: bool = False, params: dict[str, Any] | None = None) -> ClusterSpec:
     """The cluster spec of ``n`` voting servers in ``run_dir`` (with a
     cluster key). ``base_port``: zk<i>'s client port is base_port+i-1
     (None: free ports, chosen now). Each server is told its client port,
     data directory and a few facts of this machine, which the four-letter
-    words ``conf`` and ``envi`` print (the node itself reads none of them)."""
+    words ``conf`` and ``envi`` print (the node itself reads none of them).
+    ``params``: more :class:`~synod.zk.config.ZkServerParams` for every
+    server (e.g. ``container_check_interval_ms``)."""
     ids = server_ids(n)
     ports = free_ports(n) if base_port is None else [base_port + i for i in range(n)]
-    environment = {"zookeeper.version": "synod (ZooKeeper 3.8 protocol)", "host.name": "127.0.0.1",
-                   "python.version": platform.python_version(), "os.name": platform.system(),
-                   "os.arch": platform.machine(), "os.version": platform.release()}
+    environment = machine_environment()
     nodes = {nid: NodeSpec(factory=FACTORY, params={"voters": list(ids), "server_index": i + 1, "tick_ms": tick_ms,
                                                     "client_port": ports[i],
                                                     "data_dir": str(Path(run_dir) / nid / "data"),
-                                                    "environment": environment},
+                                                    "environment": environment, **(params or {})},
                            client_ports={PROTOCOL: ports[i]})
              for i, nid in enumerate(ids)}
     return ClusterSpec(run_dir=run_dir, nodes=nodes, trace=trace)
+
+
+@contextlib.contextmanager
+def running_ensemble(run_dir: Any, n: int = 3, *, params: dict[str, Any] | None = None,
+                     timeout_s: float = START_TIMEOUT_S) -> Iterator[tuple[LocalCluster, list[int]]]:
+    """Start an ensemble of ``n`` servers (:func:`ensemble_spec`, free
+    ports) in ``run_dir``, wait until a leader is established and every
+    server serves clients (``isro`` answers ``rw``), yield the cluster and
+    the client ports (zk1 first), and stop every process at the end,
+    whatever happened.
+
+    Raises:
+        TimeoutError: not serving within ``timeout_s`` seconds.
+    """
+    config, _ = write_config(ensemble_spec(run_dir, n, params=params))
+    cluster = LocalCluster(config)
+    ports = list(client_ports(config).values())
+    try:
+        cluster.start(list(config.nodes))
+        deadline = time.monotonic() + timeout_s
+        while established_leader(cluster) is None or not serving(ports):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no established leader with every server serving within {timeout_s:g} s "
+                                   f"(logs in {run_dir})")
+            time.sleep(POLL_S)
+        yield cluster, ports
+    finally:
+        cluster.stop()
+
+
+def serving(ports: list[int]) -> bool:
+    """Whether every server on ``ports`` serves clients (``isro`` is ``rw``:
+    a leader established, or a follower synchronized with it)."""
+    return all(four_letter_word(port, "isro") == "rw" for port in ports)
+
+
+def machine_environment() -> dict[str, str]:
+    """What ``envi`` shows of this machine, read here (outside the node):
+    ZooKeeper's keys that mean the same for a Python process."""
+    return {"zookeeper.version": "synod (ZooKeeper 3.8 protocol)", "host.name": socket.gethostname(),
+            "os.name": platform.system(), "os.arch": platform.machine(), "os.version": platform.release(),
+            "user.name": getpass.getuser(), "user.home": str(Path.home()),
+            "python.version": platform.python_version()}
 
 
 def is_ensemble(config: ClusterConfig) -> bool:
