@@ -171,3 +171,22 @@ def test_a_learners_requests_are_taken_in_order_or_not_at_all() -> None:
 def _established(sim: Simulator) -> bool:
     return any(sim.hosts[s].up and sim.hosts[s].node.zab is not None and sim.hosts[s].node.zab.role == LEADING
                and sim.hosts[s].node.zab.established for s in VOTERS)
+
+
+def test_a_snapshot_is_taken_after_so_many_bytes_of_transactions_whatever_their_count() -> None:
+    """``snapshot_interval_bytes`` bounds Zab's in-memory log for large
+    transactions: with a transaction count far away, servers snapshot and
+    compact once that many bytes were delivered; without it they do not."""
+    for every_bytes, expect in ((256, True), (0, False)):
+        sim = Simulator(4)
+        record = Acknowledgements({})
+        for sid in VOTERS:
+            cfg = ZabNodeConfig(zab=ZabConfig(server_id=sid, voters=VOTERS), tick_ms=50.0,
+                                snapshot_interval_txns=1_000_000, snapshot_interval_bytes=every_bytes)
+            sim.add_node(sid, lambda cfg=cfg: ZabNode(cfg, lambda: ChainMachine({}, [])), peers=VOTERS)
+        sim.add_node("c1", lambda record=record: ZabClient(VOTERS, record), peers=VOTERS)
+        _run(sim, 3_000)
+        delivered = [sim.hosts[s].node.zab.delivered_zxid for s in VOTERS]
+        assert max(delivered) > 0
+        snapshotted = [sim.hosts[s].node.zab.snapshot_zxid > 0 for s in VOTERS]
+        assert any(snapshotted) == expect, (every_bytes, snapshotted, delivered)

@@ -43,6 +43,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import random
 import re
 import socket
 from collections.abc import Callable, Mapping
@@ -72,6 +73,7 @@ __all__ = [
 ]
 
 CONFIG_FILE_NAME = "cluster-config.json"
+FREE_PORT_LOW = 10_000   # free_ports chooses from here up to the kernel's ephemeral range
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -400,11 +402,29 @@ def local_spec(n: int, factory: str, run_dir: str | os.PathLike[str], *,
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
-    """``n`` distinct ports that were free a moment ago (bound to port 0 and
-    released together, so they differ from each other)."""
-    socks = []
+    """``n`` distinct ports that were free a moment ago, chosen at random
+    below the kernel's ephemeral range (``FREE_PORT_LOW`` up to
+    ``ip_local_port_range``'s start), so that no outgoing connection of any
+    process takes one as its local port between this choice and the bind
+    (ports from a bind to port 0 come from that range and did, now and
+    then). Each is checked by binding it; all are held until every one is
+    found, so they differ. Falls back to the kernel's choice (port 0) when
+    the range below is too small or too busy."""
+    low, high = FREE_PORT_LOW, _ephemeral_low() - 1
+    rng = random.SystemRandom()
+    socks: list[socket.socket] = []
     try:
-        for _ in range(n):
+        tries = 0
+        while len(socks) < n and high - low >= 16 * n and tries < 64 * n:
+            tries += 1
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind((host, rng.randint(low, high)))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        while len(socks) < n:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind((host, 0))
             socks.append(s)
@@ -412,6 +432,15 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's range for outgoing connections
+    (Linux: /proc/sys/net/ipv4/ip_local_port_range; elsewhere IANA's 49152)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
 
 
 def write_config(spec: ClusterSpec, path: str | os.PathLike[str] | None = None) -> tuple[ClusterConfig, Path]:

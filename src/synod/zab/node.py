@@ -115,11 +115,16 @@ class _NullMachine:
 class ZabNodeConfig:
     """``zab``: the protocol's configuration (server id, voters, limits);
     ``tick_ms``: one tick (ZooKeeper's tickTime); ``snapshot_interval_txns``:
-    snapshot and compact after this many delivered transactions (0: never)."""
+    snapshot and compact after this many delivered transactions (0: never;
+    ZooKeeper's snapCount), ``snapshot_interval_bytes``: or after this many
+    bytes of delivered transactions, whichever comes first (0: no byte
+    bound; Zab's log since the last snapshot is kept in memory, so this
+    bounds it for large transactions)."""
 
     zab: ZabConfig
     tick_ms: float = 100.0
     snapshot_interval_txns: int = 0
+    snapshot_interval_bytes: int = 0
 
 
 class ZabNode(Node):
@@ -136,6 +141,7 @@ class ZabNode(Node):
         self.machine: StateMachine = self.machine_factory()
         self.pending: dict[int, Any] = {}   # zxid -> the client's reply handle
         self.delivered_since_snapshot = 0
+        self.delivered_bytes_since_snapshot = 0
         # The fuzzy snapshot in progress, if any, and its base: the zxid
         # delivered when it started. Invariant: at most one at a time.
         self.fuzzy: FuzzySnapshot | None = None
@@ -244,14 +250,16 @@ class ZabNode(Node):
         for txn in txns:
             self.delivered(ctx, txn, self.machine.apply(txn.zxid, txn.data))
         self.delivered_since_snapshot += len(txns)
-        every = self.config.snapshot_interval_txns
+        self.delivered_bytes_since_snapshot += sum(len(txn.data) for txn in txns)
+        every, every_bytes = self.config.snapshot_interval_txns, self.config.snapshot_interval_bytes
         zab = self.zab
         assert zab is not None
         if self.fuzzy is not None:
             self.fuzzy_delivered += len(txns)
             self._step_snapshot(ctx, len(txns))
-        elif every and self.delivered_since_snapshot >= every:
-            self.delivered_since_snapshot = 0
+        elif every and (self.delivered_since_snapshot >= every
+                        or (every_bytes and self.delivered_bytes_since_snapshot >= every_bytes)):
+            self.delivered_since_snapshot = self.delivered_bytes_since_snapshot = 0
             start = getattr(self.machine, "fuzzy_snapshot", None)
             if start is not None:   # stepped from the next batch or tick on
                 self.fuzzy, self.fuzzy_base_zxid = start(), zab.delivered_zxid

@@ -56,7 +56,10 @@ class ZkServerParams(Params):
     tick; ZooKeeper's sample config gives 10 s and 20 s; an fsync stalled
     by a busy disk holds a server's pings as long), ``secret`` (the
     ensemble's shared secret for session passwords, text),
-    ``snapshot_interval_txns`` (0: never); for the four-letter words
+    ``snapshot_interval_txns`` (0: never; ZooKeeper's snapCount, 100,000)
+    and ``snapshot_interval_bytes`` (snapshot sooner once this many bytes
+    of transactions were delivered: Zab's log since the last snapshot is
+    kept in memory; 0: no byte bound); for the four-letter words
     ``conf`` and ``envi`` only: ``client_port`` (0: not told),
     ``data_dir`` and ``environment`` (key -> value, what whoever writes the
     config wants ``envi`` to show: the node reads no environment);
@@ -70,7 +73,8 @@ class ZkServerParams(Params):
     sync_limit_ticks: int = 20
     init_limit_ticks: int = 40
     secret: str = "synod-zk"
-    snapshot_interval_txns: int = 10_000
+    snapshot_interval_txns: int = 100_000
+    snapshot_interval_bytes: int = 64 * 1024 * 1024
     max_session_timeout_ms: int = 40_000
     client_port: int = 0
     data_dir: str = ""
@@ -90,6 +94,8 @@ class ZkServerParams(Params):
             raise ValueError("need 1 <= sync_limit_ticks <= init_limit_ticks <= 10000")
         if self.snapshot_interval_txns < 0:
             raise ValueError("snapshot_interval_txns must be >= 0")
+        if not 0 <= self.snapshot_interval_bytes <= 1 << 40:
+            raise ValueError("snapshot_interval_bytes must be within 0..2**40")
         if not 1 <= self.max_session_timeout_ms <= 3_600_000:
             raise ValueError("max_session_timeout_ms must be within 1..3600000")
         if not 1 <= self.container_check_interval_ms <= 86_400_000:

@@ -710,7 +710,8 @@ def factory(node_id: str, params: dict[str, Any]) -> ZkServerNode:
     zab = ZabConfig(server_id=node_id, voters=p.voters, observers=p.observers,
                     sync_limit_ticks=p.sync_limit_ticks, init_limit_ticks=p.init_limit_ticks)
     return ZkServerNode(ZkServerConfig(node=ZabNodeConfig(zab=zab, tick_ms=p.tick_ms,
-                                                          snapshot_interval_txns=p.snapshot_interval_txns),
+                                                          snapshot_interval_txns=p.snapshot_interval_txns,
+                                                          snapshot_interval_bytes=p.snapshot_interval_bytes),
                                        server_index=p.server_index, secret=p.secret.encode(),
                                        max_session_timeout_ms=p.max_session_timeout_ms, client_port=p.client_port,
                                        data_dir=p.data_dir, environment=tuple(sorted(p.environment.items())),
