@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from tests._benchmark_checks import REPO, assert_nothing_left_behind, run_with_a_missing_program
 
-REPO = Path(__file__).resolve().parents[1]
 CONTENDERS = {"memcached", "synod", "synod-router"}
 MIXES = {"get90_set10", "get50_set50"}
 
@@ -91,26 +90,11 @@ def test_ratios_and_targets_per_cell(run: tuple[list[str], dict[str, Any]]) -> N
 
 
 def test_nothing_left_behind(run: tuple[list[str], dict[str, Any]]) -> None:
-    summary = run[1]
-    assert summary["processes_left"] == []
-    for name, r in summary["contenders"].items():
-        assert r["pids"], f"{name}: its server processes are recorded"
-        alive = [pid for pid in r["pids"] if psutil.pid_exists(pid)
-                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-        assert alive == [], f"{name}: processes left running: {alive}"
-    tmp = summary["tmp_dir"]
-    assert summary["tmp_dir_removed"] is True
-    assert not Path(tmp).exists(), "the temp dir is removed"
-    left = [p.info for p in psutil.process_iter(["pid", "cmdline"]) if tmp in " ".join(p.info["cmdline"] or [])]
-    assert left == [], f"processes left running: {left}"
+    assert_nothing_left_behind(run[1], run[1]["contenders"])
 
 
 def test_a_missing_binary_is_skipped_with_its_reason(tmp_path: Path) -> None:
     missing = tmp_path / "no-memcached"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "memcache_throughput.py"), *QUICK, "--only",
-                           "memcached", "--memcached", str(missing)], capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = run_with_a_missing_program("memcache_throughput.py",
+                                         (*QUICK, "--only", "memcached", "--memcached", str(missing)), "memcached", missing)
     assert summary["contenders"] == {}
-    assert str(missing) in summary["skipped"]["memcached"]
-    assert "not run" in proc.stdout, "the table says why"
