@@ -120,12 +120,15 @@ def test_a_flood_of_idle_connections_keeps_out_neither_peers_nor_clients(tmp_pat
             wait_until(lambda: _pings(cl, "n1", "n2") > base + 3, 20, "pings from the restarted n2")
             # Clients with the key are served, each on a new connection, all
             # the while the flood turns n1's pending pool over several times.
-            calls, deadline = 0, time.monotonic() + 30
-            while flood.opened < 2 * FLOOD_CONNECTIONS or calls < 10:
-                assert time.monotonic() < deadline, f"flood stalled at {flood.opened}"
+            # The flood counts a connection when it connects, n1 when it
+            # accepts it, so n1's count of refusals trails; wait for it too.
+            calls, deadline = 0, time.monotonic() + 60
+            st = _status(cl, "n1")
+            while flood.opened < 2 * FLOOD_CONNECTIONS or calls < 10 or st.connections_refused < FLOOD_CONNECTIONS:
+                assert time.monotonic() < deadline, f"flood stalled at {flood.opened}, n1 refused {st.connections_refused}"
                 assert cl.call("n1", Echo(text=str(calls)), 5.0) == EchoReply(node_id="n1", text=str(calls))
                 calls += 1
-            st = _status(cl, "n1")
+                st = _status(cl, "n1")
             opened = flood.opened
             fds = target.num_fds()
         assert opened >= 2 * FLOOD_CONNECTIONS
