@@ -154,7 +154,9 @@ class _Connection(asyncio.Protocol):
         self.next_seq = 1          # the number the next request gets
         self.next_answer = 1       # the request whose reply goes out next
         self.early: dict[int, Any] = {}  # replies that came before an earlier one
-        self.out: list[bytes] | None = None  # corked output, during data_received
+        # Corked output: what this turn of the loop said to the client, written
+        # in one go at the start of the next (one write, not one per reply).
+        self.out: list[bytes] | None = None
         self.reading_paused = False
         self.writing_paused = False
         self.closed = False
@@ -179,7 +181,6 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        self.out = []
         try:
             requests = self.proto.receive_data(data)
         except RemoteProtocolError as e:
@@ -193,9 +194,6 @@ class _Connection(asyncio.Protocol):
             deliver(client_id, request, seq)
             if self.closed:
                 return
-        out, self.out = self.out, None
-        if out:
-            self._write(b"".join(out))
         self._flow()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -232,11 +230,7 @@ class _Connection(asyncio.Protocol):
             self.gateway._trace("reply_error", {"client": self.client_id, "error": str(e)})
             self.close(f"reply not renderable: {e}")
             return
-        data = b"".join(chunks)
-        if self.out is not None:
-            self.out.append(data)
-        else:
-            self._write(data)
+        self._cork(b"".join(chunks))
         if getattr(self.proto, "wants_close", False):
             self.close("client asked to close")
             return
@@ -255,14 +249,25 @@ class _Connection(asyncio.Protocol):
             self.gateway._trace("reply_error", {"client": self.client_id, "error": str(e)})
             self.close(f"push not renderable: {e}")
             return
-        if self.out is not None:
-            self.out.append(data)
-        else:
-            self._write(data)
+        self._cork(data)
         if getattr(self.proto, "wants_close", False):
             self.close("the node closed the connection")
 
     # -- plumbing ----------------------------------------------------------------------------
+    def _cork(self, data: bytes) -> None:
+        """Queue ``data`` for the write at the start of the next loop turn."""
+        if self.out is None:
+            self.out = [data]
+            asyncio.get_running_loop().call_soon(self._uncork)
+        else:
+            self.out.append(data)
+
+    def _uncork(self) -> None:
+        out, self.out = self.out, None
+        if out and not self.closed:
+            self._write(b"".join(out))
+            self._flow()
+
     def _write(self, data: bytes) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():

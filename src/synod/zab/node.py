@@ -1,7 +1,8 @@
 """A synod node hosting one :class:`~synod.zab.zab.Zab` server.
 
 The host in the sans-IO sense: a timer turns into ``tick()``, messages
-into ``step()``, and each :class:`~synod.zab.zab.Ready` into effects on
+into ``step()``, a 0 ms timer armed when Zab holds an Ack or Commit
+(``flush_due``) into ``flush()`` once the host's turn is over, and each :class:`~synod.zab.zab.Ready` into effects on
 ``ctx``, in the order Zab needs (Junqueira et al. 2011, section IV: a
 follower logs a proposal on stable storage before it acks):
 
@@ -58,6 +59,7 @@ EPOCHS_PATH = "zab/epochs"
 LOG_PATH = "zab/log"
 SNAPSHOT_PATH = "zab/snapshot"
 TICK_TIMER = "tick"
+FLUSH_TIMER = "flush"   # 0 ms: fires after the messages of this turn of the host's loop
 PENDING_PROPOSALS_MAX = 4096    # client proposals waiting for delivery, per server
 PROPOSE_DATA_BYTES_MAX = 1 << 20
 FUZZY_SNAPSHOT_ITEMS_MAX = 16    # items (znodes) a fuzzy snapshot serializes per delivered transaction or tick
@@ -148,10 +150,12 @@ class ZabNode(Node):
         self.fuzzy_base_zxid = 0
         self.fuzzy_delivered = 0    # transactions delivered since it started
         self.fuzzy_steps = 0
+        self.flush_armed = False
 
     # -- handlers ------------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
         self.fuzzy = None   # a crash lost the snapshot in progress
+        self.flush_armed = False
         recovered = self._recover(ctx)
         self.zab = Zab(self.config.zab, ctx.rng, recovered)
         if self.observer is not None:
@@ -160,7 +164,14 @@ class ZabNode(Node):
         self._act(ctx)
 
     def on_timer(self, ctx: Context, name: str) -> None:
-        if name != TICK_TIMER or self.zab is None:
+        if self.zab is None:
+            return
+        if name == FLUSH_TIMER:
+            self.flush_armed = False
+            self.zab.flush()
+            self._act(ctx)
+            return
+        if name != TICK_TIMER:
             return
         self.zab.tick()
         ctx.set_timer(TICK_TIMER, self.config.tick_ms)
@@ -207,6 +218,10 @@ class ZabNode(Node):
     def _act(self, ctx: Context) -> None:
         zab = self.zab
         assert zab is not None
+        if zab.flush_due and not self.flush_armed:
+            # One Ack / Commit for everything this turn brings (Zab.flush).
+            self.flush_armed = True
+            ctx.set_timer(FLUSH_TIMER, 0)
         rd = zab.ready()
         if rd.empty:
             return

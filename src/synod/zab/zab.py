@@ -32,8 +32,14 @@ Roles and phases (the paper's section IV, ZooKeeper's names):
 - phase 3, broadcast: the leader gives each proposal the next zxid of its
   epoch, logs it and sends Proposal; followers log (durably, before the
   Ack leaves) and ack cumulatively; the leader commits in zxid order once
-  a quorum of voters holds a transaction and sends Commit; followers
-  deliver in zxid order. A follower that joins later is synchronized the
+  a quorum of voters holds a transaction and sends Commit (cumulative);
+  followers deliver in zxid order. Acks and Commits are held until the
+  host calls ``flush()`` (``flush_due`` says one is wanted), which sends
+  one of each per session: a host that calls it once per turn of its
+  event loop, after every message it read in that turn, answers a burst
+  of proposals with one Ack and a burst of Acks with one Commit per
+  follower instead of one per transaction (ZooKeeper sends one per
+  transaction; what each says is the same, cumulative). A follower that joins later is synchronized the
   same way, its session forwarded every proposal from its sync on.
 - OBSERVING: a non-voting learner (ZooKeeper 3.3 observers): synchronized
   like a follower, sent Inform for each committed transaction, counted in
@@ -171,7 +177,8 @@ def _better(a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
 class _Session:
     """One leader-follower session: FIFO by sequence numbers."""
 
-    __slots__ = ("peer", "session", "leader_session", "send_seq", "recv_seq", "held", "gap_ticks", "heard_ticks")
+    __slots__ = ("peer", "session", "leader_session", "send_seq", "recv_seq", "held", "gap_ticks", "heard_ticks",
+                 "ack_due_zxid")
 
     def __init__(self, peer: str, session: int, leader_session: int = 0) -> None:
         self.peer = peer
@@ -182,13 +189,14 @@ class _Session:
         self.held: dict[int, Any] = {}
         self.gap_ticks = 0
         self.heard_ticks = 0         # ticks since the peer was last heard
+        self.ack_due_zxid = 0        # follower: the last proposal logged and not yet acked (sent by flush)
 
 
 class _Learner:
     """The leader's view of one follower or observer session."""
 
     __slots__ = ("sid", "observer", "accepted_epoch", "acked_epoch", "last_zxid", "current_epoch", "synced",
-                 "acked_new_leader", "acked_zxid", "up_to_date", "synced_zxid")
+                 "acked_new_leader", "acked_zxid", "up_to_date", "synced_zxid", "commit_sent_zxid")
 
     def __init__(self, sid: _Session, observer: bool, accepted_epoch: int, last_zxid: int) -> None:
         self.sid = sid
@@ -202,6 +210,7 @@ class _Learner:
         self.acked_zxid = 0
         self.up_to_date = False
         self.synced_zxid = 0         # this leader's last zxid when the sync was sent
+        self.commit_sent_zxid = 0    # the last Commit (or UpToDate) sent in this session
 
 
 class Zab:
@@ -246,6 +255,7 @@ class Zab:
         self.epoch_acked = False
         self.next_counter = 0
         self.commit_zxid = 0
+        self.commit_due = False      # commit_zxid advanced since the last flush
         self.lead_ticks = 0
         self.initial_last_zxid = 0
         self.history_at_establishment: tuple[int, ...] = ()
@@ -324,6 +334,33 @@ class Zab:
         """What happened since the last call (see :class:`Ready`)."""
         rd, self._rd = self._rd, Ready()
         return rd
+
+    @property
+    def flush_due(self) -> bool:
+        """An Ack (follower) or Commit (leader) waits for :meth:`flush`."""
+        if self.commit_due:
+            return True
+        s = self.session
+        return s is not None and s.ack_due_zxid > 0
+
+    def flush(self) -> None:
+        """Send what was held to go once per burst: the follower's cumulative
+        Ack of everything it logged, the leader's cumulative Commit to each
+        up-to-date follower. The host calls it once per turn of its event
+        loop, after the messages of that turn (and makes the log durable
+        before the Ack leaves, as for any message)."""
+        s = self.session
+        if s is not None:
+            if s.ack_due_zxid and self.role == FOLLOWING:
+                self._send_session(s, Ack(zxid=s.ack_due_zxid))
+            s.ack_due_zxid = 0
+        if self.commit_due:
+            self.commit_due = False
+            if self.role == LEADING:
+                for lr in self.learners.values():
+                    if lr.up_to_date and not lr.observer and lr.commit_sent_zxid < self.commit_zxid:
+                        lr.commit_sent_zxid = self.commit_zxid
+                        self._send_session(lr.sid, Commit(zxid=self.commit_zxid))
 
     def next_zxid(self) -> int:
         """The zxid :meth:`propose` gives next (a host that must name it in
@@ -405,6 +442,7 @@ class Zab:
         self.session = None
         self.learners = {}
         self.established = False
+        self.commit_due = False
         self.phase = ""
         self.election_epoch += 1
         self.votes = {}
@@ -742,6 +780,7 @@ class Zab:
 
     def _up_to_date(self, lr: _Learner) -> None:
         lr.up_to_date = True
+        lr.commit_sent_zxid = self.commit_zxid
         self._send_session(lr.sid, UpToDate(commit_zxid=self.commit_zxid))
         if lr.observer:  # committed after its sync: observers get no Proposal
             hi = bisect.bisect_right(self._zxids, self.commit_zxid)
@@ -772,7 +811,7 @@ class Zab:
                 for txn in newly:
                     self._send_session(lr.sid, Inform(txn=txn))
             else:
-                self._send_session(lr.sid, Commit(zxid=target))
+                self.commit_due = True   # one cumulative Commit per flush
 
     def _tick_leader(self) -> None:
         self.lead_ticks += 1
@@ -842,7 +881,7 @@ class Zab:
             if epoch_of(body.txn.zxid) != self.current_epoch:
                 raise RemoteProtocolError("Proposal of another epoch")
             self._append(body.txn)
-            self._send_session(s, Ack(zxid=body.txn.zxid))
+            s.ack_due_zxid = body.txn.zxid   # acked cumulatively by flush
         elif t is Commit:
             if self.phase != "broadcast":
                 raise RemoteProtocolError("Commit out of turn")

@@ -70,7 +70,7 @@ from synod.core.clients import ClientClosed, ClientOpened, CopyFilter
 from synod.core.errors import RemoteProtocolError
 from synod.zab.messages import Notification, Packet
 from synod.zab.messages import Txn as ZabTxn
-from synod.zab.node import ZabNode, ZabNodeConfig
+from synod.zab.node import TICK_TIMER, ZabNode, ZabNodeConfig
 from synod.zab.zab import FOLLOWING, LEADING, OBSERVING, ZabConfig
 from synod.zk import _four_letter_words as fourlw
 from synod.zk import messages as m
@@ -193,8 +193,8 @@ class ZkServerNode(ZabNode):
 
     def on_timer(self, ctx: Context, name: str) -> None:
         super().on_timer(ctx, name)
-        if self.zab is None:
-            return
+        if self.zab is None or name != TICK_TIMER:
+            return   # the flush timer changes no role and is no tick
         self._follow_role(ctx)
         if self.touched and self.zab.leader is not None and self.serving:
             touches, self.touched = tuple(sorted(self.touched)), set()

@@ -133,6 +133,8 @@ class WatchTable:
         """The watchers told of ``event_type`` at ``path``, once each, in order;
         one-shot watches at path are removed (suppressed ones too, as ZooKeeper
         does)."""
+        if not self._table:
+            return []
         told: dict[Hashable, None] = {}
         ancestors = _self_and_ancestors(path) if self._recursive_count else iter((path,))
         for at in ancestors:
@@ -233,6 +235,8 @@ class WatchManager:
 
     def _events(self, watchers: list[Hashable], event_type: EventType, path: str,
                 acl: Sequence[ACL]) -> list[Fired]:
+        if not watchers:
+            return []
         event = WatcherEvent(type_=int(event_type), state=int(KeeperState.SyncConnected), path=path)
         return [(w, event) for w in watchers if self.may_read is None or self.may_read(w, acl)]
 
