@@ -19,7 +19,9 @@ __all__ = ["Txn", "Notification", "Packet", "FollowerInfo", "LeaderInfo", "AckEp
            "Propose", "ProposeReply", "ZabStatusRequest", "ZabStatus"]
 
 
-class Txn(Message, tag="zab.Txn"):
+# gc=False: immutable data, never in a reference cycle; a server holds tens of
+# thousands (its log, a snapshot in progress) that the cyclic collector need not walk.
+class Txn(Message, tag="zab.Txn", gc=False):
     """One transaction of the history: its zxid and the state machine's bytes."""
 
     zxid: int
@@ -75,10 +77,13 @@ class Trunc(Message, tag="zab.Trunc"):
 
 
 class Snap(Message, tag="zab.Snap"):
-    """Leader -> follower: replace everything with the state at ``zxid``."""
+    """Leader -> follower: replace everything with the state at ``zxid``.
+    A snapshot over one packet's limit travels in consecutive parts, each
+    but the last with ``more`` set; the follower installs it with the last."""
 
     zxid: int
     data: bytes
+    more: bool = False
 
 
 class NewLeader(Message, tag="zab.NewLeader"):
@@ -105,7 +110,11 @@ class UpToDate(Message, tag="zab.UpToDate"):
 
 
 class Proposal(Message, tag="zab.Proposal"):
-    txn: Txn
+    """Leader -> follower: the next transactions of the epoch, in zxid order
+    (those the leader proposed in one turn of its loop; ZooKeeper sends a
+    PROPOSAL packet each)."""
+
+    txns: tuple[Txn, ...]
 
 
 class Commit(Message, tag="zab.Commit"):
@@ -125,13 +134,14 @@ class Ping(Message, tag="zab.Ping"):
 
 
 class Request(Message, tag="zab.Request"):
-    """Learner -> leader, in the session: a request the learner's client
-    made, for the leader's application to turn into a proposal (ZooKeeper's
-    REQUEST packet). Carried in the session so that a request is taken only
-    in order and only on the session it was sent on: if one is lost, the
-    session breaks and none after it is taken."""
+    """Learner -> leader, in the session: requests the learner's clients
+    made, in order, for the leader's application to turn into proposals
+    (ZooKeeper's REQUEST packet carries one; here those of one turn of the
+    learner's loop travel together). Carried in the session so that a
+    request is taken only in order and only on the session it was sent on:
+    if one is lost, the session breaks and none after it is taken."""
 
-    data: bytes
+    requests: tuple[bytes, ...]
 
 
 ZabBody = FollowerInfo | LeaderInfo | AckEpoch | Diff | Trunc | Snap | NewLeader | Ack | UpToDate | Proposal | \

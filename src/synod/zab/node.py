@@ -121,7 +121,10 @@ class ZabNodeConfig:
     ZooKeeper's snapCount), ``snapshot_interval_bytes``: or after this many
     bytes of delivered transactions, whichever comes first (0: no byte
     bound; Zab's log since the last snapshot is kept in memory, so this
-    bounds it for large transactions)."""
+    bounds it for large transactions). Each bound is drawn anew for every
+    snapshot between half of it and all of it (ZooKeeper's
+    SyncRequestProcessor rolls so too), so that the servers of an ensemble,
+    which deliver the same transactions, do not all snapshot at once."""
 
     zab: ZabConfig
     tick_ms: float = 100.0
@@ -144,6 +147,9 @@ class ZabNode(Node):
         self.pending: dict[int, Any] = {}   # zxid -> the client's reply handle
         self.delivered_since_snapshot = 0
         self.delivered_bytes_since_snapshot = 0
+        # This snapshot's bounds: the configured ones less a random roll (_roll).
+        self.snapshot_after_txns = config.snapshot_interval_txns
+        self.snapshot_after_bytes = config.snapshot_interval_bytes
         # The fuzzy snapshot in progress, if any, and its base: the zxid
         # delivered when it started. Invariant: at most one at a time.
         self.fuzzy: FuzzySnapshot | None = None
@@ -156,6 +162,7 @@ class ZabNode(Node):
     def on_start(self, ctx: Context) -> None:
         self.fuzzy = None   # a crash lost the snapshot in progress
         self.flush_armed = False
+        self._roll(ctx)
         recovered = self._recover(ctx)
         self.zab = Zab(self.config.zab, ctx.rng, recovered)
         if self.observer is not None:
@@ -266,7 +273,7 @@ class ZabNode(Node):
             self.delivered(ctx, txn, self.machine.apply(txn.zxid, txn.data))
         self.delivered_since_snapshot += len(txns)
         self.delivered_bytes_since_snapshot += sum(len(txn.data) for txn in txns)
-        every, every_bytes = self.config.snapshot_interval_txns, self.config.snapshot_interval_bytes
+        every, every_bytes = self.snapshot_after_txns, self.snapshot_after_bytes
         zab = self.zab
         assert zab is not None
         if self.fuzzy is not None:
@@ -275,6 +282,7 @@ class ZabNode(Node):
         elif every and (self.delivered_since_snapshot >= every
                         or (every_bytes and self.delivered_bytes_since_snapshot >= every_bytes)):
             self.delivered_since_snapshot = self.delivered_bytes_since_snapshot = 0
+            self._roll(ctx)
             start = getattr(self.machine, "fuzzy_snapshot", None)
             if start is not None:   # stepped from the next batch or tick on
                 self.fuzzy, self.fuzzy_base_zxid = start(), zab.delivered_zxid
@@ -282,6 +290,13 @@ class ZabNode(Node):
                 ctx.trace("fuzzy_snapshot_started", base=self.fuzzy_base_zxid)
             else:
                 self._save_snapshot(ctx, zab.delivered_zxid, self.machine.snapshot())
+
+    def _roll(self, ctx: Context) -> None:
+        """Draw the next snapshot's bounds: half of each configured one plus
+        a random part of the other half (ZabNodeConfig)."""
+        txns, size = self.config.snapshot_interval_txns, self.config.snapshot_interval_bytes
+        self.snapshot_after_txns = txns - ctx.rng.randrange(txns // 2) if txns >= 2 else txns
+        self.snapshot_after_bytes = size - ctx.rng.randrange(size // 2) if size >= 2 else size
 
     def _step_snapshot(self, ctx: Context, txns: int = 1) -> None:
         """Advance the fuzzy snapshot in progress by ``FUZZY_SNAPSHOT_ITEMS_MAX``

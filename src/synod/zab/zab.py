@@ -33,13 +33,16 @@ Roles and phases (the paper's section IV, ZooKeeper's names):
   epoch, logs it and sends Proposal; followers log (durably, before the
   Ack leaves) and ack cumulatively; the leader commits in zxid order once
   a quorum of voters holds a transaction and sends Commit (cumulative);
-  followers deliver in zxid order. Acks and Commits are held until the
-  host calls ``flush()`` (``flush_due`` says one is wanted), which sends
-  one of each per session: a host that calls it once per turn of its
-  event loop, after every message it read in that turn, answers a burst
-  of proposals with one Ack and a burst of Acks with one Commit per
-  follower instead of one per transaction (ZooKeeper sends one per
-  transaction; what each says is the same, cumulative). A follower that joins later is synchronized the
+  followers deliver in zxid order. Proposals, Acks, Commits and forwarded
+  Requests are held until the host calls ``flush()`` (``flush_due`` says
+  something waits), which sends them per session in one packet each
+  (split at ``PACKET_BYTES_MAX``): a host that calls it once per turn of
+  its event loop, after every message it read in that turn, sends a burst
+  of proposals as one Proposal packet, answers it with one Ack, and a
+  burst of Acks with one Commit per follower (ZooKeeper sends a packet
+  per transaction; what they say is the same, Acks and Commits being
+  cumulative, and the session's order is kept: a flush sends a follower
+  its proposals before the Commit that may cover them). A follower that joins later is synchronized the
   same way, its session forwarded every proposal from its sync on.
 - OBSERVING: a non-voting learner (ZooKeeper 3.3 observers): synchronized
   like a follower, sent Inform for each committed transaction, counted in
@@ -65,6 +68,7 @@ skipping the synchronization phase, and reusing the last accepted epoch.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -94,7 +98,9 @@ __all__ = ["Zab", "ZabConfig", "Ready", "Recovered", "HardState", "LOOKING", "FO
 
 LOOKING, FOLLOWING, LEADING, OBSERVING = "looking", "following", "leading", "observing"
 SESSION_BUFFER_PACKETS_MAX = 1024   # packets held ahead of a gap in one session
-TXNS_PER_DIFF_MAX = 512             # transactions in one Diff packet
+TXNS_PER_PACKET_MAX = 512           # transactions (or requests) in one Diff, Proposal or Request packet
+PACKET_BYTES_MAX = 4 << 20          # their bytes in one packet (a single larger one travels alone); a Snap part's
+SNAP_BYTES_MAX = (4 << 30) - 4096   # a snapshot received in parts (it is stored as one record, under 4 GiB)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +175,30 @@ class Rng(Protocol):
     def getrandbits(self, k: int) -> int: ...
 
 
+def _txn_bytes(txn: Txn) -> int:
+    return len(txn.data)
+
+
+def _batches(items: list[Any], size: Callable[[Any], int]) -> list[tuple[Any, ...]]:
+    """``items`` in order, cut into runs of at most ``TXNS_PER_PACKET_MAX``
+    and ``PACKET_BYTES_MAX`` bytes by ``size`` (an item larger alone is a
+    run of one): the bodies of consecutive packets, each under the frame
+    limit."""
+    out: list[tuple[Any, ...]] = []
+    run: list[Any] = []
+    run_bytes = 0
+    for item in items:
+        n = size(item)
+        if run and (len(run) >= TXNS_PER_PACKET_MAX or run_bytes + n > PACKET_BYTES_MAX):
+            out.append(tuple(run))
+            run, run_bytes = [], 0
+        run.append(item)
+        run_bytes += n
+    if run:
+        out.append(tuple(run))
+    return out
+
+
 def _better(a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
     """FLE's total order on votes (peer epoch, zxid, server id)."""
     return a > b
@@ -178,7 +208,7 @@ class _Session:
     """One leader-follower session: FIFO by sequence numbers."""
 
     __slots__ = ("peer", "session", "leader_session", "send_seq", "recv_seq", "held", "gap_ticks", "heard_ticks",
-                 "ack_due_zxid")
+                 "ack_due_zxid", "requests_due", "snap_parts", "snap_bytes", "snap_zxid")
 
     def __init__(self, peer: str, session: int, leader_session: int = 0) -> None:
         self.peer = peer
@@ -190,13 +220,18 @@ class _Session:
         self.gap_ticks = 0
         self.heard_ticks = 0         # ticks since the peer was last heard
         self.ack_due_zxid = 0        # follower: the last proposal logged and not yet acked (sent by flush)
+        self.requests_due: list[bytes] = []   # learner: forwarded requests not yet sent (sent by flush)
+        self.snap_parts: list[bytes] = []     # learner: the parts of a Snap received so far
+        self.snap_bytes = 0
+        self.snap_zxid = 0
 
 
 class _Learner:
     """The leader's view of one follower or observer session."""
 
     __slots__ = ("sid", "observer", "accepted_epoch", "acked_epoch", "last_zxid", "current_epoch", "synced",
-                 "acked_new_leader", "acked_zxid", "up_to_date", "synced_zxid", "commit_sent_zxid")
+                 "acked_new_leader", "acked_zxid", "up_to_date", "synced_zxid", "commit_sent_zxid",
+                 "proposals_due")
 
     def __init__(self, sid: _Session, observer: bool, accepted_epoch: int, last_zxid: int) -> None:
         self.sid = sid
@@ -211,6 +246,7 @@ class _Learner:
         self.up_to_date = False
         self.synced_zxid = 0         # this leader's last zxid when the sync was sent
         self.commit_sent_zxid = 0    # the last Commit (or UpToDate) sent in this session
+        self.proposals_due: list[Txn] = []   # proposed, not yet sent (sent by flush)
 
 
 class Zab:
@@ -256,6 +292,7 @@ class Zab:
         self.next_counter = 0
         self.commit_zxid = 0
         self.commit_due = False      # commit_zxid advanced since the last flush
+        self.flush_due = False       # something waits for flush()
         self.lead_ticks = 0
         self.initial_last_zxid = 0
         self.history_at_establishment: tuple[int, ...] = ()
@@ -335,32 +372,32 @@ class Zab:
         rd, self._rd = self._rd, Ready()
         return rd
 
-    @property
-    def flush_due(self) -> bool:
-        """An Ack (follower) or Commit (leader) waits for :meth:`flush`."""
-        if self.commit_due:
-            return True
-        s = self.session
-        return s is not None and s.ack_due_zxid > 0
-
     def flush(self) -> None:
-        """Send what was held to go once per burst: the follower's cumulative
-        Ack of everything it logged, the leader's cumulative Commit to each
-        up-to-date follower. The host calls it once per turn of its event
+        """Send what was held to go once per burst (``flush_due``): a
+        learner's forwarded requests and its cumulative Ack of everything
+        it logged; the leader's proposals to each follower, then its
+        cumulative Commit. The host calls it once per turn of its event
         loop, after the messages of that turn (and makes the log durable
-        before the Ack leaves, as for any message)."""
+        before anything leaves, as for any message)."""
+        self.flush_due = False
         s = self.session
         if s is not None:
+            for batch in _batches(s.requests_due, len):
+                self._send_session(s, Request(requests=batch))
+            s.requests_due = []
             if s.ack_due_zxid and self.role == FOLLOWING:
                 self._send_session(s, Ack(zxid=s.ack_due_zxid))
             s.ack_due_zxid = 0
-        if self.commit_due:
-            self.commit_due = False
-            if self.role == LEADING:
-                for lr in self.learners.values():
-                    if lr.up_to_date and not lr.observer and lr.commit_sent_zxid < self.commit_zxid:
-                        lr.commit_sent_zxid = self.commit_zxid
-                        self._send_session(lr.sid, Commit(zxid=self.commit_zxid))
+        commit = self.commit_due and self.role == LEADING
+        self.commit_due = False
+        for lr in self.learners.values():
+            if lr.proposals_due:
+                for batch in _batches(lr.proposals_due, _txn_bytes):
+                    self._send_session(lr.sid, Proposal(txns=batch))
+                lr.proposals_due = []
+            if commit and lr.up_to_date and not lr.observer and lr.commit_sent_zxid < self.commit_zxid:
+                lr.commit_sent_zxid = self.commit_zxid
+                self._send_session(lr.sid, Commit(zxid=self.commit_zxid))
 
     def next_zxid(self) -> int:
         """The zxid :meth:`propose` gives next (a host that must name it in
@@ -374,7 +411,8 @@ class Zab:
         return make_zxid(self.new_epoch, self.next_counter + 1)
 
     def forward(self, data: bytes) -> bool:
-        """Send ``data`` to the leader in this learner's session, for the
+        """Send ``data`` to the leader in this learner's session (at the next
+        :meth:`flush`, with the other requests of this turn), for the
         leader's application (it comes out of the leader's :meth:`ready` in
         ``requests``, in order, with this server's id). False, and nothing
         sent, unless this server is a follower or observer in the broadcast
@@ -384,7 +422,8 @@ class Zab:
         s = self.session
         if self.role not in (FOLLOWING, OBSERVING) or self.phase != "broadcast" or s is None:
             return False
-        self._send_session(s, Request(data=data))
+        s.requests_due.append(data)
+        self.flush_due = True
         return True
 
     def propose(self, data: bytes) -> int:
@@ -406,7 +445,8 @@ class Zab:
         self._event("propose", zxid=txn.zxid)
         for lr in self.learners.values():
             if lr.synced and not lr.observer:
-                self._send_session(lr.sid, Proposal(txn=txn))
+                lr.proposals_due.append(txn)
+                self.flush_due = True
         self._advance_commit()
         return txn.zxid
 
@@ -442,7 +482,7 @@ class Zab:
         self.session = None
         self.learners = {}
         self.established = False
-        self.commit_due = False
+        self.commit_due = self.flush_due = False
         self.phase = ""
         self.election_epoch += 1
         self.votes = {}
@@ -712,8 +752,10 @@ class Zab:
         elif t is Request:
             if not lr.up_to_date:
                 raise RemoteProtocolError("Request before the learner is up to date")
+            if not body.requests:
+                raise RemoteProtocolError("an empty Request")
             if self.established:
-                self._rd.requests.append((lr.sid.peer, body.data))
+                self._rd.requests.extend((lr.sid.peer, data) for data in body.requests)
         else:
             raise RemoteProtocolError(f"a learner sent {t.__name__}")
 
@@ -750,7 +792,10 @@ class Zab:
         if mode == "snap":
             if self.snapshot_data is None:
                 raise LocalProtocolError("SNAP needed but no snapshot is held")
-            self._send_session(s, Snap(zxid=self.snapshot_zxid, data=self.snapshot_data))
+            data = self.snapshot_data
+            for at in range(0, max(len(data), 1), PACKET_BYTES_MAX):
+                self._send_session(s, Snap(zxid=self.snapshot_zxid, data=data[at:at + PACKET_BYTES_MAX],
+                                           more=at + PACKET_BYTES_MAX < len(data)))
             base = self.snapshot_zxid
         elif mode == "trunc":
             base = self._floor(p)
@@ -759,8 +804,8 @@ class Zab:
             base = p
         if mode != "skip":
             txns = self._txns_after(base)
-            for i in range(0, len(txns), TXNS_PER_DIFF_MAX):
-                self._send_session(s, Diff(txns=tuple(txns[i:i + TXNS_PER_DIFF_MAX])))
+            for batch in _batches(txns, _txn_bytes):
+                self._send_session(s, Diff(txns=batch))
         self._send_session(s, NewLeader(epoch=self.new_epoch, last_zxid=self.last_zxid))
         lr.synced = True
         lr.synced_zxid = self.last_zxid
@@ -811,7 +856,7 @@ class Zab:
                 for txn in newly:
                     self._send_session(lr.sid, Inform(txn=txn))
             else:
-                self.commit_due = True   # one cumulative Commit per flush
+                self.commit_due = self.flush_due = True   # one cumulative Commit per flush
 
     def _tick_leader(self) -> None:
         self.lead_ticks += 1
@@ -846,15 +891,26 @@ class Zab:
             self.phase = "sync"
             self._send_session(s, AckEpoch(current_epoch=self.current_epoch, last_zxid=self.last_zxid))
         elif t is Trunc or t is Snap or t is Diff or t is NewLeader:
-            if self.phase != "sync":
+            if self.phase != "sync" or (s.snap_parts and t is not Snap):
                 raise RemoteProtocolError(f"{t.__name__} out of turn")
             if t is Trunc:
                 self._truncate_after(body.zxid)
             elif t is Snap:
+                if s.snap_parts and body.zxid != s.snap_zxid:
+                    raise RemoteProtocolError("a Snap part of another snapshot")
+                s.snap_bytes += len(body.data)
+                if s.snap_bytes > SNAP_BYTES_MAX:
+                    raise RemoteProtocolError(f"a snapshot of over {SNAP_BYTES_MAX} bytes")
+                s.snap_zxid = body.zxid
+                s.snap_parts.append(body.data)
+                if body.more:
+                    return
+                data = s.snap_parts[0] if len(s.snap_parts) == 1 else b"".join(s.snap_parts)
+                s.snap_parts, s.snap_bytes = [], 0
                 self.log, self._zxids = [], []
                 self._rd.entries = []
-                self.snapshot_zxid, self.snapshot_data = body.zxid, body.data
-                self._rd.snapshot = (body.zxid, body.data)
+                self.snapshot_zxid, self.snapshot_data = body.zxid, data
+                self._rd.snapshot = (body.zxid, data)
                 self.delivered_zxid = 0
                 self.restored = False
                 self._rd.restore = None
@@ -878,10 +934,19 @@ class Zab:
         elif t is Proposal:
             if self.phase not in ("await_up_to_date", "broadcast") or self.role != FOLLOWING:
                 raise RemoteProtocolError("Proposal out of turn")
-            if epoch_of(body.txn.zxid) != self.current_epoch:
-                raise RemoteProtocolError("Proposal of another epoch")
-            self._append(body.txn)
-            s.ack_due_zxid = body.txn.zxid   # acked cumulatively by flush
+            last = self.last_zxid
+            for txn in body.txns:   # all checked before any is logged
+                if epoch_of(txn.zxid) != self.current_epoch:
+                    raise RemoteProtocolError("Proposal of another epoch")
+                if txn.zxid <= last:
+                    raise RemoteProtocolError(f"proposed transaction {txn.zxid:#x} is not after {last:#x}")
+                last = txn.zxid
+            if not body.txns:
+                raise RemoteProtocolError("an empty Proposal")
+            for txn in body.txns:
+                self._append(txn)
+            s.ack_due_zxid = last   # acked cumulatively by flush
+            self.flush_due = True
         elif t is Commit:
             if self.phase != "broadcast":
                 raise RemoteProtocolError("Commit out of turn")

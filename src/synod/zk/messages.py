@@ -84,7 +84,9 @@ class ACL(Message, tag="zk.ACL"):
     id: Id
 
 
-class Stat(Message, tag="zk.Stat"):
+# gc=False: immutable data, never in a reference cycle; a server holds tens of
+# thousands (its log, a snapshot in progress) that the cyclic collector need not walk.
+class Stat(Message, tag="zk.Stat", gc=False):
     """A znode's metadata (ZooKeeper paper section 2.1; ``data.Stat``).
     zxids are (epoch << 32 | counter); times are ms since the Unix epoch."""
 

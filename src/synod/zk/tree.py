@@ -194,7 +194,9 @@ class ApplyResult:
 # -- snapshot records ------------------------------------------------------------------------------
 
 
-class ZnodeRecord(Message, tag="zk.ZnodeRecord"):
+# gc=False: immutable data, never in a reference cycle; a server holds tens of
+# thousands (its log, a snapshot in progress) that the cyclic collector need not walk.
+class ZnodeRecord(Message, tag="zk.ZnodeRecord", gc=False):
     """One znode in a snapshot; ``stat`` as a client sees it (numChildren and
     dataLength are checked against the tree on load)."""
 
