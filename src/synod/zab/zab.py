@@ -230,7 +230,7 @@ class _Learner:
     """The leader's view of one follower or observer session."""
 
     __slots__ = ("sid", "observer", "accepted_epoch", "acked_epoch", "last_zxid", "current_epoch", "synced",
-                 "acked_new_leader", "acked_zxid", "up_to_date", "synced_zxid", "commit_sent_zxid",
+                 "acked_new_leader", "acked_zxid", "up_to_date", "commit_sent_zxid",
                  "proposals_due")
 
     def __init__(self, sid: _Session, observer: bool, accepted_epoch: int, last_zxid: int) -> None:
@@ -244,7 +244,6 @@ class _Learner:
         self.acked_new_leader = False
         self.acked_zxid = 0
         self.up_to_date = False
-        self.synced_zxid = 0         # this leader's last zxid when the sync was sent
         self.commit_sent_zxid = 0    # the last Commit (or UpToDate) sent in this session
         self.proposals_due: list[Txn] = []   # proposed, not yet sent (sent by flush)
 
@@ -808,7 +807,6 @@ class Zab:
                 self._send_session(s, Diff(txns=batch))
         self._send_session(s, NewLeader(epoch=self.new_epoch, last_zxid=self.last_zxid))
         lr.synced = True
-        lr.synced_zxid = self.last_zxid
         self._event("sync", peer=s.peer, mode=mode, peer_zxid=p, base=base, last_zxid=self.last_zxid)
 
     def _maybe_established(self) -> None:
@@ -827,10 +825,6 @@ class Zab:
         lr.up_to_date = True
         lr.commit_sent_zxid = self.commit_zxid
         self._send_session(lr.sid, UpToDate(commit_zxid=self.commit_zxid))
-        if lr.observer:  # committed after its sync: observers get no Proposal
-            hi = bisect.bisect_right(self._zxids, self.commit_zxid)
-            for txn in self.log[bisect.bisect_right(self._zxids, lr.synced_zxid):hi]:
-                self._send_session(lr.sid, Inform(txn=txn))
 
     def _advance_commit(self) -> None:
         """Commit, in zxid order, what a quorum of voters holds."""
@@ -850,12 +844,15 @@ class Zab:
         self.commit_zxid = target
         self._deliver_to(target)
         for lr in self.learners.values():
-            if not lr.up_to_date:
-                continue
             if lr.observer:
-                for txn in newly:
-                    self._send_session(lr.sid, Inform(txn=txn))
-            else:
+                # From its sync on, as ZooKeeper forwards to a learner once
+                # synced: an observer not yet up to date logs them and
+                # delivers at UpToDate. (Sent from the log only at UpToDate,
+                # they were lost to a snapshot taken meanwhile.)
+                if lr.synced:
+                    for txn in newly:
+                        self._send_session(lr.sid, Inform(txn=txn))
+            elif lr.up_to_date:
                 self.commit_due = self.flush_due = True   # one cumulative Commit per flush
 
     def _tick_leader(self) -> None:
@@ -952,11 +949,12 @@ class Zab:
                 raise RemoteProtocolError("Commit out of turn")
             self._deliver_to(min(body.zxid, self.last_zxid))
         elif t is Inform:
-            if self.phase != "broadcast" or self.role != OBSERVING:
+            if self.phase not in ("await_up_to_date", "broadcast") or self.role != OBSERVING:
                 raise RemoteProtocolError("Inform out of turn")
             if body.txn.zxid > self.last_zxid:
                 self._append(body.txn)
-            self._deliver_to(body.txn.zxid)
+            if self.phase == "broadcast":   # else delivered at UpToDate, which covers it
+                self._deliver_to(body.txn.zxid)
         elif t is Ping:
             self._send_session(s, Ping())
         else:
