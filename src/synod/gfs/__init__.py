@@ -1,0 +1,30 @@
+"""The Google File System (Ghemawat, Gobioff, Leung, SOSP 2003), in progress
+(issue 13).
+
+What exists: the master's metadata as deterministic, I/O-free parts that
+the master node (and its shadows, replaying the same operation log) will
+drive:
+
+- :class:`Namespace` and :class:`LockTable` (sections 4.1, 4.4): a lookup
+  table of full pathnames with per-name read-write locks taken whole per
+  operation, first come first granted; deletion by renaming to a hidden
+  name with the deletion time, reclaimed after an interval.
+- :class:`ChunkTable` (sections 2.6.2, 3.1, 4.3, 4.5): chunk versions
+  (persistent), replica locations learned from chunkserver reports (not
+  persistent), leases with a version bump per new lease, stale replicas
+  never handed out, the master taking a higher reported version as
+  current, re-replication ordered by how far below its goal a chunk is.
+
+Not yet: the master and chunkserver nodes, the operation log and its
+shadows, the data path (pipelined pushes, the primary's serial order,
+record append), snapshots, the client library, the fsspec filesystem, the
+simulator workload and checkers, the CLI, the benchmark.
+"""
+
+from __future__ import annotations
+
+from synod.gfs._chunks import ChunkInfo, ChunkTable, Lease, Report
+from synod.gfs._namespace import FileMeta, LockTable, Namespace, Status, check_path, lock_set, parent_of
+
+__all__ = ["Namespace", "LockTable", "FileMeta", "Status", "check_path", "lock_set", "parent_of",
+           "ChunkTable", "ChunkInfo", "Lease", "Report"]

@@ -1,0 +1,16 @@
+"""GFS's limits and defaults (Ghemawat, Gobioff, Leung, SOSP 2003), with units."""
+
+from __future__ import annotations
+
+CHUNK_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024   # section 2.5; smaller in tests
+CHUNK_SIZE_BYTES_MIN = 64 * 1024              # one checksum block
+BLOCK_SIZE_BYTES = 64 * 1024                  # a checksum block of a chunk (section 5.2)
+LEASE_DURATION_MS = 60_000                    # a primary's chunk lease (section 3.1)
+REPLICATION_GOAL_DEFAULT = 3                  # replicas per chunk (section 2.2)
+REPLICATION_GOAL_MAX = 16
+PATH_BYTES_MAX = 4096                         # a full pathname, UTF-8
+PATH_COMPONENTS_MAX = 128                     # names in a pathname
+NAMESPACE_ENTRIES_MAX = 10_000_000            # files and directories the master holds
+CHUNKS_PER_FILE_MAX = 1_000_000
+LOCK_WAITERS_MAX = 100_000                    # master operations queued for namespace locks
+HIDDEN_PREFIX = ".deleted-"                   # a deleted file's hidden name (section 4.4)
