@@ -14,9 +14,14 @@ drive:
   persistent), leases with a version bump per new lease, stale replicas
   never handed out, the master taking a higher reported version as
   current, re-replication ordered by how far below its goal a chunk is.
+- :class:`Metadata` (2.6, 2.6.3): what the master persists, changed only
+  by applying operation-log records (:mod:`synod.gfs.messages`) in lsn
+  order (a mutation that fails changes nothing and is not logged), with
+  checkpoints that a restart or a shadow master loads before replaying the
+  records after them.
 
-Not yet: the master and chunkserver nodes, the operation log and its
-shadows, the data path (pipelined pushes, the primary's serial order,
+Not yet: the master and chunkserver nodes, the operation log on disk and
+its shadows, the data path (pipelined pushes, the primary's serial order,
 record append), snapshots, the client library, the fsspec filesystem, the
 simulator workload and checkers, the CLI, the benchmark.
 """
@@ -24,7 +29,8 @@ simulator workload and checkers, the CLI, the benchmark.
 from __future__ import annotations
 
 from synod.gfs._chunks import ChunkInfo, ChunkTable, Lease, Report
+from synod.gfs._metadata import Metadata
 from synod.gfs._namespace import FileMeta, LockTable, Namespace, Status, check_path, lock_set, parent_of
 
 __all__ = ["Namespace", "LockTable", "FileMeta", "Status", "check_path", "lock_set", "parent_of",
-           "ChunkTable", "ChunkInfo", "Lease", "Report"]
+           "ChunkTable", "ChunkInfo", "Lease", "Report", "Metadata"]

@@ -58,6 +58,7 @@ class Status(IntEnum):
     NOT_EMPTY = 5
     BAD_PATH = 6
     FULL = 7
+    BAD_ARGUMENT = 8
 
 
 @dataclass(slots=True)
@@ -326,7 +327,28 @@ class Namespace:
 
     def files(self) -> list[tuple[str, FileMeta]]:
         """Every file (hidden ones included), sorted by path."""
-        return sorted((p, m) for p, m in self._entries.items() if not m.is_dir)
+        return sorted(((p, m) for p, m in self._entries.items() if not m.is_dir), key=lambda pm: pm[0])
+
+    def entries(self) -> list[tuple[str, FileMeta]]:
+        """Every entry but the root, sorted by path (a parent before its children)."""
+        return sorted(((p, m) for p, m in self._entries.items() if p != ROOT), key=lambda pm: pm[0])
+
+    def restore_entry(self, path: str, meta: FileMeta) -> None:
+        """Put back an entry of a checkpoint, its parent put back before it.
+
+        Raises:
+            ValueError: a bad path, an entry there already, or no parent directory.
+        """
+        if check_path(path) is not None or path == ROOT:
+            raise ValueError(f"bad path {path!r} in a checkpoint")
+        if path in self._entries:
+            raise ValueError(f"{path!r} twice in a checkpoint")
+        parent = self._entries.get(parent_of(path))
+        if parent is None or not parent.is_dir:
+            raise ValueError(f"{path!r} before its parent directory in a checkpoint")
+        if len(self._entries) >= self.entries_max:
+            raise ValueError("a checkpoint over the namespace's bound")
+        self._add(path, meta)
 
     # -- helpers -------------------------------------------------------------------
     def _missing_dirs(self, path: str) -> list[str] | Status:

@@ -1,0 +1,137 @@
+"""The GFS master's operation log and checkpoints (Ghemawat et al., SOSP
+2003, section 2.6.3): a restart loads a checkpoint and replays the records
+after it, reaching the state the master had."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synod.core import decode, encode
+from synod.core.errors import LocalProtocolError
+from synod.gfs import Status
+from synod.gfs._metadata import Metadata
+from synod.gfs.messages import (
+    AddChunk,
+    Checkpoint,
+    CreateFile,
+    DeleteFile,
+    FileRecord,
+    Mkdirs,
+    RemoveHidden,
+    SetChunkVersion,
+    Undelete,
+)
+
+PATHS = ["/a", "/a/b", "/a/b/c", "/a/d", "/e", "/e/f"]
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> list:
+    out = []
+    handle = 1
+    for _ in range(draw(st.integers(1, 40))):
+        kind = draw(st.sampled_from(["mkdirs", "create", "delete", "undelete", "remove", "add", "version"]))
+        path = draw(st.sampled_from(PATHS))
+        if kind == "mkdirs":
+            out.append(Mkdirs(path=path))
+        elif kind == "create":
+            out.append(CreateFile(path=path, replication=draw(st.integers(0, 4))))
+        elif kind == "delete":
+            out.append(DeleteFile(path=path, now_ms=draw(st.integers(0, 3))))
+        elif kind in ("undelete", "remove"):
+            out.append(("hidden", kind, path))   # resolved against the state when applied
+        elif kind == "add":
+            out.append(AddChunk(path=path, handle=handle))
+            handle += 1
+        else:
+            out.append(SetChunkVersion(handle=draw(st.integers(1, handle)), version=draw(st.integers(1, 5))))
+    return out
+
+
+def _resolve(md: Metadata, record: object) -> object:
+    if not isinstance(record, tuple):
+        return record
+    _, kind, path = record
+    hidden = [p for p, m in md.namespace.files() if m.deleted_at_ms is not None]
+    if not hidden:
+        return Mkdirs(path=path)
+    if kind == "undelete":
+        return Undelete(hidden=hidden[0], path=hidden[0].rpartition("/")[0] + "/back")
+    return RemoveHidden(hidden=hidden[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_records(), st.data())
+def test_a_checkpoint_and_the_records_after_it_give_the_masters_state(records: list, data: st.DataObject) -> None:
+    live = Metadata()
+    applied = []
+    cut = data.draw(st.integers(0, len(records)))
+    cp = live.checkpoint()
+    for i, raw in enumerate(records):
+        if i == cut:
+            cp = live.checkpoint()
+        record = _resolve(live, raw)
+        before = live.checkpoint()
+        if live.apply(live.lsn + 1, record) != Status.OK:
+            assert live.checkpoint() == before   # a failed mutation changes nothing and is not logged
+            continue
+        applied.append(record)
+    if cut == len(records):
+        cp = live.checkpoint()
+    # Through the wire format, as on disk.
+    restored = Metadata.restore(decode(encode(cp), Checkpoint))
+    for lsn in range(cp.lsn + 1, live.lsn + 1):
+        restored.replay(lsn, applied[lsn - 1])
+    assert restored.checkpoint() == live.checkpoint()
+
+
+def test_records_apply_in_lsn_order_only_and_a_log_that_does_not_fit_is_refused() -> None:
+    md = Metadata()
+    md.apply(1, Mkdirs(path="/a"))
+    with pytest.raises(LocalProtocolError):
+        md.apply(3, Mkdirs(path="/b"))
+    with pytest.raises(LocalProtocolError):
+        md.apply(1, Mkdirs(path="/b"))
+    with pytest.raises(ValueError):
+        md.replay(2, Mkdirs(path="/a"))   # it exists: this record was not logged against this state
+    assert md.lsn == 1
+
+
+def test_chunks_follow_their_file_into_deletion_and_out_of_the_table() -> None:
+    md = Metadata()
+    for lsn, record in enumerate([CreateFile(path="/f", replication=3), AddChunk(path="/f", handle=1),
+                                  AddChunk(path="/f", handle=2), SetChunkVersion(handle=2, version=4),
+                                  DeleteFile(path="/f", now_ms=10)], start=1):
+        assert md.apply(lsn, record) == Status.OK
+    hidden = md.namespace.files()[0][0]
+    assert md.apply(6, AddChunk(path=hidden, handle=3)) == Status.NOT_FOUND   # no new chunk for a deleted file
+    assert md.apply(6, AddChunk(path="/g", handle=3)) == Status.NOT_FOUND
+    assert md.apply(6, AddChunk(path="/f", handle=3)) == Status.NOT_FOUND     # its name is hidden now
+    assert md.apply(6, CreateFile(path="/g", replication=0)) == Status.BAD_ARGUMENT
+    assert md.apply(6, SetChunkVersion(handle=2, version=4)) == Status.BAD_ARGUMENT   # never lowered or repeated
+    assert md.lsn == 5 and md.chunks.get(2).version == 4
+    assert md.apply(6, RemoveHidden(hidden=hidden)) == Status.OK
+    assert len(md.chunks) == 0 and md.chunks.next_handle == 3   # handles are never reused
+
+
+@pytest.mark.parametrize("bad", [
+    Checkpoint(lsn=1, entries=(FileRecord(path="/a/b", is_dir=False, replication=3, chunk_handles=(),
+                                          deleted_at_ms=None),), chunks=(), next_handle=1),
+    Checkpoint(lsn=1, entries=(FileRecord(path="/a", is_dir=False, replication=3, chunk_handles=(1,),
+                                          deleted_at_ms=None),), chunks=(), next_handle=2),
+    Checkpoint(lsn=1, entries=(FileRecord(path="/a", is_dir=False, replication=3, chunk_handles=(1,),
+                                          deleted_at_ms=None),
+                               FileRecord(path="/b", is_dir=False, replication=3, chunk_handles=(1,),
+                                          deleted_at_ms=None)), chunks=((1, 1),), next_handle=2),
+    Checkpoint(lsn=1, entries=(), chunks=((1, 1),), next_handle=2),
+    Checkpoint(lsn=1, entries=(), chunks=((5, 1),), next_handle=2),
+    Checkpoint(lsn=-1, entries=(), chunks=(), next_handle=1),
+    Checkpoint(lsn=1, entries=(FileRecord(path="/d", is_dir=True, replication=0, chunk_handles=(1,),
+                                          deleted_at_ms=None),), chunks=((1, 1),), next_handle=2),
+], ids=["orphan-entry", "unknown-chunk", "chunk-owned-twice", "chunk-of-no-file", "handle-past-next",
+        "negative-lsn", "directory-with-chunks"])
+def test_a_checkpoint_that_is_not_one_is_refused(bad: Checkpoint) -> None:
+    with pytest.raises(ValueError):
+        Metadata.restore(bad)
