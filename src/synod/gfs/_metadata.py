@@ -41,8 +41,8 @@ class Metadata:
     """Namespace + chunk table + the lsn of the last applied record."""
 
     def __init__(self, namespace: Namespace | None = None, chunks: ChunkTable | None = None, lsn: int = 0) -> None:
-        self.namespace = namespace or Namespace()
-        self.chunks = chunks or ChunkTable()
+        self.namespace = Namespace() if namespace is None else namespace
+        self.chunks = ChunkTable() if chunks is None else chunks   # an empty table is falsy (len 0)
         self.lsn = lsn   # Invariant: the state is the result of records 1..lsn
 
     def _check(self, record: CreateFile | AddChunk) -> Status:
