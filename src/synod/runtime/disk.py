@@ -11,8 +11,9 @@ host applies after the handler and before its sends:
   target, which is fsynced and renamed over it. After a crash the file holds
   either the old or the new bytes; the rename itself is made durable by the
   directory fsync of the next sync.
-- ``append``, ``rename``, ``delete`` and new directories mark the files and
-  directories they touch; :meth:`FileDisk.make_durable` fsyncs the touched
+- ``write_at`` (``pwrite``) overwrites in place, not atomically;
+- ``append``, ``write_at``, ``rename``, ``delete`` and new directories mark
+  the files and directories they touch; :meth:`FileDisk.make_durable` fsyncs the touched
   files, then the touched directories.
 
 Temp files (``*.synod-tmp``) left by a crash mid-write are removed at start
@@ -64,6 +65,57 @@ class FileDisk:
                 return f.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes | None:
+        """At most ``length`` bytes from ``offset`` (fewer at the end), or None
+        if the file does not exist (``pread``).
+
+        Raises:
+            LocalProtocolError: a negative offset or length.
+        """
+        _check_range(offset, length)
+        full = self._full(path)
+        try:
+            fd = os.open(full, os.O_RDONLY)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        try:
+            parts = []
+            while length > 0:
+                chunk = os.pread(fd, length, offset)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                offset += len(chunk)
+                length -= len(chunk)
+            return b"".join(parts)
+        finally:
+            os.close(fd)
+
+    def write_at(self, path: str, offset: int, data: bytes) -> None:
+        """Overwrite the file from ``offset`` (``pwrite``; created if missing,
+        a gap past its end reads as zeros); durable at the next sync, not
+        atomic.
+
+        Raises:
+            LocalProtocolError: a negative offset.
+        """
+        _check_range(offset, len(data))
+        full = self._full(path)
+        parent = self._ensure_parent(full)
+        if not os.path.exists(full):
+            self._dirty_dirs.add(parent)
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(fd, view, offset)
+                view = view[n:]
+                offset += n
+        finally:
+            os.close(fd)
+        self._dirty_files.add(full)
+        self.bytes_written += len(data)
 
     def write(self, path: str, data: bytes) -> None:
         """Replace the file's contents atomically (temp file, fsync, rename)."""
@@ -245,6 +297,11 @@ class FileDisk:
             for name in filenames:
                 if name.endswith(TMP_SUFFIX):
                     os.unlink(os.path.join(dirpath, name))
+
+
+def _check_range(offset: int, length: int) -> None:
+    if offset < 0 or length < 0:
+        raise LocalProtocolError(f"disk range: negative offset {offset} or length {length}")
 
 
 def fsync_and_close(fds: list[int]) -> None:

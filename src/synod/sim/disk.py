@@ -55,15 +55,37 @@ class SimDisk:
     # -- the Disk API -------------------------------------------------------
     def read(self, path: str) -> bytes | None:
         data = self._files.get(path)
-        if data is None or not data:
-            return data
+        return None if data is None else self._maybe_corrupt(data)
+
+    def _maybe_corrupt(self, data: bytes) -> bytes:
+        """``data``, or with one bit flipped (``read_corruption_probability``)."""
         p = self.faults.read_corruption_probability
-        if p and self._rng.random() < p:
+        if data and p and self._rng.random() < p:
             i = self._rng.randrange(len(data) * 8)
             flipped = bytearray(data)
             flipped[i // 8] ^= 1 << (i % 8)
             return bytes(flipped)
         return data
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes | None:
+        _check_range(offset, length)
+        data = self._files.get(path)
+        if data is None:
+            return None
+        return self._maybe_corrupt(data[offset:offset + length])
+
+    def write_at(self, path: str, offset: int, data: bytes) -> None:
+        self._check(path)
+        _check_range(offset, len(data))
+        old = self._files.get(path, b"")
+        if offset == len(old):
+            self.append(path, data)
+            return
+        if offset > len(old):
+            old += bytes(offset - len(old))
+        self._files[path] = old[:offset] + bytes(data) + old[offset + len(data):]
+        self._mark(path, appended=False)
+        self.bytes_written += len(data)
 
     def write(self, path: str, data: bytes) -> None:
         self._check(path)
@@ -162,3 +184,8 @@ class SimDisk:
     def _check(path: str) -> None:
         if not path or path.startswith("/") or ".." in path.split("/"):
             raise LocalProtocolError(f"disk path must be relative without '..': {path!r}")
+
+
+def _check_range(offset: int, length: int) -> None:
+    if offset < 0 or length < 0:
+        raise LocalProtocolError(f"disk range: negative offset {offset} or length {length}")
