@@ -4,7 +4,6 @@ a 64 MB chunk without moving the whole file."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -68,19 +67,3 @@ def test_sim_a_corrupt_read_flips_one_bit_of_the_range_read() -> None:
     got = disk.read_range("c", 16, 8)
     assert got is not None and len(got) == 8
     assert sum(bin(b).count("1") for b in got) == 1
-
-
-def test_file_an_overwrite_is_fsynced_by_the_next_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    disk = FileDisk(tmp_path / "data")
-    disk.write_at("chunks/7", 0, b"data")
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    disk.make_durable()
-    assert str(tmp_path / "data" / "chunks" / "7") in synced
-    assert str(tmp_path / "data" / "chunks") in synced   # the new file's directory entry too

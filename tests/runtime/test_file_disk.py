@@ -133,3 +133,11 @@ def test_many_files_appended_stay_bounded_in_open_handles(tmp_path: Path) -> Non
     disk.make_durable()
     assert all((tmp_path / f"f{i}").read_bytes() == b"x" for i in range(OPEN_APPEND_FILES_MAX + 10))
     disk.close()
+
+
+def test_an_overwrite_in_place_is_fsynced_by_the_next_sync(tmp_path: Path, fsyncs: list[str]) -> None:
+    disk = FileDisk(tmp_path / "data")
+    disk.write_at("chunks/7", 0, b"data")
+    disk.make_durable()
+    assert str(tmp_path / "data" / "chunks" / "7") in fsyncs
+    assert str(tmp_path / "data" / "chunks") in fsyncs   # the new file's directory entry too
