@@ -19,18 +19,29 @@ drive:
   order (a mutation that fails changes nothing and is not logged), with
   checkpoints that a restart or a shadow master loads before replaying the
   records after them.
+- :class:`ChunkStore` (2.5, 5.2): a chunkserver's replicas as plain files
+  on ``ctx.disk``, read and written in place, 64 KB blocks each with a
+  CRC-32C kept in an append-only record file beside it; every read
+  verifies the blocks it touches (:class:`ChunkCorrupt`), and a partial
+  overwrite verifies the block it keeps bytes of.
+- :func:`place_replicas` and :func:`replica_to_remove` (4.2, 4.3): racks
+  first, then recent creations, then utilization.
 
-Not yet: the master and chunkserver nodes, the operation log on disk and
-its shadows, the data path (pipelined pushes, the primary's serial order,
+Not yet: the master and chunkserver nodes (heartbeats, leases handed out,
+re-replication and garbage collection carried out), the operation log on
+disk and its shadows, the data path (pipelined pushes, the primary's serial order,
 record append), snapshots, the client library, the fsspec filesystem, the
 simulator workload and checkers, the CLI, the benchmark.
 """
 
 from __future__ import annotations
 
+from synod.gfs._chunk_store import ChunkCorrupt, ChunkStore
 from synod.gfs._chunks import ChunkInfo, ChunkTable, Lease, Report
 from synod.gfs._metadata import Metadata
 from synod.gfs._namespace import FileMeta, LockTable, Namespace, Status, check_path, lock_set, parent_of
+from synod.gfs._placement import ServerInfo, place_replicas, replica_to_remove
 
 __all__ = ["Namespace", "LockTable", "FileMeta", "Status", "check_path", "lock_set", "parent_of",
-           "ChunkTable", "ChunkInfo", "Lease", "Report", "Metadata"]
+           "ChunkTable", "ChunkInfo", "Lease", "Report", "Metadata", "ChunkStore", "ChunkCorrupt", "ServerInfo",
+           "place_replicas", "replica_to_remove"]
