@@ -26,6 +26,11 @@ drive:
   overwrite verifies the block it keeps bytes of.
 - :func:`place_replicas` and :func:`replica_to_remove` (4.2, 4.3): racks
   first, then recent creations, then utilization.
+- The data path's chunkserver state (3.1-3.3): :class:`PushBuffer` (pushed
+  data in a bounded LRU until a write uses it or it ages out),
+  :class:`SerialOrder` (mutations applied in the primary's serial order on
+  every replica), :func:`plan_record_append` (pad and retry on the next
+  chunk when a record does not fit; records at most a quarter of a chunk).
 
 Not yet: the master and chunkserver nodes (heartbeats, leases handed out,
 re-replication and garbage collection carried out), the operation log on
@@ -38,10 +43,11 @@ from __future__ import annotations
 
 from synod.gfs._chunk_store import ChunkCorrupt, ChunkStore
 from synod.gfs._chunks import ChunkInfo, ChunkTable, Lease, Report
+from synod.gfs._data_path import AppendPlan, PushBuffer, SerialOrder, plan_record_append
 from synod.gfs._metadata import Metadata
 from synod.gfs._namespace import FileMeta, LockTable, Namespace, Status, check_path, lock_set, parent_of
 from synod.gfs._placement import ServerInfo, place_replicas, replica_to_remove
 
 __all__ = ["Namespace", "LockTable", "FileMeta", "Status", "check_path", "lock_set", "parent_of",
            "ChunkTable", "ChunkInfo", "Lease", "Report", "Metadata", "ChunkStore", "ChunkCorrupt", "ServerInfo",
-           "place_replicas", "replica_to_remove"]
+           "place_replicas", "replica_to_remove", "PushBuffer", "SerialOrder", "AppendPlan", "plan_record_append"]

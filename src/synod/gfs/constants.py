@@ -14,3 +14,7 @@ NAMESPACE_ENTRIES_MAX = 10_000_000            # files and directories the master
 CHUNKS_PER_FILE_MAX = 1_000_000
 LOCK_WAITERS_MAX = 100_000                    # master operations queued for namespace locks
 HIDDEN_PREFIX = ".deleted-"                   # a deleted file's hidden name (section 4.4)
+RECORD_APPEND_FRACTION_MAX = 4                # a record append is at most 1/4 of a chunk (section 3.3)
+PUSH_BUFFER_BYTES_MAX = 64 * 1024 * 1024      # pushed data a chunkserver holds before it is used (3.2)
+PUSH_BUFFER_AGE_MS_MAX = 60_000               # pushed data not used within this is dropped (3.2, "aged out")
+PUSH_DATA_BYTES_MAX = 16 * 1024 * 1024        # one push (a client's write is cut into pushes of this size)

@@ -1,0 +1,57 @@
+"""The data path's chunkserver state (Ghemawat et al., SOSP 2003, sections
+3.1-3.3): pushed data in a bounded LRU buffer, mutations applied in the
+primary's serial order, record appends padded at a chunk's end."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synod.core.errors import LocalProtocolError
+from synod.gfs._data_path import AppendPlan, PushBuffer, SerialOrder, plan_record_append
+
+
+def test_section_3_2_pushed_data_waits_in_an_lru_buffer_until_used_or_aged_out() -> None:
+    buf = PushBuffer(bytes_max=10, age_ms_max=100)
+    assert buf.put(("c1", 1), b"aaaa", now_ms=0)
+    assert buf.put(("c1", 2), b"bbbb", now_ms=10)
+    assert buf.get(("c1", 1)) == b"aaaa"          # now the most recently used
+    assert buf.put(("c2", 1), b"cccc", now_ms=20)  # over 10 bytes: the least recently used goes
+    assert buf.get(("c1", 2)) is None
+    assert buf.bytes == 8
+    assert not buf.put(("c3", 1), b"x" * 11, now_ms=30)   # never fits
+    assert buf.age_out(now_ms=101) == 1                    # ("c1", 1), pushed at 0
+    assert buf.pop(("c2", 1)) == b"cccc"
+    assert len(buf) == 0 and buf.bytes == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.permutations(list(range(1, 21))))
+def test_section_3_1_every_replica_applies_mutations_in_serial_order(arrival: list[int]) -> None:
+    order = SerialOrder()
+    applied = []
+    for serial in arrival:
+        applied += [s for s, _ in order.offer(serial, f"m{serial}")]
+        applied += [s for s, _ in order.offer(serial, "again")]   # a duplicate is ignored
+    assert applied == list(range(1, 21))
+
+
+def test_a_gap_holds_a_bounded_number_of_mutations() -> None:
+    order = SerialOrder(held_max=2)
+    assert order.offer(2, "b") == [] and order.offer(3, "c") == []
+    with pytest.raises(LocalProtocolError):
+        order.offer(4, "d")
+    assert [s for s, _ in order.offer(1, "a")] == [1, 2, 3]
+    primary = SerialOrder()
+    assert [primary.next_serial() for _ in range(3)] == [1, 2, 3]
+
+
+def test_section_3_3_a_record_that_does_not_fit_pads_the_chunk_and_goes_to_the_next() -> None:
+    assert plan_record_append(64, 10, 16) == AppendPlan(offset=10, pad=False)
+    assert plan_record_append(64, 48, 16) == AppendPlan(offset=48, pad=False)   # exactly fills it
+    assert plan_record_append(64, 49, 16) == AppendPlan(offset=49, pad=True)
+    with pytest.raises(LocalProtocolError):
+        plan_record_append(64, 0, 17)    # over a quarter of a chunk
+    with pytest.raises(LocalProtocolError):
+        plan_record_append(64, 0, 0)
