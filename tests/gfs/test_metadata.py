@@ -15,12 +15,14 @@ from synod.gfs._metadata import Metadata
 from synod.gfs.messages import (
     AddChunk,
     Checkpoint,
+    CopyChunk,
     CreateFile,
     DeleteFile,
     FileRecord,
     Mkdirs,
     RemoveHidden,
     SetChunkVersion,
+    Snapshot,
     Undelete,
 )
 
@@ -32,7 +34,8 @@ def _records(draw: st.DrawFn) -> list:
     out = []
     handle = 1
     for _ in range(draw(st.integers(1, 40))):
-        kind = draw(st.sampled_from(["mkdirs", "create", "delete", "undelete", "remove", "add", "version"]))
+        kind = draw(st.sampled_from(["mkdirs", "create", "delete", "undelete", "remove", "add", "version",
+                                     "snapshot", "copy"]))
         path = draw(st.sampled_from(PATHS))
         if kind == "mkdirs":
             out.append(Mkdirs(path=path))
@@ -44,6 +47,11 @@ def _records(draw: st.DrawFn) -> list:
             out.append(("hidden", kind, path))   # resolved against the state when applied
         elif kind == "add":
             out.append(AddChunk(path=path, handle=handle))
+            handle += 1
+        elif kind == "snapshot":
+            out.append(Snapshot(src=path, dst=draw(st.sampled_from(["/s", "/s/t", "/e/s"]))))
+        elif kind == "copy":
+            out.append(CopyChunk(path=path, index=draw(st.integers(0, 2)), new_handle=handle))
             handle += 1
         else:
             out.append(SetChunkVersion(handle=draw(st.integers(1, handle)), version=draw(st.integers(1, 5))))
@@ -85,6 +93,9 @@ def test_a_checkpoint_and_the_records_after_it_give_the_masters_state(records: l
     for lsn in range(cp.lsn + 1, live.lsn + 1):
         restored.replay(lsn, applied[lsn - 1])
     assert restored.checkpoint() == live.checkpoint()
+    # Reference counts kept along the way equal those counted from scratch.
+    assert restored.refs == live.refs == Metadata.restore(live.checkpoint()).refs
+    assert set(live.refs) == set(live.chunks.handles())
 
 
 def test_records_apply_in_lsn_order_only_and_a_log_that_does_not_fit_is_refused() -> None:
@@ -121,17 +132,46 @@ def test_chunks_follow_their_file_into_deletion_and_out_of_the_table() -> None:
                                           deleted_at_ms=None),), chunks=(), next_handle=1),
     Checkpoint(lsn=1, entries=(FileRecord(path="/a", is_dir=False, replication=3, chunk_handles=(1,),
                                           deleted_at_ms=None),), chunks=(), next_handle=2),
-    Checkpoint(lsn=1, entries=(FileRecord(path="/a", is_dir=False, replication=3, chunk_handles=(1,),
-                                          deleted_at_ms=None),
-                               FileRecord(path="/b", is_dir=False, replication=3, chunk_handles=(1,),
-                                          deleted_at_ms=None)), chunks=((1, 1),), next_handle=2),
+    Checkpoint(lsn=1, entries=(FileRecord(path="/a", is_dir=False, replication=3, chunk_handles=(1, 1),
+                                          deleted_at_ms=None),), chunks=((1, 1),), next_handle=2),
     Checkpoint(lsn=1, entries=(), chunks=((1, 1),), next_handle=2),
     Checkpoint(lsn=1, entries=(), chunks=((5, 1),), next_handle=2),
     Checkpoint(lsn=-1, entries=(), chunks=(), next_handle=1),
     Checkpoint(lsn=1, entries=(FileRecord(path="/d", is_dir=True, replication=0, chunk_handles=(1,),
                                           deleted_at_ms=None),), chunks=((1, 1),), next_handle=2),
-], ids=["orphan-entry", "unknown-chunk", "chunk-owned-twice", "chunk-of-no-file", "handle-past-next",
+], ids=["orphan-entry", "unknown-chunk", "chunk-twice-in-a-file", "chunk-of-no-file", "handle-past-next",
         "negative-lsn", "directory-with-chunks"])
 def test_a_checkpoint_that_is_not_one_is_refused(bad: Checkpoint) -> None:
     with pytest.raises(ValueError):
         Metadata.restore(bad)
+
+
+def test_section_3_4_a_snapshot_shares_chunks_until_one_is_written() -> None:
+    """A snapshot duplicates the metadata of the source; its files point at
+    the same chunks, whose reference counts are then above one. Before a
+    shared chunk is written, it is copied (CopyChunk) and the file that is
+    written gets the copy; the other keeps the original."""
+    md = Metadata()
+    records = [CreateFile(path="/home/user/a", replication=3), AddChunk(path="/home/user/a", handle=1),
+               AddChunk(path="/home/user/a", handle=2), SetChunkVersion(handle=1, version=5),
+               Snapshot(src="/home/user", dst="/save/user")]
+    for lsn, record in enumerate(records, start=1):
+        assert md.apply(lsn, record) == Status.OK, record
+    assert md.namespace.lookup("/save/user/a").chunk_handles == [1, 2]
+    assert md.shared(1) and md.shared(2)
+    assert md.apply(6, Snapshot(src="/home/user", dst="/save/user")) == Status.EXISTS
+    assert md.apply(6, Snapshot(src="/home", dst="/home/inner")) == Status.BAD_PATH   # into itself
+    assert md.apply(6, CopyChunk(path="/home/user/a", index=0, new_handle=3)) == Status.OK
+    assert md.namespace.lookup("/home/user/a").chunk_handles == [3, 2]
+    assert md.namespace.lookup("/save/user/a").chunk_handles == [1, 2]
+    assert not md.shared(1) and not md.shared(3) and md.shared(2)
+    assert md.chunks.get(3).version == 5          # a copy of the chunk as it was
+    assert md.apply(7, CopyChunk(path="/save/user/a", index=0, new_handle=4)) == Status.BAD_ARGUMENT   # not shared
+    # The chunks live while some file (hidden ones included) holds them.
+    assert md.apply(7, DeleteFile(path="/save/user/a", now_ms=1)) == Status.OK
+    hidden = next(p for p, m in md.namespace.files() if m.deleted_at_ms is not None)
+    assert md.apply(8, RemoveHidden(hidden=hidden)) == Status.OK
+    assert md.chunks.get(1) is None               # /save/user/a was its last holder
+    assert md.chunks.get(2) is not None and not md.shared(2)
+    restored = Metadata.restore(decode(encode(md.checkpoint()), Checkpoint))
+    assert restored.refs == md.refs

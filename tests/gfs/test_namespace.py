@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synod.core.errors import LocalProtocolError
-from synod.gfs import LockTable, Namespace, Status, check_path, lock_set
+from synod.gfs import LockTable, Namespace, Status, check_path, lock_set, snapshot_lock_set
 
 
 def test_paths_are_full_pathnames() -> None:
@@ -33,8 +33,8 @@ def test_section_4_1_snapshot_and_creation_are_serialized_creations_are_not() ->
     write lock on /home/user/foo: they conflict on /home/user. Two creations
     in one directory do not conflict."""
     locks = LockTable()
-    snap_reads = ("/home", "/save")
-    snap_writes = ("/home/user", "/save/user")
+    snap_reads, snap_writes = snapshot_lock_set("/home/user", "/save/user")
+    assert (snap_reads, snap_writes) == (("/home", "/save"), ("/home/user", "/save/user"))
     assert locks.acquire(1, snap_reads, snap_writes)
     assert not locks.acquire(2, *lock_set("/home/user/foo", write=True))
     assert locks.acquire(3, *lock_set("/home/other/a", write=True))
@@ -158,3 +158,21 @@ def test_the_table_is_bounded() -> None:
     assert ns.create_file("/a/b", replication=1) == Status.OK
     assert ns.create_file("/a/c", replication=1) == Status.FULL
     assert ns.lookup("/a/c") is None
+
+
+def test_section_3_4_a_snapshot_copies_a_tree_without_its_hidden_files() -> None:
+    ns = Namespace()
+    ns.create_file("/home/user/a", replication=3)
+    ns.lookup("/home/user/a").chunk_handles.append(1)
+    ns.create_file("/home/user/sub/b", replication=2)
+    ns.create_file("/home/user/gone", replication=1)
+    ns.delete("/home/user/gone", now_ms=5)
+    status, copies = ns.copy_tree("/home/user", "/save/user")
+    assert status == Status.OK
+    assert [(p, m.chunk_handles) for p, m in ns.files() if p.startswith("/save")] == [
+        ("/save/user/a", [1]), ("/save/user/sub/b", [])]
+    assert len(copies) == 2
+    assert ns.copy_tree("/home/user", "/save/user")[0] == Status.EXISTS
+    assert ns.copy_tree("/nowhere", "/x")[0] == Status.NOT_FOUND
+    assert ns.copy_tree("/home", "/home/user/x")[0] == Status.BAD_PATH
+    assert ns.copy_tree("/home/user/a", "/home/user/a/b")[0] == Status.BAD_PATH

@@ -18,7 +18,9 @@ drive:
   by applying operation-log records (:mod:`synod.gfs.messages`) in lsn
   order (a mutation that fails changes nothing and is not logged), with
   checkpoints that a restart or a shadow master loads before replaying the
-  records after them.
+  records after them. Snapshots (3.4) copy the metadata of a file or a
+  tree at once; its files share chunks (reference counts) until a write
+  makes a copy first (``CopyChunk``).
 - :class:`ChunkStore` (2.5, 5.2): a chunkserver's replicas as plain files
   on ``ctx.disk``, read and written in place, 64 KB blocks each with a
   CRC-32C kept in an append-only record file beside it; every read
@@ -45,9 +47,18 @@ from synod.gfs._chunk_store import ChunkCorrupt, ChunkStore
 from synod.gfs._chunks import ChunkInfo, ChunkTable, Lease, Report
 from synod.gfs._data_path import AppendPlan, PushBuffer, SerialOrder, plan_record_append
 from synod.gfs._metadata import Metadata
-from synod.gfs._namespace import FileMeta, LockTable, Namespace, Status, check_path, lock_set, parent_of
+from synod.gfs._namespace import (
+    FileMeta,
+    LockTable,
+    Namespace,
+    Status,
+    check_path,
+    lock_set,
+    parent_of,
+    snapshot_lock_set,
+)
 from synod.gfs._placement import ServerInfo, place_replicas, replica_to_remove
 
-__all__ = ["Namespace", "LockTable", "FileMeta", "Status", "check_path", "lock_set", "parent_of",
+__all__ = ["Namespace", "LockTable", "FileMeta", "Status", "check_path", "lock_set", "snapshot_lock_set", "parent_of",
            "ChunkTable", "ChunkInfo", "Lease", "Report", "Metadata", "ChunkStore", "ChunkCorrupt", "ServerInfo",
            "place_replicas", "replica_to_remove", "PushBuffer", "SerialOrder", "AppendPlan", "plan_record_append"]

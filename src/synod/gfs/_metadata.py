@@ -24,6 +24,7 @@ from synod.gfs.constants import CHUNKS_PER_FILE_MAX, REPLICATION_GOAL_MAX
 from synod.gfs.messages import (
     AddChunk,
     Checkpoint,
+    CopyChunk,
     CreateFile,
     DeleteFile,
     FileRecord,
@@ -31,6 +32,7 @@ from synod.gfs.messages import (
     Mkdirs,
     RemoveHidden,
     SetChunkVersion,
+    Snapshot,
     Undelete,
 )
 
@@ -44,6 +46,18 @@ class Metadata:
         self.namespace = Namespace() if namespace is None else namespace
         self.chunks = ChunkTable() if chunks is None else chunks   # an empty table is falsy (len 0)
         self.lsn = lsn   # Invariant: the state is the result of records 1..lsn
+        # Invariant: refs[h] is the number of file entries (hidden ones
+        # included) whose chunk list holds h, >= 1 for every chunk in the
+        # table; a chunk shared with a snapshot has more than one (3.4).
+        self.refs: dict[int, int] = {}
+        for _, meta in self.namespace.files():
+            for handle in meta.chunk_handles:
+                self.refs[handle] = self.refs.get(handle, 0) + 1
+
+    def shared(self, handle: int) -> bool:
+        """Chunk ``handle`` is shared with a snapshot: it must be copied
+        (:class:`CopyChunk`) before a lease for a write is granted (3.4)."""
+        return self.refs.get(handle, 0) > 1
 
     def _check(self, record: CreateFile | AddChunk) -> Status:
         """What the namespace does not check of these two records."""
@@ -86,7 +100,7 @@ class Metadata:
                 status = Status.NOT_FOUND
             else:
                 for handle in ns.remove_hidden(record.hidden):
-                    self.chunks.remove(handle)
+                    self._unref(handle)
                 status = Status.OK
         elif t is AddChunk:
             status = self._check(record)
@@ -95,6 +109,14 @@ class Metadata:
                 meta = ns.lookup(record.path)
                 assert meta is not None
                 meta.chunk_handles.append(record.handle)
+                self.refs[record.handle] = 1
+        elif t is Snapshot:
+            status, copies = ns.copy_tree(record.src, record.dst)
+            for meta in copies:
+                for handle in meta.chunk_handles:
+                    self.refs[handle] += 1
+        elif t is CopyChunk:
+            status = self._copy_chunk(record)
         elif t is SetChunkVersion:
             info = self.chunks.get(record.handle)
             if info is None:
@@ -109,6 +131,33 @@ class Metadata:
         if status == Status.OK:
             self.lsn = lsn
         return status
+
+    def _copy_chunk(self, record: CopyChunk) -> Status:
+        meta = self.namespace.lookup(record.path)
+        if meta is None or meta.is_dir or meta.deleted_at_ms is not None \
+                or not 0 <= record.index < len(meta.chunk_handles):
+            return Status.NOT_FOUND
+        old = meta.chunk_handles[record.index]
+        if not self.shared(old):
+            return Status.BAD_ARGUMENT   # nothing to copy: the chunk is this file's alone
+        if self.chunks.get(record.new_handle) is not None or record.new_handle < self.chunks.next_handle:
+            return Status.EXISTS
+        info = self.chunks.get(old)
+        assert info is not None
+        self.chunks.add(record.new_handle, info.version)
+        meta.chunk_handles[record.index] = record.new_handle
+        self.refs[record.new_handle] = 1
+        self._unref(old)
+        return Status.OK
+
+    def _unref(self, handle: int) -> None:
+        """A file entry let go of ``handle``; the last one takes it out of the table."""
+        left = self.refs[handle] - 1
+        if left:
+            self.refs[handle] = left
+        else:
+            del self.refs[handle]
+            self.chunks.remove(handle)
 
     def replay(self, lsn: int, record: LogRecord) -> None:
         """Apply logged record ``lsn``, which applied when it was logged.
@@ -150,9 +199,11 @@ class Metadata:
         for e in cp.entries:
             if e.is_dir and (e.chunk_handles or e.deleted_at_ms is not None):
                 raise ValueError(f"directory {e.path!r} with chunks or a deletion time")
+            if len(set(e.chunk_handles)) != len(e.chunk_handles):
+                raise ValueError(f"{e.path!r} holds a chunk twice")
             for handle in e.chunk_handles:
-                if chunks.get(handle) is None or handle in owned:
-                    raise ValueError(f"{e.path!r}: chunk {handle} unknown or owned twice")
+                if chunks.get(handle) is None:
+                    raise ValueError(f"{e.path!r}: chunk {handle} unknown")
                 owned.add(handle)
             ns.restore_entry(e.path, FileMeta(is_dir=e.is_dir, replication=e.replication,
                                               chunk_handles=list(e.chunk_handles), deleted_at_ms=e.deleted_at_ms))

@@ -42,7 +42,7 @@ from synod.gfs.constants import (
     PATH_COMPONENTS_MAX,
 )
 
-__all__ = ["Namespace", "FileMeta", "Status", "LockTable", "check_path", "lock_set", "parent_of"]
+__all__ = ["Namespace", "FileMeta", "Status", "LockTable", "check_path", "lock_set", "snapshot_lock_set", "parent_of"]
 
 ROOT = "/"
 
@@ -120,6 +120,13 @@ def lock_set(path: str, *, write: bool) -> tuple[tuple[str, ...], tuple[str, ...
 def _clash(reads: tuple[str, ...], writes: tuple[str, ...], reads2: tuple[str, ...], writes2: tuple[str, ...]) -> bool:
     """Whether two lock sets cannot be held at once."""
     return (any(n in writes2 for n in reads) or any(n in writes2 or n in reads2 for n in writes))
+
+
+def snapshot_lock_set(src: str, dst: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The locks of a snapshot of ``src`` to ``dst`` (4.1's example): read
+    locks on the ancestors of both, write locks on both names."""
+    reads = tuple(dict.fromkeys(_ancestors(src) + _ancestors(dst)))
+    return tuple(n for n in reads if n not in (src, dst)), (src, dst)
 
 
 class LockTable:
@@ -324,6 +331,37 @@ class Namespace:
             return []
         self._remove(hidden)
         return list(meta.chunk_handles)
+
+    def copy_tree(self, src: str, dst: str) -> tuple[Status, list[FileMeta]]:
+        """Snapshot (3.4): a copy of file or directory tree ``src`` at ``dst``
+        (which must not exist; its missing parents are made), hidden files
+        left out. Returns the new files, whose chunk handles are the
+        source's (the caller counts the shared references)."""
+        meta = self._entries.get(src)
+        if meta is None or meta.deleted_at_ms is not None:
+            return Status.NOT_FOUND, []
+        if check_path(dst) is not None or dst == ROOT or src == ROOT or dst == src or dst.startswith(src + "/"):
+            return Status.BAD_PATH, []
+        if dst in self._entries:
+            return Status.EXISTS, []
+        missing = self._missing_dirs(parent_of(dst))
+        if isinstance(missing, Status):
+            return missing, []
+        prefix = src + "/"
+        tree = [(src, meta)] + [(p, m) for p, m in sorted(self._entries.items(), key=lambda pm: pm[0])
+                                if p.startswith(prefix) and m.deleted_at_ms is None
+                                and not any(part.startswith(HIDDEN_PREFIX) for part in p[len(prefix):].split("/"))]
+        if len(self._entries) + len(missing) + len(tree) > self.entries_max:
+            return Status.FULL, []
+        for d in missing:
+            self._add(d, FileMeta(is_dir=True))
+        copies = []
+        for p, m in tree:
+            copy = FileMeta(is_dir=m.is_dir, replication=m.replication, chunk_handles=list(m.chunk_handles))
+            self._add(dst + p[len(src):], copy)
+            if not m.is_dir:
+                copies.append(copy)
+        return Status.OK, copies
 
     def files(self) -> list[tuple[str, FileMeta]]:
         """Every file (hidden ones included), sorted by path."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from synod.core import Message
 
 __all__ = ["Mkdirs", "CreateFile", "DeleteFile", "Undelete", "RemoveHidden", "AddChunk", "SetChunkVersion",
-           "LogRecord", "FileRecord", "Checkpoint"]
+           "Snapshot", "CopyChunk", "LogRecord", "FileRecord", "Checkpoint"]
 
 
 class Mkdirs(Message, tag="gfs.Mkdirs"):
@@ -66,7 +66,26 @@ class SetChunkVersion(Message, tag="gfs.SetChunkVersion"):
     version: int
 
 
-LogRecord = Mkdirs | CreateFile | DeleteFile | Undelete | RemoveHidden | AddChunk | SetChunkVersion
+class Snapshot(Message, tag="gfs.Snapshot"):
+    """Copy file or directory tree ``src`` to ``dst`` at once (3.4): the
+    copy's files share their chunks with the source's until one is written."""
+
+    src: str
+    dst: str
+
+
+class CopyChunk(Message, tag="gfs.CopyChunk"):
+    """Copy-on-write (3.4): chunk number ``index`` of file ``path``, shared
+    with a snapshot, becomes the new chunk ``new_handle`` (copied locally by
+    each chunkserver holding the old one) before it is written."""
+
+    path: str
+    index: int
+    new_handle: int
+
+
+LogRecord = Mkdirs | CreateFile | DeleteFile | Undelete | RemoveHidden | AddChunk | SetChunkVersion | Snapshot | \
+    CopyChunk
 
 
 class FileRecord(Message, tag="gfs.FileRecord"):
