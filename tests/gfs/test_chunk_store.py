@@ -139,3 +139,21 @@ def test_after_a_crash_a_read_returns_the_synced_bytes_or_reports_corruption(ops
         assert len(got) == min(BLOCK, size - block * BLOCK), (block, got)
         whole = (synced[block * BLOCK:block * BLOCK + len(got)], bytes(model[block * BLOCK:block * BLOCK + len(got)]))
         assert got in whole, (block, got)
+
+
+def test_section_3_4_copy_on_write_makes_a_local_copy_of_a_good_replica_only() -> None:
+    disk = SimDisk(random.Random(6))
+    s = _store(disk)
+    s.create(1, version=4)
+    s.append(1, b"snapshot me " * 3)
+    s.copy(1, 2)
+    assert s.held() == [(1, 4), (2, 4)]
+    s.write(2, 0, b"CHANGED")
+    assert s.read(1, 0, 7) == b"snapsho"          # the original is untouched
+    assert s.read(2, 0, 12) == b"CHANGED" + b"t me "
+    disk.write_at("chunks/1", 3, b"?")             # rot in the original
+    with pytest.raises(ChunkCorrupt):
+        s.copy(1, 3)
+    assert 3 not in dict(s.held())
+    with pytest.raises(LocalProtocolError):
+        s.copy(1, 2)
