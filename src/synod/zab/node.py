@@ -1,8 +1,10 @@
 """A synod node hosting one :class:`~synod.zab.zab.Zab` server.
 
 The host in the sans-IO sense: a timer turns into ``tick()``, messages
-into ``step()``, a 0 ms timer armed when Zab holds an Ack or Commit
-(``flush_due``) into ``flush()`` once the host's turn is over, and each :class:`~synod.zab.zab.Ready` into effects on
+into ``step()``, a 0 ms timer armed when Zab holds packets for
+``flush()`` (``flush_due``: proposals, requests, an Ack, a Commit) into
+``flush()`` once the host's turn is over, and each
+:class:`~synod.zab.zab.Ready` into effects on
 ``ctx``, in the order Zab needs (Junqueira et al. 2011, section IV: a
 follower logs a proposal on stable storage before it acks):
 
@@ -226,7 +228,7 @@ class ZabNode(Node):
         zab = self.zab
         assert zab is not None
         if zab.flush_due and not self.flush_armed:
-            # One Ack / Commit for everything this turn brings (Zab.flush).
+            # What this turn holds goes out once, after its last message (Zab.flush).
             self.flush_armed = True
             ctx.set_timer(FLUSH_TIMER, 0)
         rd = zab.ready()

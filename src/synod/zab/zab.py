@@ -42,10 +42,12 @@ Roles and phases (the paper's section IV, ZooKeeper's names):
   burst of Acks with one Commit per follower (ZooKeeper sends a packet
   per transaction; what they say is the same, Acks and Commits being
   cumulative, and the session's order is kept: a flush sends a follower
-  its proposals before the Commit that may cover them). A follower that joins later is synchronized the
-  same way, its session forwarded every proposal from its sync on.
+  its proposals before the Commit that may cover them). A follower that
+  joins later is synchronized the same way, its session forwarded every
+  proposal from its sync on.
 - OBSERVING: a non-voting learner (ZooKeeper 3.3 observers): synchronized
-  like a follower, sent Inform for each committed transaction, counted in
+  like a follower, sent Inform for each transaction committed from its
+  sync on (logged, and delivered once it is up to date), counted in
   no quorum.
 
 Liveness: the leader pings its sessions every tick and steps down when a
@@ -99,7 +101,7 @@ __all__ = ["Zab", "ZabConfig", "Ready", "Recovered", "HardState", "LOOKING", "FO
 LOOKING, FOLLOWING, LEADING, OBSERVING = "looking", "following", "leading", "observing"
 SESSION_BUFFER_PACKETS_MAX = 1024   # packets held ahead of a gap in one session
 TXNS_PER_PACKET_MAX = 512           # transactions (or requests) in one Diff, Proposal or Request packet
-PACKET_BYTES_MAX = 4 << 20          # their bytes in one packet (a single larger one travels alone); a Snap part's
+PACKET_BYTES_MAX = 4 << 20          # their bytes in one packet (a larger one travels alone); a Snap part's size
 SNAP_BYTES_MAX = (4 << 30) - 4096   # a snapshot received in parts (it is stored as one record, under 4 GiB)
 
 
