@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Node", "Context", "Host", "Disk", "Effects", "TimerName", "TimerOp", "Send", "ReplyHandle",
-    "SIM_EPOCH_UNIX_MS",
+    "SIM_EPOCH_UNIX_MS", "check_disk_range",
 ]
 
 # Where a simulated node's wall clock starts (2026-01-01T00:00:00Z): virtual
@@ -96,6 +96,16 @@ class Disk(Protocol):
 
     # True after sync() until the host has made the writes durable.
     sync_requested: bool
+
+
+def check_disk_range(offset: int, length: int) -> None:
+    """The argument check of ``Disk.read_range`` / ``write_at``, for every disk.
+
+    Raises:
+        LocalProtocolError: a negative offset or length.
+    """
+    if offset < 0 or length < 0:
+        raise LocalProtocolError(f"disk range: negative offset {offset} or length {length}")
 
 
 class Node:

@@ -92,8 +92,8 @@ class ChunkStore:
         records were damaged: those replicas are dropped (files deleted), to
         be re-replicated by the master."""
         damaged = []
-        handles = sorted({int(p.split("/")[1].split(".")[0]) for p in self.disk.list(CHUNK_DIR + "/")
-                          if p.split("/")[1].split(".")[0].isdigit()})
+        names = {p.split("/")[1].split(".")[0] for p in self.disk.list(CHUNK_DIR + "/")}
+        handles = sorted(int(n) for n in names if n.isdigit())
         for handle in handles:
             chunk = self._load_one(handle)
             if chunk is None:

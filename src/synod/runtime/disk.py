@@ -28,6 +28,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from synod.core.errors import LocalProtocolError
+from synod.core.node import check_disk_range
 from synod.runtime.constants import OPEN_APPEND_FILES_MAX
 
 __all__ = ["FileDisk", "TMP_SUFFIX", "fsync_and_close"]
@@ -73,7 +74,7 @@ class FileDisk:
         Raises:
             LocalProtocolError: a negative offset or length.
         """
-        _check_range(offset, length)
+        check_disk_range(offset, length)
         full = self._full(path)
         try:
             fd = os.open(full, os.O_RDONLY)
@@ -100,7 +101,7 @@ class FileDisk:
         Raises:
             LocalProtocolError: a negative offset.
         """
-        _check_range(offset, len(data))
+        check_disk_range(offset, len(data))
         full = self._full(path)
         parent = self._ensure_parent(full)
         if not os.path.exists(full):
@@ -297,11 +298,6 @@ class FileDisk:
             for name in filenames:
                 if name.endswith(TMP_SUFFIX):
                     os.unlink(os.path.join(dirpath, name))
-
-
-def _check_range(offset: int, length: int) -> None:
-    if offset < 0 or length < 0:
-        raise LocalProtocolError(f"disk range: negative offset {offset} or length {length}")
 
 
 def fsync_and_close(fds: list[int]) -> None:

@@ -24,6 +24,7 @@ import random
 from dataclasses import dataclass
 
 from synod.core.errors import LocalProtocolError
+from synod.core.node import check_disk_range
 
 __all__ = ["SimDisk", "DiskFaults"]
 
@@ -68,7 +69,7 @@ class SimDisk:
         return data
 
     def read_range(self, path: str, offset: int, length: int) -> bytes | None:
-        _check_range(offset, length)
+        check_disk_range(offset, length)
         data = self._files.get(path)
         if data is None:
             return None
@@ -76,7 +77,7 @@ class SimDisk:
 
     def write_at(self, path: str, offset: int, data: bytes) -> None:
         self._check(path)
-        _check_range(offset, len(data))
+        check_disk_range(offset, len(data))
         old = self._files.get(path, b"")
         if offset == len(old):
             self.append(path, data)
@@ -184,8 +185,3 @@ class SimDisk:
     def _check(path: str) -> None:
         if not path or path.startswith("/") or ".." in path.split("/"):
             raise LocalProtocolError(f"disk path must be relative without '..': {path!r}")
-
-
-def _check_range(offset: int, length: int) -> None:
-    if offset < 0 or length < 0:
-        raise LocalProtocolError(f"disk range: negative offset {offset} or length {length}")

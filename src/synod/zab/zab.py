@@ -842,7 +842,7 @@ class Zab:
             target = acks[self.quorum - 1]
         if target <= self.commit_zxid:
             return
-        newly = self.log[bisect.bisect_right(self._zxids, self.commit_zxid):bisect.bisect_right(self._zxids, target)]
+        lo, hi = bisect.bisect_right(self._zxids, self.commit_zxid), bisect.bisect_right(self._zxids, target)
         self.commit_zxid = target
         self._deliver_to(target)
         for lr in self.learners.values():
@@ -852,7 +852,7 @@ class Zab:
                 # delivers at UpToDate. (Sent from the log only at UpToDate,
                 # they were lost to a snapshot taken meanwhile.)
                 if lr.synced:
-                    for txn in newly:
+                    for txn in self.log[lo:hi]:
                         self._send_session(lr.sid, Inform(txn=txn))
             elif lr.up_to_date:
                 self.commit_due = self.flush_due = True   # one cumulative Commit per flush
