@@ -179,7 +179,7 @@ class BadAwait(Node):
 
 def test_awaiting_anything_but_call_or_sleep_is_a_local_error() -> None:
     sim = _sim()
-    with pytest.raises(LocalProtocolError, match="only ctx.call and ctx.sleep"):
+    with pytest.raises(LocalProtocolError, match="only ctx.call, ctx.gather and ctx.sleep"):
         sim.add_node("a", BadAwait)
 
 
@@ -451,3 +451,75 @@ def test_reply_handle_outside_on_message_and_invoke_on_a_stopped_node_are_errors
     sim.stop_node("server", 0)
     with pytest.raises(LocalProtocolError, match="not running"):
         host.invoke(host.node.answer_all)
+
+
+# -- ctx.gather -----------------------------------------------------------------------
+
+class Gatherer(Node):
+    """On start, gathers calls to ``server`` with each x, records (replies, time)."""
+
+    def __init__(self, log: list, xs: list[int], timeout_ms: float = 100.0, then: int | None = None) -> None:
+        self.log = log
+        self.xs = xs
+        self.timeout_ms = timeout_ms
+        self.then = then
+
+    async def on_start(self, ctx: Context) -> None:
+        replies = await ctx.gather([ctx.call("server", Request(x=x), self.timeout_ms) for x in self.xs])
+        self.log.append((replies, ctx.now_ms))
+        if self.then is not None:   # a plain call after a gather still works
+            self.log.append(await ctx.call("server", Request(x=self.then), self.timeout_ms))
+
+
+def test_gather_sends_every_call_at_once_and_resumes_with_the_replies_in_order() -> None:
+    log: list = []
+    sim = _sim(5.0)
+    sim.add_node("server", Doubler)
+    sim.add_node("client", lambda: Gatherer(log, [1, 2, 3], then=4))
+    sim.run()
+    # all three out at once: the replies are in after one round trip, not three
+    assert log == [([Response(y=2), Response(y=4), Response(y=6)], 10.0), Response(y=8)]
+
+
+def test_gather_gives_none_for_a_call_that_timed_out_and_waits_for_the_last() -> None:
+    log: list = []
+    sim = _sim(5.0)
+    sim.add_node("server", Doubler)   # silent for x < 0
+    sim.add_node("client", lambda: Gatherer(log, [5, -1, 7], timeout_ms=50.0))
+    sim.run()
+    assert log == [([Response(y=10), None, Response(y=14)], 50.0)]
+
+
+def test_gather_of_nothing_resumes_at_once() -> None:
+    log: list = []
+    sim = _sim(5.0)
+    sim.add_node("server", Doubler)
+    sim.add_node("client", lambda: Gatherer(log, []))
+    sim.run()
+    assert log == [([], 0.0)]
+
+
+def test_gather_takes_only_calls() -> None:
+    ctx_holder: list = []
+
+    class Bad(Node):
+        def on_start(self, ctx: Context) -> None:
+            with pytest.raises(LocalProtocolError, match="ctx.gather takes ctx.call"):
+                ctx.gather([ctx.sleep(1.0)])  # type: ignore[list-item]
+            ctx_holder.append(True)
+
+    sim = _sim(5.0)
+    sim.add_node("client", Bad)
+    sim.run()
+    assert ctx_holder == [True]
+
+
+def test_a_crash_during_a_gather_drops_it() -> None:
+    log: list = []
+    sim = _sim(5.0)
+    sim.add_node("server", Silent)
+    sim.add_node("client", lambda: Gatherer(log, [1, 2], timeout_ms=100.0))
+    sim.run(until_ms=20.0)
+    sim.crash("client")
+    sim.run(until_ms=300.0)
+    assert log == []

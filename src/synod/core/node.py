@@ -26,8 +26,9 @@ the request calls (the simulator's hot path) and hands a handler that only
 sent to :meth:`Host._apply_sends`, a hook the simulator speeds up.
 
 A handler may instead be a coroutine (``async def``) that awaits
-``ctx.call(dst, request, timeout_ms)`` (the reply, or ``None`` on timeout) and
-``ctx.sleep(ms)``. The :class:`Host` drives these coroutines itself, with
+``ctx.call(dst, request, timeout_ms)`` (the reply, or ``None`` on timeout),
+``ctx.gather([ctx.call(...), ...])`` (several calls out at once; their
+replies as a list) and ``ctx.sleep(ms)``. The :class:`Host` drives these coroutines itself, with
 plain ``send``/``throw`` and no asyncio, so the simulator and the real runtime
 resume them identically and deterministically.
 
@@ -153,6 +154,29 @@ class _Sleep:
 
     def __await__(self):  # type: ignore[no-untyped-def]
         return (yield self)
+
+
+class _Gather:
+    """``ctx.gather``'s awaitable: several calls out at once."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, calls: tuple[_Call, ...]) -> None:
+        self.calls = calls
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return (yield self)
+
+
+class _GatherWait:
+    """A suspended coroutine's gather: the replies so far, by position."""
+
+    __slots__ = ("coro", "results", "missing")
+
+    def __init__(self, coro: Any, count: int) -> None:
+        self.coro = coro
+        self.results: list[Any] = [None] * count
+        self.missing = count
 
 
 class Effects:
@@ -317,6 +341,21 @@ class Context:
         with ``None`` if none arrives within ``timeout_ms``."""
         return _Call(dst, request, timeout_ms)
 
+    def gather(self, calls: list[_Call] | tuple[_Call, ...]) -> _Gather:
+        """Awaitable: send every call's request at once and resume with
+        their replies as a list in the calls' order (``None`` for each one
+        that timed out), when all have answered or timed out. An empty
+        list resumes at once with ``[]``.
+
+        Raises:
+            LocalProtocolError: an element is not a ``ctx.call(...)``.
+        """
+        calls = tuple(calls)
+        for c in calls:
+            if type(c) is not _Call:
+                raise LocalProtocolError(f"ctx.gather takes ctx.call(...) awaitables, got {c!r}")
+        return _Gather(calls)
+
     def sleep(self, delay_ms: float) -> _Sleep:
         """Awaitable: resume after ``delay_ms`` of this node's clock."""
         return _Sleep(delay_ms)
@@ -359,6 +398,8 @@ class Host:
         # None for a sleep)
         self._waiting: dict[int, tuple[Any, str | None]] = {}
         self._next_wait_id = 1
+        # id(a _GatherWait) -> {wait id of one of its calls: its position}
+        self._gather_slots: dict[int, dict[int, int]] = {}
         self.stopped = False
 
     # -- environment hooks -------------------------------------------------
@@ -426,7 +467,10 @@ class Host:
                 return
             del self._waiting[-corr]
             ctx.effects.timer_ops.append((("call", -corr), None))
-            self._resume(coro, msg)
+            if type(coro) is _GatherWait:
+                self._gathered(coro, -corr, msg)
+            else:
+                self._resume(coro, msg)
             self._apply(ctx)
             return
         # ctx.begin_request and ctx.end_request, inlined: on the simulator's
@@ -451,7 +495,10 @@ class Host:
         if type(name) is tuple:
             waiting = self._waiting.pop(name[1], None)
             if waiting is not None:
-                self._resume(waiting[0], None)
+                if type(waiting[0]) is _GatherWait:
+                    self._gathered(waiting[0], name[1], None)
+                else:
+                    self._resume(waiting[0], None)
         else:
             self._after(self.node.on_timer(ctx, name))
             return
@@ -478,11 +525,37 @@ class Host:
         elif type(awaited) is _Sleep:
             self._waiting[wait_id] = (coro, None)
             effects.timer_ops.append((("sleep", wait_id), awaited.delay_ms))
+        elif type(awaited) is _Gather:
+            calls = awaited.calls
+            if not calls:
+                self._resume(coro, [])
+                return
+            gather = _GatherWait(coro, len(calls))
+            self._gather_slots[id(gather)] = {}
+            slots = self._gather_slots[id(gather)]
+            for i, call in enumerate(calls):
+                if i:
+                    wait_id = self._next_wait_id
+                    self._next_wait_id += 1
+                slots[wait_id] = i
+                self._waiting[wait_id] = (gather, call.dst)
+                effects.sends.append((call.dst, call.request, wait_id))
+                effects.timer_ops.append((("call", wait_id), call.timeout_ms))
         else:
             coro.close()
             raise LocalProtocolError(
-                f"node {ctx.node_id} awaited {awaited!r}; only ctx.call and ctx.sleep may be awaited"
+                f"node {ctx.node_id} awaited {awaited!r}; only ctx.call, ctx.gather and ctx.sleep may be awaited"
             )
+
+    def _gathered(self, gather: _GatherWait, wait_id: int, msg: Any) -> None:
+        """One call of a gather answered (or timed out: ``msg`` None); the
+        coroutine resumes with every reply once the last one is in."""
+        slots = self._gather_slots[id(gather)]
+        gather.results[slots.pop(wait_id)] = msg
+        gather.missing -= 1
+        if gather.missing == 0:
+            del self._gather_slots[id(gather)]
+            self._resume(gather.coro, gather.results)
 
     def shutdown(self) -> None:
         """Drop the node's volatile state: suspended coroutines are closed."""
@@ -491,5 +564,6 @@ class Host:
 
     def _close_waiting(self) -> None:
         for coro, _dst in self._waiting.values():
-            coro.close()
+            (coro.coro if type(coro) is _GatherWait else coro).close()
         self._waiting.clear()
+        self._gather_slots.clear()

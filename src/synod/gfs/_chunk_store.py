@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from synod.core import Disk, RemoteProtocolError, decode, encode, pack_record, scan_records
 from synod.core.errors import LocalProtocolError
 from synod.core.records import checksum
-from synod.gfs.constants import BLOCK_SIZE_BYTES
+from synod.gfs.constants import BLOCK_SIZE_BYTES, CORRUPT_REPLICAS_KEPT_MAX
 
-__all__ = ["ChunkStore", "ChunkCorrupt", "StoredChunk", "CHUNK_DIR"]
+__all__ = ["ChunkStore", "ChunkCorrupt", "StoredChunk", "CHUNK_DIR", "CORRUPT_DIR"]
 
 CHUNK_DIR = "chunks"
+CORRUPT_DIR = "corrupt"
 
 
 class ChunkCorrupt(Exception):
@@ -89,8 +90,8 @@ class ChunkStore:
     # -- start-up --------------------------------------------------------------
     def load(self) -> list[int]:
         """Read every replica's records (at start). Returns the handles whose
-        records were damaged: those replicas are dropped (files deleted), to
-        be re-replicated by the master."""
+        records were damaged: those replicas are kept aside
+        (:meth:`keep_aside`) and not served; the master re-replicates them."""
         damaged = []
         names = {p.split("/")[1].split(".")[0] for p in self.disk.list(CHUNK_DIR + "/")}
         handles = sorted(int(n) for n in names if n.isdigit())
@@ -98,7 +99,7 @@ class ChunkStore:
             chunk = self._load_one(handle)
             if chunk is None:
                 damaged.append(handle)
-                self.delete(handle)
+                self.keep_aside(handle)
             else:
                 self.chunks[handle] = chunk
         return damaged
@@ -171,6 +172,29 @@ class ChunkStore:
         self.create(new_handle, chunk.version)
         if data:
             self.write(new_handle, 0, data)
+
+    def keep_aside(self, handle: int) -> str | None:
+        """Move a damaged replica's files out of the store, under
+        ``corrupt/``, so that nothing serves them and an operator can look
+        (5.2). At most ``CORRUPT_REPLICAS_KEPT_MAX`` are kept: past that the
+        replica is deleted. Returns where it was kept, or None."""
+        self.chunks.pop(handle, None)
+        kept = self.disk.list(CORRUPT_DIR + "/")
+        if len({p.rsplit(".", 1)[0] if p.endswith(".meta") else p for p in kept}) >= CORRUPT_REPLICAS_KEPT_MAX:
+            self.delete(handle)
+            return None
+        n = 1
+        while f"{CORRUPT_DIR}/{handle}-{n}" in kept or f"{CORRUPT_DIR}/{handle}-{n}.meta" in kept:
+            n += 1
+        dest = f"{CORRUPT_DIR}/{handle}-{n}"
+        for src, dst in ((_data_path(handle), dest), (_meta_path(handle), dest + ".meta")):
+            if self.disk.read_range(src, 0, 0) is not None:
+                self.disk.rename(src, dst)
+        return dest
+
+    def used_bytes(self) -> int:
+        """Bytes the replicas hold."""
+        return sum(c.size for c in self.chunks.values())
 
     def delete(self, handle: int) -> None:
         self.chunks.pop(handle, None)

@@ -47,6 +47,9 @@ class ChunkInfo:
     replicas: dict[str, int] = field(default_factory=dict)
     primary: str | None = None
     lease_expiry_ms: int = 0   # meaningful while primary is not None
+    # the secondaries the running lease was granted with: every mutation
+    # under it goes to them, even if one drops out of ``replicas`` meanwhile
+    lease_secondaries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +122,12 @@ class ChunkTable:
             info.version = version
 
     # -- what chunkservers say -------------------------------------------------------
-    def report(self, server: str, held: list[tuple[int, int]]) -> Report:
+    def report(self, server: str, held: list[tuple[int, int]], *, adopt: bool = True) -> Report:
         """``server`` holds these (handle, version) pairs, the whole list
         (2.6.2: at start-up and in heartbeats). Up-to-date ones become (or
-        stay) locations; the server's other locations are dropped."""
+        stay) locations; the server's other locations are dropped. With
+        ``adopt`` False (a shadow master, whose versions come from the log
+        alone) a higher version is noted for the replica but not taken."""
         stale, orphans, adopted = [], [], []
         seen = set()
         for handle, version in held:
@@ -131,6 +136,9 @@ class ChunkTable:
                 orphans.append(handle)
                 continue
             seen.add(handle)
+            if version > info.version and not adopt:
+                info.replicas[server] = version   # ahead of this (shadow's) log: not handed out until it catches up
+                continue
             if version > info.version:
                 adopted.append((handle, version))
                 info.version = version   # 4.5: the master failed after a bump it had not logged
@@ -190,6 +198,7 @@ class ChunkTable:
             info.replicas[s] = info.version   # told with the lease; one that misses it reports stale
         info.primary = primary
         info.lease_expiry_ms = now_ms + self.lease_duration_ms
+        info.lease_secondaries = tuple(s for s in replicas if s != primary)
         return self._lease_of(info, replicas, new=True)
 
     def extend(self, handle: int, primary: str, now_ms: int) -> bool:
@@ -234,10 +243,10 @@ class ChunkTable:
     def _lease_of(info: ChunkInfo, replicas: list[str], *, new: bool) -> Lease:
         assert info.primary is not None
         return Lease(handle=info.handle, version=info.version, primary=info.primary,
-                     secondaries=tuple(s for s in replicas if s != info.primary),
-                     expiry_ms=info.lease_expiry_ms, new=new)
+                     secondaries=info.lease_secondaries, expiry_ms=info.lease_expiry_ms, new=new)
 
     @staticmethod
     def _end_lease(info: ChunkInfo) -> None:
         info.primary = None
         info.lease_expiry_ms = 0
+        info.lease_secondaries = ()

@@ -48,7 +48,10 @@ ROOT = "/"
 
 
 class Status(IntEnum):
-    """Outcomes of namespace operations (replies carry them)."""
+    """Outcomes of master operations (replies carry them). The last three
+    are the master node's: RETRY (ask again after the reply's ``retry_ms``:
+    a lock or a lease is held), READ_ONLY (a shadow master refuses a
+    mutation, 5.1.3), UNAVAILABLE (no chunkserver can take it now)."""
 
     OK = 0
     NOT_FOUND = 1
@@ -59,6 +62,9 @@ class Status(IntEnum):
     BAD_PATH = 6
     FULL = 7
     BAD_ARGUMENT = 8
+    RETRY = 9
+    READ_ONLY = 10
+    UNAVAILABLE = 11
 
 
 @dataclass(slots=True)
@@ -157,6 +163,8 @@ class LockTable:
         """
         if op in self._held or op in self._waiting:
             raise LocalProtocolError(f"operation {op} already holds or waits for locks")
+        writes = tuple(dict.fromkeys(writes))   # a name named twice is locked once, the stronger way
+        reads = tuple(n for n in dict.fromkeys(reads) if n not in writes)
         if self._free(reads, writes) and not any(_clash(reads, writes, r, w) for r, w in self._waiting.values()):
             self._grant(op, reads, writes)
             return True

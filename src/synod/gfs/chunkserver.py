@@ -1,0 +1,458 @@
+"""The GFS chunkserver (Ghemawat et al., SOSP 2003, sections 2.5, 3.1-3.4,
+4.5 and 5.2).
+
+A chunkserver stores chunk replicas as plain files
+(:class:`~synod.gfs.ChunkStore`, checksummed by 64 KB block) and does what
+the masters and clients ask:
+
+- Heartbeats (2.6.2): every ``heartbeat_ms`` it reports every replica it
+  holds, with its version, to the master and the shadows; the master's
+  reply names replicas to delete (stale or orphaned, 4.4-4.5) and the
+  leases it extended.
+- Data flow (3.2): a client pushes data to the nearest replica, which
+  keeps it (:class:`~synod.gfs.PushBuffer`) and pushes it on along the
+  chain the client gave; each piece is passed on as soon as it arrives, so
+  a large push flows through the chain as a pipeline. The push is
+  confirmed when the chain's last server has it.
+- Mutations (3.1, Figure 2): the primary (the replica holding the chunk's
+  lease) numbers the mutations of a chunk, applies each to its own replica
+  and has every secondary apply it at the same offset, one mutation of a
+  chunk at a time, so every replica applies them in one order. A
+  secondary skips over a mutation it never received (its region is then
+  inconsistent until the client retries, as section 2.7 allows). The
+  client hears OK only when every replica wrote and synced the data.
+- Record append (3.3): the primary picks the offset, the end of its
+  replica; a record that does not fit pads the chunk to its end on every
+  replica and the client is told to retry on the next chunk.
+- Versions and leases (3.1, 4.5): ``NewVersion`` moves a replica from the
+  version the master expects to the new one; on the primary it also starts
+  the lease, trusted for ``LEASE_SAFETY_FRACTION`` of its duration from
+  receipt (the master counts it from later). Extensions are asked for in
+  heartbeats of a primary still mutating the chunk, and counted from when
+  the heartbeat was sent. A mutation for a version the replica does not
+  hold is refused.
+- Reads (5.2): every read verifies the checksums of the blocks it
+  touches; a mismatch is never returned: the reader is told CORRUPT (and
+  goes to another replica), the replica is kept aside and reported to the
+  master, which re-replicates the chunk.
+- Re-replication (4.3): ``CloneChunk`` copies a replica from another
+  chunkserver (read verified there) and creates it here only once all of
+  it has arrived. Copy-on-write (3.4): ``CopyChunkLocal`` copies a local
+  replica to a new handle, no network.
+
+Unsafe option (the issue's, for the checkers to catch):
+``unsafe_skip_checksums`` serves reads without verifying blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from synod.core import Context, LocalProtocolError, Node
+from synod.gfs import constants as C
+from synod.gfs._chunk_store import ChunkCorrupt, ChunkStore
+from synod.gfs._data_path import PushBuffer, plan_record_append
+from synod.gfs.messages import (
+    Ack,
+    AppendRecord,
+    ApplyMutation,
+    ChunkSize,
+    CloneChunk,
+    CopyChunkLocal,
+    CreateChunk,
+    Heartbeat,
+    HeartbeatReply,
+    MutationReply,
+    NewVersion,
+    PushData,
+    ReadChunk,
+    ReadReply,
+    RevokeLease,
+    WriteChunk,
+)
+
+__all__ = ["ChunkserverNode", "ChunkserverConfig", "MutationStatus", "ReadStatus"]
+
+HEARTBEAT = "heartbeat"
+AGE_OUT = "age_out"
+READ_BYTES_MAX = C.PUSH_DATA_BYTES_MAX     # one ReadChunk answers at most this much
+CLONE_READ_BYTES = 4 * 1024 * 1024        # re-replication reads a source in pieces this large
+BUSY_WAIT_MS_MAX = 5_000                  # a mutation waiting for the chunk's previous one this long is refused
+
+
+class MutationStatus(IntEnum):
+    """Outcomes of a write or record append (:class:`MutationReply`)."""
+
+    OK = 0
+    NOT_PRIMARY = 1        # no lease here (ask the master again)
+    STALE = 2              # no replica at that version here
+    DATA_MISSING = 3       # the pushed data is not here (push again)
+    FAILED = 4             # a replica did not apply it: the region may be inconsistent (retry)
+    RETRY_NEXT_CHUNK = 5   # record append: the chunk was padded, append on the next one
+    CORRUPT = 6            # the replica is corrupt here
+    BAD_ARGUMENT = 7       # outside the chunk, or a record over a quarter of a chunk
+    BUSY = 8               # the chunk's mutations are backed up (retry)
+
+
+class ReadStatus(IntEnum):
+    OK = 0
+    STALE = 1        # no replica at that version here (ask the master again)
+    CORRUPT = 2      # a block failed its checksum: read another replica
+    BAD_ARGUMENT = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChunkserverConfig:
+    """A chunkserver's settings (times in ms of its clock)."""
+
+    masters: tuple[str, ...]                 # the master first, then its shadows
+    rack: str = "rack0"
+    capacity_bytes: int = 1 << 40
+    chunk_size_bytes: int = C.CHUNK_SIZE_BYTES_DEFAULT
+    heartbeat_ms: int = C.HEARTBEAT_INTERVAL_MS
+    rpc_timeout_ms: int = C.RPC_TIMEOUT_MS
+    push_buffer_bytes_max: int = C.PUSH_BUFFER_BYTES_MAX
+    unsafe_skip_checksums: bool = False
+
+
+class ChunkserverNode(Node):
+    """One chunkserver (see the module docstring)."""
+
+    def __init__(self, config: ChunkserverConfig) -> None:
+        if not config.masters:
+            raise LocalProtocolError("a chunkserver needs its master")
+        self.config = config
+        self.store: ChunkStore | None = None
+        self.pushed = PushBuffer(bytes_max=config.push_buffer_bytes_max)
+        self.lease_until: dict[int, float] = {}    # handle -> when this primary's lease ends (its clock)
+        self.serial: dict[int, int] = {}           # handle -> last mutation number given (primary) or applied
+        self.busy: set[int] = set()                # handles with a mutation in flight (primary)
+        self.mutated: set[int] = set()             # handles mutated as primary since the last heartbeat
+        self.corrupt: set[int] = set()             # replicas found corrupt since the last heartbeat
+
+    # -- start, heartbeats -----------------------------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        self.store = ChunkStore(ctx.disk, self.config.chunk_size_bytes)
+        for handle in self.store.load():
+            self.corrupt.add(handle)
+            ctx.warn(f"replica of chunk {handle} has damaged records; kept aside under corrupt/", handle=handle)
+        ctx.trace("gfs_chunkserver_start", chunks=len(self.store.chunks))
+        ctx.set_timer(HEARTBEAT, 0)
+        ctx.set_timer(AGE_OUT, C.PUSH_BUFFER_AGE_MS_MAX)
+
+    def on_timer(self, ctx: Context, name: str) -> Coroutine[Any, Any, None] | None:
+        if name == AGE_OUT:
+            self.pushed.age_out(int(ctx.now_ms))
+            ctx.set_timer(AGE_OUT, C.PUSH_BUFFER_AGE_MS_MAX)
+            return None
+        if name == HEARTBEAT:
+            ctx.set_timer(HEARTBEAT, self.config.heartbeat_ms)
+            return self._heartbeat(ctx)
+        return None
+
+    async def _heartbeat(self, ctx: Context) -> None:
+        store = self.store
+        assert store is not None
+        sent_ms = ctx.now_ms
+        extend = tuple(sorted(h for h in self.mutated if self.lease_until.get(h, 0) > sent_ms))
+        self.mutated.clear()
+        corrupt = tuple(sorted(self.corrupt))
+        self.corrupt.clear()
+        beat = Heartbeat(rack=self.config.rack, capacity_bytes=self.config.capacity_bytes,
+                         used_bytes=store.used_bytes(), chunks=tuple(store.held()), extend=extend, corrupt=corrupt)
+        replies = await ctx.gather([ctx.call(m, beat, self.config.rpc_timeout_ms) for m in self.config.masters])
+        for reply in replies:
+            if type(reply) is not HeartbeatReply or not reply.primary_master:
+                continue
+            for handle, below in reply.delete:
+                chunk = store.chunks.get(handle)
+                if chunk is not None and handle not in self.busy and (below == 0 or chunk.version < below):
+                    store.delete(handle)
+                    self.lease_until.pop(handle, None)
+                    ctx.trace("gfs_replica_deleted", handle=handle)
+            for handle in reply.extended:
+                if handle in self.lease_until:
+                    self.lease_until[handle] = max(self.lease_until[handle],
+                                                   sent_ms + reply.lease_ms * C.LEASE_SAFETY_FRACTION)
+        if corrupt and not any(type(r) is HeartbeatReply for r in replies):
+            self.corrupt.update(corrupt)   # tell them next time
+
+    # -- dispatch --------------------------------------------------------------------------------------
+    def on_message(self, ctx: Context, src: str, msg: Any) -> Coroutine[Any, Any, None] | None:
+        t = type(msg)
+        if t is PushData:
+            return self._push(ctx, msg)
+        if t is ReadChunk:
+            ctx.reply(self._read(ctx, msg))
+        elif t is ChunkSize:
+            ctx.reply(self._read(ctx, ReadChunk(handle=msg.handle, version=msg.version, offset=0, length=0)))
+        elif t is WriteChunk or t is AppendRecord:
+            return self._mutate(ctx, msg)
+        elif t is ApplyMutation:
+            ctx.reply(self._apply_secondary(ctx, msg))
+        elif t is NewVersion:
+            ctx.reply(self._new_version(ctx, msg))
+        elif t is CreateChunk:
+            ctx.reply(self._create(ctx, msg))
+        elif t is RevokeLease:
+            self.lease_until.pop(msg.handle, None)
+            ctx.reply(Ack(ok=True))
+        elif t is CopyChunkLocal:
+            ctx.reply(self._copy_local(ctx, msg))
+        elif t is CloneChunk:
+            return self._clone(ctx, msg)
+        return None
+
+    # -- the data path (3.2) -----------------------------------------------------------------------------
+    async def _push(self, ctx: Context, msg: PushData) -> None:
+        if len(msg.data) > C.PUSH_DATA_BYTES_MAX or len(msg.chain) > C.REPLICATION_GOAL_MAX or msg.piece < 0:
+            ctx.reply(Ack(ok=False, detail="push too large"))
+            return
+        if not self.pushed.put((msg.client, msg.data_id, msg.piece), msg.data, int(ctx.now_ms)):
+            ctx.reply(Ack(ok=False, detail="push buffer too small"))
+            return
+        if not msg.chain:
+            ctx.reply(Ack(ok=True))
+            return
+        handle = ctx.reply_handle()
+        onward = PushData(client=msg.client, data_id=msg.data_id, piece=msg.piece, data=msg.data, chain=msg.chain[1:])
+        reply = await ctx.call(msg.chain[0], onward, self.config.rpc_timeout_ms)
+        ok = type(reply) is Ack and reply.ok
+        ctx.reply_to(handle, reply if type(reply) is Ack else Ack(ok=False, detail=f"no answer from {msg.chain[0]}"))
+        if not ok:
+            ctx.trace("gfs_push_failed", next=msg.chain[0])
+
+    def _pushed_data(self, client: str, data_id: int, pieces: int) -> bytes | None:
+        if not 0 < pieces <= C.PUSH_DATA_BYTES_MAX // 1024:
+            return None
+        parts = []
+        for i in range(pieces):
+            part = self.pushed.get((client, data_id, i))
+            if part is None:
+                return None
+            parts.append(part)
+        return b"".join(parts)
+
+    def _forget_pushed(self, client: str, data_id: int, pieces: int) -> None:
+        for i in range(pieces):
+            self.pushed.pop((client, data_id, i))
+
+    # -- mutations (3.1, 3.3) ------------------------------------------------------------------------------
+    async def _mutate(self, ctx: Context, msg: WriteChunk | AppendRecord) -> None:
+        store = self.store
+        assert store is not None
+        reply = ctx.reply_handle()
+        waited = 0
+        while msg.handle in self.busy:   # one mutation of a chunk at a time: the serial order
+            if waited >= BUSY_WAIT_MS_MAX:
+                ctx.reply_to(reply, MutationReply(status=MutationStatus.BUSY, detail="mutations backed up"))
+                return
+            await ctx.sleep(1)
+            waited += 1
+        refusal = self._primary_refusal(ctx, msg.handle, msg.version)
+        if refusal is not None:
+            ctx.reply_to(reply, refusal)
+            return
+        data = self._pushed_data(msg.client, msg.data_id, msg.pieces)
+        if data is None:
+            ctx.reply_to(reply, MutationReply(status=MutationStatus.DATA_MISSING, detail="push the data first"))
+            return
+        chunk_size = self.config.chunk_size_bytes
+        pad = 0
+        if type(msg) is AppendRecord:
+            try:
+                plan = plan_record_append(chunk_size, store.size(msg.handle), len(data))
+            except LocalProtocolError as e:
+                ctx.reply_to(reply, MutationReply(status=MutationStatus.BAD_ARGUMENT, detail=str(e)))
+                return
+            offset = plan.offset
+            if plan.pad:
+                pad = chunk_size - offset
+                if pad == 0:   # full already (padded before): straight on to the next chunk
+                    ctx.reply_to(reply, MutationReply(status=MutationStatus.RETRY_NEXT_CHUNK, offset=offset))
+                    return
+        else:
+            offset = msg.offset
+            if offset < 0 or offset + len(data) > chunk_size:
+                ctx.reply_to(reply, MutationReply(status=MutationStatus.BAD_ARGUMENT, detail="outside the chunk"))
+                return
+        serial = self.serial.get(msg.handle, 0) + 1
+        self.serial[msg.handle] = serial
+        mutation = ApplyMutation(handle=msg.handle, version=msg.version, serial=serial, offset=offset,
+                                 client=msg.client, data_id=msg.data_id, pieces=msg.pieces, pad_bytes=pad)
+        try:
+            self._write(store, mutation, data)
+        except ChunkCorrupt:
+            self._found_corrupt(ctx, msg.handle)
+            ctx.reply_to(reply, MutationReply(status=MutationStatus.CORRUPT, detail="the primary's replica is corrupt"))
+            return
+        ctx.disk.sync()
+        self.mutated.add(msg.handle)
+        self.busy.add(msg.handle)
+        try:
+            acks = await ctx.gather([ctx.call(s, mutation, self.config.rpc_timeout_ms) for s in msg.secondaries])
+        finally:
+            self.busy.discard(msg.handle)
+        failed = [s for s, a in zip(msg.secondaries, acks, strict=True) if not (type(a) is Ack and a.ok)]
+        ctx.trace("gfs_mutation", handle=msg.handle, serial=serial, offset=offset, bytes=len(data), pad=pad,
+                  failed=failed)
+        if failed:
+            ctx.reply_to(reply, MutationReply(status=MutationStatus.FAILED, offset=offset,
+                                              detail=f"not applied on {', '.join(failed)}"))
+        elif pad:
+            ctx.reply_to(reply, MutationReply(status=MutationStatus.RETRY_NEXT_CHUNK, offset=offset))
+        else:
+            self._forget_pushed(msg.client, msg.data_id, msg.pieces)
+            ctx.reply_to(reply, MutationReply(status=MutationStatus.OK, offset=offset))
+
+    def _primary_refusal(self, ctx: Context, handle: int, version: int) -> MutationReply | None:
+        store = self.store
+        assert store is not None
+        chunk = store.chunks.get(handle)
+        if chunk is None or chunk.version != version:
+            return MutationReply(status=MutationStatus.STALE, detail="no replica at that version here")
+        if self.lease_until.get(handle, 0) <= ctx.now_ms:
+            self.lease_until.pop(handle, None)
+            return MutationReply(status=MutationStatus.NOT_PRIMARY, detail="no lease here")
+        return None
+
+    def _write(self, store: ChunkStore, mutation: ApplyMutation, data: bytes) -> None:
+        if mutation.pad_bytes:
+            store.write(mutation.handle, mutation.offset, bytes(mutation.pad_bytes))
+        else:
+            store.write(mutation.handle, mutation.offset, data)
+
+    def _apply_secondary(self, ctx: Context, msg: ApplyMutation) -> Ack:
+        store = self.store
+        assert store is not None
+        chunk = store.chunks.get(msg.handle)
+        if chunk is None or chunk.version != msg.version:
+            return Ack(ok=False, detail="no replica at that version here")
+        if msg.serial <= self.serial.get(msg.handle, 0):
+            return Ack(ok=True, detail="applied before")   # a duplicate: mutations arrive in serial order
+        data = b""
+        if not msg.pad_bytes:
+            found = self._pushed_data(msg.client, msg.data_id, msg.pieces)
+            if found is None:
+                return Ack(ok=False, detail="the pushed data is not here")
+            data = found
+        if msg.offset < 0 or msg.offset + (msg.pad_bytes or len(data)) > self.config.chunk_size_bytes:
+            return Ack(ok=False, detail="outside the chunk")
+        try:
+            self._write(store, msg, data)
+        except ChunkCorrupt:
+            self._found_corrupt(ctx, msg.handle)
+            return Ack(ok=False, detail="the replica is corrupt")
+        self.serial[msg.handle] = msg.serial
+        if not msg.pad_bytes:
+            self._forget_pushed(msg.client, msg.data_id, msg.pieces)
+        ctx.disk.sync()
+        return Ack(ok=True)
+
+    # -- reads (5.2) -----------------------------------------------------------------------------------------
+    def _read(self, ctx: Context, msg: ReadChunk) -> ReadReply:
+        store = self.store
+        assert store is not None
+        chunk = store.chunks.get(msg.handle)
+        if chunk is None or chunk.version != msg.version:
+            return ReadReply(status=ReadStatus.STALE, detail="no replica at that version here")
+        if msg.offset < 0 or not 0 <= msg.length <= READ_BYTES_MAX:
+            return ReadReply(status=ReadStatus.BAD_ARGUMENT, detail=f"a read of at most {READ_BYTES_MAX} bytes")
+        size = chunk.size
+        if self.config.unsafe_skip_checksums:
+            end = min(msg.offset + msg.length, size)
+            data = ctx.disk.read_range(f"chunks/{msg.handle}", msg.offset, max(end - msg.offset, 0)) or b""
+            return ReadReply(status=ReadStatus.OK, data=data, size_bytes=size)
+        try:
+            data = store.read(msg.handle, msg.offset, msg.length)
+        except ChunkCorrupt as e:
+            self._found_corrupt(ctx, msg.handle)
+            return ReadReply(status=ReadStatus.CORRUPT, detail=str(e))
+        return ReadReply(status=ReadStatus.OK, data=data, size_bytes=size)
+
+    def _found_corrupt(self, ctx: Context, handle: int) -> None:
+        store = self.store
+        assert store is not None
+        kept = store.keep_aside(handle)
+        self.lease_until.pop(handle, None)
+        self.corrupt.add(handle)
+        ctx.disk.sync()
+        ctx.warn(f"replica of chunk {handle} fails its checksum; " +
+                 (f"kept aside as {kept}" if kept else "deleted (too many kept aside already)"), handle=handle)
+
+    # -- commands from the master (3.4, 4.3, 4.5) ----------------------------------------------------------------
+    def _create(self, ctx: Context, msg: CreateChunk) -> Ack:
+        store = self.store
+        assert store is not None
+        if msg.handle < 1 or msg.version < 1:
+            return Ack(ok=False, detail="bad handle or version")
+        if msg.handle in store.chunks:
+            store.delete(msg.handle)   # a leftover of an allocation the master never logged
+        store.create(msg.handle, msg.version)
+        self.serial.pop(msg.handle, None)
+        ctx.disk.sync()
+        return Ack(ok=True)
+
+    def _new_version(self, ctx: Context, msg: NewVersion) -> Ack:
+        store = self.store
+        assert store is not None
+        chunk = store.chunks.get(msg.handle)
+        if chunk is None or chunk.version != msg.previous or msg.version < msg.previous:
+            return Ack(ok=False, detail="not at the previous version")
+        if msg.version != chunk.version:
+            store.set_version(msg.handle, msg.version)
+        self.serial.pop(msg.handle, None)
+        if msg.lease_ms > 0:
+            self.lease_until[msg.handle] = ctx.now_ms + msg.lease_ms * C.LEASE_SAFETY_FRACTION
+        else:
+            self.lease_until.pop(msg.handle, None)
+        ctx.disk.sync()
+        return Ack(ok=True)
+
+    def _copy_local(self, ctx: Context, msg: CopyChunkLocal) -> Ack:
+        store = self.store
+        assert store is not None
+        if msg.handle not in store.chunks or msg.new_handle < 1:
+            return Ack(ok=False, detail="no such replica here")
+        if msg.new_handle in store.chunks:
+            store.delete(msg.new_handle)
+        try:
+            store.copy(msg.handle, msg.new_handle)
+        except ChunkCorrupt:
+            self._found_corrupt(ctx, msg.handle)
+            return Ack(ok=False, detail="the replica is corrupt")
+        ctx.disk.sync()
+        return Ack(ok=True)
+
+    async def _clone(self, ctx: Context, msg: CloneChunk) -> None:
+        store = self.store
+        assert store is not None
+        reply = ctx.reply_handle()
+        parts: list[bytes] = []
+        offset = 0
+        while True:
+            got = await ctx.call(msg.source, ReadChunk(handle=msg.handle, version=msg.version, offset=offset,
+                                                       length=CLONE_READ_BYTES), self.config.rpc_timeout_ms)
+            if type(got) is not ReadReply or got.status != ReadStatus.OK:
+                ctx.reply_to(reply, Ack(ok=False, detail=f"reading from {msg.source} failed"))
+                return
+            parts.append(got.data)
+            offset += len(got.data)
+            if offset >= got.size_bytes or not got.data:
+                break
+            if offset > self.config.chunk_size_bytes:
+                ctx.reply_to(reply, Ack(ok=False, detail="the source is larger than a chunk"))
+                return
+        data = b"".join(parts)
+        if msg.handle in store.chunks:
+            store.delete(msg.handle)
+        store.create(msg.handle, msg.version)
+        if data:
+            store.write(msg.handle, 0, data)
+        self.serial.pop(msg.handle, None)
+        ctx.disk.sync()
+        ctx.trace("gfs_cloned", handle=msg.handle, source=msg.source, bytes=len(data))
+        ctx.reply_to(reply, Ack(ok=True))

@@ -1,0 +1,364 @@
+"""The GFS client library (Ghemawat et al., SOSP 2003, sections 2.4, 2.7,
+3.1-3.4).
+
+:class:`GfsClient` is written against ``ctx`` alone (``ctx.call``,
+``ctx.gather``, ``ctx.sleep``), so the same code runs inside a simulated
+client node and, driven by :mod:`synod.gfs.remote`, in an ordinary
+program talking to real processes.
+
+- Metadata comes from the master (a shadow answers reads when the master
+  does not). Chunk locations are cached for ``location_cache_ms`` and
+  dropped after any failure, so a client re-asks the master (2.4, 2.7.1:
+  the window in which a cached location may name a replica that missed a
+  mutation).
+- Reads go to one replica after another until one answers with verified
+  data (5.2); a file's length is its last chunk's end.
+- Writes (Figure 2): the data is pushed to every replica of the chunk along
+  a chain, in pieces that flow through it as a pipeline (3.2); then the
+  primary is asked to write. A write that spans chunks is cut into one
+  mutation per chunk (2.7.1: such a write may be interleaved with others).
+  A failure retries the mutation from the lease on, so a region may end up
+  inconsistent until a retry succeeds (2.7.1).
+- Record append (3.3): at least once, atomically, at an offset GFS picks:
+  a failed attempt is retried whole, and a chunk the primary padded sends
+  the record to the next chunk.
+
+Errors: :class:`GfsError` (with the master's :class:`~synod.gfs.Status`
+or the chunkserver's status name) when an operation cannot be done or
+its retries ran out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from synod.core import Context
+from synod.gfs import constants as C
+from synod.gfs._namespace import Status
+from synod.gfs.chunkserver import MutationStatus, ReadStatus
+from synod.gfs.messages import (
+    Ack,
+    AppendRecord,
+    ChunkLocation,
+    ChunkSize,
+    ClientCreate,
+    ClientDelete,
+    ClientLease,
+    ClientList,
+    ClientLocate,
+    ClientMkdirs,
+    ClientSnapshot,
+    ClientStat,
+    LeaseReply,
+    ListReply,
+    LocateReply,
+    MutationReply,
+    PushData,
+    ReadChunk,
+    ReadReply,
+    StatReply,
+    StatusReply,
+    WriteChunk,
+)
+
+__all__ = ["GfsClient", "GfsError", "FileStat"]
+
+ATTEMPTS_MAX = 8              # tries of one operation before GfsError
+BACKOFF_MS = 20               # first wait between tries (doubling, capped)
+BACKOFF_MS_MAX = 2_000
+LOCATION_CACHE_MS = 5_000
+
+
+class GfsError(Exception):
+    """An operation failed: ``status`` says why (a Status name, or a
+    chunkserver's outcome), ``path`` what on."""
+
+    def __init__(self, status: str, path: str, detail: str = "") -> None:
+        super().__init__(f"{path}: {status}" + (f" ({detail})" if detail else ""))
+        self.status = status
+        self.path = path
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """A file's or directory's metadata; ``length`` in bytes (files)."""
+
+    path: str
+    is_dir: bool
+    length: int
+    chunks: int
+    replication: int
+
+
+class GfsClient:
+    """One client of one GFS cell.
+
+    Args:
+        masters: the master's node id, then its shadows'.
+        client_id: this client's node id (names its pushed data).
+        rpc_timeout_ms: one call's timeout.
+        location_cache_ms: how long a chunk's location is trusted.
+        attempts_max: tries of an operation before it fails.
+    """
+
+    def __init__(self, masters: tuple[str, ...], client_id: str, *, rpc_timeout_ms: int = C.RPC_TIMEOUT_MS,
+                 location_cache_ms: int = LOCATION_CACHE_MS, attempts_max: int = ATTEMPTS_MAX) -> None:
+        if not masters:
+            raise ValueError("a GFS client needs the master's id")
+        self.masters = masters
+        self.client_id = client_id
+        self.rpc_timeout_ms = rpc_timeout_ms
+        self.location_cache_ms = location_cache_ms
+        self.attempts_max = attempts_max
+        self._next_data_id = 1
+        # (path, chunk index) -> (location, chunk size, when it was asked for)
+        self._locations: dict[tuple[str, int], tuple[ChunkLocation, int, float]] = {}
+        self.located_at_ms = 0.0   # when the location behind the last read was asked for (for checkers)
+
+    # -- the master -----------------------------------------------------------------------------------
+    async def _ask(self, ctx: Context, request: Any, *, read_only: bool = False) -> Any:
+        """A request to the master (a read to a shadow if the master is
+        silent), retried with backoff on RETRY and silence."""
+        backoff = BACKOFF_MS
+        last = "no answer from the master"
+        for attempt in range(self.attempts_max):
+            targets = self.masters if read_only else self.masters[:1]
+            for target in targets:
+                reply = await ctx.call(target, request, self.rpc_timeout_ms)
+                if reply is None:
+                    continue
+                if reply.status == Status.RETRY:
+                    last = getattr(reply, "detail", "") or "retry"
+                    await ctx.sleep(max(backoff, getattr(reply, "retry_ms", 0)))
+                    break
+                return reply
+            else:
+                if attempt + 1 < self.attempts_max:
+                    await ctx.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MS_MAX)
+        raise GfsError(Status.UNAVAILABLE.name, getattr(request, "path", ""), last)
+
+    @staticmethod
+    def _check(reply: Any, path: str) -> Any:
+        if reply.status != Status.OK:
+            raise GfsError(Status(reply.status).name, path, getattr(reply, "detail", ""))
+        return reply
+
+    async def mkdirs(self, ctx: Context, path: str) -> None:
+        """Create a directory and its missing parents (an existing one is fine)."""
+        reply = await self._ask(ctx, ClientMkdirs(path=path))
+        if reply.status not in (Status.OK, Status.EXISTS):
+            self._check(reply, path)
+
+    async def create(self, ctx: Context, path: str, replication: int = 0) -> None:
+        """Create an empty file. Raises GfsError (EXISTS, ...)."""
+        self._check(await self._ask(ctx, ClientCreate(path=path, replication=replication)), path)
+
+    async def delete(self, ctx: Context, path: str) -> None:
+        """Delete a file (hidden, reclaimed later: 4.4) or an empty directory."""
+        self._drop_locations(path)
+        self._check(await self._ask(ctx, ClientDelete(path=path)), path)
+
+    async def snapshot(self, ctx: Context, src: str, dst: str) -> None:
+        """Copy file or tree ``src`` to ``dst`` at once (3.4)."""
+        self._check(await self._ask(ctx, ClientSnapshot(src=src, dst=dst)), src)
+
+    async def list(self, ctx: Context, path: str, include_hidden: bool = False) -> list[str]:
+        """The names in a directory, sorted."""
+        reply: ListReply = self._check(await self._ask(ctx, ClientList(path=path, include_hidden=include_hidden),
+                                                       read_only=True), path)
+        return list(reply.names)
+
+    async def stat(self, ctx: Context, path: str) -> FileStat:
+        """A file's or directory's metadata, the length read from its last
+        chunk. Raises GfsError (NOT_FOUND, ...)."""
+        reply: StatReply = self._check(await self._ask(ctx, ClientStat(path=path), read_only=True), path)
+        length = 0
+        if not reply.is_dir and reply.chunks:
+            last = await self._chunk_size(ctx, path, reply.chunks - 1)
+            length = (reply.chunks - 1) * reply.chunk_size_bytes + last
+        return FileStat(path=path, is_dir=reply.is_dir, length=length, chunks=reply.chunks,
+                        replication=reply.replication)
+
+    async def exists(self, ctx: Context, path: str) -> bool:
+        reply = await self._ask(ctx, ClientStat(path=path), read_only=True)
+        return bool(reply.status == Status.OK)
+
+    # -- locations ------------------------------------------------------------------------------------
+    def _drop_locations(self, path: str) -> None:
+        for key in [k for k in self._locations if k[0] == path]:
+            del self._locations[key]
+
+    async def _locate(self, ctx: Context, path: str, index: int, count: int = 16) -> tuple[ChunkLocation | None, int]:
+        """Chunk ``index`` of ``path`` (None past the end) and the chunk size."""
+        cached = self._locations.get((path, index))
+        if cached is not None and ctx.now_ms - cached[2] < self.location_cache_ms:
+            self.located_at_ms = cached[2]
+            return cached[0], cached[1]
+        asked = ctx.now_ms
+        reply: LocateReply = self._check(await self._ask(ctx, ClientLocate(path=path, first_index=index, count=count),
+                                                         read_only=True), path)
+        for loc in reply.chunks:
+            self._locations[(path, loc.index)] = (loc, reply.chunk_size_bytes, asked)
+        self.located_at_ms = asked
+        found = next((c for c in reply.chunks if c.index == index), None)
+        return found, reply.chunk_size_bytes
+
+    async def _chunk_size(self, ctx: Context, path: str, index: int) -> int:
+        for _ in range(self.attempts_max):
+            loc, _size = await self._locate(ctx, path, index)
+            if loc is None:
+                return 0
+            for replica in loc.replicas:
+                reply = await ctx.call(replica, ChunkSize(handle=loc.handle, version=loc.version), self.rpc_timeout_ms)
+                if type(reply) is ReadReply and reply.status == ReadStatus.OK:
+                    return reply.size_bytes
+            self._locations.pop((path, index), None)
+            await ctx.sleep(BACKOFF_MS)
+        raise GfsError("UNAVAILABLE", path, f"no replica of chunk {index} answered")
+
+    # -- reads (2.4, 5.2) -------------------------------------------------------------------------------
+    async def read(self, ctx: Context, path: str, offset: int, length: int) -> bytes:
+        """At most ``length`` bytes from ``offset`` (fewer at the end of the
+        file). Raises GfsError when no replica can serve a chunk."""
+        if offset < 0 or length < 0:
+            raise GfsError(Status.BAD_ARGUMENT.name, path, "negative range")
+        out = []
+        end = offset + length
+        pos = offset
+        _, chunk_size = await self._locate(ctx, path, 0)
+        while pos < end and chunk_size > 0:
+            index = pos // chunk_size
+            loc, _ = await self._locate(ctx, path, index)
+            if loc is None:
+                break
+            within = pos - index * chunk_size
+            want = min(end, (index + 1) * chunk_size) - pos
+            data, chunk_bytes = await self._read_chunk(ctx, path, index, loc, within, want)
+            out.append(data)
+            pos += len(data)
+            if len(data) < want:
+                # The replica ends before: the end of the file, or a hole (zeros) before the next chunk.
+                if index + 1 >= await self._chunk_count(ctx, path):
+                    break
+                hole = min(end, (index + 1) * chunk_size) - pos
+                out.append(bytes(hole))
+                pos += hole
+        return b"".join(out)
+
+    async def _chunk_count(self, ctx: Context, path: str) -> int:
+        reply = await self._ask(ctx, ClientStat(path=path), read_only=True)
+        return int(reply.chunks) if reply.status == Status.OK else 0
+
+    async def _read_chunk(self, ctx: Context, path: str, index: int, loc: ChunkLocation, offset: int,
+                          length: int) -> tuple[bytes, int]:
+        """(data, the replica's size) of one chunk, from the first replica
+        that serves it; re-asks the master after every replica failed."""
+        last = ""
+        for attempt in range(self.attempts_max):
+            for replica in loc.replicas:
+                reply = await ctx.call(replica, ReadChunk(handle=loc.handle, version=loc.version, offset=offset,
+                                                          length=length), self.rpc_timeout_ms)
+                if type(reply) is ReadReply and reply.status == ReadStatus.OK:
+                    return reply.data, reply.size_bytes
+                last = f"{replica}: " + (ReadStatus(reply.status).name if type(reply) is ReadReply else "no answer")
+            self._locations.pop((path, index), None)
+            await ctx.sleep(min(BACKOFF_MS << attempt, BACKOFF_MS_MAX))
+            found, _ = await self._locate(ctx, path, index)
+            if found is None:
+                return b"", 0
+            loc = found
+        raise GfsError("UNAVAILABLE", path, f"chunk {index}: {last or 'no replica'}")
+
+    # -- mutations (3.1-3.3) ----------------------------------------------------------------------------
+    async def _lease(self, ctx: Context, path: str, index: int) -> LeaseReply:
+        reply = await self._ask(ctx, ClientLease(path=path, index=index))
+        if type(reply) is StatusReply:
+            raise GfsError(Status(reply.status).name, path, reply.detail)
+        return self._check(reply, path)
+
+    async def _push(self, ctx: Context, lease: LeaseReply, data: bytes) -> int | None:
+        """Push ``data`` to the chunk's replicas along a chain (3.2); its
+        data id, or None if a server of the chain did not take it."""
+        data_id = self._next_data_id
+        self._next_data_id += 1
+        chain = tuple(sorted((lease.primary,) + lease.secondaries))
+        pieces = [data[i:i + C.PUSH_PIECE_BYTES] for i in range(0, len(data), C.PUSH_PIECE_BYTES)] or [b""]
+        acks = await ctx.gather([ctx.call(chain[0], PushData(client=self.client_id, data_id=data_id, piece=i,
+                                                             data=piece, chain=chain[1:]), self.rpc_timeout_ms)
+                                 for i, piece in enumerate(pieces)])
+        if all(type(a) is Ack and a.ok for a in acks):
+            return data_id
+        return None
+
+    async def _mutate(self, ctx: Context, path: str, index: int, make: Any, data: bytes) -> MutationReply:
+        """Lease, push, ask the primary; retried until it is applied or the
+        attempts run out. ``make(lease, data_id, pieces)`` builds the request.
+        Returns the primary's OK or RETRY_NEXT_CHUNK reply."""
+        last = ""
+        backoff = BACKOFF_MS
+        pieces = max(1, -(-len(data) // C.PUSH_PIECE_BYTES))
+        for _ in range(self.attempts_max):
+            lease = await self._lease(ctx, path, index)
+            cached = self._locations.get((path, lease.index))
+            if cached is not None and (cached[0].handle, cached[0].version) != (lease.handle, lease.version):
+                del self._locations[(path, lease.index)]   # a new version or a copied chunk (3.4)
+            data_id = await self._push(ctx, lease, data)
+            if data_id is None:
+                last = "the push did not reach every replica"
+            else:
+                reply = await ctx.call(lease.primary, make(lease, data_id, pieces), self.rpc_timeout_ms)
+                if type(reply) is MutationReply and reply.status in (MutationStatus.OK,
+                                                                     MutationStatus.RETRY_NEXT_CHUNK):
+                    return reply
+                if type(reply) is MutationReply and reply.status == MutationStatus.BAD_ARGUMENT:
+                    raise GfsError(MutationStatus.BAD_ARGUMENT.name, path, reply.detail)
+                last = (MutationStatus(reply.status).name + f" {reply.detail}") if type(reply) is MutationReply \
+                    else f"no answer from {lease.primary}"
+            self._locations.pop((path, index), None)
+            await ctx.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MS_MAX)
+        raise GfsError("FAILED", path, last)
+
+    async def write(self, ctx: Context, path: str, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` of an existing file: one mutation per
+        chunk it touches; chunks before it are allocated as needed."""
+        if offset < 0:
+            raise GfsError(Status.BAD_ARGUMENT.name, path, "negative offset")
+        _, chunk_size = await self._locate(ctx, path, 0)
+        pos = 0
+        while pos < len(data):
+            at = offset + pos
+            index = at // chunk_size
+            for missing in range(await self._chunk_count(ctx, path), index):
+                await self._lease(ctx, path, missing)   # allocate the chunks before it (a hole)
+            within = at - index * chunk_size
+            part = data[pos:pos + min(len(data) - pos, chunk_size - within)]
+
+            def make(lease: LeaseReply, data_id: int, pieces: int, within: int = within) -> WriteChunk:
+                return WriteChunk(client=self.client_id, data_id=data_id, pieces=pieces, handle=lease.handle,
+                                  version=lease.version, offset=within, secondaries=lease.secondaries)
+
+            await self._mutate(ctx, path, index, make, part)
+            pos += len(part)
+
+    async def record_append(self, ctx: Context, path: str, data: bytes) -> int:
+        """Append ``data`` as one record at an offset GFS picks (3.3);
+        returns that offset in the file. At least once: a retried attempt
+        may leave a duplicate or padding before it."""
+        index = -1
+        for _ in range(self.attempts_max * 4):
+            lease = await self._lease(ctx, path, index)
+            index = lease.index
+
+            def make(lease: LeaseReply, data_id: int, pieces: int) -> AppendRecord:
+                return AppendRecord(client=self.client_id, data_id=data_id, pieces=pieces, handle=lease.handle,
+                                    version=lease.version, secondaries=lease.secondaries)
+
+            reply = await self._mutate(ctx, path, index, make, data)
+            if reply.status == MutationStatus.OK:
+                return index * lease.chunk_size_bytes + reply.offset
+            index += 1   # padded: the next chunk
+        raise GfsError("FAILED", path, "no chunk took the record")
