@@ -41,6 +41,9 @@ def test_section_4_5_a_new_lease_bumps_the_version_and_a_replica_that_missed_it_
     assert lease is not None and lease.new
     assert lease.version == 2
     assert (lease.primary, lease.secondaries) == ("cs1", ("cs2", "cs3"))
+    # Until every replica of the lease confirmed version 2, version 1 holds all that was acknowledged.
+    assert t.report("cs3", [(1, 1)]).stale == ()
+    t.confirm(1, 2)   # the master logged ConfirmVersion: mutations run under version 2 now
     # cs3 was down when the new version went out: it reports version 1 when it is back.
     report = t.report("cs3", [(1, 1)])
     assert report.stale == (1,)
@@ -77,6 +80,8 @@ def test_section_3_1_one_primary_at_a_time_until_its_lease_expires() -> None:
         t.report(cs, [(1, 1)])
     first = t.lease(1, now_ms=0)
     assert first is not None
+    assert not t.extend(1, first.primary, now_ms=50)          # not confirmed yet: nothing to extend
+    t.confirm(1, first.version)
     assert t.lease(1, now_ms=10) == type(first)(handle=1, version=first.version, primary=first.primary,
                                                 secondaries=first.secondaries, expiry_ms=first.expiry_ms,
                                                 new=False)

@@ -11,7 +11,8 @@ last record of a block wins. Data and records become durable together at
 the node's next sync.
 
 Every read verifies the blocks it touches before returning anything; a
-mismatch is reported (:class:`ChunkCorrupt`) and nothing of the bad block is
+block that fails is read once more (a read that went wrong on the way is
+not damage at rest), and a mismatch that stays is reported (:class:`ChunkCorrupt`) and nothing of the bad block is
 returned: the chunkserver tells the reader to go to another replica and
 the master to re-replicate the chunk (5.2). A write that overwrites part of
 a block first verifies that block, so that a corrupt block is never given
@@ -86,6 +87,7 @@ class ChunkStore:
         self.chunk_size_bytes = chunk_size_bytes
         self.block_size_bytes = block_size_bytes
         self.chunks: dict[int, StoredChunk] = {}
+        self.transient_errors = 0   # blocks that failed a read and passed the read after
 
     # -- start-up --------------------------------------------------------------
     def load(self) -> list[int]:
@@ -293,5 +295,11 @@ class ChunkStore:
             length = chunk.lengths[block]
             piece = raw[(block - first) * bs:(block - first) * bs + length]
             if len(piece) != length or checksum(piece) != chunk.crcs[block]:
-                raise ChunkCorrupt(handle, block)
+                # Read the block once more: a read that went wrong on the way is not a bad
+                # block at rest (only what fails twice is reported and kept aside).
+                again = self.disk.read_range(_data_path(handle), block * bs, length) or b""
+                if len(again) != length or checksum(again) != chunk.crcs[block]:
+                    raise ChunkCorrupt(handle, block)
+                self.transient_errors += 1
+                raw = raw[:(block - first) * bs] + again + raw[(block - first) * bs + length:]
         return raw

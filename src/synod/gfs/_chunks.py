@@ -50,6 +50,12 @@ class ChunkInfo:
     # the secondaries the running lease was granted with: every mutation
     # under it goes to them, even if one drops out of ``replicas`` meanwhile
     lease_secondaries: tuple[str, ...] = ()
+    # the version of the last lease every replica of it confirmed
+    # (persistent). Mutations run only under such a lease, so a replica at
+    # this version or above holds every acknowledged mutation; one below
+    # is stale. ``version`` is above it while a new lease is being
+    # confirmed, or after one that was not.
+    confirmed: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +106,16 @@ class ChunkTable:
         return sorted(self._chunks)
 
     # -- persistent changes (applied from the operation log) -----------------------
-    def add(self, handle: int, version: int = 1) -> None:
-        """A new chunk (the log's record of its allocation).
+    def add(self, handle: int, version: int = 1, confirmed: int | None = None) -> None:
+        """A new chunk (the log's record of its allocation, or a copy's).
 
         Raises:
             LocalProtocolError: the handle exists already.
         """
         if handle in self._chunks:
             raise LocalProtocolError(f"chunk {handle} exists already")
-        self._chunks[handle] = ChunkInfo(handle=handle, version=version)
+        self._chunks[handle] = ChunkInfo(handle=handle, version=version,
+                                         confirmed=version if confirmed is None else confirmed)
         self.next_handle = max(self.next_handle, handle + 1)
 
     def remove(self, handle: int) -> None:
@@ -120,6 +127,12 @@ class ChunkTable:
         info = self._chunks.get(handle)
         if info is not None and version > info.version:
             info.version = version
+
+    def confirm(self, handle: int, version: int) -> None:
+        """The log's record that every replica of the lease at ``version`` confirmed it."""
+        info = self._chunks.get(handle)
+        if info is not None and info.confirmed < version <= info.version:
+            info.confirmed = version
 
     # -- what chunkservers say -------------------------------------------------------
     def report(self, server: str, held: list[tuple[int, int]], *, adopt: bool = True) -> Report:
@@ -141,11 +154,11 @@ class ChunkTable:
                 continue
             if version > info.version:
                 adopted.append((handle, version))
-                info.version = version   # 4.5: the master failed after a bump it had not logged
+                info.version = info.confirmed = version   # 4.5: the master failed after a bump it had not logged
                 for other, v in list(info.replicas.items()):
                     if v < version:
                         del info.replicas[other]
-            if version < info.version:
+            if version < info.confirmed:
                 stale.append(handle)
                 info.replicas.pop(server, None)
                 continue
@@ -166,12 +179,12 @@ class ChunkTable:
         return sorted(lost)
 
     def up_to_date(self, handle: int) -> list[str]:
-        """The replicas holding the current version, sorted: the only ones a
-        client is ever given (4.5)."""
+        """The replicas at the confirmed version or above (and not above the
+        current one), sorted: the only ones a client is ever given (4.5)."""
         info = self._chunks.get(handle)
         if info is None:
             return []
-        return sorted(s for s, v in info.replicas.items() if v == info.version)
+        return sorted(s for s, v in info.replicas.items() if info.confirmed <= v <= info.version)
 
     # -- leases --------------------------------------------------------------------
     def lease(self, handle: int, now_ms: int, prefer: str | None = None) -> Lease | None:
@@ -190,6 +203,8 @@ class ChunkTable:
                     return None   # a primary we cannot reach may still act until its lease ends
                 return self._lease_of(info, replicas, new=False)
             self._end_lease(info)
+        if info.lease_expiry_ms > now_ms:
+            return None   # a primary that never confirmed may hold it still
         if not replicas or now_ms < self.no_lease_before_ms:
             return None
         primary = prefer if prefer in replicas else replicas[0]
@@ -206,7 +221,7 @@ class ChunkTable:
         info = self._chunks.get(handle)
         if info is None or info.primary != primary or now_ms >= info.lease_expiry_ms:
             return False
-        if info.replicas.get(primary) != info.version:
+        if info.replicas.get(primary) != info.version or info.confirmed != info.version:
             return False
         info.lease_expiry_ms = now_ms + self.lease_duration_ms
         return True
@@ -221,9 +236,7 @@ class ChunkTable:
     def lease_free_at_ms(self, handle: int) -> int:
         """When a new lease can be granted (0: now, if no lease runs)."""
         info = self._chunks.get(handle)
-        if info is None or info.primary is None:
-            return 0
-        return info.lease_expiry_ms
+        return 0 if info is None else info.lease_expiry_ms
 
     # -- re-replication ------------------------------------------------------------
     def under_replicated(self, goal_of: dict[int, int]) -> list[tuple[int, int]]:

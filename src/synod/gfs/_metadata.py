@@ -24,6 +24,7 @@ from synod.gfs.constants import CHUNKS_PER_FILE_MAX, REPLICATION_GOAL_MAX
 from synod.gfs.messages import (
     AddChunk,
     Checkpoint,
+    ConfirmVersion,
     CopyChunk,
     CreateFile,
     DeleteFile,
@@ -117,6 +118,15 @@ class Metadata:
                     self.refs[handle] += 1
         elif t is CopyChunk:
             status = self._copy_chunk(record)
+        elif t is ConfirmVersion:
+            info = self.chunks.get(record.handle)
+            if info is None:
+                status = Status.NOT_FOUND
+            elif not info.confirmed < record.version <= info.version:
+                status = Status.BAD_ARGUMENT
+            else:
+                self.chunks.confirm(record.handle, record.version)
+                status = Status.OK
         elif t is SetChunkVersion:
             info = self.chunks.get(record.handle)
             if info is None:
@@ -144,7 +154,7 @@ class Metadata:
             return Status.EXISTS
         info = self.chunks.get(old)
         assert info is not None
-        self.chunks.add(record.new_handle, info.version)
+        self.chunks.add(record.new_handle, info.version, info.confirmed)
         meta.chunk_handles[record.index] = record.new_handle
         self.refs[record.new_handle] = 1
         self._unref(old)
@@ -176,7 +186,10 @@ class Metadata:
                                    chunk_handles=tuple(m.chunk_handles), deleted_at_ms=m.deleted_at_ms)
                         for p, m in self.namespace.entries())
         chunks = tuple((h, self.chunks.get(h).version) for h in self.chunks.handles())  # type: ignore[union-attr]
-        return Checkpoint(lsn=self.lsn, entries=entries, chunks=chunks, next_handle=self.chunks.next_handle)
+        confirmed = tuple((h, i.confirmed) for h in self.chunks.handles()
+                          if (i := self.chunks.get(h)) is not None and i.confirmed != i.version)
+        return Checkpoint(lsn=self.lsn, entries=entries, chunks=chunks, next_handle=self.chunks.next_handle,
+                          confirmed=confirmed)
 
     @classmethod
     def restore(cls, cp: Checkpoint) -> Metadata:
@@ -193,6 +206,11 @@ class Metadata:
             if handle < 1 or version < 1 or handle >= cp.next_handle or chunks.get(handle) is not None:
                 raise ValueError(f"chunk {handle} (version {version}) is not a chunk of this checkpoint")
             chunks.add(handle, version)
+        for handle, version in cp.confirmed:
+            info = chunks.get(handle)
+            if info is None or not 1 <= version < info.version:
+                raise ValueError(f"chunk {handle}: confirmed version {version} is not below its version")
+            info.confirmed = version
         chunks.next_handle = cp.next_handle
         ns = Namespace()
         owned: set[int] = set()

@@ -78,6 +78,7 @@ __all__ = ["ChunkserverNode", "ChunkserverConfig", "MutationStatus", "ReadStatus
 
 HEARTBEAT = "heartbeat"
 AGE_OUT = "age_out"
+SCRUB = "scrub"
 READ_BYTES_MAX = C.PUSH_DATA_BYTES_MAX     # one ReadChunk answers at most this much
 CLONE_READ_BYTES = 4 * 1024 * 1024        # re-replication reads a source in pieces this large
 BUSY_WAIT_MS_MAX = 5_000                  # a mutation waiting for the chunk's previous one this long is refused
@@ -115,6 +116,7 @@ class ChunkserverConfig:
     heartbeat_ms: int = C.HEARTBEAT_INTERVAL_MS
     rpc_timeout_ms: int = C.RPC_TIMEOUT_MS
     push_buffer_bytes_max: int = C.PUSH_BUFFER_BYTES_MAX
+    scrub_interval_ms: int = C.SCRUB_INTERVAL_MS   # one replica verified whole this often (5.2)
     unsafe_skip_checksums: bool = False
 
 
@@ -132,6 +134,7 @@ class ChunkserverNode(Node):
         self.busy: set[int] = set()                # handles with a mutation in flight (primary)
         self.mutated: set[int] = set()             # handles mutated as primary since the last heartbeat
         self.corrupt: set[int] = set()             # replicas found corrupt since the last heartbeat
+        self.scrubbed = 0                          # the handle the scrubber verified last
 
     # -- start, heartbeats -----------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -142,11 +145,16 @@ class ChunkserverNode(Node):
         ctx.trace("gfs_chunkserver_start", chunks=len(self.store.chunks))
         ctx.set_timer(HEARTBEAT, 0)
         ctx.set_timer(AGE_OUT, C.PUSH_BUFFER_AGE_MS_MAX)
+        ctx.set_timer(SCRUB, self.config.scrub_interval_ms)
 
     def on_timer(self, ctx: Context, name: str) -> Coroutine[Any, Any, None] | None:
         if name == AGE_OUT:
             self.pushed.age_out(int(ctx.now_ms))
             ctx.set_timer(AGE_OUT, C.PUSH_BUFFER_AGE_MS_MAX)
+            return None
+        if name == SCRUB:
+            ctx.set_timer(SCRUB, self.config.scrub_interval_ms)
+            self._scrub(ctx)
             return None
         if name == HEARTBEAT:
             ctx.set_timer(HEARTBEAT, self.config.heartbeat_ms)
@@ -198,8 +206,7 @@ class ChunkserverNode(Node):
         elif t is CreateChunk:
             ctx.reply(self._create(ctx, msg))
         elif t is RevokeLease:
-            self.lease_until.pop(msg.handle, None)
-            ctx.reply(Ack(ok=True))
+            return self._revoke(ctx, msg)
         elif t is CopyChunkLocal:
             ctx.reply(self._copy_local(ctx, msg))
         elif t is CloneChunk:
@@ -290,7 +297,6 @@ class ChunkserverNode(Node):
             ctx.reply_to(reply, MutationReply(status=MutationStatus.CORRUPT, detail="the primary's replica is corrupt"))
             return
         ctx.disk.sync()
-        self.mutated.add(msg.handle)
         self.busy.add(msg.handle)
         try:
             acks = await ctx.gather([ctx.call(s, mutation, self.config.rpc_timeout_ms) for s in msg.secondaries])
@@ -300,13 +306,29 @@ class ChunkserverNode(Node):
         ctx.trace("gfs_mutation", handle=msg.handle, serial=serial, offset=offset, bytes=len(data), pad=pad,
                   failed=failed)
         if failed:
+            # No extension asked for: a lease whose secondaries fail runs out, and the next one
+            # is granted to the replicas that are there (4.5).
+            self.mutated.discard(msg.handle)
             ctx.reply_to(reply, MutationReply(status=MutationStatus.FAILED, offset=offset,
                                               detail=f"not applied on {', '.join(failed)}"))
         elif pad:
+            self.mutated.add(msg.handle)
             ctx.reply_to(reply, MutationReply(status=MutationStatus.RETRY_NEXT_CHUNK, offset=offset))
         else:
             self._forget_pushed(msg.client, msg.data_id, msg.pieces)
+            self.mutated.add(msg.handle)
             ctx.reply_to(reply, MutationReply(status=MutationStatus.OK, offset=offset))
+
+    async def _revoke(self, ctx: Context, msg: RevokeLease) -> None:
+        """Give the lease up; answer once the mutation in flight, if any, is
+        done, so that the master's next step (a snapshot, a clone) sees it."""
+        reply = ctx.reply_handle()
+        self.lease_until.pop(msg.handle, None)
+        waited = 0
+        while msg.handle in self.busy and waited < BUSY_WAIT_MS_MAX:
+            await ctx.sleep(1)
+            waited += 1
+        ctx.reply_to(reply, Ack(ok=msg.handle not in self.busy))
 
     def _primary_refusal(self, ctx: Context, handle: int, version: int) -> MutationReply | None:
         store = self.store
@@ -357,7 +379,8 @@ class ChunkserverNode(Node):
         store = self.store
         assert store is not None
         chunk = store.chunks.get(msg.handle)
-        if chunk is None or chunk.version != msg.version:
+        if chunk is None or chunk.version < msg.version:
+            # (above it is fine: the master names the lowest version that holds everything acknowledged)
             return ReadReply(status=ReadStatus.STALE, detail="no replica at that version here")
         if msg.offset < 0 or not 0 <= msg.length <= READ_BYTES_MAX:
             return ReadReply(status=ReadStatus.BAD_ARGUMENT, detail=f"a read of at most {READ_BYTES_MAX} bytes")
@@ -372,6 +395,21 @@ class ChunkserverNode(Node):
             self._found_corrupt(ctx, msg.handle)
             return ReadReply(status=ReadStatus.CORRUPT, detail=str(e))
         return ReadReply(status=ReadStatus.OK, data=data, size_bytes=size)
+
+    def _scrub(self, ctx: Context) -> None:
+        """5.2: verify the next replica not being mutated, whole, so that
+        corruption in rarely read chunks is found and re-replicated."""
+        store = self.store
+        assert store is not None
+        handles = sorted(h for h in store.chunks if h > self.scrubbed and h not in self.busy) or \
+            sorted(h for h in store.chunks if h not in self.busy)
+        if not handles:
+            return
+        handle = self.scrubbed = handles[0]
+        try:
+            store.read(handle, 0, store.size(handle))
+        except ChunkCorrupt:
+            self._found_corrupt(ctx, handle)
 
     def _found_corrupt(self, ctx: Context, handle: int) -> None:
         store = self.store
@@ -400,8 +438,8 @@ class ChunkserverNode(Node):
         store = self.store
         assert store is not None
         chunk = store.chunks.get(msg.handle)
-        if chunk is None or chunk.version != msg.previous or msg.version < msg.previous:
-            return Ack(ok=False, detail="not at the previous version")
+        if chunk is None or chunk.version not in (msg.previous, msg.version) or msg.version < msg.previous:
+            return Ack(ok=False, detail="not at the previous version")   # (at the new one: a resent NewVersion)
         if msg.version != chunk.version:
             store.set_version(msg.handle, msg.version)
         self.serial.pop(msg.handle, None)

@@ -33,3 +33,5 @@ LOCK_WAIT_MS_MAX = 5_000                      # an operation not granted its loc
 PENDING_REPLIES_MAX = 100_000                 # mutations answered once their record is on the shadows
 LOG_APPEND_ENTRIES_MAX = 1_000                # records in one LogAppend to a shadow
 CORRUPT_REPLICAS_KEPT_MAX = 16                # corrupt replicas a chunkserver keeps aside (5.2)
+VERSION_ROUNDS_MAX = 3                        # version bumps tried for one new lease when replicas do not confirm
+SCRUB_INTERVAL_MS = 10_000                    # a chunkserver verifies one idle replica whole this often (5.2)

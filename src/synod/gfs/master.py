@@ -80,6 +80,7 @@ from synod.gfs.messages import (
     ClientStat,
     ClientUndelete,
     CloneChunk,
+    ConfirmVersion,
     CopyChunk,
     CopyChunkLocal,
     CreateChunk,
@@ -167,10 +168,13 @@ class MasterNode(Node):
         self.pending_handles: set[int] = set()  # handles created on chunkservers, not yet logged
         self.allocating: set[str] = set()       # files whose next chunk is being allocated
         self.cloning: set[int] = set()
-        self.bumping: dict[int, int] = {}       # handle -> its version before a bump being told to replicas
+        # handle -> its version before a new lease's bump, while the replicas are told
+        # (no other lease is granted on it, nor is it cloned, until they answered)
+        self.bumping: dict[int, int] = {}
         self.shadow_lsn: dict[str, int] = {}    # master: what each shadow holds durably
         self.pending: list[tuple[int, ReplyHandle, Any]] = []  # (lsn, request, reply) until on a quorum
         self.ready = True                       # False while fetching a damaged log's rest from shadows
+        self.awaiting_shadows: set[str] = set()  # the shadows that have not answered that fetch yet
 
     # -- start ------------------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -188,6 +192,7 @@ class MasterNode(Node):
             ctx.send(self.config.master or "", LogFetch(lsn=self.meta.lsn))
         elif loaded.damaged is not None and self.config.shadows:
             self.ready = False   # acknowledged records may be past the damage: fetch them first
+            self.awaiting_shadows = set(self.config.shadows)
             for s in self.config.shadows:
                 ctx.send(s, LogFetch(lsn=self.meta.lsn))
         ctx.trace("gfs_master_start", lsn=self.meta.lsn, shadow=self.is_shadow, ready=self.ready)
@@ -229,6 +234,8 @@ class MasterNode(Node):
     def _log(self, ctx: Context, record: LogRecord) -> tuple[Status, int]:
         """Apply ``record`` and, if it applied, log it (append, sync, ship to
         the shadows). Returns (status, lsn)."""
+        if not self.ready or self.is_shadow:
+            return Status.RETRY, 0
         lsn = self.meta.lsn + 1
         status = self.meta.apply(lsn, record)
         if status != Status.OK:
@@ -283,8 +290,10 @@ class MasterNode(Node):
         elif msg.lsn < self.meta.lsn:
             start = msg.lsn + 1 - first
             ctx.send(src, LogAppend(entries=tuple(self.tail[start:start + C.LOG_APPEND_ENTRIES_MAX])))
-        elif self.is_shadow and msg.lsn > self.meta.lsn:
-            ctx.send(src, LogFetch(lsn=self.meta.lsn))   # a recovering master: ask it for what we miss
+        elif self.is_shadow:
+            ctx.send(src, LogAppend(entries=()))   # a recovering master: nothing newer here
+            if msg.lsn > self.meta.lsn:
+                ctx.send(src, LogFetch(lsn=self.meta.lsn))
 
     def _log_append(self, ctx: Context, src: str, msg: LogAppend) -> None:
         """A shadow receives the master's records (or a recovering master,
@@ -331,8 +340,12 @@ class MasterNode(Node):
             if len(msg.entries) >= C.LOG_APPEND_ENTRIES_MAX:
                 ctx.send(src, LogFetch(lsn=self.meta.lsn))
             elif not self.ready:
-                self.ready = True
-                ctx.warn(f"operation log recovered from {src} up to record {self.meta.lsn}")
+                # Every shadow must have answered: an acknowledged record is on a majority of
+                # the copies, and this one's own copy is damaged.
+                self.awaiting_shadows.discard(src)
+                if not self.awaiting_shadows:
+                    self.ready = True
+                    ctx.warn(f"operation log recovered from the shadows up to record {self.meta.lsn}")
 
     # -- reads (master and shadows) ------------------------------------------------------------------
     def _stat(self, msg: ClientStat) -> StatReply:
@@ -355,7 +368,7 @@ class MasterNode(Node):
         for index in range(msg.first_index, min(len(handles), msg.first_index + min(msg.count, LOCATE_CHUNKS_MAX))):
             handle = handles[index]
             info = self.meta.chunks.get(handle)
-            version = info.version if info is not None else 0
+            version = info.confirmed if info is not None else 0   # a replica at it or above will do
             chunks.append(ChunkLocation(index=index, handle=handle, version=version,
                                         replicas=tuple(self._live(self.meta.chunks.up_to_date(handle)))))
         return LocateReply(status=Status.OK, chunk_count=len(handles), chunk_size_bytes=self.config.chunk_size_bytes,
@@ -489,9 +502,20 @@ class MasterNode(Node):
             return Status.UNAVAILABLE
         handle = self._reserve_handle()
         try:
-            acks = await ctx.gather([ctx.call(t, CreateChunk(handle=handle, version=1), self.config.rpc_timeout_ms)
-                                     for t in targets])
-            made = [t for t, a in zip(targets, acks, strict=True) if type(a) is Ack and a.ok]
+            made: list[str] = []
+            tried = set(targets)
+            for _ in range(2):   # servers that did not answer are replaced once, so a chunk starts whole
+                acks = await ctx.gather([ctx.call(t, CreateChunk(handle=handle, version=1), self.config.rpc_timeout_ms)
+                                         for t in targets])
+                made += [t for t, a in zip(targets, acks, strict=True) if type(a) is Ack and a.ok]
+                if len(made) >= replication:
+                    break
+                targets = [t for t in place_replicas([s.info for s in self.servers.values()
+                                                      if s.name not in tried], replication - len(made),
+                                                     holders=made)]
+                tried.update(targets)
+                if not targets:
+                    break
             if not made:
                 return Status.UNAVAILABLE
             status, _ = self._log(ctx, AddChunk(path=path, handle=handle))
@@ -542,9 +566,14 @@ class MasterNode(Node):
         info = chunks.get(handle)
         if info is None:
             return LeaseReply(status=Status.NOT_FOUND)
+        if handle in self.cloning or handle in self.bumping:
+            return LeaseReply(status=Status.RETRY, index=index, handle=handle, retry_ms=C.LOCK_POLL_MS * 10,
+                              detail="the chunk is being re-replicated" if handle in self.cloning
+                              else "a new lease on the chunk is being confirmed")
         for s in [s for s in info.replicas if s not in live]:
             del info.replicas[s]
         previous = info.version
+        held = dict(info.replicas)
         now = int(ctx.now_ms)
         lease = chunks.lease(handle, now)
         if lease is None:
@@ -555,59 +584,72 @@ class MasterNode(Node):
             return LeaseReply(status=status, index=index, handle=handle, retry_ms=max(wait, self.config.tick_ms),
                               detail="a lease is still held" if wait > 0 else "no up-to-date replica")
         if lease.new:
-            lease = await self._new_lease(ctx, lease, previous)
+            self.bumping[handle] = previous
+            try:
+                lease = await self._new_lease(ctx, lease, previous, held)
+            finally:
+                self.bumping.pop(handle, None)
             if lease is None:
                 return LeaseReply(status=Status.RETRY, index=index, handle=handle, retry_ms=self.config.tick_ms,
                                   detail="the primary did not confirm its lease")
         return LeaseReply(status=Status.OK, index=index, handle=handle, version=lease.version, primary=lease.primary,
                           secondaries=lease.secondaries, chunk_size_bytes=self.config.chunk_size_bytes)
 
-    async def _new_lease(self, ctx: Context, lease: Lease, previous: int) -> Lease | None:
+    async def _new_lease(self, ctx: Context, lease: Lease, previous: int, held: dict[str, int]) -> Lease | None:
         """4.5: log the new version, tell the replicas (the primary with its
-        lease), keep those that confirm. None: the primary did not confirm
-        (it may hold the lease anyway: none is granted until it expires)."""
+        lease; ``held``: each one's version before), and once every one has
+        confirmed, log that (``ConfirmVersion``) and hand the lease out. A
+        replica that did not confirm may have taken the version all the
+        same (its answer lost), so the version is bumped once more among
+        those that did, and so on: a replica outside the lease can never
+        pass for current. None: the primary did not confirm (it may hold the
+        lease anyway: none is granted until it would have expired); no
+        mutation ran under the unconfirmed versions, so every replica at
+        the confirmed one or above stays current."""
         handle, version = lease.handle, lease.version
-        chunks = self.meta.chunks
-        if self.config.unsafe_skip_version_bump:
-            version = previous   # unsafe: the replicas keep the old version; a stale one looks current
-            info = chunks.get(handle)
-            assert info is not None
-            info.version = previous
-            for s in info.replicas:
-                info.replicas[s] = previous
-        else:
-            info = chunks.get(handle)   # the table bumped it: log the bump (apply needs the old one)
-            assert info is not None
-            info.version = previous
-            status, _ = self._log(ctx, SetChunkVersion(handle=handle, version=version))
-            if status != Status.OK:
-                return None
-        servers = (lease.primary,) + lease.secondaries
-        calls = [ctx.call(s, NewVersion(handle=handle, previous=previous, version=version,
-                                        lease_ms=self.config.lease_ms if s == lease.primary else 0),
-                          self.config.rpc_timeout_ms) for s in servers]
-        self.bumping[handle] = previous
-        try:
-            acks = await ctx.gather(calls)
-        finally:
-            self.bumping.pop(handle, None)
-        info = chunks.get(handle)
-        if info is None:
-            return None
-        for s, a in zip(servers, acks, strict=True):
-            if type(a) is Ack and a.ok:
+        info = self.meta.chunks.get(handle)
+        assert info is not None
+        members = (lease.primary,) + lease.secondaries
+        before = {s: held.get(s, previous) for s in members}
+        for _ in range(C.VERSION_ROUNDS_MAX):
+            if self.config.unsafe_skip_version_bump:
+                version = previous   # unsafe: the replicas keep the old version; a stale one looks current
+                info.version = previous
+            else:
+                info.version = previous   # the table bumped it; logging the bump needs the old one
+                status, _ = self._log(ctx, SetChunkVersion(handle=handle, version=version))
+                if status != Status.OK:
+                    return None
+            for s in members:
                 info.replicas[s] = version
-            elif info.replicas.get(s, 0) <= version and s != lease.primary:
-                info.replicas.pop(s, None)   # it did not take the version: stale until it reports
-        if not (type(acks[0]) is Ack and acks[0].ok):
-            info.replicas.pop(lease.primary, None) if type(acks[0]) is Ack else None
-            return None
-        # The primary started its lease when it received NewVersion; this is later.
-        info.lease_expiry_ms = int(ctx.now_ms) + self.config.lease_ms
-        secondaries = tuple(s for s in lease.secondaries if info.replicas.get(s) == version)
-        info.lease_secondaries = secondaries
-        return Lease(handle=handle, version=version, primary=lease.primary, secondaries=secondaries,
-                     expiry_ms=info.lease_expiry_ms, new=True)
+            calls = [ctx.call(s, NewVersion(handle=handle, previous=before[s], version=version,
+                                            lease_ms=self.config.lease_ms if s == lease.primary else 0),
+                              self.config.rpc_timeout_ms) for s in members]
+            self.bumping[handle] = previous   # (no other lease request gets past _lease_of meanwhile)
+            acks = await ctx.gather(calls)
+            if self.meta.chunks.get(handle) is not info:
+                return None   # the file went away meanwhile
+            # The primary started its lease when NewVersion reached it: no later than now.
+            info.lease_expiry_ms = int(ctx.now_ms) + self.config.lease_ms
+            confirmed = tuple(s for s, a in zip(members, acks, strict=True) if type(a) is Ack and a.ok)
+            for s in members:
+                if s not in confirmed and info.replicas.get(s) == version:
+                    info.replicas[s] = previous   # at best; it reports what it holds
+            if lease.primary not in confirmed:
+                info.primary = None   # no lease; none is granted before lease_expiry_ms
+                info.lease_secondaries = ()
+                return None
+            if len(confirmed) == len(members) or self.config.unsafe_skip_version_bump:
+                if version > info.confirmed:
+                    self._log(ctx, ConfirmVersion(handle=handle, version=version))
+                info.lease_secondaries = confirmed[1:]
+                return Lease(handle=handle, version=version, primary=lease.primary, secondaries=confirmed[1:],
+                             expiry_ms=info.lease_expiry_ms, new=True)
+            before = {s: version for s in confirmed}
+            members, previous, version = confirmed, version, version + 1
+        info.primary = None
+        info.lease_secondaries = ()
+        return None
 
     # -- snapshots (3.4) -------------------------------------------------------------------------------
     async def _snapshot(self, ctx: Context, msg: ClientSnapshot) -> None:
@@ -673,11 +715,12 @@ class MasterNode(Node):
         if self.bumping:
             # A heartbeat sent before a replica took a version bump in flight says nothing new.
             held = [(h, self._version(h)) if self.bumping.get(h) == v else (h, v) for h, v in held]
-        report = self.meta.chunks.report(src, held, adopt=not self.is_shadow)
-        delete = {(h, self._version(h)) for h in report.stale}
+        report = self.meta.chunks.report(src, held, adopt=not self.is_shadow and self.ready)
+        # A stale replica goes only once the chunk has a current one (never the last copies).
+        delete = {(h, self._confirmed(h)) for h in report.stale if self.meta.chunks.up_to_date(h)}
         delete |= {(h, 0) for h in report.orphans if h not in self.pending_handles}
         extended: list[int] = []
-        if not self.is_shadow:
+        if not self.is_shadow and self.ready:   # (a recovering master logs nothing until its log is whole)
             for handle, version in report.adopted:
                 # 4.5: the master failed after a bump it had not logged; log the higher version.
                 info = self.meta.chunks.get(handle)
@@ -697,6 +740,10 @@ class MasterNode(Node):
     def _version(self, handle: int) -> int:
         info = self.meta.chunks.get(handle)
         return info.version if info is not None else 0
+
+    def _confirmed(self, handle: int) -> int:
+        info = self.meta.chunks.get(handle)
+        return info.confirmed if info is not None else 0
 
     def on_timer(self, ctx: Context, name: str) -> Coroutine[Any, Any, None] | None:
         if name != TICK:
@@ -723,7 +770,7 @@ class MasterNode(Node):
         for hidden in self.meta.namespace.expired_hidden(int(ctx.unix_ms), self.config.deleted_retention_ms):
             self._log(ctx, RemoveHidden(hidden=hidden))
         self._maybe_checkpoint(ctx)
-        self._remove_extra_replicas()
+        self._remove_extra_replicas(ctx.now_ms)
         return self._re_replicate(ctx)
 
     def _maybe_checkpoint(self, ctx: Context) -> None:
@@ -740,13 +787,13 @@ class MasterNode(Node):
                 goal[h] = max(goal.get(h, 0), meta.replication)
         return goal
 
-    def _remove_extra_replicas(self) -> None:
+    def _remove_extra_replicas(self, now_ms: float) -> None:
         goals = self._goals()
         infos = {sid: s.info for sid, s in self.servers.items()}
         for handle, goal in goals.items():
             info = self.meta.chunks.get(handle)
-            if info is None or handle in self.cloning:
-                continue
+            if info is None or handle in self.cloning or handle in self.bumping or info.lease_expiry_ms > now_ms:
+                continue   # (never under a lease: its mutations go to all the replicas it was granted with)
             holders = [s for s in self.meta.chunks.up_to_date(handle) if s in infos and s != info.primary]
             if len(holders) + (1 if info.primary in infos else 0) <= goal:
                 continue
@@ -763,7 +810,7 @@ class MasterNode(Node):
         infos = [s.info for s in self.servers.values()]
         jobs: list[tuple[int, int, str, str]] = []
         for handle, _missing in self.meta.chunks.under_replicated(self._goals()):
-            if handle in self.cloning or len(jobs) >= room:
+            if handle in self.cloning or handle in self.bumping or len(jobs) >= room:
                 continue
             holders = self._live(self.meta.chunks.up_to_date(handle))
             if not holders:
@@ -773,15 +820,30 @@ class MasterNode(Node):
             if not targets or info is None:
                 continue
             jobs.append((handle, info.version, holders[0], targets[0]))
-            self.cloning.add(handle)
+            self.cloning.add(handle)   # no lease is granted on it until the clone is done
         if not jobs:
             return
         ctx.trace("gfs_re_replicate", chunks=[j[0] for j in jobs])
+        # A clone copies what the source holds now: no mutation may go on under a lease meanwhile.
+        chunks = self.meta.chunks
+        held = [(h, chunks.get(h).primary) for h, _, _, _ in jobs  # type: ignore[union-attr]
+                if chunks.get(h) is not None and chunks.get(h).primary is not None]  # type: ignore[union-attr]
+        if held:
+            acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h), self.config.rpc_timeout_ms)
+                                     for h, p in held])
+            for (h, p), a in zip(held, acks, strict=True):
+                if type(a) is Ack and a.ok:
+                    chunks.give_back(h, p)
+        now = int(ctx.now_ms)
+        ready = [j for j in jobs if chunks.lease_free_at_ms(j[0]) <= now]
+        for j in jobs:
+            if j not in ready:
+                self.cloning.discard(j[0])   # its primary did not give the lease back: next time
         acks = await ctx.gather([ctx.call(t, CloneChunk(handle=h, version=v, source=src), self.config.rpc_timeout_ms * 4)
-                                 for h, v, src, t in jobs])
-        for (h, v, _src, t), a in zip(jobs, acks, strict=True):
+                                 for h, v, src, t in ready])
+        for (h, v, _src, t), a in zip(ready, acks, strict=True):
             self.cloning.discard(h)
-            info = self.meta.chunks.get(h)
+            info = chunks.get(h)
             if type(a) is Ack and a.ok and info is not None and info.version == v and t in self.servers:
                 info.replicas[t] = v
                 self.servers[t].recent_creations += 1

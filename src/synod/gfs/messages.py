@@ -30,7 +30,7 @@ from __future__ import annotations
 from synod.core import Message
 
 __all__ = ["Mkdirs", "CreateFile", "DeleteFile", "Undelete", "RemoveHidden", "AddChunk", "SetChunkVersion",
-           "Snapshot", "CopyChunk", "LogRecord", "FileRecord", "Checkpoint", "LogEntry",
+           "ConfirmVersion", "Snapshot", "CopyChunk", "LogRecord", "FileRecord", "Checkpoint", "LogEntry",
            "ClientMkdirs", "ClientCreate", "ClientDelete", "ClientUndelete", "ClientSnapshot", "ClientList",
            "ClientStat", "ClientLocate", "ClientLease", "StatusReply", "ListReply", "StatReply", "ChunkLocation",
            "LocateReply", "LeaseReply", "PushData", "WriteChunk", "AppendRecord", "ApplyMutation", "ReadChunk",
@@ -89,6 +89,14 @@ class SetChunkVersion(Message, tag="gfs.SetChunkVersion"):
     version: int
 
 
+class ConfirmVersion(Message, tag="gfs.ConfirmVersion"):
+    """Every replica of the new lease on ``handle`` confirmed ``version``:
+    mutations may run under it (3.1, 4.5)."""
+
+    handle: int
+    version: int
+
+
 class Snapshot(Message, tag="gfs.Snapshot"):
     """Copy file or directory tree ``src`` to ``dst`` at once (3.4): the
     copy's files share their chunks with the source's until one is written."""
@@ -107,8 +115,8 @@ class CopyChunk(Message, tag="gfs.CopyChunk"):
     new_handle: int
 
 
-LogRecord = Mkdirs | CreateFile | DeleteFile | Undelete | RemoveHidden | AddChunk | SetChunkVersion | Snapshot | \
-    CopyChunk
+LogRecord = Mkdirs | CreateFile | DeleteFile | Undelete | RemoveHidden | AddChunk | SetChunkVersion | \
+    ConfirmVersion | Snapshot | CopyChunk
 
 
 class FileRecord(Message, tag="gfs.FileRecord"):
@@ -130,6 +138,7 @@ class Checkpoint(Message, tag="gfs.Checkpoint"):
     entries: tuple[FileRecord, ...]
     chunks: tuple[tuple[int, int], ...]
     next_handle: int
+    confirmed: tuple[tuple[int, int], ...] = ()   # (handle, confirmed version) where below the version
 
 
 class LogEntry(Message, tag="gfs.LogEntry"):

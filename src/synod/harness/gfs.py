@@ -39,10 +39,10 @@ three up-to-date replicas (liveness); then the checkers (section 2.7):
 - ``replication``: every chunk at its goal of up-to-date replicas, all
   holding the same bytes where the checkers look.
 
-The unsafe options are the issue's: ``unsafe_skip_version_bump`` (a new
-lease keeps the version, so a replica that missed mutations while down
-looks current: ``reads`` or ``regions`` catch it) and
-``unsafe_skip_checksums`` (chunkservers serve reads unverified: ``reads``
+The unsafe options (``unsafe``) are the issue's: ``skip-version-bump`` (a
+new lease keeps the version, so a replica that missed mutations while
+down looks current: ``reads``, ``regions`` or ``appends`` catch it) and
+``skip-checksums`` (chunkservers serve reads unverified: ``reads``
 catches the flipped bits).
 """
 
@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synod.core import Context, Node
+from synod.core.errors import ConfigError
 from synod.gfs._chunk_store import ChunkCorrupt
 from synod.gfs._namespace import Status
 from synod.gfs.chunkserver import ChunkserverConfig, ChunkserverNode
@@ -62,7 +63,7 @@ from synod.harness.runner import ILLEGAL, OK, RunResult, Scenario, Verdict, run_
 from synod.sim import DiskFaults, LinkModel, Network, Simulator, Tracer, Uniform
 from synod.sim.nemesis import chaos_nemesis
 
-__all__ = ["GFS_NEMESIS_KINDS", "GfsHistory", "gfs_scenario", "run_gfs", "replay_command", "pattern",
+__all__ = ["GFS_NEMESIS_KINDS", "UNSAFE_OPTIONS", "GfsHistory", "gfs_scenario", "run_gfs", "replay_command", "pattern",
            "record_bytes", "GfsCell"]
 
 GFS_NEMESIS_KINDS: tuple[str, ...] = ("kill", "partition", "loss", "corrupt")
@@ -148,7 +149,8 @@ class GfsCell:
         return ChunkserverNode(ChunkserverConfig(
             masters=self.masters, rack=f"rack{n % self.racks}", capacity_bytes=1 << 30,
             chunk_size_bytes=self.chunk_size_bytes, heartbeat_ms=self.heartbeat_ms,
-            rpc_timeout_ms=self.rpc_timeout_ms, unsafe_skip_checksums=self.unsafe_skip_checksums))
+            rpc_timeout_ms=self.rpc_timeout_ms, scrub_interval_ms=100,
+            unsafe_skip_checksums=self.unsafe_skip_checksums))
 
     def servers(self) -> dict[str, Callable[[], Node]]:
         out: dict[str, Callable[[], Node]] = {}
@@ -305,13 +307,13 @@ def _replicas(sim: Simulator, cell: GfsCell, path: str) -> tuple[list[tuple[int,
     out = []
     for handle in meta.chunk_handles:
         info = master.meta.chunks.get(handle)
-        version = info.version if info is not None else 0
+        version = info.confirmed if info is not None else 0
         holders = {}
         for cs in cell.chunkserver_ids:
             node = sim.hosts[cs].node
             if sim.hosts[cs].up and isinstance(node, ChunkserverNode) and node.store is not None:
                 chunk = node.store.chunks.get(handle)
-                if chunk is not None and chunk.version == version:
+                if chunk is not None and chunk.version >= version:
                     try:
                         node.store.read(handle, 0, chunk.size)   # corrupt at rest and not found yet: not a holder
                     except ChunkCorrupt:
@@ -386,11 +388,12 @@ def gfs_network() -> Network:
     return Network(LinkModel(latency=Uniform(1.0, 5.0)))
 
 
-def replay_command(seed: int, **options: Any) -> str:
-    """The shell command that replays one run with these options."""
-    opts = "".join(f" --{k.replace('_', '-')}" if v is True else f" --{k.replace('_', '-')} {v}"
-                   for k, v in sorted(options.items()) if v is not False)
-    return f"synod sim gfs --seed {seed}{opts}"
+def replay_command(seed: int, *, writers: int = 4, appenders: int = 3, readers: int = 3, time: str = "10s",
+                   nemesis: str = ",".join(GFS_NEMESIS_KINDS), unsafe: str = "", trace: str = "") -> str:
+    """The ``synod sim gfs`` command that replays one run."""
+    cmd = (f"synod sim gfs --seed {seed} --writers {writers} --appenders {appenders} --readers {readers} "
+           f"--time {time} --nemesis {nemesis or chr(39) * 2}")
+    return cmd + (f" --unsafe {unsafe}" if unsafe else "") + (f" --trace {trace}" if trace else "")
 
 
 def gfs_scenario(sim: Simulator, *, writers: int = 4, appenders: int = 3, readers: int = 3,
@@ -406,7 +409,7 @@ def gfs_scenario(sim: Simulator, *, writers: int = 4, appenders: int = 3, reader
         for i in range(count):
             clients[f"{role}{i + 1}"] = lambda role=role, i=i: GfsWorkloadNode(cell, h, role, i, writers)
     servers = cell.servers()
-    faults = DiskFaults(torn_append_probability=0.2, read_corruption_probability=0.001, sync_latency_ms=1.0) \
+    faults = DiskFaults(torn_append_probability=0.05, read_corruption_probability=0.001, sync_latency_ms=1.0) \
         if disk_faults else None
     nemesis = chaos_nemesis(kinds, interval_ms=400.0, disk_paths=("chunks/", "oplog", "checkpoint")) if kinds else None
     if nemesis is not None:
@@ -436,14 +439,27 @@ def gfs_scenario(sim: Simulator, *, writers: int = 4, appenders: int = 3, reader
                     check=check, replay=replay, history=h)
 
 
+UNSAFE_OPTIONS: tuple[str, ...] = ("skip-version-bump", "skip-checksums")
+
+
 def run_gfs(seed: int, *, tracer: Tracer | None = None, progress: Callable[[float, float], None] | None = None,
-            **options: Any) -> RunResult:
+            unsafe: str = "", replay: str | None = None, **options: Any) -> RunResult:
     """One seeded run of :func:`gfs_scenario` (``options``: its keyword
-    arguments, and ``unsafe_skip_version_bump`` / ``unsafe_skip_checksums``
-    for the cell); the result carries the replay command."""
-    unsafe = {k: options.pop(k) for k in ("unsafe_skip_version_bump", "unsafe_skip_checksums") if k in options}
-    cmd = replay_command(seed, **unsafe, **{k: v for k, v in options.items()
-                                           if k in ("writers", "appenders", "readers", "time_ms")})
-    cell = options.pop("cell", None) or GfsCell(**unsafe)
-    return run_simulated(seed, lambda sim: gfs_scenario(sim, cell=cell, replay=cmd, **options),
+    arguments); ``unsafe``: one of ``UNSAFE_OPTIONS`` or ''. The result
+    carries the replay command (``replay``, or :func:`replay_command`'s).
+
+    Raises:
+        ConfigError: an unknown unsafe option.
+    """
+    if unsafe and unsafe not in UNSAFE_OPTIONS:
+        raise ConfigError(f"unknown unsafe option {unsafe!r}; choose from {', '.join(UNSAFE_OPTIONS)}")
+    if replay is None:
+        kinds = options.get("kinds", GFS_NEMESIS_KINDS)
+        time_ms = options.get("time_ms", 10_000.0)
+        replay = replay_command(seed, writers=options.get("writers", 4), appenders=options.get("appenders", 3),
+                                readers=options.get("readers", 3), time=f"{time_ms / 1000:g}s",
+                                nemesis=",".join(kinds), unsafe=unsafe)
+    cell = options.pop("cell", None) or GfsCell(unsafe_skip_version_bump=unsafe == "skip-version-bump",
+                                                unsafe_skip_checksums=unsafe == "skip-checksums")
+    return run_simulated(seed, lambda sim: gfs_scenario(sim, cell=cell, replay=replay, **options),
                          network=gfs_network(), tracer=tracer, progress=progress)
