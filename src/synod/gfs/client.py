@@ -68,6 +68,7 @@ ATTEMPTS_MAX = 8              # tries of one operation before GfsError
 BACKOFF_MS = 20               # first wait between tries (doubling, capped)
 BACKOFF_MS_MAX = 2_000
 LOCATION_CACHE_MS = 5_000
+RETRY_FOR_MS = 2 * 60_000     # how long a RETRY answer is retried (a lease runs 60 s)
 
 
 class GfsError(Exception):
@@ -100,11 +101,13 @@ class GfsClient:
         client_id: this client's node id (names its pushed data).
         rpc_timeout_ms: one call's timeout.
         location_cache_ms: how long a chunk's location is trusted.
-        attempts_max: tries of an operation before it fails.
+        attempts_max: tries of an operation before it fails (silence, failed mutations).
+        retry_for_ms: how long the master's RETRY answers are waited out.
     """
 
     def __init__(self, masters: tuple[str, ...], client_id: str, *, rpc_timeout_ms: int = C.RPC_TIMEOUT_MS,
-                 location_cache_ms: int = LOCATION_CACHE_MS, attempts_max: int = ATTEMPTS_MAX) -> None:
+                 location_cache_ms: int = LOCATION_CACHE_MS, attempts_max: int = ATTEMPTS_MAX,
+                 retry_for_ms: int = RETRY_FOR_MS) -> None:
         if not masters:
             raise ValueError("a GFS client needs the master's id")
         self.masters = masters
@@ -112,31 +115,42 @@ class GfsClient:
         self.rpc_timeout_ms = rpc_timeout_ms
         self.location_cache_ms = location_cache_ms
         self.attempts_max = attempts_max
+        self.retry_for_ms = retry_for_ms
         self._next_data_id = 1
-        # (path, chunk index) -> (location, chunk size, when it was asked for)
-        self._locations: dict[tuple[str, int], tuple[ChunkLocation, int, float]] = {}
-        self.located_at_ms = 0.0   # when the location behind the last read was asked for (for checkers)
+        # (path, chunk index) -> (location, chunk size, when it was asked for, who answered)
+        self._locations: dict[tuple[str, int], tuple[ChunkLocation, int, float, str]] = {}
+        # For checkers: when the location behind the last read was asked for, and who answered
+        # (a shadow's may lag the master's, 5.1.3).
+        self.located_at_ms = 0.0
+        self.located_by = ""
+        self.answered_by = ""
 
     # -- the master -----------------------------------------------------------------------------------
     async def _ask(self, ctx: Context, request: Any, *, read_only: bool = False) -> Any:
         """A request to the master (a read to a shadow if the master is
-        silent), retried with backoff on RETRY and silence."""
+        silent): silence is retried ``attempts_max`` times with backoff; a
+        RETRY answer (a lease still held elsewhere, a lock) is retried as
+        the master asks, for up to ``retry_for_ms``."""
         backoff = BACKOFF_MS
         last = "no answer from the master"
-        for attempt in range(self.attempts_max):
+        silent = 0
+        give_up_ms = ctx.now_ms + self.retry_for_ms
+        while silent < self.attempts_max and ctx.now_ms < give_up_ms:
             targets = self.masters if read_only else self.masters[:1]
+            retry_ms = 0
             for target in targets:
                 reply = await ctx.call(target, request, self.rpc_timeout_ms)
                 if reply is None:
                     continue
-                if reply.status == Status.RETRY:
-                    last = getattr(reply, "detail", "") or "retry"
-                    await ctx.sleep(max(backoff, getattr(reply, "retry_ms", 0)))
-                    break
-                return reply
+                if reply.status != Status.RETRY:
+                    self.answered_by = target
+                    return reply
+                last = getattr(reply, "detail", "") or "retry"
+                retry_ms = max(getattr(reply, "retry_ms", 0), BACKOFF_MS)
+                break
             else:
-                if attempt + 1 < self.attempts_max:
-                    await ctx.sleep(backoff)
+                silent += 1
+            await ctx.sleep(retry_ms or backoff)
             backoff = min(backoff * 2, BACKOFF_MS_MAX)
         raise GfsError(Status.UNAVAILABLE.name, getattr(request, "path", ""), last)
 
@@ -182,6 +196,17 @@ class GfsClient:
         return FileStat(path=path, is_dir=reply.is_dir, length=length, chunks=reply.chunks,
                         replication=reply.replication)
 
+    async def chunks(self, ctx: Context, path: str) -> list[ChunkLocation]:
+        """Every chunk of a file with its current replicas, fresh from the
+        master (or a shadow): for fsck and tests."""
+        out: list[ChunkLocation] = []
+        while True:
+            reply: LocateReply = self._check(await self._ask(ctx, ClientLocate(path=path, first_index=len(out),
+                                                                               count=1_000), read_only=True), path)
+            out.extend(reply.chunks)
+            if not reply.chunks or len(out) >= reply.chunk_count:
+                return out
+
     async def exists(self, ctx: Context, path: str) -> bool:
         reply = await self._ask(ctx, ClientStat(path=path), read_only=True)
         return bool(reply.status == Status.OK)
@@ -195,14 +220,14 @@ class GfsClient:
         """Chunk ``index`` of ``path`` (None past the end) and the chunk size."""
         cached = self._locations.get((path, index))
         if cached is not None and ctx.now_ms - cached[2] < self.location_cache_ms:
-            self.located_at_ms = cached[2]
+            self.located_at_ms, self.located_by = cached[2], cached[3]
             return cached[0], cached[1]
         asked = ctx.now_ms
         reply: LocateReply = self._check(await self._ask(ctx, ClientLocate(path=path, first_index=index, count=count),
                                                          read_only=True), path)
         for loc in reply.chunks:
-            self._locations[(path, loc.index)] = (loc, reply.chunk_size_bytes, asked)
-        self.located_at_ms = asked
+            self._locations[(path, loc.index)] = (loc, reply.chunk_size_bytes, asked, self.answered_by)
+        self.located_at_ms, self.located_by = asked, self.answered_by
         found = next((c for c in reply.chunks if c.index == index), None)
         return found, reply.chunk_size_bytes
 

@@ -209,6 +209,8 @@ class MasterNode(Node):
             self._log_ack(ctx, src, msg)
         elif t is LogFetch:
             self._log_fetch(ctx, src, msg)
+        elif t in (ClientLocate, ClientStat, ClientList) and not self.ready:
+            ctx.reply(StatusReply(status=Status.RETRY, detail="the master is recovering its log"))
         elif t is ClientLocate:
             ctx.reply(self._locate(msg))
         elif t is ClientStat:
@@ -809,15 +811,17 @@ class MasterNode(Node):
             return
         infos = [s.info for s in self.servers.values()]
         jobs: list[tuple[int, int, str, str]] = []
-        for handle, _missing in self.meta.chunks.under_replicated(self._goals()):
+        now = int(ctx.now_ms)
+        chunks = self.meta.chunks
+        for handle, _missing in chunks.under_replicated(self._goals()):
             if handle in self.cloning or handle in self.bumping or len(jobs) >= room:
                 continue
-            holders = self._live(self.meta.chunks.up_to_date(handle))
-            if not holders:
-                continue
+            info = chunks.get(handle)
+            if info is None or (info.lease_expiry_ms > now and info.primary not in self.servers):
+                continue   # a lease held by a server we lost: wait until it has run out
+            holders = self._live(chunks.up_to_date(handle))
             targets = place_replicas(infos, 1, holders=holders)
-            info = self.meta.chunks.get(handle)
-            if not targets or info is None:
+            if not holders or not targets:
                 continue
             jobs.append((handle, info.version, holders[0], targets[0]))
             self.cloning.add(handle)   # no lease is granted on it until the clone is done
@@ -825,9 +829,8 @@ class MasterNode(Node):
             return
         ctx.trace("gfs_re_replicate", chunks=[j[0] for j in jobs])
         # A clone copies what the source holds now: no mutation may go on under a lease meanwhile.
-        chunks = self.meta.chunks
         held = [(h, chunks.get(h).primary) for h, _, _, _ in jobs  # type: ignore[union-attr]
-                if chunks.get(h) is not None and chunks.get(h).primary is not None]  # type: ignore[union-attr]
+                if chunks.lease_free_at_ms(h) > now and chunks.get(h).primary is not None]  # type: ignore[union-attr]
         if held:
             acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h), self.config.rpc_timeout_ms)
                                      for h, p in held])

@@ -1,0 +1,96 @@
+"""A GFS cell as real processes (issue 13 sections 3-4): the client library
+driven over TCP, fsspec's ``gfs://`` with pandas and pyarrow on top, and a
+chunkserver killed with SIGKILL while writing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from synod.gfs.client import GfsClient
+from synod.harness.gfs_real import cell_spec, chunkservers_of, masters_of
+from synod.runtime.auth import Credentials
+from synod.runtime.cluster import LocalCluster
+from synod.runtime.config import write_config
+from synod.runtime.driver import Driver
+
+CHUNK = 256 * 1024
+
+
+@pytest.fixture
+def cell(tmp_path: Path) -> Iterator[LocalCluster]:
+    _, path = write_config(cell_spec(tmp_path, chunkservers=4, shadows=1, chunk_size_bytes=CHUNK, lease_ms=3_000,
+                                     heartbeat_ms=200, chunkserver_timeout_ms=1_500))
+    with LocalCluster(path, fork_server=True) as cl:
+        cl.start()
+        yield cl
+
+
+def _wait(pred, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_fsspec_and_pandas_read_and_write_gfs(cell: LocalCluster) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    opts = {"run_dir": str(cell.run_dir)}
+    fs = fsspec.filesystem("gfs", **opts)
+    _wait(lambda: _try_mkdir(fs))          # the chunkservers have reported; a lease may take a while
+    data = bytes(range(256)) * 3000        # 768,000 bytes: three chunks and a bit
+    with fsspec.open("gfs:///data/blob.bin", "wb", **opts) as f:
+        f.write(data)
+    with fsspec.open("gfs:///data/blob.bin", "rb", **opts) as f:
+        assert f.read() == data
+        f.seek(CHUNK - 3)
+        assert f.read(6) == data[CHUNK - 3:CHUNK + 3]
+    assert fs.info("/data/blob.bin")["size"] == len(data)
+    assert fs.ls("/data", detail=False) == ["/data/blob.bin"]
+    df = pd.DataFrame({"word": [f"w{i}" for i in range(20_000)], "count": range(20_000)})
+    df.to_csv("gfs:///data/words.csv", index=False, storage_options=opts)
+    assert pd.read_csv("gfs:///data/words.csv", storage_options=opts).equals(df)
+    df.to_parquet("gfs:///data/words.parquet", storage_options=opts)
+    assert pd.read_parquet("gfs:///data/words.parquet", storage_options=opts).equals(df)
+    fs.rm_file("/data/blob.bin")
+    assert not fs.exists("/data/blob.bin")
+
+
+def _try_mkdir(fs: fsspec.AbstractFileSystem) -> bool:
+    try:
+        fs.mkdir("/data")
+        return True
+    except OSError:
+        return False
+
+
+def test_acknowledged_appends_survive_a_chunkserver_killed_and_are_re_replicated(cell: LocalCluster) -> None:
+    addrs = {n: cell.addr(n) for n in cell.node_ids}
+    with Driver(addrs, credentials=Credentials.from_config(cell.config)) as d:
+        client = GfsClient(masters_of(1), d.client_id, rpc_timeout_ms=1_000)
+        _wait(lambda: _created(d, client))
+        acked: list[tuple[int, bytes]] = []
+        for i in range(40):
+            record = f"record {i:04d} ".encode() * 300
+            if i == 15:
+                victim = next(cs for cs in chunkservers_of(4) if cell.is_alive(cs))
+                cell.kill(victim)     # SIGKILL in the middle of the appends
+            acked.append((d.run(lambda ctx, r=record: client.record_append(ctx, "/log", r)), record))
+        for offset, record in acked:
+            assert d.run(lambda ctx, o=offset, n=len(record): client.read(ctx, "/log", o, n)) == record
+        # the master counts the killed server lost and copies its chunks elsewhere (4.3)
+        _wait(lambda: all(len(c.replicas) == 3 and victim not in c.replicas
+                          for c in d.run(lambda ctx: client.chunks(ctx, "/log"))))
+
+
+def _created(d: Driver, client: GfsClient) -> bool:
+    try:
+        d.run(lambda ctx: client.create(ctx, "/log"))
+        return True
+    except Exception:
+        return False
