@@ -82,7 +82,8 @@ def test_acknowledged_appends_survive_a_chunkserver_killed_and_are_re_replicated
                 cell.kill(victim)     # SIGKILL in the middle of the appends
             acked.append((d.run(lambda ctx, r=record: client.record_append(ctx, "/log", r)), record))
         for offset, record in acked:
-            assert d.run(lambda ctx, o=offset, n=len(record): client.read(ctx, "/log", o, n)) == record
+            size = len(record)
+            assert d.run(lambda ctx, o=offset, n=size: client.read(ctx, "/log", o, n)) == record
         # the master counts the killed server lost and copies its chunks elsewhere (4.3)
         _wait(lambda: all(len(c.replicas) == 3 and victim not in c.replicas
                           for c in d.run(lambda ctx: client.chunks(ctx, "/log"))))
