@@ -44,12 +44,14 @@ from synod.gfs.messages import (
     ChunkSize,
     ClientCreate,
     ClientDelete,
+    ClientFsck,
     ClientLease,
     ClientList,
     ClientLocate,
     ClientMkdirs,
     ClientSnapshot,
     ClientStat,
+    FsckReply,
     LeaseReply,
     ListReply,
     LocateReply,
@@ -206,6 +208,10 @@ class GfsClient:
             out.extend(reply.chunks)
             if not reply.chunks or len(out) >= reply.chunk_count:
                 return out
+
+    async def fsck(self, ctx: Context) -> FsckReply:
+        """The cell's health as the master (or a shadow) sees it."""
+        return self._check(await self._ask(ctx, ClientFsck(), read_only=True), "/")
 
     async def exists(self, ctx: Context, path: str) -> bool:
         reply = await self._ask(ctx, ClientStat(path=path), read_only=True)

@@ -69,9 +69,11 @@ from synod.gfs.messages import (
     Ack,
     AddChunk,
     Checkpoint,
+    ChunkHealth,
     ChunkLocation,
     ClientCreate,
     ClientDelete,
+    ClientFsck,
     ClientLease,
     ClientList,
     ClientLocate,
@@ -86,6 +88,7 @@ from synod.gfs.messages import (
     CreateChunk,
     CreateFile,
     DeleteFile,
+    FsckReply,
     Heartbeat,
     HeartbeatReply,
     LeaseReply,
@@ -100,6 +103,7 @@ from synod.gfs.messages import (
     NewVersion,
     RemoveHidden,
     RevokeLease,
+    ServerHealth,
     SetChunkVersion,
     Snapshot,
     StatReply,
@@ -143,6 +147,7 @@ class _Server:
     used_bytes: int = 0
     recent_creations: int = 0
     corrupt_reported: int = 0
+    orphans: int = 0
     to_delete: set[int] = field(default_factory=set)
 
     @property
@@ -185,7 +190,8 @@ class MasterNode(Node):
         self.reserved_handle = self.meta.chunks.next_handle
         # 3.1: a master that (re)starts grants no lease for a lease duration.
         self.meta.chunks.lease_duration_ms = self.config.lease_ms
-        self.meta.chunks.hold_leases_until(int(ctx.now_ms) + self.config.lease_ms)
+        if self.meta.lsn > 0 or loaded.damaged is not None:   # (a master that never logged granted nothing)
+            self.meta.chunks.hold_leases_until(int(ctx.now_ms) + self.config.lease_ms)
         if loaded.damaged is not None:
             ctx.warn(f"operation log damaged: {loaded.damaged}", lsn=self.meta.lsn)
         if self.is_shadow:
@@ -209,12 +215,14 @@ class MasterNode(Node):
             self._log_ack(ctx, src, msg)
         elif t is LogFetch:
             self._log_fetch(ctx, src, msg)
-        elif t in (ClientLocate, ClientStat, ClientList) and not self.ready:
+        elif t in (ClientLocate, ClientStat, ClientList, ClientFsck) and not self.ready:
             ctx.reply(StatusReply(status=Status.RETRY, detail="the master is recovering its log"))
         elif t is ClientLocate:
             ctx.reply(self._locate(msg))
         elif t is ClientStat:
             ctx.reply(self._stat(msg))
+        elif t is ClientFsck:
+            ctx.reply(self._fsck())
         elif t is ClientList:
             status, names = self.meta.namespace.list(msg.path, include_hidden=msg.include_hidden) \
                 if check_path(msg.path) is None else (Status.BAD_PATH, [])
@@ -375,6 +383,26 @@ class MasterNode(Node):
                                         replicas=tuple(self._live(self.meta.chunks.up_to_date(handle)))))
         return LocateReply(status=Status.OK, chunk_count=len(handles), chunk_size_bytes=self.config.chunk_size_bytes,
                            chunks=tuple(chunks))
+
+    def _fsck(self) -> FsckReply:
+        chunks = self.meta.chunks
+        held: dict[str, int] = {}
+        for h in chunks.handles():
+            for s in chunks.up_to_date(h):
+                held[s] = held.get(s, 0) + 1
+        servers = tuple(ServerHealth(server=s.name, rack=s.rack, replicas=held.get(s.name, 0), used_bytes=s.used_bytes,
+                                     corrupt_reported=s.corrupt_reported, orphans=s.orphans)
+                        for s in sorted(self.servers.values(), key=lambda s: s.name))
+        short = []
+        files = 0
+        for path, meta in self.meta.namespace.files():
+            files += 1
+            for index, h in enumerate(meta.chunk_handles):
+                have = len(self._live(chunks.up_to_date(h)))
+                if have < meta.replication and len(short) < LOCATE_CHUNKS_MAX:
+                    short.append(ChunkHealth(path=path, index=index, handle=h, replicas=have, goal=meta.replication))
+        return FsckReply(status=Status.OK, files=files, chunks=len(chunks), servers=servers,
+                         under_replicated=tuple(short), lsn=self.meta.lsn)
 
     def _live(self, servers: list[str]) -> list[str]:
         return [s for s in servers if s in self.servers]
@@ -721,6 +749,7 @@ class MasterNode(Node):
         # A stale replica goes only once the chunk has a current one (never the last copies).
         delete = {(h, self._confirmed(h)) for h in report.stale if self.meta.chunks.up_to_date(h)}
         delete |= {(h, 0) for h in report.orphans if h not in self.pending_handles}
+        server.orphans = len(report.orphans)
         extended: list[int] = []
         if not self.is_shadow and self.ready:   # (a recovering master logs nothing until its log is whole)
             for handle, version in report.adopted:

@@ -32,7 +32,8 @@ from synod.core import Message
 __all__ = ["Mkdirs", "CreateFile", "DeleteFile", "Undelete", "RemoveHidden", "AddChunk", "SetChunkVersion",
            "ConfirmVersion", "Snapshot", "CopyChunk", "LogRecord", "FileRecord", "Checkpoint", "LogEntry",
            "ClientMkdirs", "ClientCreate", "ClientDelete", "ClientUndelete", "ClientSnapshot", "ClientList",
-           "ClientStat", "ClientLocate", "ClientLease", "StatusReply", "ListReply", "StatReply", "ChunkLocation",
+           "ClientStat", "ClientLocate", "ClientLease", "ClientFsck", "ServerHealth", "ChunkHealth", "FsckReply",
+           "StatusReply", "ListReply", "StatReply", "ChunkLocation",
            "LocateReply", "LeaseReply", "PushData", "WriteChunk", "AppendRecord", "ApplyMutation", "ReadChunk",
            "ReadReply", "ChunkSize", "MutationReply", "Heartbeat", "HeartbeatReply", "CreateChunk", "NewVersion",
            "RevokeLease", "CloneChunk", "CopyChunkLocal", "Ack", "LogAppend", "LogAck", "LogFetch",
@@ -205,6 +206,41 @@ class ClientLease(Message, tag="gfs.ClientLease"):
 
     path: str
     index: int
+
+
+class ClientFsck(Message, tag="gfs.ClientFsck"):
+    """The cell's health, as the master sees it (for ``synod gfs fsck``)."""
+
+
+class ServerHealth(Message, tag="gfs.ServerHealth"):
+    """One live chunkserver: its rack, replicas, bytes, and what its last
+    heartbeat reported corrupt (since it joined) and orphaned (now)."""
+
+    server: str
+    rack: str
+    replicas: int
+    used_bytes: int
+    corrupt_reported: int
+    orphans: int
+
+
+class ChunkHealth(Message, tag="gfs.ChunkHealth"):
+    """A chunk below its goal: ``replicas`` current ones of ``goal`` (0: lost)."""
+
+    path: str
+    index: int
+    handle: int
+    replicas: int
+    goal: int
+
+
+class FsckReply(Message, tag="gfs.FsckReply"):
+    status: int
+    files: int = 0
+    chunks: int = 0
+    servers: tuple[ServerHealth, ...] = ()
+    under_replicated: tuple[ChunkHealth, ...] = ()
+    lsn: int = 0
 
 
 class StatusReply(Message, tag="gfs.StatusReply"):
