@@ -4,6 +4,7 @@ chunkserver killed with SIGKILL while writing."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from synod.gfs.client import GfsClient
+from synod.gfs.client import GfsClient, GfsError
 from synod.harness.gfs_real import cell_spec, chunkservers_of, masters_of
 from synod.runtime.auth import Credentials
 from synod.runtime.cluster import LocalCluster
@@ -23,7 +24,7 @@ CHUNK = 256 * 1024
 
 @pytest.fixture
 def cell(tmp_path: Path) -> Iterator[LocalCluster]:
-    _, path = write_config(cell_spec(tmp_path, chunkservers=4, shadows=1, chunk_size_bytes=CHUNK, lease_ms=3_000,
+    _, path = write_config(cell_spec(tmp_path, chunkservers=5, shadows=2, chunk_size_bytes=CHUNK, lease_ms=3_000,
                                      heartbeat_ms=200, chunkserver_timeout_ms=1_500))
     with LocalCluster(path, fork_server=True) as cl:
         cl.start()
@@ -69,29 +70,46 @@ def _try_mkdir(fs: fsspec.AbstractFileSystem) -> bool:
         return False
 
 
-def test_acknowledged_appends_survive_a_chunkserver_killed_and_are_re_replicated(cell: LocalCluster) -> None:
+def test_acknowledged_writes_and_appends_survive_kill_9_of_chunkservers_and_the_master(cell: LocalCluster) -> None:
+    """Issue 13 section 4: SIGKILL a chunkserver, then the master (restarted
+    from its operation log), in the middle of writes and record appends;
+    every acknowledged one reads back, and every chunk is back at 3
+    replicas on servers that run."""
     addrs = {n: cell.addr(n) for n in cell.node_ids}
     with Driver(addrs, credentials=Credentials.from_config(cell.config)) as d:
-        client = GfsClient(masters_of(1), d.client_id, rpc_timeout_ms=1_000)
-        _wait(lambda: _created(d, client))
-        acked: list[tuple[int, bytes]] = []
-        for i in range(40):
-            record = f"record {i:04d} ".encode() * 300
+        client = GfsClient(masters_of(2), d.client_id, rpc_timeout_ms=1_000)
+        _wait(lambda: _created(d, client, "/log") and _created(d, client, "/blob"))
+        acked: list[tuple[str, int, bytes]] = []
+        restart: threading.Timer | None = None
+        victim = ""
+        for i in range(60):
             if i == 15:
-                victim = next(cs for cs in chunkservers_of(4) if cell.is_alive(cs))
-                cell.kill(victim)     # SIGKILL in the middle of the appends
-            acked.append((d.run(lambda ctx, r=record: client.record_append(ctx, "/log", r)), record))
-        for offset, record in acked:
+                victim = next(cs for cs in chunkservers_of(5) if cell.is_alive(cs))
+                cell.kill(victim)     # SIGKILL in the middle
+            if i == 30:
+                cell.kill("master")   # the master too; it comes back from its log half a second later
+                restart = threading.Timer(0.5, lambda: cell.start(["master"]))
+                restart.start()
+            record = f"record {i:04d} ".encode() * 300
+            if i % 2:
+                acked.append(("/log", d.run(lambda ctx, r=record: client.record_append(ctx, "/log", r)), record))
+            else:
+                at = i * 4000
+                d.run(lambda ctx, r=record, a=at: client.write(ctx, "/blob", a, r))
+                acked.append(("/blob", at, record))
+        assert restart is not None
+        restart.join()
+        for path, offset, record in acked:
             size = len(record)
-            assert d.run(lambda ctx, o=offset, n=size: client.read(ctx, "/log", o, n)) == record
+            assert d.run(lambda ctx, p=path, o=offset, n=size: client.read(ctx, p, o, n)) == record
         # the master counts the killed server lost and copies its chunks elsewhere (4.3)
         _wait(lambda: all(len(c.replicas) == 3 and victim not in c.replicas
-                          for c in d.run(lambda ctx: client.chunks(ctx, "/log"))))
+                          for p in ("/log", "/blob") for c in d.run(lambda ctx, p=p: client.chunks(ctx, p))))
 
 
-def _created(d: Driver, client: GfsClient) -> bool:
+def _created(d: Driver, client: GfsClient, path: str) -> bool:
     try:
-        d.run(lambda ctx: client.create(ctx, "/log"))
+        d.run(lambda ctx: client.create(ctx, path))
         return True
-    except Exception:
-        return False
+    except GfsError as e:
+        return e.status == "EXISTS"

@@ -35,3 +35,5 @@ LOG_APPEND_ENTRIES_MAX = 1_000                # records in one LogAppend to a sh
 CORRUPT_REPLICAS_KEPT_MAX = 16                # corrupt replicas a chunkserver keeps aside (5.2)
 VERSION_ROUNDS_MAX = 3                        # version bumps tried for one new lease when replicas do not confirm
 SCRUB_INTERVAL_MS = 10_000                    # a chunkserver verifies one idle replica whole this often (5.2)
+WRITE_QUORUM_DEFAULT = 2                      # current replicas a chunk needs before a lease (synod's, like HDFS's
+                                              # minimum replication; the paper writes to whatever replicas there are)

@@ -132,6 +132,7 @@ class MasterConfig:
     checkpoint_records: int = C.CHECKPOINT_RECORDS
     rpc_timeout_ms: int = C.RPC_TIMEOUT_MS
     clones_in_flight_max: int = C.CLONES_IN_FLIGHT_MAX
+    write_quorum: int = C.WRITE_QUORUM_DEFAULT  # replicas a chunk needs to take writes (at most its goal)
     unsafe_skip_version_bump: bool = False   # the issue's unsafe option: a new lease keeps the version
 
 
@@ -515,7 +516,7 @@ class MasterNode(Node):
             status, handle = await self._copy_on_write(ctx, msg.path, index, handle)
             if status != Status.OK:
                 return LeaseReply(status=status, retry_ms=self.config.tick_ms, detail="copy-on-write failed")
-        return await self._lease_of(ctx, index, handle)
+        return await self._lease_of(ctx, index, handle, min(self.config.write_quorum, meta.replication))
 
     def _reserve_handle(self) -> int:
         handle = max(self.reserved_handle, self.meta.chunks.next_handle)
@@ -546,8 +547,8 @@ class MasterNode(Node):
                 tried.update(targets)
                 if not targets:
                     break
-            if not made:
-                return Status.UNAVAILABLE
+            if len(made) < min(self.config.write_quorum, replication):
+                return Status.UNAVAILABLE   # (what was made is an orphan: deleted at its next report)
             status, _ = self._log(ctx, AddChunk(path=path, handle=handle))
             if status != Status.OK:
                 return status
@@ -590,7 +591,7 @@ class MasterNode(Node):
         finally:
             self.pending_handles.discard(new)
 
-    async def _lease_of(self, ctx: Context, index: int, handle: int) -> LeaseReply:
+    async def _lease_of(self, ctx: Context, index: int, handle: int, quorum: int) -> LeaseReply:
         chunks = self.meta.chunks
         live = set(self.servers)
         info = chunks.get(handle)
@@ -605,6 +606,9 @@ class MasterNode(Node):
         previous = info.version
         held = dict(info.replicas)
         now = int(ctx.now_ms)
+        if chunks.lease_free_at_ms(handle) <= now and len(self._live(chunks.up_to_date(handle))) < quorum:
+            return LeaseReply(status=Status.RETRY, index=index, handle=handle, retry_ms=self.config.tick_ms,
+                              detail=f"fewer than {quorum} replicas: waiting for re-replication")
         lease = chunks.lease(handle, now)
         if lease is None:
             wait = chunks.lease_free_at_ms(handle) - now
@@ -616,7 +620,7 @@ class MasterNode(Node):
         if lease.new:
             self.bumping[handle] = previous
             try:
-                lease = await self._new_lease(ctx, lease, previous, held)
+                lease = await self._new_lease(ctx, lease, previous, held, quorum)
             finally:
                 self.bumping.pop(handle, None)
             if lease is None:
@@ -625,7 +629,8 @@ class MasterNode(Node):
         return LeaseReply(status=Status.OK, index=index, handle=handle, version=lease.version, primary=lease.primary,
                           secondaries=lease.secondaries, chunk_size_bytes=self.config.chunk_size_bytes)
 
-    async def _new_lease(self, ctx: Context, lease: Lease, previous: int, held: dict[str, int]) -> Lease | None:
+    async def _new_lease(self, ctx: Context, lease: Lease, previous: int, held: dict[str, int],
+                         quorum: int) -> Lease | None:
         """4.5: log the new version, tell the replicas (the primary with its
         lease; ``held``: each one's version before), and once every one has
         confirmed, log that (``ConfirmVersion``) and hand the lease out. A
@@ -667,6 +672,10 @@ class MasterNode(Node):
                     info.replicas[s] = previous   # at best; it reports what it holds
             if lease.primary not in confirmed:
                 info.primary = None   # no lease; none is granted before lease_expiry_ms
+                info.lease_secondaries = ()
+                return None
+            if len(confirmed) < quorum:
+                info.primary = None   # too few to take acknowledged writes; the bump stays unconfirmed
                 info.lease_secondaries = ()
                 return None
             if len(confirmed) == len(members) or self.config.unsafe_skip_version_bump:
@@ -764,7 +773,8 @@ class MasterNode(Node):
             server.to_delete.clear()
         for handle in sorted(report.stale):
             ctx.trace("gfs_stale_replica", server=src, handle=handle)
-        ctx.reply(HeartbeatReply(delete=tuple(sorted(delete)) if not self.is_shadow else (),
+        # (a shadow, or a master whose log is not whole yet, knows too little to delete anything)
+        ctx.reply(HeartbeatReply(delete=tuple(sorted(delete)) if not self.is_shadow and self.ready else (),
                                  extended=tuple(extended), lease_ms=self.config.lease_ms,
                                  primary_master=not self.is_shadow))
 
@@ -852,7 +862,8 @@ class MasterNode(Node):
             targets = place_replicas(infos, 1, holders=holders)
             if not holders or not targets:
                 continue
-            jobs.append((handle, info.version, holders[0], targets[0]))
+            # (the source's own version: any at the confirmed one or above holds everything acknowledged)
+            jobs.append((handle, info.replicas.get(holders[0], info.version), holders[0], targets[0]))
             self.cloning.add(handle)   # no lease is granted on it until the clone is done
         if not jobs:
             return
@@ -876,6 +887,7 @@ class MasterNode(Node):
         for (h, v, _src, t), a in zip(ready, acks, strict=True):
             self.cloning.discard(h)
             info = chunks.get(h)
-            if type(a) is Ack and a.ok and info is not None and info.version == v and t in self.servers:
+            if type(a) is Ack and a.ok and info is not None and info.confirmed <= v <= info.version \
+                    and t in self.servers:
                 info.replicas[t] = v
                 self.servers[t].recent_creations += 1
