@@ -5,11 +5,9 @@ primary's serial order, record appends padded at a chunk's end."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from synod.core.errors import LocalProtocolError
-from synod.gfs._data_path import AppendPlan, PushBuffer, SerialOrder, plan_record_append
+from synod.gfs._data_path import AppendPlan, PushBuffer, plan_record_append
 
 
 def test_section_3_2_pushed_data_waits_in_an_lru_buffer_until_used_or_aged_out() -> None:
@@ -24,27 +22,6 @@ def test_section_3_2_pushed_data_waits_in_an_lru_buffer_until_used_or_aged_out()
     assert buf.age_out(now_ms=101) == 1                    # ("c1", 1), pushed at 0
     assert buf.pop(("c2", 1)) == b"cccc"
     assert len(buf) == 0 and buf.bytes == 0
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.permutations(list(range(1, 21))))
-def test_section_3_1_every_replica_applies_mutations_in_serial_order(arrival: list[int]) -> None:
-    order = SerialOrder()
-    applied = []
-    for serial in arrival:
-        applied += [s for s, _ in order.offer(serial, f"m{serial}")]
-        applied += [s for s, _ in order.offer(serial, "again")]   # a duplicate is ignored
-    assert applied == list(range(1, 21))
-
-
-def test_a_gap_holds_a_bounded_number_of_mutations() -> None:
-    order = SerialOrder(held_max=2)
-    assert order.offer(2, "b") == [] and order.offer(3, "c") == []
-    with pytest.raises(LocalProtocolError):
-        order.offer(4, "d")
-    assert [s for s, _ in order.offer(1, "a")] == [1, 2, 3]
-    primary = SerialOrder()
-    assert [primary.next_serial() for _ in range(3)] == [1, 2, 3]
 
 
 def test_section_3_3_a_record_that_does_not_fit_pads_the_chunk_and_goes_to_the_next() -> None:

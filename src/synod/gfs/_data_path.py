@@ -5,9 +5,9 @@ Data flow is decoupled from control flow (3.2): a client pushes its data
 to every replica, along a chain, and each chunkserver keeps it in an LRU
 buffer keyed by a data id until a write uses it or it ages out
 (:class:`PushBuffer`). Only then does the client ask the primary to write:
-the primary gives each mutation of a chunk the next serial number, applies
-mutations in serial order and forwards the order to the secondaries, which
-apply them in the same order (3.1; :class:`SerialOrder`).
+the primary numbers the mutations of a chunk and has every replica apply
+them in that order (3.1; the chunkserver node does it one mutation of a
+chunk at a time).
 
 Record append (3.3): the primary picks the offset. If the record does not
 fit in what is left of the chunk, the chunk is padded to its full size on
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from synod.core.errors import LocalProtocolError
 from synod.gfs.constants import PUSH_BUFFER_AGE_MS_MAX, PUSH_BUFFER_BYTES_MAX, RECORD_APPEND_FRACTION_MAX
 
-__all__ = ["PushBuffer", "SerialOrder", "AppendPlan", "plan_record_append"]
+__all__ = ["PushBuffer", "AppendPlan", "plan_record_append"]
 
 
 class PushBuffer:
@@ -75,43 +75,6 @@ class PushBuffer:
         for k in old:
             self.pop(k)
         return len(old)
-
-
-class SerialOrder:
-    """The order of one chunk's mutations (3.1): the primary numbers them
-    (``next_serial``); every replica applies them strictly in that order,
-    holding early ones (``offer`` -> what is now applicable, in order)."""
-
-    def __init__(self, held_max: int = 1024) -> None:
-        self.held_max = held_max
-        self.assigned = 0   # primary: the last serial given
-        self.applied = 0    # the last serial applied here
-        self._held: dict[int, object] = {}
-
-    def next_serial(self) -> int:
-        self.assigned += 1
-        return self.assigned
-
-    def offer(self, serial: int, mutation: object) -> list[tuple[int, object]]:
-        """Mutation ``serial`` arrived. Returns the mutations to apply now, in
-        serial order (none if it is early; an old one is ignored).
-
-        Raises:
-            LocalProtocolError: too many held ahead of a gap.
-        """
-        if serial <= self.applied or serial in self._held:
-            return []
-        if serial != self.applied + 1:
-            if len(self._held) >= self.held_max:
-                raise LocalProtocolError(f"{self.held_max} mutations held ahead of serial {self.applied + 1}")
-            self._held[serial] = mutation
-            return []
-        out = [(serial, mutation)]
-        self.applied = serial
-        while self.applied + 1 in self._held:
-            self.applied += 1
-            out.append((self.applied, self._held.pop(self.applied)))
-        return out
 
 
 @dataclass(frozen=True, slots=True)
