@@ -56,6 +56,7 @@ class ChunkInfo:
     # is stale. ``version`` is above it while a new lease is being
     # confirmed, or after one that was not.
     confirmed: int = 1
+    grant: int = 0   # the number of the running lease's grant (volatile; NewVersion, RevokeLease)
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,8 @@ class ChunkserverNode(Node):
         self.store: ChunkStore | None = None
         self.pushed = PushBuffer(bytes_max=config.push_buffer_bytes_max)
         self.lease_until: dict[int, float] = {}    # handle -> when this primary's lease ends (its clock)
+        self.lease_secondaries: dict[int, tuple[str, ...]] = {}   # handle -> the lease's other replicas
+        self.grants: dict[int, int] = {}           # handle -> the newest lease grant seen (NewVersion.grant)
         self.serial: dict[int, int] = {}           # handle -> last mutation number given (primary) or applied
         self.busy: set[int] = set()                # handles with a mutation in flight (primary)
         self.mutated: set[int] = set()             # handles mutated as primary since the last heartbeat
@@ -297,12 +299,13 @@ class ChunkserverNode(Node):
             ctx.reply_to(reply, MutationReply(status=MutationStatus.CORRUPT, detail="the primary's replica is corrupt"))
             return
         ctx.disk.sync()
+        secondaries = self.lease_secondaries.get(msg.handle, ())
         self.busy.add(msg.handle)
         try:
-            acks = await ctx.gather([ctx.call(s, mutation, self.config.rpc_timeout_ms) for s in msg.secondaries])
+            acks = await ctx.gather([ctx.call(s, mutation, self.config.rpc_timeout_ms) for s in secondaries])
         finally:
             self.busy.discard(msg.handle)
-        failed = [s for s, a in zip(msg.secondaries, acks, strict=True) if not (type(a) is Ack and a.ok)]
+        failed = [s for s, a in zip(secondaries, acks, strict=True) if not (type(a) is Ack and a.ok)]
         ctx.trace("gfs_mutation", handle=msg.handle, serial=serial, offset=offset, bytes=len(data), pad=pad,
                   failed=failed)
         if failed:
@@ -323,6 +326,10 @@ class ChunkserverNode(Node):
         """Give the lease up; answer once the mutation in flight, if any, is
         done, so that the master's next step (a snapshot, a clone) sees it."""
         reply = ctx.reply_handle()
+        if msg.grant < self.grants.get(msg.handle, 0):
+            ctx.reply(Ack(ok=True, detail="a later grant runs"))   # an old revocation the network kept
+            return
+        self.grants[msg.handle] = msg.grant
         self.lease_until.pop(msg.handle, None)
         waited = 0
         while msg.handle in self.busy and waited < BUSY_WAIT_MS_MAX:
@@ -427,7 +434,12 @@ class ChunkserverNode(Node):
         assert store is not None
         if msg.handle < 1 or msg.version < 1:
             return Ack(ok=False, detail="bad handle or version")
-        if msg.handle in store.chunks:
+        chunk = store.chunks.get(msg.handle)
+        if chunk is not None:
+            if chunk.version == msg.version and chunk.size == 0:
+                return Ack(ok=True, detail="made already")   # a copy of this request the network kept
+            if msg.handle in self.grants or chunk.size:
+                return Ack(ok=False, detail="the chunk exists here")
             store.delete(msg.handle)   # a leftover of an allocation the master never logged
         store.create(msg.handle, msg.version)
         self.serial.pop(msg.handle, None)
@@ -443,8 +455,17 @@ class ChunkserverNode(Node):
         if msg.version != chunk.version:
             store.set_version(msg.handle, msg.version)
         self.serial.pop(msg.handle, None)
+        last = self.grants.get(msg.handle, 0)
+        if msg.grant < last or (msg.grant == last and msg.lease_ms > 0 and msg.handle not in self.lease_until):
+            # an old grant the network kept (delayed or duplicated), or a grant since revoked
+            return Ack(ok=False, detail="an old grant")
+        self.grants[msg.handle] = msg.grant
         if msg.lease_ms > 0:
-            self.lease_until[msg.handle] = ctx.now_ms + msg.lease_ms * C.LEASE_SAFETY_FRACTION
+            if len(msg.secondaries) > C.REPLICATION_GOAL_MAX:
+                return Ack(ok=False, detail="too many secondaries")
+            if msg.grant != last:
+                self.lease_until[msg.handle] = ctx.now_ms + msg.lease_ms * C.LEASE_SAFETY_FRACTION
+            self.lease_secondaries[msg.handle] = msg.secondaries
         else:
             self.lease_until.pop(msg.handle, None)
         ctx.disk.sync()
@@ -456,7 +477,7 @@ class ChunkserverNode(Node):
         if msg.handle not in store.chunks or msg.new_handle < 1:
             return Ack(ok=False, detail="no such replica here")
         if msg.new_handle in store.chunks:
-            store.delete(msg.new_handle)
+            return Ack(ok=True, detail="copied already")   # a copy of this request the network kept
         try:
             store.copy(msg.handle, msg.new_handle)
         except ChunkCorrupt:

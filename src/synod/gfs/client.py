@@ -71,6 +71,8 @@ BACKOFF_MS = 20               # first wait between tries (doubling, capped)
 BACKOFF_MS_MAX = 2_000
 LOCATION_CACHE_MS = 5_000
 RETRY_FOR_MS = 2 * 60_000     # how long a RETRY answer is retried (a lease runs 60 s)
+LEASE_CACHE_MS = 10_000       # how long a lease's primary and version are trusted without asking (3.1)
+LEASES_CACHED_MAX = 10_000
 
 
 class GfsError(Exception):
@@ -105,11 +107,13 @@ class GfsClient:
         location_cache_ms: how long a chunk's location is trusted.
         attempts_max: tries of an operation before it fails (silence, failed mutations).
         retry_for_ms: how long the master's RETRY answers are waited out.
+        lease_cache_ms: how long a lease is used without asking the master
+            (the primary refuses a mutation once it lost the lease).
     """
 
     def __init__(self, masters: tuple[str, ...], client_id: str, *, rpc_timeout_ms: int = C.RPC_TIMEOUT_MS,
                  location_cache_ms: int = LOCATION_CACHE_MS, attempts_max: int = ATTEMPTS_MAX,
-                 retry_for_ms: int = RETRY_FOR_MS) -> None:
+                 retry_for_ms: int = RETRY_FOR_MS, lease_cache_ms: int = LEASE_CACHE_MS) -> None:
         if not masters:
             raise ValueError("a GFS client needs the master's id")
         self.masters = masters
@@ -118,6 +122,9 @@ class GfsClient:
         self.location_cache_ms = location_cache_ms
         self.attempts_max = attempts_max
         self.retry_for_ms = retry_for_ms
+        self.lease_cache_ms = lease_cache_ms
+        # (path, chunk index; -1 for the last) -> (lease, when it was asked for)
+        self._leases: dict[tuple[str, int], tuple[LeaseReply, float]] = {}
         self._next_data_id = 1
         # (path, chunk index) -> (location, chunk size, when it was asked for, who answered)
         self._locations: dict[tuple[str, int], tuple[ChunkLocation, int, float, str]] = {}
@@ -305,10 +312,24 @@ class GfsClient:
 
     # -- mutations (3.1-3.3) ----------------------------------------------------------------------------
     async def _lease(self, ctx: Context, path: str, index: int) -> LeaseReply:
+        """The lease of chunk ``index`` (-1: the last), cached for
+        ``lease_cache_ms`` (3.1: the client asks the master again only when
+        the primary cannot be reached or no longer holds the lease)."""
+        cached = self._leases.get((path, index))
+        if cached is not None and ctx.now_ms - cached[1] < self.lease_cache_ms:
+            return cached[0]
         reply = await self._ask(ctx, ClientLease(path=path, index=index))
         if type(reply) is StatusReply:
             raise GfsError(Status(reply.status).name, path, reply.detail)
-        return self._check(reply, path)
+        lease: LeaseReply = self._check(reply, path)
+        if len(self._leases) >= LEASES_CACHED_MAX:
+            self._leases.clear()
+        self._leases[(path, index)] = self._leases[(path, lease.index)] = (lease, ctx.now_ms)
+        return lease
+
+    def _drop_lease(self, path: str, *indexes: int) -> None:
+        for i in indexes:
+            self._leases.pop((path, i), None)
 
     async def _push(self, ctx: Context, lease: LeaseReply, data: bytes) -> int | None:
         """Push ``data`` to the chunk's replicas along a chain (3.2); its
@@ -324,10 +345,11 @@ class GfsClient:
             return data_id
         return None
 
-    async def _mutate(self, ctx: Context, path: str, index: int, make: Any, data: bytes) -> MutationReply:
+    async def _mutate(self, ctx: Context, path: str, index: int, make: Any,
+                      data: bytes) -> tuple[MutationReply, LeaseReply]:
         """Lease, push, ask the primary; retried until it is applied or the
         attempts run out. ``make(lease, data_id, pieces)`` builds the request.
-        Returns the primary's OK or RETRY_NEXT_CHUNK reply."""
+        Returns the primary's OK or RETRY_NEXT_CHUNK reply and the lease."""
         last = ""
         backoff = BACKOFF_MS
         pieces = max(1, -(-len(data) // C.PUSH_PIECE_BYTES))
@@ -343,12 +365,15 @@ class GfsClient:
                 reply = await ctx.call(lease.primary, make(lease, data_id, pieces), self.rpc_timeout_ms)
                 if type(reply) is MutationReply and reply.status in (MutationStatus.OK,
                                                                      MutationStatus.RETRY_NEXT_CHUNK):
-                    return reply
+                    if reply.status == MutationStatus.RETRY_NEXT_CHUNK:
+                        self._drop_lease(path, index, lease.index)
+                    return reply, lease
                 if type(reply) is MutationReply and reply.status == MutationStatus.BAD_ARGUMENT:
                     raise GfsError(MutationStatus.BAD_ARGUMENT.name, path, reply.detail)
                 last = (MutationStatus(reply.status).name + f" {reply.detail}") if type(reply) is MutationReply \
                     else f"no answer from {lease.primary}"
-            self._locations.pop((path, index), None)
+            self._drop_lease(path, index, lease.index)
+            self._locations.pop((path, lease.index), None)
             await ctx.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MS_MAX)
         raise GfsError("FAILED", path, last)
@@ -363,14 +388,16 @@ class GfsClient:
         while pos < len(data):
             at = offset + pos
             index = at // chunk_size
-            for missing in range(await self._chunk_count(ctx, path), index):
-                await self._lease(ctx, path, missing)   # allocate the chunks before it (a hole)
+            known = (path, index - 1) in self._leases or (path, index - 1) in self._locations
+            if index > 0 and not known:
+                for missing in range(await self._chunk_count(ctx, path), index):
+                    await self._lease(ctx, path, missing)   # allocate the chunks before it (a hole)
             within = at - index * chunk_size
             part = data[pos:pos + min(len(data) - pos, chunk_size - within)]
 
             def make(lease: LeaseReply, data_id: int, pieces: int, within: int = within) -> WriteChunk:
                 return WriteChunk(client=self.client_id, data_id=data_id, pieces=pieces, handle=lease.handle,
-                                  version=lease.version, offset=within, secondaries=lease.secondaries)
+                                  version=lease.version, offset=within)
 
             await self._mutate(ctx, path, index, make, part)
             pos += len(part)
@@ -379,17 +406,15 @@ class GfsClient:
         """Append ``data`` as one record at an offset GFS picks (3.3);
         returns that offset in the file. At least once: a retried attempt
         may leave a duplicate or padding before it."""
+
+        def make(lease: LeaseReply, data_id: int, pieces: int) -> AppendRecord:
+            return AppendRecord(client=self.client_id, data_id=data_id, pieces=pieces, handle=lease.handle,
+                                version=lease.version)
+
         index = -1
         for _ in range(self.attempts_max * 4):
-            lease = await self._lease(ctx, path, index)
-            index = lease.index
-
-            def make(lease: LeaseReply, data_id: int, pieces: int) -> AppendRecord:
-                return AppendRecord(client=self.client_id, data_id=data_id, pieces=pieces, handle=lease.handle,
-                                    version=lease.version, secondaries=lease.secondaries)
-
-            reply = await self._mutate(ctx, path, index, make, data)
+            reply, lease = await self._mutate(ctx, path, index, make, data)
             if reply.status == MutationStatus.OK:
-                return index * lease.chunk_size_bytes + reply.offset
-            index += 1   # padded: the next chunk
+                return lease.index * lease.chunk_size_bytes + reply.offset
+            index = lease.index + 1   # padded: the next chunk
         raise GfsError("FAILED", path, "no chunk took the record")

@@ -177,6 +177,7 @@ class MasterNode(Node):
         # handle -> its version before a new lease's bump, while the replicas are told
         # (no other lease is granted on it, nor is it cloned, until they answered)
         self.bumping: dict[int, int] = {}
+        self.grants = 0                         # leases granted in this incarnation (see _next_grant)
         self.shadow_lsn: dict[str, int] = {}    # master: what each shadow holds durably
         self.pending: list[tuple[int, ReplyHandle, Any]] = []  # (lsn, request, reply) until on a quorum
         self.ready = True                       # False while fetching a damaged log's rest from shadows
@@ -657,8 +658,10 @@ class MasterNode(Node):
                     return None
             for s in members:
                 info.replicas[s] = version
-            calls = [ctx.call(s, NewVersion(handle=handle, previous=before[s], version=version,
-                                            lease_ms=self.config.lease_ms if s == lease.primary else 0),
+            info.grant = grant = self._next_grant()
+            calls = [ctx.call(s, NewVersion(handle=handle, previous=before[s], version=version, grant=grant,
+                                            lease_ms=self.config.lease_ms if s == lease.primary else 0,
+                                            secondaries=members[1:] if s == lease.primary else ()),
                               self.config.rpc_timeout_ms) for s in members]
             self.bumping[handle] = previous   # (no other lease request gets past _lease_of meanwhile)
             acks = await ctx.gather(calls)
@@ -724,14 +727,15 @@ class MasterNode(Node):
         held = [(h, chunks.get(h).primary) for h in handles  # type: ignore[union-attr]
                 if chunks.get(h) is not None and chunks.get(h).primary is not None]  # type: ignore[union-attr]
         if held:
-            acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h), self.config.rpc_timeout_ms) for h, p in held])
+            acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h, grant=self._grant_of(h)),
+                                              self.config.rpc_timeout_ms) for h, p in held])
             for (h, p), a in zip(held, acks, strict=True):
                 if type(a) is Ack and a.ok:
                     chunks.give_back(h, p)
         while True:
             now = int(ctx.now_ms)
             waits = [chunks.lease_free_at_ms(h) - now for h in handles]
-            wait = max(waits, default=0)
+            wait = max(waits + [chunks.no_lease_before_ms - now if handles else 0], default=0)
             if wait <= 0:
                 return
             await ctx.sleep(min(wait, self.config.tick_ms))
@@ -777,6 +781,16 @@ class MasterNode(Node):
         ctx.reply(HeartbeatReply(delete=tuple(sorted(delete)) if not self.is_shadow and self.ready else (),
                                  extended=tuple(extended), lease_ms=self.config.lease_ms,
                                  primary_master=not self.is_shadow))
+
+    def _next_grant(self) -> int:
+        """A number above every grant this master made, in any incarnation:
+        the log's position (it only grows) and a count within it."""
+        self.grants += 1
+        return (self.meta.lsn << 20) + self.grants
+
+    def _grant_of(self, handle: int) -> int:
+        info = self.meta.chunks.get(handle)
+        return info.grant if info is not None else 0
 
     def _version(self, handle: int) -> int:
         info = self.meta.chunks.get(handle)
@@ -829,6 +843,8 @@ class MasterNode(Node):
         return goal
 
     def _remove_extra_replicas(self, now_ms: float) -> None:
+        if now_ms < self.meta.chunks.no_lease_before_ms:
+            return   # (after a restart, leases granted before may still run with these replicas)
         goals = self._goals()
         infos = {sid: s.info for sid, s in self.servers.items()}
         for handle, goal in goals.items():
@@ -846,8 +862,8 @@ class MasterNode(Node):
     async def _re_replicate(self, ctx: Context) -> None:
         """4.3: clone the chunks furthest below their goal, a few at a time."""
         room = self.config.clones_in_flight_max - len(self.cloning)
-        if room <= 0:
-            return
+        if room <= 0 or ctx.now_ms < self.meta.chunks.no_lease_before_ms:
+            return   # (after a restart, leases granted before may still run: a copy could miss their writes)
         infos = [s.info for s in self.servers.values()]
         jobs: list[tuple[int, int, str, str]] = []
         now = int(ctx.now_ms)
@@ -872,8 +888,8 @@ class MasterNode(Node):
         held = [(h, chunks.get(h).primary) for h, _, _, _ in jobs  # type: ignore[union-attr]
                 if chunks.lease_free_at_ms(h) > now and chunks.get(h).primary is not None]  # type: ignore[union-attr]
         if held:
-            acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h), self.config.rpc_timeout_ms)
-                                     for h, p in held])
+            acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h, grant=self._grant_of(h)),
+                                              self.config.rpc_timeout_ms) for h, p in held])
             for (h, p), a in zip(held, acks, strict=True):
                 if type(a) is Ack and a.ok:
                     chunks.give_back(h, p)

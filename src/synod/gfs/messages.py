@@ -313,7 +313,8 @@ class PushData(Message, tag="gfs.PushData"):
 
 class WriteChunk(Message, tag="gfs.WriteChunk"):
     """Figure 2 step 4: write the pushed data (pieces ``0..pieces-1`` of
-    ``data_id``) at ``offset`` of chunk ``handle`` at ``version``."""
+    ``data_id``) at ``offset`` of chunk ``handle`` at ``version`` (the
+    primary knows its secondaries from the master)."""
 
     client: str
     data_id: int
@@ -321,7 +322,6 @@ class WriteChunk(Message, tag="gfs.WriteChunk"):
     handle: int
     version: int
     offset: int
-    secondaries: tuple[str, ...]
 
 
 class AppendRecord(Message, tag="gfs.AppendRecord"):
@@ -332,7 +332,6 @@ class AppendRecord(Message, tag="gfs.AppendRecord"):
     pieces: int
     handle: int
     version: int
-    secondaries: tuple[str, ...]
 
 
 class MutationReply(Message, tag="gfs.MutationReply"):
@@ -426,18 +425,26 @@ class CreateChunk(Message, tag="gfs.CreateChunk"):
 class NewVersion(Message, tag="gfs.NewVersion"):
     """A new lease (4.5): the replica of ``handle`` at ``previous`` is
     now at ``version``. ``lease_ms`` > 0: this server is the primary for
-    that long from receipt (3.1)."""
+    that long from receipt (3.1), and forwards every mutation to
+    ``secondaries`` (the lease's other replicas). ``grant`` numbers the
+    master's grants (increasing, across its restarts): a copy of an old
+    NewVersion that the network delayed or duplicated never starts a
+    lease again, nor does one whose lease was revoked."""
 
     handle: int
     previous: int
     version: int
+    grant: int
     lease_ms: int = 0
+    secondaries: tuple[str, ...] = ()
 
 
 class RevokeLease(Message, tag="gfs.RevokeLease"):
-    """Give up the lease on ``handle`` now (a snapshot, 3.4)."""
+    """Give up the lease on ``handle`` granted as ``grant`` now (a snapshot,
+    3.4; a clone, 4.3); a later grant's lease stays."""
 
     handle: int
+    grant: int
 
 
 class CloneChunk(Message, tag="gfs.CloneChunk"):

@@ -177,7 +177,7 @@ class GfsWorkloadNode(Node):
     async def on_start(self, ctx: Context) -> None:
         h = self.history
         client = GfsClient(self.cell.masters, ctx.node_id, rpc_timeout_ms=self.cell.rpc_timeout_ms, attempts_max=6,
-                           retry_for_ms=3 * self.cell.lease_ms)
+                           retry_for_ms=3 * self.cell.lease_ms, lease_cache_ms=self.cell.lease_ms // 2)
         await ctx.sleep(START_MS + ctx.rng.uniform(0, 100))
         path = LOG_FILE if self.role == "a" else REGIONS_FILE
         while not await self._setup(ctx, client, path):
