@@ -1,0 +1,86 @@
+"""The chunkserver against requests the network delayed or duplicated
+(the loss nemesis does both): an old grant never starts a lease again, an
+old revocation never ends a newer one, a repeated CreateChunk or
+CopyChunkLocal never wipes a replica that took writes since (Ghemawat et
+al., SOSP 2003, 3.1, 3.4, 4.5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synod.core import Context, Node
+from synod.gfs.chunkserver import ChunkserverConfig, ChunkserverNode, MutationStatus
+from synod.gfs.messages import (
+    Ack,
+    CopyChunkLocal,
+    CreateChunk,
+    MutationReply,
+    NewVersion,
+    PushData,
+    ReadChunk,
+    RevokeLease,
+    WriteChunk,
+)
+from synod.sim import Constant, LinkModel, Network, Simulator
+
+CHUNK = 256 * 1024
+
+
+class _Script(Node):
+    def __init__(self, steps: list[Any], out: list[Any]) -> None:
+        self.steps, self.out = steps, out
+
+    async def on_start(self, ctx: Context) -> None:
+        for step in self.steps:
+            self.out.append(await ctx.call("cs1", step, 100))
+
+
+def _run(steps: list[Any]) -> tuple[list[Any], ChunkserverNode]:
+    sim = Simulator(1, network=Network(LinkModel(latency=Constant(1.0))))
+    sim.add_node("cs1", lambda: ChunkserverNode(ChunkserverConfig(masters=("master",), chunk_size_bytes=CHUNK,
+                                                                  heartbeat_ms=10_000_000)))
+    out: list[Any] = []
+    sim.add_node("c", lambda: _Script(steps, out))
+    sim.run(until_ms=5_000)
+    return out, sim.hosts["cs1"].node
+
+
+def _write(data_id: int, version: int) -> list[Any]:
+    return [PushData(client="c", data_id=data_id, piece=0, data=b"x" * 100, chain=()),
+            WriteChunk(client="c", data_id=data_id, pieces=1, handle=7, version=version, offset=0)]
+
+
+def test_an_old_grant_never_starts_a_lease_again() -> None:
+    grant = NewVersion(handle=7, previous=1, version=2, grant=10, lease_ms=60_000)
+    out, _ = _run([CreateChunk(handle=7, version=1), grant, *_write(1, 2),
+                   RevokeLease(handle=7, grant=10),
+                   grant,                     # the network kept a copy of the grant
+                   *_write(2, 2)])
+    assert out[1] == Ack(ok=True)
+    assert out[3].status == MutationStatus.OK
+    assert out[5].ok is False                  # the copy is refused...
+    assert out[7].status == MutationStatus.NOT_PRIMARY   # ...and starts no lease
+
+
+def test_an_old_revocation_never_ends_a_newer_lease() -> None:
+    out, _ = _run([CreateChunk(handle=7, version=1),
+                   NewVersion(handle=7, previous=1, version=2, grant=10, lease_ms=60_000),
+                   NewVersion(handle=7, previous=2, version=3, grant=11, lease_ms=60_000),
+                   RevokeLease(handle=7, grant=10),   # late: meant for the lease of grant 10
+                   *_write(1, 3)])
+    assert out[3].ok and out[3].detail == "a later grant runs"
+    assert type(out[5]) is MutationReply and out[5].status == MutationStatus.OK
+
+
+def test_a_repeated_create_or_copy_never_wipes_data() -> None:
+    out, node = _run([CreateChunk(handle=7, version=1),
+                      NewVersion(handle=7, previous=1, version=2, grant=10, lease_ms=60_000),
+                      *_write(1, 2),
+                      CreateChunk(handle=7, version=1),      # a copy the network kept
+                      CopyChunkLocal(handle=7, new_handle=8),
+                      CopyChunkLocal(handle=7, new_handle=8),  # again
+                      ReadChunk(handle=7, version=2, offset=0, length=100),
+                      ReadChunk(handle=8, version=2, offset=0, length=100)])
+    assert out[4] == Ack(ok=False, detail="the chunk exists here")
+    assert out[5] == Ack(ok=True) and out[6] == Ack(ok=True, detail="copied already")
+    assert out[7].data == b"x" * 100 and out[8].data == b"x" * 100
