@@ -28,6 +28,7 @@ No clock, socket or randomness: the chunkserver node drives it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from synod.core import Disk, RemoteProtocolError, decode, encode, pack_record, scan_records
@@ -241,6 +242,13 @@ class ChunkStore:
         bs = self.block_size_bytes
         write_start, write_end = min(offset, size), offset + len(data)   # a gap past the end is written as zeros
         first, last = write_start // bs, (write_end - 1) // bs
+        if write_start == offset and offset % bs == 0 and (write_end % bs == 0 or write_end >= size):
+            # Whole blocks from a block boundary (the last one may end the replica): nothing
+            # is kept, so the data is written and checksummed as it is (a 1 MB write's case).
+            self.disk.write_at(_data_path(handle), offset, data)
+            self._checksum_blocks(handle, chunk, first, last, max(size, write_end),
+                                  lambda block: data[(block - first) * bs:(block + 1 - first) * bs])
+            return
         # The touched blocks' new bytes, built in memory: a block holding
         # bytes that stay is read and verified first (never a fresh checksum
         # over bad bytes), then the gap's zeros and the data laid over it.
@@ -252,12 +260,20 @@ class ChunkStore:
         region[write_start - first * bs:offset - first * bs] = bytes(offset - write_start)
         region[offset - first * bs:write_end - first * bs] = data
         new_size = max(size, write_end)
-        self.disk.write_at(_data_path(handle), write_start, bytes(region[write_start - first * bs:
-                                                                          write_end - first * bs]))
+        view = memoryview(region)   # (slices of a view copy once, into bytes)
+        self.disk.write_at(_data_path(handle), write_start, bytes(view[write_start - first * bs:write_end - first * bs]))
+        self._checksum_blocks(handle, chunk, first, last, new_size,
+                              lambda block: bytes(view[(block - first) * bs:(block + 1 - first) * bs]))
+
+    def _checksum_blocks(self, handle: int, chunk: StoredChunk, first: int, last: int, new_size: int,
+                         block_bytes: Callable[[int], bytes]) -> None:
+        """Blocks ``first..last`` hold new bytes (``block_bytes(i)``, at
+        least the block's length): record their lengths and checksums."""
+        bs = self.block_size_bytes
         records = []
         for block in range(first, last + 1):
             length = min(bs, new_size - block * bs)
-            crc = checksum(bytes(region[(block - first) * bs:(block - first) * bs + length]))
+            crc = checksum(block_bytes(block)[:length])
             if block == len(chunk.lengths):
                 chunk.lengths.append(length)
                 chunk.crcs.append(crc)
