@@ -64,6 +64,10 @@ def test_write_read_append_stat_and_list_across_chunks() -> None:
         out["middle"] = await c.read(ctx, "/a/b/f", CHUNK - 5, 10)
         out["offsets"] = [await c.record_append(ctx, "/a/b/f", b"R" * 60_000) for _ in range(4)]
         out["stat"] = await c.stat(ctx, "/a/b/f")
+        await c.create(ctx, "/a/b/tmp")
+        await c.write(ctx, "/a/b/tmp", 0, b"committed")
+        await c.rename(ctx, "/a/b/tmp", "/a/b/out")   # atomic, as MapReduce commits (OSDI 2004, 3.3)
+        out["renamed"] = await c.read(ctx, "/a/b/out", 0, 9)
         out["ls"] = await c.list(ctx, "/a/b")
         with pytest.raises(GfsError) as e:
             await c.create(ctx, "/a/b/f")
@@ -76,7 +80,8 @@ def test_write_read_append_stat_and_list_across_chunks() -> None:
     # the chunk and goes to the start of chunk 3 (section 3.3)
     assert out["offsets"] == [600_000, 660_000, 720_000, 3 * CHUNK]
     assert out["stat"].length == 3 * CHUNK + 60_000 and out["stat"].chunks == 4
-    assert out["ls"] == ["f"]
+    assert out["renamed"] == b"committed"
+    assert out["ls"] == ["f", "out"]
     assert out["exists"] == "EXISTS"
 
 

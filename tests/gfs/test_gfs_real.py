@@ -58,6 +58,9 @@ def test_fsspec_and_pandas_read_and_write_gfs(cell: LocalCluster) -> None:
     assert pd.read_csv("gfs:///data/words.csv", storage_options=opts).equals(df)
     df.to_parquet("gfs:///data/words.parquet", storage_options=opts)
     assert pd.read_parquet("gfs:///data/words.parquet", storage_options=opts).equals(df)
+    fs.mv("/data/words.csv", "/data/renamed.csv")
+    assert pd.read_csv("gfs:///data/renamed.csv", storage_options=opts).equals(df)
+    assert not fs.exists("/data/words.csv")
     fs.rm_file("/data/blob.bin")
     assert not fs.exists("/data/blob.bin")
 

@@ -21,6 +21,7 @@ from synod.gfs.messages import (
     FileRecord,
     Mkdirs,
     RemoveHidden,
+    Rename,
     SetChunkVersion,
     Snapshot,
     Undelete,
@@ -35,7 +36,7 @@ def _records(draw: st.DrawFn) -> list:
     handle = 1
     for _ in range(draw(st.integers(1, 40))):
         kind = draw(st.sampled_from(["mkdirs", "create", "delete", "undelete", "remove", "add", "version",
-                                     "snapshot", "copy"]))
+                                     "snapshot", "copy", "rename"]))
         path = draw(st.sampled_from(PATHS))
         if kind == "mkdirs":
             out.append(Mkdirs(path=path))
@@ -48,6 +49,9 @@ def _records(draw: st.DrawFn) -> list:
         elif kind == "add":
             out.append(AddChunk(path=path, handle=handle))
             handle += 1
+        elif kind == "rename":
+            out.append(Rename(src=path, dst=draw(st.sampled_from(PATHS + ["/r", "/r/s/t"])),
+                              now_ms=draw(st.integers(0, 3))))
         elif kind == "snapshot":
             out.append(Snapshot(src=path, dst=draw(st.sampled_from(["/s", "/s/t", "/e/s"]))))
         elif kind == "copy":
@@ -175,3 +179,23 @@ def test_section_3_4_a_snapshot_shares_chunks_until_one_is_written() -> None:
     assert md.chunks.get(2) is not None and not md.shared(2)
     restored = Metadata.restore(decode(encode(md.checkpoint()), Checkpoint))
     assert restored.refs == md.refs
+
+
+def test_rename_replaces_a_file_and_keeps_the_old_one_hidden() -> None:
+    """MapReduce commits its output by an atomic rename (OSDI 2004, 3.3): the
+    file keeps its chunks under the new name; a file there is deleted (4.4)."""
+    md = Metadata()
+    records = [CreateFile(path="/out/tmp-1", replication=3), AddChunk(path="/out/tmp-1", handle=1),
+               CreateFile(path="/out/final", replication=3), AddChunk(path="/out/final", handle=2)]
+    for lsn, r in enumerate(records, start=1):
+        assert md.apply(lsn, r) == Status.OK
+    assert md.apply(5, Rename(src="/out/tmp-1", dst="/out/final", now_ms=7)) == Status.OK
+    assert md.namespace.lookup("/out/tmp-1") is None
+    assert md.namespace.lookup("/out/final").chunk_handles == [1]
+    hidden = [p for p, m in md.namespace.files() if m.deleted_at_ms == 7]
+    assert len(hidden) == 1 and md.namespace.lookup(hidden[0]).chunk_handles == [2]
+    assert md.apply(6, Rename(src="/out", dst="/elsewhere", now_ms=8)) == Status.IS_A_DIRECTORY
+    assert md.apply(6, Rename(src="/nope", dst="/x", now_ms=8)) == Status.NOT_FOUND
+    assert md.apply(6, Rename(src="/out/final", dst="/out/.deleted-1-x", now_ms=8)) == Status.BAD_PATH
+    assert md.apply(6, Rename(src="/out/final", dst="/new/dir/f", now_ms=8)) == Status.OK   # parents made
+    assert md.namespace.lookup("/new/dir").is_dir

@@ -32,6 +32,7 @@ from synod.gfs.messages import (
     LogRecord,
     Mkdirs,
     RemoveHidden,
+    Rename,
     SetChunkVersion,
     Snapshot,
     Undelete,
@@ -93,6 +94,8 @@ class Metadata:
                 status = ns.create_file(record.path, record.replication)
         elif t is DeleteFile:
             status, _ = ns.delete(record.path, record.now_ms)
+        elif t is Rename:
+            status = ns.rename(record.src, record.dst, record.now_ms)
         elif t is Undelete:
             status = ns.undelete(record.hidden, record.path)
         elif t is RemoveHidden:

@@ -326,6 +326,36 @@ class Namespace:
         self._add(path, meta)
         return Status.OK
 
+    def rename(self, src: str, dst: str, now_ms: int) -> Status:
+        """Rename file ``src`` to ``dst`` at once (MapReduce's output commit
+        relies on an atomic rename: Dean & Ghemawat, OSDI 2004, 3.3). A file
+        at ``dst`` is deleted first (hidden with ``now_ms``, 4.4); missing
+        parents of ``dst`` are made. Directories are not renamed."""
+        meta = self._entries.get(src)
+        if meta is None or meta.deleted_at_ms is not None:
+            return Status.NOT_FOUND
+        if meta.is_dir:
+            return Status.IS_A_DIRECTORY
+        if check_path(dst) is not None or dst == ROOT or dst.rpartition("/")[2].startswith(HIDDEN_PREFIX):
+            return Status.BAD_PATH
+        if dst == src:
+            return Status.OK
+        existing = self._entries.get(dst)
+        if existing is not None and existing.is_dir:
+            return Status.IS_A_DIRECTORY
+        missing = self._missing_dirs(parent_of(dst))
+        if isinstance(missing, Status):
+            return missing
+        if len(self._entries) + len(missing) + 1 > self.entries_max:
+            return Status.FULL
+        if existing is not None:
+            self.delete(dst, now_ms)
+        for d in missing:
+            self._add(d, FileMeta(is_dir=True))
+        self._remove(src)
+        self._add(dst, meta)
+        return Status.OK
+
     def expired_hidden(self, now_ms: int, interval_ms: int) -> list[str]:
         """Hidden files deleted at least ``interval_ms`` ago, sorted: the
         regular scan's to remove (section 4.4)."""

@@ -49,6 +49,7 @@ from synod.gfs.messages import (
     ClientList,
     ClientLocate,
     ClientMkdirs,
+    ClientRename,
     ClientSnapshot,
     ClientStat,
     FsckReply,
@@ -183,6 +184,15 @@ class GfsClient:
         """Delete a file (hidden, reclaimed later: 4.4) or an empty directory."""
         self._drop_locations(path)
         self._check(await self._ask(ctx, ClientDelete(path=path)), path)
+
+    async def rename(self, ctx: Context, src: str, dst: str) -> None:
+        """Rename file ``src`` to ``dst`` at once, replacing a file there
+        (the atomic commit MapReduce relies on)."""
+        self._drop_locations(src)
+        self._drop_locations(dst)
+        for key in [k for k in self._leases if k[0] in (src, dst)]:
+            del self._leases[key]
+        self._check(await self._ask(ctx, ClientRename(path=src, dst=dst)), src)
 
     async def snapshot(self, ctx: Context, src: str, dst: str) -> None:
         """Copy file or tree ``src`` to ``dst`` at once (3.4)."""

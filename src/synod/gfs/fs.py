@@ -124,6 +124,13 @@ class GfsFileSystem(AbstractFileSystem):
     def _rm(self, path: str) -> None:
         self.rm_file(path)
 
+    def mv(self, path1: str, path2: str, recursive: bool = False, maxdepth: int | None = None,
+           **kwargs: Any) -> None:
+        """Rename a file at once, replacing a file at ``path2`` (GFS's rename;
+        directories are not renamed)."""
+        src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
+        self._run(lambda ctx: self.client.rename(ctx, src, dst))
+
     def rmdir(self, path: str) -> None:
         self.rm_file(path)
 

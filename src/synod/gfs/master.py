@@ -78,6 +78,7 @@ from synod.gfs.messages import (
     ClientList,
     ClientLocate,
     ClientMkdirs,
+    ClientRename,
     ClientSnapshot,
     ClientStat,
     ClientUndelete,
@@ -102,6 +103,7 @@ from synod.gfs.messages import (
     Mkdirs,
     NewVersion,
     RemoveHidden,
+    Rename,
     RevokeLease,
     ServerHealth,
     SetChunkVersion,
@@ -229,7 +231,7 @@ class MasterNode(Node):
             status, names = self.meta.namespace.list(msg.path, include_hidden=msg.include_hidden) \
                 if check_path(msg.path) is None else (Status.BAD_PATH, [])
             ctx.reply(ListReply(status=status, names=tuple(names)))
-        elif t in (ClientMkdirs, ClientCreate, ClientDelete, ClientUndelete, ClientLease, ClientSnapshot):
+        elif t in (ClientMkdirs, ClientCreate, ClientDelete, ClientRename, ClientUndelete, ClientLease, ClientSnapshot):
             if self.is_shadow:
                 ctx.reply(StatusReply(status=Status.READ_ONLY, detail="a shadow master serves reads only"))
             elif not self.ready:
@@ -420,10 +422,16 @@ class MasterNode(Node):
         if t is ClientUndelete and check_path(msg.hidden) is not None:
             ctx.reply(StatusReply(status=Status.BAD_PATH, detail="hidden name"))
             return
+        if t is ClientRename and check_path(msg.dst) is not None:
+            ctx.reply(StatusReply(status=Status.BAD_PATH, detail=f"destination: {check_path(msg.dst)}"))
+            return
         op = self._op()
         reads, writes = lock_set(path, write=True)
         if t is ClientUndelete:
             writes = writes + (msg.hidden,)
+        elif t is ClientRename:
+            more_reads, more_writes = lock_set(msg.dst, write=True)
+            reads, writes = reads + more_reads, writes + more_writes
         if self.locks.full or not self.locks.acquire(op, reads, writes):
             self.locks.release(op)
             ctx.reply(StatusReply(status=Status.RETRY, detail="the name is locked"))
@@ -436,6 +444,8 @@ class MasterNode(Node):
                 record = CreateFile(path=path, replication=msg.replication or self.config.replication_default)
             elif t is ClientDelete:
                 record = DeleteFile(path=path, now_ms=int(ctx.unix_ms))
+            elif t is ClientRename:
+                record = Rename(src=path, dst=msg.dst, now_ms=int(ctx.unix_ms))
             else:
                 record = Undelete(hidden=msg.hidden, path=path)
             status, lsn = self._log(ctx, record)

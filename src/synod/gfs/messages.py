@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from synod.core import Message
 
-__all__ = ["Mkdirs", "CreateFile", "DeleteFile", "Undelete", "RemoveHidden", "AddChunk", "SetChunkVersion",
+__all__ = ["Mkdirs", "CreateFile", "DeleteFile", "Rename", "Undelete", "RemoveHidden", "AddChunk", "SetChunkVersion",
            "ConfirmVersion", "Snapshot", "CopyChunk", "LogRecord", "FileRecord", "Checkpoint", "LogEntry",
-           "ClientMkdirs", "ClientCreate", "ClientDelete", "ClientUndelete", "ClientSnapshot", "ClientList",
+           "ClientMkdirs", "ClientCreate", "ClientDelete", "ClientRename", "ClientUndelete", "ClientSnapshot", "ClientList",
            "ClientStat", "ClientLocate", "ClientLease", "ClientFsck", "ServerHealth", "ChunkHealth", "FsckReply",
            "StatusReply", "ListReply", "StatReply", "ChunkLocation",
            "LocateReply", "LeaseReply", "PushData", "WriteChunk", "AppendRecord", "ApplyMutation", "ReadChunk",
@@ -59,6 +59,15 @@ class DeleteFile(Message, tag="gfs.DeleteFile"):
     or remove an empty directory."""
 
     path: str
+    now_ms: int
+
+
+class Rename(Message, tag="gfs.Rename"):
+    """Rename file ``src`` to ``dst`` at once, a file at ``dst`` deleted
+    (hidden with ``now_ms``) first."""
+
+    src: str
+    dst: str
     now_ms: int
 
 
@@ -116,7 +125,7 @@ class CopyChunk(Message, tag="gfs.CopyChunk"):
     new_handle: int
 
 
-LogRecord = Mkdirs | CreateFile | DeleteFile | Undelete | RemoveHidden | AddChunk | SetChunkVersion | \
+LogRecord = Mkdirs | CreateFile | DeleteFile | Rename | Undelete | RemoveHidden | AddChunk | SetChunkVersion | \
     ConfirmVersion | Snapshot | CopyChunk
 
 
@@ -166,6 +175,13 @@ class ClientDelete(Message, tag="gfs.ClientDelete"):
     """Delete a file (it is hidden and reclaimed later, 4.4) or an empty directory."""
 
     path: str
+
+
+class ClientRename(Message, tag="gfs.ClientRename"):
+    """Rename file ``path`` to ``dst`` at once (replacing a file there)."""
+
+    path: str
+    dst: str
 
 
 class ClientUndelete(Message, tag="gfs.ClientUndelete"):
@@ -490,6 +506,6 @@ class LogFetch(Message, tag="gfs.LogFetch"):
     lsn: int
 
 
-ClientRequest = ClientMkdirs | ClientCreate | ClientDelete | ClientUndelete | ClientSnapshot | ClientList | \
+ClientRequest = ClientMkdirs | ClientCreate | ClientDelete | ClientRename | ClientUndelete | ClientSnapshot | ClientList | \
     ClientStat | ClientLocate | ClientLease
 MasterCommand = CreateChunk | NewVersion | RevokeLease | CloneChunk | CopyChunkLocal
