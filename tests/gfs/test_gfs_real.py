@@ -73,19 +73,31 @@ def _try_mkdir(fs: fsspec.AbstractFileSystem) -> bool:
         return False
 
 
-def test_acknowledged_writes_and_appends_survive_kill_9_of_chunkservers_and_the_master(cell: LocalCluster) -> None:
+def test_acknowledged_writes_and_appends_survive_kill_9_pause_and_partition(cell: LocalCluster) -> None:
     """Issue 13 section 4: SIGKILL a chunkserver, then the master (restarted
-    from its operation log), in the middle of writes and record appends;
-    every acknowledged one reads back, and every chunk is back at 3
-    replicas on servers that run."""
+    from its operation log), then SIGSTOP another chunkserver for 2 s and
+    cut a third off the cell for 2 s, in the middle of writes and record
+    appends; every acknowledged one reads back, and every chunk is back at
+    3 replicas on servers that run."""
     addrs = {n: cell.addr(n) for n in cell.node_ids}
     with Driver(addrs, credentials=Credentials.from_config(cell.config)) as d:
-        client = GfsClient(masters_of(2), d.client_id, rpc_timeout_ms=1_000)
+        client = GfsClient(masters_of(2), d.client_id, rpc_timeout_ms=6_000)
         _wait(lambda: _created(d, client, "/log") and _created(d, client, "/blob"))
         acked: list[tuple[str, int, bytes]] = []
         restart: threading.Timer | None = None
         victim = ""
-        for i in range(60):
+        timers: list[threading.Timer] = []
+        for i in range(90):
+            if i == 45:
+                paused = next(cs for cs in chunkservers_of(5) if cs != victim)
+                cell.pause(paused)    # SIGSTOP: alive to the kernel, silent to everyone
+                timers.append(threading.Timer(2.0, lambda p=paused: cell.resume(p)))
+                timers[-1].start()
+            if i == 60:
+                cut = next(cs for cs in reversed(chunkservers_of(5)) if cs != victim)
+                cell.isolate(cut)     # a partition: the cell cannot reach it, nor it the cell
+                timers.append(threading.Timer(2.0, cell.heal))
+                timers[-1].start()
             if i == 15:
                 victim = next(cs for cs in chunkservers_of(5) if cell.is_alive(cs))
                 cell.kill(victim)     # SIGKILL in the middle
@@ -101,7 +113,8 @@ def test_acknowledged_writes_and_appends_survive_kill_9_of_chunkservers_and_the_
                 d.run(lambda ctx, r=record, a=at: client.write(ctx, "/blob", a, r))
                 acked.append(("/blob", at, record))
         assert restart is not None
-        restart.join()
+        for t in [restart, *timers]:
+            t.join()
         for path, offset, record in acked:
             size = len(record)
             assert d.run(lambda ctx, p=path, o=offset, n=size: client.read(ctx, p, o, n)) == record

@@ -93,7 +93,7 @@ class _Session:
         masters = tuple(n for n in config.nodes if n == "master" or n.startswith("shadow"))
         self.driver = Driver({n: (c.host, c.port) for n, c in config.nodes.items()},
                              credentials=Credentials.from_config(config))
-        self.client = GfsClient(masters, self.driver.client_id, rpc_timeout_ms=2_000, retry_for_ms=20_000)
+        self.client = GfsClient(masters, self.driver.client_id, rpc_timeout_ms=6_000, retry_for_ms=20_000)
 
     def run(self, fn: Any) -> Any:
         from synod.gfs.client import GfsError

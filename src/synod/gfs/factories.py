@@ -30,8 +30,11 @@ class MasterParams(Params):
     tick_ms: int = C.MASTER_TICK_MS
     deleted_retention_ms: int = C.DELETED_RETENTION_MS
     checkpoint_records: int = C.CHECKPOINT_RECORDS
+    rpc_timeout_ms: int = C.RPC_TIMEOUT_MS
 
     def __post_init__(self) -> None:
+        if self.rpc_timeout_ms <= 0:
+            raise ValueError("rpc_timeout_ms must be > 0")
         if self.chunk_size_bytes < C.CHUNK_SIZE_BYTES_MIN or self.chunk_size_bytes % C.BLOCK_SIZE_BYTES:
             raise ValueError(f"chunk_size_bytes must be a multiple of {C.BLOCK_SIZE_BYTES}")
         if not 1 <= self.replication_default <= C.REPLICATION_GOAL_MAX:
@@ -51,14 +54,15 @@ class ChunkserverParams(Params):
     chunk_size_bytes: int = C.CHUNK_SIZE_BYTES_DEFAULT
     heartbeat_ms: int = C.HEARTBEAT_INTERVAL_MS
     scrub_interval_ms: int = C.SCRUB_INTERVAL_MS
+    rpc_timeout_ms: int = C.RPC_TIMEOUT_MS
 
     def __post_init__(self) -> None:
         if not self.masters:
             raise ValueError("masters: the master's id first")
         if self.chunk_size_bytes < C.CHUNK_SIZE_BYTES_MIN or self.chunk_size_bytes % C.BLOCK_SIZE_BYTES:
             raise ValueError(f"chunk_size_bytes must be a multiple of {C.BLOCK_SIZE_BYTES}")
-        if min(self.heartbeat_ms, self.scrub_interval_ms, self.capacity_bytes) <= 0:
-            raise ValueError("heartbeat_ms, scrub_interval_ms and capacity_bytes must be > 0")
+        if min(self.heartbeat_ms, self.scrub_interval_ms, self.capacity_bytes, self.rpc_timeout_ms) <= 0:
+            raise ValueError("heartbeat_ms, scrub_interval_ms, capacity_bytes and rpc_timeout_ms must be > 0")
 
 
 def master_factory(node_id: str, params: dict[str, Any]) -> MasterNode:
@@ -72,7 +76,7 @@ def master_factory(node_id: str, params: dict[str, Any]) -> MasterNode:
                                    replication_default=p.replication_default, lease_ms=p.lease_ms,
                                    chunkserver_timeout_ms=p.chunkserver_timeout_ms, tick_ms=p.tick_ms,
                                    deleted_retention_ms=p.deleted_retention_ms,
-                                   checkpoint_records=p.checkpoint_records))
+                                   checkpoint_records=p.checkpoint_records, rpc_timeout_ms=p.rpc_timeout_ms))
 
 
 def chunkserver_factory(node_id: str, params: dict[str, Any]) -> ChunkserverNode:
@@ -84,4 +88,5 @@ def chunkserver_factory(node_id: str, params: dict[str, Any]) -> ChunkserverNode
     p = parse_params(params, ChunkserverParams)
     return ChunkserverNode(ChunkserverConfig(masters=p.masters, rack=p.rack, capacity_bytes=p.capacity_bytes,
                                              chunk_size_bytes=p.chunk_size_bytes, heartbeat_ms=p.heartbeat_ms,
-                                             scrub_interval_ms=p.scrub_interval_ms))
+                                             scrub_interval_ms=p.scrub_interval_ms,
+                                             rpc_timeout_ms=p.rpc_timeout_ms))

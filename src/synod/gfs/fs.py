@@ -60,7 +60,7 @@ class GfsFileSystem(AbstractFileSystem):
     protocol = "gfs"
     root_marker = "/"
 
-    def __init__(self, run_dir: str | None = None, rpc_timeout_ms: int = 2_000, **kwargs: Any) -> None:
+    def __init__(self, run_dir: str | None = None, rpc_timeout_ms: int = 6_000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not run_dir:
             raise ValueError("gfs:// needs run_dir= (the directory of `synod gfs up --dir DIR`)")

@@ -27,17 +27,19 @@ def chunkservers_of(n: int) -> tuple[str, ...]:
 
 def cell_spec(run_dir: str | os.PathLike[str], *, chunkservers: int = 5, shadows: int = 2, racks: int = 2,
               chunk_size_bytes: int = 64 * 1024 * 1024, lease_ms: int = 60_000, heartbeat_ms: int = 1_000,
-              chunkserver_timeout_ms: int = 10_000, **options: Any) -> ClusterSpec:
+              chunkserver_timeout_ms: int = 10_000, rpc_timeout_ms: int = 1_000, **options: Any) -> ClusterSpec:
     """The spec of a cell: ``master``, ``shadow1..``, ``cs1..`` (chunkserver
-    ``i`` on rack ``i % racks``); ``options`` are ClusterSpec fields."""
+    ``i`` on rack ``i % racks``); ``rpc_timeout_ms``: the servers' calls to
+    each other (a client's to the master should wait several of them: a
+    lease may take a few rounds); ``options`` are ClusterSpec fields."""
     masters = masters_of(shadows)
     common = {"chunk_size_bytes": chunk_size_bytes, "lease_ms": lease_ms, "chunkserver_timeout_ms": chunkserver_timeout_ms,
-              "tick_ms": min(1_000, heartbeat_ms * 2)}
+              "tick_ms": min(1_000, heartbeat_ms * 2), "rpc_timeout_ms": rpc_timeout_ms}
     nodes = {MASTER_ID: NodeSpec(factory=MASTER_FACTORY, params={"shadows": list(masters[1:]), **common})}
     for s in masters[1:]:
         nodes[s] = NodeSpec(factory=MASTER_FACTORY, params={"master": MASTER_ID, **common})
     for i, cs in enumerate(chunkservers_of(chunkservers), start=1):
         nodes[cs] = NodeSpec(factory=CHUNKSERVER_FACTORY, params={
             "masters": list(masters), "rack": f"rack{i % racks}", "chunk_size_bytes": chunk_size_bytes,
-            "heartbeat_ms": heartbeat_ms})
+            "heartbeat_ms": heartbeat_ms, "rpc_timeout_ms": rpc_timeout_ms})
     return ClusterSpec(run_dir=Path(run_dir), nodes=nodes, **options)
