@@ -62,6 +62,10 @@ def test_valid_config_parses_with_defaults(tmp_path: Path) -> None:
         (_raw(nodes={"n1": {"port": 7001, "factory": FACTORY}, "n2": {"port": 7001, "factory": FACTORY}}),
          "both use 127.0.0.1:7001"),
         ([1, 2], "expected a JSON object"),
+        (_raw(fs="gfs"), "fs must be null or"),
+        (_raw(fs={"protocol": "", "options": {}}), "fs must be null or"),
+        (_raw(fs={"protocol": "gfs", "options": []}), "fs must be null or"),
+        (_raw(fs={"protocol": "gfs", "colour": 1}), "fs must be null or"),
     ],
 )
 def test_invalid_config_raises_config_error_naming_the_problem(raw: object, needle: str) -> None:
@@ -116,3 +120,11 @@ def test_build_node_imports_the_factory_and_checks_what_it_returns(tmp_path: Pat
         build_node(config_with(FACTORY, {"bogus": 1}), "n1")
     with pytest.raises(ConfigError, match="not in the config"):
         build_node(config_with(FACTORY), "n9")
+
+
+def test_the_fs_key_names_ctx_fs_and_round_trips(tmp_path: Path) -> None:
+    spec = {"protocol": "gfs", "options": {"run_dir": "/runs/gfs"}}
+    config = parse_config(_raw(fs=spec), base_dir=tmp_path)
+    assert config.fs == spec
+    assert parse_config(config.to_json(), base_dir=tmp_path).fs == spec
+    assert parse_config(_raw(), base_dir=tmp_path).fs is None

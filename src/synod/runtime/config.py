@@ -6,6 +6,8 @@ A cluster is one JSON file::
       "run_dir": "runs/demo",            # relative paths: to the file's folder
       "seed": 7,
       "fs_root": null,                   # or a folder for shared files (ctx.fs)
+      "fs": null,                        # optional: ctx.fs as {"protocol": "gfs", "options": {...}}
+                                         #   (any fsspec protocol; default the local file system)
       "frame_size_bytes_max": 67108864,  # optional
       "trace": true,                     # optional: ctx.trace -> <id>/trace.jsonl
       "trace_messages": false,           # optional: also trace every send/recv
@@ -78,7 +80,7 @@ FREE_PORT_LOW = 10_000   # free_ports chooses from here up to the kernel's ephem
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _TOP_KEYS = {"run_dir", "seed", "fs_root", "frame_size_bytes_max", "trace", "trace_messages", "nodes",
-             "key_file", "tls", "allow_remote", "partial_frame_bytes_max"}
+             "key_file", "tls", "allow_remote", "partial_frame_bytes_max", "fs"}
 _PARTIAL_FRAME_BYTES_MIN = 64 * 1024
 _PARTIAL_FRAME_BYTES_LIMIT = 1 << 40
 _NODE_KEYS = {"host", "port", "factory", "params", "client_ports"}
@@ -119,6 +121,8 @@ class ClusterConfig:
     tls: bool = False
     allow_remote: bool = False
     partial_frame_bytes_max: int = PARTIAL_FRAME_BYTES_MAX
+    # ctx.fs: {"protocol": <fsspec protocol>, "options": {...}}; None: the local file system
+    fs: dict[str, Any] | None = None
 
     def node_dir(self, node_id: str) -> Path:
         return self.run_dir / node_id
@@ -135,6 +139,7 @@ class ClusterConfig:
             "tls": self.tls,
             "allow_remote": self.allow_remote,
             "partial_frame_bytes_max": self.partial_frame_bytes_max,
+            "fs": self.fs,
             "nodes": {
                 nid: {"host": n.host, "port": n.port, "factory": n.factory, "params": n.params,
                       "client_ports": dict(n.client_ports)}
@@ -231,9 +236,21 @@ def parse_config(raw: Any, *, base_dir: str | os.PathLike[str] | None = None,
         raise ConfigError(f"{where}: partial_frame_bytes_max must be an int in "
                           f"[{_PARTIAL_FRAME_BYTES_MIN}, {_PARTIAL_FRAME_BYTES_LIMIT}], got {partial_max!r}")
     _check_exposure(nodes, key_file, flags["tls"], flags["allow_remote"], where)
+    fs = _parse_fs(raw.get("fs"), where)
     return ClusterConfig(run_dir=run_dir, seed=seed, fs_root=fs_root, nodes=nodes,
                          frame_size_bytes_max=frame_max, key_file=key_file,
-                         partial_frame_bytes_max=partial_max, **flags)
+                         partial_frame_bytes_max=partial_max, fs=fs, **flags)
+
+
+def _parse_fs(raw: Any, where: str) -> dict[str, Any] | None:
+    """The ``fs`` key: None, or {"protocol": str, "options": {str: JSON}}."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"protocol", "options"} or not isinstance(raw.get("protocol"), str) \
+            or not raw["protocol"] or not isinstance(raw.get("options", {}), dict):
+        raise ConfigError(f'{where}: fs must be null or {{"protocol": "<fsspec protocol>", "options": {{...}}}}, '
+                          f"got {raw!r}")
+    return {"protocol": raw["protocol"], "options": dict(raw.get("options", {}))}
 
 
 def _check_exposure(nodes: dict[str, NodeConfig], key_file: Path | None, tls: bool, allow_remote: bool,
@@ -382,6 +399,7 @@ class ClusterSpec:
     tls: bool = False
     allow_remote: bool = False
     partial_frame_bytes_max: int = PARTIAL_FRAME_BYTES_MAX
+    fs: dict[str, Any] | None = None   # ctx.fs: {"protocol": ..., "options": {...}}; None: local files
 
 
 def local_spec(n: int, factory: str, run_dir: str | os.PathLike[str], *,
@@ -479,6 +497,7 @@ def write_config(spec: ClusterSpec, path: str | os.PathLike[str] | None = None) 
         "tls": spec.tls,
         "allow_remote": spec.allow_remote,
         "partial_frame_bytes_max": spec.partial_frame_bytes_max,
+        "fs": spec.fs,
         "nodes": {
             nid: {"host": n.host, "port": ports.get((nid, None), n.port), "factory": n.factory, "params": n.params,
                   "client_ports": {name: ports.get((nid, name), p) for name, p in n.client_ports.items()}}

@@ -43,9 +43,11 @@ The world of a node: ``ctx.now_ms`` is ``time.monotonic()`` in ms;
 ``ctx.rng`` is ``random.Random(f"{seed}:{node_id}:{nonce}")`` with a fresh
 nonce per start (logged in the ``start`` trace event), so a restarted node
 does not replay its earlier random choices; ``ctx.disk`` is a
-:class:`FileDisk` in ``run_dir/<id>/data``; ``ctx.fs`` is fsspec's local file
-system (absolute paths; ``fs_root``, when configured, is created at start and
-is where shared files belong by convention). ``ctx.trace`` writes JSON lines
+:class:`FileDisk` in ``run_dir/<id>/data``; ``ctx.fs`` is the filesystem the
+config's ``fs`` names (an fsspec protocol and its options: ``gfs`` for a
+synod GFS cell), else fsspec's local file system (absolute paths;
+``fs_root``, when configured, is created at start and is where shared files
+belong by convention). ``ctx.trace`` writes JSON lines
 ``{"t_ms", "unix_ms", "node", "kind", ...}`` to ``run_dir/<id>/trace.jsonl``.
 """
 
@@ -156,6 +158,21 @@ class RealHost(Host):
         )
 
     # -- Host hooks ----------------------------------------------------------------
+    def _shared_fs(self) -> Any:
+        """``ctx.fs``: the config's ``fs`` (an fsspec protocol and its
+        options), else the local file system.
+
+        Raises:
+            ConfigError: the protocol is unknown or refuses its options.
+        """
+        spec = self.config.fs
+        if spec is None:
+            return fsspec.filesystem("file")
+        try:
+            return fsspec.filesystem(spec["protocol"], **spec["options"])
+        except (ValueError, TypeError, ImportError, OSError) as e:
+            raise ConfigError(f"node {self.node_id}: ctx.fs {spec['protocol']!r}: {e}") from None
+
     def clock_ms(self) -> float:
         return time.monotonic() * 1000.0
 
@@ -363,7 +380,7 @@ class RealHost(Host):
         if faults is not None:
             self.transport.set_faults(faults)
         rng = random.Random(f"{self.config.seed}:{self.node_id}:{self.nonce}")
-        ctx = Context(self, self.node_id, tuple(self.config.nodes), rng, self.disk, fsspec.filesystem("file"))
+        ctx = Context(self, self.node_id, tuple(self.config.nodes), rng, self.disk, self._shared_fs())
         if self.exit_code is not None:
             return  # stopped (a signal) before the node was booted
         self.trace("start", {"pid": os.getpid(), "nonce": self.nonce, "port": node_cfg.port})
