@@ -129,3 +129,29 @@ def _created(d: Driver, client: GfsClient, path: str) -> bool:
         return True
     except GfsError as e:
         return e.status == "EXISTS"
+
+
+def test_mapreduce_reads_its_input_from_and_commits_its_output_to_gfs(cell: LocalCluster, tmp_path: Path) -> None:
+    """Issue 13 section 3: MapReduce (``ctx.fs`` = ``gfs://`` through the
+    cluster config's ``fs``) reads its splits from GFS and commits its
+    outputs there by rename; the result is the sequential reference's."""
+    from synod.cli.mr_real import run_real_job
+    from synod.mapreduce.messages import JobSpec
+    from synod.mapreduce.reference import output_lines, run_sequential
+
+    opts = {"run_dir": str(cell.run_dir)}
+    fs = fsspec.filesystem("gfs", **opts)
+    _wait(lambda: _try_mkdir(fs))
+    words = ["gfs", "chunk", "lease", "master", "replica", "record", "append", "snapshot"]
+    docs = {f"/in/doc{i}.txt": " ".join(words[(i * 7 + j) % len(words)] for j in range(40_000 + i * 999))
+            for i in range(3)}
+    for path, text in docs.items():
+        fs.pipe_file(path, text.encode())
+    job = JobSpec(app="synod.mapreduce.apps.wc", app_args={}, inputs=tuple(sorted(docs)), out_dir="/out/wc",
+                  nreduce=2, split_size_bytes=CHUNK)
+    summary = run_real_job(job, workers=3, run_dir=tmp_path / "mr", progress=False, fork_server=True,
+                           fs={"protocol": "gfs", "options": opts})
+    assert summary.done, summary.reason
+    outputs = [fs.cat_file(f"/out/wc/mr-out-{r}") for r in range(2)]
+    assert output_lines(outputs) == run_sequential("synod.mapreduce.apps.wc", sorted(docs.items()))
+    assert fs.exists("/out/wc/_SUCCESS")

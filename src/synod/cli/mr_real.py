@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import fsspec
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -93,7 +94,8 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
                  kill_worker_at_map_fraction: float | None = None, respawn: bool = False,
                  timeout_s: float = 3600.0, say: Callable[[str], None] | None = None,
                  on_poll: Callable[[LocalCluster, JobStatus | None], None] | None = None,
-                 app_dir: str | None = None, fork_server: bool = False) -> RealJobSummary:
+                 app_dir: str | None = None, fork_server: bool = False,
+                 fs: dict[str, Any] | None = None) -> RealJobSummary:
     """Run ``job`` with ``workers`` worker processes; block until the job
     succeeds, the coordinator is gone, or ``timeout_s`` passes.
 
@@ -109,6 +111,9 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     processes from one that imported the runtime once
     (:class:`LocalCluster`'s ``fork_server``): ~0.03 s to start a node
     instead of ~0.1 s of CPU each; ``synod mr run`` and ``synod demo`` use it.
+    ``fs``: the shared storage the job's paths are on, as a cluster config's
+    ``fs`` (``{"protocol": "gfs", "options": {"run_dir": ...}}``: inputs and
+    outputs in synod's GFS, paths absolute in it); None: local files.
 
     Raises:
         synod.runtime.cluster.ClusterError: a process could not be started.
@@ -117,14 +122,15 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     ids = worker_ids(workers)
     nodes = {COORDINATOR_ID: NodeSpec(factory="synod.mapreduce.factories:coordinator",
                                       params={"job": job_to_params(job)})}
+    out_dir = _out_dir(job, fs)
     for wid in ids:
         # done_marker: a worker that starts after the coordinator has left
         # sees the job is over and exits at once instead of retrying
         nodes[wid] = NodeSpec(factory="synod.mapreduce.factories:worker",
                               params={"coordinator": COORDINATOR_ID,
-                                      "done_marker": str(Path(job.out_dir).resolve() / SUCCESS_MARKER)})
-    Path(job.out_dir).mkdir(parents=True, exist_ok=True)
-    config, _ = write_config(ClusterSpec(run_dir=run_dir, nodes=nodes))
+                                      "done_marker": f"{out_dir}/{SUCCESS_MARKER}"})
+    _shared(fs).makedirs(out_dir, exist_ok=True)
+    config, _ = write_config(ClusterSpec(run_dir=run_dir, nodes=nodes, fs=fs))
     t0 = time.perf_counter()
     # Only workers are respawned: the coordinator's state is volatile, so a
     # coordinator that dies ends the job (paper section 3.3).
@@ -145,7 +151,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
         try:
             cluster.wait_ready([COORDINATOR_ID])
         except ClusterError:
-            if not _outcome(job).succeeded:
+            if not _outcome(job, fs).succeeded:
                 raise
             # a job this small can be over, and its coordinator gone, before
             # it was ever seen ready: the loop below finds it done
@@ -187,7 +193,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
         # coordinator that left between two polls after writing _SUCCESS
         # finished the job: its workers leave on their own too.
         gone_code = [cluster.wait_exit(COORDINATOR_ID, EXIT_TIMEOUT_S)] if coordinator_gone else []
-        finished = coordinator_gone and _outcome(job).succeeded
+        finished = coordinator_gone and _outcome(job, fs).succeeded
         waited = [COORDINATOR_ID, *ids] if finished or not coordinator_gone else []
         exit_codes = {n: cluster.wait_exit(n, EXIT_TIMEOUT_S) for n in waited if n not in killed}
     finally:
@@ -200,7 +206,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
                   **exit_codes}
     if gone_code:
         exit_codes[COORDINATOR_ID] = gone_code[0]
-    outcome = _outcome(job)  # after the waits: a coordinator still running may have finished meanwhile
+    outcome = _outcome(job, fs)  # after the waits: a coordinator still running may have finished meanwhile
     reason = ""
     if not outcome.succeeded:
         if status is not None and status.done:
@@ -219,8 +225,17 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
 _TRACE_KINDS = ('"job_start"', '"job_done"', '"worker_dead"', '"map_done"', '"reduce_done"')
 
 
-def _outcome(job: JobSpec) -> JobOutcome:
-    return job_outcome(fsspec.filesystem("file"), str(Path(job.out_dir).resolve()), job.nreduce)
+def _shared(fs: dict[str, Any] | None) -> Any:
+    """The job's shared storage as the nodes see it (``ctx.fs``)."""
+    return fsspec.filesystem("file") if fs is None else fsspec.filesystem(fs["protocol"], **fs["options"])
+
+
+def _out_dir(job: JobSpec, fs: dict[str, Any] | None) -> str:
+    return str(Path(job.out_dir).resolve()) if fs is None else job.out_dir.rstrip("/")
+
+
+def _outcome(job: JobSpec, fs: dict[str, Any] | None = None) -> JobOutcome:
+    return job_outcome(_shared(fs), _out_dir(job, fs), job.nreduce)
 
 
 def status_from_trace(path: Path, last: JobStatus | None = None) -> JobStatus | None:
