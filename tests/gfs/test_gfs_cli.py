@@ -46,6 +46,18 @@ def test_up_put_ls_append_cat_snapshot_get_rm_fsck_down(gfs_dir: Path, tmp_path:
     assert fsck.exit_code == 0, fsck.output
     report = json.loads(fsck.output)
     assert len(report["servers"]) == 4 and report["under_replicated"] == []
+    # MapReduce over the cell: gfs:// inputs and output (issue 13 section 5)
+    (tmp_path / "words.txt").write_text("lease chunk lease master\nchunk lease\n")
+    assert synod("gfs", "put", str(tmp_path / "words.txt"), "/in/words.txt", *d).exit_code == 0
+    mr = synod("mr", "run", "--app", "wc", "--workers", "2", "--reduces", "1", "--gfs-dir", str(gfs_dir),
+               "--out", "gfs:///out/wc", "gfs:///in")
+    assert mr.exit_code == 0, mr.output
+    assert "committed mr-out-0 and _SUCCESS to gfs:///out/wc" in mr.output
+    assert synod("gfs", "cat", "/out/wc/mr-out-0", *d).output.splitlines() == ["chunk 2", "lease 3", "master 1"]
+    again = synod("mr", "run", "--app", "wc", "--gfs-dir", str(gfs_dir), "--out", "gfs:///out/wc", "gfs:///in")
+    assert again.exit_code == 2 and "--force" in again.output
+    mixed = synod("mr", "run", "--app", "wc", "--gfs-dir", str(gfs_dir), "--out", str(tmp_path / "o"), "gfs:///in")
+    assert mixed.exit_code == 2 and "one storage per job" in mixed.output
     missing = synod("gfs", "cat", "/nope", *d)
     assert missing.exit_code == 1 and "NOT_FOUND" in missing.output
     down = synod("gfs", "down", *d)

@@ -35,6 +35,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 import msgspec
@@ -42,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synod.cli._mr_args import app_search_dir, build_job, drop_binary, expand_inputs, parse_app_args
+from synod.cli._mr_gfs import is_gfs, run_gfs_job
 from synod.cli._mr_out import OutputPlan, plan_output, status_fields
 from synod.mapreduce.simjob import SIM_OUT_DIR
 
@@ -90,6 +92,8 @@ def mr() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="print one JSON object (verdict, outputs, timings, crashes, re-executions, worker deaths) "
                    "instead of the table")
+@click.option("--gfs-dir", default="runs/gfs", show_default=True, type=click.Path(file_okay=False),
+              help="with gfs:// inputs and --out: the GFS cell's run dir (synod gfs up --dir)")
 @click.option("--sim", is_flag=True, help="run in the simulator instead of real processes")
 @click.option("--seed", type=int, default=1, show_default=True, help="simulator seed")
 @click.option("--kill-workers", type=float, default=0.0, show_default=True,
@@ -107,13 +111,18 @@ def mr() -> None:
 @click.argument("inputs", nargs=-1, required=True)
 def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir: str, force: bool,
         split_size: int, no_combiner: bool, backup_tasks: bool, task_timeout_ms: int, pattern: str,
-        run_dir: str | None, keep: bool, as_json: bool, sim: bool, seed: int, kill_workers: float,
+        run_dir: str | None, keep: bool, as_json: bool, gfs_dir: str, sim: bool, seed: int, kill_workers: float,
         partitions: float, crashes: tuple[str, ...], sim_compute_ms_per_mb: float,
         trace_path: str | None, check_determinism: bool, inputs: tuple[str, ...]) -> None:
     """Run a MapReduce job over INPUT files (or directories).
 
     Binary input files (a NUL byte or invalid UTF-8 in the first 8 KiB) are
     skipped, each named in a warning line on stderr.
+
+    \b
+    Over GFS (synod gfs up): inputs and --out as gfs:// paths; map tasks
+    read their splits from GFS, outputs are committed there:
+      synod mr run --app wc --gfs-dir runs/gfs --out gfs:///out/wc gfs:///in
 
     \b
     Fault injection in the simulator (workers crash, map tasks re-execute):
@@ -131,6 +140,19 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
             raise click.UsageError("--kill-workers, --partitions, --crash, --trace, --check-determinism and "
                                    "--sim-compute-ms-per-mb need --sim")
         scripted = [_parse_crash(c, workers) for c in crashes]
+        if any(is_gfs(i) for i in inputs) or is_gfs(out_dir):
+            if sim or as_json:
+                raise click.UsageError("gfs:// inputs run on real processes, without --sim or --json")
+            parsed = parse_app_args(app_args)
+
+            def build(files: list[str], out: str) -> Any:
+                return build_job(app=app, app_args=parsed, inputs=[Path(f) for f in files], out_dir=out,
+                                 reduces=reduces, split_size_bytes=split_size, backup_tasks=backup_tasks,
+                                 use_combiner=not no_combiner, task_timeout_ms=task_timeout_ms)
+
+            sys.exit(run_gfs_job(Console(soft_wrap=True), gfs_dir=gfs_dir, inputs=inputs, out_dir=out_dir,
+                                 force=force, pattern=pattern, build=build, workers=workers, run_dir=run_dir,
+                                 keep=keep, app_dir=app_search_dir(app)))
         files, binary = drop_binary(expand_inputs(inputs, pattern))
         out = Path(out_dir).resolve()
         app_dir = app_search_dir(app)
