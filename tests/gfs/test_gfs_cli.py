@@ -53,6 +53,7 @@ def test_up_put_ls_append_cat_snapshot_get_rm_fsck_down(gfs_dir: Path, tmp_path:
                "--out", "gfs:///out/wc", "gfs:///in")
     assert mr.exit_code == 0, mr.output
     assert "committed mr-out-0 and _SUCCESS to gfs:///out/wc" in mr.output
+    assert "map tasks run beside a replica of their input:" in mr.output
     assert synod("gfs", "cat", "/out/wc/mr-out-0", *d).output.splitlines() == ["chunk 2", "lease 3", "master 1"]
     again = synod("mr", "run", "--app", "wc", "--gfs-dir", str(gfs_dir), "--out", "gfs:///out/wc", "gfs:///in")
     assert again.exit_code == 2 and "--force" in again.output

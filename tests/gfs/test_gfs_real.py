@@ -149,9 +149,14 @@ def test_mapreduce_reads_its_input_from_and_commits_its_output_to_gfs(cell: Loca
         fs.pipe_file(path, text.encode())
     job = JobSpec(app="synod.mapreduce.apps.wc", app_args={}, inputs=tuple(sorted(docs)), out_dir="/out/wc",
                   nreduce=2, split_size_bytes=CHUNK)
+    hosts = {f"worker-{i}": f"cs{i}" for i in (1, 2, 3)}   # worker i beside chunkserver i
     summary = run_real_job(job, workers=3, run_dir=tmp_path / "mr", progress=False, fork_server=True,
-                           fs={"protocol": "gfs", "options": opts})
+                           fs={"protocol": "gfs", "options": opts}, worker_hosts=hosts)
     assert summary.done, summary.reason
+    # 3.4: map tasks go beside a replica of their input (3 of 5 servers hold each chunk)
+    st = summary.status
+    assert st is not None and st.placeable_map_executions == st.map_executions > 0
+    assert st.local_map_executions >= st.placeable_map_executions // 2, st
     outputs = [fs.cat_file(f"/out/wc/mr-out-{r}") for r in range(2)]
     assert output_lines(outputs) == run_sequential("synod.mapreduce.apps.wc", sorted(docs.items()))
     assert fs.exists("/out/wc/_SUCCESS")

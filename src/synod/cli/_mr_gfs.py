@@ -72,12 +72,20 @@ def run_gfs_job(console: Any, *, gfs_dir: str, inputs: tuple[str, ...], out_dir:
         for old in fs.ls(out, detail=False):
             fs.rm_file(old)
     job = build(files, out)
+    # On one machine every process is on 127.0.0.1: worker i runs "beside" chunkserver i (modulo
+    # their number), so map tasks can still be placed near a replica of their input (3.4).
+    from synod.mapreduce.simjob import worker_ids
+    from synod.runtime.config import CONFIG_FILE_NAME, load_config
+
+    chunkservers = sorted((n for n in load_config(Path(opts["run_dir"]) / CONFIG_FILE_NAME).nodes
+                           if n.startswith("cs")), key=lambda n: int(n[2:]))
+    hosts = {w: chunkservers[i % len(chunkservers)] for i, w in enumerate(worker_ids(workers))} if chunkservers else {}
     temp_run = run_dir is None
     run_path = Path(run_dir).resolve() if run_dir else Path(tempfile.mkdtemp(prefix="synod-mr-"))
     console.print(f"[bold]synod mr[/]: {job.app} over {len(files)} GFS files, {workers} workers, R={job.nreduce}")
     summary = run_real_job(job, workers=workers, run_dir=run_path, progress=console.is_terminal,
                            say=console.print, app_dir=app_dir, fork_server=True,
-                           fs={"protocol": "gfs", "options": opts})
+                           fs={"protocol": "gfs", "options": opts}, worker_hosts=hosts)
     if temp_run and not keep and summary.done:
         shutil.rmtree(run_path, ignore_errors=True)
     else:
@@ -85,6 +93,10 @@ def run_gfs_job(console: Any, *, gfs_dir: str, inputs: tuple[str, ...], out_dir:
     if summary.done:
         console.print(f"committed {', '.join(summary.outcome.committed)} and _SUCCESS to {out_dir} "
                       f"in {summary.wall_s:.1f} s")
+        st = summary.status
+        if st is not None and st.placeable_map_executions:
+            console.print(f"map tasks run beside a replica of their input: {st.local_map_executions} of "
+                          f"{st.placeable_map_executions} ({st.local_map_executions / st.placeable_map_executions:.0%})")
         return 0
     print(f"synod mr: the job failed: {summary.reason}", file=sys.stderr)
     return 1

@@ -95,7 +95,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
                  timeout_s: float = 3600.0, say: Callable[[str], None] | None = None,
                  on_poll: Callable[[LocalCluster, JobStatus | None], None] | None = None,
                  app_dir: str | None = None, fork_server: bool = False,
-                 fs: dict[str, Any] | None = None) -> RealJobSummary:
+                 fs: dict[str, Any] | None = None, worker_hosts: dict[str, str] | None = None) -> RealJobSummary:
     """Run ``job`` with ``workers`` worker processes; block until the job
     succeeds, the coordinator is gone, or ``timeout_s`` passes.
 
@@ -114,6 +114,9 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     ``fs``: the shared storage the job's paths are on, as a cluster config's
     ``fs`` (``{"protocol": "gfs", "options": {"run_dir": ...}}``: inputs and
     outputs in synod's GFS, paths absolute in it); None: local files.
+    ``worker_hosts``: worker id -> the storage host it runs beside (a GFS
+    chunkserver id): map tasks go to a worker beside their input when they
+    can (MapReduce 3.4; ``JobStatus.local_map_executions``).
 
     Raises:
         synod.runtime.cluster.ClusterError: a process could not be started.
@@ -121,7 +124,7 @@ def run_real_job(job: JobSpec, *, workers: int, run_dir: Path, progress: bool = 
     say = say or (lambda _msg: None)
     ids = worker_ids(workers)
     nodes = {COORDINATOR_ID: NodeSpec(factory="synod.mapreduce.factories:coordinator",
-                                      params={"job": job_to_params(job)})}
+                                      params={"job": job_to_params(job), "worker_hosts": dict(worker_hosts or {})})}
     out_dir = _out_dir(job, fs)
     for wid in ids:
         # done_marker: a worker that starts after the coordinator has left
@@ -285,4 +288,6 @@ def status_from_trace(path: Path, last: JobStatus | None = None) -> JobStatus | 
                      reduces_total=start["reduces"], reduces_done=start["reduces"] if finished else len(reduces),
                      map_executions=executions[0], reduce_executions=executions[1], reexecutions=executions[2],
                      input_bytes=start["input_bytes"], done=finished, map_outputs_by_worker={},
-                     worker_deaths=tuple(deaths))
+                     worker_deaths=tuple(deaths),
+                     local_map_executions=done.get("local_map_executions", 0) if done is not None else 0,
+                     placeable_map_executions=done.get("placeable_map_executions", 0) if done is not None else 0)

@@ -226,6 +226,14 @@ class GfsClient:
             if not reply.chunks or len(out) >= reply.chunk_count:
                 return out
 
+    async def replicas_at(self, ctx: Context, path: str, offset: int) -> list[str]:
+        """The replicas of the chunk holding byte ``offset`` of a file ([] past its end)."""
+        _, chunk_size = await self._locate(ctx, path, 0)
+        if chunk_size <= 0 or offset < 0:
+            return []
+        loc, _ = await self._locate(ctx, path, offset // chunk_size)
+        return list(loc.replicas) if loc is not None else []
+
     async def fsck(self, ctx: Context) -> FsckReply:
         """The cell's health as the master (or a shadow) sees it."""
         return self._check(await self._ask(ctx, ClientFsck(), read_only=True), "/")

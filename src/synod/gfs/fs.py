@@ -150,6 +150,12 @@ class GfsFileSystem(AbstractFileSystem):
             return b""
         return self._run(lambda ctx: self.client.read(ctx, path, start, end - start))
 
+    def replica_hosts(self, path: str, offset: int = 0) -> list[str]:
+        """The chunkservers holding the chunk of ``path`` at byte ``offset``
+        (for placing work beside its data: MapReduce 3.4); [] past the end."""
+        path = self._strip_protocol(path)
+        return self._run(lambda ctx: self.client.replicas_at(ctx, path, offset))
+
     def record_append(self, path: str, data: bytes) -> int:
         """GFS record append (3.3): ``data`` appended atomically at least once
         at an offset GFS chooses, returned."""

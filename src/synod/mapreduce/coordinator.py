@@ -107,8 +107,15 @@ class _Worker:
 class Coordinator(Node):
     """Coordinates one job (a :class:`JobSpec`)."""
 
-    def __init__(self, job: JobSpec) -> None:
+    def __init__(self, job: JobSpec, *, worker_hosts: dict[str, str] | None = None) -> None:
         self.job = job
+        # Locality (3.4): worker id -> the storage host it runs beside, and
+        # map task id -> the hosts holding its input's first chunk (from
+        # ctx.fs.replica_hosts when the file system has one: GFS).
+        self.worker_hosts = dict(worker_hosts or {})
+        self.split_hosts: list[frozenset[str]] = []
+        self.local_map_executions = 0
+        self.placeable_map_executions = 0
         self.maps: list[_Task] = []
         self.reduces: list[_Task] = []
         self.splits: list[tuple[FileRange, ...]] = []  # map task id -> its file ranges
@@ -142,6 +149,9 @@ class Coordinator(Node):
         self.splits = plan_splits(sizes, job.split_size_bytes)
         assert 0 < len(self.splits) <= C.MAP_TASKS_MAX, f"{len(self.splits)} map tasks"
         self.maps = [_Task("map", i) for i in range(len(self.splits))]
+        where = getattr(ctx.fs, "replica_hosts", None)
+        self.split_hosts = [frozenset(where(split[0][0], max(split[0][1], 0))) if where is not None and self.worker_hosts
+                            else frozenset() for split in self.splits]
         self.reduces = [_Task("reduce", r) for r in range(job.nreduce)]
         marker = f"{job.out_dir}/{C.SUCCESS_MARKER}"
         if ctx.fs.exists(marker):
@@ -226,7 +236,12 @@ class Coordinator(Node):
         if not self.reduce_phase and all(t.status == COMPLETED for t in self.maps):
             self.reduce_phase = True
             ctx.trace("reduce_phase")
-        task = next((t for t in self.maps if t.status == IDLE), None)
+        host = self.worker_hosts.get(worker_id)
+        task = None
+        if host is not None:   # 3.4: a map task whose input has a replica beside this worker, first
+            task = next((t for t in self.maps if t.status == IDLE and host in self.split_hosts[t.task_id]), None)
+        if task is None:
+            task = next((t for t in self.maps if t.status == IDLE), None)
         phase = self.maps
         if task is None and self.reduce_phase:
             phase = self.reduces
@@ -245,6 +260,9 @@ class Coordinator(Node):
         task.running[attempt] = (worker_id, incarnation, ctx.now_ms)
         ctx.trace("assign", phase=task.kind, task=task.task_id, attempt=attempt, worker=worker_id)
         if task.kind == "map":
+            if self.split_hosts and self.split_hosts[task.task_id]:
+                self.placeable_map_executions += 1
+                self.local_map_executions += host in self.split_hosts[task.task_id]
             return MapTask(task_id=task.task_id, attempt=attempt, split=self.splits[task.task_id],
                            job=self.job, partition_plan=self.partition_plan)
         locations = tuple((m.task_id, m.holder, m.holder_attempt) for m in self.maps)
@@ -381,7 +399,9 @@ class Coordinator(Node):
         ctx.fs.pipe_file(temp, ("\n".join(outputs) + "\n").encode())
         ctx.fs.mv(temp, f"{out_dir}/{C.SUCCESS_MARKER}")  # atomic: the marker is whole or absent
         ctx.trace("job_done", map_executions=sum(t.executions for t in self.maps),
-                  reduce_executions=sum(t.executions for t in self.reduces), reexecutions=self.reexecutions)
+                  reduce_executions=sum(t.executions for t in self.reduces), reexecutions=self.reexecutions,
+                  local_map_executions=self.local_map_executions,
+                  placeable_map_executions=self.placeable_map_executions)
 
     # -- housekeeping ------------------------------------------------------------------------
     def on_timer(self, ctx: Context, name: str) -> None:
@@ -437,6 +457,8 @@ class Coordinator(Node):
             done=self.done,
             map_outputs_by_worker=self._map_outputs_by_worker(),
             worker_deaths=tuple(self.deaths),
+            local_map_executions=self.local_map_executions,
+            placeable_map_executions=self.placeable_map_executions,
         )
 
     def _map_outputs_by_worker(self) -> dict[str, int]:

@@ -23,9 +23,12 @@ __all__ = ["coordinator", "worker", "job_to_params", "CoordinatorParams", "Worke
 
 
 class CoordinatorParams(Params):
-    """``job``: the job, in the form :func:`job_to_params` writes."""
+    """``job``: the job, in the form :func:`job_to_params` writes;
+    ``worker_hosts``: worker id -> the storage host it runs beside (a GFS
+    chunkserver's id), for map tasks placed near their input (3.4)."""
 
     job: JobSpec
+    worker_hosts: dict[str, str] = {}
 
 
 class WorkerParams(Params):
@@ -43,7 +46,8 @@ def job_to_params(job: JobSpec) -> Any:
 
 def coordinator(node_id: str, params: dict[str, Any]) -> Coordinator:
     """Raises ConfigError: params that are not :class:`CoordinatorParams`."""
-    return Coordinator(parse_params(params, CoordinatorParams).job)
+    p = parse_params(params, CoordinatorParams)
+    return Coordinator(p.job, worker_hosts=p.worker_hosts)
 
 
 def worker(node_id: str, params: dict[str, Any]) -> Worker:

@@ -213,3 +213,7 @@ class JobStatus(Message, tag="mr.JobStatus"):
     # first (at most WORKER_DEATHS_MAX): "silent" (no word, pings included,
     # for task_timeout_ms) or "restarted" (it came back with a new incarnation)
     worker_deaths: tuple[tuple[str, str], ...] = ()
+    # locality (3.4): map executions handed to a worker beside a replica of
+    # their input's first chunk, of those whose input has replica hosts
+    local_map_executions: int = 0
+    placeable_map_executions: int = 0
