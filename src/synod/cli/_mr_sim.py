@@ -55,11 +55,13 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
                   kill_workers: float, partitions: float, crashes: list[tuple[str, float]], trace_path: str | None,
                   determinism_check: bool,
                   argv: list[str], report: Callable[[dict[str, Any]], None] | None = None,
-                  out_shown: Path | None = None) -> int:
+                  out_shown: Path | None = None, hosts: int = 0) -> int:
     """Run ``job`` in the simulator; returns the process exit status.
     ``report``: called with the ``--json`` object (else nothing is printed
     on stdout but the console's lines); ``out_shown``: the output directory
-    to name (``out`` is where this run writes, a temp dir under --force)."""
+    to name (``out`` is where this run writes, a temp dir under --force);
+    ``hosts``: workers and input replicas on that many hosts (locality,
+    section 3.4; 0: none)."""
     t0 = time.perf_counter()
     out_shown = out_shown or out
     inputs = {str(p): p.read_bytes() for p in files}
@@ -68,7 +70,7 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
     def once(tracer: Tracer | None) -> SimJobResult:
         nemesis = kill_nemesis(kill_workers, partitions, workers)
         return run_sim_job(job, inputs, seed=seed, workers=workers, nemesis=nemesis, tracer=tracer,
-                           setup=scripted_crashes(crashes) if crashes else None)
+                           setup=scripted_crashes(crashes) if crashes else None, hosts=hosts)
 
     console.print(f"[bold]synod mr --sim[/]: seed {seed}, {workers} workers, {len(files)} inputs")
     if determinism_check:
@@ -98,6 +100,8 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
                 "reduce_tasks": st.reduces_total, "reduce_executions": st.reduce_executions,
                 "reexecutions": st.reexecutions, "crashes": result.crashes,
                 "worker_deaths": [{"worker": w, "reason": why} for w, why in st.worker_deaths],
+                "local_map_executions": st.local_map_executions,
+                "placeable_map_executions": st.placeable_map_executions,
                 "determinism_checked": determinism_check, "trace": trace_path, "replay": replay})
     if not result.outcome.succeeded:
         console.print(f"[red]FAILED[/] (seed {seed}): the job did not finish; outputs "
@@ -111,6 +115,10 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
                   f"{st.reduces_total} reduce tasks ({st.reduce_executions} executions), "
                   f"{st.reexecutions} re-executions, {result.crashes} worker crashes, "
                   f"{len(st.worker_deaths)} worker deaths seen by the coordinator")
+    if st.placeable_map_executions:
+        console.print(f"map executions on a host holding their input (3.4): {st.local_map_executions} of "
+                      f"{st.placeable_map_executions} "
+                      f"({st.local_map_executions / st.placeable_map_executions:.0%}; {hosts} hosts)")
     console.print(f"outputs in {out_shown}" + (f"; trace in {trace_path}" if trace_path else ""))
     console.print(f"replay: {replay}")
     return 0

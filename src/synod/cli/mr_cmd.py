@@ -96,6 +96,9 @@ def mr() -> None:
               help="with gfs:// inputs and --out: the GFS cell's run dir (synod gfs up --dir)")
 @click.option("--sim", is_flag=True, help="run in the simulator instead of real processes")
 @click.option("--seed", type=int, default=1, show_default=True, help="simulator seed")
+@click.option("--hosts", type=int, default=0, show_default=True,
+              help="sim: put workers and 3 replicas of each input chunk on this many hosts, and place map "
+                   "tasks on a host holding their input (paper section 3.4; 0: no placement)")
 @click.option("--kill-workers", type=float, default=0.0, show_default=True,
               help="sim: each worker's probability of being killed per virtual second (restarted 1.5 s "
                    "later; at most half the workers down at once)")
@@ -111,7 +114,8 @@ def mr() -> None:
 @click.argument("inputs", nargs=-1, required=True)
 def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir: str, force: bool,
         split_size: int, no_combiner: bool, backup_tasks: bool, task_timeout_ms: int, pattern: str,
-        run_dir: str | None, keep: bool, as_json: bool, gfs_dir: str, sim: bool, seed: int, kill_workers: float,
+        run_dir: str | None, keep: bool, as_json: bool, gfs_dir: str, sim: bool, seed: int, hosts: int,
+        kill_workers: float,
         partitions: float, crashes: tuple[str, ...], sim_compute_ms_per_mb: float,
         trace_path: str | None, check_determinism: bool, inputs: tuple[str, ...]) -> None:
     """Run a MapReduce job over INPUT files (or directories).
@@ -136,9 +140,11 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
             if not 0.0 <= p <= 1.0:
                 raise click.UsageError(f"{name} must be a probability in [0, 1], got {p}")
         if not sim and (kill_workers or partitions or crashes or trace_path or check_determinism
-                        or sim_compute_ms_per_mb):
-            raise click.UsageError("--kill-workers, --partitions, --crash, --trace, --check-determinism and "
-                                   "--sim-compute-ms-per-mb need --sim")
+                        or sim_compute_ms_per_mb or hosts):
+            raise click.UsageError("--kill-workers, --partitions, --crash, --trace, --check-determinism, "
+                                   "--sim-compute-ms-per-mb and --hosts need --sim")
+        if not 0 <= hosts <= 1000:
+            raise click.UsageError(f"--hosts must be within 0..1000, got {hosts}")
         scripted = [_parse_crash(c, workers) for c in crashes]
         if any(is_gfs(i) for i in inputs) or is_gfs(out_dir):
             if sim or as_json:
@@ -178,7 +184,8 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
         code = run_simulated(console, job, files, plan.write_dir, workers=workers, seed=seed,
                              kill_workers=kill_workers, partitions=partitions, crashes=scripted,
                              trace_path=trace_path, determinism_check=check_determinism, argv=sys.argv[1:],
-                             report=_json_printer(plan, binary) if as_json else None, out_shown=plan.out)
+                             report=_json_printer(plan, binary) if as_json else None, out_shown=plan.out,
+                             hosts=hosts)
         _finish(plan, code == 0, console)
         sys.exit(code)
     from synod.cli.mr_real import run_real_job

@@ -17,11 +17,21 @@ is bounded by ``time_limit_ms``: past it with a process still running, the
 run stops (a liveness failure). Checkers: the output directory's outcome
 (``_SUCCESS`` naming all R outputs, :func:`~synod.mapreduce.job_outcome`)
 and, given the sequential run's lines, the output itself.
+
+Locality (section 3.4; ``hosts`` > 0): the cluster has that many hosts;
+worker ``i`` runs on host ``i mod hosts``, and the input files are in a
+model of GFS's placement: each chunk (``PLACEMENT_CHUNK_BYTES``) of each
+file on 3 distinct hosts drawn from the run's seed, told to the
+coordinator as ``ctx.fs.replica_hosts``. The coordinator hands a worker a
+map task whose input has a replica on its host first, and the result
+counts them (``status.local_map_executions`` of
+``placeable_map_executions``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +50,26 @@ from synod.sim.nemesis import Nemesis
 __all__ = ["SimJobResult", "run_sim_job", "job_scenario", "worker_nemesis", "scripted_crashes"]
 
 RESPAWN_CHECK_MS = 200
+PLACEMENT_CHUNK_BYTES = 64 * 1024 * 1024   # GFS's chunk (2.5), for the placement model
+PLACEMENT_REPLICAS = 3
+
+
+def host_of(index: int, hosts: int) -> str:
+    return f"host{index % hosts + 1}"
+
+
+class _Placement:
+    """Where each chunk of each input file has its replicas (a model of GFS's
+    placement, seeded): ``replica_hosts(path, offset)``."""
+
+    def __init__(self, seed: int, inputs: dict[str, bytes], hosts: int) -> None:
+        rng = random.Random(f"synod-placement:{seed}")
+        names = [host_of(i, hosts) for i in range(hosts)]
+        self.where = {(path, c): sorted(rng.sample(names, min(PLACEMENT_REPLICAS, hosts)))
+                      for path in sorted(inputs) for c in range(max(1, -(-len(inputs[path]) // PLACEMENT_CHUNK_BYTES)))}
+
+    def replica_hosts(self, path: str, offset: int = 0) -> list[str]:
+        return list(self.where.get((path, offset // PLACEMENT_CHUNK_BYTES), ()))
 
 
 def worker_nemesis(kill_probability: float, partition_probability: float = 0.0) -> Nemesis:
@@ -96,11 +126,13 @@ class _Job:
     """One simulated job: its coordinator, the respawn watch, what the
     liveness phase saw (exits, commit time)."""
 
-    def __init__(self, sim: Simulator, job: JobSpec, workers: int, respawn_delay_ms: float) -> None:
+    def __init__(self, sim: Simulator, job: JobSpec, workers: int, respawn_delay_ms: float,
+                 hosts: int = 0) -> None:
         self.sim = sim
         self.job = job
         self.ids = worker_ids(workers)
-        self.coordinator = Coordinator(job)
+        self.coordinator = Coordinator(job, worker_hosts={w: host_of(i, hosts) for i, w in enumerate(self.ids)}
+                                       if hosts else None)
         self.respawn_delay_ms = respawn_delay_ms
         self.exit_ms: dict[str, float] = {}
         self.commit_ms = 0.0
@@ -157,7 +189,7 @@ def job_scenario(sim: Simulator, job: JobSpec, inputs: dict[str, bytes], *, work
                  nemesis: Nemesis | None = None, respawn_delay_ms: float = 200.0,
                  time_limit_ms: float = 3_600_000.0, disk_faults: DiskFaults | None = None,
                  setup: Callable[[Simulator], None] | None = None, expected: list[str] | None = None,
-                 replay: str = "") -> tuple[Scenario, _Job]:
+                 replay: str = "", hosts: int = 0) -> tuple[Scenario, _Job]:
     """The scenario of ``job`` over ``inputs`` (path -> bytes, placed in the
     simulator's file system at those paths) with ``workers`` workers (see
     the module docstring; arguments as :func:`run_sim_job`'s), and the job
@@ -165,7 +197,9 @@ def job_scenario(sim: Simulator, job: JobSpec, inputs: dict[str, bytes], *, work
     for path, data in inputs.items():
         sim.fs.pipe_file(path, data)
     sim.fs.makedirs(job.out_dir, exist_ok=True)
-    j = _Job(sim, job, workers, respawn_delay_ms)
+    if hosts:
+        sim.fs.replica_hosts = _Placement(sim.seed, inputs, hosts).replica_hosts   # (the coordinator asks ctx.fs)
+    j = _Job(sim, job, workers, respawn_delay_ms, hosts)
     if nemesis is not None and not nemesis.targets:
         nemesis = dataclasses.replace(nemesis, targets=tuple(j.ids))
 
@@ -192,7 +226,7 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
                 nemesis: Nemesis | None = None, tracer: Tracer | None = None, respawn_delay_ms: float = 200.0,
                 time_limit_ms: float = 3_600_000.0, disk_faults: DiskFaults | None = None,
                 setup: Callable[[Simulator], None] | None = None, expected: list[str] | None = None,
-                replay: str = "") -> SimJobResult:
+                replay: str = "", hosts: int = 0) -> SimJobResult:
     """Run ``job`` over ``inputs`` (path -> bytes, placed in the simulator's
     file system at those paths) with ``workers`` workers, at most
     ``time_limit_ms`` of virtual time, links of 1-10 ms.
@@ -202,13 +236,16 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
     ``setup(sim)``: called before the run, to schedule scripted faults with
     ``sim.call_at``. ``expected``: the sequential run's output lines (adds
     the ``output`` verdict). ``replay``: the command that replays the run.
+    ``hosts``: place workers and input replicas on that many hosts (the
+    module docstring's locality; 0: no placement).
     """
     built: list[_Job] = []
 
     def build(sim: Simulator) -> Scenario:
         scenario, j = job_scenario(sim, job, inputs, workers=workers, nemesis=nemesis,
                                    respawn_delay_ms=respawn_delay_ms, time_limit_ms=time_limit_ms,
-                                   disk_faults=disk_faults, setup=setup, expected=expected, replay=replay)
+                                   disk_faults=disk_faults, setup=setup, expected=expected, replay=replay,
+                                   hosts=hosts)
         built.append(j)
         return scenario
 
