@@ -4,8 +4,9 @@ a host holding their input; the job's output does not change."""
 
 from __future__ import annotations
 
-from synod.harness.mapreduce import run_sim_job
 from tests.mapreduce._jobs import lines_of, reference, spec
+
+from synod.harness.mapreduce import run_sim_job
 
 WORDS = ["chunk", "lease", "master", "replica", "record", "append", "snapshot", "shadow"]
 
