@@ -59,6 +59,8 @@ def test_section_4_5_a_reported_version_above_the_masters_is_taken_as_current() 
     t.report("cs2", [(1, 1)])
     report = t.report("cs2", [(1, 2)])
     assert report.adopted == ((1, 2),)
+    t.set_version(1, 2)    # the master logs the adopted version (SetChunkVersion)...
+    t.confirm(1, 2)        # ...and that it holds what was acknowledged (ConfirmVersion)
     assert t.get(1).version == 2
     assert t.up_to_date(1) == ["cs2"]
     assert t.report("cs1", [(1, 1)]).stale == (1,)

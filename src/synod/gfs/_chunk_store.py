@@ -224,6 +224,17 @@ class ChunkStore:
         start = offset - first * self.block_size_bytes
         return data[start:start + (end - offset)]
 
+    def read_unverified(self, handle: int, offset: int, length: int) -> bytes:
+        """The bytes as the disk returns them, no checksum looked at: only
+        for the checkers' unsafe option (a chunkserver that skips 5.2).
+
+        Raises:
+            LocalProtocolError: no such replica, or a negative range.
+        """
+        chunk = self._chunk(handle)
+        end = min(offset + length, chunk.size)
+        return self.disk.read_range(_data_path(handle), offset, max(end - offset, 0)) or b""
+
     def write(self, handle: int, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` (at most the chunk's end; a gap past
         the replica's end reads as zeros), updating the touched blocks'

@@ -154,11 +154,11 @@ class ChunkTable:
                 info.replicas[server] = version   # ahead of this (shadow's) log: not handed out until it catches up
                 continue
             if version > info.version:
+                # 4.5: the master failed after a bump it had not logged; the caller logs the higher
+                # version (and that it is confirmed), and the others then report stale.
                 adopted.append((handle, version))
-                info.version = info.confirmed = version   # 4.5: the master failed after a bump it had not logged
-                for other, v in list(info.replicas.items()):
-                    if v < version:
-                        del info.replicas[other]
+                info.replicas[server] = version
+                continue
             if version < info.confirmed:
                 stale.append(handle)
                 info.replicas.pop(server, None)

@@ -777,10 +777,8 @@ class MasterNode(Node):
         if not self.is_shadow and self.ready:   # (a recovering master logs nothing until its log is whole)
             for handle, version in report.adopted:
                 # 4.5: the master failed after a bump it had not logged; log the higher version.
-                info = self.meta.chunks.get(handle)
-                if info is not None:
-                    info.version = version - 1 if info.version == version else info.version
-                    self._log(ctx, SetChunkVersion(handle=handle, version=version))
+                self._log(ctx, SetChunkVersion(handle=handle, version=version))
+                self._log(ctx, ConfirmVersion(handle=handle, version=version))
             now_i = int(now)
             extended = [h for h in msg.extend if self.meta.chunks.extend(h, src, now_i)]
             delete |= {(h, 0) for h in server.to_delete}
