@@ -58,6 +58,12 @@ def test_fsspec_and_pandas_read_and_write_gfs(cell: LocalCluster) -> None:
     assert pd.read_csv("gfs:///data/words.csv", storage_options=opts).equals(df)
     df.to_parquet("gfs:///data/words.parquet", storage_options=opts)
     assert pd.read_parquet("gfs:///data/words.parquet", storage_options=opts).equals(df)
+    # a URL naming only the master (and the cell's key): it tells the client where the rest is
+    master = cell.addr("master")
+    url_opts = {"key_file": str(cell.run_dir / "cluster.key")}
+    with fsspec.open(f"gfs://{master[0]}:{master[1]}/data/blob.bin", "rb", **url_opts) as f:
+        assert f.read() == data
+    assert pd.read_csv(f"gfs://{master[0]}:{master[1]}/data/words.csv", storage_options=url_opts).equals(df)
     fs.mv("/data/words.csv", "/data/renamed.csv")
     assert pd.read_csv("gfs:///data/renamed.csv", storage_options=opts).equals(df)
     assert not fs.exists("/data/words.csv")

@@ -165,6 +165,8 @@ def up(run_dir: str, chunkservers: int, shadows: int, chunk_size: str, timeout_s
         click.echo(f"  {nid:10} {node.host}:{node.port}  pid {cl.pid(nid) or '-'}")
     click.echo(f"then: synod gfs put FILE /path --dir {run_dir}  |  python -c \"import fsspec; "
                f"print(fsspec.filesystem('gfs', run_dir='{cl.run_dir}').ls('/'))\"")
+    master = cl.config.nodes["master"]
+    click.echo(f"      or by URL: gfs://{master.host}:{master.port}/path with key_file='{cl.run_dir}/cluster.key'")
     click.echo(f"      synod gfs fsck --dir {run_dir}  |  synod gfs down --dir {run_dir}")
 
 

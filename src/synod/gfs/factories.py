@@ -31,8 +31,11 @@ class MasterParams(Params):
     deleted_retention_ms: int = C.DELETED_RETENTION_MS
     checkpoint_records: int = C.CHECKPOINT_RECORDS
     rpc_timeout_ms: int = C.RPC_TIMEOUT_MS
+    addresses: dict[str, str] = {}   # node id -> "host:port", for clients that know only the master
 
     def __post_init__(self) -> None:
+        if len(self.addresses) > C.SERVERS_MAX:
+            raise ValueError(f"addresses: at most {C.SERVERS_MAX}")
         if self.rpc_timeout_ms <= 0:
             raise ValueError("rpc_timeout_ms must be > 0")
         if self.chunk_size_bytes < C.CHUNK_SIZE_BYTES_MIN or self.chunk_size_bytes % C.BLOCK_SIZE_BYTES:
@@ -76,7 +79,8 @@ def master_factory(node_id: str, params: dict[str, Any]) -> MasterNode:
                                    replication_default=p.replication_default, lease_ms=p.lease_ms,
                                    chunkserver_timeout_ms=p.chunkserver_timeout_ms, tick_ms=p.tick_ms,
                                    deleted_retention_ms=p.deleted_retention_ms,
-                                   checkpoint_records=p.checkpoint_records, rpc_timeout_ms=p.rpc_timeout_ms))
+                                   checkpoint_records=p.checkpoint_records, rpc_timeout_ms=p.rpc_timeout_ms,
+                                   addresses=tuple(sorted(p.addresses.items()))))
 
 
 def chunkserver_factory(node_id: str, params: dict[str, Any]) -> ChunkserverNode:

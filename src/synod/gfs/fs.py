@@ -3,7 +3,9 @@
 ``fsspec.filesystem("gfs", run_dir=DIR)`` reaches the cell whose cluster
 config is in ``DIR`` (``synod gfs up --dir DIR`` writes it): the master,
 its shadows and the chunkservers at their configured addresses, with the
-cluster key. ``fsspec.open("gfs://path", run_dir=DIR)``,
+cluster key. A URL ``gfs://HOST:PORT/path`` names the master alone (with
+``key_file=`` for a cell that has a key): it tells the client where the
+other nodes are. ``fsspec.open("gfs://path", run_dir=DIR)``,
 ``pandas.read_csv("gfs:///data/x.csv", storage_options={"run_dir": DIR})``
 and pyarrow work through it with no special code.
 
@@ -31,7 +33,8 @@ from typing import Any
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from synod.gfs.client import GfsClient, GfsError
-from synod.runtime.auth import Credentials
+from synod.gfs.messages import ClientNodes, NodesReply
+from synod.runtime.auth import Credentials, load_key_file
 from synod.runtime.config import CONFIG_FILE_NAME, load_config
 from synod.runtime.driver import Driver
 
@@ -60,18 +63,41 @@ class GfsFileSystem(AbstractFileSystem):
     protocol = "gfs"
     root_marker = "/"
 
-    def __init__(self, run_dir: str | None = None, rpc_timeout_ms: int = 6_000, **kwargs: Any) -> None:
+    def __init__(self, run_dir: str | None = None, host: str | None = None, port: int | None = None,
+                 key_file: str | None = None, rpc_timeout_ms: int = 6_000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not run_dir:
-            raise ValueError("gfs:// needs run_dir= (the directory of `synod gfs up --dir DIR`)")
-        config = load_config(Path(run_dir) / CONFIG_FILE_NAME)
-        if MASTER_ID not in config.nodes:
-            raise ValueError(f"no GFS master in {run_dir}")
-        masters = tuple(n for n in config.nodes if n == MASTER_ID or n.startswith("shadow"))
+        if run_dir:
+            config = load_config(Path(run_dir) / CONFIG_FILE_NAME)
+            if MASTER_ID not in config.nodes:
+                raise ValueError(f"no GFS master in {run_dir}")
+            addrs = {n: (c.host, c.port) for n, c in config.nodes.items()}
+            credentials = Credentials.from_config(config)
+        elif host and port:
+            # Only the master's address (gfs://HOST:PORT/path): it tells where the rest is.
+            addrs = {MASTER_ID: (host, int(port))}
+            credentials = Credentials(key=load_key_file(Path(key_file))) if key_file else None
+        else:
+            raise ValueError("gfs:// needs run_dir= (the directory of `synod gfs up --dir DIR`) "
+                             "or a master's address (gfs://HOST:PORT/path, key_file= for a keyed cell)")
         self.run_dir = run_dir
-        self._driver = Driver({n: (c.host, c.port) for n, c in config.nodes.items()},
-                              credentials=Credentials.from_config(config))
+        self._driver = Driver(addrs, credentials=credentials)
+        if not run_dir:
+            reply = self._driver.run(lambda ctx: ctx.call(MASTER_ID, ClientNodes(), rpc_timeout_ms))
+            if type(reply) is not NodesReply or not reply.nodes:
+                raise ValueError(f"the master at {host}:{port} did not name the cell's nodes")
+            for node, address in reply.nodes:
+                h, _, p = address.rpartition(":")
+                self._driver.addrs[node] = (h, int(p))
+        masters = tuple(n for n in self._driver.addrs if n == MASTER_ID or n.startswith("shadow"))
         self.client = GfsClient(masters, self._driver.client_id, rpc_timeout_ms=rpc_timeout_ms)
+
+    @staticmethod
+    def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
+        """``gfs://HOST:PORT/path`` names the master; ``gfs:///path`` nothing."""
+        rest = path[len("gfs://"):] if path.startswith("gfs://") else ""
+        netloc = rest.split("/", 1)[0]
+        h, sep, p = netloc.rpartition(":")
+        return {"host": h, "port": int(p)} if sep and h and p.isdigit() else {}
 
     def _run(self, fn: Any) -> Any:
         try:
@@ -86,6 +112,8 @@ class GfsFileSystem(AbstractFileSystem):
         path = str(path)
         if path.startswith("gfs://"):
             path = path[len("gfs://"):]
+            if cls._get_kwargs_from_urls("gfs://" + path):
+                path = path.split("/", 1)[1] if "/" in path else ""   # drop HOST:PORT
         path = "/" + path.lstrip("/")
         return path.rstrip("/") or "/"
 

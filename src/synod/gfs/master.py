@@ -78,6 +78,7 @@ from synod.gfs.messages import (
     ClientList,
     ClientLocate,
     ClientMkdirs,
+    ClientNodes,
     ClientRename,
     ClientSnapshot,
     ClientStat,
@@ -102,6 +103,7 @@ from synod.gfs.messages import (
     LogRecord,
     Mkdirs,
     NewVersion,
+    NodesReply,
     RemoveHidden,
     Rename,
     RevokeLease,
@@ -135,6 +137,7 @@ class MasterConfig:
     rpc_timeout_ms: int = C.RPC_TIMEOUT_MS
     clones_in_flight_max: int = C.CLONES_IN_FLIGHT_MAX
     write_quorum: int = C.WRITE_QUORUM_DEFAULT  # replicas a chunk needs to take writes (at most its goal)
+    addresses: tuple[tuple[str, str], ...] = ()   # node id -> "host:port", told to clients (ClientNodes)
     unsafe_skip_version_bump: bool = False   # the unsafe option: a new lease keeps the version
 
 
@@ -227,6 +230,8 @@ class MasterNode(Node):
             ctx.reply(self._stat(msg))
         elif t is ClientFsck:
             ctx.reply(self._fsck())
+        elif t is ClientNodes:
+            ctx.reply(NodesReply(status=Status.OK, nodes=self.config.addresses))
         elif t is ClientList:
             status, names = self.meta.namespace.list(msg.path, include_hidden=msg.include_hidden) \
                 if check_path(msg.path) is None else (Status.BAD_PATH, [])

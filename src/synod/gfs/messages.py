@@ -32,7 +32,8 @@ from synod.core import Message
 __all__ = ["Mkdirs", "CreateFile", "DeleteFile", "Rename", "Undelete", "RemoveHidden", "AddChunk", "SetChunkVersion",
            "ConfirmVersion", "Snapshot", "CopyChunk", "LogRecord", "FileRecord", "Checkpoint", "LogEntry",
            "ClientMkdirs", "ClientCreate", "ClientDelete", "ClientRename", "ClientUndelete", "ClientSnapshot", "ClientList",
-           "ClientStat", "ClientLocate", "ClientLease", "ClientFsck", "ServerHealth", "ChunkHealth", "FsckReply",
+           "ClientStat", "ClientLocate", "ClientLease", "ClientNodes", "NodesReply", "ClientFsck", "ServerHealth",
+           "ChunkHealth", "FsckReply",
            "StatusReply", "ListReply", "StatReply", "ChunkLocation",
            "LocateReply", "LeaseReply", "PushData", "WriteChunk", "AppendRecord", "ApplyMutation", "ReadChunk",
            "ReadReply", "ChunkSize", "MutationReply", "Heartbeat", "HeartbeatReply", "CreateChunk", "NewVersion",
@@ -222,6 +223,18 @@ class ClientLease(Message, tag="gfs.ClientLease"):
 
     path: str
     index: int
+
+
+class ClientNodes(Message, tag="gfs.ClientNodes"):
+    """The cell's node addresses, for a client that knows only the master's
+    (``gfs://HOST:PORT/path``)."""
+
+
+class NodesReply(Message, tag="gfs.NodesReply"):
+    """Node id -> ``host:port`` of every node of the cell the master knows of."""
+
+    status: int
+    nodes: tuple[tuple[str, str], ...] = ()
 
 
 class ClientFsck(Message, tag="gfs.ClientFsck"):

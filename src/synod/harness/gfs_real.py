@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from synod.gfs.factories import CHUNKSERVER_FACTORY, MASTER_FACTORY
-from synod.runtime.config import ClusterSpec, NodeSpec
+from synod.runtime.config import ClusterSpec, NodeSpec, free_ports
 
 __all__ = ["cell_spec", "MASTER_ID", "masters_of", "chunkservers_of"]
 
@@ -33,13 +33,19 @@ def cell_spec(run_dir: str | os.PathLike[str], *, chunkservers: int = 5, shadows
     each other (a client's to the master should wait several of them: a
     lease may take a few rounds); ``options`` are ClusterSpec fields."""
     masters = masters_of(shadows)
+    ids = list(masters) + list(chunkservers_of(chunkservers))
+    # Ports chosen here, so the masters can tell clients that know only the master's address
+    # (gfs://HOST:PORT) where everything else is.
+    ports = dict(zip(ids, free_ports(len(ids)), strict=True))
+    addresses = {n: f"127.0.0.1:{ports[n]}" for n in ids}
     common = {"chunk_size_bytes": chunk_size_bytes, "lease_ms": lease_ms, "chunkserver_timeout_ms": chunkserver_timeout_ms,
-              "tick_ms": min(1_000, heartbeat_ms * 2), "rpc_timeout_ms": rpc_timeout_ms}
-    nodes = {MASTER_ID: NodeSpec(factory=MASTER_FACTORY, params={"shadows": list(masters[1:]), **common})}
+              "tick_ms": min(1_000, heartbeat_ms * 2), "rpc_timeout_ms": rpc_timeout_ms, "addresses": addresses}
+    nodes = {MASTER_ID: NodeSpec(factory=MASTER_FACTORY, params={"shadows": list(masters[1:]), **common},
+                                 port=ports[MASTER_ID])}
     for s in masters[1:]:
-        nodes[s] = NodeSpec(factory=MASTER_FACTORY, params={"master": MASTER_ID, **common})
+        nodes[s] = NodeSpec(factory=MASTER_FACTORY, params={"master": MASTER_ID, **common}, port=ports[s])
     for i, cs in enumerate(chunkservers_of(chunkservers), start=1):
-        nodes[cs] = NodeSpec(factory=CHUNKSERVER_FACTORY, params={
+        nodes[cs] = NodeSpec(factory=CHUNKSERVER_FACTORY, port=ports[cs], params={
             "masters": list(masters), "rack": f"rack{i % racks}", "chunk_size_bytes": chunk_size_bytes,
             "heartbeat_ms": heartbeat_ms, "rpc_timeout_ms": rpc_timeout_ms})
     return ClusterSpec(run_dir=Path(run_dir), nodes=nodes, **options)
