@@ -86,17 +86,14 @@ def disk_rates(folder: Path, size_mb: int = 256) -> dict[str, float]:
 def _client(run_dir: str, op: str, index: int, n: int, seconds: float, start_at: float, files_mb: int,
             queue: Any) -> None:
     from synod.gfs.client import GfsClient
-    from synod.runtime.auth import Credentials
-    from synod.runtime.config import CONFIG_FILE_NAME, load_config
+    from synod.gfs.fs import cell_addresses, masters_in
     from synod.runtime.driver import Driver
 
-    config = load_config(Path(run_dir) / CONFIG_FILE_NAME)
-    masters = tuple(x for x in config.nodes if x == "master" or x.startswith("shadow"))
+    addrs, credentials = cell_addresses(run_dir)
     done = 0
     errors = 0
-    with Driver({x: (c.host, c.port) for x, c in config.nodes.items()},
-                credentials=Credentials.from_config(config)) as d:
-        client = GfsClient(masters, d.client_id, rpc_timeout_ms=10_000)
+    with Driver(addrs, credentials=credentials) as d:
+        client = GfsClient(masters_in(addrs), d.client_id, rpc_timeout_ms=10_000)
         rng = random.Random(index)
         data = os.urandom(MB)
         mine = f"/bench/w{n}-{index}"
@@ -145,15 +142,12 @@ def run_phase(run_dir: str, op: str, n: int, seconds: float, files_mb: int) -> t
 
 def _prepare(run_dir: str, n: int) -> None:
     from synod.gfs.client import GfsClient, GfsError
-    from synod.runtime.auth import Credentials
-    from synod.runtime.config import CONFIG_FILE_NAME, load_config
+    from synod.gfs.fs import cell_addresses, masters_in
     from synod.runtime.driver import Driver
 
-    config = load_config(Path(run_dir) / CONFIG_FILE_NAME)
-    masters = tuple(x for x in config.nodes if x == "master" or x.startswith("shadow"))
-    with Driver({x: (c.host, c.port) for x, c in config.nodes.items()},
-                credentials=Credentials.from_config(config)) as d:
-        client = GfsClient(masters, d.client_id, rpc_timeout_ms=5_000)
+    addrs, credentials = cell_addresses(run_dir)
+    with Driver(addrs, credentials=credentials) as d:
+        client = GfsClient(masters_in(addrs), d.client_id, rpc_timeout_ms=5_000)
         for path in [f"/bench/w{n}-{i}" for i in range(n)] + (["/bench/append"] if n == 1 else []):
             try:
                 d.run(lambda ctx, p=path: client.create(ctx, p))

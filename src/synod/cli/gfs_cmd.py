@@ -85,15 +85,13 @@ class _Session:
 
     def __init__(self, run_dir: str) -> None:
         from synod.gfs.client import GfsClient
-        from synod.runtime.auth import Credentials
+        from synod.gfs.fs import cell_addresses, masters_in
         from synod.runtime.driver import Driver
 
-        config = _config(run_dir)
-        self.config = config
-        masters = tuple(n for n in config.nodes if n == "master" or n.startswith("shadow"))
-        self.driver = Driver({n: (c.host, c.port) for n, c in config.nodes.items()},
-                             credentials=Credentials.from_config(config))
-        self.client = GfsClient(masters, self.driver.client_id, rpc_timeout_ms=6_000, retry_for_ms=20_000)
+        _config(run_dir)   # (a clear message when there is no cell)
+        addrs, credentials = cell_addresses(run_dir)
+        self.driver = Driver(addrs, credentials=credentials)
+        self.client = GfsClient(masters_in(addrs), self.driver.client_id, rpc_timeout_ms=6_000, retry_for_ms=20_000)
 
     def run(self, fn: Any) -> Any:
         from synod.gfs.client import GfsError
@@ -102,8 +100,6 @@ class _Session:
             return self.driver.run(fn)
         except GfsError as e:
             raise click.ClickException(str(e)) from None
-        finally:
-            pass
 
 
 @gfs.command("up")

@@ -47,11 +47,10 @@ Unsafe option (the issue's, for the checkers to catch):
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from synod.core import Context, LocalProtocolError, Node
+from synod.core import Context, LocalProtocolError, Node, Params
 from synod.gfs import constants as C
 from synod.gfs._chunk_store import ChunkCorrupt, ChunkStore
 from synod.gfs._data_path import PushBuffer, plan_record_append
@@ -105,9 +104,13 @@ class ReadStatus(IntEnum):
     BAD_ARGUMENT = 3
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChunkserverConfig:
-    """A chunkserver's settings (times in ms of its clock)."""
+class ChunkserverConfig(Params):
+    """A chunkserver's settings (times in ms of its clock); also the cluster
+    config's params of ``synod.gfs.factories:chunkserver_factory``.
+
+    Raises:
+        ValueError: a value out of range (a ConfigError from a config).
+    """
 
     masters: tuple[str, ...]                 # the master first, then its shadows
     rack: str = "rack0"
@@ -119,13 +122,21 @@ class ChunkserverConfig:
     scrub_interval_ms: int = C.SCRUB_INTERVAL_MS   # one replica verified whole this often (5.2)
     unsafe_skip_checksums: bool = False
 
+    def __post_init__(self) -> None:
+        if not self.masters:
+            raise ValueError("masters: the master's id first")
+        if self.chunk_size_bytes < C.CHUNK_SIZE_BYTES_MIN or self.chunk_size_bytes % C.BLOCK_SIZE_BYTES:
+            raise ValueError(f"chunk_size_bytes must be a multiple of {C.BLOCK_SIZE_BYTES}")
+        if min(self.heartbeat_ms, self.scrub_interval_ms, self.capacity_bytes, self.rpc_timeout_ms,
+               self.push_buffer_bytes_max) <= 0:
+            raise ValueError("heartbeat_ms, scrub_interval_ms, capacity_bytes, rpc_timeout_ms and "
+                             "push_buffer_bytes_max must be > 0")
+
 
 class ChunkserverNode(Node):
     """One chunkserver (see the module docstring)."""
 
     def __init__(self, config: ChunkserverConfig) -> None:
-        if not config.masters:
-            raise LocalProtocolError("a chunkserver needs its master")
         self.config = config
         self.store: ChunkStore | None = None
         self.pushed = PushBuffer(bytes_max=config.push_buffer_bytes_max)

@@ -38,9 +38,28 @@ from synod.runtime.auth import Credentials, load_key_file
 from synod.runtime.config import CONFIG_FILE_NAME, load_config
 from synod.runtime.driver import Driver
 
-__all__ = ["GfsFileSystem"]
+__all__ = ["GfsFileSystem", "cell_addresses", "masters_in"]
 
 MASTER_ID = "master"
+
+
+def cell_addresses(run_dir: str | Path) -> tuple[dict[str, tuple[str, int]], Credentials | None]:
+    """Every node's address and the cluster's credentials, from the cell's
+    config in ``run_dir``.
+
+    Raises:
+        ConfigError: no readable config there.
+        ValueError: a cluster that is not a GFS cell.
+    """
+    config = load_config(Path(run_dir) / CONFIG_FILE_NAME)
+    if MASTER_ID not in config.nodes:
+        raise ValueError(f"no GFS master in {run_dir}")
+    return {n: (c.host, c.port) for n, c in config.nodes.items()}, Credentials.from_config(config)
+
+
+def masters_in(addrs: dict[str, Any]) -> tuple[str, ...]:
+    """The master's id, then its shadows', of a cell's node ids."""
+    return tuple(n for n in addrs if n == MASTER_ID or n.startswith("shadow"))
 
 
 def _os_error(e: GfsError) -> OSError:
@@ -67,11 +86,7 @@ class GfsFileSystem(AbstractFileSystem):
                  key_file: str | None = None, rpc_timeout_ms: int = 6_000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if run_dir:
-            config = load_config(Path(run_dir) / CONFIG_FILE_NAME)
-            if MASTER_ID not in config.nodes:
-                raise ValueError(f"no GFS master in {run_dir}")
-            addrs = {n: (c.host, c.port) for n, c in config.nodes.items()}
-            credentials = Credentials.from_config(config)
+            addrs, credentials = cell_addresses(run_dir)
         elif host and port:
             # Only the master's address (gfs://HOST:PORT/path): it tells where the rest is.
             addrs = {MASTER_ID: (host, int(port))}
@@ -88,8 +103,7 @@ class GfsFileSystem(AbstractFileSystem):
             for node, address in reply.nodes:
                 h, _, p = address.rpartition(":")
                 self._driver.addrs[node] = (h, int(p))
-        masters = tuple(n for n in self._driver.addrs if n == MASTER_ID or n.startswith("shadow"))
-        self.client = GfsClient(masters, self._driver.client_id, rpc_timeout_ms=rpc_timeout_ms)
+        self.client = GfsClient(masters_in(self._driver.addrs), self._driver.client_id, rpc_timeout_ms=rpc_timeout_ms)
 
     @staticmethod
     def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
@@ -208,10 +222,14 @@ class GfsFile(AbstractBufferedFile):
 
     def _initiate_upload(self) -> None:
         fs, path = self.fs, self.path
-        if "a" in self.mode and fs.exists(path):
-            self._at = fs.info(path)["size"]
+        try:
+            size = fs.info(path)["size"]
+        except FileNotFoundError:
+            size = None
+        if "a" in self.mode and size is not None:
+            self._at = size
             return
-        if fs.exists(path):
+        if size is not None:
             fs.rm_file(path)
         fs._run(lambda ctx: fs.client.create(ctx, path))
         self._at = 0

@@ -58,7 +58,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from synod.core import Context, Node, ReplyHandle
+from synod.core import Context, Node, Params, ReplyHandle
 from synod.gfs import constants as C
 from synod.gfs._chunks import Lease
 from synod.gfs._metadata import Metadata
@@ -121,9 +121,13 @@ TICK = "tick"
 LOCATE_CHUNKS_MAX = 1_000   # chunks one ClientLocate answers
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MasterConfig:
-    """A master's (or shadow's) settings, all times in ms of its clock."""
+class MasterConfig(Params):
+    """A master's (or shadow's) settings, all times in ms of its clock; also
+    the cluster config's params of ``synod.gfs.factories:master_factory``.
+
+    Raises:
+        ValueError: a value out of range (a ConfigError from a config).
+    """
 
     shadows: tuple[str, ...] = ()
     master: str | None = None          # set on a shadow: the master it follows
@@ -137,8 +141,21 @@ class MasterConfig:
     rpc_timeout_ms: int = C.RPC_TIMEOUT_MS
     clones_in_flight_max: int = C.CLONES_IN_FLIGHT_MAX
     write_quorum: int = C.WRITE_QUORUM_DEFAULT  # replicas a chunk needs to take writes (at most its goal)
-    addresses: tuple[tuple[str, str], ...] = ()   # node id -> "host:port", told to clients (ClientNodes)
+    addresses: dict[str, str] = {}     # node id -> "host:port", told to clients (ClientNodes)
     unsafe_skip_version_bump: bool = False   # the issue's unsafe option: a new lease keeps the version
+
+    def __post_init__(self) -> None:
+        if self.chunk_size_bytes < C.CHUNK_SIZE_BYTES_MIN or self.chunk_size_bytes % C.BLOCK_SIZE_BYTES:
+            raise ValueError(f"chunk_size_bytes must be a multiple of {C.BLOCK_SIZE_BYTES}")
+        if not 1 <= self.replication_default <= C.REPLICATION_GOAL_MAX:
+            raise ValueError(f"replication_default must be within 1..{C.REPLICATION_GOAL_MAX}")
+        if min(self.lease_ms, self.chunkserver_timeout_ms, self.tick_ms, self.checkpoint_records,
+               self.rpc_timeout_ms, self.clones_in_flight_max, self.write_quorum) <= 0:
+            raise ValueError("times, checkpoint_records, clones_in_flight_max and write_quorum must be > 0")
+        if self.master is not None and self.shadows:
+            raise ValueError("a shadow (master set) has no shadows")
+        if len(self.addresses) > C.SERVERS_MAX:
+            raise ValueError(f"addresses: at most {C.SERVERS_MAX}")
 
 
 @dataclass(slots=True)
@@ -231,7 +248,7 @@ class MasterNode(Node):
         elif t is ClientFsck:
             ctx.reply(self._fsck())
         elif t is ClientNodes:
-            ctx.reply(NodesReply(status=Status.OK, nodes=self.config.addresses))
+            ctx.reply(NodesReply(status=Status.OK, nodes=tuple(sorted(self.config.addresses.items()))))
         elif t is ClientList:
             status, names = self.meta.namespace.list(msg.path, include_hidden=msg.include_hidden) \
                 if check_path(msg.path) is None else (Status.BAD_PATH, [])
@@ -838,8 +855,9 @@ class MasterNode(Node):
         for hidden in self.meta.namespace.expired_hidden(int(ctx.unix_ms), self.config.deleted_retention_ms):
             self._log(ctx, RemoveHidden(hidden=hidden))
         self._maybe_checkpoint(ctx)
-        self._remove_extra_replicas(ctx.now_ms)
-        return self._re_replicate(ctx)
+        goals = self._goals()   # (one walk of the namespace per tick)
+        self._remove_extra_replicas(ctx.now_ms, goals)
+        return self._re_replicate(ctx, goals)
 
     def _maybe_checkpoint(self, ctx: Context) -> None:
         if self.oplog.records_since_checkpoint >= self.config.checkpoint_records:
@@ -855,10 +873,9 @@ class MasterNode(Node):
                 goal[h] = max(goal.get(h, 0), meta.replication)
         return goal
 
-    def _remove_extra_replicas(self, now_ms: float) -> None:
+    def _remove_extra_replicas(self, now_ms: float, goals: dict[int, int]) -> None:
         if now_ms < self.meta.chunks.no_lease_before_ms:
             return   # (after a restart, leases granted before may still run with these replicas)
-        goals = self._goals()
         infos = {sid: s.info for sid, s in self.servers.items()}
         for handle, goal in goals.items():
             info = self.meta.chunks.get(handle)
@@ -872,7 +889,7 @@ class MasterNode(Node):
                 del info.replicas[victim]
                 self.servers[victim].to_delete.add(handle)
 
-    async def _re_replicate(self, ctx: Context) -> None:
+    async def _re_replicate(self, ctx: Context, goals: dict[int, int]) -> None:
         """4.3: clone the chunks furthest below their goal, a few at a time."""
         room = self.config.clones_in_flight_max - len(self.cloning)
         if room <= 0 or ctx.now_ms < self.meta.chunks.no_lease_before_ms:
@@ -881,7 +898,7 @@ class MasterNode(Node):
         jobs: list[tuple[int, int, str, str]] = []
         now = int(ctx.now_ms)
         chunks = self.meta.chunks
-        for handle, _missing in chunks.under_replicated(self._goals()):
+        for handle, _missing in chunks.under_replicated(goals):
             if handle in self.cloning or handle in self.bumping or len(jobs) >= room:
                 continue
             info = chunks.get(handle)

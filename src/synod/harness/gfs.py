@@ -74,6 +74,7 @@ REGIONS_FILE = "/data/regions"
 LOG_FILE = "/data/log"
 REGION_BYTES = 16 * 1024
 START_MS = 1_000.0             # clients start once chunkservers have reported
+LIVENESS_CHECK_MS = 50.0       # how often the liveness phase looks at every replica
 
 
 def pattern(writer: str, seq: int, size: int = REGION_BYTES) -> bytes:
@@ -429,10 +430,18 @@ def gfs_scenario(sim: Simulator, *, writers: int = 4, appenders: int = 3, reader
     def after_heal(now_ms: float) -> None:
         h.stop = True
 
+    looked: dict[str, float | bool] = {"at_ms": -1e18, "done": False}
+
     def liveness_done() -> bool:
+        # Called after every event: the replicas (read and verified whole) are looked at once
+        # every LIVENESS_CHECK_MS of virtual time, not per event; once done, it stays done.
         if faults is not None:
             faults.read_corruption_probability = 0.0   # the faults have stopped
-        return len(h.done) == len(clients) and replication_done(sim, cell)
+        if looked["done"] or len(h.done) != len(clients) or sim.now_ms - looked["at_ms"] < LIVENESS_CHECK_MS:
+            return bool(looked["done"])
+        looked["at_ms"] = sim.now_ms
+        looked["done"] = replication_done(sim, cell)
+        return bool(looked["done"])
 
     def check() -> list[Verdict]:
         if faults is not None:
