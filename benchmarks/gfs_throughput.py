@@ -148,7 +148,7 @@ def _prepare(run_dir: str, n: int) -> None:
     addrs, credentials = cell_addresses(run_dir)
     with Driver(addrs, credentials=credentials) as d:
         client = GfsClient(masters_in(addrs), d.client_id, rpc_timeout_ms=5_000)
-        for path in [f"/bench/w{n}-{i}" for i in range(n)] + (["/bench/append"] if n == 1 else []):
+        for path in [f"/bench/w{n}-{i}" for i in range(n)] + ["/bench/append"]:
             try:
                 d.run(lambda ctx, p=path: client.create(ctx, p))
             except GfsError as e:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synod.core.codec import encode
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
@@ -108,3 +110,41 @@ def test_frame_bound_can_change_between_frames() -> None:
     assert next(frames) == b"hello"
     splitter.frame_size_bytes_max = MAX
     assert next(frames) == b"z" * 100
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=3 * FrameSplitter.STAGING_BYTES // 2), max_size=6), st.data())
+def test_frames_of_any_size_come_out_whole_however_the_stream_is_cut(payloads: list[bytes],
+                                                                      data: st.DataObject) -> None:
+    """``feed`` and the in-place path (``get_buffer`` / ``buffer_updated``,
+    as asyncio's BufferedProtocol and recv_into use it) cut the same stream,
+    in pieces of any size, into the same payloads: small ones through the
+    staging buffer, large ones received into a buffer of their own."""
+    stream = b"".join(frame(p) for p in payloads)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    fed = FrameSplitter(1 << 20)
+    assert [bytes(p) for piece in pieces for p in fed.feed(piece)] == payloads
+    in_place = FrameSplitter(1 << 20)
+    got: list[bytes] = []
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:
+            room = in_place.get_buffer()
+            n = min(len(room), len(view), data.draw(st.integers(1, 1 << 17)))
+            room[:n] = view[:n]
+            view = view[n:]
+            got += [bytes(p) for p in in_place.buffer_updated(n)]
+    assert got == payloads
+    assert fed.buffered_bytes == in_place.buffered_bytes == 0
+
+
+def test_a_large_frame_is_received_into_its_own_buffer() -> None:
+    body = b"x" * (FrameSplitter.DIRECT_FRAME_BYTES + 1)
+    splitter = FrameSplitter(1 << 20)
+    assert list(splitter.feed(frame(body)[:100])) == []
+    room = splitter.get_buffer()
+    assert len(room) == len(body) - 96        # exactly the rest of this frame's body
+    room[:] = body[96:]
+    (payload,) = list(splitter.buffer_updated(len(room)))
+    assert payload == body and type(payload) is bytearray

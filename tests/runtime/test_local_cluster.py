@@ -12,13 +12,15 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
 
 from synod.core.codec import encode
 from synod.runtime import LocalCluster, NodeSpec, Status, StatusRequest, call, local_spec, write_config
-from synod.runtime.auth import AuthenticationFailed
+from synod.runtime.auth import AuthenticationFailed, Credentials
+from synod.runtime.driver import Driver
 from synod.runtime.testing import (
     FACTORY,
     Ack,
@@ -347,3 +349,19 @@ def test_extra_node_joins_a_running_cluster(tmp_path: Path) -> None:
         assert relay(cl, "n1", "w1", 2000).reply == EchoReply(node_id="w1", text="n1->w1")
         cl.restart("n1")  # now n1 knows w1 from the rewritten config
         wait_until(lambda: heard_from(cl, "w1", "n1") >= 2, 5, "pings from n1 after its restart")
+
+
+def test_driver_gathers_calls_to_one_node_each_with_its_own_reply(cluster: LocalCluster) -> None:
+    """A gather's calls to one node go out at once on connections of their
+    own; each connection is its own client id, so every call gets its own
+    answer (a node answers a client id on one connection: with one id for
+    all of them, the replies went to the last connection and the rest timed
+    out, and a GFS push of more than one piece failed)."""
+    addrs = {nid: cluster.addr(nid) for nid in IDS}
+
+    async def echo_eight(ctx: Any) -> list[Any]:
+        return await ctx.gather([ctx.call("n1", Echo(text=f"t{i}"), 5_000) for i in range(8)])
+
+    with Driver(addrs, credentials=Credentials.from_config(cluster.config)) as d:
+        for _ in range(3):   # connections reused from the earlier rounds too
+            assert d.run(echo_eight) == [EchoReply(node_id="n1", text=f"t{i}") for i in range(8)]

@@ -37,6 +37,7 @@ from synod.core.errors import LocalProtocolError, RemoteProtocolError
 __all__ = [
     "Message",
     "encode",
+    "encode_into",
     "decode",
     "encoded_size_bytes",
     "message_tag",
@@ -138,6 +139,21 @@ def encode(obj: Any) -> bytes:
     """
     try:
         return _encoder.encode(obj)
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as e:
+        raise LocalProtocolError(f"cannot encode {type(obj).__name__}: {e}") from e
+
+
+def encode_into(obj: Any, buffer: bytearray, offset: int) -> None:
+    """Encode ``obj`` as :func:`encode` does, into ``buffer`` from ``offset``
+    on (``buffer`` grows or shrinks to end where the encoding ends): one
+    copy of a large ``bytes`` field instead of two when the caller needs
+    bytes before the encoding (a frame's header).
+
+    Raises:
+        LocalProtocolError: as :func:`encode`.
+    """
+    try:
+        _encoder.encode_into(obj, buffer, offset)
     except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as e:
         raise LocalProtocolError(f"cannot encode {type(obj).__name__}: {e}") from e
 

@@ -24,9 +24,10 @@ def now_ms() -> float:
     return time.monotonic() * 1000.0
 
 
-class _Conn(asyncio.Protocol):
+class _Conn(asyncio.BufferedProtocol):
     """One TCP connection: the key handshake when there is a key, then frames
-    in, frames out. Frames may arrive on any connection, outgoing ones
+    in (received in place: a large frame's body goes straight into its own
+    buffer, see :class:`FrameSplitter`), frames out. Frames may arrive on any connection, outgoing ones
     included (a node that is not in a peer's config gets that peer's messages
     on the connection it opened)."""
 
@@ -52,18 +53,22 @@ class _Conn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.peername = transport.get_extra_info("peername")
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.splitter.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         owner = self.owner
         if self.closed or not owner.receiving:
+            self.splitter.close()   # (dropped: the bytes' buffer is reused)
             return
-        owner.bytes_received += len(data)
-        self.bytes_in += len(data)
+        owner.bytes_received += nbytes
+        self.bytes_in += nbytes
         now = now_ms()
         self.last_received_ms = now
         splitter = self.splitter
         completed_before = splitter.frames_completed
         try:
-            for payload in splitter.feed(data):
+            for payload in splitter.buffer_updated(nbytes):
                 if self.handshake is not None:
                     self.handshake_step(payload)
                 else:
@@ -127,7 +132,7 @@ class _Conn(asyncio.Protocol):
 
     def flush_pending(self) -> None:
         if self.pending and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(self.pending))
+            self.transport.write(memoryview(b"".join(self.pending)))
         self.pending.clear()
         self.pending_bytes = 0
 

@@ -117,7 +117,7 @@ class _PeerLink:
         while queue and proto is not None and not self.paused and proto.transport is not None:
             n = min(len(queue), WRITE_BATCH_FRAMES_MAX)
             data = queue.popleft() if n == 1 else b"".join([queue.popleft() for _ in range(n)])
-            proto.transport.write(data)
+            proto.transport.write(memoryview(data))   # (a view: what the socket does not take is copied once, not twice)
 
     async def _connect(self) -> None:
         """Connect (TLS, then the key handshake, when configured), retrying

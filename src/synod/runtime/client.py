@@ -121,7 +121,7 @@ class Client:
         self.inbox: deque[tuple[str, int, Any]] = deque(maxlen=CLIENT_INBOX_MESSAGES_MAX)
         self._sock: socket.socket | None = None
         self._splitter = FrameSplitter(frame_size_bytes_max)
-        self._ready: deque[bytes] = deque()
+        self._ready: deque[bytes | bytearray] = deque()
         self._next_corr = 1
 
     def __enter__(self) -> Client:
@@ -233,7 +233,7 @@ class Client:
                 raise AuthenticationFailed(f"node at {self.addr[0]}:{self.addr[1]} refused: {reason}") from None
             raise
 
-    def _read_payload(self, deadline: float) -> bytes | None:
+    def _read_payload(self, deadline: float) -> bytes | bytearray | None:
         sock = self._sock
         assert sock is not None
         while not self._ready:
@@ -242,13 +242,13 @@ class Client:
                 return None
             sock.settimeout(remaining)
             try:
-                data = sock.recv(1 << 16)
+                nbytes = sock.recv_into(self._splitter.get_buffer())
             except TimeoutError:
                 return None
-            if not data:
+            if not nbytes:
                 self.close()
                 raise ConnectionError(f"node at {self.addr[0]}:{self.addr[1]} closed the connection")
-            self._ready.extend(self._splitter.feed(data))
+            self._ready.extend(self._splitter.buffer_updated(nbytes))
         return self._ready.popleft()
 
 

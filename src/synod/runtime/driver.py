@@ -7,9 +7,13 @@ is a coroutine that only awaits ``ctx.call``, ``ctx.gather`` and
 :class:`Driver` runs it against real processes: it hosts the coroutine in
 a :class:`~synod.core.Host` (the same resumption, gather and timeout
 rules as everywhere) and carries each call over a
-:class:`~synod.runtime.client.Client` connection under one client id, a
-few in parallel (a gather's calls go out at once, each on its own
-connection; connections are kept for reuse, at most ``CONNECTIONS_MAX``).
+:class:`~synod.runtime.client.Client` connection, a few in parallel (a
+gather's calls go out at once, each on its own connection; connections are
+kept for reuse, at most ``CONNECTIONS_MAX``). A node answers a client on
+the one connection it knows that client id by, so each connection is its
+own client id, ``<client_id>.<n>``: two calls in flight to one node on two
+connections each get their own reply. (A driven client library names
+itself in its messages where the protocol needs it, as GFS's pushes do.)
 
 The program calls :meth:`Driver.run` with a function of ``ctx`` returning
 the coroutine; it returns the coroutine's result or raises its exception.
@@ -86,6 +90,7 @@ class Driver(Host):
         self._token = 0
         self._idle: dict[str, list[Client]] = {}
         self._idle_count = 0
+        self._connections_opened = 0
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=CALLS_IN_FLIGHT_MAX,
                                                            thread_name_prefix="synod-driver")
@@ -126,10 +131,12 @@ class Driver(Host):
             if idle:
                 self._idle_count -= 1
                 return idle.pop()
-        addr = self.addrs.get(dst)
-        if addr is None:
-            return None
-        return Client(addr, client_id=self.client_id, credentials=self.credentials, server_id=dst)
+            addr = self.addrs.get(dst)
+            if addr is None:
+                return None
+            self._connections_opened += 1
+            connection_id = f"{self.client_id}.{self._connections_opened}"
+        return Client(addr, client_id=connection_id, credentials=self.credentials, server_id=dst)
 
     def _release(self, dst: str, client: Client) -> None:
         with self._lock:

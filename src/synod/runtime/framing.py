@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from synod.core.codec import Message, decode, encode
+from synod.core.codec import Message, decode, encode_into
 from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.runtime.constants import FRAME_HEADER_BYTES, NODE_ID_BYTES_MAX, SMALL_FRAME_BYTES_MAX
 
@@ -32,8 +32,9 @@ _CORR_ABS_MAX = 2**62
 _ENVELOPE_TYPE = tuple[str, int, Message]
 
 
-def pack_frame(src: str, corr: int, msg: Any, frame_size_bytes_max: int) -> bytes:
-    """One frame carrying ``msg`` from ``src``.
+def pack_frame(src: str, corr: int, msg: Any, frame_size_bytes_max: int) -> bytearray:
+    """One frame carrying ``msg`` from ``src`` (encoded in place after its
+    header: a large message is copied once).
 
     Raises:
         LocalProtocolError: ``msg`` is not encodable, or the frame would exceed
@@ -41,13 +42,16 @@ def pack_frame(src: str, corr: int, msg: Any, frame_size_bytes_max: int) -> byte
     """
     if not isinstance(msg, Message):
         raise LocalProtocolError(f"cannot send a {type(msg).__name__}: not a registered message")
-    payload = encode([src, corr, msg])
-    if len(payload) > frame_size_bytes_max:
+    out = bytearray(FRAME_HEADER_BYTES)
+    encode_into([src, corr, msg], out, FRAME_HEADER_BYTES)
+    length = len(out) - FRAME_HEADER_BYTES
+    if length > frame_size_bytes_max:
         raise LocalProtocolError(
-            f"message {type(msg).__name__} encodes to {len(payload)} bytes, over frame_size_bytes_max "
+            f"message {type(msg).__name__} encodes to {length} bytes, over frame_size_bytes_max "
             f"{frame_size_bytes_max}"
         )
-    return len(payload).to_bytes(FRAME_HEADER_BYTES, "big") + payload
+    out[:FRAME_HEADER_BYTES] = length.to_bytes(FRAME_HEADER_BYTES, "big")
+    return out
 
 
 def open_envelope(payload: bytes, frame_size_bytes_max: int) -> tuple[str, int, Any]:
@@ -125,22 +129,41 @@ class FrameBudget:
 class FrameSplitter:
     """Cuts a byte stream into frame payloads.
 
-    ``feed(data)`` yields the payloads completed so far, in order; a frame
-    header announcing more than :attr:`frame_size_bytes_max` bytes raises
+    Two ways to give it bytes: ``feed(data)``, or, to receive without
+    copying (asyncio's ``BufferedProtocol``, ``socket.recv_into``),
+    :meth:`get_buffer` for where the next bytes go and
+    :meth:`buffer_updated` once ``n`` of them are there. Both return an
+    iterator of the payloads completed so far, in order; a frame header
+    announcing more than :attr:`frame_size_bytes_max` bytes raises
     :class:`RemoteProtocolError` when the iteration reaches it (after the
     good frames before it, and before its body arrives). The bound may be
     changed between frames (a connection allows only tiny frames until it
-    is authenticated).
+    is authenticated). Callers iterate each returned iterator to its end
+    before giving more bytes.
+
+    Headers and small frames collect in a fixed staging buffer; a frame of
+    more than ``DIRECT_FRAME_BYTES`` gets a buffer of its own, exactly its
+    length, which :meth:`get_buffer` hands out so its body is received in
+    place and yielded without another copy (a ``bytearray``; small
+    payloads are ``bytes``).
 
     With a :class:`FrameBudget`, the frame being received reserves its length
     there once its header is in (:class:`FrameRefused` if it does not fit);
     the reservation ends when it completes or on :meth:`close`.
     """
 
-    __slots__ = ("_buf", "frame_size_bytes_max", "_budget", "_charged", "pending_length", "frames_completed")
+    DIRECT_FRAME_BYTES = 32 * 1024
+    STAGING_BYTES = 64 * 1024
+
+    __slots__ = ("_buf", "_start", "_end", "_body", "_body_fill", "frame_size_bytes_max", "_budget", "_charged",
+                 "pending_length", "frames_completed")
 
     def __init__(self, frame_size_bytes_max: int, budget: FrameBudget | None = None) -> None:
-        self._buf = bytearray()
+        self._buf = bytearray(self.STAGING_BYTES)
+        self._start = 0  # staged bytes not yet consumed: _buf[_start:_end]
+        self._end = 0
+        self._body: bytearray | None = None  # a large frame's own buffer, filled up to _body_fill
+        self._body_fill = 0
         self.frame_size_bytes_max = frame_size_bytes_max
         self._budget = budget
         self._charged = 0  # bytes of the budget the frame being received holds
@@ -148,30 +171,79 @@ class FrameSplitter:
         self.pending_length: int | None = None
         self.frames_completed = 0
 
-    def feed(self, data: bytes) -> Iterator[bytes]:
+    def get_buffer(self) -> memoryview:
+        """Where the next received bytes go (at least one byte of room)."""
+        if self._body is not None:
+            return memoryview(self._body)[self._body_fill:]
+        if self._end == len(self._buf):
+            self._compact()
+        return memoryview(self._buf)[self._end:]
+
+    def buffer_updated(self, nbytes: int) -> Iterator[bytes | bytearray]:
+        """``nbytes`` bytes were written at the start of the last
+        :meth:`get_buffer`; returns the payloads they complete."""
+        if self._body is not None:
+            self._body_fill += nbytes
+        else:
+            self._end += nbytes
+        return self._frames()
+
+    def feed(self, data: bytes | bytearray | memoryview) -> Iterator[bytes | bytearray]:
+        view = memoryview(data).cast("B")
+        while view:
+            room = self.get_buffer()
+            n = min(len(room), len(view))
+            room[:n] = view[:n]
+            view = view[n:]
+            yield from self.buffer_updated(n)
+
+    def _frames(self) -> Iterator[bytes | bytearray]:
+        body = self._body
+        if body is not None:
+            if self._body_fill < len(body):
+                return
+            self._body = None
+            self._frame_done()
+            yield body
         buf = self._buf
-        buf += data
-        pos = 0
-        try:
-            while len(buf) - pos >= FRAME_HEADER_BYTES:
-                length = int.from_bytes(buf[pos : pos + FRAME_HEADER_BYTES], "big")
-                if length > self.frame_size_bytes_max:
-                    raise RemoteProtocolError(
-                        f"frame of {length} bytes exceeds frame_size_bytes_max {self.frame_size_bytes_max}")
-                stop = pos + FRAME_HEADER_BYTES + length
-                if stop > len(buf):
-                    if self.pending_length is None:
-                        if self._budget is not None:
-                            self._charged = self._budget.reserve(length)
-                        self.pending_length = length
-                    break
-                payload = bytes(buf[pos + FRAME_HEADER_BYTES : stop])
-                pos = stop
-                self._frame_done()
-                yield payload
-        finally:
-            if pos:
-                del buf[:pos]
+        while self._end - self._start >= FRAME_HEADER_BYTES:
+            start = self._start
+            length = int.from_bytes(buf[start : start + FRAME_HEADER_BYTES], "big")
+            if length > self.frame_size_bytes_max:
+                raise RemoteProtocolError(
+                    f"frame of {length} bytes exceeds frame_size_bytes_max {self.frame_size_bytes_max}")
+            stop = start + FRAME_HEADER_BYTES + length
+            if stop > self._end:
+                if self.pending_length is None:
+                    if self._budget is not None:
+                        self._charged = self._budget.reserve(length)
+                    self.pending_length = length
+                if length > self.DIRECT_FRAME_BYTES:
+                    # Its own buffer: the rest of the body is received straight into it.
+                    have = self._end - start - FRAME_HEADER_BYTES
+                    self._body = bytearray(length)
+                    self._body[:have] = buf[start + FRAME_HEADER_BYTES : self._end]
+                    self._body_fill = have
+                    self._start = self._end = 0
+                elif stop > len(buf):
+                    self._compact()
+                return
+            with memoryview(buf) as view:
+                payload = bytes(view[start + FRAME_HEADER_BYTES : stop])
+            self._start = stop
+            self._frame_done()
+            yield payload
+            buf = self._buf
+        if self._start == self._end:
+            self._start = self._end = 0
+
+    def _compact(self) -> None:
+        """Move the staged bytes to the front of a fresh staging buffer (a
+        fresh one: a view of the old one may still be held by the caller)."""
+        new = bytearray(self.STAGING_BYTES)
+        n = self._end - self._start
+        new[:n] = self._buf[self._start : self._end]
+        self._buf, self._start, self._end = new, 0, n
 
     def _frame_done(self) -> None:
         self.frames_completed += 1
@@ -183,7 +255,9 @@ class FrameSplitter:
 
     def close(self) -> None:
         """Drop what is buffered and return any reservation (idempotent)."""
-        self._buf = bytearray()
+        self._start = self._end = 0
+        self._body = None
+        self._body_fill = 0
         self.pending_length = None
         if self._charged:
             assert self._budget is not None
@@ -192,7 +266,7 @@ class FrameSplitter:
 
     @property
     def buffered_bytes(self) -> int:
-        return len(self._buf)
+        return self._end - self._start + (self._body_fill if self._body is not None else 0)
 
     @property
     def charged_bytes(self) -> int:
