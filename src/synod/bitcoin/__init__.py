@@ -1,0 +1,55 @@
+"""Bitcoin (Nakamoto 2008) as Bitcoin Core enforces it: the rules.
+
+Theory of operation (grows with issue 14):
+
+- ``primitives``: transactions, headers and blocks in Bitcoin's own byte
+  formats (legacy and BIP144 segwit), txid/wtxid, merkle roots
+  (whitepaper sections 2-4, 7), context-free transaction checks.
+- ``script``: opcodes, parsing, script numbers, sigop counting, templates.
+- ``interpreter`` (with ``sighash``, ``taproot``, ``asm``): Script as Core
+  evaluates it under its verification flags: P2SH (BIP16), CLTV/CSV
+  (BIP65/112), segwit v0 (BIP141/143), taproot and tapscript
+  (BIP340/341/342); signatures through coincurve (libsecp256k1).
+- ``pow``, ``validation``: compact targets, proof of work, the retarget
+  every 2016 blocks, header and block rules (context-free and in context),
+  the subsidy schedule.
+- ``chain``: the UTXO set, connecting and disconnecting blocks (with undo
+  records, for reorgs), the header chain by most work, a ``Chainstate``.
+- ``address``: base58check and bech32/bech32m addresses, WIF keys.
+- ``errors``: every broken rule is a :class:`RuleViolation` naming the rule
+  as Core does (``bad-txns-vin-empty``, ``high-hash``; script errors as
+  ``EVAL_FALSE``), raised for the input, never a traceback.
+
+Everything here is pure and deterministic: no network, clock or randomness.
+"""
+
+from synod.bitcoin.address import AddressError, address_to_script, script_to_address
+from synod.bitcoin.chain import Chainstate, HeaderChain, UtxoSet, connect_block, disconnect_block
+from synod.bitcoin.errors import RuleViolation, ScriptFailure
+from synod.bitcoin.interpreter import PrecomputedTransaction, VerifyFlags, verify_input, verify_script, verify_transaction
+from synod.bitcoin.pow import MAINNET, REGTEST, ConsensusParams
+from synod.bitcoin.primitives import (
+    Block,
+    BlockHeader,
+    OutPoint,
+    Transaction,
+    TxIn,
+    TxOut,
+    check_transaction,
+    hash_hex,
+    merkle_root,
+    parse_block,
+    parse_header,
+    parse_transaction,
+    read_blocks_dat,
+)
+from synod.bitcoin.validation import check_block, contextual_check_block
+
+__all__ = [
+    "AddressError", "address_to_script", "script_to_address", "Chainstate", "HeaderChain", "UtxoSet", "connect_block",
+    "disconnect_block", "PrecomputedTransaction", "VerifyFlags", "verify_input", "verify_script", "verify_transaction",
+    "MAINNET", "REGTEST", "ConsensusParams", "check_block", "contextual_check_block",
+    "RuleViolation", "ScriptFailure", "Block", "BlockHeader", "OutPoint", "Transaction", "TxIn", "TxOut",
+    "check_transaction", "hash_hex", "merkle_root", "parse_block", "parse_header", "parse_transaction",
+    "read_blocks_dat",
+]
