@@ -20,6 +20,7 @@ __all__ = ["main", "cli", "COMMANDS"]
 
 # name -> (module, attribute, one-line help shown by ``synod --help``).
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "btc": ("synod.cli.btc_cmd", "btc", "Bitcoin (Nakamoto 2008) as Core enforces it: validate real blocks and headers."),
     "check": ("synod.cli.check_cmd", "check", "Check recorded histories (linearizability) of concurrent operations."),
     "cluster": ("synod.cli.cluster_cmd", "cluster", "Run node processes on this machine; kill, pause, partition them."),
     "demo": ("synod.cli.demo_cmd", "demo", "MapReduce with a worker killed (real, then simulated); the KV store, leader killed."),
