@@ -15,6 +15,12 @@ Theory of operation (grows with issue 14):
   the subsidy schedule.
 - ``chain``: the UTXO set, connecting and disconnecting blocks (with undo
   records, for reorgs), the header chain by most work, a ``Chainstate``.
+- ``mempool`` (with ``_policy``): unconfirmed transactions valid on the
+  tip, Core's acceptance rules and relay policy (fee rates, dust,
+  standardness), orphans, eviction by package fee rate, block templates by
+  ancestor fee rate (CPFP), removal on a block and re-adding after a reorg.
+- ``analysis``: the whitepaper's double-spend probability, the exact race,
+  selfish mining's revenue and threshold.
 - ``address``: base58check and bech32/bech32m addresses, WIF keys.
 - ``errors``: every broken rule is a :class:`RuleViolation` naming the rule
   as Core does (``bad-txns-vin-empty``, ``high-hash``; script errors as
@@ -27,6 +33,7 @@ from synod.bitcoin.address import AddressError, address_to_script, script_to_add
 from synod.bitcoin.chain import Chainstate, HeaderChain, UtxoSet, connect_block, disconnect_block
 from synod.bitcoin.errors import RuleViolation, ScriptFailure
 from synod.bitcoin.interpreter import PrecomputedTransaction, VerifyFlags, verify_input, verify_script, verify_transaction
+from synod.bitcoin.mempool import Mempool, MempoolPolicy
 from synod.bitcoin.pow import MAINNET, REGTEST, ConsensusParams
 from synod.bitcoin.primitives import (
     Block,
@@ -46,7 +53,7 @@ from synod.bitcoin.primitives import (
 from synod.bitcoin.validation import check_block, contextual_check_block
 
 __all__ = [
-    "AddressError", "address_to_script", "script_to_address", "Chainstate", "HeaderChain", "UtxoSet", "connect_block",
+    "Mempool", "MempoolPolicy", "AddressError", "address_to_script", "script_to_address", "Chainstate", "HeaderChain", "UtxoSet", "connect_block",
     "disconnect_block", "PrecomputedTransaction", "VerifyFlags", "verify_input", "verify_script", "verify_transaction",
     "MAINNET", "REGTEST", "ConsensusParams", "check_block", "contextual_check_block",
     "RuleViolation", "ScriptFailure", "Block", "BlockHeader", "OutPoint", "Transaction", "TxIn", "TxOut",
