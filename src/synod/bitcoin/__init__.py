@@ -53,7 +53,8 @@ from synod.bitcoin.primitives import (
 from synod.bitcoin.validation import check_block, contextual_check_block
 
 __all__ = [
-    "Mempool", "MempoolPolicy", "AddressError", "address_to_script", "script_to_address", "Chainstate", "HeaderChain", "UtxoSet", "connect_block",
+    "Mempool", "MempoolPolicy",
+    "AddressError", "address_to_script", "script_to_address", "Chainstate", "HeaderChain", "UtxoSet", "connect_block",
     "disconnect_block", "PrecomputedTransaction", "VerifyFlags", "verify_input", "verify_script", "verify_transaction",
     "MAINNET", "REGTEST", "ConsensusParams", "check_block", "contextual_check_block",
     "RuleViolation", "ScriptFailure", "Block", "BlockHeader", "OutPoint", "Transaction", "TxIn", "TxOut",
