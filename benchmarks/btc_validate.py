@@ -4,7 +4,7 @@ raw libsecp256k1 (coincurve), side by side in one run, on real data.
 
 1. **Script vectors.** Every row of Core's ``script_tests.json`` (1222),
    its crediting and spending transactions built as
-   ``tests/bitcoin/test_script_vectors.py`` builds them (once, before any
+   ``tests/btc/test_script_vectors.py`` builds them (once, before any
    timing), then evaluated through ``verify_script`` with a fresh
    ``TransactionChecker`` per row. Anchor: python-bitcoinlib's
    ``VerifyScript`` on the rows it can run: no witness and only flags it
@@ -29,7 +29,7 @@ raw libsecp256k1 (coincurve), side by side in one run, on real data.
 3. **Block 574200** (3,315 transactions, 1.2 MB, segwit): parse +
    ``check_block`` + ``contextual_check_block`` at height 574200 (the
    parent's median time past stood in by the block's time - 1, as
-   ``tests/bitcoin/test_blocks.py`` does). The outputs it spends are not in
+   ``tests/btc/test_blocks.py`` does). The outputs it spends are not in
    the data, so neither the UTXO lookups and amounts nor the signature
    checks of full validation can run; what can: the legacy signature checks
    of its P2PKH inputs (signature hash + verify), shown apart. Anchor:

@@ -19,6 +19,11 @@ Theory of operation (grows with issue 14):
   tip, Core's acceptance rules and relay policy (fee rates, dust,
   standardness), orphans, eviction by package fee rate, block templates by
   ancestor fee rate (CPFP), removal on a block and re-adding after a reorg.
+- ``messages``, ``p2p``, ``protocol``: Bitcoin's peer-to-peer messages as
+  typed messages (what synod nodes send each other), their wire format
+  (magic, command, length, checksum; Core's payload encodings and limits)
+  and the sans-IO protocol object a node's P2P port serves, so peers
+  nobody here wrote (python-bitcoinlib, bitcoind) can talk to it.
 - ``analysis``: the whitepaper's double-spend probability, the exact race,
   selfish mining's revenue and threshold.
 - ``address``: base58check and bech32/bech32m addresses, WIF keys.
@@ -34,6 +39,7 @@ from synod.bitcoin.chain import Chainstate, HeaderChain, UtxoSet, connect_block,
 from synod.bitcoin.errors import RuleViolation, ScriptFailure
 from synod.bitcoin.interpreter import PrecomputedTransaction, VerifyFlags, verify_input, verify_script, verify_transaction
 from synod.bitcoin.mempool import Mempool, MempoolPolicy
+from synod.bitcoin.p2p import REGTEST_MAGIC, MessageReader, P2pError, decode_payload, encode_message
 from synod.bitcoin.pow import MAINNET, REGTEST, ConsensusParams
 from synod.bitcoin.primitives import (
     Block,
@@ -50,10 +56,12 @@ from synod.bitcoin.primitives import (
     parse_transaction,
     read_blocks_dat,
 )
+from synod.bitcoin.protocol import P2pProtocol
 from synod.bitcoin.validation import check_block, contextual_check_block
 
 __all__ = [
-    "Mempool", "MempoolPolicy",
+    "Mempool", "MempoolPolicy", "REGTEST_MAGIC", "MessageReader", "P2pError", "decode_payload", "encode_message",
+    "P2pProtocol",
     "AddressError", "address_to_script", "script_to_address", "Chainstate", "HeaderChain", "UtxoSet", "connect_block",
     "disconnect_block", "PrecomputedTransaction", "VerifyFlags", "verify_input", "verify_script", "verify_transaction",
     "MAINNET", "REGTEST", "ConsensusParams", "check_block", "contextual_check_block",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.bitcoin.conftest import bitcoin_data
+from tests.btc.conftest import bitcoin_data
 
 from synod.bitcoin import (
     OutPoint,

@@ -7,7 +7,7 @@ import json
 
 import base58
 import pytest
-from tests.bitcoin.conftest import bitcoin_data, core_vectors
+from tests.btc.conftest import bitcoin_data, core_vectors
 
 from synod.bitcoin.address import NETWORKS, AddressError, address_to_script, decode_wif, encode_wif, script_to_address
 

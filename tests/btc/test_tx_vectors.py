@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.bitcoin.conftest import core_vectors
+from tests.btc.conftest import core_vectors
 
 from synod.bitcoin import OutPoint, RuleViolation, ScriptFailure, Transaction, TxOut, check_transaction, parse_transaction
 from synod.bitcoin.asm import parse_asm

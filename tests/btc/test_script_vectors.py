@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.bitcoin.conftest import core_vectors
+from tests.btc.conftest import core_vectors
 
 from synod.bitcoin import OutPoint, ScriptFailure, Transaction, TxIn, TxOut
 from synod.bitcoin.asm import parse_asm, script_to_asm

@@ -10,7 +10,7 @@ from functools import cache
 
 import msgspec
 import pytest
-from tests.bitcoin.conftest import bitcoin_data
+from tests.btc.conftest import bitcoin_data
 
 from synod.bitcoin import (
     Block,

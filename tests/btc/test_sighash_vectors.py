@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from tests.bitcoin.conftest import bitcoin_data, core_vectors
+from tests.btc.conftest import bitcoin_data, core_vectors
 
 from synod.bitcoin import TxOut, check_transaction, hash_hex, parse_transaction
 from synod.bitcoin._hashes import tagged_hash

@@ -302,7 +302,7 @@ def test_random_scripts_only_ever_raise_script_failure(spend: tuple[bytes, bytes
 
 
 def _vector_spends() -> list[tuple[bytes, bytes, list[bytes], VerifyFlags]]:
-    from tests.bitcoin.test_script_vectors import _cases
+    from tests.btc.test_script_vectors import _cases
     return [(c.script_sig, c.script_pubkey, c.witness, c.flags) for c in _cases()]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from tests._benchmark_checks import REPO
-from tests.bitcoin.conftest import bitcoin_data
+from tests.btc.conftest import bitcoin_data
 
 SCRIPT = REPO / "benchmarks" / "btc_validate.py"
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner, Result
-from tests.bitcoin.conftest import bitcoin_data
+from tests.btc.conftest import bitcoin_data
 
 from synod.cli.main import cli
 

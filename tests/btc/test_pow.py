@@ -8,7 +8,7 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.bitcoin.conftest import bitcoin_data
+from tests.btc.conftest import bitcoin_data
 
 from synod.bitcoin import RuleViolation, hash_hex, parse_header
 from synod.bitcoin import constants as C
