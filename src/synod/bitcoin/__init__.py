@@ -24,6 +24,12 @@ Theory of operation (grows with issue 14):
   (magic, command, length, checksum; Core's payload encodings and limits)
   and the sans-IO protocol object a node's P2P port serves, so peers
   nobody here wrote (python-bitcoinlib, bitcoind) can talk to it.
+- ``node`` (with ``_blocktree``): a full node, and a miner with a share of
+  the hash power: handshake, headers-first sync, gossip, the most-work
+  chain with reorgs, blocks durable on disk; its P2P port and JSON-RPC
+  (``rpc``) for clients nobody here wrote; ``strategies``: the double-spend
+  attacker and the selfish miner as node subclasses; ``factories``: the
+  cluster config's factory.
 - ``analysis``: the whitepaper's double-spend probability, the exact race,
   selfish mining's revenue and threshold.
 - ``address``: base58check and bech32/bech32m addresses, WIF keys.
@@ -39,6 +45,7 @@ from synod.bitcoin.chain import Chainstate, HeaderChain, UtxoSet, connect_block,
 from synod.bitcoin.errors import RuleViolation, ScriptFailure
 from synod.bitcoin.interpreter import PrecomputedTransaction, VerifyFlags, verify_input, verify_script, verify_transaction
 from synod.bitcoin.mempool import Mempool, MempoolPolicy
+from synod.bitcoin.node import BitcoinConfig, BitcoinNode
 from synod.bitcoin.p2p import REGTEST_MAGIC, MessageReader, P2pError, decode_payload, encode_message
 from synod.bitcoin.pow import MAINNET, REGTEST, ConsensusParams
 from synod.bitcoin.primitives import (
@@ -60,7 +67,8 @@ from synod.bitcoin.protocol import P2pProtocol
 from synod.bitcoin.validation import check_block, contextual_check_block
 
 __all__ = [
-    "Mempool", "MempoolPolicy", "REGTEST_MAGIC", "MessageReader", "P2pError", "decode_payload", "encode_message",
+    "Mempool", "MempoolPolicy", "BitcoinConfig", "BitcoinNode",
+    "REGTEST_MAGIC", "MessageReader", "P2pError", "decode_payload", "encode_message",
     "P2pProtocol",
     "AddressError", "address_to_script", "script_to_address", "Chainstate", "HeaderChain", "UtxoSet", "connect_block",
     "disconnect_block", "PrecomputedTransaction", "VerifyFlags", "verify_input", "verify_script", "verify_transaction",

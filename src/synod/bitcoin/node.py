@@ -32,8 +32,16 @@ a restart replays the file. A record that fails its checksum ends the
 replay: the file is kept aside (``blocks.dat.corrupt-N``), the good prefix
 rewritten, a warning traced; the missing blocks come back from peers.
 
-Simplifications: peers are the configured nodes (no address gossip, no
-eviction or banning yet: a peer that sends a block or transaction
+Clients (DESIGN.md section 8, :meth:`BitcoinNode.client_protocols`): a
+peer nobody here wrote connects to the P2P port (client id ``p2p:N``); from
+its ``version`` (answered by ours, then ``verack``, as Core answers an
+inbound peer) until its connection closes it is one of :attr:`peers`, hears
+announcements, and every message it sends is answered by one
+``P2pReply`` (what the node says back goes as pushes). JSON-RPC calls on
+the RPC port (``rpc:N``) are answered by :func:`~synod.bitcoin.rpc.answer_rpc`.
+
+Simplifications: peers are the configured nodes and those on the P2P port
+(no address gossip, no eviction or banning yet: a peer that sends a block or transaction
 breaking a rule is traced and ignored); no compact blocks; the chain and
 the UTXO set are rebuilt from the blocks at start.
 """
@@ -51,8 +59,11 @@ from synod.bitcoin._hashes import hash256
 from synod.bitcoin.errors import RuleViolation
 from synod.bitcoin.interpreter import verify_transaction
 from synod.bitcoin.mempool import Mempool, MempoolPolicy
+from synod.bitcoin.p2p import REGTEST_MAGIC
 from synod.bitcoin.pow import REGTEST, ConsensusParams, check_proof_of_work, next_work_required
 from synod.bitcoin.primitives import Block, BlockHeader, OutPoint, Transaction, TxIn, TxOut, merkle_root
+from synod.bitcoin.protocol import P2pProtocol
+from synod.bitcoin.rpc import RpcProtocol, RpcRequest, answer_rpc
 from synod.bitcoin.validation import (
     WITNESS_COMMITMENT_HEADER,
     block_subsidy,
@@ -60,6 +71,7 @@ from synod.bitcoin.validation import (
     witness_merkle_root,
 )
 from synod.core import Context, Node, Params
+from synod.core.clients import ClientClosed, ClientOpened
 from synod.core.records import pack_record, scan_records
 
 __all__ = ["BitcoinConfig", "BitcoinNode", "NETWORKS"]
@@ -73,6 +85,7 @@ ANNOUNCE_HEADERS_MAX = 8           # new blocks announced by headers at once; mo
 NONCE_TRIES_MAX = 1 << 24          # a miner that finds no nonce below the target gives up this round
 TEMPLATE_WEIGHT_RESERVED = 4000    # room kept for the coinbase (Core's default)
 USER_AGENT = b"/synod:0.1/"
+INBOUND_PEERS_MAX = 117            # peers on the P2P port (Core's 125 connections less its 8 outbound)
 
 
 class BitcoinConfig(Params):
@@ -90,6 +103,7 @@ class BitcoinConfig(Params):
     sync_interval_ms: float = 2_000.0        # getheaders to every peer this often
     getdata_in_flight_max: int = 16          # blocks asked of one peer at a time
     getdata_timeout_ms: float = 5_000.0      # then asked again, of whichever peer announces it
+    rpc_auth: str = ""                       # bitcoind's rpcauth, user:salt$hmac-sha256 (empty: RPC refuses all)
 
     def __post_init__(self) -> None:
         if self.network not in NETWORKS:
@@ -109,6 +123,11 @@ class BitcoinConfig(Params):
 class _Peer(msgspec.Struct, kw_only=True):
     version_received: bool = False
     verack_received: bool = False
+    version: int = 0                     # what its version message said (getpeerinfo)
+    services: int = 0
+    user_agent: str = ""
+    start_height: int = -1
+    addr: str = ""                       # host:port of a peer on the P2P port
     in_flight: dict[bytes, float] = msgspec.field(default_factory=dict)   # block hash -> when asked (ms)
 
 
@@ -125,6 +144,11 @@ class BitcoinNode(Node):
         self.blocks_mined = 0
         self.reorgs: list[int] = []          # depth of every reorganization, in blocks disconnected
         self.rejected: list[str] = []        # rules broken by what peers sent (kept short)
+        self.clients: dict[str, str] = {}    # P2P-port connection -> its host:port (at most the gateway's limit)
+
+    def client_protocols(self) -> dict[str, Any]:
+        """Bitcoin's P2P port (regtest magic) for peers nobody here wrote, and bitcoind's JSON-RPC."""
+        return {"p2p": lambda: P2pProtocol(REGTEST_MAGIC), "rpc": lambda: RpcProtocol(self.config.rpc_auth)}
 
     # -- start --------------------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -166,21 +190,50 @@ class BitcoinNode(Node):
 
     # -- messages -----------------------------------------------------------------------------------
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        if ":" in src and self._on_client(ctx, src, msg):
+            return
         handler = self._HANDLERS.get(type(msg))
         if handler is None:
             ctx.trace("btc_ignored", src=src, msg=type(msg).__name__)
-            return
-        try:
-            handler(self, ctx, src, msg)
-        except RuleViolation as e:   # what a peer sent broke a rule: drop it, note it, run on
-            ctx.trace("btc_rejected", src=src, msg=type(msg).__name__, rule=e.rule, detail=e.detail)
-            if len(self.rejected) < 100:
-                self.rejected.append(e.rule)
+        else:
+            try:
+                handler(self, ctx, src, msg)
+            except RuleViolation as e:   # what a peer sent broke a rule: drop it, note it, run on
+                ctx.trace("btc_rejected", src=src, msg=type(msg).__name__, rule=e.rule, detail=e.detail)
+                if len(self.rejected) < 100:
+                    self.rejected.append(e.rule)
+        if ":" in src:   # a peer on the P2P port: what it gets back went as pushes; its request is answered
+            ctx.reply(M.P2pReply())
+
+    def _on_client(self, ctx: Context, src: str, msg: Any) -> bool:
+        """A gateway client's input handled here (True), or a P2P message
+        for the handlers (False). A P2P peer is one of :attr:`peers` from
+        its version message until its connection closes."""
+        if isinstance(msg, RpcRequest):
+            ctx.reply(answer_rpc(self, ctx, msg))
+        elif isinstance(msg, ClientOpened | ClientClosed):
+            self.peers.pop(src, None)
+            if isinstance(msg, ClientOpened) and msg.protocol == "p2p":
+                self.clients[src] = msg.addr
+            elif isinstance(msg, ClientClosed):
+                self.clients.pop(src, None)
+        elif src not in self.peers and not isinstance(msg, M.Version):
+            ctx.trace("btc_ignored", src=src, msg=type(msg).__name__, reason="before its version")
+            ctx.reply(M.P2pReply())
+        elif src not in self.peers and sum(":" in p for p in self.peers) >= INBOUND_PEERS_MAX:
+            ctx.reply(M.P2pReply(disconnect=True))
+        else:
+            return False
+        return True
 
     def _on_version(self, ctx: Context, src: str, msg: M.Version) -> None:
-        peer = self.peers.setdefault(src, _Peer())
+        peer = self.peers.setdefault(src, _Peer(addr=self.clients.get(src, "")))
         first = not peer.version_received
         peer.version_received = True
+        peer.version, peer.services, peer.start_height = msg.version, msg.services, msg.start_height
+        peer.user_agent = msg.user_agent.decode("utf-8", "replace")
+        if first and ":" in src:   # an inbound peer hears our version first (Core's order)
+            ctx.send(src, self._version(ctx))
         ctx.send(src, M.Verack())
         if first:
             ctx.send(src, self._getheaders())
@@ -203,11 +256,18 @@ class BitcoinNode(Node):
         for height in range(start + 1, min(self.tree.height, start + HEADERS_PER_MESSAGE_MAX) + 1):
             block = self.tree.block_at(height)
             assert block is not None
+            if not self.shows(block.hash):
+                break
             headers.append(block.header.serialize())
             if block.hash == msg.hash_stop:
                 break
         if headers:
             ctx.send(src, M.Headers(headers=tuple(headers)))
+
+    def shows(self, block_hash: bytes) -> bool:
+        """Whether peers may learn of this connected block (an honest node
+        shows every one; a selfish miner hides its private branch)."""
+        return True
 
     def _on_headers(self, ctx: Context, src: str, msg: M.Headers) -> None:
         for header in msg.block_headers():
@@ -340,8 +400,10 @@ class BitcoinNode(Node):
             for block in connected:
                 self.mempool.remove_for_block(block)
             tip = self.tree.tip
-            self.mempool.readd_after_disconnect(txs, self.tree.utxos, tip.height, tip.median_time_past_s,
-                                                now_s=self._now_s(ctx))
+            result = self.mempool.readd_after_disconnect(txs, self.tree.utxos, tip.height, tip.median_time_past_s,
+                                                         now_s=self._now_s(ctx))
+            for txid in result.readded:   # the winning side's miners may never have heard of them
+                self._announce_tx(ctx, txid)
             return
         for block in connected:
             self.mempool.remove_for_block(block)
@@ -402,12 +464,13 @@ class BitcoinNode(Node):
                   transactions=len(block.transactions))
         self.receive_block(ctx, block)
 
-    def build_block(self, ctx: Context, *, parent: bytes | None = None,
-                    transactions: list[Transaction] | None = None) -> Block | None:
+    def build_block(self, ctx: Context, *, parent: bytes | None = None, transactions: list[Transaction] | None = None,
+                    payout_script: bytes | None = None) -> Block | None:
         """A block on ``parent`` (default: the tip) holding ``transactions``
         (default: the mempool's template), its coinbase paying subsidy plus
-        fees to ``payout_script``, its nonce ground until the hash meets the
-        target. None if no nonce within ``NONCE_TRIES_MAX`` does."""
+        fees to ``payout_script`` (default: the config's), its nonce ground
+        until the hash meets the target. None if no nonce within
+        ``NONCE_TRIES_MAX`` does."""
         prev = self.tree.headers.get(parent) if parent is not None else self.tree.tip
         assert prev is not None
         height = prev.height + 1
@@ -416,7 +479,7 @@ class BitcoinNode(Node):
             template = self.mempool.block_template(C.MAX_BLOCK_WEIGHT - TEMPLATE_WEIGHT_RESERVED,
                                                    C.MAX_BLOCK_SIGOPS_COST - 400)
             transactions, fees = list(template.transactions), template.fee_total_sat
-        coinbase = self._coinbase(ctx, height, block_subsidy(height, self.params) + fees, transactions)
+        coinbase = self._coinbase(ctx, height, block_subsidy(height, self.params) + fees, transactions, payout_script)
         txs = (coinbase, *transactions)
         time_s = max(self._now_s(ctx), prev.median_time_past_s + 1)
         bits = next_work_required(prev.height, time_s, self.params, lambda h: self.tree.headers.ancestor(prev, h).header)
@@ -431,9 +494,10 @@ class BitcoinNode(Node):
             return Block(header=candidate, transactions=txs)
         return None
 
-    def _coinbase(self, ctx: Context, height: int, value_sat: int, transactions: list[Transaction]) -> Transaction:
+    def _coinbase(self, ctx: Context, height: int, value_sat: int, transactions: list[Transaction],
+                  payout_script: bytes | None = None) -> Transaction:
         script_sig = coinbase_height_script(height) + ctx.rng.getrandbits(64).to_bytes(8, "little")   # extra nonce
-        outputs = [TxOut(value=value_sat, script_pubkey=self.payout_script)]
+        outputs = [TxOut(value=value_sat, script_pubkey=self.payout_script if payout_script is None else payout_script)]
         witness: tuple[bytes, ...] = ()
         if any(tx.has_witness for tx in transactions):   # BIP141's commitment to the witnesses
             reserved = bytes(32)

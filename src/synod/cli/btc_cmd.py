@@ -1,8 +1,13 @@
-"""``synod btc``: Bitcoin's rules on real data (and, later, a local network).
+"""``synod btc``: Bitcoin's rules on real data, and a local network.
 
 ::
 
     synod btc validate FILE... [--network main|regtest] [--start-height N] [--json]
+    synod btc up [--nodes 5] [--miners 2] [--block-interval 2s] [--dir runs/btc]
+    synod btc status [--dir runs/btc] [--json]  |  synod btc down [--dir runs/btc]
+
+``up``, ``status`` and ``down`` (:mod:`synod.cli._btc_net`) run a network of
+real node processes on 127.0.0.1, each serving Bitcoin P2P and JSON-RPC.
 
 ``validate`` reads blocks (bitcoind ``blk*.dat`` files, raw blocks, a
 block as hex), header lists (one 80-byte header as hex per line) or raw
@@ -36,6 +41,10 @@ from typing import Any
 
 import click
 
+from synod.cli._btc_net import down as _down
+from synod.cli._btc_net import status as _status
+from synod.cli._btc_net import up as _up
+
 __all__ = ["btc"]
 
 HEADER_HEX_CHARS = 160
@@ -58,6 +67,10 @@ def btc() -> None:
 
     Exit status: 0 valid; 1 a rule was broken or a file unreadable; 2 bad arguments.
     """
+
+
+for _command in (_up, _status, _down):   # the local network (synod.cli._btc_net)
+    btc.add_command(_command)
 
 
 def _read(path: Path) -> tuple[str, list[bytes]]:

@@ -117,28 +117,14 @@ def up(run_dir: str, chunkservers: int, shadows: int, chunk_size: str, timeout_s
     cell starts it again (its operation log and chunks kept).
 
     Refused (exit 1, nothing started) while a node of RUN_DIR runs."""
-    from synod.cli.kv_cmd import _start_detached
+    from synod.cli.kv_cmd import start_or_restart
     from synod.harness.gfs_real import cell_spec
-    from synod.runtime.cluster import LocalCluster
-    from synod.runtime.config import CONFIG_FILE_NAME, load_config, write_config
 
     size = _size(chunk_size)
     run_path = Path(run_dir).resolve()
-    if LocalCluster.running_in(run_path):
-        raise click.ClickException(f"a cell already runs in {run_path}; `synod gfs status --dir {run_dir}` shows it, "
-                                   f"`synod gfs down --dir {run_dir}` stops it")
-    config_path = run_path / CONFIG_FILE_NAME
-    previous = None
-    if config_path.exists():
-        previous = _config(str(run_path))
-    else:
-        try:
-            _, config_path = write_config(cell_spec(run_path, chunkservers=chunkservers, shadows=shadows,
-                                                    chunk_size_bytes=size))
-        except (ConfigError, ValueError) as e:
-            raise click.UsageError(str(e)) from None
     t0 = time.monotonic()
-    cl = _start_detached(config_path, load_config(config_path) if previous is not None else None)
+    cl, previous = start_or_restart(run_dir, noun="cell", command="gfs", load=_config, make_spec=lambda path: cell_spec(
+        path, chunkservers=chunkservers, shadows=shadows, chunk_size_bytes=size))
     session = _Session(str(run_path))
     wanted = sum(1 for n in cl.config.nodes if n.startswith("cs"))
     deadline = time.monotonic() + timeout_s
@@ -153,8 +139,8 @@ def up(run_dir: str, chunkservers: int, shadows: int, chunk_size: str, timeout_s
             raise click.ClickException(f"not every chunkserver reported within {timeout_s:g} s; the nodes still run: "
                                        f"`synod gfs fsck --dir {run_dir}`, `synod gfs down --dir {run_dir}`")
         time.sleep(POLL_S)
-    what = "started again (its operation log and chunks kept)" if previous is not None else "started"
-    click.echo(f"GFS cell in {cl.run_dir} {what}: master, {shadows if previous is None else 'its'} shadow masters, "
+    what = "started again (its operation log and chunks kept)" if previous else "started"
+    click.echo(f"GFS cell in {cl.run_dir} {what}: master, {'its' if previous else shadows} shadow masters, "
                f"{wanted} chunkservers reported after {time.monotonic() - t0:.1f} s")
     for nid in cl.node_ids:
         node = cl.config.nodes[nid]
@@ -170,15 +156,9 @@ def up(run_dir: str, chunkservers: int, shadows: int, chunk_size: str, timeout_s
 @_dir_option
 def down(run_dir: str) -> None:
     """Stop every process of the cell (SIGTERM, then SIGKILL). Exit 1 if one still runs."""
-    from synod.cli.kv_cmd import _stop_detached
-    from synod.runtime.cluster import ClusterError, LocalCluster
+    from synod.cli.kv_cmd import stop_in
 
-    _config(run_dir)
-    try:
-        cl = LocalCluster.attach(Path(run_dir))
-    except ClusterError as e:
-        raise click.ClickException(str(e)) from None
-    _stop_detached(cl, "the cell", lambda running: ", ".join(running))
+    stop_in(run_dir, noun="the cell", load=_config)
 
 
 @gfs.command("status")

@@ -260,6 +260,47 @@ def _start_detached(config_path: Path, previous: Any) -> Any:
     return cl
 
 
+def start_or_restart(run_dir: str, *, noun: str, command: str, make_spec: Any, load: Any) -> tuple[Any, bool]:
+    """``synod <command> up``'s common part: refuse while a node of
+    ``run_dir`` runs; start the stopped cluster found there again (its
+    config read by ``load(run_dir)``), or write ``make_spec(run_path)``'s
+    config (a ``ConfigError``/``ValueError`` from it is a usage error) and
+    start that; returns (the LocalCluster, whether it was started again).
+    Shared by ``synod gfs up`` and ``synod btc up``."""
+    from synod.runtime.cluster import LocalCluster
+    from synod.runtime.config import CONFIG_FILE_NAME, load_config, write_config
+
+    run_path = Path(run_dir).resolve()
+    if LocalCluster.running_in(run_path):
+        raise click.ClickException(f"a {noun} already runs in {run_path}; `synod {command} status --dir {run_dir}` "
+                                   f"shows it, `synod {command} down --dir {run_dir}` stops it")
+    config_path = run_path / CONFIG_FILE_NAME
+    restarted = config_path.exists()
+    if restarted:
+        load(str(run_path))   # (refuses a run dir holding another kind of cluster)
+    else:
+        try:
+            _, config_path = write_config(make_spec(run_path))
+        except (ConfigError, ValueError) as e:
+            raise click.UsageError(str(e)) from None
+    return _start_detached(config_path, load_config(config_path) if restarted else None), restarted
+
+
+def stop_in(run_dir: str, *, noun: str, load: Any) -> None:
+    """``synod <command> down``'s common part: the cluster of ``run_dir``
+    (its config read by ``load(run_dir)``, which refuses another kind)
+    stopped, SIGTERM then SIGKILL; exit 1 if a process still runs. Shared
+    by ``synod gfs down`` and ``synod btc down``."""
+    from synod.runtime.cluster import ClusterError, LocalCluster
+
+    load(run_dir)
+    try:
+        cl = LocalCluster.attach(Path(run_dir))
+    except ClusterError as e:
+        raise click.ClickException(str(e)) from None
+    _stop_detached(cl, noun, lambda running: ", ".join(running))
+
+
 def _fail_start(cl: Any, e: Any) -> None:
     """A node did not start: stop the others, name each failed node with the
     end of its log, exit 1."""
