@@ -194,6 +194,22 @@ def test_a_node_killed_with_sigkill_replays_its_blocks_and_catches_up(net: Local
     _wait(lambda: _converged(net, min_height=height + 1), timeout_s=30, what="n5 to catch up")
 
 
+def test_a_miner_stopped_with_sigstop_falls_behind_and_catches_up(net: LocalCluster) -> None:
+    """SIGSTOP: a miner alive to the kernel but silent; the others mine on
+    without it; after SIGCONT it takes their chain (more work than the one
+    block it may have found meanwhile) and every node is on one tip again."""
+    _wait(lambda: _converged(net), what="one tip before the pause")
+    height = _rpc(net, "n1", "getblockcount")
+    net.pause("m1")
+    try:
+        _wait(lambda: _rpc(net, "n1", "getblockcount") >= height + 3, what="m2 to mine on alone")
+        assert _rpc(net, "n1", "getblockcount") >= height + 3
+    finally:
+        net.resume("m1")
+    _wait(lambda: _converged(net, min_height=height + 3) and _rpc(net, "m1", "getblockcount") >= height + 3,
+          timeout_s=30, what="m1 to catch up after SIGCONT")
+
+
 def _p2sh_op_true() -> tuple[Any, Any]:
     redeem = CScript([OP_TRUE])
     return bitcoin.wallet.CBitcoinAddress.from_scriptPubKey(redeem.to_p2sh_scriptPubKey()), redeem
