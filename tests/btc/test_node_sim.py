@@ -128,3 +128,52 @@ def test_the_run_is_a_function_of_its_seed() -> None:
         return [(n, _node(sim, n).tree.height, _node(sim, n).tree.tip.hash, _node(sim, n).blocks_mined) for n in IDS]
     assert summary(7) == summary(7)
     assert summary(7) != summary(8)
+
+
+class _Counterfeiter(BitcoinNode):
+    """A miner whose coinbases pay one satoshi more than subsidy plus fees,
+    each block on its own last one: the blocks meet the target (their
+    headers are valid), break bad-cb-amount, and are announced and served
+    without being checked."""
+
+    last: bytes | None = None
+
+    def _coinbase(self, ctx, height, value_sat, transactions, payout_script=None):  # type: ignore[no-untyped-def]
+        return super()._coinbase(ctx, height, value_sat + 1, transactions, payout_script)
+
+    def _mine(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        block = self.build_block(ctx, parent=self.last, transactions=[])
+        assert block is not None
+        self.tree.headers.accept_header(block.header, self._now_s(ctx))
+        self.tree.bodies[block.hash] = block
+        self.last = block.hash
+        for peer in self.peers:
+            ctx.send(peer, M.Headers(headers=(block.header.serialize(),)))
+
+
+def test_a_majority_miner_of_invalid_blocks_is_ignored_and_honest_nodes_agree() -> None:
+    """Whitepaper section 5: nodes accept a block only if all its
+    transactions are valid. A miner with 60% of the hash power whose blocks
+    pay themselves too much: every honest node fetches its first block,
+    marks it invalid (bad-cb-amount), refuses every header built on it
+    (bad-prevblk), and goes on following the honest chain; all honest nodes
+    end on one tip."""
+    sim = Simulator(11)
+    honest = ("n1", "n2", "n3", "n4")
+    for n in honest:
+        config = BitcoinConfig(hash_share=0.2 if n in ("n1", "n2") else 0.0, block_interval_ms=INTERVAL_MS)
+        sim.add_node(n, lambda c=config: BitcoinNode(c), start=False)
+    sim.add_node("evil", lambda: _Counterfeiter(BitcoinConfig(hash_share=0.6, block_interval_ms=INTERVAL_MS)), start=False)
+    sim.set_peers((*honest, "evil"))
+    for n in (*honest, "evil"):
+        sim.restart(n)
+    sim.run(until_ms=40_000)
+    sim.run(until_ms=45_000, until=lambda: len({_node(sim, n).tree.tip.hash for n in honest}) == 1)
+    tips = {_node(sim, n).tree.tip for n in honest}
+    assert len({t.hash for t in tips}) == 1
+    assert min(t.height for t in tips) >= 5                      # the honest 40% mined on
+    for n in honest:
+        tree = _node(sim, n).tree
+        assert "bad-cb-amount" in tree.invalid_rules.values()     # it fetched a counterfeit block and refused it
+        assert "bad-prevblk" in _node(sim, n).rejected            # and every header built on it
+        assert all(e.hash not in tree.invalid for e in tree.download_path(16))

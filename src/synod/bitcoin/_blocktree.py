@@ -57,6 +57,7 @@ class BlockTree:
         self.bodies: dict[bytes, Block] = {}
         self.undos: dict[bytes, BlockUndo] = {}
         self.invalid: set[bytes] = set()
+        self.invalid_rules: dict[bytes, str] = {}   # block found invalid itself -> the rule it broke
         self.arrival: dict[bytes, int] = {}       # body -> its arrival number (first seen wins a tie)
         self.candidates: set[bytes] = set()       # bodies with more work than the tip when last looked
 
@@ -82,6 +83,40 @@ class BlockTree:
         if not 0 < height < len(self.chain):
             return None
         return self.bodies[self.chain[height]]
+
+    def download_path(self, window: int) -> list[HeaderEntry]:
+        """The headers above the connected chain, up to ``window`` of them,
+        on the way to the header with most work that is not invalid nor
+        built on an invalid block (the best header chain itself unless a
+        block on it was found invalid): where bodies are to be fetched."""
+        active, chain = self.headers.active, self.chain
+        fork = min(len(active), len(chain)) - 1
+        while fork > 0 and active[fork].hash != chain[fork]:
+            fork -= 1
+        path = active[fork + 1:fork + 1 + window]
+        if not any(e.hash in self.invalid for e in path):
+            return path
+        best = None   # (rare: a block on the best header chain was invalid) the best valid header instead
+        for entry in self.headers.entries.values():
+            if (best is None or entry.chain_work > best.chain_work) and entry.chain_work > self.tip.chain_work:
+                branch = self._branch_above_chain(entry)
+                if branch is not None:
+                    best = entry
+        if best is None:
+            return []
+        return (self._branch_above_chain(best) or [])[:window]
+
+    def _branch_above_chain(self, entry: HeaderEntry) -> list[HeaderEntry] | None:
+        """The headers from just above the connected chain up to ``entry``;
+        None if one of them is invalid."""
+        branch = []
+        cursor: HeaderEntry | None = entry
+        while cursor is not None and not self.is_connected(cursor):
+            if cursor.hash in self.invalid:
+                return None
+            branch.append(cursor)
+            cursor = cursor.prev
+        return branch[::-1] if cursor is not None else None
 
     # -- adding --------------------------------------------------------------------------------------
     def add_header(self, header: BlockHeader, adjusted_time_s: int) -> HeaderEntry:
@@ -111,8 +146,8 @@ class BlockTree:
             raise RuleViolation("duplicate-invalid", "the block is known to be invalid")
         try:
             check_block(block, self.params)
-        except RuleViolation:
-            self._mark_invalid(entry)
+        except RuleViolation as e:
+            self._mark_invalid(entry, e.rule)
             raise
         if len(self.bodies) >= BLOCK_BODIES_MAX:
             raise LocalProtocolError(f"the block tree holds its limit of {BLOCK_BODIES_MAX} bodies")
@@ -143,8 +178,8 @@ class BlockTree:
                 block = self.bodies[entry.hash]
                 try:
                     self._connect(entry, block)
-                except RuleViolation:
-                    self._mark_invalid(entry)
+                except RuleViolation as e:
+                    self._mark_invalid(entry, e.rule)
                     break
                 connected.append(block)
             self._prune_candidates()
@@ -196,9 +231,10 @@ class BlockTree:
         self.candidates.add(block_hash)   # (the branch it was on may win again if the new one fails)
         return self.bodies[block_hash]
 
-    def _mark_invalid(self, entry: HeaderEntry) -> None:
-        """``entry`` and every header built on it are invalid."""
+    def _mark_invalid(self, entry: HeaderEntry, rule: str) -> None:
+        """``entry`` (which broke ``rule``) and every header built on it are invalid."""
         self.invalid.add(entry.hash)
+        self.invalid_rules[entry.hash] = rule
         self.candidates.discard(entry.hash)
         for other in list(self.candidates):
             cursor = self.headers.get(other)

@@ -290,15 +290,9 @@ class BitcoinNode(Node):
         room = self.config.getdata_in_flight_max - len(peer.in_flight)
         if room <= 0:
             return
-        active, chain = self.tree.headers.active, self.tree.chain
-        fork = min(len(active), len(chain)) - 1
-        while fork > 0 and active[fork].hash != chain[fork]:
-            fork -= 1
         asked = {h for p in self.peers.values() for h in p.in_flight}
         items = []
-        for entry in active[fork + 1:fork + 1 + BLOCK_DOWNLOAD_WINDOW]:
-            if entry.hash in self.tree.invalid:
-                break
+        for entry in self.tree.download_path(BLOCK_DOWNLOAD_WINDOW):
             if self.tree.has_body(entry.hash) or entry.hash in asked:
                 continue
             peer.in_flight[entry.hash] = ctx.now_ms
