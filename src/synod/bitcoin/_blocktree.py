@@ -84,31 +84,10 @@ class BlockTree:
             return None
         return self.bodies[self.chain[height]]
 
-    def download_path(self, window: int) -> list[HeaderEntry]:
-        """The headers above the connected chain, up to ``window`` of them,
-        on the way to the header with most work that is not invalid nor
-        built on an invalid block (the best header chain itself unless a
-        block on it was found invalid): where bodies are to be fetched."""
-        active, chain = self.headers.active, self.chain
-        fork = min(len(active), len(chain)) - 1
-        while fork > 0 and active[fork].hash != chain[fork]:
-            fork -= 1
-        path = active[fork + 1:fork + 1 + window]
-        if not any(e.hash in self.invalid for e in path):
-            return path
-        best = None   # (rare: a block on the best header chain was invalid) the best valid header instead
-        for entry in self.headers.entries.values():
-            if (best is None or entry.chain_work > best.chain_work) and entry.chain_work > self.tip.chain_work:
-                branch = self._branch_above_chain(entry)
-                if branch is not None:
-                    best = entry
-        if best is None:
-            return []
-        return (self._branch_above_chain(best) or [])[:window]
-
-    def _branch_above_chain(self, entry: HeaderEntry) -> list[HeaderEntry] | None:
-        """The headers from just above the connected chain up to ``entry``;
-        None if one of them is invalid."""
+    def branch_above_chain(self, entry: HeaderEntry) -> list[HeaderEntry] | None:
+        """The headers from just above the connected chain up to ``entry``
+        (where bodies are to be fetched to reach it); None if one of them is
+        invalid."""
         branch = []
         cursor: HeaderEntry | None = entry
         while cursor is not None and not self.is_connected(cursor):

@@ -129,6 +129,7 @@ class _Peer(msgspec.Struct, kw_only=True):
     start_height: int = -1
     addr: str = ""                       # host:port of a peer on the P2P port
     in_flight: dict[bytes, float] = msgspec.field(default_factory=dict)   # block hash -> when asked (ms)
+    best_known: bytes | None = None      # the most-work header it has shown us: what it can serve
 
 
 class BitcoinNode(Node):
@@ -165,11 +166,24 @@ class BitcoinNode(Node):
     def _replay_blocks(self, ctx: Context) -> None:
         raw = ctx.disk.read(BLOCKS_FILE) or b""
         scan = scan_records(raw)
-        for record in scan.records:
-            try:
-                self.tree.add_block(msgspec.msgpack.decode(record, type=M.BlockMsg).block, self._now_s(ctx))
-            except (RuleViolation, msgspec.DecodeError) as e:
-                ctx.trace("btc_replay_skipped", reason=str(e))
+        # Bodies were stored as they arrived, a child's possibly before its
+        # parent's (headers first): replay in rounds until nothing more fits.
+        pending = list(scan.records)
+        while pending:
+            left = []
+            for record in pending:
+                try:
+                    self.tree.add_block(msgspec.msgpack.decode(record, type=M.BlockMsg).block, self._now_s(ctx))
+                except RuleViolation as e:
+                    if e.rule != "prev-blk-not-found":
+                        ctx.trace("btc_replay_skipped", reason=str(e))
+                    else:
+                        left.append(record)
+                except msgspec.DecodeError as e:
+                    ctx.trace("btc_replay_skipped", reason=str(e))
+            if len(left) == len(pending):
+                break
+            pending = left
         if scan.error is not None:
             kept = f"{BLOCKS_FILE}.corrupt-{len(ctx.disk.list(BLOCKS_FILE + '.corrupt'))}"
             ctx.disk.write(kept, raw)
@@ -272,7 +286,8 @@ class BitcoinNode(Node):
     def _on_headers(self, ctx: Context, src: str, msg: M.Headers) -> None:
         for header in msg.block_headers():
             try:
-                self.tree.add_header(header, self._now_s(ctx))
+                entry = self.tree.add_header(header, self._now_s(ctx))
+                self._saw(src, entry)
             except RuleViolation as e:
                 if e.rule == "prev-blk-not-found":   # we are behind: ask for the headers in between
                     ctx.send(src, self._getheaders())
@@ -282,17 +297,29 @@ class BitcoinNode(Node):
         if len(msg.headers) == HEADERS_PER_MESSAGE_MAX:
             ctx.send(src, self._getheaders())
 
+    def _saw(self, src: str, entry: Any) -> None:
+        """``src`` has shown us ``entry``: it has it (and its ancestors)."""
+        peer = self.peers.get(src)
+        if peer is None:
+            return
+        known = self.tree.headers.get(peer.best_known) if peer.best_known is not None else None
+        if known is None or entry.chain_work > known.chain_work:
+            peer.best_known = entry.hash
+
     def _fill_downloads(self, ctx: Context, src: str) -> None:
-        """Ask ``src`` for the missing bodies of the best header chain above
-        the connected one (Core's block download window), up to
-        ``getdata_in_flight_max`` in flight."""
+        """Ask ``src`` for the missing bodies on the way to the best header
+        it has shown us, if that has more work than our tip (Core's
+        ``FindNextBlocksToDownload``: a peer is asked only for blocks it
+        has), at most ``getdata_in_flight_max`` in flight."""
         peer = self.peers.setdefault(src, _Peer())
         room = self.config.getdata_in_flight_max - len(peer.in_flight)
-        if room <= 0:
+        target = self.tree.headers.get(peer.best_known) if peer.best_known is not None else None
+        if room <= 0 or target is None or target.chain_work <= self.tree.tip.chain_work:
             return
+        branch = self.tree.branch_above_chain(target) or []
         asked = {h for p in self.peers.values() for h in p.in_flight}
         items = []
-        for entry in self.tree.download_path(BLOCK_DOWNLOAD_WINDOW):
+        for entry in branch[:BLOCK_DOWNLOAD_WINDOW]:
             if self.tree.has_body(entry.hash) or entry.hash in asked:
                 continue
             peer.in_flight[entry.hash] = ctx.now_ms
@@ -338,6 +365,9 @@ class BitcoinNode(Node):
         if peer is not None:
             peer.in_flight.pop(block.hash, None)
         self.receive_block(ctx, block)
+        entry = self.tree.headers.get(block.hash)
+        if entry is not None:
+            self._saw(src, entry)
         self._fill_downloads(ctx, src)
 
     def _on_tx(self, ctx: Context, src: str, msg: M.TxMsg) -> None:
