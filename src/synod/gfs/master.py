@@ -756,14 +756,7 @@ class MasterNode(Node):
             if path == src or path.startswith(src.rstrip("/") + "/"):
                 handles.extend(meta.chunk_handles)
         chunks = self.meta.chunks
-        held = [(h, chunks.get(h).primary) for h in handles  # type: ignore[union-attr]
-                if chunks.get(h) is not None and chunks.get(h).primary is not None]  # type: ignore[union-attr]
-        if held:
-            acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h, grant=self._grant_of(h)),
-                                              self.config.rpc_timeout_ms) for h, p in held])
-            for (h, p), a in zip(held, acks, strict=True):
-                if type(a) is Ack and a.ok:
-                    chunks.give_back(h, p)
+        await self._ask_primaries_to_give_back(ctx, handles)
         while True:
             now = int(ctx.now_ms)
             waits = [chunks.lease_free_at_ms(h) - now for h in handles]
@@ -817,6 +810,21 @@ class MasterNode(Node):
         the log's position (it only grows) and a count within it."""
         self.grants += 1
         return (self.meta.lsn << 20) + self.grants
+
+    async def _ask_primaries_to_give_back(self, ctx: Context, handles: list[int]) -> None:
+        """Ask the primary of each chunk in ``handles`` that has one to end
+        its lease now (RevokeLease); a lease given back is free at once, one
+        whose primary does not answer runs out on its own. Used before a
+        snapshot (3.4) and before a clone copies a chunk (4.3)."""
+        chunks = self.meta.chunks
+        held = [(h, info.primary) for h in handles if (info := chunks.get(h)) is not None and info.primary is not None]
+        if not held:
+            return
+        acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h, grant=self._grant_of(h)), self.config.rpc_timeout_ms)
+                                 for h, p in held])
+        for (h, p), a in zip(held, acks, strict=True):
+            if type(a) is Ack and a.ok:
+                chunks.give_back(h, p)
 
     def _grant_of(self, handle: int) -> int:
         info = self.meta.chunks.get(handle)
@@ -915,14 +923,7 @@ class MasterNode(Node):
             return
         ctx.trace("gfs_re_replicate", chunks=[j[0] for j in jobs])
         # A clone copies what the source holds now: no mutation may go on under a lease meanwhile.
-        held = [(h, chunks.get(h).primary) for h, _, _, _ in jobs  # type: ignore[union-attr]
-                if chunks.lease_free_at_ms(h) > now and chunks.get(h).primary is not None]  # type: ignore[union-attr]
-        if held:
-            acks = await ctx.gather([ctx.call(p, RevokeLease(handle=h, grant=self._grant_of(h)),
-                                              self.config.rpc_timeout_ms) for h, p in held])
-            for (h, p), a in zip(held, acks, strict=True):
-                if type(a) is Ack and a.ok:
-                    chunks.give_back(h, p)
+        await self._ask_primaries_to_give_back(ctx, [h for h, _, _, _ in jobs if chunks.lease_free_at_ms(h) > now])
         now = int(ctx.now_ms)
         ready = [j for j in jobs if chunks.lease_free_at_ms(j[0]) <= now]
         for j in jobs:

@@ -132,7 +132,8 @@ class _Conn(asyncio.BufferedProtocol):
 
     def flush_pending(self) -> None:
         if self.pending and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(memoryview(b"".join(self.pending)))
+            pending = self.pending   # (one frame: written as it is; a join would copy it)
+            self.transport.write(memoryview(pending[0] if len(pending) == 1 else b"".join(pending)))
         self.pending.clear()
         self.pending_bytes = 0
 
