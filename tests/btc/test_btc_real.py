@@ -303,12 +303,13 @@ class _Peer:
     def send(self, msg: Any) -> None:
         self.sock.sendall(msg.to_bytes())
 
-    def expect(self, command: bytes, timeout_s: float = 10.0) -> Any:
-        """The next message with ``command`` (others, such as announcements, skipped)."""
+    def expect(self, command: bytes, timeout_s: float = 10.0, match: Callable[[Any], bool] = lambda msg: True) -> Any:
+        """The next message with ``command`` for which ``match`` holds (others,
+        such as announcements, skipped)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             msg = bitcoin.messages.MsgSerializable.stream_deserialize(self.file)
-            if msg is not None and msg.command == command:
+            if msg is not None and msg.command == command and match(msg):
                 return msg
         raise AssertionError(f"no {command!r} within {timeout_s} s; the network:\n{_network_state()}")
 
@@ -344,8 +345,8 @@ def test_bitcoinlib_peer_handshakes_fetches_headers_and_blocks_and_pings(net: Lo
             getheaders = bitcoin.messages.msg_getheaders()
             getheaders.locator.vHave = [known]
             peer.send(getheaders)
-            first = peer.expect(b"headers").headers[0]
-            assert first.hashPrevBlock == known
+            # (a new block's announcement, also a headers message, may come first: skipped)
+            first = peer.expect(b"headers", match=lambda m, k=known: m.headers[0].hashPrevBlock == k).headers[0]
             getdata = bitcoin.messages.msg_getdata()
             inv = bitcoin.net.CInv()
             inv.type, inv.hash = 2, first.GetHash()   # MSG_BLOCK
@@ -429,3 +430,36 @@ def test_synod_btc_up_status_down(tmp_path: Path) -> None:
     assert down.exit_code == 0, down.output
     assert "stopped" in down.output
     assert not LocalCluster.running_in(run_dir)
+
+
+def test_bitcoinlib_uses_the_regtest_wallet_to_mine_and_pay_another_node(net: LocalCluster) -> None:
+    """The node's regtest wallet through python-bitcoinlib's Proxy, as a
+    regtest user drives bitcoind's: getnewaddress (bech32), 101 blocks
+    mined to it make its first coinbase spendable (getbalance), and a
+    sendtoaddress to another node's wallet reaches a third node, is mined
+    by the miners and shows in the payee's listunspent."""
+    payer, payee = _proxy(net, "n1"), _proxy(net, "n2")
+    address = payer.getnewaddress()
+    assert isinstance(address, bitcoin.wallet.P2WPKHBitcoinAddress)
+    assert str(address).startswith("bcrt1q")
+    hashes = list(payer.generatetoaddress(101, address))
+    target = _rpc(net, "n1", "getblockheader", bitcoin.core.b2lx(hashes[-1]))["height"]
+    # every node, the miners first of all, knows the coins before it hears of a spend of them
+    _wait(lambda: all(_rpc(net, n, "getblockcount") >= target for n in IDS), timeout_s=30, what="the generated blocks")
+    first = payer.getblock(hashes[0]).vtx[0].vout[0]
+    assert first.scriptPubKey == address.to_scriptPubKey()
+    balance = payer.getbalance()                       # satoshis (bitcoinlib converts)
+    assert balance >= first.nValue > 0                 # (the miners' blocks since may have matured more)
+    to = payee.getnewaddress()
+    amount = balance // 4 // 1000 * 1000
+    txid = payer.sendtoaddress(to, amount)
+    seen = _wait(lambda: _proxy(net, "n3").getrawtransaction(txid), timeout_s=30, what="the payment to reach n3")
+    assert seen.GetTxid() == txid
+    assert any(out.nValue == amount and out.scriptPubKey == to.to_scriptPubKey() for out in seen.vout)
+
+    def received() -> dict[str, Any] | None:
+        return next((u for u in payee.listunspent(1) if u["outpoint"].hash == txid), None)
+
+    coin = _wait(received, timeout_s=30, what="the miners to confirm the payment")
+    assert coin["amount"] == amount and coin["address"] == to and coin["confirmations"] >= 1
+    assert payee.getbalance() >= amount

@@ -108,12 +108,15 @@ def test_a_malformed_request_closes_that_connection_only(cluster: LocalCluster) 
     bad = _Client(_port(cluster))
     worse = _Client(_port(cluster))
     try:
+        errors = int(good.ask("protocol-errors"))
         bad.send("x" * 5000)  # over the protocol's line limit
         assert bad.read_lines(1)[0].startswith("error: line over")
         assert wait_until(bad.closed_by_peer, TIMEOUT_S, "the oversize line's connection closed")
         worse.send("bad")  # well formed, but the node's handler rejects it
         assert wait_until(worse.closed_by_peer, TIMEOUT_S, "the rejected client's connection closed")
         assert good.ask("echo still here") == "still here"
+        # the node heard both closes as protocol errors (a gateway's and its own)
+        assert wait_until(lambda: good.ask("protocol-errors") == str(errors + 2), TIMEOUT_S, "2 protocol errors")
         assert cluster.is_alive("n1")
     finally:
         for c in (good, bad, worse):

@@ -27,7 +27,10 @@ Theory of operation (grows with issue 14):
 - ``node`` (with ``_blocktree``): a full node, and a miner with a share of
   the hash power: handshake, headers-first sync, gossip, the most-work
   chain with reorgs, blocks durable on disk; its P2P port and JSON-RPC
-  (``rpc``) for clients nobody here wrote; ``strategies``: the double-spend
+  (``rpc``) for clients nobody here wrote; peers that misbehave on the P2P
+  port banned for a while (``_banlist``); ``wallet``: a minimal regtest
+  wallet behind the RPC (P2WPKH keys kept in ``wallet.dat``, coin
+  selection, BIP143 signing); ``strategies``: the double-spend
   attacker and the selfish miner as node subclasses; ``factories``: the
   cluster config's factory.
 - ``analysis``: the whitepaper's double-spend probability, the exact race,
@@ -37,7 +40,9 @@ Theory of operation (grows with issue 14):
   as Core does (``bad-txns-vin-empty``, ``high-hash``; script errors as
   ``EVAL_FALSE``), raised for the input, never a traceback.
 
-Everything here is pure and deterministic: no network, clock or randomness.
+Everything here is pure and deterministic: no network, clock or global
+randomness (a node's randomness, the wallet's keys included, comes from
+its seeded ``ctx.rng``).
 """
 
 from synod.bitcoin.address import AddressError, address_to_script, script_to_address
@@ -65,6 +70,7 @@ from synod.bitcoin.primitives import (
 )
 from synod.bitcoin.protocol import P2pProtocol
 from synod.bitcoin.validation import check_block, contextual_check_block
+from synod.bitcoin.wallet import Wallet
 
 __all__ = [
     "Mempool", "MempoolPolicy", "BitcoinConfig", "BitcoinNode",
@@ -75,5 +81,5 @@ __all__ = [
     "MAINNET", "REGTEST", "ConsensusParams", "check_block", "contextual_check_block",
     "RuleViolation", "ScriptFailure", "Block", "BlockHeader", "OutPoint", "Transaction", "TxIn", "TxOut",
     "check_transaction", "hash_hex", "merkle_root", "parse_block", "parse_header", "parse_transaction",
-    "read_blocks_dat",
+    "read_blocks_dat", "Wallet",
 ]

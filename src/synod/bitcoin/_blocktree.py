@@ -12,8 +12,10 @@ connected tip becomes a *candidate*; :meth:`BlockTree.activate` moves the
 connected chain to the best candidate whose branch has every body:
 disconnecting back to the fork, connecting forward. A block that breaks a
 rule when connected is marked invalid with everything built on it, and the
-next best candidate is tried. Equal work never replaces the tip: the chain
-seen first wins a tie.
+next best candidate is tried; one whose body was tampered with under a good
+header (``validation.MUTATION_RULES``) only loses that body, so the real one
+can still come. Equal work never replaces the tip: the chain seen first
+wins a tie.
 
 Invariants: ``chain[h]`` is the hash of the connected block at height h
 and ``chain[0]`` is genesis; ``utxos.best_block == chain[-1]``; every
@@ -29,7 +31,7 @@ from synod.bitcoin.chain import BlockUndo, HeaderChain, HeaderEntry, ScriptVerif
 from synod.bitcoin.errors import RuleViolation
 from synod.bitcoin.pow import ConsensusParams
 from synod.bitcoin.primitives import Block, BlockHeader
-from synod.bitcoin.validation import check_block, contextual_check_block
+from synod.bitcoin.validation import MUTATION_RULES, check_block, contextual_check_block
 from synod.core.errors import LocalProtocolError
 
 __all__ = ["BlockTree", "BLOCK_BODIES_MAX"]
@@ -126,7 +128,8 @@ class BlockTree:
         try:
             check_block(block, self.params)
         except RuleViolation as e:
-            self._mark_invalid(entry, e.rule)
+            if e.rule not in MUTATION_RULES:   # (a tampered body says nothing about the header)
+                self._mark_invalid(entry, e.rule)
             raise
         if len(self.bodies) >= BLOCK_BODIES_MAX:
             raise LocalProtocolError(f"the block tree holds its limit of {BLOCK_BODIES_MAX} bodies")
@@ -158,7 +161,10 @@ class BlockTree:
                 try:
                     self._connect(entry, block)
                 except RuleViolation as e:
-                    self._mark_invalid(entry, e.rule)
+                    if e.rule in MUTATION_RULES:   # a tampered body: forget it, the real one may come
+                        self._forget_body(entry.hash)
+                    else:
+                        self._mark_invalid(entry, e.rule)
                     break
                 connected.append(block)
             self._prune_candidates()
@@ -209,6 +215,11 @@ class BlockTree:
         disconnect_block(self.utxos, self.undos.pop(block_hash))
         self.candidates.add(block_hash)   # (the branch it was on may win again if the new one fails)
         return self.bodies[block_hash]
+
+    def _forget_body(self, block_hash: bytes) -> None:
+        self.bodies.pop(block_hash, None)
+        self.arrival.pop(block_hash, None)
+        self.candidates.discard(block_hash)
 
     def _mark_invalid(self, entry: HeaderEntry, rule: str) -> None:
         """``entry`` (which broke ``rule``) and every header built on it are invalid."""

@@ -40,10 +40,19 @@ announcements, and every message it sends is answered by one
 ``P2pReply`` (what the node says back goes as pushes). JSON-RPC calls on
 the RPC port (``rpc:N``) are answered by :func:`~synod.bitcoin.rpc.answer_rpc`.
 
+Misbehaviour (Core's ``Misbehaving``/``MaybePunishNodeForBlock``, and
+its V1 transport's disconnects): a P2P-port peer that sends a malformed or
+oversize message (the gateway closes it), or a block or header breaking a
+consensus rule, is disconnected and its IP refused for
+``ban_duration_ms`` (:mod:`synod.bitcoin._banlist`; a loopback peer only
+when ``ban_local_peers``, since Core never punishes its own host). The
+RPCs ``setban``/``listbanned``/``clearbanned`` manage the list. A
+configured node is never banned; what it sends that breaks a rule is
+traced and ignored.
+
 Simplifications: peers are the configured nodes and those on the P2P port
-(no address gossip, no eviction or banning yet: a peer that sends a block or transaction
-breaking a rule is traced and ignored); no compact blocks; the chain and
-the UTXO set are rebuilt from the blocks at start.
+(no address gossip, no eviction); no compact blocks; the chain and the
+UTXO set are rebuilt from the blocks at start; bans live in memory.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ import msgspec
 
 from synod.bitcoin import constants as C
 from synod.bitcoin import messages as M
+from synod.bitcoin._banlist import BanList, ban_host, is_local
 from synod.bitcoin._blocktree import BlockTree
 from synod.bitcoin._hashes import hash256
 from synod.bitcoin.errors import RuleViolation
@@ -72,7 +82,7 @@ from synod.bitcoin.validation import (
 )
 from synod.core import Context, Node, Params
 from synod.core.clients import ClientClosed, ClientOpened
-from synod.core.records import pack_record, scan_records
+from synod.core.records import keep_aside, pack_record, scan_records
 
 __all__ = ["BitcoinConfig", "BitcoinNode", "NETWORKS"]
 
@@ -104,6 +114,8 @@ class BitcoinConfig(Params):
     getdata_in_flight_max: int = 16          # blocks asked of one peer at a time
     getdata_timeout_ms: float = 5_000.0      # then asked again, of whichever peer announces it
     rpc_auth: str = ""                       # bitcoind's rpcauth, user:salt$hmac-sha256 (empty: RPC refuses all)
+    ban_duration_ms: float = 86_400_000.0    # a misbehaving P2P-port peer's address is refused this long (Core's -bantime)
+    ban_local_peers: bool = False            # also ban loopback peers (Core never does: it would refuse every local peer)
 
     def __post_init__(self) -> None:
         if self.network not in NETWORKS:
@@ -112,6 +124,8 @@ class BitcoinConfig(Params):
             raise ValueError("hash_share: between 0 and 1")
         if min(self.block_interval_ms, self.sync_interval_ms, self.getdata_timeout_ms) <= 0:
             raise ValueError("block_interval_ms, sync_interval_ms and getdata_timeout_ms must be positive")
+        if self.ban_duration_ms < 0:
+            raise ValueError("ban_duration_ms: at least 0")
         if self.getdata_in_flight_max < 1:
             raise ValueError("getdata_in_flight_max: at least 1")
         try:
@@ -146,6 +160,8 @@ class BitcoinNode(Node):
         self.reorgs: list[int] = []          # depth of every reorganization, in blocks disconnected
         self.rejected: list[str] = []        # rules broken by what peers sent (kept short)
         self.clients: dict[str, str] = {}    # P2P-port connection -> its host:port (at most the gateway's limit)
+        self.wallet: Any = None              # the RPC wallet (synod.bitcoin.wallet.Wallet), loaded at its first call
+        self.bans = BanList()                # addresses refused on the P2P port (setban, misbehaviour)
 
     def client_protocols(self) -> dict[str, Any]:
         """Bitcoin's P2P port (regtest magic) for peers nobody here wrote, and bitcoind's JSON-RPC."""
@@ -155,6 +171,7 @@ class BitcoinNode(Node):
     def on_start(self, ctx: Context) -> None:
         self.tree = BlockTree(self.params, verify_transaction)
         self.mempool = Mempool(MempoolPolicy(require_standard=False), rng=ctx.rng)
+        self.wallet = None
         self._replay_blocks(ctx)
         names = self.config.peers or tuple(p for p in ctx.peers if p != ctx.node_id)
         self.peers = {p: _Peer() for p in names}
@@ -185,12 +202,7 @@ class BitcoinNode(Node):
                 break
             pending = left
         if scan.error is not None:
-            kept = f"{BLOCKS_FILE}.corrupt-{len(ctx.disk.list(BLOCKS_FILE + '.corrupt'))}"
-            ctx.disk.write(kept, raw)
-            ctx.disk.write(BLOCKS_FILE, b"".join(pack_record(r) for r in scan.records))
-            ctx.disk.sync()
-            ctx.trace("warning", message=f"{BLOCKS_FILE}: {scan.error}; kept aside as {kept}, "
-                                         f"{len(scan.records)} blocks replayed")
+            keep_aside(ctx, BLOCKS_FILE, raw, scan.records, scan.error)
         self.tree.activate()
 
     def _version(self, ctx: Context) -> M.Version:
@@ -207,6 +219,7 @@ class BitcoinNode(Node):
         if ":" in src and self._on_client(ctx, src, msg):
             return
         handler = self._HANDLERS.get(type(msg))
+        disconnect = False
         if handler is None:
             ctx.trace("btc_ignored", src=src, msg=type(msg).__name__)
         else:
@@ -216,8 +229,27 @@ class BitcoinNode(Node):
                 ctx.trace("btc_rejected", src=src, msg=type(msg).__name__, rule=e.rule, detail=e.detail)
                 if len(self.rejected) < 100:
                     self.rejected.append(e.rule)
+                # Core's MaybePunishNodeForBlock: an invalid block or header is
+                # misbehaviour (a block from the future is not: clocks differ).
+                if ":" in src and isinstance(msg, M.BlockMsg | M.Headers) and e.rule != "time-too-new":
+                    disconnect = self._ban_peer(ctx, src, f"sent a block breaking {e.rule}")
         if ":" in src:   # a peer on the P2P port: what it gets back went as pushes; its request is answered
-            ctx.reply(M.P2pReply())
+            ctx.reply(M.P2pReply(disconnect=disconnect))
+
+    def _ban_peer(self, ctx: Context, src: str, why: str) -> bool:
+        """Refuse the address of P2P-port client ``src`` for
+        ``ban_duration_ms`` (loopback only if ``ban_local_peers``); True:
+        disconnect it (always, as Core disconnects a misbehaving local peer)."""
+        try:
+            host = ban_host(self.clients.get(src, ""))
+        except ValueError:
+            return True
+        if is_local(host) and not self.config.ban_local_peers:
+            ctx.trace("btc_peer_misbehaved", src=src, host=host, why=why, banned=False)
+            return True
+        self.bans.ban(host, self._now_s(ctx), int(self.config.ban_duration_ms // 1000))
+        ctx.trace("btc_peer_misbehaved", src=src, host=host, why=why, banned=True)
+        return True
 
     def _on_client(self, ctx: Context, src: str, msg: Any) -> bool:
         """A gateway client's input handled here (True), or a P2P message
@@ -229,7 +261,12 @@ class BitcoinNode(Node):
             self.peers.pop(src, None)
             if isinstance(msg, ClientOpened) and msg.protocol == "p2p":
                 self.clients[src] = msg.addr
+                if self._is_banned(ctx, msg.addr):
+                    ctx.trace("btc_refused", src=src, addr=msg.addr, reason="banned")
+                    ctx.send(src, M.P2pReply(disconnect=True))
             elif isinstance(msg, ClientClosed):
+                if msg.protocol_error and src in self.clients:   # a malformed or oversize message
+                    self._ban_peer(ctx, src, msg.reason)
                 self.clients.pop(src, None)
         elif src not in self.peers and not isinstance(msg, M.Version):
             ctx.trace("btc_ignored", src=src, msg=type(msg).__name__, reason="before its version")
@@ -239,6 +276,21 @@ class BitcoinNode(Node):
         else:
             return False
         return True
+
+    def disconnect_address(self, ctx: Context, host: str) -> None:
+        """Disconnect every P2P-port peer connected from IP ``host`` (setban's "add")."""
+        for src, addr in list(self.clients.items()):
+            try:
+                if ban_host(addr) == host:
+                    ctx.send(src, M.P2pReply(disconnect=True))
+            except ValueError:
+                continue
+
+    def _is_banned(self, ctx: Context, addr: str) -> bool:
+        try:
+            return self.bans.is_banned(ban_host(addr), self._now_s(ctx))
+        except ValueError:   # (a simulated client's node id)
+            return False
 
     def _on_version(self, ctx: Context, src: str, msg: M.Version) -> None:
         peer = self.peers.setdefault(src, _Peer(addr=self.clients.get(src, "")))

@@ -48,6 +48,7 @@ import binascii
 import hashlib
 import hmac
 from collections import deque
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import h11
@@ -60,10 +61,11 @@ if TYPE_CHECKING:
     from synod.bitcoin.node import BitcoinNode
     from synod.core import Context
 
-__all__ = ["RpcProtocol", "RpcRequest", "RpcReply", "RpcHttpError", "answer_rpc", "rpc_auth_line",
+__all__ = ["RpcProtocol", "RpcRequest", "RpcReply", "RpcHttpError", "answer_rpc", "rpc_auth_line", "Amount",
            "RPC_PARSE_ERROR", "RPC_INVALID_REQUEST", "RPC_METHOD_NOT_FOUND", "RPC_MISC_ERROR",
            "RPC_INVALID_ADDRESS_OR_KEY", "RPC_INVALID_PARAMETER", "RPC_DESERIALIZATION_ERROR",
-           "RPC_VERIFY_ERROR", "RPC_VERIFY_REJECTED", "RPC_VERIFY_ALREADY_IN_CHAIN", "RPC_TYPE_ERROR"]
+           "RPC_VERIFY_ERROR", "RPC_VERIFY_REJECTED", "RPC_VERIFY_ALREADY_IN_CHAIN", "RPC_TYPE_ERROR",
+           "RPC_CLIENT_NODE_ALREADY_ADDED", "RPC_CLIENT_INVALID_IP_OR_SUBNET"]
 
 # bitcoind's rpc/protocol.h
 RPC_INVALID_REQUEST = -32600
@@ -78,6 +80,8 @@ RPC_DESERIALIZATION_ERROR = -22
 RPC_VERIFY_ERROR = -25
 RPC_VERIFY_REJECTED = -26
 RPC_VERIFY_ALREADY_IN_CHAIN = -27
+RPC_CLIENT_NODE_ALREADY_ADDED = -23
+RPC_CLIENT_INVALID_IP_OR_SUBNET = -30
 
 RPC_HEADER_BYTES_MAX = 16 * 1024          # request line and headers
 RPC_BODY_BYTES_MAX = 8 * 1024 * 1024      # one request's body (a 4 MB block as hex fits)
@@ -85,7 +89,22 @@ RPC_BATCH_MAX = 256                       # calls in one batch
 RPC_PIPELINED_MAX = 64                    # HTTP requests read and not yet answered
 _STATUS_TEXT = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
                 405: "Method Not Allowed", 413: "Payload Too Large", 500: "Internal Server Error"}
-_ENCODE = msgspec.json.Encoder(decimal_format="number")
+
+
+class Amount(Decimal):
+    """An amount of BTC, rendered in JSON as bitcoind prints one: fixed
+    point with 8 decimals (``0.00000001``, not ``1E-8``)."""
+
+    __slots__ = ()
+
+
+def _render(obj: Any) -> Any:
+    if isinstance(obj, Amount):
+        return msgspec.Raw(format(obj, ".8f").encode())
+    raise TypeError(f"{type(obj).__name__} is not JSON")
+
+
+_ENCODE = msgspec.json.Encoder(decimal_format="number", enc_hook=_render)
 
 
 class RpcRequest(Message, tag="btc.RpcRequest"):

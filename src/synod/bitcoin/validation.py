@@ -53,8 +53,16 @@ from synod.bitcoin.script import OP, script_num, sigop_count
 __all__ = [
     "median_time_past", "check_block_header", "contextual_check_block_header", "check_block",
     "contextual_check_block", "block_subsidy", "is_final_tx", "legacy_sigop_count", "witness_commitment_index",
-    "witness_merkle_root", "coinbase_height_script", "WITNESS_COMMITMENT_HEADER",
+    "witness_merkle_root", "coinbase_height_script", "WITNESS_COMMITMENT_HEADER", "MUTATION_RULES",
 ]
+
+# Rules a block's body can break while its header is good: someone changed
+# the transactions under a valid header (a duplicated merkle leaf, CVE-2012-2459;
+# stripped or altered witnesses). Core calls this BLOCK_MUTATED and does not
+# mark the header invalid, or one peer's tampered copy would make the node
+# refuse the real block for good.
+MUTATION_RULES = frozenset({"bad-txnmrklroot", "bad-txns-duplicate", "bad-witness-nonce-size",
+                            "bad-witness-merkle-match", "unexpected-witness"})
 
 WITNESS_COMMITMENT_HEADER = bytes((OP.RETURN, 0x24, 0xAA, 0x21, 0xA9, 0xED))   # OP_RETURN, push 36, magic
 MINIMUM_WITNESS_COMMITMENT_BYTES = 38                                            # header + 32-byte commitment

@@ -28,9 +28,12 @@ class ClientOpened(Message, tag="core.ClientOpened"):
 
 
 class ClientClosed(Message, tag="core.ClientClosed"):
-    """``reason``: why (``"client closed"``, ``"protocol error: ..."``, ``"idle"``)."""
+    """``reason``: why (``"client closed"``, ``"protocol error: ..."``, ``"idle"``);
+    ``protocol_error``: the client sent malformed input (a node may hold
+    that against its address, as Bitcoin Core bans a misbehaving peer)."""
 
     reason: str
+    protocol_error: bool = False
 
 
 class CopyFilter:

@@ -21,16 +21,25 @@ Storage", FAST 2018, section 3):
 
 Every single flipped bit in a file of records is reported as corrupt, never
 as torn (a test checks each bit).
+
+A node that finds its file damaged keeps the whole file aside for the
+operator (:func:`keep_aside`: ``<path>.corrupt-<n>``, a warning) and goes on
+with the records it could read.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import google_crc32c as _crc32c
 
-__all__ = ["pack_record", "scan_records", "resync", "RecordScan", "RECORD_HEADER_BYTES", "checksum"]
+if TYPE_CHECKING:  # pragma: no cover
+    from synod.core.node import Context
+
+__all__ = ["pack_record", "scan_records", "resync", "keep_aside", "RecordScan", "RECORD_HEADER_BYTES", "checksum"]
 
 RECORD_HEADER_BYTES = 12
 _LENGTH_CRC = struct.Struct(">II")
@@ -121,3 +130,22 @@ def resync(data: bytes, pos: int) -> int | None:
         if crc(data[start : start + length]) == payload_crc:
             return q
     return None
+
+
+def keep_aside(ctx: Context, path: str, raw: bytes, records: Sequence[bytes], error: str) -> str:
+    """A damaged file of records, as a node finds it at start: keep its
+    bytes ``raw`` whole as ``<path>.corrupt-<n>`` (the first n not taken),
+    rewrite ``path`` as ``records`` alone (the payloads it could read),
+    sync, and tell the operator (``ctx.warn``: a ``warning`` trace event,
+    and a WARNING line in a real node's log) why (``error``, as
+    :class:`RecordScan` gives it). Returns the name kept aside."""
+    n = 0
+    taken = set(ctx.disk.list(path + ".corrupt-"))
+    while f"{path}.corrupt-{n}" in taken:
+        n += 1
+    kept = f"{path}.corrupt-{n}"
+    ctx.disk.write(kept, raw)
+    ctx.disk.write(path, b"".join(pack_record(r) for r in records))
+    ctx.disk.sync()
+    ctx.warn(f"{path}: {error}; kept aside as {kept}, {len(records)} records kept", path=path, kept_as=kept)
+    return kept

@@ -118,11 +118,11 @@ class Gateway:
         else:
             conn.push(msg)
 
-    def close_client(self, client_id: str, reason: str) -> None:
-        """Close one client's connection (the node found its input malformed)."""
+    def close_client(self, client_id: str, reason: str, *, protocol_error: bool = False) -> None:
+        """Close one client's connection (``protocol_error``: the node found its input malformed)."""
         conn = self.connections.get(client_id)
         if conn is not None:
-            conn.close(reason)
+            conn.close(reason, protocol_error=protocol_error)
 
     def close(self) -> None:
         """Stop accepting and close every connection."""
@@ -301,9 +301,9 @@ class _Connection(asyncio.Protocol):
         except Exception:  # the error reply is a courtesy; closing is what matters
             pass
         self._write(b"".join(out))
-        self.close(f"protocol error: {e}")
+        self.close(f"protocol error: {e}", protocol_error=True)
 
-    def close(self, reason: str, *, tell_node: bool = True) -> None:
+    def close(self, reason: str, *, tell_node: bool = True, protocol_error: bool = False) -> None:
         if self.closed:
             return
         if self.out:
@@ -311,11 +311,11 @@ class _Connection(asyncio.Protocol):
             self._write(b"".join(out))
         if self.transport is not None:
             self.transport.close()
-        self._forget(reason, tell_node=tell_node)
+        self._forget(reason, tell_node=tell_node, protocol_error=protocol_error)
 
-    def _forget(self, reason: str, *, tell_node: bool = True) -> None:
+    def _forget(self, reason: str, *, tell_node: bool = True, protocol_error: bool = False) -> None:
         self.closed = True
         self.early.clear()
         gw = self.gateway
         if self.client_id is not None and gw.connections.pop(self.client_id, None) is not None and tell_node:
-            gw._deliver(self.client_id, ClientClosed(reason=reason), 0)
+            gw._deliver(self.client_id, ClientClosed(reason=reason, protocol_error=protocol_error), 0)

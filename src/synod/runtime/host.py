@@ -334,7 +334,7 @@ class RealHost(Host):
                 self.trace("invalid_message", {"src": sender, "error": str(e)})
                 gw = self.gateways.get(sender.split(":", 1)[0]) if ":" in sender else None
                 if gw is not None and gw.owns(sender):
-                    gw.close_client(sender, f"protocol error: {e}")
+                    gw.close_client(sender, f"protocol error: {e}", protocol_error=True)
                 else:
                     self.transport.reject_src(sender, e)
                 return

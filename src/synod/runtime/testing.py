@@ -31,7 +31,8 @@ reaches the node as a ``Line`` request:
   ``ctx.reply_to``, so later requests may be answered first: the gateway
   must still write replies in request order);
 - ``clients`` -> the number of line clients the node has heard open and not
-  close; ``push <text>`` -> ``ok``, then a pushed line ``! <text>``;
+  close; ``protocol-errors`` -> how many of them closed for malformed
+  input; ``push <text>`` -> ``ok``, then a pushed line ``! <text>``;
   ``bad`` -> the handler raises RemoteProtocolError (that client is closed);
   ``quit`` -> ``bye`` and the connection closes.
 
@@ -186,6 +187,7 @@ class EchoNode(Node):
         self.ping_seq = 0
         self.pings_from: dict[str, int] = {}
         self.line_clients: set[str] = set()
+        self.line_protocol_errors = 0     # line clients closed for malformed input
         self.later: dict[str, tuple[ReplyHandle, str]] = {}  # timer name -> (request, reply text)
         self.later_seq = 0
 
@@ -237,8 +239,9 @@ class EchoNode(Node):
                 self._line(ctx, src, text)
             case ClientOpened():
                 self.line_clients.add(src)
-            case ClientClosed():
+            case ClientClosed(protocol_error=protocol_error):
                 self.line_clients.discard(src)
+                self.line_protocol_errors += protocol_error
             case Boom():
                 raise RuntimeError("Boom: this handler crashes on purpose")
             case Invalid(text=text):
@@ -262,6 +265,8 @@ class EchoNode(Node):
             ctx.set_timer(name, float(ms))
         elif word == "clients":
             ctx.reply(Line(text=str(len(self.line_clients))))
+        elif word == "protocol-errors":
+            ctx.reply(Line(text=str(self.line_protocol_errors)))
         elif word == "push":
             ctx.reply(Line(text="ok"))
             ctx.send(src, Line(text=rest))
