@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean ft-programs
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs out
+
+# The fault-tolerant machine's own programs (shipped built; this rebuilds them).
+# Needs Debian's gcc-riscv64-unknown-elf.
+FT_PROGRAMS := src/synod/ft/programs
+ft-programs:
+	for p in echo reads primes spew; do \
+	  riscv64-unknown-elf-gcc -march=rv32im -mabi=ilp32 -O2 -ffreestanding -nostdlib -nostartfiles -static \
+	    -fno-pic -fno-builtin -T $(FT_PROGRAMS)/user.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments -s \
+	    -o $(FT_PROGRAMS)/$$p.elf $(FT_PROGRAMS)/crt0.S $(FT_PROGRAMS)/$$p.c -lgcc || exit 1; \
+	done
+	riscv64-unknown-elf-gcc -march=rv32im -mabi=ilp32 -O2 -ffreestanding -nostdlib -nostartfiles -static \
+	  -fno-pic -fno-builtin -T $(FT_PROGRAMS)/bare.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments \
+	  -Wl,-x -o $(FT_PROGRAMS)/disk.elf $(FT_PROGRAMS)/bare_crt0.S $(FT_PROGRAMS)/disk.c -lgcc

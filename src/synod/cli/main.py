@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("synod.cli.check_cmd", "check", "Check recorded histories (linearizability) of concurrent operations."),
     "cluster": ("synod.cli.cluster_cmd", "cluster", "Run node processes on this machine; kill, pause, partition them."),
     "demo": ("synod.cli.demo_cmd", "demo", "MapReduce with a worker killed (real, then simulated); the KV store, leader killed."),
+    "ft": ("synod.cli.ft_cmd", "ft", "VMware FT (Scales et al. 2010): an RV32IM machine replicated by deterministic replay."),
     "gfs": ("synod.cli.gfs_cmd", "gfs", "GFS (SOSP 2003): a local cell of master, shadows, chunkservers, and its client."),
     "kv": ("synod.cli.kv_cmd", "kv", "A Redis-compatible KV store on Raft: local clusters for redis-cli and redis-py."),
     "memcache": ("synod.cli.memcache_cmd", "memcache", "Memcache at Facebook (NSDI 2013): cache servers, routers, database."),

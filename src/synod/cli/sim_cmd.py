@@ -694,11 +694,13 @@ def _add_commands() -> None:
     """Systems whose command lives in a module of its own (imported here,
     once this module is whole: it imports the helpers above)."""
     from synod.cli._sim_btc import btc_cmd
+    from synod.cli._sim_ft import ft_cmd
     from synod.cli._sim_gfs import gfs_cmd
     from synod.cli._sim_zab import zab_cmd
     from synod.cli._sim_zk import zk_cmd
 
     sim.add_command(btc_cmd)
+    sim.add_command(ft_cmd)
     sim.add_command(gfs_cmd)
     sim.add_command(zab_cmd)
     sim.add_command(zk_cmd)

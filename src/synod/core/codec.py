@@ -25,6 +25,7 @@ carry plain data only.
 
 from __future__ import annotations
 
+import enum
 import re
 import types
 import typing
@@ -262,7 +263,8 @@ def _name_fields(error: str, data: bytes) -> str:
 
 def to_jsonable(obj: Any) -> Any:
     """A JSON-ready view of a message or structure, for traces: messages become
-    ``{"type": tag, field: value...}``; bytes become ``{"bytes": length}``."""
+    ``{"type": tag, field: value...}`` (other msgspec structs likewise, by
+    their tag or class name; enums by value); bytes become ``{"bytes": length}``."""
     if isinstance(obj, Message):
         out: dict[str, Any] = {"type": message_tag(obj)}
         for name in obj.__struct_fields__:
@@ -274,4 +276,12 @@ def to_jsonable(obj: Any) -> Any:
         return [to_jsonable(x) for x in obj]
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, msgspec.Struct):   # a record inside a message (not a message itself)
+        tag = obj.__struct_config__.tag
+        out = {"type": tag if isinstance(tag, str) else type(obj).__name__}
+        for name in obj.__struct_fields__:
+            out[name] = to_jsonable(getattr(obj, name))
+        return out
+    if isinstance(obj, enum.Enum):
+        return to_jsonable(obj.value)
     return obj
