@@ -35,12 +35,13 @@ class _Script(Node):
             self.out.append(await ctx.call("cs1", step, 100))
 
 
-def _run(steps: list[Any]) -> tuple[list[Any], ChunkserverNode]:
+def _run(steps: list[Any], sender: str = "master") -> tuple[list[Any], ChunkserverNode]:
+    """``steps`` called on cs1 in order by node ``sender`` (the master, by default)."""
     sim = Simulator(1, network=Network(LinkModel(latency=Constant(1.0))))
     sim.add_node("cs1", lambda: ChunkserverNode(ChunkserverConfig(masters=("master",), chunk_size_bytes=CHUNK,
                                                                   heartbeat_ms=10_000_000)))
     out: list[Any] = []
-    sim.add_node("c", lambda: _Script(steps, out))
+    sim.add_node(sender, lambda: _Script(steps, out))
     sim.run(until_ms=5_000)
     return out, sim.hosts["cs1"].node
 
@@ -60,6 +61,16 @@ def test_an_old_grant_never_starts_a_lease_again() -> None:
     assert out[3].status == MutationStatus.OK
     assert out[5].ok is False                  # the copy is refused...
     assert out[7].status == MutationStatus.NOT_PRIMARY   # ...and starts no lease
+
+
+def test_the_masters_commands_count_only_from_the_master() -> None:
+    """A revocation with a huge grant from another node once made the
+    chunkserver refuse every later grant of the master (the peer fuzz)."""
+    out, node = _run([CreateChunk(handle=7, version=1), RevokeLease(handle=7, grant=12_582_922),
+                      NewVersion(handle=7, previous=1, version=2, grant=10, lease_ms=60_000)], sender="evil")
+    assert [o.ok for o in out] == [False, False, False]
+    assert all(o.detail == "only the master sends this" for o in out)
+    assert node.store is not None and 7 not in node.store.chunks and node.grants == {}
 
 
 def test_an_old_revocation_never_ends_a_newer_lease() -> None:

@@ -187,3 +187,5 @@ class Status(Message, tag="ft.Status"):
     exited: bool
     exit_code: int | None
     state_hash: bytes
+    log_bytes: int = 0          # bytes of Log messages sent to the backup (the logging channel's traffic)
+    slowed_slices: int = 0      # slices not run: the backup lagged, or the client's window was full

@@ -104,6 +104,9 @@ class ReadStatus(IntEnum):
     BAD_ARGUMENT = 3
 
 
+_MASTER_COMMANDS = frozenset({NewVersion, CreateChunk, RevokeLease, CopyChunkLocal, CloneChunk})
+
+
 class ChunkserverConfig(Params):
     """A chunkserver's settings (times in ms of its clock); also the cluster
     config's params of ``synod.gfs.factories:chunkserver_factory``.
@@ -204,6 +207,13 @@ class ChunkserverNode(Node):
     # -- dispatch --------------------------------------------------------------------------------------
     def on_message(self, ctx: Context, src: str, msg: Any) -> Coroutine[Any, Any, None] | None:
         t = type(msg)
+        if t in _MASTER_COMMANDS and src != self.config.masters[0]:
+            # (a lease's grant, a version, a clone: only the master's word counts. A revocation
+            # with a huge grant from anyone else would make this server refuse the master's
+            # later grants: found by tests/gfs/test_peer_fuzz.py)
+            ctx.trace("ignore_message", src=src, type=t.__name__, reason="a master's command from another node")
+            ctx.reply(Ack(ok=False, detail="only the master sends this"))
+            return None
         if t is PushData:
             return self._push(ctx, msg)
         if t is ReadChunk:

@@ -37,6 +37,7 @@ __all__ = ["pair_spec", "Console", "REPLICAS", "INPUT_CHUNK_BYTES_MAX"]
 REPLICAS = ("p1", "p2")
 INPUT_CHUNK_BYTES_MAX = 4096       # console input per ConsoleIn message
 RESEND_INTERVAL_S = 0.2
+ACK_EVERY_OUTPUTS = 512        # outputs received between two OutputAcks (besides one every RESEND_INTERVAL_S)
 FIND_TIMEOUT_S = 0.5
 
 
@@ -73,6 +74,7 @@ class Console:
         self._client: Client | None = None
         self._first_missing = 0
         self._exit: Output | None = None
+        self._acked_output = 0
 
     # -- input ------------------------------------------------------------------------------------------------
     def feed(self, data: bytes, *, eof: bool = False) -> None:
@@ -131,6 +133,12 @@ class Console:
             self.outputs[msg.index] = msg
             if msg.kind == "exit":
                 self._exit = msg
+            if msg.index >= self._acked_output + ACK_EVERY_OUTPUTS and self._client is not None:
+                self._acked_output = self._contiguous()   # (as TCP acknowledges every few segments)
+                try:
+                    self._client.send(OutputAck(index=self._acked_output))
+                except OSError:
+                    self._drop()
             if on_output is not None:
                 on_output(msg)
         elif isinstance(msg, InputAck):
