@@ -33,7 +33,7 @@ def _failures(seeds: range, **options: Any) -> list[str]:
 def test_the_guarantees_hold_under_crashes_partitions_pauses_and_a_lossy_channel(program: str) -> None:
     """Section 2: outputs consistent and complete, the fault-free output
     (echo, primes), one live primary, equal state hashes."""
-    seeds = ci_seeds(20) if program != "disk" else max(3, ci_seeds(20) // 4)   # (disk: 2 s a seed)
+    seeds = {"disk": max(3, ci_seeds(20) // 4), "spew": 2}.get(program, ci_seeds(20))   # (disk 2 s a seed, spew 4 s)
     bad = _failures(range(1, seeds + 1), program=program)
     assert not bad, "\n".join(bad)
 
