@@ -37,11 +37,13 @@ clean:
 # Needs Debian's gcc-riscv64-unknown-elf.
 FT_PROGRAMS := src/synod/ft/programs
 ft-programs:
-	for p in echo reads primes spew; do \
+	for p in echo reads primes spew netecho; do \
 	  riscv64-unknown-elf-gcc -march=rv32im -mabi=ilp32 -O2 -ffreestanding -nostdlib -nostartfiles -static \
 	    -fno-pic -fno-builtin -T $(FT_PROGRAMS)/user.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments -s \
 	    -o $(FT_PROGRAMS)/$$p.elf $(FT_PROGRAMS)/crt0.S $(FT_PROGRAMS)/$$p.c -lgcc || exit 1; \
 	done
-	riscv64-unknown-elf-gcc -march=rv32im -mabi=ilp32 -O2 -ffreestanding -nostdlib -nostartfiles -static \
-	  -fno-pic -fno-builtin -T $(FT_PROGRAMS)/bare.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments \
-	  -Wl,-x -o $(FT_PROGRAMS)/disk.elf $(FT_PROGRAMS)/bare_crt0.S $(FT_PROGRAMS)/disk.c -lgcc
+	for p in disk ticks; do \
+	  riscv64-unknown-elf-gcc -march=rv32im_zicsr -mabi=ilp32 -O2 -ffreestanding -nostdlib -nostartfiles -static \
+	    -fno-pic -fno-builtin -T $(FT_PROGRAMS)/bare.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments \
+	    -Wl,-x -o $(FT_PROGRAMS)/$$p.elf $(FT_PROGRAMS)/bare_crt0.S $(FT_PROGRAMS)/$$p.c -lgcc || exit 1; \
+	done

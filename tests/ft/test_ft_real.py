@@ -124,3 +124,18 @@ def test_crash_at_instret_kills_the_primary_at_that_instruction(tmp_path: Path) 
         assert 137 in cl.exit_codes("p1")
         assert console.live == "p2"
         assert console.text() == reference_run("primes", [])[0]
+
+
+def test_network_packets_survive_a_sigkill_of_the_primary(tmp_path: Path) -> None:
+    packets = [f"packet {i}".encode() for i in range(60)]
+    with _pair(tmp_path, "netecho") as cl:
+        _wait(lambda: (s := _status(cl, "p2")) is not None and s.role == "backup", 10, "p2 to become the backup")
+        console = Console(cl)
+        console.feed_packets(packets[:30])
+        _run_until(console, lambda: len(console.packets()) >= 5, 30)
+        cl.kill("p1")
+        console.feed_packets(packets[30:], end=True)
+        assert console.run(60) == 0
+        want = reference_run("netecho", packets)
+        assert console.packets() == list(want.packets) == [p[::-1] for p in packets]
+        assert console.text() == want.console == b"packets=60\n"

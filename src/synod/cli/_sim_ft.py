@@ -18,7 +18,7 @@ __all__ = ["ft_cmd"]
 
 FT_KINDS = ("crash-primary", "crash-backup", "partition", "pause", "link")   # synod.harness.ft.FAULT_KINDS
 UNSAFE = ("release-output-early", "skip-test-and-set")                       # synod.ft.node.UNSAFE_OPTIONS
-PROGRAMS = ("echo", "reads", "primes", "disk")                               # synod.ft.programs.PROGRAMS
+PROGRAMS = ("echo", "reads", "primes", "spew", "netecho", "disk", "ticks")   # synod.ft.programs.PROGRAMS
 
 
 @dataclass(slots=True)
@@ -64,8 +64,9 @@ class _FtRunner:
 @click.command("ft")
 @click.option("--program", default="echo", show_default=True, type=click.Choice(PROGRAMS),
               help="echo: input back in upper case (compared with a run without faults); reads: a line per read, "
-                   "so its output depends on when input arrived; primes: compute-bound; disk: bare metal, DMA reads racing the "
-                   "program (section 3.5).")
+                   "so its output depends on when input arrived; primes: compute-bound; spew: output-heavy; netecho: network "
+                   "packets; disk: bare metal, DMA reads racing the program (section 3.5); ticks: bare metal, "
+                   "timer interrupts.")
 @click.option("--nemesis", "kinds", default=",".join(FT_KINDS), show_default=True,
               help=f"Comma-separated faults, one at a time, from {', '.join(FT_KINDS)}; '' for none.")
 @click.option("--seed", default=1, show_default=True, type=click.IntRange(0, None), help="The (first) seed.")

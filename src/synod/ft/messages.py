@@ -147,11 +147,14 @@ class PrimaryIs(Message, tag="ft.PrimaryIs"):
 
 
 class ConsoleIn(Message, tag="ft.ConsoleIn"):
-    """Console input number ``input_seq`` (from 1, in order; ``eof`` ends it)."""
+    """Input number ``input_seq`` from the client (from 1, in order): console
+    bytes (``eof`` ends them), or with ``net`` one packet for the machine's
+    network device."""
 
     input_seq: int
     data: bytes
     eof: bool = False
+    net: bool = False
 
 
 class InputAck(Message, tag="ft.InputAck"):

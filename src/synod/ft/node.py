@@ -63,12 +63,14 @@ from synod.core.codec import encoded_size_bytes
 from synod.core.errors import RemoteProtocolError
 from synod.core.records import pack_record, scan_records
 from synod.ft._log import HELD_OUTPUTS_MAX, LogReader, LogWriter
+from synod.ft.constants import NET_PACKET_BYTES_MAX
 from synod.ft.machine import (
     BlockWrite,
     ConsoleInput,
     ConsoleOutput,
     Machine,
     NetworkOutput,
+    NetworkPacket,
     OutputEvent,
     TimerInterrupt,
 )
@@ -362,6 +364,9 @@ class FtNode(Node):
 
     # -- the outside world ------------------------------------------------------------------------------
     def _on_console_in(self, ctx: Context, src: str, msg: ConsoleIn) -> None:
+        if msg.net and len(msg.data) > NET_PACKET_BYTES_MAX:
+            ctx.trace("ignore_message", src=src, type="ConsoleIn", reason="a packet over NET_PACKET_BYTES_MAX")
+            return
         if not self.live:
             ctx.send(src, NotPrimary(holder=""))
             return
@@ -525,7 +530,8 @@ class FtNode(Node):
             return
         nxt = self.pending_inputs.pop(self.last_input_seq + 1, None)
         while nxt is not None:
-            self._deliver(m, ConsoleInput(data=nxt.data, eof=nxt.eof), input_seq=nxt.input_seq)
+            event = NetworkPacket(data=nxt.data) if nxt.net else ConsoleInput(data=nxt.data, eof=nxt.eof)
+            self._deliver(m, event, input_seq=nxt.input_seq)
             self.last_input_seq = nxt.input_seq
             nxt = self.pending_inputs.pop(self.last_input_seq + 1, None)
         if self.config.timer_interval_ms and ctx.now_ms >= self.next_timer_ms:

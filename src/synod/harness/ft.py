@@ -52,21 +52,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from synod.core import Context, Node
-from synod.ft.machine import ConsoleInput, Machine, StopReason
+from synod.ft.machine import ConsoleInput, ConsoleOutput, Machine, NetworkOutput, NetworkPacket, StopReason
 from synod.ft.messages import Attach, ConsoleIn, InputAck, NotPrimary, Output, OutputAck, WhoIsPrimary
 from synod.ft.node import UNSAFE_OPTIONS, FtConfig, FtNode, StorageNode
 from synod.ft.programs import PROGRAMS, disk_image, program_image
 from synod.harness.runner import ILLEGAL, OK, RunResult, Scenario, Verdict, run_simulated
 from synod.sim import LinkModel, Simulator, Tracer, Uniform
 
-__all__ = ["FtConsole", "FtScenario", "run_ft", "replay_command", "reference_run", "FAULT_KINDS", "INPUT_SENSITIVE"]
+__all__ = ["FtConsole", "FtScenario", "run_ft", "replay_command", "reference_run", "Reference", "FAULT_KINDS",
+           "INPUT_SENSITIVE", "NET_PROGRAMS"]
 
 REPLICAS = ("p1", "p2")
 FAULT_KINDS = ("crash-primary", "crash-backup", "partition", "pause", "link")
-INPUT_SENSITIVE = ("reads", "disk")   # output depends on when input arrived: no reference run to compare with
+INPUT_SENSITIVE = ("reads", "disk", "ticks")   # output depends on when input came: no reference run to compare
+NET_PROGRAMS = ("netecho",)                     # their input is network packets, not console bytes
+TIMER_PROGRAMS = {"ticks": 10.0}                # program -> the timer interrupt's interval, ms
 RESEND_INTERVAL_MS = 100.0
 CHUNK_BYTES = 24
 DISK_SECTORS = 1024   # the disk program's image: 128 reads of 8 sectors
@@ -79,24 +82,43 @@ def input_chunks(rng: random.Random, count: int) -> list[bytes]:
             for _ in range(count)]
 
 
-def reference_run(program: str, chunks: list[bytes]) -> tuple[bytes, int | None]:
-    """The program alone, no faults, all input at once: (console bytes, exit code)."""
+class Reference(NamedTuple):
+    """What a program does alone, without faults: its console bytes, its exit code, its packets."""
+
+    console: bytes
+    exit_code: int | None
+    packets: tuple[bytes, ...]
+
+
+def reference_run(program: str, chunks: list[bytes]) -> Reference:
+    """The program alone, no faults, all input at once (console bytes then
+    EOF; for a network program each chunk a packet, then an empty one)."""
     m = Machine.from_elf(program_image(program))
-    m.deliver(ConsoleInput(data=b"".join(chunks), eof=True))
+    if program in NET_PROGRAMS:
+        for chunk in [*chunks, b""]:
+            m.deliver(NetworkPacket(data=chunk))
+    else:
+        m.deliver(ConsoleInput(data=b"".join(chunks), eof=True))
     out = bytearray()
+    packets: list[bytes] = []
     while True:
         stop = m.run(10_000_000)
-        out += b"".join(o.data for o in m.take_outputs() if getattr(o, "fd", 0) in (1, 2))
+        for o in m.take_outputs():
+            if isinstance(o, ConsoleOutput):
+                out += o.data
+            elif isinstance(o, NetworkOutput):
+                packets.append(o.data)
         if stop in (StopReason.EXITED, StopReason.FAULTED) or m.instret > 2_000_000_000:
-            return bytes(out), m.exit_code
+            return Reference(bytes(out), m.exit_code, tuple(packets))
 
 
 class FtConsole(Node):
     """The outside world: input in, output out (see the module docstring)."""
 
-    def __init__(self, chunks: list[bytes], input_interval_ms: float) -> None:
+    def __init__(self, chunks: list[bytes], input_interval_ms: float, *, net: bool = False) -> None:
         self.chunks = chunks
         self.input_interval_ms = input_interval_ms
+        self.net = net                                # the chunks are packets (the last one empty)
         self.seen: list[tuple[str, Output]] = []     # (replica, output) in arrival order
         self.by_index: dict[int, Output] = {}
         self.acked = 0                                # inputs acknowledged
@@ -115,8 +137,8 @@ class FtConsole(Node):
 
     def _input(self, seq: int) -> ConsoleIn:
         if seq <= len(self.chunks):
-            return ConsoleIn(input_seq=seq, data=self.chunks[seq - 1])
-        return ConsoleIn(input_seq=seq, data=b"", eof=True)
+            return ConsoleIn(input_seq=seq, data=self.chunks[seq - 1], net=self.net)
+        return ConsoleIn(input_seq=seq, data=b"", eof=not self.net, net=self.net)
 
     def on_timer(self, ctx: Context, name: Any) -> None:
         if name == "input":
@@ -207,7 +229,8 @@ class FtScenario:
     def _replica(self, nid: str) -> Callable[[], Node]:
         peer = REPLICAS[1] if nid == REPLICAS[0] else REPLICAS[0]
         config = FtConfig(peer=peer, first=nid == REPLICAS[0], console_client="console",
-                          slice_instructions=self.slice_instructions, unsafe=self.unsafe)
+                          slice_instructions=self.slice_instructions, unsafe=self.unsafe,
+                          timer_interval_ms=TIMER_PROGRAMS.get(self.program, 0.0))
         disk = disk_image(DISK_SECTORS) if self.program == "disk" else b""
         return lambda: FtNode(config, self.image, disk)
 
@@ -216,7 +239,7 @@ class FtScenario:
         chunks = input_chunks(rng, self.inputs)
         recorder = _Recorder(inner=sim.tracer)
         sim.tracer = recorder
-        console = FtConsole(chunks, self.input_interval_ms)
+        console = FtConsole(chunks, self.input_interval_ms, net=self.program in NET_PROGRAMS)
         faults = self.faults = _FaultDriver(sim, rng, self.kinds, self.fault_gap_ms, self.restart_delay_ms)
         return Scenario(
             servers={nid: self._replica(nid) for nid in REPLICAS},
@@ -312,13 +335,16 @@ def _check(program: str, chunks: list[bytes], console: FtConsole, rec: _Recorder
                             f"outputs 0..{last} seen, exit {'seen' if exits else 'not seen'}, "
                             f"{len(missing)} missing, inputs acknowledged {console.acked}/{len(chunks) + 1}"))
     if program not in INPUT_SENSITIVE:
-        want, code = reference_run(program, chunks)
-        got = b"".join(console.by_index[i].data for i in sorted(console.by_index) if console.by_index[i].kind == "console")
+        want = reference_run(program, chunks)
+        ordered = [console.by_index[i] for i in sorted(console.by_index)]
+        got = b"".join(o.data for o in ordered if o.kind == "console")
+        packets = tuple(o.data for o in ordered if o.kind == "net")
         exit_code = console.by_index[exits[0]].fd if exits else None
-        same = got == want and exit_code == code
-        alone = "as the run without faults" if same else f"the run without faults: {len(want)} bytes, exit {code}"
+        same = (got, exit_code, packets) == (want.console, want.exit_code, want.packets)
+        alone = ("as the run without faults" if same else
+                 f"the run without faults: {len(want.console)} bytes, {len(want.packets)} packets, exit {want.exit_code}")
         verdicts.append(Verdict("reference", OK if same else ILLEGAL,
-                                f"console {len(got)} bytes, exit {exit_code}: {alone}"))
+                                f"console {len(got)} bytes, {len(packets)} packets, exit {exit_code}: {alone}"))
     verdicts.append(_one_live_primary(rec))
     bad = rec.mismatches or rec.diverged
     verdicts.append(Verdict("state-hashes", ILLEGAL if bad else OK,

@@ -84,6 +84,17 @@ class Console:
         if eof:
             self.sent.append(ConsoleIn(input_seq=len(self.sent) + 1, data=b"", eof=True))
 
+    def feed_packets(self, packets: list[bytes], *, end: bool = False) -> None:
+        """Queue packets for the machine's network device (each at most
+        NET_PACKET_BYTES_MAX); ``end``: then an empty packet (synod's network
+        programs stop at one)."""
+        for data in [*packets, b""] if end else packets:
+            self.sent.append(ConsoleIn(input_seq=len(self.sent) + 1, data=data, net=True))
+
+    def packets(self) -> list[bytes]:
+        """The packets the program sent, in index order."""
+        return [o.data for _, o in sorted(self.outputs.items()) if o.kind == "net"]
+
     # -- the exchange -----------------------------------------------------------------------------------------
     @property
     def exit_code(self) -> int | None:

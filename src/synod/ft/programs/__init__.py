@@ -3,7 +3,10 @@ sources (written for synod): ``echo`` (console input in upper case, then
 the byte count: output independent of when input arrives), ``reads`` (a
 line per read: output that depends on when input arrived, which shows a
 broken output rule), ``primes`` (compute-bound, a progress line every
-1,000 primes), ``spew`` (output-heavy: 20,000 numbered lines), and ``disk`` (bare metal: reads the disk by DMA and
+1,000 primes), ``spew`` (output-heavy: 20,000 numbered lines), ``netecho`` (network
+packets in, each back reversed), ``ticks`` (bare metal: a timer interrupt
+handler counts ticks while the program computes; its lines depend on when
+the interrupts came), and ``disk`` (bare metal: reads the disk by DMA and
 prints a hash of each 4 KiB, racing each read by writing into the buffer
 it fills: the disk I/O issues of the paper's section 3.5; its output
 depends on when each read completed). The ELF files are built from the
@@ -18,7 +21,7 @@ from importlib import resources
 
 __all__ = ["PROGRAMS", "program_image", "disk_image"]
 
-PROGRAMS = ("echo", "reads", "primes", "spew", "disk")
+PROGRAMS = ("echo", "reads", "primes", "spew", "netecho", "disk", "ticks")
 
 
 def disk_image(sectors: int = 64) -> bytes:
