@@ -71,8 +71,10 @@ def write(cl: LocalCluster, via: str, key: str, value: str) -> int:
     def attempt() -> bool:
         try:
             return bool(r.set(key, value))
+        except redis.exceptions.TryAgainError:   # (redis-py strips the TRYAGAIN prefix from its text)
+            return False
         except redis.ResponseError as e:
-            if str(e).startswith(("TRYAGAIN", "UNCERTAIN")):
+            if str(e).startswith("UNCERTAIN"):
                 return False
             raise
 
@@ -100,10 +102,8 @@ def read_on(cl: LocalCluster, node_id: str, key: str) -> bytes | None:
         try:
             got.append(r.get(key))
             return True
-        except redis.ResponseError as e:
-            if str(e).startswith("TRYAGAIN"):
-                return False
-            raise
+        except redis.exceptions.TryAgainError:
+            return False
 
     try:
         wait_until(attempt, DEADLINE_S, f"GET {key} served on {node_id}")
