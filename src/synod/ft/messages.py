@@ -192,3 +192,4 @@ class Status(Message, tag="ft.Status"):
     state_hash: bytes
     log_bytes: int = 0          # bytes of Log messages sent to the backup (the logging channel's traffic)
     slowed_slices: int = 0      # slices not run: the backup lagged, or the client's window was full
+    run_ms: float = -1.0        # from the program's first slice to its exit's release, this replica's clock

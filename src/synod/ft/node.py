@@ -129,6 +129,8 @@ class FtConfig(Params):
     unsafe: str = ""                        # one of UNSAFE_OPTIONS, to show the checkers catch it
     program: str = "echo"                   # what runs: a program of synod.ft.programs, or an ELF file's path
                                             # (read by the factory, synod.ft.factories)
+    start_with_backup: bool = False         # the first replica starts the program only once a backup joined
+                                            # (a VM started fault tolerant; the benchmark's FT runs)
     crash_at_instret: int = 0               # a test's fault: the process dies (exit 137, as SIGKILL's) once
                                             # this replica, live, has retired this many instructions (0: never)
 
@@ -187,6 +189,9 @@ class FtNode(Node):
         self.alone_held: list[Output] = []        # alone: outputs of this slice, released at its end
         self.state_checks = 0                     # backup: state hashes compared with the primary's ...
         self.state_mismatches = 0                 # ... and how many differed
+        self.awaiting_backup = False              # start_with_backup: live, the program not started yet
+        self.run_started_ms: float | None = None  # when the program's first slice ran (this replica's clock)
+        self.exit_released_ms: float | None = None   # when its exit left for the world
 
     # -- start and roles -------------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -282,6 +287,9 @@ class FtNode(Node):
             self._ack_inputs(ctx, self.last_input_seq)
             if self.machine.pending_block_request is not None:   # I/O outstanding at failover: issue again (3.5)
                 self.block_due_ms = ctx.now_ms + self.config.disk_latency_ms
+        if was == "starting" and self.config.start_with_backup:
+            self.awaiting_backup = True   # (the program starts once a backup has its snapshot)
+            return
         self._schedule_slice(ctx)
 
     # -- the pair: joining, snapshot, log --------------------------------------------------------------
@@ -306,6 +314,9 @@ class FtNode(Node):
                                last_input_seq=self.last_input_seq, held=tuple(out for out, _ in held)))
         self.last_heard_ms = ctx.now_ms
         self._become(ctx, "primary")
+        if self.awaiting_backup:
+            self.awaiting_backup = False
+            self._schedule_slice(ctx)
 
     def _on_snapshot(self, ctx: Context, src: str, msg: Snapshot) -> None:
         if self.role != "joining" or msg.generation != self.generation:
@@ -411,6 +422,8 @@ class FtNode(Node):
         for out in outputs:
             self.released = max(self.released, out.index + 1)
             self._emit(ctx, out, alone=alone)
+            if out.kind == "exit" and self.exit_released_ms is None:
+                self.exit_released_ms = ctx.now_ms
         if self.live:   # (kept until the client has them: bounded, as the slices stop at OUTPUT_HISTORY_MAX)
             self.history.extend(o for o in outputs if o.index >= self.client_acked
                                 and (not self.history or o.index > self.history[-1].index))
@@ -437,6 +450,9 @@ class FtNode(Node):
 
     def _on_get_status(self, ctx: Context, src: str, msg: GetStatus) -> None:
         m = self.machine
+        run_ms = -1.0
+        if self.run_started_ms is not None and self.exit_released_ms is not None:
+            run_ms = self.exit_released_ms - self.run_started_ms
         lag = 0
         if self.writer is not None and m is not None:
             lag = m.instret - self.writer.backup_executed
@@ -444,7 +460,7 @@ class FtNode(Node):
                          outputs=self.outputs, released_outputs=self.released, lag_instructions=lag,
                          exited=bool(m and m.exit_code is not None), exit_code=m.exit_code if m else None,
                          state_hash=m.state_hash() if m else b"", log_bytes=self.log_bytes,
-                         slowed_slices=self.slowed_slices))
+                         slowed_slices=self.slowed_slices, run_ms=run_ms))
 
     # -- time -------------------------------------------------------------------------------------------
     def on_timer(self, ctx: Context, name: Any) -> None:
@@ -503,6 +519,8 @@ class FtNode(Node):
         if lagging or held_full or unread:
             self.slowed_slices += 1
         elif m.exit_code is None and m.fault is None:
+            if self.run_started_ms is None:
+                self.run_started_ms = ctx.now_ms
             budget = self.config.slice_instructions
             crash_at = self.config.crash_at_instret
             if crash_at and m.instret < crash_at:
