@@ -62,7 +62,7 @@ def _input(kib: int) -> bytes:
 
 def _one(program: str, data: bytes, backup: bool, want: bytes) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="synod-ft-bench-") as tmp:
-        _, path = write_config(pair_spec(Path(tmp), program=program, backup=backup, start_with_backup=backup))
+        _, path = write_config(pair_spec(Path(tmp), program=program, backup=backup))
         with LocalCluster(path) as cl:
             cl.start()
             console = Console(cl)

@@ -46,13 +46,15 @@ def pair_spec(run_dir: str | os.PathLike[str], *, program: str = "echo", backup:
     """The spec of ``storage``, ``p1`` and (with ``backup``) ``p2`` running
     ``program`` (a name of synod.ft.programs or an ELF path);
     ``crash_at_instret``: p1 dies (exit 137) when, live, it reaches that
-    count. ``replica_params`` are more FtConfig fields for both replicas."""
+    count. With a backup, the program starts once the backup has joined
+    (``start_with_backup``: fault tolerant from its first instruction).
+    ``replica_params`` are more FtConfig fields for both replicas."""
     replicas = REPLICAS if backup else REPLICAS[:1]
     nodes = {"storage": NodeSpec(factory=STORAGE_FACTORY)}
     for nid in replicas:
         peer = REPLICAS[1] if nid == REPLICAS[0] else REPLICAS[0]
         params = {"peer": peer if backup else "", "first": nid == REPLICAS[0], "program": program,
-                  "slice_interval_ms": 0.0, **replica_params}
+                  "slice_interval_ms": 0.0, "start_with_backup": backup, **replica_params}
         if nid == REPLICAS[0] and crash_at_instret:
             params["crash_at_instret"] = crash_at_instret
         nodes[nid] = NodeSpec(factory=FT_FACTORY, params=params)
