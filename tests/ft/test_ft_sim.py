@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import ci_seeds
 
 from synod.core import Node
-from synod.ft.messages import ConsoleIn, InputAck, Output
+from synod.ft.machine import BlockReadComplete
+from synod.ft.messages import ConsoleIn, InputAck, LogEntry, Output
 from synod.ft.node import UNSAFE_OPTIONS, FtConfig, FtNode, StorageNode
 from synod.ft.programs import PROGRAMS, disk_image, program_image
 from synod.harness.ft import reference_run, run_ft
@@ -251,3 +252,27 @@ def test_a_read_in_flight_at_failover_is_issued_again_by_the_new_primary() -> No
     sim.run(until=lambda: _finished(console), until_ms=sim.now_ms + 60_000)
     assert len(_hash_lines(console)) == 8
     assert [o.fd for o in console.outputs.values() if o.kind == "exit"] == [0]
+
+
+def test_a_backup_whose_machine_cannot_follow_the_log_halts_and_rejoins_from_a_snapshot() -> None:
+    """A log entry the backup's machine cannot take (here a read completion
+    with no read pending) means its copy is not the primary's: it halts
+    (exit 75) rather than ever go live with it, and started again it joins
+    as a new backup from a snapshot."""
+    sim, console = _pair(slice_instructions=5_000)
+    sim.run(until=lambda: _node(sim, "p2").role == "backup" and len(console.outputs) >= 1, until_ms=10_000)
+    p2 = _node(sim, "p2")
+    assert p2.reader is not None and p2.machine is not None
+    bogus = LogEntry(seq=p2.reader.received_seq + 1, instret=p2.machine.instret,
+                     event=BlockReadComplete(request_id=99, data=b"x"))
+    p2.reader.pending.appendleft(bogus)
+    sim.run(until=lambda: not sim.hosts["p2"].up, until_ms=sim.now_ms + 1_000)
+    assert not sim.hosts["p2"].up and p2.role == "halted"
+    sim.restart("p2")
+    sim.run(until=lambda: _node(sim, "p2").role == "backup", until_ms=sim.now_ms + 5_000)
+    sim.run(until=lambda: _finished(console), until_ms=sim.now_ms + 60_000)
+    p1, p2 = _node(sim, "p1"), _node(sim, "p2")
+    sim.run(until_ms=sim.now_ms + 500)
+    assert p1.machine is not None and p2.machine is not None
+    assert p2.machine.state_hash() == p1.machine.state_hash()
+    assert _text(console) == reference_run("primes", [])[0]

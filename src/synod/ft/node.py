@@ -60,7 +60,7 @@ from typing import Any
 
 from synod.core import Context, Node, Params
 from synod.core.codec import encoded_size_bytes
-from synod.core.errors import RemoteProtocolError
+from synod.core.errors import LocalProtocolError, RemoteProtocolError
 from synod.core.records import pack_record, scan_records
 from synod.ft._log import HELD_OUTPUTS_MAX, LogReader, LogWriter
 from synod.ft.constants import NET_PACKET_BYTES_MAX
@@ -69,6 +69,7 @@ from synod.ft.machine import (
     ConsoleInput,
     ConsoleOutput,
     Machine,
+    MachineError,
     NetworkOutput,
     NetworkPacket,
     OutputEvent,
@@ -258,7 +259,11 @@ class FtNode(Node):
         if was == "starting":
             self.machine = Machine.from_elf(self.image, disk=self.initial_disk)
         elif was == "backup":
-            self._replay_all(ctx)
+            try:
+                self._replay_all(ctx)
+            except (RemoteProtocolError, LocalProtocolError) as e:
+                self._diverged(ctx, e)   # (the pair's machine is lost with it: better than a wrong one live)
+                return
         self._go_live(ctx, was)
 
     def _go_live(self, ctx: Context, was: str) -> None:
@@ -321,7 +326,11 @@ class FtNode(Node):
     def _on_snapshot(self, ctx: Context, src: str, msg: Snapshot) -> None:
         if self.role != "joining" or msg.generation != self.generation:
             return
-        self.machine = Machine.from_snapshot(msg.machine, disk=msg.disk)
+        try:
+            self.machine = Machine.from_snapshot(msg.machine, disk=msg.disk)
+        except (MachineError, LocalProtocolError, ValueError) as e:   # (the primary's word, but checked)
+            ctx.trace("ignore_message", src=src, type="Snapshot", reason=f"not a machine this one can load: {e}")
+            return
         self.reader = LogReader(msg.generation, received_seq=msg.last_seq, received_instret=self.machine.instret)
         self.reader.released_outputs = msg.released_outputs
         self.reader.last_input_seq = msg.last_input_seq
@@ -621,11 +630,22 @@ class FtNode(Node):
         assert m is not None and reader is not None
         try:
             reader.replay(m, self.config.slice_instructions)
-        except RemoteProtocolError as e:
-            ctx.trace("ft_diverged", error=str(e))
-            raise
+        except (RemoteProtocolError, LocalProtocolError) as e:
+            self._diverged(ctx, e)
+            return
         self._note_checks(ctx, reader)
         self._collect_outputs(ctx, m)
+
+    def _diverged(self, ctx: Context, error: Exception) -> None:
+        """The log asks what this machine cannot do (it stopped where the log
+        goes on, or an input does not fit): this backup's copy is not the
+        primary's. It halts, so that it comes back as a new backup from a
+        snapshot, rather than go live with a wrong machine one day."""
+        ctx.trace("ft_diverged", error=str(error))
+        ctx.warn(f"the backup diverged from its primary ({error}); halting to rejoin from a snapshot")
+        self.machine = None
+        self._become(ctx, "halted")
+        ctx.exit(HALTED_EXIT_CODE)
 
     def _note_checks(self, ctx: Context, reader: LogReader) -> None:
         """Trace the state hashes compared since the last call (the harness checks them)."""
