@@ -7,9 +7,12 @@ Nodes: replicas ``p1`` (starts the program) and ``p2`` (joins as its
 backup), the shared storage ``storage`` and the console client ``console``
 (both never faulted: the paper's shared storage is itself redundant, and
 the client is the outside world). The client sends its input in chunks
-every ``input_interval_ms`` to whichever replica is live, sends again
-what is not acknowledged, ends it with EOF, and records every output it
-receives (from whom, its index, its bytes).
+every ``input_interval_ms`` to whichever replica is live (console bytes
+ending with EOF; for ``netecho`` packets ending with an empty one), sends
+again what is not acknowledged, acknowledges the outputs it has, and
+records every output it receives (from whom, its index, its bytes). The
+timer interrupts ``ticks`` needs come every 10 ms of the primary's clock;
+``disk`` runs on a 512 KiB disk image.
 
 Faults, one at a time (the paper tolerates one failure until redundancy
 is restored): a fault driver of its own (the runner's ``tester``) waits
@@ -31,8 +34,9 @@ Checkers:
 - ``outputs-complete``: the client saw every index from 0 to the exit's,
   and every input was acknowledged (nothing lost).
 - ``reference`` (programs whose output depends on the input only: echo,
-  primes): the console bytes, in index order, and the exit code equal
-  those of the same program run alone, without faults, on the same input.
+  primes, spew, netecho): the console bytes and packets, in index order,
+  and the exit code equal those of the same program run alone, without
+  faults, on the same input.
 - ``one-live-primary``: output released with no backup's acknowledgement
   comes only from the test-and-set's winner of that generation, and only
   before the next generation is won (the test-and-set held: never two
@@ -43,7 +47,8 @@ Checkers:
 Unsafe options (:data:`synod.ft.node.UNSAFE_OPTIONS`):
 ``release-output-early`` (outputs leave before the backup has the log:
 with ``reads``, whose lines depend on when input arrived,
-``outputs-consistent`` catches a failover that lost the input) and
+``outputs-consistent`` catches a failover that lost the input, or
+``outputs-complete`` an acknowledged input lost with it) and
 ``skip-test-and-set`` (``one-live-primary`` catches two replicas live
 after a partition).
 """
