@@ -13,8 +13,8 @@ from tests.conftest import ci_seeds
 
 from synod.core import Node
 from synod.ft.machine import BlockReadComplete
-from synod.ft.messages import ConsoleIn, InputAck, LogEntry, Output
-from synod.ft.node import UNSAFE_OPTIONS, FtConfig, FtNode, StorageNode
+from synod.ft.messages import Attach, ConsoleIn, InputAck, LogEntry, Output
+from synod.ft.node import LISTENERS_MAX, UNSAFE_OPTIONS, FtConfig, FtNode, StorageNode
 from synod.ft.programs import PROGRAMS, disk_image, program_image
 from synod.harness.ft import reference_run, run_ft
 from synod.sim import Simulator, Tracer
@@ -276,3 +276,21 @@ def test_a_backup_whose_machine_cannot_follow_the_log_halts_and_rejoins_from_a_s
     assert p1.machine is not None and p2.machine is not None
     assert p2.machine.state_hash() == p1.machine.state_hash()
     assert _text(console) == reference_run("primes", [])[0]
+
+
+def test_a_primary_serves_a_client_that_reconnected_many_times_and_ignores_far_future_input() -> None:
+    """Every reconnection is a new client id with no word of the old one
+    leaving: the oldest attachment gives way (at most LISTENERS_MAX), so the
+    100th attachment still gets its outputs; an input numbered far ahead
+    of the window takes no place in it."""
+    sim, console = _pair("echo", slice_instructions=5_000)
+    sim.run(until=lambda: _node(sim, "p2").role == "backup", until_ms=5_000)
+    p1 = _node(sim, "p1")
+    for i in range(100):   # (one at a time: the network may reorder messages sent together)
+        sim.transmit(f"client{i}", "p1", Attach(from_index=0), 0)
+        sim.run(until_ms=sim.now_ms + 10)
+    sim.transmit("console", "p1", ConsoleIn(input_seq=10_000, data=b"far\n"), 0)
+    sim.transmit("console", "p1", ConsoleIn(input_seq=1, data=b"near\n"), 0)
+    sim.run(until_ms=sim.now_ms + 200)
+    assert len(p1.listeners) == LISTENERS_MAX and "client99" in p1.listeners and "client0" not in p1.listeners
+    assert 10_000 not in p1.pending_inputs and p1.last_input_seq == 1

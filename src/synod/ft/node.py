@@ -99,8 +99,8 @@ __all__ = ["FtConfig", "FtNode", "StorageNode", "UNSAFE_OPTIONS", "OUTPUT_HISTOR
 
 UNSAFE_OPTIONS = ("release-output-early", "skip-test-and-set")
 OUTPUT_HISTORY_MAX = 4096         # released outputs the client has not acknowledged; then the primary waits
-PENDING_INPUTS_MAX = 256          # console inputs received ahead of delivery
-LISTENERS_MAX = 64                # attached console clients
+PENDING_INPUTS_MAX = 256          # console inputs received ahead of delivery (a window of input_seq)
+LISTENERS_MAX = 64                # attached console clients (the oldest gives way to a new one)
 STATE_HASH_EVERY_LOGS = 4         # a state hash rides on a Log at most this often (in Log messages)
 STORAGE_FILE = "tas"
 SLOWED_SLICE_INTERVAL_MS = 1.0   # a primary that may not run looks again this much later
@@ -394,7 +394,7 @@ class FtNode(Node):
             if msg.input_seq <= self.input_acked:
                 ctx.send(src, InputAck(input_seq=self.input_acked))
             return
-        if len(self.pending_inputs) < PENDING_INPUTS_MAX:
+        if msg.input_seq <= self.last_input_seq + PENDING_INPUTS_MAX:   # (a window: no far-future seq holds a place)
             self.pending_inputs[msg.input_seq] = msg
         self.input_client = src
 
@@ -402,8 +402,9 @@ class FtNode(Node):
         if not self.live:
             ctx.send(src, NotPrimary(holder=""))
             return
-        if src not in self.listeners and len(self.listeners) >= LISTENERS_MAX:
-            return
+        self.listeners.pop(src, None)
+        if len(self.listeners) >= LISTENERS_MAX:   # (the one attached longest ago makes room: clients reconnect
+            del self.listeners[next(iter(self.listeners))]   # under new ids, and nothing says when one left)
         self.listeners[src] = msg.from_index
         self._client_acked(msg.from_index)
         for out in self.history:
