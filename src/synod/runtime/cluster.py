@@ -83,6 +83,7 @@ _POLL_S = 0.02
 
 
 _ADDR_PROBE_TIMEOUT_S = 0.5
+_ADDR_RELEASE_WAIT_S = 2.0   # how long an address may stay taken by a process that is going away
 _LOG_TAIL_LINES = 15
 
 
@@ -110,13 +111,18 @@ def check_addresses_free(config: ClusterConfig, node_ids: Iterable[str]) -> None
     """
     for node_id in node_ids:
         host, port = config.nodes[node_id].addr
-        try:
-            with socket.create_connection((host, port), timeout=_ADDR_PROBE_TIMEOUT_S):
-                pass
-        except OSError:
-            continue  # nothing listens (or the node's own bind will say what is wrong)
-        raise ClusterError(f"cannot start {node_id}: {host}:{port} is in use by another process, not a node "
-                           f"of this cluster; stop it, or give {node_id} a free port")
+        # (a node killed a moment ago may still be closing its socket: look again for a little while)
+        deadline = time.monotonic() + _ADDR_RELEASE_WAIT_S
+        while True:
+            try:
+                with socket.create_connection((host, port), timeout=_ADDR_PROBE_TIMEOUT_S):
+                    pass
+            except OSError:
+                break  # nothing listens (or the node's own bind will say what is wrong)
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"cannot start {node_id}: {host}:{port} is in use by another process, not a "
+                                   f"node of this cluster; stop it, or give {node_id} a free port")
+            time.sleep(0.05)
 
 
 @dataclass(slots=True)
