@@ -29,8 +29,6 @@ from typing import Any
 
 import click
 
-from synod.core.errors import ConfigError
-
 __all__ = ["up", "status", "down"]
 
 DEFAULT_RUN_DIR = "runs/btc"
@@ -53,19 +51,10 @@ def _interval_ms(text: str) -> float:
 
 
 def _config(run_dir: str) -> Any:
+    from synod.cli.kv_cmd import load_run_config
     from synod.harness.btc_real import is_network
-    from synod.runtime.config import CONFIG_FILE_NAME, load_config
 
-    path = Path(run_dir) / CONFIG_FILE_NAME
-    if not path.exists():
-        raise click.ClickException(f"no Bitcoin network in {run_dir}; start one with `synod btc up --dir {run_dir}`")
-    try:
-        config = load_config(path)
-    except ConfigError as e:
-        raise click.ClickException(f"cannot read the network's config in {run_dir}: {e}") from None
-    if not is_network(config):
-        raise click.ClickException(f"{run_dir} holds a cluster that is not a Bitcoin network")
-    return config
+    return load_run_config(run_dir, noun="Bitcoin network", command="btc", is_kind=is_network)
 
 
 def _statuses(config: Any, run_dir: str, alive: dict[str, bool] | None = None) -> dict[str, dict[str, Any] | None]:

@@ -32,8 +32,6 @@ from typing import Any
 
 import click
 
-from synod.core.errors import ConfigError
-
 __all__ = ["gfs"]
 
 DEFAULT_RUN_DIR = "runs/gfs"
@@ -66,18 +64,9 @@ def _size(text: str) -> int:
 
 
 def _config(run_dir: str) -> Any:
-    from synod.runtime.config import CONFIG_FILE_NAME, load_config
+    from synod.cli.kv_cmd import load_run_config
 
-    path = Path(run_dir) / CONFIG_FILE_NAME
-    if not path.exists():
-        raise click.ClickException(f"no GFS cell in {run_dir}; start one with `synod gfs up --dir {run_dir}`")
-    try:
-        config = load_config(path)
-    except ConfigError as e:
-        raise click.ClickException(f"cannot read the cell's config in {run_dir}: {e}") from None
-    if "master" not in config.nodes:
-        raise click.ClickException(f"{run_dir} holds a cluster that is not a GFS cell")
-    return config
+    return load_run_config(run_dir, noun="GFS cell", command="gfs", is_kind=lambda config: "master" in config.nodes)
 
 
 class _Session:

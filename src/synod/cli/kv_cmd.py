@@ -260,6 +260,25 @@ def _start_detached(config_path: Path, previous: Any) -> Any:
     return cl
 
 
+def load_run_config(run_dir: str, *, noun: str, command: str, is_kind: Any) -> Any:
+    """The config of the cluster in ``run_dir``, read for ``synod <command>``:
+    a clear error (ClickException) when there is none (naming ``synod
+    <command> up``), it cannot be read, or ``is_kind(config)`` says it is
+    another kind of cluster than a ``noun``. Shared by gfs and btc."""
+    from synod.runtime.config import CONFIG_FILE_NAME, load_config
+
+    path = Path(run_dir) / CONFIG_FILE_NAME
+    if not path.exists():
+        raise click.ClickException(f"no {noun} in {run_dir}; start one with `synod {command} up --dir {run_dir}`")
+    try:
+        config = load_config(path)
+    except ConfigError as e:
+        raise click.ClickException(f"cannot read the {noun}'s config in {run_dir}: {e}") from None
+    if not is_kind(config):
+        raise click.ClickException(f"{run_dir} holds a cluster that is not a {noun}")
+    return config
+
+
 def start_or_restart(run_dir: str, *, noun: str, command: str, make_spec: Any, load: Any) -> tuple[Any, bool]:
     """``synod <command> up``'s common part: refuse while a node of
     ``run_dir`` runs; start the stopped cluster found there again (its
