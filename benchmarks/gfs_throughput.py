@@ -18,7 +18,10 @@ phase per operation, ``--seconds`` long, every client starting together:
 
 Each client counts the bytes of operations completed within the phase;
 the aggregate is their sum over the phase. The anchor, measured in the
-same run on the same file system: a 256 MB file written sequentially in
+same run on the same file system, before the first client count and
+after each one (this machine's disk varies several-fold from one minute
+to the next; the median of those measurements is the anchor, and each is
+printed): a 256 MB file written sequentially in
 1 MB writes (``disk write``: fsynced after every 1 MB, as GFS syncs every
 acknowledged mutation; also shown with a single fsync at the end) and
 read back in 1 MB reads (``disk read``, from the page cache as the
@@ -39,6 +42,7 @@ import multiprocessing as mp
 import os
 import random
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -170,7 +174,7 @@ def main() -> None:
     from synod.runtime.config import write_config
 
     base = Path(tempfile.mkdtemp(prefix="synod-gfs-bench-"))
-    disk = disk_rates(base)
+    disk_runs = [disk_rates(base)]
     run_dir = base / "cell"
     _, config_path = write_config(cell_spec(run_dir, chunkservers=args.chunkservers, shadows=2,
                                             chunk_size_bytes=64 * MB, lease_ms=60_000, heartbeat_ms=1_000,
@@ -188,12 +192,17 @@ def main() -> None:
                     rows.append({"op": op, "clients": n, "mb_s": round(rate, 1), "errors": errors,
                                  "ops_per_client": per_client})
                     print(f"  {op:6} {n} clients: {rate:7.1f} MB/s ({errors} errors)", flush=True)
+                disk_runs.append(disk_rates(base))
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+    disk = {k: statistics.median(run[k] for run in disk_runs) for k in disk_runs[0]}
     anchor = {"write": disk["write_fsync_each_mb"], "read": disk["read"], "append": disk["write_fsync_each_mb"]}
     print()
-    print(f"disk (same file system, 256 MB in 1 MB ops): write {disk['write_fsync_each_mb']:.0f} MB/s with an fsync "
+    print("disk write with an fsync per MB, each measurement (MB/s): "
+          + ", ".join(f"{run['write_fsync_each_mb']:.0f}" for run in disk_runs))
+    print(f"disk (same file system, 256 MB in 1 MB ops; medians of {len(disk_runs)}): "
+          f"write {disk['write_fsync_each_mb']:.0f} MB/s with an fsync "
           f"per MB ({disk['write_fsync_end']:.0f} MB/s with one fsync at the end); read {disk['read']:.0f} MB/s "
           f"(O_DIRECT, the device; {disk['read_cached']:.0f} MB/s from the page cache)")
     print(f"{'op':7} {'clients':>7} {'synod MB/s':>11} {'of disk':>8} {'paper 1 / 16 clients':>22}")
@@ -201,7 +210,9 @@ def main() -> None:
         r["of_disk"] = round(r["mb_s"] / anchor[r["op"]], 3)
         p1, p16 = PAPER[r["op"]]
         print(f"{r['op']:7} {r['clients']:>7} {r['mb_s']:>11.1f} {r['of_disk']:>8.1%} {p1:>10.1f} / {p16:<9.1f}")
-    print(json.dumps({"disk_mb_s": {k: round(v, 1) for k, v in disk.items()}, "rows": rows,
+    print(json.dumps({"disk_mb_s": {k: round(v, 1) for k, v in disk.items()},
+                      "disk_write_fsync_each_mb_runs": [round(run["write_fsync_each_mb"], 1) for run in disk_runs],
+                      "rows": rows,
                       "chunkservers": args.chunkservers, "seconds": args.seconds}))
 
 

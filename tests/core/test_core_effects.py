@@ -99,7 +99,7 @@ def test_a_plain_message_is_answered_with_an_ordinary_send() -> None:
 def test_effects_repr_names_its_fields() -> None:
     effects = Effects()
     effects.exit_code = 1
-    assert repr(effects) == "Effects(sends=[], timer_ops=[], exit_code=1)"
+    assert repr(effects) == "Effects(sends=[], early_sends=[], timer_ops=[], exit_code=1)"
 
 
 def test_begin_request_refuses_a_reply_correlation() -> None:

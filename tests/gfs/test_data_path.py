@@ -4,10 +4,13 @@ primary's serial order, record appends padded at a chunk's end."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from synod.core.errors import LocalProtocolError
 from synod.gfs._data_path import AppendPlan, PushBuffer, plan_record_append
+from synod.gfs.client import read_order
 
 
 def test_section_3_2_pushed_data_waits_in_an_lru_buffer_until_used_or_aged_out() -> None:
@@ -32,3 +35,14 @@ def test_section_3_3_a_record_that_does_not_fit_pads_the_chunk_and_goes_to_the_n
         plan_record_append(64, 0, 17)    # over a quarter of a chunk
     with pytest.raises(LocalProtocolError):
         plan_record_append(64, 0, 0)
+
+
+def test_readers_start_at_different_replicas_and_each_keeps_its_order() -> None:
+    replicas = ("cs1", "cs2", "cs3")
+    firsts = Counter(read_order(replicas, f"client-{i}", 7)[0] for i in range(300))
+    assert set(firsts) == set(replicas) and min(firsts.values()) > 60   # spread over the replicas
+    for i in range(20):
+        order = read_order(replicas, f"client-{i}", 7)
+        assert sorted(order) == list(replicas)                          # every replica, each once
+        assert order == read_order(replicas, f"client-{i}", 7)          # the same on every call
+    assert read_order(("cs1",), "c", 1) == ("cs1",) and read_order((), "c", 1) == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -9,7 +10,13 @@ import pytest
 
 from synod.core.errors import LocalProtocolError
 from synod.core.records import pack_record, scan_records
-from synod.runtime.disk import TMP_SUFFIX, FileDisk
+from synod.runtime.disk import (
+    DIRECT_IO_ALIGN_BYTES,
+    DIRECT_IO_BUFFER_BYTES,
+    DIRECT_IO_BYTES_MIN,
+    TMP_SUFFIX,
+    FileDisk,
+)
 
 
 @pytest.fixture
@@ -141,3 +148,51 @@ def test_an_overwrite_in_place_is_fsynced_by_the_next_sync(tmp_path: Path, fsync
     disk.make_durable()
     assert str(tmp_path / "data" / "chunks" / "7") in fsyncs
     assert str(tmp_path / "data" / "chunks") in fsyncs   # the new file's directory entry too
+
+
+def _record_open_flags(monkeypatch: pytest.MonkeyPatch, refuse_direct: bool = False) -> list[tuple[str, int]]:
+    opened: list[tuple[str, int]] = []
+    real = os.open
+
+    def fake_open(path: str, flags: int, *args: int) -> int:
+        opened.append((os.path.basename(path), flags))
+        if refuse_direct and flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "no O_DIRECT here")
+        return real(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    return opened
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="no O_DIRECT on this platform")
+def test_large_aligned_writes_go_past_the_page_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     fsyncs: list[str]) -> None:
+    disk = FileDisk(tmp_path / "data")
+    opened = _record_open_flags(monkeypatch)
+    big = os.urandom(DIRECT_IO_BUFFER_BYTES * 2 + DIRECT_IO_ALIGN_BYTES)   # more than the aligned buffer
+    disk.write_at("chunk", 0, b"head")                                      # small: the page cache
+    disk.write_at("chunk", DIRECT_IO_ALIGN_BYTES, big)                     # aligned and large: O_DIRECT
+    disk.write_at("chunk", DIRECT_IO_ALIGN_BYTES + 1, os.urandom(DIRECT_IO_BYTES_MIN))   # unaligned: page cache
+    direct = [bool(flags & os.O_DIRECT) for name, flags in opened if name == "chunk"]
+    if not disk._direct_io:
+        pytest.skip(f"the file system under {tmp_path} refuses O_DIRECT")
+    assert direct == [False, True, False]
+    got = disk.read_range("chunk", 0, 4 + len(big) + DIRECT_IO_ALIGN_BYTES)
+    assert got[:4] == b"head"
+    assert got[DIRECT_IO_ALIGN_BYTES] == big[0]
+    assert got[DIRECT_IO_ALIGN_BYTES + 1 + DIRECT_IO_BYTES_MIN:] == big[1 + DIRECT_IO_BYTES_MIN:]
+    disk.sync()
+    disk.make_durable()
+    assert any(p.endswith("/chunk") for p in fsyncs)   # still fsynced: the device's cache and the file's size
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="no O_DIRECT on this platform")
+def test_a_file_system_without_o_direct_is_written_through_the_page_cache(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = FileDisk(tmp_path / "data")
+    opened = _record_open_flags(monkeypatch, refuse_direct=True)
+    data = os.urandom(DIRECT_IO_BYTES_MIN)
+    disk.write_at("chunk", 0, data)
+    disk.write_at("chunk", len(data), data)
+    assert disk.read("chunk") == data * 2
+    assert [bool(flags & os.O_DIRECT) for _, flags in opened] == [True, False, False]   # tried once only

@@ -122,6 +122,44 @@ def test_group_commit_one_fsync_per_loop_turn_and_order_kept(tmp_path: Path,
     asyncio.run(scenario())
 
 
+class _EarlyForwarder(Node):
+    """Logs and syncs "log" messages; answers each with an ordinary ack and
+    forwards it ahead_of_sync (a plain send and a call)."""
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> Any:
+        if msg.text.startswith("log"):
+            ctx.disk.append("wal", msg.text.encode())
+            ctx.disk.sync()
+        ctx.send("n2", Echo(text=f"ack {msg.text}"))
+        ctx.send("n2", Echo(text=f"early {msg.text}"), ahead_of_sync=True)
+        return self._ask(ctx, msg.text)
+
+    async def _ask(self, ctx: Context, text: str) -> None:
+        await ctx.call("n2", Echo(text=f"call {text}"), 1_000, ahead_of_sync=True)
+
+
+def test_ahead_of_sync_sends_leave_before_the_group_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message marked ahead_of_sync (send or call) is sent as its handler
+    ends, while the group's fsync is pending or running; the ordinary
+    sends still wait for it, in order."""
+    events: list[tuple] = []
+
+    async def scenario() -> None:
+        host = _host(tmp_path, events, monkeypatch)
+        _boot(host, _EarlyForwarder())
+        host.deliver("n2", Echo(text="log 1"), 1)
+        host.deliver("n2", Echo(text="read 2"), 2)
+        texts = [e[2].text for e in events if e[0] == "send"]
+        assert texts == ["early log 1", "call log 1", "early read 2", "call read 2"]
+        assert not any(e[0] == "fsync" for e in events)
+        await _until(lambda: len([e for e in events if e[0] == "send"]) == 6)
+        kinds = [e[0] if e[0] != "send" else e[2].text for e in events]
+        assert kinds == ["early log 1", "call log 1", "early read 2", "call read 2", "fsync", "fsync",
+                         "ack log 1", "ack read 2"]
+
+    asyncio.run(scenario())
+
+
 def test_failed_group_fsync_is_a_crash_and_says_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An fsync that fails (EIO) on the fsync thread stops the node as a
     handler crash would, and nothing that waited for it is sent; a stop while

@@ -355,6 +355,27 @@ def test_slow_sync_delays_the_sends_that_follow_it(sync: bool) -> None:
         assert times == [(2.0, 0), (2.0, 1)]
 
 
+class SyncThenSendEarly(Node):
+    """On each message: append and sync, then an ordinary send and one ahead_of_sync."""
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        ctx.disk.append("wal", pack_record(b"x"))
+        ctx.disk.sync()
+        ctx.send("sink", Probe(seq=msg.seq))
+        ctx.send("sink", Probe(seq=100 + msg.seq), ahead_of_sync=True)
+
+
+def test_ahead_of_sync_sends_do_not_wait_for_a_slow_sync() -> None:
+    log: list = []
+    sim = _sim(1.0)
+    sim.add_node("sink", lambda: Recorder(log))
+    sim.add_node("w", SyncThenSendEarly, disk_faults=DiskFaults(sync_latency_ms=30.0))
+    sim.add_node("s", lambda: Sender([], ["w"], count=2))
+    sim.run()
+    # in at 1; the early ones out at once (2), the ordinary ones after the sync (1 + 30 + 1)
+    assert [(t, seq) for t, _, _, seq in log] == [(2.0, 100), (2.0, 101), (32.0, 0), (32.0, 1)]
+
+
 def test_a_crash_during_a_slow_sync_loses_the_held_sends() -> None:
     log: list = []
     sim = _sim(1.0)

@@ -12,9 +12,16 @@ queued during a handler and applied after it returns, in this order: disk
 writes made durable (if the handler called ``ctx.disk.sync()``), then messages
 sent, then timers armed or cancelled, then an exit. This is etcd-raft's Ready
 rule made general: nothing a node says gets ahead of what it has persisted.
+The one exception is a message the node marks ``ahead_of_sync=True``
+(``send``, ``reply``, ``reply_to``, ``call``): it says nothing that depends
+on unsynced writes, so a host may send it before a sync in progress, as a
+Raft leader sends AppendEntries while it writes its own log (Ongaro's
+thesis, section 10.2.1), or as a GFS chunkserver passes pushed data on
+down the chain while it syncs a mutation. Such messages keep their order
+among themselves, not with the others.
 
 The queue is :attr:`Context.effects` (an :class:`Effects`: ``sends``,
-``timer_ops``, ``exit_code``); the sync request stays on ``ctx.disk``. A host
+``early_sends``, ``timer_ops``, ``exit_code``); the sync request stays on ``ctx.disk``. A host
 reads the queue after each handler and empties it in place
 (:meth:`Effects.clear`, also how it drops what a handler that refused its
 message queued), or takes it whole with :meth:`Context.take_effects` when it
@@ -135,12 +142,13 @@ class Node:
 
 
 class _Call:
-    __slots__ = ("dst", "request", "timeout_ms")
+    __slots__ = ("dst", "request", "timeout_ms", "ahead_of_sync")
 
-    def __init__(self, dst: str, request: Any, timeout_ms: float) -> None:
+    def __init__(self, dst: str, request: Any, timeout_ms: float, ahead_of_sync: bool) -> None:
         self.dst = dst
         self.request = request
         self.timeout_ms = timeout_ms
+        self.ahead_of_sync = ahead_of_sync
 
     def __await__(self):  # type: ignore[no-untyped-def]
         return (yield self)
@@ -188,6 +196,8 @@ class Effects:
     Attributes:
         sends: the messages to send, as :data:`Send` tuples
             ``(dst, msg, corr)``, in the order queued.
+        early_sends: the messages marked ``ahead_of_sync``: like ``sends``,
+            but a host may send them before the sync (and before ``sends``).
         timer_ops: the timer changes, as :data:`TimerOp` tuples
             ``(name, delay_ms)`` (arm) or ``(name, None)`` (cancel), in the
             order queued: for one name the last one wins.
@@ -196,22 +206,25 @@ class Effects:
     ``bool(effects)`` is True when anything is queued.
     """
 
-    __slots__ = ("sends", "timer_ops", "exit_code")
+    __slots__ = ("sends", "early_sends", "timer_ops", "exit_code")
 
     def __init__(self) -> None:
         self.sends: list[Send] = []
+        self.early_sends: list[Send] = []
         self.timer_ops: list[TimerOp] = []
         self.exit_code: int | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.sends or self.timer_ops or self.exit_code is not None)
+        return bool(self.sends or self.early_sends or self.timer_ops or self.exit_code is not None)
 
     def __repr__(self) -> str:
-        return f"Effects(sends={self.sends!r}, timer_ops={self.timer_ops!r}, exit_code={self.exit_code!r})"
+        return (f"Effects(sends={self.sends!r}, early_sends={self.early_sends!r}, timer_ops={self.timer_ops!r}, "
+                f"exit_code={self.exit_code!r})")
 
     def clear(self) -> None:
         """Forget everything queued (the host applied it), keeping the lists."""
         self.sends.clear()
+        self.early_sends.clear()
         self.timer_ops.clear()
         self.exit_code = None
 
@@ -294,11 +307,13 @@ class Context:
         return taken
 
     # -- for the node ------------------------------------------------------
-    def send(self, dst: str, msg: Any) -> None:
-        """Queue ``msg`` (a registered message) for ``dst``."""
-        self.effects.sends.append((dst, msg, 0))
+    def send(self, dst: str, msg: Any, *, ahead_of_sync: bool = False) -> None:
+        """Queue ``msg`` (a registered message) for ``dst``. ``ahead_of_sync``:
+        it depends on no unsynced write, and may leave before the sync (see
+        the module's docstring)."""
+        (self.effects.early_sends if ahead_of_sync else self.effects.sends).append((dst, msg, 0))
 
-    def reply(self, msg: Any) -> None:
+    def reply(self, msg: Any, *, ahead_of_sync: bool = False) -> None:
         """Answer the request being handled (one that came from ``ctx.call``).
         A plain message (not a call) gets the reply as an ordinary send.
 
@@ -307,7 +322,8 @@ class Context:
         """
         if self._reply_src is None:
             raise LocalProtocolError("ctx.reply outside on_message")
-        self.effects.sends.append((self._reply_src, msg, -self._reply_corr))
+        (self.effects.early_sends if ahead_of_sync else self.effects.sends).append(
+            (self._reply_src, msg, -self._reply_corr))
 
     def reply_handle(self) -> ReplyHandle:
         """The request being handled, to answer later with :meth:`reply_to`
@@ -320,10 +336,10 @@ class Context:
             raise LocalProtocolError("ctx.reply_handle outside on_message")
         return ReplyHandle(self._reply_src, self._reply_corr)
 
-    def reply_to(self, handle: ReplyHandle, msg: Any) -> None:
+    def reply_to(self, handle: ReplyHandle, msg: Any, *, ahead_of_sync: bool = False) -> None:
         """Answer the request ``handle`` names (from :meth:`reply_handle`),
         from any handler. Answer each request once."""
-        self.effects.sends.append((handle.src, msg, -handle.corr))
+        (self.effects.early_sends if ahead_of_sync else self.effects.sends).append((handle.src, msg, -handle.corr))
 
     def set_timer(self, name: str, delay_ms: float) -> None:
         """Arm timer ``name`` to fire after ``delay_ms`` of this node's clock;
@@ -336,10 +352,11 @@ class Context:
         """Disarm timer ``name`` if armed."""
         self.effects.timer_ops.append((name, None))
 
-    def call(self, dst: str, request: Any, timeout_ms: float) -> _Call:
+    def call(self, dst: str, request: Any, timeout_ms: float, *, ahead_of_sync: bool = False) -> _Call:
         """Awaitable: send ``request`` to ``dst`` and resume with its reply, or
-        with ``None`` if none arrives within ``timeout_ms``."""
-        return _Call(dst, request, timeout_ms)
+        with ``None`` if none arrives within ``timeout_ms``. ``ahead_of_sync``:
+        the request may leave before the sync (see :meth:`send`)."""
+        return _Call(dst, request, timeout_ms, ahead_of_sync)
 
     def gather(self, calls: list[_Call] | tuple[_Call, ...]) -> _Gather:
         """Awaitable: send every call's request at once and resume with
@@ -484,7 +501,7 @@ class Host:
             self._resume(result, None)
         ctx._reply_src = None
         effects = ctx.effects
-        if effects.timer_ops or effects.exit_code is not None or ctx.disk.sync_requested:
+        if effects.timer_ops or effects.exit_code is not None or ctx.disk.sync_requested or effects.early_sends:
             self._apply(ctx)
         elif effects.sends:
             self._apply_sends(ctx)
@@ -520,7 +537,8 @@ class Host:
         effects = ctx.effects
         if type(awaited) is _Call:
             self._waiting[wait_id] = (coro, awaited.dst)
-            effects.sends.append((awaited.dst, awaited.request, wait_id))
+            (effects.early_sends if awaited.ahead_of_sync else effects.sends).append(
+                (awaited.dst, awaited.request, wait_id))
             effects.timer_ops.append((("call", wait_id), awaited.timeout_ms))
         elif type(awaited) is _Sleep:
             self._waiting[wait_id] = (coro, None)
@@ -539,7 +557,8 @@ class Host:
                     self._next_wait_id += 1
                 slots[wait_id] = i
                 self._waiting[wait_id] = (gather, call.dst)
-                effects.sends.append((call.dst, call.request, wait_id))
+                (effects.early_sends if call.ahead_of_sync else effects.sends).append(
+                    (call.dst, call.request, wait_id))
                 effects.timer_ops.append((("call", wait_id), call.timeout_ms))
         else:
             coro.close()

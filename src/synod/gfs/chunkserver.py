@@ -20,7 +20,10 @@ the masters and clients ask:
   chunk at a time, so every replica applies them in one order. A
   secondary skips over a mutation it never received (its region is then
   inconsistent until the client retries, as section 2.7 allows). The
-  client hears OK only when every replica wrote and synced the data.
+  primary sends the mutation on while it syncs its own write, and pushed
+  data is passed on while a sync runs (both ``ahead_of_sync``: memory
+  only, or answered later); the client hears OK only when every replica
+  wrote and synced the data.
 - Record append (3.3): the primary picks the offset, the end of its
   replica; a record that does not fit pads the chunk to its end on every
   replica and the client is told to retry on the next chunk.
@@ -244,14 +247,16 @@ class ChunkserverNode(Node):
         if not self.pushed.put((msg.client, msg.data_id, msg.piece), msg.data, int(ctx.now_ms)):
             ctx.reply(Ack(ok=False, detail="push buffer too small"))
             return
+        # Pushed data lives in memory only: its messages need not wait for a sync in progress.
         if not msg.chain:
-            ctx.reply(Ack(ok=True))
+            ctx.reply(Ack(ok=True), ahead_of_sync=True)
             return
         handle = ctx.reply_handle()
         onward = PushData(client=msg.client, data_id=msg.data_id, piece=msg.piece, data=msg.data, chain=msg.chain[1:])
-        reply = await ctx.call(msg.chain[0], onward, self.config.rpc_timeout_ms)
+        reply = await ctx.call(msg.chain[0], onward, self.config.rpc_timeout_ms, ahead_of_sync=True)
         ok = type(reply) is Ack and reply.ok
-        ctx.reply_to(handle, reply if type(reply) is Ack else Ack(ok=False, detail=f"no answer from {msg.chain[0]}"))
+        ctx.reply_to(handle, reply if type(reply) is Ack else Ack(ok=False, detail=f"no answer from {msg.chain[0]}"),
+                     ahead_of_sync=True)
         if not ok:
             ctx.trace("gfs_push_failed", next=msg.chain[0])
 
@@ -323,7 +328,9 @@ class ChunkserverNode(Node):
         secondaries = self.lease_secondaries.get(msg.handle, ())
         self.busy.add(msg.handle)
         try:
-            acks = await ctx.gather([ctx.call(s, mutation, self.config.rpc_timeout_ms) for s in secondaries])
+            # The secondaries write while this replica syncs (the client's answer waits for both).
+            acks = await ctx.gather([ctx.call(s, mutation, self.config.rpc_timeout_ms, ahead_of_sync=True)
+                                     for s in secondaries])
         finally:
             self.busy.discard(msg.handle)
         failed = [s for s, a in zip(secondaries, acks, strict=True) if not (type(a) is Ack and a.ok)]

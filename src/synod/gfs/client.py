@@ -12,7 +12,10 @@ program talking to real processes.
   the window in which a cached location may name a replica that missed a
   mutation).
 - Reads go to one replica after another until one answers with verified
-  data (5.2); a file's length is its last chunk's end.
+  data (5.2); a file's length is its last chunk's end. Each client starts
+  at its own replica of a chunk (the list turned by a hash of the client
+  id and the chunk handle; the paper's client picks the closest, and on
+  one host none is closer), so many readers spread over the replicas.
 - Writes (Figure 2): the data is pushed to every replica of the chunk along
   a chain, in pieces that flow through it as a pipeline (3.2); then the
   primary is asked to write. A write that spans chunks is cut into one
@@ -30,6 +33,7 @@ its retries ran out.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,7 +318,7 @@ class GfsClient:
         that serves it; re-asks the master after every replica failed."""
         last = ""
         for attempt in range(self.attempts_max):
-            for replica in loc.replicas:
+            for replica in read_order(loc.replicas, self.client_id, loc.handle):
                 reply = await ctx.call(replica, ReadChunk(handle=loc.handle, version=loc.version, offset=offset,
                                                           length=length), self.rpc_timeout_ms)
                 if type(reply) is ReadReply and reply.status == ReadStatus.OK:
@@ -436,3 +440,12 @@ class GfsClient:
                 return lease.index * lease.chunk_size_bytes + reply.offset
             index = lease.index + 1   # padded: the next chunk
         raise GfsError("FAILED", path, "no chunk took the record")
+
+
+def read_order(replicas: tuple[str, ...], client_id: str, handle: int) -> tuple[str, ...]:
+    """``replicas`` turned to start at the one this client reads chunk
+    ``handle`` from first (a stable hash, the same on every run)."""
+    if len(replicas) < 2:
+        return replicas
+    start = zlib.crc32(f"{client_id}:{handle}".encode()) % len(replicas)
+    return replicas[start:] + replicas[:start]

@@ -109,7 +109,7 @@ class Driver(Host):
         effects = ctx.effects
         call_timeouts = {name[1]: delay for name, delay in effects.timer_ops
                          if type(name) is tuple and name[0] == "call" and delay is not None}
-        for dst, msg, corr in effects.sends:
+        for dst, msg, corr in effects.early_sends + effects.sends:
             if corr < 0:
                 continue   # a client answers nobody
             # the thread waits a little longer than the call's timeout: the host's timer decides

@@ -197,6 +197,11 @@ class RealHost(Host):
     def _apply(self, ctx: Context) -> None:
         disk = ctx.disk
         effects = ctx.effects
+        if effects.early_sends:
+            # Marked ahead_of_sync: they wait for no group (copied first, as in _send_all).
+            early = effects.early_sends.copy()
+            effects.early_sends.clear()
+            self._send_list(early)
         if effects.timer_ops:
             # Armed at once: a timer says nothing to the world, and its
             # handler's own effects wait behind the group like any other's.

@@ -150,6 +150,9 @@ class SimHost(Host):
 
     def _apply(self, ctx: Context) -> None:
         sim = self.sim
+        if ctx.effects.early_sends:
+            # Marked ahead_of_sync: they leave now, even while a slow sync runs.
+            self._send(sim, ctx.effects.early_sends)
         if self.disk.sync_requested or self._effects_not_before_ms > sim.now_ms:
             self._apply_slow(ctx)
             return
