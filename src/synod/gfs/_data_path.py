@@ -6,8 +6,8 @@ to every replica, along a chain, and each chunkserver keeps it in an LRU
 buffer keyed by a data id until a write uses it or it ages out
 (:class:`PushBuffer`). Only then does the client ask the primary to write:
 the primary numbers the mutations of a chunk and has every replica apply
-them in that order (3.1; the chunkserver node does it one mutation of a
-chunk at a time).
+them in that order (3.1; the chunkserver node pipelines them, each
+reaching a secondary behind the one numbered before it).
 
 Record append (3.3): the primary picks the offset. If the record does not
 fit in what is left of the chunk, the chunk is padded to its full size on

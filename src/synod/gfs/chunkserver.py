@@ -16,8 +16,10 @@ the masters and clients ask:
   confirmed when the chain's last server has it.
 - Mutations (3.1, Figure 2): the primary (the replica holding the chunk's
   lease) numbers the mutations of a chunk, applies each to its own replica
-  and has every secondary apply it at the same offset, one mutation of a
-  chunk at a time, so every replica applies them in one order. A
+  and has every secondary apply it at the same offset, in serial order, so
+  every replica applies them in one order. Up to
+  ``MUTATIONS_IN_FLIGHT_MAX`` of a chunk are out at once (a pipeline: each
+  reaches a secondary behind the one before it, on one connection). A
   secondary skips over a mutation it never received (its region is then
   inconsistent until the client retries, as section 2.7 allows). The
   primary sends the mutation on while it syncs its own write, and pushed
@@ -49,6 +51,7 @@ Unsafe option (the issue's, for the checkers to catch):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Coroutine
 from enum import IntEnum
 from typing import Any
@@ -83,7 +86,9 @@ AGE_OUT = "age_out"
 SCRUB = "scrub"
 READ_BYTES_MAX = C.PUSH_DATA_BYTES_MAX     # one ReadChunk answers at most this much
 CLONE_READ_BYTES = 4 * 1024 * 1024        # re-replication reads a source in pieces this large
-BUSY_WAIT_MS_MAX = 5_000                  # a mutation waiting for the chunk's previous one this long is refused
+BUSY_WAIT_MS_MAX = 5_000                  # a mutation waiting this long for room in the pipeline is refused
+MUTATIONS_IN_FLIGHT_MAX = 16              # a primary's mutations of one chunk out to its secondaries at once
+SERIAL_GAP_WAIT_MS = 500                  # a secondary waits this long for an earlier mutation before skipping it
 
 
 class MutationStatus(IntEnum):
@@ -149,8 +154,9 @@ class ChunkserverNode(Node):
         self.lease_until: dict[int, float] = {}    # handle -> when this primary's lease ends (its clock)
         self.lease_secondaries: dict[int, tuple[str, ...]] = {}   # handle -> the lease's other replicas
         self.grants: dict[int, int] = {}           # handle -> the newest lease grant seen (NewVersion.grant)
-        self.serial: dict[int, int] = {}           # handle -> last mutation number given (primary) or applied
-        self.busy: set[int] = set()                # handles with a mutation in flight (primary)
+        self.serial: dict[int, int] = {}           # handle -> last mutation number given (primary) or handled
+        self.applied: dict[int, deque[int]] = {}   # handle -> the serials a secondary applied lately
+        self.busy: dict[int, int] = {}             # handle -> its mutations in flight (primary; none: absent)
         self.mutated: set[int] = set()             # handles mutated as primary since the last heartbeat
         self.corrupt: set[int] = set()             # replicas found corrupt since the last heartbeat
         self.scrubbed = 0                          # the handle the scrubber verified last
@@ -199,6 +205,7 @@ class ChunkserverNode(Node):
                 if chunk is not None and handle not in self.busy and (below == 0 or chunk.version < below):
                     store.delete(handle)
                     self.lease_until.pop(handle, None)
+                    self._forget_serials(handle)
                     ctx.trace("gfs_replica_deleted", handle=handle)
             for handle in reply.extended:
                 if handle in self.lease_until:
@@ -226,7 +233,7 @@ class ChunkserverNode(Node):
         elif t is WriteChunk or t is AppendRecord:
             return self._mutate(ctx, msg)
         elif t is ApplyMutation:
-            ctx.reply(self._apply_secondary(ctx, msg))
+            return self._apply_secondary(ctx, msg)
         elif t is NewVersion:
             ctx.reply(self._new_version(ctx, msg))
         elif t is CreateChunk:
@@ -281,7 +288,7 @@ class ChunkserverNode(Node):
         assert store is not None
         reply = ctx.reply_handle()
         waited = 0
-        while msg.handle in self.busy:   # one mutation of a chunk at a time: the serial order
+        while self.busy.get(msg.handle, 0) >= MUTATIONS_IN_FLIGHT_MAX:
             if waited >= BUSY_WAIT_MS_MAX:
                 ctx.reply_to(reply, MutationReply(status=MutationStatus.BUSY, detail="mutations backed up"))
                 return
@@ -326,13 +333,18 @@ class ChunkserverNode(Node):
             return
         ctx.disk.sync()
         secondaries = self.lease_secondaries.get(msg.handle, ())
-        self.busy.add(msg.handle)
+        self.busy[msg.handle] = self.busy.get(msg.handle, 0) + 1
         try:
             # The secondaries write while this replica syncs (the client's answer waits for both).
+            # Mutations of a chunk are pipelined: each is applied here before the next is numbered,
+            # and reaches each secondary in serial order (one connection, ahead_of_sync sends keep
+            # their order), where it is applied in that order.
             acks = await ctx.gather([ctx.call(s, mutation, self.config.rpc_timeout_ms, ahead_of_sync=True)
                                      for s in secondaries])
         finally:
-            self.busy.discard(msg.handle)
+            left = self.busy.pop(msg.handle) - 1
+            if left:
+                self.busy[msg.handle] = left
         failed = [s for s, a in zip(secondaries, acks, strict=True) if not (type(a) is Ack and a.ok)]
         ctx.trace("gfs_mutation", handle=msg.handle, serial=serial, offset=offset, bytes=len(data), pad=pad,
                   failed=failed)
@@ -382,14 +394,29 @@ class ChunkserverNode(Node):
         else:
             store.write(mutation.handle, mutation.offset, data)
 
-    def _apply_secondary(self, ctx: Context, msg: ApplyMutation) -> Ack:
+    async def _apply_secondary(self, ctx: Context, msg: ApplyMutation) -> None:
+        """Apply the primary's mutations in serial order: one that arrives
+        before an earlier one (the network may reorder; mutations are
+        pipelined) waits up to ``SERIAL_GAP_WAIT_MS`` for it; the earlier
+        one, if it comes later, is refused, never applied out of order."""
+        reply = ctx.reply_handle()
+        waited = 0
+        while msg.serial > self.serial.get(msg.handle, 0) + 1 and waited < SERIAL_GAP_WAIT_MS:
+            await ctx.sleep(1)
+            waited += 1
+        ctx.reply_to(reply, self._apply_in_order(ctx, msg))
+
+    def _apply_in_order(self, ctx: Context, msg: ApplyMutation) -> Ack:
         store = self.store
         assert store is not None
         chunk = store.chunks.get(msg.handle)
         if chunk is None or chunk.version != msg.version:
             return Ack(ok=False, detail="no replica at that version here")
         if msg.serial <= self.serial.get(msg.handle, 0):
-            return Ack(ok=True, detail="applied before")   # a duplicate: mutations arrive in serial order
+            if msg.serial in self.applied.get(msg.handle, ()):
+                return Ack(ok=True, detail="applied before")   # a copy the network kept
+            return Ack(ok=False, detail="a later mutation was applied first")
+        self.serial[msg.handle] = msg.serial   # handled, applied or not: the next one need not wait for it
         data = b""
         if not msg.pad_bytes:
             found = self._pushed_data(msg.client, msg.data_id, msg.pieces)
@@ -403,11 +430,19 @@ class ChunkserverNode(Node):
         except ChunkCorrupt:
             self._found_corrupt(ctx, msg.handle)
             return Ack(ok=False, detail="the replica is corrupt")
-        self.serial[msg.handle] = msg.serial
+        applied = self.applied.get(msg.handle)
+        if applied is None:
+            applied = self.applied[msg.handle] = deque(maxlen=4 * MUTATIONS_IN_FLIGHT_MAX)
+        applied.append(msg.serial)
         if not msg.pad_bytes:
             self._forget_pushed(msg.client, msg.data_id, msg.pieces)
         ctx.disk.sync()
         return Ack(ok=True)
+
+    def _forget_serials(self, handle: int) -> None:
+        """A new version, or a new replica: its mutations are numbered from 1 again."""
+        self.serial.pop(handle, None)
+        self.applied.pop(handle, None)
 
     # -- reads (5.2) -----------------------------------------------------------------------------------------
     def _read(self, ctx: Context, msg: ReadChunk) -> ReadReply:
@@ -469,7 +504,7 @@ class ChunkserverNode(Node):
                 return Ack(ok=False, detail="the chunk exists here")
             store.delete(msg.handle)   # a leftover of an allocation the master never logged
         store.create(msg.handle, msg.version)
-        self.serial.pop(msg.handle, None)
+        self._forget_serials(msg.handle)
         ctx.disk.sync()
         return Ack(ok=True)
 
@@ -481,7 +516,7 @@ class ChunkserverNode(Node):
             return Ack(ok=False, detail="not at the previous version")   # (at the new one: a resent NewVersion)
         if msg.version != chunk.version:
             store.set_version(msg.handle, msg.version)
-        self.serial.pop(msg.handle, None)
+        self._forget_serials(msg.handle)
         last = self.grants.get(msg.handle, 0)
         if msg.grant < last or (msg.grant == last and msg.lease_ms > 0 and msg.handle not in self.lease_until):
             # an old grant the network kept (delayed or duplicated), or a grant since revoked
@@ -538,7 +573,7 @@ class ChunkserverNode(Node):
         store.create(msg.handle, msg.version)
         if data:
             store.write(msg.handle, 0, data)
-        self.serial.pop(msg.handle, None)
+        self._forget_serials(msg.handle)
         ctx.disk.sync()
         ctx.trace("gfs_cloned", handle=msg.handle, source=msg.source, bytes=len(data))
         ctx.reply_to(reply, Ack(ok=True))
