@@ -17,8 +17,9 @@ program talking to real processes.
   id and the chunk handle; the paper's client picks the closest, and on
   one host none is closer), so many readers spread over the replicas.
 - Writes (Figure 2): the data is pushed to every replica of the chunk along
-  a chain, in pieces that flow through it as a pipeline (3.2); then the
-  primary is asked to write. A write that spans chunks is cut into one
+  a chain, in pieces that flow through it as a pipeline (3.2; the chain
+  starts at the client's own replica, as reads do, so that no one server
+  forwards every client's data); then the primary is asked to write. A write that spans chunks is cut into one
   mutation per chunk (2.7.1: such a write may be interleaved with others).
   A failure retries the mutation from the lease on, so a region may end up
   inconsistent until a retry succeeds (2.7.1).
@@ -358,7 +359,7 @@ class GfsClient:
         data id, or None if a server of the chain did not take it."""
         data_id = self._next_data_id
         self._next_data_id += 1
-        chain = tuple(sorted((lease.primary,) + lease.secondaries))
+        chain = read_order(tuple(sorted((lease.primary,) + lease.secondaries)), self.client_id, lease.handle)
         pieces = [data[i:i + C.PUSH_PIECE_BYTES] for i in range(0, len(data), C.PUSH_PIECE_BYTES)] or [b""]
         acks = await ctx.gather([ctx.call(chain[0], PushData(client=self.client_id, data_id=data_id, piece=i,
                                                              data=piece, chain=chain[1:]), self.rpc_timeout_ms)
@@ -444,7 +445,8 @@ class GfsClient:
 
 def read_order(replicas: tuple[str, ...], client_id: str, handle: int) -> tuple[str, ...]:
     """``replicas`` turned to start at the one this client reads chunk
-    ``handle`` from first (a stable hash, the same on every run)."""
+    ``handle`` from first and pushes its data to (a stable hash, the same
+    on every run)."""
     if len(replicas) < 2:
         return replicas
     start = zlib.crc32(f"{client_id}:{handle}".encode()) % len(replicas)
