@@ -3,6 +3,8 @@ re-replication (Ghemawat et al., SOSP 2003, sections 2.6.2, 3.1, 4.3, 4.5)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from synod.core.errors import LocalProtocolError
@@ -40,7 +42,7 @@ def test_section_4_5_a_new_lease_bumps_the_version_and_a_replica_that_missed_it_
     lease = t.lease(1, now_ms=0)
     assert lease is not None and lease.new
     assert lease.version == 2
-    assert (lease.primary, lease.secondaries) == ("cs1", ("cs2", "cs3"))
+    assert (lease.primary, lease.secondaries) == ("cs2", ("cs1", "cs3"))   # handle 1 of 3 replicas: the second
     # Until every replica of the lease confirmed version 2, version 1 holds all that was acknowledged.
     assert t.report("cs3", [(1, 1)]).stale == ()
     t.confirm(1, 2)   # the master logged ConfirmVersion: mutations run under version 2 now
@@ -81,14 +83,14 @@ def test_section_3_1_one_primary_at_a_time_until_its_lease_expires() -> None:
     for cs in ("cs1", "cs2", "cs3"):
         t.report(cs, [(1, 1)])
     first = t.lease(1, now_ms=0)
-    assert first is not None
+    assert first is not None and first.primary == "cs2"
     assert not t.extend(1, first.primary, now_ms=50)          # not confirmed yet: nothing to extend
     t.confirm(1, first.version)
     assert t.lease(1, now_ms=10) == type(first)(handle=1, version=first.version, primary=first.primary,
                                                 secondaries=first.secondaries, expiry_ms=first.expiry_ms,
                                                 new=False)
     assert t.extend(1, first.primary, now_ms=50_000)
-    assert not t.extend(1, "cs2", now_ms=50_000)            # not the primary
+    assert not t.extend(1, "cs3", now_ms=50_000)            # not the primary (cs2)
     t.server_lost(first.primary)                              # partitioned away, maybe still writing
     assert t.lease(1, now_ms=100_000) is None                 # its lease runs until 110,000
     second = t.lease(1, now_ms=110_000)
@@ -137,3 +139,15 @@ def test_handles_are_unique() -> None:
     t.set_version(5, 3)
     t.set_version(5, 2)   # never lowered
     assert t.get(5).version == 3
+
+
+def test_the_primaries_of_many_chunks_spread_over_their_replicas() -> None:
+    """Every chunk on the same three servers: each server is the primary of
+    a third of them (the first in order for all of them would put every
+    mutation's coordination on one server)."""
+    handles = range(1, 10)
+    t = _table(*handles)
+    for cs in ("cs1", "cs2", "cs3"):
+        t.report(cs, [(h, 1) for h in handles])
+    primaries = [lease.primary for h in handles if (lease := t.lease(h, now_ms=0)) is not None]
+    assert sorted(Counter(primaries).values()) == [3, 3, 3]

@@ -191,7 +191,8 @@ class ChunkTable:
     def lease(self, handle: int, now_ms: int, prefer: str | None = None) -> Lease | None:
         """The chunk's lease for a client: the current one if it runs, else a
         new one to an up-to-date replica (``prefer`` if it is one, else the
-        first in order), with the version bumped. None: no up-to-date
+        one at ``handle`` modulo their number: the primaries of many chunks
+        spread over the servers), with the version bumped. None: no up-to-date
         replica is known, or the old lease has not expired yet but its
         primary is no longer an up-to-date replica (wait for it)."""
         info = self._chunks.get(handle)
@@ -208,7 +209,7 @@ class ChunkTable:
             return None   # a primary that never confirmed may hold it still
         if not replicas or now_ms < self.no_lease_before_ms:
             return None
-        primary = prefer if prefer in replicas else replicas[0]
+        primary = prefer if prefer in replicas else replicas[handle % len(replicas)]
         info.version += 1
         for s in replicas:
             info.replicas[s] = info.version   # told with the lease; one that misses it reports stale
