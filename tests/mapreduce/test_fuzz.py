@@ -264,9 +264,10 @@ WORKER_RECIPE = st.one_of(
 
 
 def _pending(host: FuzzHost) -> tuple[int, str, Any] | None:
-    """The worker's call waiting for a reply: (wait id, destination, request),
-    or None while it sleeps."""
-    (wait_id,) = host._waiting
+    """The worker's first call waiting for a reply: (wait id, destination,
+    request), or None while it sleeps. (A reduce task fetches from every
+    holder at once: a gather waits for several calls.)"""
+    wait_id = min(host._waiting)
     if ("call", wait_id) not in host.timers:
         return None
     return wait_id, host.pending_calls[wait_id][0], host.pending_calls[wait_id][1]
@@ -363,14 +364,16 @@ def check_worker(host: WorkerHost) -> None:
     if host.stopped:
         assert host.exit_code == 0, host.exit_code
         return
-    assert len(host._waiting) == 1, "the worker's task loop died"
+    # One coroutine waits: the task loop (a gather of fetches waits once per call, all for it).
+    waiting = {id(getattr(coro, "coro", coro)) for coro, _ in host._waiting.values()}
+    assert len(waiting) == 1, "the worker's task loop died"
 
 
 def worker_step(host: WorkerHost, t: tuple, kinds: Counter) -> None:
     kind = t[0]
     pending = _pending(host)
     if kind == "timeout" or (kind == "reply" and pending is None):
-        (wait_id,) = host._waiting
+        wait_id = min(host._waiting)
         name = ("call", wait_id) if pending is not None else ("sleep", wait_id)
         host.now_ms += host.timers[name]
         host.fire(name)

@@ -122,11 +122,9 @@ def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner:
     per pair. Returns R dicts of key -> values.
     """
     groups: dict[str, list[str]] = {}
+    first = groups.setdefault
     for key, value in pairs:
-        try:
-            groups[key].append(value)
-        except KeyError:  # the key's first pair (rarer than the others: cheaper than a lookup each)
-            groups[key] = [value]
+        first(key, []).append(value)   # (measured: faster than catching KeyError when keys repeat little)
     regions: list[dict[str, list[str]]] = [{} for _ in range(nreduce)]
     partition = app.partition
     combine = app.combine if use_combiner else None
@@ -340,20 +338,23 @@ class Worker(Node):
             if holder is not None and holder != ctx.node_id:
                 wanted.setdefault(holder, []).append(map_task_id)
         out: dict[int, dict[str, list[str]] | str] = {}
-        for holder, ids in wanted.items():
-            while ids:
-                request = FetchRegions(reduce_task_id=task.task_id,
-                                       map_task_ids=tuple(ids[: C.FETCH_BATCH_REGIONS_MAX]))
-                reply = await ctx.call(holder, request, C.FETCH_TIMEOUT_MS)
+        while wanted:   # every holder asked at once: they read and send their regions side by side
+            asked = [(holder, FetchRegions(reduce_task_id=task.task_id,
+                                           map_task_ids=tuple(ids[: C.FETCH_BATCH_REGIONS_MAX])))
+                     for holder, ids in wanted.items()]
+            replies = await ctx.gather([ctx.call(holder, request, C.FETCH_TIMEOUT_MS) for holder, request in asked])
+            for (holder, request), reply in zip(asked, replies, strict=True):
+                ids = wanted.pop(holder)
                 problem = reply_problem(ctx, request, reply)
                 if reply is None or problem is not None:
                     out.update(dict.fromkeys(ids, "holder did not answer" if reply is None
                                              else f"impossible reply: {problem}"))
-                    break
+                    continue
                 for part in reply.parts:
                     region, reason = await self._region_of_part(ctx, holder, task.task_id, part)
                     out[part.map_task_id] = region if region is not None else reason
-                ids = ids[len(reply.parts):]
+                if len(ids) > len(reply.parts):
+                    wanted[holder] = ids[len(reply.parts):]
         return out
 
     async def _region_of_part(self, ctx: Context, holder: str, reduce_task_id: int,
