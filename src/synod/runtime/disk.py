@@ -67,9 +67,10 @@ class FileDisk:
         self._dirty_dirs: set[str] = set()
         # Open O_APPEND descriptors, least recently used first.
         self._append_fds: OrderedDict[str, int] = OrderedDict()
-        # Large aligned write_at go past the page cache (None: not possible here).
-        self._direct_buffer: mmap.mmap | None = None
+        # Large aligned write_at go past the page cache (False: this file system
+        # refuses O_DIRECT), through a buffer allocated at the first one.
         self._direct_io = hasattr(os, "O_DIRECT")
+        self._direct_buffer: mmap.mmap | None = None
         self._remove_temp_files()
 
     # -- the Disk API -------------------------------------------------------
@@ -122,17 +123,12 @@ class FileDisk:
         if not os.path.exists(full):
             self._dirty_dirs.add(parent)
         size = len(data)
-        if (self._direct_io and size >= DIRECT_IO_BYTES_MIN and not offset % DIRECT_IO_ALIGN_BYTES
-                and not size % DIRECT_IO_ALIGN_BYTES and self._write_direct(full, offset, data)):
-            pass
-        else:
+        aligned = not offset % DIRECT_IO_ALIGN_BYTES and not size % DIRECT_IO_ALIGN_BYTES
+        if not (self._direct_io and size >= DIRECT_IO_BYTES_MIN and aligned
+                and self._write_direct(full, offset, data)):
             fd = os.open(full, os.O_WRONLY | os.O_CREAT, 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    n = os.pwrite(fd, view, offset)
-                    view = view[n:]
-                    offset += n
+                _pwrite_all(fd, memoryview(data), offset)
             finally:
                 os.close(fd)
         self._dirty_files.add(full)
@@ -154,9 +150,7 @@ class FileDisk:
                 n = min(DIRECT_IO_BUFFER_BYTES, len(src) - done)
                 buf[:n] = src[done:done + n]
                 with memoryview(buf)[:n] as piece:
-                    written = 0
-                    while written < n:
-                        written += os.pwrite(fd, piece[written:], offset + done + written)
+                    _pwrite_all(fd, piece, offset + done)
                 done += n
         except OSError as e:
             if e.errno != errno.EINVAL:
@@ -351,6 +345,14 @@ class FileDisk:
             for name in filenames:
                 if name.endswith(TMP_SUFFIX):
                     os.unlink(os.path.join(dirpath, name))
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    """``pwrite`` all of ``view`` at ``offset`` (a short write goes on)."""
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
 
 
 def fsync_and_close(fds: list[int]) -> None:
