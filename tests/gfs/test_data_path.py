@@ -10,7 +10,7 @@ import pytest
 
 from synod.core.errors import LocalProtocolError
 from synod.gfs._data_path import AppendPlan, PushBuffer, plan_record_append
-from synod.gfs.client import read_order
+from synod.gfs.client import replica_order
 
 
 def test_section_3_2_pushed_data_waits_in_an_lru_buffer_until_used_or_aged_out() -> None:
@@ -39,10 +39,10 @@ def test_section_3_3_a_record_that_does_not_fit_pads_the_chunk_and_goes_to_the_n
 
 def test_readers_start_at_different_replicas_and_each_keeps_its_order() -> None:
     replicas = ("cs1", "cs2", "cs3")
-    firsts = Counter(read_order(replicas, f"client-{i}", 7)[0] for i in range(300))
+    firsts = Counter(replica_order(replicas, f"client-{i}", 7)[0] for i in range(300))
     assert set(firsts) == set(replicas) and min(firsts.values()) > 60   # spread over the replicas
     for i in range(20):
-        order = read_order(replicas, f"client-{i}", 7)
+        order = replica_order(replicas, f"client-{i}", 7)
         assert sorted(order) == list(replicas)                          # every replica, each once
-        assert order == read_order(replicas, f"client-{i}", 7)          # the same on every call
-    assert read_order(("cs1",), "c", 1) == ("cs1",) and read_order((), "c", 1) == ()
+        assert order == replica_order(replicas, f"client-{i}", 7)          # the same on every call
+    assert replica_order(("cs1",), "c", 1) == ("cs1",) and replica_order((), "c", 1) == ()

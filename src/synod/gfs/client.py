@@ -319,7 +319,7 @@ class GfsClient:
         that serves it; re-asks the master after every replica failed."""
         last = ""
         for attempt in range(self.attempts_max):
-            for replica in read_order(loc.replicas, self.client_id, loc.handle):
+            for replica in replica_order(loc.replicas, self.client_id, loc.handle):
                 reply = await ctx.call(replica, ReadChunk(handle=loc.handle, version=loc.version, offset=offset,
                                                           length=length), self.rpc_timeout_ms)
                 if type(reply) is ReadReply and reply.status == ReadStatus.OK:
@@ -359,7 +359,7 @@ class GfsClient:
         data id, or None if a server of the chain did not take it."""
         data_id = self._next_data_id
         self._next_data_id += 1
-        chain = read_order(tuple(sorted((lease.primary,) + lease.secondaries)), self.client_id, lease.handle)
+        chain = replica_order(tuple(sorted((lease.primary,) + lease.secondaries)), self.client_id, lease.handle)
         pieces = [data[i:i + C.PUSH_PIECE_BYTES] for i in range(0, len(data), C.PUSH_PIECE_BYTES)] or [b""]
         acks = await ctx.gather([ctx.call(chain[0], PushData(client=self.client_id, data_id=data_id, piece=i,
                                                              data=piece, chain=chain[1:]), self.rpc_timeout_ms)
@@ -443,7 +443,7 @@ class GfsClient:
         raise GfsError("FAILED", path, "no chunk took the record")
 
 
-def read_order(replicas: tuple[str, ...], client_id: str, handle: int) -> tuple[str, ...]:
+def replica_order(replicas: tuple[str, ...], client_id: str, handle: int) -> tuple[str, ...]:
     """``replicas`` turned to start at the one this client reads chunk
     ``handle`` from first and pushes its data to (a stable hash, the same
     on every run)."""
