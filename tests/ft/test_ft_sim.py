@@ -143,6 +143,28 @@ def test_the_primary_killed_mid_run_the_backup_goes_live_and_nothing_is_lost() -
     assert sorted(console.outputs) == list(range(len(console.outputs)))
 
 
+def test_with_start_with_backup_the_program_waits_for_the_backups_acknowledged_snapshot() -> None:
+    """Fault tolerant from the first instruction: the first replica runs
+    nothing until a backup has loaded its snapshot. (It once started when
+    the snapshot left: killed at once, the snapshot lost with it, the VM was
+    gone and the backup waited for it for ever.)"""
+    sim, console = _pair(slice_instructions=5_000, start_with_backup=True)
+    sim.network.block("p1", "p2")   # (the snapshot does not arrive)
+    sim.run(until=lambda: _node(sim, "p1").role == "primary", until_ms=5_000)
+    sim.run(until_ms=sim.now_ms + 200)   # (less than failure_timeout_ms: p1 does not go on alone)
+    p1 = _node(sim, "p1")
+    assert p1.role == "primary" and p1.machine is not None and p1.machine.instret == 0
+    assert _node(sim, "p2").role in ("joining", "starting")
+    sim.network.unblock("p1", "p2")
+    sim.run(until=lambda: _node(sim, "p2").role == "backup" and p1.machine is not None and p1.machine.instret > 0,
+            until_ms=sim.now_ms + 5_000)
+    assert _node(sim, "p2").role == "backup" and p1.machine is not None and p1.machine.instret > 0
+    sim.crash("p1")
+    sim.run(until=lambda: _finished(console), until_ms=sim.now_ms + 60_000)
+    assert _node(sim, "p2").role == "alone"
+    assert _text(console) == reference_run("primes", [])[0]
+
+
 def test_output_waits_for_the_backups_acknowledgement() -> None:
     """2.2: with the logging channel cut, the primary goes on executing but
     releases nothing until it has gone live alone (test-and-set won)."""

@@ -130,7 +130,8 @@ class FtConfig(Params):
     unsafe: str = ""                        # one of UNSAFE_OPTIONS, to show the checkers catch it
     program: str = "echo"                   # what runs: a program of synod.ft.programs, or an ELF file's path
                                             # (read by the factory, synod.ft.factories)
-    start_with_backup: bool = False         # the first replica starts the program only once a backup joined
+    start_with_backup: bool = False         # the first replica starts the program only once a backup has
+                                            # acknowledged its snapshot (a primary lost before then loses the VM)
                                             # (a VM started fault tolerant; the benchmark's FT runs)
     crash_at_instret: int = 0               # a test's fault: the process dies (exit 137, as SIGKILL's) once
                                             # this replica, live, has retired this many instructions (0: never)
@@ -292,10 +293,10 @@ class FtNode(Node):
             self._ack_inputs(ctx, self.last_input_seq)
             if self.machine.pending_block_request is not None:   # I/O outstanding at failover: issue again (3.5)
                 self.block_due_ms = ctx.now_ms + self.config.disk_latency_ms
-        if was == "starting" and self.config.start_with_backup:
-            self.awaiting_backup = True   # (the program starts once a backup has its snapshot)
-            return
-        self._schedule_slice(ctx)
+        # (start_with_backup: the program starts once a backup has loaded its snapshot)
+        self.awaiting_backup = was == "starting" and self.config.start_with_backup
+        if not self.awaiting_backup:
+            self._schedule_slice(ctx)
 
     # -- the pair: joining, snapshot, log --------------------------------------------------------------
     def _on_join_request(self, ctx: Context, src: str, msg: JoinRequest) -> None:
@@ -319,9 +320,6 @@ class FtNode(Node):
                                last_input_seq=self.last_input_seq, held=tuple(out for out, _ in held)))
         self.last_heard_ms = ctx.now_ms
         self._become(ctx, "primary")
-        if self.awaiting_backup:
-            self.awaiting_backup = False
-            self._schedule_slice(ctx)
 
     def _on_snapshot(self, ctx: Context, src: str, msg: Snapshot) -> None:
         if self.role != "joining" or msg.generation != self.generation:
@@ -378,6 +376,9 @@ class FtNode(Node):
             ctx.trace("ignore_message", src=src, type="LogAck", reason=str(e))
             return
         self.last_heard_ms = ctx.now_ms
+        if self.awaiting_backup:   # the backup has loaded the snapshot: fault tolerant from the first instruction
+            self.awaiting_backup = False
+            self._schedule_slice(ctx)
         self._release(ctx, self.writer.releasable(release_all=self.config.unsafe == "release-output-early"),
                       alone=False)
         self._ack_inputs(ctx, self.writer.ackable_inputs(release_all=self.config.unsafe == "release-output-early"))

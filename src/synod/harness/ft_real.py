@@ -46,7 +46,7 @@ def pair_spec(run_dir: str | os.PathLike[str], *, program: str = "echo", backup:
     """The spec of ``storage``, ``p1`` and (with ``backup``) ``p2`` running
     ``program`` (a name of synod.ft.programs or an ELF path);
     ``crash_at_instret``: p1 dies (exit 137) when, live, it reaches that
-    count. With a backup, the program starts once the backup has joined
+    count. With a backup, the program starts once the backup has loaded its snapshot
     (``start_with_backup``: fault tolerant from its first instruction).
     ``replica_params`` are more FtConfig fields for both replicas."""
     replicas = REPLICAS if backup else REPLICAS[:1]
