@@ -116,11 +116,11 @@ def test_real_worker_started_after_the_job_exits_promptly_with_the_reason_logged
         cluster.stop()
 
 
-def test_real_job_wall_time_does_not_depend_on_a_worker_starting_late(tmp_path: Path) -> None:
+def test_real_job_wall_time_does_not_depend_on_a_worker_starting_late(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """A whole real job in which worker-3 starts only after the coordinator
-    has finished and left (its process is stopped before it boots and
-    continued once the coordinator is gone): it exits within seconds, saying
-    why, so the job is not held up by it (it was, by ~22 s)."""
+    has finished and left (its process is stopped the moment it is spawned
+    and continued once the coordinator is gone): it exits within seconds,
+    saying why, so the job is not held up by it (it was, by ~22 s)."""
     from synod.cli.mr_real import run_real_job
     from synod.mapreduce.messages import JobSpec
 
@@ -130,20 +130,28 @@ def test_real_job_wall_time_does_not_depend_on_a_worker_starting_late(tmp_path: 
     held: dict[str, object] = {}
 
     def continue_when_coordinator_gone(cluster: LocalCluster) -> None:
+        # Polling with a deadline: the coordinator's exit is the condition.
         deadline = time.monotonic() + 60.0
         while cluster.is_alive(COORDINATOR_ID) and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling with a deadline: the coordinator's exit is the condition
+            time.sleep(0.05)
         held["continued_at"] = time.monotonic()
         cluster.resume("worker-3")
 
-    def hold_worker_3(cluster: LocalCluster, status) -> None:  # noqa: ANN001
-        if "thread" not in held:
-            cluster.pause("worker-3")  # just spawned: still importing, it has called nobody
+    spawn = LocalCluster._spawn
+
+    def spawn_worker_3_stopped(cluster: LocalCluster, node_id: str) -> None:
+        spawn(cluster, node_id)
+        if node_id == "worker-3" and "thread" not in held:
+            # Stopped at once, before its interpreter has imported anything
+            # (stopped from run_real_job's first poll instead, it had at
+            # times already taken a task: the job then waited out its
+            # task timeout). The coordinator was spawned first: it runs.
+            cluster.pause("worker-3")
             held["thread"] = threading.Thread(target=continue_when_coordinator_gone, args=(cluster,))
             held["thread"].start()
 
-    summary = run_real_job(job, workers=3, run_dir=tmp_path / "run", progress=False, timeout_s=120.0,
-                           on_poll=hold_worker_3)
+    monkeypatch.setattr(LocalCluster, "_spawn", spawn_worker_3_stopped)
+    summary = run_real_job(job, workers=3, run_dir=tmp_path / "run", progress=False, timeout_s=120.0)
     held["thread"].join(timeout=60.0)
     ended_at = time.monotonic()
     assert summary.done
