@@ -12,7 +12,7 @@ from synod.mapreduce._splits import plan_splits, read_range
 from synod.mapreduce.app import fnv1a_32, ihash, load_app
 from synod.mapreduce.apps._words import words
 from synod.mapreduce.constants import SPLIT_RANGES_MAX
-from synod.mapreduce.worker import pack_map_output, region_slice
+from synod.mapreduce.worker import pack_map_output, read_region, region_slice
 from synod.sim import new_memory_fs
 
 
@@ -82,6 +82,24 @@ def test_map_output_regions_round_trip_and_corruption_is_caught() -> None:
     body = bytearray(out)
     body[-3] ^= 0x10  # inside the last region
     assert scan_records(region_slice(bytes(body), 2)).error is not None
+
+
+def test_a_region_is_read_without_reading_the_whole_map_output() -> None:
+    """A holder serves one region from its index and its own bytes (it
+    read the whole file, about R times the region, for each request)."""
+    regions = [bytes([r]) * 10_000 for r in range(8)]
+    out = pack_map_output(regions)
+    asked: list[tuple[int, int]] = []
+
+    def read(offset: int, length: int) -> bytes:
+        asked.append((offset, length))
+        return out[offset:offset + length]
+
+    from synod.core import scan_records
+    assert scan_records(read_region(read, 5)).records == [regions[5]]
+    assert sum(length for _, length in asked) < 10_000 + 1_000
+    assert read_region(lambda o, n: out[:len(out) - 1][o:o + n], 7) is None   # truncated: not a short region
+    assert read_region(lambda o, n: None, 0) is None                           # no such file
 
 
 def test_words_are_maximal_runs_of_letters() -> None:

@@ -33,6 +33,7 @@ IHASH_CACHE_KEYS_MAX = 1 << 18   # distinct keys whose partition hash a worker r
 
 # Bounds on what a peer may send (checked at the node boundary, synod.mapreduce._validate)
 REGION_BYTES_MAX = 1 << 32        # one map task's region for one reduce task
+MAP_OUTPUT_BYTES_MAX = 1 << 40    # no region of a map output file lies beyond this (bounds what its index names)
 REASON_CHARS_MAX = 1_000          # the reason a FetchFailed gives
 WAIT_DELAY_MS_MAX = 60_000        # a WaitTask's delay
 SIM_COMPUTE_MS_PER_MB_MAX = 1e9   # JobSpec.sim_compute_ms_per_mb

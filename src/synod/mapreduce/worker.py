@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from synod.core import Context, Node, RemoteProtocolError, decode, encode, pack_record, scan_records
@@ -71,7 +72,7 @@ from synod.mapreduce.messages import (
     WhereIs,
 )
 
-__all__ = ["Worker", "partition_pairs", "map_output_path", "pack_map_output", "region_slice"]
+__all__ = ["Worker", "partition_pairs", "map_output_path", "pack_map_output", "read_region", "region_slice"]
 
 _JOIN_CHECK = "join_check"  # the timer of on_timer
 
@@ -98,21 +99,38 @@ def pack_map_output(regions: list[bytes]) -> bytes:
     return pack_record(struct.pack(f">{len(index)}Q", *index)) + b"".join(records)
 
 
-def region_slice(output: bytes, reduce_task_id: int) -> bytes | None:
-    """The record of region r inside a map output file, or None if the index
-    is torn or corrupt or has no such region."""
-    if len(output) < RECORD_HEADER_BYTES:
+def read_region(read: Callable[[int, int], bytes | None], reduce_task_id: int) -> bytes | None:
+    """The record of region r of a map output file, read through ``read(offset,
+    length)`` (a file's ``read_range``: fewer bytes at its end, None if it is
+    missing): its index record, then the region alone, not the whole file.
+    None if the file is missing, its index torn or corrupt, or it has no such
+    region."""
+    head = read(0, RECORD_HEADER_BYTES)
+    if head is None or len(head) < RECORD_HEADER_BYTES:
         return None
-    length = int.from_bytes(output[:4], "big")
-    scan = scan_records(output[: RECORD_HEADER_BYTES + length])
-    if scan.error is not None or len(scan.records) != 1 or length % 16:
+    length = int.from_bytes(head[:4], "big")
+    if length % 16 or not 0 <= reduce_task_id < length // 16:
         return None
-    if not 0 <= reduce_task_id < length // 16:
+    index = read(0, RECORD_HEADER_BYTES + length)
+    scan = scan_records(index or b"")
+    if scan.error is not None or len(scan.records) != 1:
         return None
     offset, size = struct.unpack_from(">QQ", scan.records[0], 16 * reduce_task_id)
-    if offset + size > len(output):
+    if offset + size > C.MAP_OUTPUT_BYTES_MAX:
         return None
-    return output[offset : offset + size]
+    raw = read(offset, size)
+    return raw if raw is not None and len(raw) == size else None
+
+
+def region_slice(output: bytes, reduce_task_id: int) -> bytes | None:
+    """:func:`read_region` of a map output file held in memory."""
+    return read_region(lambda offset, length: output[offset:offset + length], reduce_task_id)
+
+
+def _region_on_disk(ctx: Context, map_task_id: int, reduce_task_id: int) -> bytes | None:
+    """:func:`read_region` of map task ``map_task_id``'s output on this worker's disk."""
+    path = map_output_path(map_task_id)
+    return read_region(lambda offset, length: ctx.disk.read_range(path, offset, length), reduce_task_id)
 
 
 def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner: bool) -> list[dict[str, list[str]]]:
@@ -413,8 +431,7 @@ class Worker(Node):
                      holder: str) -> tuple[dict[str, list[str]] | None, str]:
         """Region ``reduce_task_id`` of map task ``map_task_id``, or (None, why)."""
         if holder == ctx.node_id:
-            output = ctx.disk.read(map_output_path(map_task_id))
-            raw = None if output is None else region_slice(output, reduce_task_id)
+            raw = _region_on_disk(ctx, map_task_id, reduce_task_id)
             if raw is None:
                 return None, "map output missing or its index corrupt"
         else:
@@ -454,8 +471,7 @@ class Worker(Node):
         parts: list[RegionPart] = []
         budget = C.FETCH_CHUNK_BYTES_MAX
         for map_task_id in msg.map_task_ids:
-            output = ctx.disk.read(map_output_path(map_task_id))
-            raw = None if output is None else region_slice(output, msg.reduce_task_id)
+            raw = _region_on_disk(ctx, map_task_id, msg.reduce_task_id)
             if raw is None:
                 parts.append(RegionPart(map_task_id=map_task_id, found=False, data=b"", total_bytes=0))
                 continue
@@ -471,8 +487,7 @@ class Worker(Node):
 
     def _region_chunk(self, ctx: Context, msg: FetchRegion) -> RegionChunk:
         """Bytes of one region from ``msg.offset`` on, at most ``FETCH_CHUNK_BYTES_MAX``."""
-        output = ctx.disk.read(map_output_path(msg.map_task_id))
-        raw = None if output is None else region_slice(output, msg.reduce_task_id)
+        raw = _region_on_disk(ctx, msg.map_task_id, msg.reduce_task_id)
         if raw is None or msg.offset < 0 or msg.offset > len(raw):
             return RegionChunk(found=False, data=b"", total_bytes=0)
         data = raw[msg.offset : msg.offset + C.FETCH_CHUNK_BYTES_MAX]
