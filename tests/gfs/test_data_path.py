@@ -44,5 +44,5 @@ def test_readers_start_at_different_replicas_and_each_keeps_its_order() -> None:
     for i in range(20):
         order = replica_order(replicas, f"client-{i}", 7)
         assert sorted(order) == list(replicas)                          # every replica, each once
-        assert order == replica_order(replicas, f"client-{i}", 7)          # the same on every call
+        assert order == replica_order(replicas, f"client-{i}", 7)       # the same on every call
     assert replica_order(("cs1",), "c", 1) == ("cs1",) and replica_order((), "c", 1) == ()

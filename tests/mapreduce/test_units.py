@@ -96,8 +96,14 @@ def test_a_region_is_read_without_reading_the_whole_map_output() -> None:
         return out[offset:offset + length]
 
     from synod.core import scan_records
-    assert scan_records(read_region(read, 5)).records == [regions[5]]
+    got = read_region(read, 5)
+    assert got is not None and scan_records(got[0]).records == [regions[5]]
     assert sum(length for _, length in asked) < 10_000 + 1_000
+    asked.clear()
+    piece = read_region(read, 5, start=100, length_max=50)   # a FetchRegion chunk: that range alone
+    assert piece == (got[0][100:150], len(got[0]))
+    assert sum(length for _, length in asked) < 50 + 1_000
+    assert read_region(read, 5, start=len(got[0]) + 1) is None                  # past the region
     assert read_region(lambda o, n: out[:len(out) - 1][o:o + n], 7) is None   # truncated: not a short region
     assert read_region(lambda o, n: None, 0) is None                           # no such file
 

@@ -72,7 +72,7 @@ from synod.mapreduce.messages import (
     WhereIs,
 )
 
-__all__ = ["Worker", "partition_pairs", "map_output_path", "pack_map_output", "read_region", "region_slice"]
+__all__ = ["Worker", "partition_pairs", "map_output_path", "pack_map_output", "read_region", "region_bounds", "region_slice"]
 
 _JOIN_CHECK = "join_check"  # the timer of on_timer
 
@@ -99,38 +99,56 @@ def pack_map_output(regions: list[bytes]) -> bytes:
     return pack_record(struct.pack(f">{len(index)}Q", *index)) + b"".join(records)
 
 
-def read_region(read: Callable[[int, int], bytes | None], reduce_task_id: int) -> bytes | None:
-    """The record of region r of a map output file, read through ``read(offset,
-    length)`` (a file's ``read_range``: fewer bytes at its end, None if it is
-    missing): its index record, then the region alone, not the whole file.
-    None if the file is missing, its index torn or corrupt, or it has no such
-    region."""
+def region_bounds(read: Callable[[int, int], bytes | None], reduce_task_id: int) -> tuple[int, int] | None:
+    """Where region r of a map output file lies, as (offset, size), from its
+    index record alone, read through ``read(offset, length)`` (a file's
+    ``read_range``: fewer bytes at its end, None if it is missing). None if
+    the file is missing, its index torn or corrupt, or it has no such region."""
     head = read(0, RECORD_HEADER_BYTES)
     if head is None or len(head) < RECORD_HEADER_BYTES:
         return None
     length = int.from_bytes(head[:4], "big")
     if length % 16 or not 0 <= reduce_task_id < length // 16:
         return None
-    index = read(0, RECORD_HEADER_BYTES + length)
-    scan = scan_records(index or b"")
+    scan = scan_records(read(0, RECORD_HEADER_BYTES + length) or b"")
     if scan.error is not None or len(scan.records) != 1:
         return None
     offset, size = struct.unpack_from(">QQ", scan.records[0], 16 * reduce_task_id)
     if offset + size > C.MAP_OUTPUT_BYTES_MAX:
         return None
-    raw = read(offset, size)
-    return raw if raw is not None and len(raw) == size else None
+    return offset, size
+
+
+def read_region(read: Callable[[int, int], bytes | None], reduce_task_id: int,
+                start: int = 0, length_max: int | None = None) -> tuple[bytes, int] | None:
+    """Bytes of region r's record from ``start`` on (at most ``length_max``;
+    None: to its end), and the record's whole size: read from the index and
+    that range alone, never the whole file. None as :func:`region_bounds`
+    says, or if ``start`` is past the region or the file ends inside it."""
+    bounds = region_bounds(read, reduce_task_id)
+    if bounds is None:
+        return None
+    offset, size = bounds
+    if not 0 <= start <= size:
+        return None
+    n = size - start if length_max is None else min(length_max, size - start)
+    data = read(offset + start, n)
+    return (data, size) if data is not None and len(data) == n else None
 
 
 def region_slice(output: bytes, reduce_task_id: int) -> bytes | None:
-    """:func:`read_region` of a map output file held in memory."""
-    return read_region(lambda offset, length: output[offset:offset + length], reduce_task_id)
+    """The record of region r of a map output file held in memory, or None
+    (see :func:`region_bounds`)."""
+    got = read_region(lambda offset, length: output[offset:offset + length], reduce_task_id)
+    return None if got is None else got[0]
 
 
-def _region_on_disk(ctx: Context, map_task_id: int, reduce_task_id: int) -> bytes | None:
+def _region_on_disk(ctx: Context, map_task_id: int, reduce_task_id: int, start: int = 0,
+                    length_max: int | None = None) -> tuple[bytes, int] | None:
     """:func:`read_region` of map task ``map_task_id``'s output on this worker's disk."""
     path = map_output_path(map_task_id)
-    return read_region(lambda offset, length: ctx.disk.read_range(path, offset, length), reduce_task_id)
+    return read_region(lambda offset, length: ctx.disk.read_range(path, offset, length), reduce_task_id,
+                       start, length_max)
 
 
 def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner: bool) -> list[dict[str, list[str]]]:
@@ -431,9 +449,10 @@ class Worker(Node):
                      holder: str) -> tuple[dict[str, list[str]] | None, str]:
         """Region ``reduce_task_id`` of map task ``map_task_id``, or (None, why)."""
         if holder == ctx.node_id:
-            raw = _region_on_disk(ctx, map_task_id, reduce_task_id)
-            if raw is None:
+            got = _region_on_disk(ctx, map_task_id, reduce_task_id)
+            if got is None:
                 return None, "map output missing or its index corrupt"
+            raw = got[0]
         else:
             raw, reason = await self._fetch_chunks(ctx, holder, map_task_id, reduce_task_id, b"", None)
             if raw is None:
@@ -470,28 +489,31 @@ class Worker(Node):
         region found is sent even when it does not fit (its first bytes)."""
         parts: list[RegionPart] = []
         budget = C.FETCH_CHUNK_BYTES_MAX
+        found_any = False
         for map_task_id in msg.map_task_ids:
-            raw = _region_on_disk(ctx, map_task_id, msg.reduce_task_id)
-            if raw is None:
+            # (once a region is in the reply, only as much as the budget holds is read)
+            got = _region_on_disk(ctx, map_task_id, msg.reduce_task_id, 0, budget)
+            if got is None:
                 parts.append(RegionPart(map_task_id=map_task_id, found=False, data=b"", total_bytes=0))
                 continue
-            if len(raw) > budget and any(p.found for p in parts):
+            data, size = got
+            if size > budget and found_any:
                 break  # the reducer asks again for the rest
-            data = bytes(raw[:budget])
-            parts.append(RegionPart(map_task_id=map_task_id, found=True, data=data, total_bytes=len(raw)))
+            parts.append(RegionPart(map_task_id=map_task_id, found=True, data=data, total_bytes=size))
+            found_any = True
             budget -= len(data)
-            if len(data) < len(raw):
+            if len(data) < size:
                 break  # only the last part may be partial
         assert parts, "at least one part answers a FetchRegions"
         return Regions(parts=tuple(parts))
 
     def _region_chunk(self, ctx: Context, msg: FetchRegion) -> RegionChunk:
         """Bytes of one region from ``msg.offset`` on, at most ``FETCH_CHUNK_BYTES_MAX``."""
-        raw = _region_on_disk(ctx, msg.map_task_id, msg.reduce_task_id)
-        if raw is None or msg.offset < 0 or msg.offset > len(raw):
+        got = _region_on_disk(ctx, msg.map_task_id, msg.reduce_task_id, msg.offset, C.FETCH_CHUNK_BYTES_MAX)
+        if got is None:   # (a negative or too large offset too)
             return RegionChunk(found=False, data=b"", total_bytes=0)
-        data = raw[msg.offset : msg.offset + C.FETCH_CHUNK_BYTES_MAX]
-        return RegionChunk(found=True, data=bytes(data), total_bytes=len(raw))
+        data, size = got
+        return RegionChunk(found=True, data=data, total_bytes=size)
 
 
 def _decode_region(raw: bytes) -> tuple[dict[str, list[str]] | None, str]:
