@@ -42,6 +42,8 @@ def _strategy(tp: Any) -> st.SearchStrategy[Any]:
         return TEXT
     if tp is bytes:
         return st.binary(max_size=64)
+    if tp is memoryview:   # a view of the frame, as the real transport decodes it
+        return st.binary(max_size=64).map(memoryview)
     if tp is bool:
         return st.booleans()
     if tp is type(None):

@@ -267,9 +267,13 @@ class ChunkserverNode(Node):
         if not ok:
             ctx.trace("gfs_push_failed", next=msg.chain[0])
 
-    def _pushed_data(self, client: str, data_id: int, pieces: int) -> bytes | None:
+    def _pushed_data(self, client: str, data_id: int, pieces: int) -> bytes | memoryview | None:
+        """The pushed pieces of ``data_id``, whole (one piece as it came: a
+        view of its frame), or None if one is missing."""
         if not 0 < pieces <= C.PUSH_DATA_BYTES_MAX // 1024:
             return None
+        if pieces == 1:
+            return self.pushed.get((client, data_id, 0))
         parts = []
         for i in range(pieces):
             part = self.pushed.get((client, data_id, i))

@@ -331,12 +331,16 @@ class PushData(Message, tag="gfs.PushData"):
     """Piece ``piece`` of the data a client numbered ``data_id`` (3.2):
     the receiver keeps it and pushes it on to ``chain[0]``, which pushes to
     the rest; the reply (:class:`Ack`) comes when every server of the
-    chain has it."""
+    chain has it.
+
+    ``data`` is decoded as a view of the received frame, not copied out of
+    it (a chunkserver keeps it, sends it on and writes it: one copy of each
+    1 MB piece fewer); built in a process, it may be any bytes-like object."""
 
     client: str
     data_id: int
     piece: int
-    data: bytes
+    data: memoryview
     chain: tuple[str, ...]
 
 
