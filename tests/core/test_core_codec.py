@@ -138,6 +138,7 @@ def test_tags_sizes_and_registry() -> None:
 def test_to_jsonable_is_a_json_view() -> None:
     assert to_jsonable(Inner(key="a", value=1)) == {"type": "test.codec.Inner", "key": "a", "value": 1}
     assert to_jsonable(_outer())["blob"] == {"bytes": 2}
+    assert to_jsonable(memoryview(b"abc")[1:]) == {"bytes": 2}   # a bytes field decoded as a view of its frame
     assert to_jsonable(_outer())["counts"] == {"1": ["one"], "2": []}
 
 

@@ -55,7 +55,7 @@ def test_non_ascii_is_written_as_is() -> None:
 _leaf = st.builds(Leaf, name=st.text(max_size=5), data=st.binary(max_size=5))
 _values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5),
-              st.binary(max_size=5), _leaf, st.just(Color.RED)),
+              st.binary(max_size=5), st.binary(max_size=5).map(memoryview), _leaf, st.just(Color.RED)),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
         st.lists(inner, max_size=3).map(tuple),

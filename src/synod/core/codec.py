@@ -264,13 +264,14 @@ def _name_fields(error: str, data: bytes) -> str:
 def to_jsonable(obj: Any) -> Any:
     """A JSON-ready view of a message or structure, for traces: messages become
     ``{"type": tag, field: value...}`` (other msgspec structs likewise, by
-    their tag or class name; enums by value); bytes become ``{"bytes": length}``."""
+    their tag or class name; enums by value); bytes (and views of them, as
+    ``memoryview`` fields decode) become ``{"bytes": length}``."""
     if isinstance(obj, Message):
         out: dict[str, Any] = {"type": message_tag(obj)}
         for name in obj.__struct_fields__:
             out[name] = to_jsonable(getattr(obj, name))
         return out
-    if isinstance(obj, (bytes, bytearray)):
+    if isinstance(obj, (bytes, bytearray, memoryview)):
         return {"bytes": len(obj)}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(x) for x in obj]
