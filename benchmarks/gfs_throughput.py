@@ -21,7 +21,8 @@ the aggregate is their sum over the phase. The anchor, measured in the
 same run on the same file system, before the first client count and
 after each one (this machine's disk varies several-fold from one minute
 to the next; the median of those measurements is the anchor, and each is
-printed): a 256 MB file written sequentially in
+printed; each rate is also shown against the fastest of them, the
+strictest anchor): a 256 MB file written sequentially in
 1 MB writes (``disk write``: fsynced after every 1 MB, as GFS syncs every
 acknowledged mutation; also shown with a single fsync at the end) and
 read back in 1 MB reads (``disk read``, from the page cache as the
@@ -198,6 +199,10 @@ def main() -> None:
             shutil.rmtree(base, ignore_errors=True)
     disk = {k: statistics.median(run[k] for run in disk_runs) for k in disk_runs[0]}
     anchor = {"write": disk["write_fsync_each_mb"], "read": disk["read"], "append": disk["write_fsync_each_mb"]}
+    # The strictest anchor: the fastest measurement of the run (a rested
+    # disk; after a loaded phase this one may run at a third of it).
+    best = {k: max(run[k] for run in disk_runs) for k in disk_runs[0]}
+    best_anchor = {"write": best["write_fsync_each_mb"], "read": best["read"], "append": best["write_fsync_each_mb"]}
     print()
     print("disk write with an fsync per MB, each measurement (MB/s): "
           + ", ".join(f"{run['write_fsync_each_mb']:.0f}" for run in disk_runs))
@@ -205,12 +210,16 @@ def main() -> None:
           f"write {disk['write_fsync_each_mb']:.0f} MB/s with an fsync "
           f"per MB ({disk['write_fsync_end']:.0f} MB/s with one fsync at the end); read {disk['read']:.0f} MB/s "
           f"(O_DIRECT, the device; {disk['read_cached']:.0f} MB/s from the page cache)")
-    print(f"{'op':7} {'clients':>7} {'synod MB/s':>11} {'of disk':>8} {'paper 1 / 16 clients':>22}")
+    print(f"{'op':7} {'clients':>7} {'synod MB/s':>11} {'of disk':>8} {'of best':>8} {'paper 1 / 16 clients':>22}")
     for r in rows:
         r["of_disk"] = round(r["mb_s"] / anchor[r["op"]], 3)
+        r["of_best_disk"] = round(r["mb_s"] / best_anchor[r["op"]], 3)
         p1, p16 = PAPER[r["op"]]
-        print(f"{r['op']:7} {r['clients']:>7} {r['mb_s']:>11.1f} {r['of_disk']:>8.1%} {p1:>10.1f} / {p16:<9.1f}")
+        print(f"{r['op']:7} {r['clients']:>7} {r['mb_s']:>11.1f} {r['of_disk']:>8.1%} {r['of_best_disk']:>8.1%} "
+              f"{p1:>10.1f} / {p16:<9.1f}")
+    print("of disk: of the median of the disk's measurements (the anchor); of best: of the fastest of them")
     print(json.dumps({"disk_mb_s": {k: round(v, 1) for k, v in disk.items()},
+                      "best_disk_mb_s": {k: round(v, 1) for k, v in best.items()},
                       "disk_write_fsync_each_mb_runs": [round(run["write_fsync_each_mb"], 1) for run in disk_runs],
                       "rows": rows,
                       "chunkservers": args.chunkservers, "seconds": args.seconds}))
