@@ -161,6 +161,11 @@ def _prepare(run_dir: str, n: int) -> None:
                     raise
 
 
+def _anchor_by_op(rates: dict[str, float]) -> dict[str, float]:
+    """The disk rate each operation's rate is compared with."""
+    return {"write": rates["write_fsync_each_mb"], "read": rates["read"], "append": rates["write_fsync_each_mb"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", default="1,2,4,8", help="client counts (comma-separated)")
@@ -198,11 +203,10 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     disk = {k: statistics.median(run[k] for run in disk_runs) for k in disk_runs[0]}
-    anchor = {"write": disk["write_fsync_each_mb"], "read": disk["read"], "append": disk["write_fsync_each_mb"]}
     # The strictest anchor: the fastest measurement of the run (a rested
     # disk; after a loaded phase this one may run at a third of it).
     best = {k: max(run[k] for run in disk_runs) for k in disk_runs[0]}
-    best_anchor = {"write": best["write_fsync_each_mb"], "read": best["read"], "append": best["write_fsync_each_mb"]}
+    anchor, best_anchor = _anchor_by_op(disk), _anchor_by_op(best)
     print()
     print("disk write with an fsync per MB, each measurement (MB/s): "
           + ", ".join(f"{run['write_fsync_each_mb']:.0f}" for run in disk_runs))

@@ -106,6 +106,11 @@ def test_a_region_is_read_without_reading_the_whole_map_output() -> None:
     assert read_region(read, 5, start=len(got[0]) + 1) is None                  # past the region
     assert read_region(lambda o, n: out[:len(out) - 1][o:o + n], 7) is None   # truncated: not a short region
     assert read_region(lambda o, n: None, 0) is None                           # no such file
+    many = [bytes([r]) * 10 for r in range(40)]   # an index past the first read (R > 32): read whole, once more
+    big = pack_map_output(many)
+    for r in (0, 31, 32, 39):
+        got = read_region(lambda o, n: big[o:o + n], r)
+        assert got is not None and scan_records(got[0]).records == [many[r]]
 
 
 def test_words_are_maximal_runs_of_letters() -> None:

@@ -99,18 +99,25 @@ def pack_map_output(regions: list[bytes]) -> bytes:
     return pack_record(struct.pack(f">{len(index)}Q", *index)) + b"".join(records)
 
 
+# The first read of a map output file: its whole index when R <= 32 (one
+# read instead of its header, then the index).
+_INDEX_READ_BYTES = RECORD_HEADER_BYTES + 16 * 32
+
+
 def region_bounds(read: Callable[[int, int], bytes | None], reduce_task_id: int) -> tuple[int, int] | None:
     """Where region r of a map output file lies, as (offset, size), from its
     index record alone, read through ``read(offset, length)`` (a file's
     ``read_range``: fewer bytes at its end, None if it is missing). None if
     the file is missing, its index torn or corrupt, or it has no such region."""
-    head = read(0, RECORD_HEADER_BYTES)
+    head = read(0, _INDEX_READ_BYTES)
     if head is None or len(head) < RECORD_HEADER_BYTES:
         return None
     length = int.from_bytes(head[:4], "big")
     if length % 16 or not 0 <= reduce_task_id < length // 16:
         return None
-    scan = scan_records(read(0, RECORD_HEADER_BYTES + length) or b"")
+    end = RECORD_HEADER_BYTES + length
+    index = head[:end] if len(head) >= end else read(0, end)   # a larger index: read once more, whole
+    scan = scan_records(index or b"")
     if scan.error is not None or len(scan.records) != 1:
         return None
     offset, size = struct.unpack_from(">QQ", scan.records[0], 16 * reduce_task_id)
