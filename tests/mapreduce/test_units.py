@@ -3,16 +3,18 @@ splitting and app loading."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synod.core import ConfigError
 from synod.mapreduce._splits import plan_splits, read_range
-from synod.mapreduce.app import fnv1a_32, ihash, load_app
+from synod.mapreduce.app import fnv1a_32, ihash, load_app, partition_hash
 from synod.mapreduce.apps._words import words
 from synod.mapreduce.constants import SPLIT_RANGES_MAX
-from synod.mapreduce.worker import pack_map_output, read_region, region_slice
+from synod.mapreduce.worker import pack_map_output, partition_pairs, read_region, region_slice
 from synod.sim import new_memory_fs
 
 
@@ -26,6 +28,29 @@ def test_fnv1a_32_matches_the_published_vectors(data: bytes, expected: int) -> N
 
 def test_ihash_clears_the_top_bit() -> None:
     assert ihash("foobar") == 0xBF9CF968 & 0x7FFFFFFF
+
+
+def test_partition_hash_is_the_crc32_of_the_utf8_key() -> None:
+    """The default partitioner's hash: CRC-32's check value, and a key
+    that is not ASCII hashed as its UTF-8 bytes."""
+    assert partition_hash("123456789") == 0xCBF43926
+    assert partition_hash("\u00e9t\u00e9") == 0x44D16CD4
+
+
+def test_partition_pairs_groups_by_key_into_hash_mod_r_regions() -> None:
+    """Section 4.1: key k's values, in map order, in region hash(k) mod R;
+    an app's partitioner instead when it has one, checked against R."""
+    pairs = [("b", "1"), ("a", "2"), ("b", "3"), ("\u00e9", "4")]
+    regions = partition_pairs(iter(pairs), 3, load_app("wc"), None, False)
+    assert regions == [
+        {k: v for k, v in {"a": ["2"], "b": ["1", "3"], "\u00e9": ["4"]}.items() if partition_hash(k) % 3 == r}
+        for r in range(3)]
+    lab = dataclasses.replace(load_app("wc"), partition=lambda key, nreduce, plan: ihash(key) % nreduce)
+    regions = partition_pairs(iter(pairs), 3, lab, None, False)
+    assert regions[ihash("b") % 3]["b"] == ["1", "3"]
+    wrong = dataclasses.replace(lab, partition=lambda key, nreduce, plan: nreduce)
+    with pytest.raises(ValueError, match="outside"):
+        partition_pairs(iter(pairs), 3, wrong, None, False)
 
 
 @settings(max_examples=200, deadline=None)

@@ -15,25 +15,26 @@ test apps need to sleep, look at the shared file system and exit, which they
 do through ``env`` (a :class:`TaskEnv`), so they stay deterministic in the
 simulator.
 
-The default partition is the lab's ``ihash(key) % R`` with
-``ihash = fnv1a_32(key) & 0x7fffffff`` (paper section 4.1, "hash(key) mod R").
+The default partition is ``partition_hash(key) % R`` (paper section 4.1,
+"hash(key) mod R"), the CRC-32 of the UTF-8 key. The lab's ``ihash`` (FNV-1a)
+is kept for an app that wants the lab's exact ``mr-out-X`` contents:
+``def partition(key, nreduce, plan): return ihash(key) % nreduce``.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import inspect
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from synod.core import ConfigError
-from synod.mapreduce.constants import IHASH_CACHE_KEYS_MAX
 
-__all__ = ["App", "TaskEnv", "TaskAborted", "load_app", "fnv1a_32", "ihash", "BUILTIN_APPS"]
+__all__ = ["App", "TaskEnv", "TaskAborted", "load_app", "partition_hash", "fnv1a_32", "ihash", "BUILTIN_APPS"]
 
 BUILTIN_APPS = (
     "wc", "indexer", "grep", "sort",
@@ -49,11 +50,18 @@ def fnv1a_32(data: bytes) -> int:
     return h
 
 
-@functools.lru_cache(maxsize=IHASH_CACHE_KEYS_MAX)
 def ihash(key: str) -> int:
-    """The lab's ``ihash``: FNV-1a of the UTF-8 key, top bit cleared.
-    Memoized: the same words recur in every map task of a job."""
+    """The lab's ``ihash``: FNV-1a of the UTF-8 key, top bit cleared."""
     return fnv1a_32(key.encode("utf-8")) & 0x7FFFFFFF
+
+
+def partition_hash(key: str) -> int:
+    """The default partitioning hash (paper section 4.1): CRC-32 (zlib) of
+    the UTF-8 key, 0 .. 2**32 - 1. The same in every process (Python's own
+    ``hash`` of a str is salted per process) and computed in C: the demo's
+    job took 0.19 s less CPU with it than with the lab's FNV-1a, a byte at
+    a time in Python (docs/mapreduce.md)."""
+    return zlib.crc32(key.encode("utf-8"))
 
 
 class TaskAborted(Exception):

@@ -29,7 +29,6 @@ SPLIT_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024  # the paper's typical split (sectio
 SPLIT_RANGES_MAX = 4_096          # file ranges packed into one map task's split (small files)
 REDUCES_MAX = 10_000
 MAP_TASKS_MAX = 100_000
-IHASH_CACHE_KEYS_MAX = 1 << 18   # distinct keys whose partition hash a worker remembers
 
 # Bounds on what a peer may send (checked at the node boundary, synod.mapreduce._validate)
 REGION_BYTES_MAX = 1 << 32        # one map task's region for one reduce task

@@ -4,7 +4,7 @@ A worker pulls tasks from the coordinator and runs them one at a time:
 
 - **map**: read the split through ``ctx.fs``, apply the app's map (and the
   combiner, section 4.3), partition the pairs into R regions by
-  ``ihash(key) % R`` (or the app's partitioner), write the regions to the
+  ``partition_hash(key) % R`` (or the app's partitioner), write the regions to the
   worker's *local* disk (``ctx.disk``), one checksummed record each in one
   file, and report ``MapDone``. The file is not synced: a worker's map
   output does not outlive its process (a restart wipes it, below), so an
@@ -51,7 +51,7 @@ from synod.core.records import RECORD_HEADER_BYTES
 from synod.mapreduce import constants as C
 from synod.mapreduce._splits import read_range
 from synod.mapreduce._validate import check_worker_message, reply_problem
-from synod.mapreduce.app import App, TaskAborted, TaskEnv, ihash, load_app
+from synod.mapreduce.app import App, TaskAborted, TaskEnv, load_app, partition_hash
 from synod.mapreduce.messages import (
     ExitTask,
     FetchFailed,
@@ -163,6 +163,9 @@ def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner:
 
     The hash of a key is computed once per distinct key in the task, not once
     per pair. Returns R dicts of key -> values.
+
+    Raises:
+        ValueError: the app's partitioner returned a region outside 0..R-1.
     """
     groups: dict[str, list[str]] = {}
     first = groups.setdefault
@@ -173,10 +176,10 @@ def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner:
     combine = app.combine if use_combiner else None
     if partition is None and combine is None:  # the common case, without a test per key
         for key, values in groups.items():
-            regions[ihash(key) % nreduce][key] = values
+            regions[partition_hash(key) % nreduce][key] = values
         return regions
     for key, values in groups.items():
-        r = partition(key, nreduce, plan) if partition is not None else ihash(key) % nreduce
+        r = partition(key, nreduce, plan) if partition is not None else partition_hash(key) % nreduce
         if not 0 <= r < nreduce:
             raise ValueError(f"app {app.name} partitioned {key!r} to {r}, outside 0..{nreduce - 1}")
         if combine is not None and len(values) > 1:
