@@ -101,6 +101,8 @@ def test_map_output_regions_round_trip_and_corruption_is_caught() -> None:
         scan = scan_records(region_slice(out, r))
         assert scan.records == [region]
     assert region_slice(out, 3) is None
+    whole = scan_records(out)   # the file: the index record, then one record per region
+    assert whole.error is None and whole.records[1:] == regions and len(whole.records[0]) == 16 * len(regions)
     flipped = bytearray(out)
     flipped[5] ^= 1  # inside the index record's checksum
     assert region_slice(bytes(flipped), 0) is None

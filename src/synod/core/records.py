@@ -39,7 +39,8 @@ import google_crc32c as _crc32c
 if TYPE_CHECKING:  # pragma: no cover
     from synod.core.node import Context
 
-__all__ = ["pack_record", "scan_records", "resync", "keep_aside", "RecordScan", "RECORD_HEADER_BYTES", "checksum"]
+__all__ = ["pack_record", "record_header", "scan_records", "resync", "keep_aside", "RecordScan",
+           "RECORD_HEADER_BYTES", "checksum"]
 
 RECORD_HEADER_BYTES = 12
 _LENGTH_CRC = struct.Struct(">II")
@@ -51,12 +52,19 @@ def checksum(data: bytes) -> int:
     return _crc32c.value(data if type(data) is bytes else bytes(data))
 
 
+def record_header(payload: bytes) -> bytes:
+    """The ``RECORD_HEADER_BYTES`` that frame ``payload`` (bytes, under 4
+    GiB) as one checksummed record, to be written just before it: for a
+    caller that joins many records into one buffer without copying each."""
+    head = _LENGTH_CRC.pack(len(payload), _crc32c.value(payload))
+    return head + _crc32c.value(head).to_bytes(4, "big")
+
+
 def pack_record(payload: bytes) -> bytes:
     """Frame ``payload`` (bytes, under 4 GiB) as one checksummed record."""
     if type(payload) is not bytes:
         payload = bytes(payload)
-    head = _LENGTH_CRC.pack(len(payload), _crc32c.value(payload))
-    return head + _crc32c.value(head).to_bytes(4, "big") + payload
+    return record_header(payload) + payload
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

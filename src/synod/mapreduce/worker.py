@@ -47,7 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 from synod.core import Context, Node, RemoteProtocolError, decode, encode, pack_record, scan_records
-from synod.core.records import RECORD_HEADER_BYTES
+from synod.core.records import RECORD_HEADER_BYTES, record_header
 from synod.mapreduce import constants as C
 from synod.mapreduce._splits import read_range
 from synod.mapreduce._validate import check_worker_message, reply_problem
@@ -90,13 +90,16 @@ def map_output_path(map_task_id: int) -> str:
 def pack_map_output(regions: list[bytes]) -> bytes:
     """One map output file: an index record of (offset, length) per region as
     big-endian u64 pairs, then one checksummed record per region."""
-    records = [pack_record(r) for r in regions]
-    pos = RECORD_HEADER_BYTES + 16 * len(records)
+    pos = RECORD_HEADER_BYTES + 16 * len(regions)
     index = []
-    for rec in records:
-        index += (pos, len(rec))
-        pos += len(rec)
-    return pack_record(struct.pack(f">{len(index)}Q", *index)) + b"".join(records)
+    for region in regions:
+        size = RECORD_HEADER_BYTES + len(region)
+        index += (pos, size)
+        pos += size
+    parts = [pack_record(struct.pack(f">{len(index)}Q", *index))]
+    for region in regions:   # joined once: the regions are copied once, not per record and again
+        parts += (record_header(region), region)
+    return b"".join(parts)
 
 
 # The first read of a map output file: its whole index when R <= 32 (one
