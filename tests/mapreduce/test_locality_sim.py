@@ -1,12 +1,15 @@
-"""Locality in the simulator (Dean & Ghemawat, OSDI 2004, 3.4; issue 13):
-workers and input replicas on hosts, map tasks handed first to a worker on
-a host holding their input; the job's output does not change."""
+"""MapReduce over a simulated GFS cell (Dean & Ghemawat, OSDI 2004, 3.1 and
+3.4; issue 13): inputs read from chunkservers and outputs committed by
+GFS's rename, all by messages in one simulation; map tasks handed first to
+a worker beside a replica of their input; the job's output does not
+change, under worker and chunkserver crashes too."""
 
 from __future__ import annotations
 
 from tests.mapreduce._jobs import lines_of, reference, spec
 
-from synod.harness.mapreduce import run_sim_job
+from synod.harness.gfs import GfsCell
+from synod.harness.mapreduce import run_sim_job, worker_nemesis
 
 WORDS = ["chunk", "lease", "master", "replica", "record", "append", "snapshot", "shadow"]
 
@@ -19,21 +22,44 @@ def _inputs(n: int) -> dict[str, bytes]:
 def test_map_tasks_go_to_a_worker_on_a_host_holding_their_input() -> None:
     inputs = _inputs(24)
     job = spec("synod.mapreduce.apps.wc", inputs, nreduce=3)
-    placed = run_sim_job(job, inputs, seed=5, workers=4, hosts=8)
+    cell = GfsCell(chunkservers=8)
+    placed = run_sim_job(job, inputs, seed=5, workers=4, gfs=cell)
     assert placed.done
     assert lines_of(placed.outputs) == reference("synod.mapreduce.apps.wc", inputs)
     st = placed.status
     assert st.placeable_map_executions == st.map_executions == 24
-    # each file on 3 of 8 hosts, 4 workers on 4 hosts: about 5/7 of the files have a replica on some
-    # worker's host; placement finds most of those (a free worker takes a remote task when none is local)
-    assert st.local_map_executions >= 12, st
-    again = run_sim_job(job, inputs, seed=5, workers=4, hosts=8)
+    # each file on 3 of 8 chunkservers, 4 workers beside 4 of them: about 13/14 of the files have a
+    # replica beside some worker; placement finds most of those (a free worker takes a remote task
+    # when none is local), where an unplaced task would find one 3 times in 8
+    assert st.local_map_executions >= 16, st
+    again = run_sim_job(job, inputs, seed=5, workers=4, gfs=cell)
     assert again.status.local_map_executions == st.local_map_executions   # same seed, same run
     unplaced = run_sim_job(job, inputs, seed=5, workers=4)
     assert unplaced.status.placeable_map_executions == 0 and lines_of(unplaced.outputs) == lines_of(placed.outputs)
 
 
-def test_the_cli_reports_the_local_fraction_and_refuses_hosts_without_sim(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_over_gfs_survives_worker_and_chunkserver_crashes() -> None:
+    """Workers and chunkservers killed and restarted during the job (the
+    loader and the master are spared): every seed commits the sequential
+    run's output, read back from the cell's replicas; worker crashes
+    re-execute map tasks, as over the simulator's own file system."""
+    import dataclasses
+
+    inputs = _inputs(12)
+    job = spec("synod.mapreduce.apps.wc", inputs, nreduce=3)
+    cell = GfsCell(chunkservers=5)
+    targets = ("worker-1", "worker-2", "worker-3") + cell.chunkserver_ids
+    crashed = 0
+    for seed in range(1, 7):
+        nemesis = dataclasses.replace(worker_nemesis(0.4), targets=targets)
+        run = run_sim_job(job, inputs, seed=seed, workers=3, gfs=cell, nemesis=nemesis, time_limit_ms=300_000)
+        assert run.done and run.outcome.succeeded, (seed, [v.summary for v in run.verdicts])
+        assert lines_of(run.outputs) == reference("synod.mapreduce.apps.wc", inputs), seed
+        crashed += run.crashes
+    assert crashed > 0   # the nemesis did hit workers
+
+
+def test_the_cli_runs_over_a_cell_reports_the_local_fraction_and_refuses_bad_hosts(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
     from synod.cli.main import cli
@@ -44,6 +70,13 @@ def test_the_cli_reports_the_local_fraction_and_refuses_hosts_without_sim(tmp_pa
                                    "--reduces", "1", "--out", str(tmp_path / "out"), str(tmp_path)])
     assert run.exit_code == 0, run.output
     assert "map executions on a host holding their input (3.4):" in run.output
+    assert "a simulated GFS cell of 4 chunkservers" in run.output
+    assert (tmp_path / "out" / "_SUCCESS").is_file()
+    counts = dict(line.split() for p in sorted((tmp_path / "out").glob("mr-out-*")) for line in p.read_text().splitlines())
+    assert counts == {"chunk": "3", "lease": "2", "master": "1", "replica": "1"}
     real = CliRunner().invoke(cli, ["mr", "run", "--hosts", "4", "--app", "wc", "--out", str(tmp_path / "o2"),
                                     str(tmp_path)])
     assert real.exit_code == 2 and "--hosts need --sim" in real.output
+    two = CliRunner().invoke(cli, ["mr", "run", "--sim", "--hosts", "2", "--app", "wc", "--out", str(tmp_path / "o3"),
+                                   str(tmp_path)])
+    assert two.exit_code == 2 and "--hosts must be 0 or within 3..100" in two.output

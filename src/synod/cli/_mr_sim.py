@@ -34,6 +34,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 KILL_INTERVAL_MS = 250.0  # how often the --kill-workers nemesis draws
+GFS_CHUNK_BYTES = 64 * 1024 * 1024   # --hosts: GFS's chunk size (2.5)
 
 
 def kill_nemesis(kill_workers: float, partitions: float, workers: int) -> Nemesis | None:
@@ -60,17 +61,24 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
     ``report``: called with the ``--json`` object (else nothing is printed
     on stdout but the console's lines); ``out_shown``: the output directory
     to name (``out`` is where this run writes, a temp dir under --force);
-    ``hosts``: workers and input replicas on that many hosts (locality,
-    section 3.4; 0: none)."""
+    ``hosts``: the input and output in a simulated GFS cell of that many
+    chunkservers, 64 MB chunks, with locality (section 3.4; 0: the
+    simulator's shared file system)."""
     t0 = time.perf_counter()
     out_shown = out_shown or out
     inputs = {str(p): p.read_bytes() for p in files}
     replay = replay_command(argv)
 
+    cell = None
+    if hosts:
+        from synod.harness.gfs import GfsCell
+
+        cell = GfsCell(chunkservers=hosts, chunk_size_bytes=GFS_CHUNK_BYTES)
+
     def once(tracer: Tracer | None) -> SimJobResult:
         nemesis = kill_nemesis(kill_workers, partitions, workers)
         return run_sim_job(job, inputs, seed=seed, workers=workers, nemesis=nemesis, tracer=tracer,
-                           setup=scripted_crashes(crashes) if crashes else None, hosts=hosts)
+                           setup=scripted_crashes(crashes) if crashes else None, gfs=cell)
 
     console.print(f"[bold]synod mr --sim[/]: seed {seed}, {workers} workers, {len(files)} inputs")
     if determinism_check:
@@ -118,7 +126,8 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
     if st.placeable_map_executions:
         console.print(f"map executions on a host holding their input (3.4): {st.local_map_executions} of "
                       f"{st.placeable_map_executions} "
-                      f"({st.local_map_executions / st.placeable_map_executions:.0%}; {hosts} hosts)")
+                      f"({st.local_map_executions / st.placeable_map_executions:.0%}; a simulated GFS cell "
+                      f"of {hosts} chunkservers)")
     console.print(f"outputs in {out_shown}" + (f"; trace in {trace_path}" if trace_path else ""))
     console.print(f"replay: {replay}")
     return 0

@@ -97,8 +97,9 @@ def mr() -> None:
 @click.option("--sim", is_flag=True, help="run in the simulator instead of real processes")
 @click.option("--seed", type=int, default=1, show_default=True, help="simulator seed")
 @click.option("--hosts", type=int, default=0, show_default=True,
-              help="sim: put workers and 3 replicas of each input chunk on this many hosts, and place map "
-                   "tasks on a host holding their input (paper section 3.4; 0: no placement)")
+              help="sim: keep the input and output in a simulated GFS cell of this many chunkservers (3 "
+                   "replicas of each 64 MB chunk), worker i beside chunkserver i mod N, map tasks placed "
+                   "beside a replica of their input (paper section 3.4; 0: no cell, no placement; else >= 3)")
 @click.option("--kill-workers", type=float, default=0.0, show_default=True,
               help="sim: each worker's probability of being killed per virtual second (restarted 1.5 s "
                    "later; at most half the workers down at once)")
@@ -143,8 +144,8 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
                         or sim_compute_ms_per_mb or hosts):
             raise click.UsageError("--kill-workers, --partitions, --crash, --trace, --check-determinism, "
                                    "--sim-compute-ms-per-mb and --hosts need --sim")
-        if not 0 <= hosts <= 1000:
-            raise click.UsageError(f"--hosts must be within 0..1000, got {hosts}")
+        if hosts and not 3 <= hosts <= 100:
+            raise click.UsageError(f"--hosts must be 0 or within 3..100 (3 replicas of each chunk), got {hosts}")
         scripted = [_parse_crash(c, workers) for c in crashes]
         if any(is_gfs(i) for i in inputs) or is_gfs(out_dir):
             if sim or as_json:

@@ -66,7 +66,7 @@ from synod.sim import DiskFaults, LinkModel, Network, Simulator, Tracer, Uniform
 from synod.sim.nemesis import chaos_nemesis
 
 __all__ = ["GFS_NEMESIS_KINDS", "UNSAFE_OPTIONS", "GfsHistory", "gfs_scenario", "run_gfs", "replay_command", "pattern",
-           "record_bytes", "GfsCell"]
+           "record_bytes", "GfsCell", "file_bytes", "files_in"]
 
 GFS_NEMESIS_KINDS: tuple[str, ...] = ("kill", "partition", "loss", "corrupt")
 MASTER = "master"
@@ -328,6 +328,34 @@ def _replicas(sim: Simulator, cell: GfsCell, path: str) -> tuple[list[tuple[int,
                     holders[cs] = node.store
         out.append((handle, version, holders))
     return out, ""
+
+
+def file_bytes(sim: Simulator, cell: GfsCell, path: str) -> bytes | None:
+    """The checkers' view of a whole file: each chunk as a live replica at
+    the master's version holds it (a chunk before the last padded to the
+    chunk size, as a hole reads). None if the master is down, the file is
+    missing, or a chunk has no such replica."""
+    chunks, why = _replicas(sim, cell, path)
+    if why:
+        return None
+    parts = []
+    for i, (handle, _, holders) in enumerate(chunks):
+        if not holders:
+            return None
+        store = holders[min(holders)]
+        data = store.read(handle, 0, store.chunks[handle].size)
+        parts.append(data if i == len(chunks) - 1 else data.ljust(cell.chunk_size_bytes, b"\0"))
+    return b"".join(parts)
+
+
+def files_in(sim: Simulator, directory: str) -> list[str]:
+    """The full paths of the files and directories in ``directory``, as the
+    master's namespace has them ([] if the master is down or it is missing)."""
+    master = sim.hosts[MASTER].node
+    if not isinstance(master, MasterNode) or not sim.hosts[MASTER].up:
+        return []
+    _, names = master.meta.namespace.list(directory)
+    return [f"{directory.rstrip('/')}/{name}" for name in names]
 
 
 def replication_done(sim: Simulator, cell: GfsCell) -> bool:

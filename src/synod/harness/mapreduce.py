@@ -18,22 +18,23 @@ run stops (a liveness failure). Checkers: the output directory's outcome
 (``_SUCCESS`` naming all R outputs, :func:`~synod.mapreduce.job_outcome`)
 and, given the sequential run's lines, the output itself.
 
-Locality (section 3.4; ``hosts`` > 0): the cluster has that many hosts;
-worker ``i`` runs on host ``i mod hosts``, and the input files are in a
-model of GFS's placement: each chunk (``PLACEMENT_CHUNK_BYTES``) of each
-file on 3 distinct hosts drawn from the run's seed, told to the
-coordinator as ``ctx.fs.replica_hosts``. The coordinator hands a worker a
-map task whose input has a replica on its host first, and the result
-counts them (``status.local_map_executions`` of
-``placeable_map_executions``).
+Over GFS (``gfs``, a :class:`synod.harness.gfs.GfsCell`): the inputs and
+the output directory live in a simulated GFS cell whose master, shadows and
+chunkservers run in the same simulation, put there by a loader client; map
+tasks read through GFS's client library, reduce tasks commit by GFS's
+rename (:mod:`synod.harness.mr_gfs`). Locality (section 3.4): worker ``i``
+runs beside chunkserver ``i mod n``; the coordinator asks the master where
+each split's first chunk has its replicas and hands a worker a map task
+whose input has a replica beside it first, and the result counts them
+(``status.local_map_executions`` of ``placeable_map_executions``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from synod.core import Node
 from synod.harness.runner import ILLEGAL, OK, RunResult, Scenario, Verdict, run_simulated
@@ -44,32 +45,15 @@ from synod.mapreduce.outcome import JobOutcome, job_outcome
 from synod.mapreduce.reference import output_lines
 from synod.mapreduce.simjob import COORDINATOR_ID, worker_ids
 from synod.mapreduce.worker import Worker
-from synod.sim import DiskFaults, Network, Simulator, Tracer
+from synod.sim import DiskFaults, Network, Simulator, Tracer, new_memory_fs
 from synod.sim.nemesis import Nemesis
+
+if TYPE_CHECKING:   # (GFS is imported only by the runs over it)
+    from synod.harness.gfs import GfsCell
 
 __all__ = ["SimJobResult", "run_sim_job", "job_scenario", "worker_nemesis", "scripted_crashes"]
 
 RESPAWN_CHECK_MS = 200
-PLACEMENT_CHUNK_BYTES = 64 * 1024 * 1024   # GFS's chunk (2.5), for the placement model
-PLACEMENT_REPLICAS = 3
-
-
-def host_of(index: int, hosts: int) -> str:
-    return f"host{index % hosts + 1}"
-
-
-class _Placement:
-    """Where each chunk of each input file has its replicas (a model of GFS's
-    placement, seeded): ``replica_hosts(path, offset)``."""
-
-    def __init__(self, seed: int, inputs: dict[str, bytes], hosts: int) -> None:
-        rng = random.Random(f"synod-placement:{seed}")
-        names = [host_of(i, hosts) for i in range(hosts)]
-        self.where = {(path, c): sorted(rng.sample(names, min(PLACEMENT_REPLICAS, hosts)))
-                      for path in sorted(inputs) for c in range(max(1, -(-len(inputs[path]) // PLACEMENT_CHUNK_BYTES)))}
-
-    def replica_hosts(self, path: str, offset: int = 0) -> list[str]:
-        return list(self.where.get((path, offset // PLACEMENT_CHUNK_BYTES), ()))
 
 
 def worker_nemesis(kill_probability: float, partition_probability: float = 0.0) -> Nemesis:
@@ -127,12 +111,22 @@ class _Job:
     liveness phase saw (exits, commit time)."""
 
     def __init__(self, sim: Simulator, job: JobSpec, workers: int, respawn_delay_ms: float,
-                 hosts: int = 0) -> None:
+                 gfs: GfsCell | None = None, time_limit_ms: float = 0.0) -> None:
         self.sim = sim
         self.job = job
         self.ids = worker_ids(workers)
-        self.coordinator = Coordinator(job, worker_hosts={w: host_of(i, hosts) for i, w in enumerate(self.ids)}
-                                       if hosts else None)
+        self.gfs = gfs
+        self.storage: Callable[[], Any] = lambda: None   # a worker's storage (None: ctx.fs)
+        if gfs is not None:
+            from synod.harness.mr_gfs import GfsStorage
+
+            self.storage = lambda: GfsStorage(gfs.masters, rpc_timeout_ms=gfs.rpc_timeout_ms)
+            servers = gfs.chunkserver_ids   # worker i beside chunkserver i mod n (3.4)
+            self.coordinator = Coordinator(job, worker_hosts={w: servers[i % len(servers)]
+                                                              for i, w in enumerate(self.ids)},
+                                           storage=self.storage(), input_wait_ms=time_limit_ms)
+        else:
+            self.coordinator = Coordinator(job)
         self.respawn_delay_ms = respawn_delay_ms
         self.exit_ms: dict[str, float] = {}
         self.commit_ms = 0.0
@@ -165,8 +159,23 @@ class _Job:
                 self.exit_ms[node_id] = sim.now_ms
         return not sim.hosts[COORDINATOR_ID].up and all(not sim.hosts[w].up for w in self.ids)
 
-    def outputs(self) -> dict[str, bytes]:
-        fs, out = self.sim.fs, {}
+    def out_fs(self) -> Any:
+        """The file system holding the job's output directory, for the
+        checkers: the simulator's, or (over GFS) a copy of the directory as
+        the cell's replicas hold it (a file no replica can give is left out)."""
+        if self.gfs is None:
+            return self.sim.fs
+        from synod.harness.mr_gfs import cell_files
+
+        fs = new_memory_fs()
+        fs.makedirs(self.job.out_dir, exist_ok=True)
+        for path, data in cell_files(self.sim, self.gfs, self.job.out_dir).items():
+            if data is not None:
+                fs.pipe_file(path, data)
+        return fs
+
+    def outputs(self, fs: Any = None) -> dict[str, bytes]:
+        fs, out = fs if fs is not None else self.out_fs(), {}
         for path in sorted(fs.ls(self.job.out_dir, detail=False)):
             name = path.rsplit("/", 1)[-1]
             if name.startswith("mr-out-"):
@@ -174,11 +183,12 @@ class _Job:
         return out
 
     def check(self, expected: list[str] | None) -> list[Verdict]:
-        outcome = job_outcome(self.sim.fs, self.job.out_dir, self.job.nreduce)
+        fs = self.out_fs()
+        outcome = job_outcome(fs, self.job.out_dir, self.job.nreduce)
         verdicts = [Verdict("outcome", OK if outcome.succeeded else ILLEGAL,
                             f"{outcome.verdict}: outputs {outcome.describe_outputs()}", outcome)]
         if expected is not None:
-            outputs = self.outputs()
+            outputs = self.outputs(fs)
             same = output_lines(outputs[name] for name in sorted(outputs)) == expected
             verdicts.append(Verdict("output", OK if same else ILLEGAL, "the same lines as the sequential run"
                                     if same else "the output differs from the sequential run"))
@@ -189,17 +199,25 @@ def job_scenario(sim: Simulator, job: JobSpec, inputs: dict[str, bytes], *, work
                  nemesis: Nemesis | None = None, respawn_delay_ms: float = 200.0,
                  time_limit_ms: float = 3_600_000.0, disk_faults: DiskFaults | None = None,
                  setup: Callable[[Simulator], None] | None = None, expected: list[str] | None = None,
-                 replay: str = "", hosts: int = 0) -> tuple[Scenario, _Job]:
+                 replay: str = "", gfs: GfsCell | None = None) -> tuple[Scenario, _Job]:
     """The scenario of ``job`` over ``inputs`` (path -> bytes, placed in the
-    simulator's file system at those paths) with ``workers`` workers (see
-    the module docstring; arguments as :func:`run_sim_job`'s), and the job
-    whose state the result reads."""
-    for path, data in inputs.items():
-        sim.fs.pipe_file(path, data)
-    sim.fs.makedirs(job.out_dir, exist_ok=True)
-    if hosts:
-        sim.fs.replica_hosts = _Placement(sim.seed, inputs, hosts).replica_hosts   # (the coordinator asks ctx.fs)
-    j = _Job(sim, job, workers, respawn_delay_ms, hosts)
+    simulator's file system at those paths, or put into the GFS cell
+    ``gfs`` by a loader) with ``workers`` workers (see the module
+    docstring; arguments as :func:`run_sim_job`'s), and the job whose state
+    the result reads."""
+    clients: dict[str, Callable[[], Node]] = {}
+    extra_servers: dict[str, Callable[[], Node]] = {}
+    if gfs is not None:
+        from synod.harness.mr_gfs import LOADER_ID, InputLoader
+
+        loader = InputLoader(gfs, inputs, job.out_dir)
+        clients[LOADER_ID] = lambda: loader
+        extra_servers = gfs.servers()
+    else:
+        for path, data in inputs.items():
+            sim.fs.pipe_file(path, data)
+        sim.fs.makedirs(job.out_dir, exist_ok=True)
+    j = _Job(sim, job, workers, respawn_delay_ms, gfs, time_limit_ms)
     if nemesis is not None and not nemesis.targets:
         nemesis = dataclasses.replace(nemesis, targets=tuple(j.ids))
 
@@ -209,9 +227,10 @@ def job_scenario(sim: Simulator, job: JobSpec, inputs: dict[str, bytes], *, work
         sim.call_after(RESPAWN_CHECK_MS, j.watch)
 
     servers: dict[str, Callable[[], Node]] = {COORDINATOR_ID: lambda: j.coordinator}
-    servers.update({wid: (lambda: Worker(COORDINATOR_ID)) for wid in j.ids})
+    servers.update({wid: (lambda: Worker(COORDINATOR_ID, storage=j.storage())) for wid in j.ids})
+    servers.update(extra_servers)
     scenario = Scenario(
-        servers=servers,
+        servers=servers, clients=clients,
         disk_faults={wid: disk_faults for wid in j.ids} if disk_faults is not None else {},
         nemesis=nemesis, driver=driver,
         safety_ms=time_limit_ms, safety_done=lambda: j.coordinator.done, after_heal=j.job_done,
@@ -226,7 +245,7 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
                 nemesis: Nemesis | None = None, tracer: Tracer | None = None, respawn_delay_ms: float = 200.0,
                 time_limit_ms: float = 3_600_000.0, disk_faults: DiskFaults | None = None,
                 setup: Callable[[Simulator], None] | None = None, expected: list[str] | None = None,
-                replay: str = "", hosts: int = 0) -> SimJobResult:
+                replay: str = "", gfs: GfsCell | None = None) -> SimJobResult:
     """Run ``job`` over ``inputs`` (path -> bytes, placed in the simulator's
     file system at those paths) with ``workers`` workers, at most
     ``time_limit_ms`` of virtual time, links of 1-10 ms.
@@ -236,8 +255,10 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
     ``setup(sim)``: called before the run, to schedule scripted faults with
     ``sim.call_at``. ``expected``: the sequential run's output lines (adds
     the ``output`` verdict). ``replay``: the command that replays the run.
-    ``hosts``: place workers and input replicas on that many hosts (the
-    module docstring's locality; 0: no placement).
+    ``gfs``: a cell's shape (:class:`synod.harness.gfs.GfsCell`): the
+    inputs and outputs live in that simulated GFS cell, whose nodes run
+    beside the job's, with locality (the module docstring; None: the
+    simulator's shared file system, no placement).
     """
     built: list[_Job] = []
 
@@ -245,7 +266,7 @@ def run_sim_job(job: JobSpec, inputs: dict[str, bytes], *, seed: int, workers: i
         scenario, j = job_scenario(sim, job, inputs, workers=workers, nemesis=nemesis,
                                    respawn_delay_ms=respawn_delay_ms, time_limit_ms=time_limit_ms,
                                    disk_faults=disk_faults, setup=setup, expected=expected, replay=replay,
-                                   hosts=hosts)
+                                   gfs=gfs)
         built.append(j)
         return scenario
 
@@ -257,9 +278,10 @@ def _result(r: RunResult, j: _Job) -> SimJobResult:
     sim, ids = j.sim, j.ids
     marker_path = f"{j.job.out_dir}/{SUCCESS_MARKER}"
     outcome = next(v.detail for v in r.verdicts if v.checker == "outcome")
+    fs = j.out_fs()
     return SimJobResult(
-        seed=r.seed, done=j.coordinator.done, status=j.coordinator.status(), outputs=j.outputs(),
-        outcome=outcome, marker=sim.fs.cat_file(marker_path) if sim.fs.exists(marker_path) else None,
+        seed=r.seed, done=j.coordinator.done, status=j.coordinator.status(), outputs=j.outputs(fs),
+        outcome=outcome, marker=fs.cat_file(marker_path) if fs.exists(marker_path) else None,
         virtual_ms=r.virtual_ms, exit_ms=j.exit_ms, commit_ms=j.commit_ms, respawns=j.respawns,
         crashes=sum(sim.hosts[w].incarnation for w in ids) - sum(1 for w in ids if w in j.exit_ms),
         sim=sim, verdicts=r.verdicts,

@@ -24,8 +24,8 @@ Invariant: the ranges of all splits cover every input byte exactly once
 
 from __future__ import annotations
 
-from typing import Any
-
+from synod.core import Context
+from synod.mapreduce._storage import JobStorage
 from synod.mapreduce.constants import READ_AHEAD_BYTES, SPLIT_RANGES_MAX
 
 __all__ = ["FileRange", "plan_splits", "read_range"]
@@ -66,10 +66,12 @@ def plan_splits(sizes: list[tuple[str, int]], split_size_bytes: int) -> list[tup
     return out
 
 
-def _line_end(fs: Any, path: str, pos: int, size: int) -> int:
+async def _line_end(storage: JobStorage, ctx: Context, path: str, pos: int, size: int) -> int:
     """Index just past the first newline at or after ``pos`` (or ``size``)."""
     while pos < size:
-        chunk = fs.cat_file(path, start=pos, end=min(size, pos + READ_AHEAD_BYTES))
+        chunk = await storage.read(ctx, path, pos, min(size, pos + READ_AHEAD_BYTES))
+        if not chunk:
+            return size   # shorter than its size said: it ends here
         i = chunk.find(b"\n")
         if i >= 0:
             return pos + i + 1
@@ -77,15 +79,15 @@ def _line_end(fs: Any, path: str, pos: int, size: int) -> int:
     return size
 
 
-def read_range(fs: Any, path: str, offset: int, length: int) -> bytes:
+async def read_range(storage: JobStorage, ctx: Context, path: str, offset: int, length: int) -> bytes:
     """The bytes of the lines of ``path`` that start in ``[offset, offset +
-    length)``; length -1: the whole file."""
+    length)``; length -1: the whole file. Raises OSError (storage)."""
     if length < 0:
-        return fs.cat_file(path)
-    size = fs.size(path)
+        return await storage.read(ctx, path, 0, None)
+    size = await storage.size(ctx, path)
     end = min(size, offset + length)
-    start = 0 if offset == 0 else _line_end(fs, path, offset - 1, size)
+    start = 0 if offset == 0 else await _line_end(storage, ctx, path, offset - 1, size)
     if start >= end:
         return b""
-    stop = _line_end(fs, path, end - 1, size)
-    return fs.cat_file(path, start=start, end=stop)
+    stop = await _line_end(storage, ctx, path, end - 1, size)
+    return await storage.read(ctx, path, start, stop)

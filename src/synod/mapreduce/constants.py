@@ -11,6 +11,7 @@ HEARTBEAT_INTERVAL_MS = 1_000     # coordinator pings each known worker (paper s
 DONE_GRACE_MS = 3_000             # after the job, the coordinator waits this long for workers to hear "exit"
 WORKER_RESPONSIVE_MS = 3 * HEARTBEAT_INTERVAL_MS  # a worker not heard this long cannot be counted on to take a task
 WAIT_DELAY_MS = 200               # a worker with nothing to do asks again after this
+INPUT_POLL_MS = 100               # a coordinator waiting for an input file looks again after this
 BACKUP_TASKS_MAX = 64             # backup executions scheduled at most (paper section 3.6)
 WORKER_DEATHS_MAX = 1_000         # worker deaths remembered for the job's status (the first ones)
 SUCCESS_MARKER = "_SUCCESS"       # written in out_dir once every output is committed (Hadoop's convention)

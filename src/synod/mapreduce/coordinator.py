@@ -52,12 +52,14 @@ assigned before every map task has completed once.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from synod.core import Context, Node, ReplyHandle
 from synod.mapreduce import constants as C
 from synod.mapreduce._splits import FileRange, plan_splits
+from synod.mapreduce._storage import FsStorage, JobStorage
 from synod.mapreduce._validate import check_coordinator_message
 from synod.mapreduce.app import load_app
 from synod.mapreduce.messages import (
@@ -105,13 +107,25 @@ class _Worker:
 
 
 class Coordinator(Node):
-    """Coordinates one job (a :class:`JobSpec`)."""
+    """Coordinates one job (a :class:`JobSpec`).
 
-    def __init__(self, job: JobSpec, *, worker_hosts: dict[str, str] | None = None) -> None:
+    ``worker_hosts``: worker id -> the storage host it runs beside (3.4);
+    ``storage``: where the input and output live (``ctx.fs`` by default, see
+    :mod:`synod.mapreduce._storage`); ``input_wait_ms``: how long to wait
+    for an input file that is not there yet (0: a missing input fails the
+    job at once; a job may be started while its input is still being put
+    into GFS, each file appearing whole by rename)."""
+
+    def __init__(self, job: JobSpec, *, worker_hosts: dict[str, str] | None = None,
+                 storage: JobStorage | None = None, input_wait_ms: float = 0.0) -> None:
         self.job = job
+        self.storage: JobStorage = storage if storage is not None else FsStorage()
+        self.input_wait_ms = input_wait_ms
+        self.started = False     # the splits are planned: tasks can be handed out
+        self.finishing = False   # the marker is being written (done once it is)
         # Locality (3.4): worker id -> the storage host it runs beside, and
-        # map task id -> the hosts holding its input's first chunk (from
-        # ctx.fs.replica_hosts when the file system has one: GFS).
+        # map task id -> the hosts holding its input's first chunk (the
+        # storage's replica_hosts: GFS's master knows them).
         self.worker_hosts = dict(worker_hosts or {})
         self.split_hosts: list[frozenset[str]] = []
         self.local_map_executions = 0
@@ -141,30 +155,61 @@ class Coordinator(Node):
         self.parked: dict[str, tuple[int, ReplyHandle]] = {}
 
     # -- start -------------------------------------------------------------------------
-    def on_start(self, ctx: Context) -> None:
+    async def on_start(self, ctx: Context) -> None:
         job = self.job
+        storage = self.storage
         assert job.nreduce >= 1, "nreduce must be validated before the job starts"
-        sizes = [(path, int(ctx.fs.size(path))) for path in job.inputs]
+        sizes = []
+        for path in job.inputs:
+            size = await self._input_size(ctx, path)
+            if size is None:
+                return
+            sizes.append((path, size))
         self.input_bytes = sum(size for _, size in sizes)
         self.splits = plan_splits(sizes, job.split_size_bytes)
         assert 0 < len(self.splits) <= C.MAP_TASKS_MAX, f"{len(self.splits)} map tasks"
-        self.maps = [_Task("map", i) for i in range(len(self.splits))]
-        where = getattr(ctx.fs, "replica_hosts", None)
-        self.split_hosts = [frozenset(where(split[0][0], max(split[0][1], 0))) if where is not None and self.worker_hosts
-                            else frozenset() for split in self.splits]
-        self.reduces = [_Task("reduce", r) for r in range(job.nreduce)]
+        split_hosts = []
+        for split in self.splits:
+            path, offset, _ = split[0]
+            split_hosts.append(frozenset(await storage.replica_hosts(ctx, path, max(offset, 0)))
+                               if self.worker_hosts else frozenset())
         marker = f"{job.out_dir}/{C.SUCCESS_MARKER}"
-        if ctx.fs.exists(marker):
-            ctx.fs.rm_file(marker)  # a stale marker would vouch for this job's outputs
+        await storage.remove(ctx, marker)  # a stale marker would vouch for this job's outputs
         app = load_app(job.app, job.app_args)
         if app.partition_plan is not None:
+            if not isinstance(storage, FsStorage):
+                ctx.warn("exiting: this app plans its partitions through ctx.fs, which this job's storage is not",
+                         app=job.app)
+                ctx.exit(2)
+                return
             self.partition_plan = app.partition_plan(ctx.fs, list(job.inputs), job.nreduce)
+        self.split_hosts = split_hosts
+        self.maps = [_Task("map", i) for i in range(len(self.splits))]
+        self.reduces = [_Task("reduce", r) for r in range(job.nreduce)]
+        self.started = True
         ctx.trace("job_start", maps=len(self.maps), reduces=len(self.reduces), input_bytes=self.input_bytes)
         ctx.set_timer("tick", C.TICK_INTERVAL_MS)
+        self._serve_parked(ctx)
+
+    async def _input_size(self, ctx: Context, path: str) -> int | None:
+        """An input file's size, waiting up to ``input_wait_ms`` for it to
+        appear; None (and the coordinator exits 1) if it never does."""
+        waited = 0.0
+        while True:
+            try:
+                return await self.storage.size(ctx, path)
+            except OSError as e:
+                if waited >= self.input_wait_ms:
+                    ctx.warn("exiting: an input file cannot be read", path=path, error=str(e))
+                    ctx.exit(1)
+                    return None
+            await ctx.sleep(C.INPUT_POLL_MS)
+            waited += C.INPUT_POLL_MS
 
     # -- messages ----------------------------------------------------------------------
-    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+    def on_message(self, ctx: Context, src: str, msg: Any) -> Coroutine[Any, Any, None] | None:
         check_coordinator_message(self, ctx, src, msg)  # RemoteProtocolError before any state changes
+        finish = None
         match msg:
             case RequestTask():
                 if self._heard(ctx, msg.worker_id, msg.incarnation):
@@ -179,7 +224,7 @@ class Coordinator(Node):
                 ctx.reply(Ack(accepted=True))
             case ReduceDone():
                 if self._heard(ctx, msg.worker_id, msg.incarnation):
-                    self._reduce_done(ctx, msg)
+                    finish = self._reduce_done(ctx, msg)
                 ctx.reply(Ack(accepted=True))
             case FetchFailed():
                 if self._heard(ctx, msg.worker_id, msg.incarnation):
@@ -197,6 +242,7 @@ class Coordinator(Node):
         self._serve_parked(ctx)
         if self.done:
             self._exit_if_all_told(ctx, ctx.now_ms)
+        return finish
 
     def _serve_parked(self, ctx: Context, *, release: bool = False) -> None:
         """Answer each parked request that now has a task (or ``ExitTask``);
@@ -233,6 +279,8 @@ class Coordinator(Node):
         if self.done:
             self.workers[worker_id].told_exit = True
             return ExitTask()
+        if not self.started:   # still planning (its storage is GFS, asked by messages)
+            return WaitTask(delay_ms=C.WAIT_DELAY_MS)
         if not self.reduce_phase and all(t.status == COMPLETED for t in self.maps):
             self.reduce_phase = True
             ctx.trace("reduce_phase")
@@ -298,10 +346,14 @@ class Coordinator(Node):
             task.holder = msg.worker_id
             task.holder_attempt = msg.attempt
 
-    def _reduce_done(self, ctx: Context, msg: ReduceDone) -> None:
+    def _reduce_done(self, ctx: Context, msg: ReduceDone) -> Coroutine[Any, Any, None] | None:
+        """The reduce task is complete; once all are, the coroutine that
+        writes the marker (else None)."""
         if self._complete(ctx, self.reduces[msg.task_id], msg) and all(
-                t.status == COMPLETED for t in self.reduces):
-            self._finish(ctx)
+                t.status == COMPLETED for t in self.reduces) and not self.finishing and not self.done:
+            self.finishing = True
+            return self._finish(ctx)
+        return None
 
     def _fetch_failed(self, ctx: Context, msg: FetchFailed) -> None:
         """A reducer could not read a map output: re-execute that map task
@@ -386,37 +438,52 @@ class Coordinator(Node):
                 if task.status == COMPLETED and task.holder == worker_id:
                     self._reexecute(ctx, task, f"worker {worker_id} {reason}")
 
-    def _finish(self, ctx: Context) -> None:
-        """Every output is committed: clean up, then write the marker, last."""
+    async def _finish(self, ctx: Context) -> None:
+        """Every output is committed: clean up, then write the marker, last;
+        then the job is done. A storage failure (GFS out of reach) is tried
+        again at the next tick."""
+        storage = self.storage
+        out_dir = self.job.out_dir
+        outputs = [f"mr-out-{r}" for r in range(len(self.reduces))]
+        try:
+            for path in await storage.ls(ctx, out_dir):
+                if path.rsplit("/", 1)[-1].startswith(".mr-tmp-"):
+                    await storage.remove(ctx, path)  # leftovers of crashed or slow duplicates
+            # atomic: the marker is whole or absent
+            await storage.commit(ctx, f"{out_dir}/.mr-tmp-{C.SUCCESS_MARKER}", f"{out_dir}/{C.SUCCESS_MARKER}",
+                                 ("\n".join(outputs) + "\n").encode())
+        except OSError as e:
+            ctx.warn("the job's marker is not written yet", error=str(e))
+            self.finishing = False
+            return
         self.done = True
         self.done_ms = ctx.now_ms
-        out_dir = self.job.out_dir
-        for path in ctx.fs.ls(out_dir, detail=False):
-            if path.rsplit("/", 1)[-1].startswith(".mr-tmp-"):
-                ctx.fs.rm_file(path)  # leftovers of crashed or slow duplicates
-        outputs = [f"mr-out-{r}" for r in range(len(self.reduces))]
-        temp = f"{out_dir}/.mr-tmp-{C.SUCCESS_MARKER}"
-        ctx.fs.pipe_file(temp, ("\n".join(outputs) + "\n").encode())
-        ctx.fs.mv(temp, f"{out_dir}/{C.SUCCESS_MARKER}")  # atomic: the marker is whole or absent
         ctx.trace("job_done", map_executions=sum(t.executions for t in self.maps),
                   reduce_executions=sum(t.executions for t in self.reduces), reexecutions=self.reexecutions,
                   local_map_executions=self.local_map_executions,
                   placeable_map_executions=self.placeable_map_executions)
+        self._serve_parked(ctx)
+        self._exit_if_all_told(ctx, ctx.now_ms)
 
     # -- housekeeping ------------------------------------------------------------------------
-    def on_timer(self, ctx: Context, name: str) -> None:
+    def on_timer(self, ctx: Context, name: str) -> Coroutine[Any, Any, None] | None:
         assert name == "tick", name
         now = ctx.now_ms
+        finish = None
         if self.done and self._exit_if_all_told(ctx, now):
-            return
-        else:
-            self._check_timeouts(ctx, now)
-            self._serve_parked(ctx, release=True)
-            if now - self.last_ping_ms >= C.HEARTBEAT_INTERVAL_MS:
-                self.last_ping_ms = now
-                for worker_id in sorted(self.workers):
-                    ctx.send(worker_id, Ping())
+            return None
+        if not self.done and not self.finishing and self.reduces and all(t.status == COMPLETED
+                                                                         for t in self.reduces):
+            self.finishing = True   # the last try at the marker failed: again
+            finish = self._finish(ctx)
+        self._check_timeouts(ctx, now)
+        self._serve_parked(ctx, release=True)
+        if now - self.last_ping_ms >= C.HEARTBEAT_INTERVAL_MS:
+            self.last_ping_ms = now
+            for worker_id in sorted(self.workers):
+                ctx.send(worker_id, Ping())
         ctx.set_timer("tick", C.TICK_INTERVAL_MS)
+        return finish
 
     def _exit_if_all_told(self, ctx: Context, now: float) -> bool:
         """After the job: exit once every live worker was told to exit (at

@@ -2,7 +2,8 @@
 
 A worker pulls tasks from the coordinator and runs them one at a time:
 
-- **map**: read the split through ``ctx.fs``, apply the app's map (and the
+- **map**: read the split from the job's storage (``ctx.fs``, or GFS by
+  messages: :mod:`synod.mapreduce._storage`), apply the app's map (and the
   combiner, section 4.3), partition the pairs into R regions by
   ``partition_hash(key) % R`` (or the app's partitioner), write the regions to the
   worker's *local* disk (``ctx.disk``), one checksummed record each in one
@@ -14,7 +15,7 @@ A worker pulls tasks from the coordinator and runs them one at a time:
   (one ``FetchRegions`` call per holder names all the map tasks it holds; a
   region too large for one reply is finished with ``FetchRegion`` chunks),
   merge in map task order, sort by key, apply reduce, write
-  ``mr-out-<r>`` through ``ctx.fs`` to a temp name and rename it into place
+  ``mr-out-<r>`` to the job's storage under a temp name and rename it into place
   (section 3.3: the atomic rename makes the first committed execution the
   output), then report ``ReduceDone``.
 
@@ -50,6 +51,7 @@ from synod.core import Context, Node, RemoteProtocolError, decode, encode, pack_
 from synod.core.records import RECORD_HEADER_BYTES, record_header
 from synod.mapreduce import constants as C
 from synod.mapreduce._splits import read_range
+from synod.mapreduce._storage import FsStorage, JobStorage
 from synod.mapreduce._validate import check_worker_message, reply_problem
 from synod.mapreduce.app import App, TaskAborted, TaskEnv, load_app, partition_hash
 from synod.mapreduce.messages import (
@@ -194,11 +196,14 @@ def partition_pairs(pairs: Any, nreduce: int, app: App, plan: Any, use_combiner:
 class Worker(Node):
     """A MapReduce worker; ``coordinator`` is the coordinator's node id;
     ``done_marker``: the path, in ``ctx.fs``, of the file whose existence
-    means the job is over (``<out_dir>/_SUCCESS``), or None."""
+    means the job is over (``<out_dir>/_SUCCESS``), or None; ``storage``:
+    where the job's input and output live (``ctx.fs`` by default; see
+    :mod:`synod.mapreduce._storage`)."""
 
-    def __init__(self, coordinator: str, done_marker: str | None = None) -> None:
+    def __init__(self, coordinator: str, done_marker: str | None = None, storage: JobStorage | None = None) -> None:
         self.coordinator = coordinator
         self.done_marker = done_marker
+        self.storage: JobStorage = storage if storage is not None else FsStorage()
         self.incarnation = 0
         self.tasks_run = 0
         self.joined = False  # the coordinator has answered a call of this incarnation
@@ -307,7 +312,13 @@ class Worker(Node):
         app = load_app(job.app, job.app_args)
         # A split may pack several small files (synod.mapreduce._splits):
         # map is called once per file range, with that range's file name.
-        data = [(path, read_range(ctx.fs, path, offset, length)) for path, offset, length in task.split]
+        data = []
+        for path, offset, length in task.split:
+            try:
+                data.append((path, await read_range(self.storage, ctx, path, offset, length)))
+            except OSError as e:   # (GFS out of reach past its retries): the task times out and runs again
+                ctx.warn("map input unreadable", task=task.task_id, path=path, error=str(e))
+                return
         nbytes = sum(len(d) for _, d in data)
         ctx.trace("map_start", task=task.task_id, attempt=task.attempt, bytes=nbytes, files=len(data))
         if job.sim_compute_ms_per_mb:
@@ -370,8 +381,11 @@ class Worker(Node):
             lines.append(f"{key} {value}\n".encode())
         final = f"{job.out_dir}/mr-out-{task.task_id}"
         temp = f"{job.out_dir}/.mr-tmp-{task.task_id}-{ctx.node_id}-{task.attempt}"
-        ctx.fs.pipe_file(temp, b"".join(lines))
-        ctx.fs.mv(temp, final)  # atomic commit: readers see all of one execution or nothing
+        try:   # atomic commit: readers see all of one execution or nothing
+            await self.storage.commit(ctx, temp, final, b"".join(lines))
+        except OSError as e:   # (GFS out of reach past its retries): the task times out and runs again
+            ctx.warn("reduce output not committed", task=task.task_id, error=str(e))
+            return
         self.tasks_run += 1
         await ctx.call(self.coordinator, ReduceDone(
             worker_id=ctx.node_id, incarnation=self.incarnation, task_id=task.task_id,
