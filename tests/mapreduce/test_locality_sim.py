@@ -80,3 +80,6 @@ def test_the_cli_runs_over_a_cell_reports_the_local_fraction_and_refuses_bad_hos
     two = CliRunner().invoke(cli, ["mr", "run", "--sim", "--hosts", "2", "--app", "wc", "--out", str(tmp_path / "o3"),
                                    str(tmp_path)])
     assert two.exit_code == 2 and "--hosts must be 0 or within 3..100" in two.output
+    ranged = CliRunner().invoke(cli, ["mr", "run", "--sim", "--hosts", "3", "--app", "sort", "--out",
+                                      str(tmp_path / "o4"), str(tmp_path)])
+    assert ranged.exit_code == 2 and "plans its partitions" in ranged.output

@@ -167,6 +167,12 @@ def run(app: str, app_args: tuple[str, ...], workers: int, reduces: int, out_dir
                         out_dir=SIM_OUT_DIR if sim else str(out), reduces=reduces,
                         split_size_bytes=split_size, backup_tasks=backup_tasks, use_combiner=not no_combiner,
                         task_timeout_ms=task_timeout_ms, sim_compute_ms_per_mb=sim_compute_ms_per_mb)
+        from synod.mapreduce.app import load_app
+
+        if hosts and load_app(job.app, job.app_args).partition_plan is not None:
+            raise click.UsageError(f"--hosts: app {app} plans its partitions by reading its input through "
+                                   "ctx.fs, which a job over the simulated GFS cell does not have; run it "
+                                   "without --hosts")
         plan = plan_output(out, force)  # last: it may create the directory that replaces out
     except click.UsageError as e:
         fail(e.message)

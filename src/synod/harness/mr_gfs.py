@@ -88,9 +88,6 @@ class GfsStorage:
     async def replica_hosts(self, ctx: Context, path: str, offset: int) -> list[str]:
         return list(await self._do(self.client(ctx).replicas_at(ctx, path, offset), path))
 
-    async def exists(self, ctx: Context, path: str) -> bool:
-        return bool(await self._do(self.client(ctx).exists(ctx, path), path))
-
     async def remove(self, ctx: Context, path: str) -> None:
         try:
             await self._do(self.client(ctx).delete(ctx, path), path)

@@ -43,8 +43,6 @@ class JobStorage(Protocol):
         """Where the chunk holding byte ``offset`` has replicas ([]: unknown)."""
         ...
 
-    async def exists(self, ctx: Context, path: str) -> bool: ...
-
     async def remove(self, ctx: Context, path: str) -> None:
         """Delete a file; a missing one is no error."""
         ...
@@ -71,9 +69,6 @@ class FsStorage:
     async def replica_hosts(self, ctx: Context, path: str, offset: int) -> list[str]:
         where = getattr(ctx.fs, "replica_hosts", None)   # GFS, or the simulator's placement model
         return list(where(path, offset)) if where is not None else []
-
-    async def exists(self, ctx: Context, path: str) -> bool:
-        return bool(ctx.fs.exists(path))
 
     async def remove(self, ctx: Context, path: str) -> None:
         if ctx.fs.exists(path):
