@@ -27,6 +27,7 @@ from typing import Any
 from synod.core import Context, Node
 from synod.gfs.client import GfsClient, GfsError
 from synod.harness.gfs import GfsCell, file_bytes, files_in
+from synod.sim import Simulator
 
 __all__ = ["GfsStorage", "InputLoader", "cell_files"]
 
@@ -113,13 +114,12 @@ class GfsStorage:
 class InputLoader(Node):
     """Puts ``inputs`` (path -> bytes) into the cell, one file after
     another, each whole under a temporary name and then renamed into place;
-    a failed step is tried again. ``done`` is set when all are in."""
+    a failed step is tried again."""
 
     def __init__(self, cell: GfsCell, inputs: dict[str, bytes], out_dir: str) -> None:
         self.cell = cell
         self.inputs = inputs
         self.out_dir = out_dir
-        self.done = False
 
     async def on_start(self, ctx: Context) -> None:
         storage = GfsStorage(self.cell.masters, rpc_timeout_ms=self.cell.rpc_timeout_ms)
@@ -137,7 +137,6 @@ class InputLoader(Node):
                     ctx.trace("load_retry", path=path, error=str(e))
                     await ctx.sleep(LOAD_RETRY_MS)
             ctx.trace("loaded", path=path, bytes=len(self.inputs[path]))
-        self.done = True
 
     @staticmethod
     async def _try(ctx: Context, op: Any) -> bool:
@@ -149,7 +148,7 @@ class InputLoader(Node):
             return False
 
 
-def cell_files(sim: Any, cell: GfsCell, directory: str) -> dict[str, bytes | None]:
+def cell_files(sim: Simulator, cell: GfsCell, directory: str) -> dict[str, bytes | None]:
     """The files of ``directory`` as the checkers see them (full path ->
     bytes, None for a file none of whose replicas can be read)."""
     return {path: file_bytes(sim, cell, path) for path in files_in(sim, directory)}
