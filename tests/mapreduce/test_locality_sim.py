@@ -83,3 +83,30 @@ def test_the_cli_runs_over_a_cell_reports_the_local_fraction_and_refuses_bad_hos
     ranged = CliRunner().invoke(cli, ["mr", "run", "--sim", "--hosts", "3", "--app", "sort", "--out",
                                       str(tmp_path / "o4"), str(tmp_path)])
     assert ranged.exit_code == 2 and "plans its partitions" in ranged.output
+
+
+def test_the_cli_kills_chunkservers_too_with_hosts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``--kill-workers P`` with ``--hosts``: workers and chunkservers are
+    killed (the trace shows both), and the job still commits the sequential
+    run's output."""
+    import json
+
+    from click.testing import CliRunner
+
+    from synod.cli.main import cli
+
+    inputs = _inputs(12)
+    (tmp_path / "in").mkdir()
+    for path, data in inputs.items():
+        (tmp_path / "in" / path.rsplit("/", 1)[1]).write_bytes(data)
+    trace = tmp_path / "run.jsonl"
+    run = CliRunner().invoke(cli, ["mr", "run", "--sim", "--seed", "5", "--hosts", "5", "--kill-workers", "0.5",
+                                   "--sim-compute-ms-per-mb", "200000", "--trace", str(trace), "--app", "wc",
+                                   "--workers", "3", "--reduces", "2", "--out", str(tmp_path / "out"),
+                                   str(tmp_path / "in")])
+    assert run.exit_code == 0, run.output
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    crashed = {e["node"] for e in events if e.get("kind") == "crash"}
+    assert any(n.startswith("worker-") for n in crashed) and any(n.startswith("cs") for n in crashed), crashed
+    got = sorted(line for p in (tmp_path / "out").glob("mr-out-*") for line in p.read_text().splitlines())
+    assert got == reference("synod.mapreduce.apps.wc", inputs)   # (wc's keys are words: the paths do not matter)

@@ -17,6 +17,7 @@ from rich.console import Console
 from synod.harness.mapreduce import SimJobResult, run_sim_job, scripted_crashes, worker_nemesis
 from synod.mapreduce.constants import SUCCESS_MARKER
 from synod.mapreduce.messages import JobSpec
+from synod.mapreduce.simjob import worker_ids
 from synod.sim import Tracer
 from synod.sim.determinism import check_determinism, replay_command
 from synod.sim.nemesis import Nemesis
@@ -37,19 +38,23 @@ KILL_INTERVAL_MS = 250.0  # how often the --kill-workers nemesis draws
 GFS_CHUNK_BYTES = 64 * 1024 * 1024   # --hosts: GFS's chunk size (2.5)
 
 
-def kill_nemesis(kill_workers: float, partitions: float, workers: int) -> Nemesis | None:
-    """The nemesis of ``--kill-workers P --partitions Q``: each worker is
-    killed with probability P per virtual second (restarted 1.5 s later),
-    so a 20-worker job with P = 0.05 loses about one worker a second; the
-    nemesis draws every 250 ms whether one worker dies, with the probability
+def kill_nemesis(kill_workers: float, partitions: float, workers: int,
+                 chunkservers: tuple[str, ...] = ()) -> Nemesis | None:
+    """The nemesis of ``--kill-workers P --partitions Q``: each worker (and
+    each of ``chunkservers``, the GFS cell's of ``--hosts``) is killed with
+    probability P per virtual second (restarted 1.5 s later), so a
+    20-worker job with P = 0.05 loses about one worker a second; the
+    nemesis draws every 250 ms whether one node dies, with the probability
     that at least one of them would. ``--partitions`` keeps its meaning (a
-    3 s partition with probability Q every 0.5 s)."""
+    3 s partition with probability Q every 0.5 s, among the same nodes)."""
     if not (kill_workers or partitions):
         return None
     per_tick_s = KILL_INTERVAL_MS / 1000.0
-    crash_probability = 1.0 - (1.0 - kill_workers) ** (workers * per_tick_s)
+    targets = (*worker_ids(workers), *chunkservers)
+    crash_probability = 1.0 - (1.0 - kill_workers) ** (len(targets) * per_tick_s)
     partition_probability = 1.0 - (1.0 - partitions) ** (per_tick_s / 0.5)  # the same rate as every 0.5 s
-    return dataclasses.replace(worker_nemesis(crash_probability, partition_probability), interval_ms=KILL_INTERVAL_MS)
+    return dataclasses.replace(worker_nemesis(crash_probability, partition_probability), interval_ms=KILL_INTERVAL_MS,
+                               targets=targets if chunkservers else ())
 
 
 def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, *, workers: int, seed: int,
@@ -76,7 +81,7 @@ def run_simulated(console: Console, job: JobSpec, files: list[Path], out: Path, 
         cell = GfsCell(chunkservers=hosts, chunk_size_bytes=GFS_CHUNK_BYTES)
 
     def once(tracer: Tracer | None) -> SimJobResult:
-        nemesis = kill_nemesis(kill_workers, partitions, workers)
+        nemesis = kill_nemesis(kill_workers, partitions, workers, cell.chunkserver_ids if cell is not None else ())
         return run_sim_job(job, inputs, seed=seed, workers=workers, nemesis=nemesis, tracer=tracer,
                            setup=scripted_crashes(crashes) if crashes else None, gfs=cell)
 

@@ -101,8 +101,8 @@ def mr() -> None:
                    "replicas of each 64 MB chunk), worker i beside chunkserver i mod N, map tasks placed "
                    "beside a replica of their input (paper section 3.4; 0: no cell, no placement; else >= 3)")
 @click.option("--kill-workers", type=float, default=0.0, show_default=True,
-              help="sim: each worker's probability of being killed per virtual second (restarted 1.5 s "
-                   "later; at most half the workers down at once)")
+              help="sim: each worker's (with --hosts, each chunkserver's too) probability of being killed "
+                   "per virtual second (restarted 1.5 s later; at most half of them down at once)")
 @click.option("--partitions", type=float, default=0.0, show_default=True,
               help="sim: probability, every 0.5 s, of a 3 s partition among workers")
 @click.option("--crash", "crashes", multiple=True, metavar="WORKER@MS",
