@@ -302,11 +302,17 @@ def check_reads(history: GfsHistory, writers: int) -> Verdict:
     return Verdict("reads", OK, f"{len(reads)} reads each returned one write's data, none stale")
 
 
+def _live_master(sim: Simulator) -> MasterNode | None:
+    """The master node, if it is up (the checkers read its metadata)."""
+    master = sim.hosts[MASTER].node
+    return master if isinstance(master, MasterNode) and sim.hosts[MASTER].up else None
+
+
 def _replicas(sim: Simulator, cell: GfsCell, path: str) -> tuple[list[tuple[int, int, dict[str, Any]]], str]:
     """For each chunk of ``path``: (handle, version, {server: store}) of
     the live chunkservers holding it at the master's version."""
-    master = sim.hosts[MASTER].node
-    if not isinstance(master, MasterNode) or not sim.hosts[MASTER].up:
+    master = _live_master(sim)
+    if master is None:
         return [], "the master is down"
     meta = master.meta.namespace.lookup(path)
     if meta is None:
@@ -351,8 +357,8 @@ def file_bytes(sim: Simulator, cell: GfsCell, path: str) -> bytes | None:
 def files_in(sim: Simulator, directory: str) -> list[str]:
     """The full paths of the files and directories in ``directory``, as the
     master's namespace has them ([] if the master is down or it is missing)."""
-    master = sim.hosts[MASTER].node
-    if not isinstance(master, MasterNode) or not sim.hosts[MASTER].up:
+    master = _live_master(sim)
+    if master is None:
         return []
     _, names = master.meta.namespace.list(directory)
     return [f"{directory.rstrip('/')}/{name}" for name in names]

@@ -165,11 +165,12 @@ class _Job:
         the cell's replicas hold it (a file no replica can give is left out)."""
         if self.gfs is None:
             return self.sim.fs
-        from synod.harness.mr_gfs import cell_files
+        from synod.harness.gfs import file_bytes, files_in
 
         fs = new_memory_fs()
         fs.makedirs(self.job.out_dir, exist_ok=True)
-        for path, data in cell_files(self.sim, self.gfs, self.job.out_dir).items():
+        for path in files_in(self.sim, self.job.out_dir):
+            data = file_bytes(self.sim, self.gfs, path)
             if data is not None:
                 fs.pipe_file(path, data)
         return fs

@@ -17,7 +17,7 @@ cell's master, shadows and chunkservers, all nodes of one simulation.
 
 :func:`synod.harness.mapreduce.run_sim_job` with ``gfs=GfsCell(...)`` runs
 it; the checkers read the committed outputs from the replicas
-(:func:`synod.harness.gfs.file_bytes`).
+(:func:`synod.harness.gfs.file_bytes`, :func:`~synod.harness.gfs.files_in`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from typing import Any
 
 from synod.core import Context, Node
 from synod.gfs.client import GfsClient, GfsError
-from synod.harness.gfs import GfsCell, file_bytes, files_in
-from synod.sim import Simulator
+from synod.harness.gfs import GfsCell
 
-__all__ = ["GfsStorage", "InputLoader", "cell_files"]
+__all__ = ["GfsStorage", "InputLoader"]
 
 LOADER_ID = "gfs-loader"
 LOAD_RETRY_MS = 100
@@ -147,8 +146,3 @@ class InputLoader(Node):
             ctx.trace("load_retry", error=str(e))
             return False
 
-
-def cell_files(sim: Simulator, cell: GfsCell, directory: str) -> dict[str, bytes | None]:
-    """The files of ``directory`` as the checkers see them (full path ->
-    bytes, None for a file none of whose replicas can be read)."""
-    return {path: file_bytes(sim, cell, path) for path in files_in(sim, directory)}
